@@ -1,0 +1,501 @@
+/*
+ * inference.h — the public interface of libinference.
+ *
+ * libinference runs large-language-model text generation behind one
+ * backend-neutral contract.  A program loads a Hugging Face model directory
+ * (config.json + *.safetensors + tokenizer.json), or a remote model, through
+ * a backend chosen from a registry, and then generates text from it.
+ *
+ * This header is the manual.  Conventions that hold everywhere:
+ *
+ *  - Handles are opaque (inf_model, inf_stream, inf_cancel, inf_tokenizer).
+ *  - Functions that can fail return an int status: INF_OK (0) on success, a
+ *    negative INF_E_* code on failure.  inf_strerror(code) names the code;
+ *    the handle involved carries a message that says what went wrong
+ *    (inf_model_errmsg, inf_stream_errmsg), or the function fills a
+ *    caller-supplied `char **errmsg` that the caller frees with inf_free().
+ *  - Option structs are initialised by inf_*_default() and then edited.
+ *    They start with `struct_size`, so that later versions can add fields
+ *    without breaking programs compiled against this one.
+ *  - Strings are UTF-8 and NUL-terminated unless a length is given.
+ *  - Memory returned by the library is released by the matching *_free /
+ *    *_close function, or by inf_free() where the function says so.  Every
+ *    free/close function accepts NULL.
+ *  - The library never aborts, exits or prints.  Diagnostics go to an
+ *    optional log callback (inf_set_log_callback).
+ *  - Thread safety: a model may be used from several threads at once (each
+ *    thread with its own streams); a stream belongs to one thread, except
+ *    inf_stream_cancel(), which any thread may call.  inf_cancel objects are
+ *    fully thread-safe.
+ */
+#ifndef INFERENCE_H
+#define INFERENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define INF_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define INF_API __attribute__((visibility("default")))
+#else
+#define INF_API
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------ */
+
+#define INF_VERSION_MAJOR 0
+#define INF_VERSION_MINOR 1
+#define INF_VERSION_PATCH 0
+#define INF_VERSION_NUMBER \
+    (INF_VERSION_MAJOR * 10000 + INF_VERSION_MINOR * 100 + INF_VERSION_PATCH)
+#define INF_VERSION_STRING "0.1.0"
+
+/* The version of the library linked at run time, e.g. "0.1.0". Static. */
+INF_API const char *inf_version(void);
+/* INF_VERSION_NUMBER of the library linked at run time. */
+INF_API int inf_version_number(void);
+
+/* ------------------------------------------------------------------------
+ * Status codes (one table generates the enum and the strings)
+ * ------------------------------------------------------------------------ */
+
+#define INF_STATUS_MAP(X)                                                     \
+    X(OK, 0, "success")                                                       \
+    X(E_INVALID_ARGUMENT, -1, "invalid argument")                             \
+    X(E_NOMEM, -2, "out of memory")                                           \
+    X(E_IO, -3, "input/output error")                                         \
+    X(E_FORMAT, -4, "malformed or invalid file")                              \
+    X(E_UNSUPPORTED, -5, "unsupported feature")                               \
+    X(E_NOT_FOUND, -6, "not found")                                           \
+    X(E_BACKEND_NOT_REGISTERED, -7, "backend not registered")                 \
+    X(E_BACKEND_UNAVAILABLE, -8, "backend not available on this hardware")    \
+    X(E_NO_BACKENDS, -9, "no backends registered")                            \
+    X(E_CONTEXT_LENGTH, -10, "prompt does not fit in the context")            \
+    X(E_CANCELLED, -11, "cancelled")                                          \
+    X(E_DEADLINE, -12, "deadline exceeded")                                   \
+    X(E_TOKENIZER, -13, "tokenizer error")                                    \
+    X(E_TEMPLATE, -14, "chat template error")                                 \
+    X(E_NETWORK, -15, "network error")                                        \
+    X(E_REMOTE, -16, "remote server error")                                   \
+    X(E_BUSY, -17, "busy: too many requests")                                 \
+    X(E_LIMIT, -18, "limit exceeded")                                         \
+    X(E_STATE, -19, "operation not valid in this state")                      \
+    X(E_INTERNAL, -20, "internal error")
+
+typedef enum inf_status {
+#define INF_STATUS_ENUM_(name, value, text) INF_##name = value,
+    INF_STATUS_MAP(INF_STATUS_ENUM_)
+#undef INF_STATUS_ENUM_
+} inf_status;
+
+/* A short description of a status code ("cancelled"); "unknown status" for
+ * a value outside the table.  Static storage; never NULL. */
+INF_API const char *inf_strerror(int status);
+/* The code's name without prefix ("E_CANCELLED", "OK"). Static; never NULL. */
+INF_API const char *inf_status_name(int status);
+
+/* Frees memory the library handed to the caller where a function says
+ * "free with inf_free" (error messages, rendered strings). NULL is fine. */
+INF_API void inf_free(void *ptr);
+
+/* ------------------------------------------------------------------------
+ * Logging
+ * ------------------------------------------------------------------------ */
+
+typedef enum inf_log_level {
+    INF_LOG_DEBUG = 0,
+    INF_LOG_INFO = 1,
+    INF_LOG_WARN = 2,
+    INF_LOG_ERROR = 3
+} inf_log_level;
+
+/* Receives the library's diagnostics; msg is valid only during the call. */
+typedef void (*inf_log_fn)(inf_log_level level, const char *msg, void *user);
+
+/* Installs a process-wide log callback (NULL: discard, the default).
+ * Messages below min_level are not delivered.  Thread-safe. */
+INF_API void inf_set_log_callback(inf_log_fn fn, void *user,
+                                  inf_log_level min_level);
+
+/* ------------------------------------------------------------------------
+ * Cancellation and deadlines (the C counterpart of a Go context)
+ * ------------------------------------------------------------------------ */
+
+typedef struct inf_cancel inf_cancel;
+
+/* A new, untriggered cancellation token without deadline, or NULL when out
+ * of memory.  Pass it in inf_generate_options.cancel to any number of
+ * operations; free it with inf_cancel_free() after they have ended. */
+INF_API inf_cancel *inf_cancel_new(void);
+/* Cancels every operation watching c.  Safe from any thread, idempotent. */
+INF_API void inf_cancel_trigger(inf_cancel *c);
+/* Sets a deadline `timeout_ms` milliseconds from now (<= 0 clears it).
+ * An operation that reaches the deadline ends with INF_E_DEADLINE. */
+INF_API void inf_cancel_set_timeout(inf_cancel *c, int64_t timeout_ms);
+/* INF_OK, INF_E_CANCELLED or INF_E_DEADLINE.  NULL reads as INF_OK.
+ * Backends call this between steps. */
+INF_API int inf_cancel_check(const inf_cancel *c);
+INF_API void inf_cancel_free(inf_cancel *c);
+
+/* ------------------------------------------------------------------------
+ * Tokens, messages, options
+ * ------------------------------------------------------------------------ */
+
+/* One generated token.  `text` holds whole UTF-8 sequences only (bytes of an
+ * unfinished character are held back and emitted with a later token), is
+ * NUL-terminated, and stays valid until the next call on its stream.
+ * `logits` is non-NULL only when return_logits was requested. */
+typedef struct inf_token {
+    int32_t id;
+    const char *text;
+    size_t text_len;
+    const float *logits; /* [n_logits] or NULL */
+    int32_t n_logits;
+} inf_token;
+
+/* A chat message.  role: "system", "user", "assistant" or "tool". */
+typedef struct inf_message {
+    const char *role;
+    const char *content;
+} inf_message;
+
+/* Why a stream ended normally. */
+typedef enum inf_finish_reason {
+    INF_FINISH_NONE = 0,   /* still running, or ended by an error */
+    INF_FINISH_EOS = 1,    /* the model produced an end-of-sequence token */
+    INF_FINISH_STOP = 2,   /* a stop token id or stop string matched */
+    INF_FINISH_LENGTH = 3  /* max_tokens reached, or the context is full */
+} inf_finish_reason;
+
+/* Options for Generate / Chat / Classify / BatchGenerate.
+ * Initialise with inf_generate_options_default(). Pointers are borrowed for
+ * the duration of the call that receives the struct (streams copy what they
+ * keep). */
+typedef struct inf_generate_options {
+    size_t struct_size;       /* sizeof(inf_generate_options) */
+    int32_t max_tokens;       /* default 256; tokens to generate at most */
+    float temperature;        /* default 0 = greedy */
+    int32_t top_k;            /* default 0 = off */
+    float top_p;              /* default 0 = off (also off at >= 1) */
+    float min_p;              /* default 0 = off */
+    float repeat_penalty;     /* default 0 = off (1 is off too) */
+    int32_t repeat_last_n;    /* tokens the penalty looks back; 0 = all */
+    uint64_t seed;            /* sampling seed; 0 = pick one at random */
+    const int32_t *stop_ids;  /* extra stop token ids (the model's eos ids
+                                 always stop unless ignore_eos is set) */
+    size_t n_stop_ids;
+    const char *const *stop_strings; /* generation ends when the text
+                                        contains one; it is not emitted */
+    size_t n_stop_strings;
+    int return_logits;        /* non-zero: each token / classify result
+                                 carries the vocab-sized logits */
+    int ignore_eos;           /* non-zero: do not stop at eos ids */
+    inf_cancel *cancel;       /* optional cancellation / deadline */
+    /* Chat only: */
+    const char *chat_template;  /* NULL: the model's own template */
+    const char *template_vars_json; /* extra template variables as a JSON
+                                       object, e.g. {"enable_thinking":false} */
+    const char *tools_json;   /* JSON array passed to the template as tools */
+    int add_generation_prompt; /* default 1 */
+} inf_generate_options;
+
+/* Fills *o with the defaults listed above. */
+INF_API void inf_generate_options_default(inf_generate_options *o);
+
+/* Options for loading a model. Initialise with inf_load_options_default(). */
+typedef struct inf_load_options {
+    size_t struct_size;      /* sizeof(inf_load_options) */
+    const char *backend;     /* NULL or "": automatic (inf_backend_default) */
+    int32_t context_length;  /* 0: the model's, capped (see backend docs) */
+    int32_t gpu_layers;      /* -1: all (default) */
+    int32_t parallel_slots;  /* 0: backend default; concurrent sequences */
+    int32_t n_threads;       /* 0: one per core */
+    int dummy_weights;       /* non-zero: config.json only, weights filled
+                                with deterministic random values (benchmarks) */
+    int32_t dummy_bits;      /* with dummy_weights: 0 (model dtype), 4 or 8 */
+    int32_t dummy_group;     /* with dummy_weights and bits: group, def. 64 */
+    const char *dummy_dtype; /* with dummy_weights: "bf16","f16","f32"; NULL
+                                = config's dtype */
+    const char *model_name;  /* remote backends: the model to request */
+    const char *api_key;     /* remote backends: Bearer token, or NULL */
+    int64_t timeout_ms;      /* remote backends: per-request timeout; 0 def. */
+    void (*progress)(float fraction, void *user); /* load progress 0..1 */
+    void *progress_user;
+} inf_load_options;
+
+INF_API void inf_load_options_default(inf_load_options *o);
+
+/* ------------------------------------------------------------------------
+ * Models
+ * ------------------------------------------------------------------------ */
+
+typedef struct inf_model inf_model;
+typedef struct inf_stream inf_stream;
+
+typedef struct inf_model_info {
+    char architecture[32];  /* model_type, e.g. "llama", "qwen3", "gemma3" */
+    char backend[32];       /* the backend that runs it, e.g. "cpu" */
+    int32_t vocab_size;
+    int32_t n_layers;
+    int32_t hidden_size;
+    int32_t quant_bits;     /* 0 when not quantised */
+    int32_t quant_group;    /* 0 when not quantised */
+    int32_t context_length; /* the context in use */
+    int64_t weight_bytes;   /* memory the weights take */
+} inf_model_info;
+
+/* Metrics of the last operation that completed on a model (or a stream). */
+typedef struct inf_metrics {
+    int64_t prompt_tokens;
+    int64_t generated_tokens;
+    double prefill_seconds;
+    double decode_seconds;
+    double total_seconds;
+    double prefill_tokens_per_second;
+    double decode_tokens_per_second;
+    int64_t peak_memory_bytes;   /* peak resident (or device) memory */
+    int64_t active_memory_bytes; /* current resident (or device) memory */
+} inf_metrics;
+
+/* Loads the model at `path` (a Hugging Face model directory, or what the
+ * chosen backend accepts: a URL for "openai", a GGUF file for "llama_cpp")
+ * with the backend named in opts->backend, or the default backend.
+ * opts may be NULL (defaults).  On success stores a new model in *out and
+ * returns INF_OK.  On failure returns the error code, sets *out to NULL and,
+ * when errmsg is not NULL, stores a message there (free with inf_free). */
+INF_API int inf_model_load(const char *path, const inf_load_options *opts,
+                           inf_model **out, char **errmsg);
+
+/* Releases the model and everything it holds, and sets *m to NULL, so it is
+ * safe on NULL, on a pointer to NULL, and when called twice.  Streams of the
+ * model must be closed first. */
+INF_API void inf_model_close(inf_model **m);
+
+/* The architecture ("llama", "qwen2", "qwen3", "gemma3", "mistral", ...).
+ * Owned by the model; never NULL for a valid model. */
+INF_API const char *inf_model_type(const inf_model *m);
+INF_API int inf_model_info_get(const inf_model *m, inf_model_info *out);
+/* Metrics of the last operation completed on this model (any thread). */
+INF_API int inf_model_metrics(const inf_model *m, inf_metrics *out);
+/* The code and message of the last error of a model-level call made by the
+ * calling thread... or any thread: the model keeps the most recent one.
+ * Owned by the model; valid until the next call on it. Never NULL. */
+INF_API int inf_model_errcode(const inf_model *m);
+INF_API const char *inf_model_errmsg(const inf_model *m);
+
+/* Starts generating from `prompt` (raw text; the tokenizer adds BOS where
+ * the model's tokenizer does).  On success *out is a new stream that the
+ * caller pulls with inf_stream_next and closes with inf_stream_close. */
+INF_API int inf_generate(inf_model *m, const char *prompt,
+                         const inf_generate_options *opts, inf_stream **out);
+
+/* The same, after rendering `msgs` with the model's chat template (or
+ * opts->chat_template).  Remote backends send the messages as they are. */
+INF_API int inf_chat(inf_model *m, const inf_message *msgs, size_t n_msgs,
+                     const inf_generate_options *opts, inf_stream **out);
+
+/* Pulls the next token.  Returns 1 and fills *tok when a token was
+ * produced; 0 at the end of the stream (see inf_stream_err for why); a
+ * negative status when the stream failed on this call.  After the end or an
+ * error, further calls return the same result. */
+INF_API int inf_stream_next(inf_stream *s, inf_token *tok);
+
+/* After the stream ended: INF_OK at a normal end (eos, stop, max tokens),
+ * otherwise the error (INF_E_CANCELLED, INF_E_DEADLINE, ...). */
+INF_API int inf_stream_err(const inf_stream *s);
+/* A message for inf_stream_err; "" when none. Owned by the stream. */
+INF_API const char *inf_stream_errmsg(const inf_stream *s);
+INF_API inf_finish_reason inf_stream_finish_reason(const inf_stream *s);
+/* Metrics of this stream so far. */
+INF_API int inf_stream_metrics(const inf_stream *s, inf_metrics *out);
+/* Asks the stream to stop; thread-safe; the stream ends with
+ * INF_E_CANCELLED within one decode step. */
+INF_API void inf_stream_cancel(inf_stream *s);
+/* Ends the stream (cancelling it if still running), releases it and sets *s
+ * to NULL.  Safe on NULL and twice. */
+INF_API void inf_stream_close(inf_stream **s);
+
+/* Called for each token by inf_generate_cb / inf_chat_cb; return non-zero
+ * to stop early (the call then returns INF_E_CANCELLED). */
+typedef int (*inf_token_fn)(const inf_token *tok, void *user);
+
+/* Convenience loops over inf_generate / inf_chat + inf_stream_next.
+ * Return INF_OK at a normal end, else the error; errmsg as for load. */
+INF_API int inf_generate_cb(inf_model *m, const char *prompt,
+                            const inf_generate_options *opts,
+                            inf_token_fn fn, void *user, char **errmsg);
+INF_API int inf_chat_cb(inf_model *m, const inf_message *msgs, size_t n_msgs,
+                        const inf_generate_options *opts, inf_token_fn fn,
+                        void *user, char **errmsg);
+
+/* Classify: one batched prefill, the next token at each prompt's last
+ * position (greedy at temperature 0, else sampled with opts). */
+typedef struct inf_classify_result {
+    int status;          /* INF_OK or this prompt's error */
+    char *error;         /* message when status != INF_OK, else NULL */
+    int32_t token_id;
+    char *text;          /* the token's text */
+    float *logits;       /* [n_logits] when opts->return_logits, else NULL */
+    int32_t n_logits;
+} inf_classify_result;
+
+/* Fills *out with an array of n results (free with
+ * inf_classify_results_free).  Returns INF_OK when the call ran (each result
+ * carries its own status) or an error for the call as a whole. */
+INF_API int inf_classify(inf_model *m, const char *const *prompts, size_t n,
+                         const inf_generate_options *opts,
+                         inf_classify_result **out);
+INF_API void inf_classify_results_free(inf_classify_result *r, size_t n);
+
+/* BatchGenerate: autoregressive decoding of n prompts together. */
+typedef struct inf_batch_result {
+    int status;            /* INF_OK or this prompt's error */
+    char *error;           /* message when status != INF_OK, else NULL */
+    int32_t *token_ids;    /* [n_tokens] */
+    size_t n_tokens;
+    char *text;            /* the generated text */
+    inf_finish_reason finish_reason;
+    inf_metrics metrics;
+} inf_batch_result;
+
+INF_API int inf_batch_generate(inf_model *m, const char *const *prompts,
+                               size_t n, const inf_generate_options *opts,
+                               inf_batch_result **out);
+INF_API void inf_batch_results_free(inf_batch_result *r, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Backends and the registry
+ * ------------------------------------------------------------------------ */
+
+/* A stream as a backend implements it.  next: 1 token, 0 end, <0 error
+ * (then errmsg says why).  cancel may be called from any thread. */
+typedef struct inf_stream_ops {
+    int (*next)(void *stream, inf_token *tok);
+    int (*err)(void *stream);
+    const char *(*errmsg)(void *stream);
+    inf_finish_reason (*finish_reason)(void *stream);
+    int (*metrics)(void *stream, inf_metrics *out);
+    void (*cancel)(void *stream);
+    void (*close)(void *stream);
+} inf_stream_ops;
+
+/* A loaded model as a backend implements it.  Functions may be NULL where
+ * noted; the library then supplies a generic implementation on top of
+ * generate.  Errors: return a status and store a message (allocated with
+ * malloc; the library frees it) in *errmsg. */
+typedef struct inf_model_ops {
+    const char *(*model_type)(void *model);
+    int (*info)(void *model, inf_model_info *out);
+    /* Exactly one of prompt / msgs is used: msgs when prompt is NULL. */
+    int (*start)(void *model, const char *prompt, const inf_message *msgs,
+                 size_t n_msgs, const inf_generate_options *opts,
+                 const inf_stream_ops **sops, void **stream, char **errmsg);
+    int (*classify)(void *model, const char *const *prompts, size_t n,
+                    const inf_generate_options *opts,
+                    inf_classify_result *out, char **errmsg); /* optional */
+    int (*batch_generate)(void *model, const char *const *prompts, size_t n,
+                          const inf_generate_options *opts,
+                          inf_batch_result *out, char **errmsg); /* optional */
+    int (*metrics)(void *model, inf_metrics *out);
+    void (*close)(void *model);
+} inf_model_ops;
+
+/* A backend: a name, an availability check and a loader. */
+typedef struct inf_backend {
+    const char *name;         /* unique, e.g. "cpu" */
+    const char *description;  /* one line */
+    void *user;               /* passed to available() and load() */
+    /* 1 when usable on this machine; 0 otherwise, with a reason written
+     * into why[why_size] (may be NULL). */
+    int (*available)(void *user, char *why, size_t why_size);
+    int (*load)(void *user, const char *path, const inf_load_options *opts,
+                const inf_model_ops **ops, void **model, char **errmsg);
+} inf_backend;
+
+/* Registers a backend (the struct is copied; strings must outlive the
+ * registry).  The backends compiled into the library ("cpu", and "cuda",
+ * "openai", "llama_cpp" where built) register themselves on first use of the
+ * registry.  Returns INF_E_INVALID_ARGUMENT for a duplicate name.
+ * Thread-safe. */
+INF_API int inf_backend_register(const inf_backend *b);
+/* Removes a backend registered by the program. Thread-safe. */
+INF_API int inf_backend_unregister(const char *name);
+/* The backend called `name`, or NULL. The pointer stays valid until it is
+ * unregistered. */
+INF_API const inf_backend *inf_backend_get(const char *name);
+/* Number of registered backends, and the i-th in registration order. */
+INF_API size_t inf_backend_count(void);
+INF_API const inf_backend *inf_backend_at(size_t i);
+/* 1 if available here, else 0 with the reason in why (may be NULL). */
+INF_API int inf_backend_available(const inf_backend *b, char *why,
+                                  size_t why_size);
+/* The default backend: the first available of "cuda", "cpu", "llama_cpp",
+ * then any other available one in registration order.  NULL when none is;
+ * errmsg (may be NULL) then says why (free with inf_free). */
+INF_API const inf_backend *inf_backend_default(char **errmsg);
+
+/* ------------------------------------------------------------------------
+ * Discover
+ * ------------------------------------------------------------------------ */
+
+typedef struct inf_discovered {
+    char *path;          /* absolute path of the model directory */
+    char *model_type;    /* from config.json ("" when absent) */
+    int32_t quant_bits;  /* 0 when not quantised */
+    int32_t quant_group; /* 0 when not quantised */
+    int32_t n_safetensors;
+} inf_discovered;
+
+/* Scans dir and its immediate subdirectories for model directories
+ * (config.json plus at least one *.safetensors).  The base directory, when
+ * it is a model directory, comes first; the rest are sorted by path.
+ * Stores a new array in *out (free with inf_discovered_free). */
+INF_API int inf_discover(const char *dir, inf_discovered **out, size_t *n,
+                         char **errmsg);
+INF_API void inf_discovered_free(inf_discovered *d, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Text: tokenizers and chat templates, usable without a model
+ * ------------------------------------------------------------------------ */
+
+typedef struct inf_tokenizer inf_tokenizer;
+
+/* Loads tokenizer.json (+ tokenizer_config.json when present) from a
+ * directory. */
+INF_API int inf_tokenizer_load(const char *dir, inf_tokenizer **out,
+                               char **errmsg);
+INF_API void inf_tokenizer_free(inf_tokenizer *t);
+/* Encodes text[len]; add_special: add what the post-processor adds (BOS...).
+ * *ids is malloc'd (free with inf_free). */
+INF_API int inf_tokenize(const inf_tokenizer *t, const char *text, size_t len,
+                         int add_special, int32_t **ids, size_t *n_ids,
+                         char **errmsg);
+/* Decodes ids into *text (NUL-terminated, free with inf_free). */
+INF_API int inf_detokenize(const inf_tokenizer *t, const int32_t *ids,
+                           size_t n_ids, int skip_special, char **text,
+                           size_t *len, char **errmsg);
+INF_API int32_t inf_tokenizer_vocab_size(const inf_tokenizer *t);
+
+/* Renders messages with a model directory's chat template (or `tmpl` when
+ * not NULL). extra_vars_json: a JSON object of more variables, or NULL.
+ * *out is free'd with inf_free. On a template error returns INF_E_TEMPLATE
+ * and the template's message in *errmsg. */
+INF_API int inf_chat_template_render(const char *model_dir, const char *tmpl,
+                                     const inf_message *msgs, size_t n_msgs,
+                                     int add_generation_prompt,
+                                     const char *tools_json,
+                                     const char *extra_vars_json, char **out,
+                                     char **errmsg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INFERENCE_H */
