@@ -1,0 +1,186 @@
+/*
+ * The model description: a Hugging Face model directory becomes one plain
+ * struct.  Architectures are data, not code paths: llama, qwen2, qwen3,
+ * gemma3 and mistral differ only in the flags and per-layer attributes
+ * below, so one forward pass (per compute backend) serves them all.
+ *
+ * Weights stay as stored: tensors point into the memory-mapped safetensors
+ * files (or into a dummy-weight buffer); quantised MLX weights are kept
+ * packed and dequantised inside the kernels.
+ */
+#ifndef INF_MODEL_MODEL_H
+#define INF_MODEL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define INF__MAX_DIMS 4
+#define INF__MAX_EOS 8
+
+typedef enum inf__dtype {
+    INF__DT_F32 = 0,
+    INF__DT_F16,
+    INF__DT_BF16,
+    INF__DT_F64,
+    INF__DT_I8,
+    INF__DT_U8,
+    INF__DT_I16,
+    INF__DT_U16,
+    INF__DT_I32,
+    INF__DT_U32,
+    INF__DT_I64,
+    INF__DT_U64,
+    INF__DT_BOOL,
+    INF__DT_COUNT
+} inf__dtype;
+
+/* Bytes per element; 0 for an unknown dtype. */
+size_t inf__dtype_size(inf__dtype dt);
+/* "F32", "BF16", ... as safetensors spells them. */
+const char *inf__dtype_name(inf__dtype dt);
+
+/* A tensor as stored: raw bytes in `data` (little-endian, row-major). */
+typedef struct inf__tensor {
+    const char *name;
+    inf__dtype dtype;
+    int ndim;
+    int64_t shape[INF__MAX_DIMS];
+    const void *data;
+    size_t nbytes;
+} inf__tensor;
+
+/* How a matrix's values are stored. */
+typedef enum inf__wfmt {
+    INF__W_NONE = 0, /* absent (e.g. no bias) */
+    INF__W_F32,
+    INF__W_F16,
+    INF__W_BF16,
+    INF__W_MLX4, /* MLX affine 4-bit: packed U32, scales + biases per group */
+    INF__W_MLX8  /* MLX affine 8-bit */
+} inf__wfmt;
+
+/* A weight matrix [rows, cols] (rows = output features, cols = input
+ * features, as nn.Linear and the embedding table store them).
+ * Dense formats: `data` points at rows*cols elements of fmt.
+ * MLX formats: `data` is U32 [rows, cols*bits/32], values packed
+ * least-significant bits first; `scales` and `biases` are
+ * [rows, cols/group] of `sb_dtype` (F16, BF16 or F32); w = scale*q + bias. */
+typedef struct inf__weight {
+    inf__wfmt fmt;
+    int64_t rows, cols;
+    const void *data;
+    const void *scales;
+    const void *biases;
+    inf__dtype sb_dtype;
+    int32_t bits;  /* 4 or 8 for MLX, else 0 */
+    int32_t group; /* MLX group size, else 0 */
+} inf__weight;
+
+/* A 1-D vector (norm weight, bias) as stored: fmt F32/F16/BF16 or NONE. */
+typedef struct inf__vec {
+    inf__wfmt fmt;
+    int64_t n;
+    const void *data;
+} inf__vec;
+
+typedef enum inf__act { INF__ACT_SILU = 0, INF__ACT_GELU_TANH } inf__act;
+
+typedef enum inf__rope_kind {
+    INF__ROPE_DEFAULT = 0,
+    INF__ROPE_LINEAR, /* positions divided by factor */
+    INF__ROPE_LLAMA3  /* frequency-dependent scaling of Llama 3.1+ */
+} inf__rope_kind;
+
+typedef struct inf__rope {
+    float theta;
+    inf__rope_kind kind;
+    float factor;
+    float low_freq_factor;          /* llama3 */
+    float high_freq_factor;         /* llama3 */
+    int32_t original_max_positions; /* llama3 */
+} inf__rope;
+
+typedef struct inf__layer {
+    /* Norms (weights of length hidden, or head_dim for q/k norms). */
+    inf__vec attn_norm;      /* input_layernorm */
+    inf__vec post_attn_norm; /* gemma3: post_attention_layernorm (applied to
+                                the attention output); NONE otherwise */
+    inf__vec ffn_norm;       /* llama/qwen: post_attention_layernorm;
+                                gemma3: pre_feedforward_layernorm */
+    inf__vec post_ffn_norm;  /* gemma3: post_feedforward_layernorm */
+    inf__vec q_norm, k_norm; /* qwen3/gemma3: per-head RMSNorm [head_dim] */
+    /* Attention: q [n_heads*head_dim, hidden], k/v [n_kv_heads*head_dim,
+     * hidden], o [hidden, n_heads*head_dim]. */
+    inf__weight wq, wk, wv, wo;
+    inf__vec bq, bk, bv; /* qwen2 biases; NONE otherwise */
+    /* MLP: gate/up [intermediate, hidden], down [hidden, intermediate]. */
+    inf__weight w_gate, w_up, w_down;
+    int32_t sliding_window; /* 0 = full attention, else window size */
+    inf__rope rope;
+} inf__layer;
+
+typedef struct inf__model_desc {
+    char model_type[32];    /* "llama", "qwen2", "qwen3", "gemma3", ... */
+    char dtype[16];         /* "bfloat16", "float16", "float32" */
+    int32_t vocab_size;
+    int32_t hidden_size;
+    int32_t n_layers;
+    int32_t n_heads;
+    int32_t n_kv_heads;
+    int32_t head_dim;
+    int32_t intermediate_size;
+    int32_t max_positions;  /* max_position_embeddings */
+    float norm_eps;
+    int norm_add_one;       /* gemma: RMSNorm scales by (1 + w) */
+    float embed_scale;      /* gemma: sqrt(hidden); 1 otherwise */
+    inf__act act;
+    float attn_scale;       /* softmax scale: 1/sqrt(head_dim) or
+                               1/sqrt(query_pre_attn_scalar) */
+    float final_logit_softcap;  /* 0 = none */
+    float attn_logit_softcap;   /* 0 = none */
+    int tie_embeddings;
+    int32_t quant_bits, quant_group; /* 0 when not quantised */
+
+    inf__weight embed;   /* [vocab, hidden] */
+    inf__weight lm_head; /* [vocab, hidden]; == embed when tied */
+    inf__vec final_norm;
+    inf__layer *layers;  /* [n_layers] */
+
+    /* Token ids from config.json / generation_config.json. */
+    int32_t bos_id;      /* -1 when unknown */
+    int32_t eos_ids[INF__MAX_EOS];
+    int32_t n_eos;
+    /* generation_config.json sampling defaults (0 when absent). */
+    float gen_temperature, gen_top_p;
+    int32_t gen_top_k;
+    float gen_repeat_penalty;
+} inf__model_desc;
+
+/* A loaded model directory: description, tensors, and the storage behind
+ * them (mmaps or a dummy buffer). */
+typedef struct inf__model_files inf__model_files;
+
+typedef struct inf__load_params {
+    int dummy_weights;        /* config.json only; random weights */
+    int32_t dummy_bits;       /* 0, 4 or 8 */
+    int32_t dummy_group;      /* default 64 */
+    const char *dummy_dtype;  /* NULL = config's dtype */
+    void (*progress)(float fraction, void *user);
+    void *progress_user;
+} inf__load_params;
+
+/* Loads and validates a model directory: parses config.json (and
+ * generation_config.json), maps the safetensors files (single or sharded),
+ * checks every expected tensor's dtype and shape against the config, and
+ * fills *desc.  desc's pointers stay valid until inf__model_files_free(*out).
+ * Errors name the file and the problem. */
+int inf__model_open(const char *dir, const inf__load_params *p,
+                    inf__model_desc *desc, inf__model_files **out,
+                    inf__err *err);
+void inf__model_files_free(inf__model_files *f);
+/* Bytes of weights held (mapped or allocated). */
+int64_t inf__model_weight_bytes(const inf__model_files *f);
+
+#endif
