@@ -197,13 +197,18 @@ typedef struct inf_generate_options {
     int return_logits;        /* non-zero: each token / classify result
                                  carries the vocab-sized logits */
     int ignore_eos;           /* non-zero: do not stop at eos ids */
-    inf_cancel *cancel;       /* optional cancellation / deadline */
+    inf_cancel *cancel;       /* optional cancellation / deadline; must
+                                 outlive the streams that watch it */
     /* Chat only: */
     const char *chat_template;  /* NULL: the model's own template */
     const char *template_vars_json; /* extra template variables as a JSON
                                        object, e.g. {"enable_thinking":false} */
     const char *tools_json;   /* JSON array passed to the template as tools */
     int add_generation_prompt; /* default 1 */
+    /* Token-id prompts: when n_prompt_ids > 0, inf_generate ignores the
+     * prompt text and starts from these ids exactly (no BOS is added). */
+    const int32_t *prompt_ids;
+    size_t n_prompt_ids;
 } inf_generate_options;
 
 /* Fills *o with the defaults listed above. */
@@ -284,9 +289,9 @@ INF_API const char *inf_model_type(const inf_model *m);
 INF_API int inf_model_info_get(const inf_model *m, inf_model_info *out);
 /* Metrics of the last operation completed on this model (any thread). */
 INF_API int inf_model_metrics(const inf_model *m, inf_metrics *out);
-/* The code and message of the last error of a model-level call made by the
- * calling thread... or any thread: the model keeps the most recent one.
- * Owned by the model; valid until the next call on it. Never NULL. */
+/* The code and message of the most recent failed model-level call
+ * (inf_generate, inf_chat, ...) from any thread.  The message is owned by
+ * the model and valid until the next call on it.  Never NULL. */
 INF_API int inf_model_errcode(const inf_model *m);
 INF_API const char *inf_model_errmsg(const inf_model *m);
 
@@ -300,6 +305,12 @@ INF_API int inf_generate(inf_model *m, const char *prompt,
  * opts->chat_template).  Remote backends send the messages as they are. */
 INF_API int inf_chat(inf_model *m, const inf_message *msgs, size_t n_msgs,
                      const inf_generate_options *opts, inf_stream **out);
+
+/* The logits at every position of ids[n] (a fresh sequence, no BOS added):
+ * *out is a new [n, *vocab] float32 array, row-major (free with inf_free).
+ * For comparing with other implementations and for perplexity. */
+INF_API int inf_model_logits(inf_model *m, const int32_t *ids, size_t n,
+                             float **out, int32_t *vocab, char **errmsg);
 
 /* Pulls the next token.  Returns 1 and fills *tok when a token was
  * produced; 0 at the end of the stream (see inf_stream_err for why); a
@@ -405,6 +416,10 @@ typedef struct inf_model_ops {
                           inf_batch_result *out, char **errmsg); /* optional */
     int (*metrics)(void *model, inf_metrics *out);
     void (*close)(void *model);
+    /* optional: logits at every position of ids (see inf_model_logits);
+     * out has room for n * vocab floats, vocab from info(). */
+    int (*logits)(void *model, const int32_t *ids, size_t n, float *out,
+                  char **errmsg);
 } inf_model_ops;
 
 /* A backend: a name, an availability check and a loader. */

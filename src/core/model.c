@@ -134,6 +134,10 @@ static int start(inf_model *m, const char *prompt, const inf_message *msgs,
                  inf_stream **out) {
     if (out) *out = NULL;
     if (!m || !out) return INF_E_INVALID_ARGUMENT;
+    if (!prompt && !msgs && n_msgs == 0 && !(opts && opts->n_prompt_ids)) {
+        model_seterr(m, INF_E_INVALID_ARGUMENT, "no prompt given");
+        return INF_E_INVALID_ARGUMENT;
+    }
     if (!prompt && !msgs && n_msgs) {
         model_seterr(m, INF_E_INVALID_ARGUMENT, "messages array is NULL");
         return INF_E_INVALID_ARGUMENT;
@@ -178,7 +182,10 @@ static int start(inf_model *m, const char *prompt, const inf_message *msgs,
 
 int inf_generate(inf_model *m, const char *prompt,
                  const inf_generate_options *opts, inf_stream **out) {
-    if (!prompt) {
+    inf_generate_options o;
+    inf__gen_opts_normalize(opts, &o);
+    if (o.n_prompt_ids > 0 && o.prompt_ids) prompt = NULL; /* ids instead */
+    else if (!prompt) {
         if (out) *out = NULL;
         if (m) model_seterr(m, INF_E_INVALID_ARGUMENT, "prompt is NULL");
         return INF_E_INVALID_ARGUMENT;
@@ -270,4 +277,41 @@ int inf_chat_cb(inf_model *m, const inf_message *msgs, size_t n_msgs,
     int rc = inf_chat(m, msgs, n_msgs, opts, &s);
     if (rc != INF_OK && errmsg && m) *errmsg = dupstr(inf_model_errmsg(m));
     return run_cb(s, rc, fn, user, errmsg);
+}
+
+int inf_model_logits(inf_model *m, const int32_t *ids, size_t n, float **out,
+                     int32_t *vocab, char **errmsg) {
+    if (errmsg) *errmsg = NULL;
+    if (out) *out = NULL;
+    if (!m || !ids || !n || !out || !vocab) return INF_E_INVALID_ARGUMENT;
+    if (!m->ops->logits) {
+        if (errmsg) {
+            char buf[128];
+            snprintf(buf, sizeof buf,
+                     "backend \"%s\" does not report logits per position",
+                     m->backend->name);
+            *errmsg = dupstr(buf);
+        }
+        return INF_E_UNSUPPORTED;
+    }
+    inf_model_info info;
+    int rc = inf_model_info_get(m, &info);
+    if (rc != INF_OK || info.vocab_size <= 0) {
+        if (errmsg) *errmsg = dupstr("model does not report its vocabulary size");
+        return rc != INF_OK ? rc : INF_E_INTERNAL;
+    }
+    float *buf = malloc(n * (size_t)info.vocab_size * sizeof(float));
+    if (!buf) return INF_E_NOMEM;
+    char *msg = NULL;
+    rc = m->ops->logits(m->impl, ids, n, buf, &msg);
+    if (rc != INF_OK) {
+        free(buf);
+        if (errmsg) *errmsg = msg ? msg : dupstr(inf_strerror(rc));
+        else free(msg);
+        return rc;
+    }
+    free(msg);
+    *vocab = info.vocab_size;
+    *out = buf;
+    return INF_OK;
 }

@@ -51,7 +51,7 @@ static int lm_start(void *m, const char *prompt, const inf_message *msgs, size_t
     return INF_OK;
 }
 static void lm_close(void *m) { (void)m; }
-static const inf_model_ops letters_ops = {lm_type, NULL, lm_start, NULL, NULL, NULL, lm_close};
+static const inf_model_ops letters_ops = {lm_type, NULL, lm_start, NULL, NULL, NULL, lm_close, NULL};
 
 static int letters_available(void *u, char *why, size_t n) {
     int ok = *(int *)u;
