@@ -1,0 +1,36 @@
+#!/bin/sh
+# Runs libinference's test suite: installs packages (idempotent), builds,
+# runs CTest, then the same tests under AddressSanitizer + UBSan, then each
+# libFuzzer target briefly.  Tests labelled "slow" are left to
+# scripts/test-slow.sh.
+#   INF_TEST_SANITIZE=0   skip the sanitizer pass
+#   INF_TEST_FUZZ_SECONDS=N  seconds per fuzz target (default 5; 0 skips)
+set -eu
+cd "$(dirname "$0")/.."
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+./scripts/setup.sh
+
+echo "== build (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+echo "== tests"
+ctest --test-dir build --output-on-failure -LE slow -j"$JOBS"
+
+if [ "${INF_TEST_SANITIZE:-1}" != 0 ]; then
+  echo "== build (address + undefined sanitizers)"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DINF_SANITIZE=ON \
+        -DCMAKE_C_FLAGS="-O1" >/dev/null
+  cmake --build build-asan -j"$JOBS"
+  echo "== tests under sanitizers"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -LE "slow|nosanitize" -j"$JOBS"
+fi
+
+FUZZ_S=${INF_TEST_FUZZ_SECONDS:-5}
+if [ "$FUZZ_S" != 0 ] && [ -x scripts/run-fuzzers.sh ]; then
+  echo "== fuzzers (${FUZZ_S}s each)"
+  ./scripts/run-fuzzers.sh "$FUZZ_S"
+fi
+echo "== all tests passed"
