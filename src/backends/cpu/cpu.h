@@ -1,0 +1,23 @@
+/*
+ * The cpu compute backend (see engine/compute.h for the contract).
+ *
+ * Weights are used as stored (F32, F16, BF16, MLX 4/8-bit); the KV cache is
+ * float32, one per slot, grown on demand up to context_length.  Kernels are
+ * chosen at run time: AVX2+FMA+F16C when the processor has them, portable C
+ * otherwise; INF_CPU_REFERENCE=1 in the environment forces the portable
+ * reference kernels (f32 math, f32 accumulation in index order), which are
+ * the ones the golden tests hold to ~1e-5.
+ */
+#ifndef INF_BACKENDS_CPU_CPU_H
+#define INF_BACKENDS_CPU_CPU_H
+
+#include "engine/compute.h"
+
+/* The operations table: name "cpu"; available() always returns 1. */
+extern const inf__compute_ops inf__cpu_compute;
+
+/* Name of the kernel set a context uses: "reference" or "avx2".
+ * ctx is the pointer init() returned; NULL gives "". Static string. */
+const char *inf__cpu_kernels_name(const void *ctx);
+
+#endif

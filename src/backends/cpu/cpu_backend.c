@@ -1,0 +1,253 @@
+/* The cpu compute backend's life cycle: checks the description, converts
+ * the small vectors, starts the thread pool, owns the KV caches. */
+#include "backends/cpu/cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/cpu/cpu_ctx.h"
+#include "backends/cpu/ops.h"
+
+/* Rows per pass: bounds scratch memory; the engine chunks prefill too. */
+#define CPU_MAX_ROWS 512
+
+static int cpu_available(char *why, size_t why_size) {
+    if (why && why_size) why[0] = '\0';
+    return 1;
+}
+
+static void note_alloc(inf__cpu_ctx *c) {
+    int64_t a = c->kv_bytes + c->scratch_bytes;
+    if (a > c->peak_bytes) c->peak_bytes = a;
+}
+
+/* A stored vector as a malloc'd f32 array (add_one: 1 + w, for gemma
+ * norms); NULL with *ok untouched when v is absent, *ok = 0 on no memory. */
+static float *vec_f32(const inf__vec *v, int64_t n, int add_one, int *ok) {
+    if (v->fmt == INF__W_NONE || !v->data) return NULL;
+    float *out = malloc((size_t)n * sizeof *out);
+    if (!out) { *ok = 0; return NULL; }
+    for (int64_t i = 0; i < n; i++) {
+        float w = inf__cpu_vec_get(v, i);
+        out[i] = add_one ? 1.0f + w : w;
+    }
+    return out;
+}
+
+static int weight_ok(const inf__weight *w, int64_t rows, int64_t cols,
+                     const char *what, int layer, inf__err *err) {
+    switch (w->fmt) {
+    case INF__W_F32: case INF__W_F16: case INF__W_BF16:
+        break;
+    case INF__W_MLX4: case INF__W_MLX8:
+        if (w->group <= 0 || cols % w->group != 0 || !w->scales || !w->biases ||
+            (w->sb_dtype != INF__DT_F32 && w->sb_dtype != INF__DT_F16 &&
+             w->sb_dtype != INF__DT_BF16) ||
+            (cols * (w->fmt == INF__W_MLX4 ? 4 : 8)) % 32 != 0)
+            return inf__seterr(err, INF_E_UNSUPPORTED,
+                               "cpu: layer %d %s: unsupported MLX layout (group %d, cols %lld)",
+                               layer, what, (int)w->group, (long long)cols);
+        break;
+    default:
+        return inf__seterr(err, INF_E_UNSUPPORTED, "cpu: layer %d %s: unsupported weight format %d",
+                           layer, what, (int)w->fmt);
+    }
+    if (!w->data || w->rows != rows || w->cols != cols)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "cpu: layer %d %s: shape [%lld, %lld], expected [%lld, %lld]",
+                           layer, what, (long long)w->rows, (long long)w->cols,
+                           (long long)rows, (long long)cols);
+    return INF_OK;
+}
+
+static void cpu_free(void *ctx) {
+    inf__cpu_ctx *c = ctx;
+    if (!c) return;
+    inf__pool_free(c->pool);
+    if (c->layers) {
+        for (int32_t l = 0; l < c->d->n_layers; l++) {
+            inf__cpu_layer *L = &c->layers[l];
+            free(L->attn_norm); free(L->post_attn_norm); free(L->ffn_norm);
+            free(L->post_ffn_norm); free(L->q_norm); free(L->k_norm);
+            free(L->bq); free(L->bk); free(L->bv); free(L->inv_freq);
+        }
+        free(c->layers);
+    }
+    free(c->final_norm);
+    if (c->slots) {
+        for (int32_t s = 0; s < c->n_slots; s++) {
+            inf__cpu_slot *S = &c->slots[s];
+            if (S->k)
+                for (int32_t l = 0; l < c->d->n_layers; l++) { free(S->k[l]); free(S->v[l]); }
+            free(S->k); free(S->v);
+        }
+        free(c->slots);
+    }
+    free(c->x); free(c->h); free(c->o); free(c->q); free(c->att);
+    free(c->k); free(c->v); free(c->gate); free(c->up);
+    free(c->cs); free(c->sn); free(c->scores);
+    free(c);
+}
+
+int inf__cpu_slot_reserve(inf__cpu_ctx *c, int32_t s, int32_t need, inf__err *err) {
+    inf__cpu_slot *S = &c->slots[s];
+    if (need <= S->cap) return INF_OK;
+    int64_t cap = S->cap ? (int64_t)S->cap * 2 : 256;
+    if (cap < need) cap = need;
+    if (cap > c->n_ctx) cap = c->n_ctx;
+    const size_t bytes = (size_t)cap * (size_t)c->kv_dim * sizeof(float);
+    /* Grow layer by layer; a failure leaves every layer at least at the old
+     * capacity, so the cache stays usable. */
+    for (int32_t l = 0; l < c->d->n_layers; l++) {
+        float *k = realloc(S->k[l], bytes);
+        if (!k) goto nomem;
+        S->k[l] = k;
+        float *v = realloc(S->v[l], bytes);
+        if (!v) goto nomem;
+        S->v[l] = v;
+    }
+    c->kv_bytes += 2 * (int64_t)c->d->n_layers * (cap - S->cap) * c->kv_dim * (int64_t)sizeof(float);
+    S->cap = (int32_t)cap;
+    note_alloc(c);
+    return INF_OK;
+nomem:
+    return inf__seterr(err, INF_E_NOMEM, "cpu: KV cache of slot %d: out of memory (%lld positions)",
+                       (int)s, (long long)cap);
+}
+
+static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
+                    void **out, inf__err *err) {
+    *out = NULL;
+    if (!d || !p) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: init: NULL argument");
+    if (d->hidden_size <= 0 || d->n_layers <= 0 || d->n_heads <= 0 ||
+        d->n_kv_heads <= 0 || d->n_heads % d->n_kv_heads != 0 ||
+        d->head_dim <= 0 || d->head_dim % 2 != 0 || d->vocab_size <= 0 ||
+        d->intermediate_size <= 0 || !d->layers)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "cpu: init: invalid dimensions (hidden %d, layers %d, heads %d/%d, head_dim %d)",
+                           (int)d->hidden_size, (int)d->n_layers, (int)d->n_heads,
+                           (int)d->n_kv_heads, (int)d->head_dim);
+    if (p->n_slots <= 0 || p->context_length <= 0)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: init: n_slots %d, context_length %d",
+                           (int)p->n_slots, (int)p->context_length);
+    const int64_t H = d->hidden_size, qd = (int64_t)d->n_heads * d->head_dim,
+                  kvd = (int64_t)d->n_kv_heads * d->head_dim, I = d->intermediate_size;
+    int rc;
+    if ((rc = weight_ok(&d->embed, d->vocab_size, H, "embed", -1, err)) ||
+        (rc = weight_ok(&d->lm_head, d->vocab_size, H, "lm_head", -1, err)))
+        return rc;
+    for (int32_t l = 0; l < d->n_layers; l++) {
+        const inf__layer *L = &d->layers[l];
+        if ((rc = weight_ok(&L->wq, qd, H, "q_proj", l, err)) ||
+            (rc = weight_ok(&L->wk, kvd, H, "k_proj", l, err)) ||
+            (rc = weight_ok(&L->wv, kvd, H, "v_proj", l, err)) ||
+            (rc = weight_ok(&L->wo, H, qd, "o_proj", l, err)) ||
+            (rc = weight_ok(&L->w_gate, I, H, "gate_proj", l, err)) ||
+            (rc = weight_ok(&L->w_up, I, H, "up_proj", l, err)) ||
+            (rc = weight_ok(&L->w_down, H, I, "down_proj", l, err)))
+            return rc;
+    }
+
+    inf__cpu_ctx *c = calloc(1, sizeof *c);
+    if (!c) return inf__seterr(err, INF_E_NOMEM, "cpu: init: out of memory");
+    c->d = d;
+    const char *ref = getenv("INF_CPU_REFERENCE");
+    c->kern = inf__cpu_kernels_select(ref && ref[0] && strcmp(ref, "0") != 0);
+    c->n_slots = p->n_slots;
+    c->n_ctx = p->context_length;
+    c->q_dim = (int32_t)qd;
+    c->kv_dim = (int32_t)kvd;
+    c->half = d->head_dim / 2;
+    if ((rc = inf__pool_create(p->n_threads, &c->pool, err))) { cpu_free(c); return rc; }
+    c->nth = inf__pool_size(c->pool);
+
+    int ok = 1;
+    c->layers = calloc((size_t)d->n_layers, sizeof *c->layers);
+    if (!c->layers) ok = 0;
+    for (int32_t l = 0; ok && l < d->n_layers; l++) {
+        const inf__layer *L = &d->layers[l];
+        inf__cpu_layer *C = &c->layers[l];
+        const int a1 = d->norm_add_one;
+        C->attn_norm = vec_f32(&L->attn_norm, H, a1, &ok);
+        C->post_attn_norm = vec_f32(&L->post_attn_norm, H, a1, &ok);
+        C->ffn_norm = vec_f32(&L->ffn_norm, H, a1, &ok);
+        C->post_ffn_norm = vec_f32(&L->post_ffn_norm, H, a1, &ok);
+        C->q_norm = vec_f32(&L->q_norm, d->head_dim, a1, &ok);
+        C->k_norm = vec_f32(&L->k_norm, d->head_dim, a1, &ok);
+        C->bq = vec_f32(&L->bq, qd, 0, &ok);
+        C->bk = vec_f32(&L->bk, kvd, 0, &ok);
+        C->bv = vec_f32(&L->bv, kvd, 0, &ok);
+        if (ok && (!C->attn_norm || !C->ffn_norm)) {
+            cpu_free(c);
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: layer %d: missing norm weights", (int)l);
+        }
+        C->inv_freq = malloc((size_t)c->half * sizeof(float));
+        if (!C->inv_freq) { ok = 0; break; }
+        inf__cpu_rope_inv_freq(&L->rope, d->head_dim, C->inv_freq);
+        C->rope_as_prev = l > 0 && memcmp(C->inv_freq, c->layers[l - 1].inv_freq,
+                                          (size_t)c->half * sizeof(float)) == 0;
+    }
+    if (ok) {
+        c->final_norm = vec_f32(&d->final_norm, H, d->norm_add_one, &ok);
+        if (ok && !c->final_norm) {
+            cpu_free(c);
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: missing final norm weights");
+        }
+    }
+    if (ok) {
+        c->slots = calloc((size_t)c->n_slots, sizeof *c->slots);
+        ok = c->slots != NULL;
+        for (int32_t s = 0; ok && s < c->n_slots; s++) {
+            c->slots[s].k = calloc((size_t)d->n_layers, sizeof(float *));
+            c->slots[s].v = calloc((size_t)d->n_layers, sizeof(float *));
+            ok = c->slots[s].k && c->slots[s].v;
+        }
+    }
+    if (ok) {
+        const int64_t R = CPU_MAX_ROWS;
+        c->max_rows = R;
+        c->x = malloc((size_t)(R * H) * 4);
+        c->h = malloc((size_t)(R * H) * 4);
+        c->o = malloc((size_t)(R * H) * 4);
+        c->q = malloc((size_t)(R * qd) * 4);
+        c->att = malloc((size_t)(R * qd) * 4);
+        c->k = malloc((size_t)(R * kvd) * 4);
+        c->v = malloc((size_t)(R * kvd) * 4);
+        c->gate = malloc((size_t)(R * I) * 4);
+        c->up = malloc((size_t)(R * I) * 4);
+        c->cs = malloc((size_t)(R * c->half) * 4);
+        c->sn = malloc((size_t)(R * c->half) * 4);
+        c->scores = malloc((size_t)c->nth * (size_t)c->n_ctx * 4);
+        ok = c->x && c->h && c->o && c->q && c->att && c->k && c->v && c->gate &&
+             c->up && c->cs && c->sn && c->scores;
+        c->scratch_bytes = 4 * (R * (3 * H + 2 * qd + 2 * kvd + 2 * I + 2 * c->half) +
+                                (int64_t)c->nth * c->n_ctx);
+        note_alloc(c);
+    }
+    if (!ok) {
+        cpu_free(c);
+        return inf__seterr(err, INF_E_NOMEM, "cpu: init: out of memory");
+    }
+    *out = c;
+    return INF_OK;
+}
+
+static void cpu_seq_reset(void *ctx, int32_t slot) {
+    inf__cpu_ctx *c = ctx;
+    if (c && slot >= 0 && slot < c->n_slots) c->slots[slot].n_cached = 0;
+}
+
+static void cpu_memory(void *ctx, int64_t *active, int64_t *peak) {
+    inf__cpu_ctx *c = ctx;
+    if (active) *active = c ? c->kv_bytes + c->scratch_bytes : 0;
+    if (peak) *peak = c ? c->peak_bytes : 0;
+}
+
+const char *inf__cpu_kernels_name(const void *ctx) {
+    const inf__cpu_ctx *c = ctx;
+    return c ? c->kern->name : "";
+}
+
+const inf__compute_ops inf__cpu_compute = {
+    "cpu", cpu_available, cpu_init, inf__cpu_forward, cpu_seq_reset, cpu_memory, cpu_free,
+};

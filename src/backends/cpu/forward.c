@@ -1,0 +1,232 @@
+/*
+ * The transformer forward pass over a batch of tokens from several slots
+ * (engine/compute.h).  One code path for every architecture: the model
+ * description's flags and per-layer attributes select q/k/v biases,
+ * per-head q/k norms, gemma's extra norms and embedding scale, the
+ * activation, sliding windows and per-layer RoPE.
+ *
+ * Per pass of up to max_rows tokens (shapes per token row):
+ *   x = embed[tok] * embed_scale                       [hidden]
+ *   per layer: h = norm(x); q,k,v = h W^T (+b)         [q_dim],[kv_dim]
+ *              q,k per-head norm; RoPE at pos; k,v -> cache[slot][pos]
+ *              att = softmax(q K^T * scale) V over the slot's cached
+ *              positions (window-limited)                [q_dim]
+ *              o = att Wo^T; x += post_norm?(o)
+ *              h = norm(x); g = act(h Wg^T) * (h Wu^T); x += post_norm?(g Wd^T)
+ *   rows with want: logits = norm(x) Wlm^T (softcap)    [vocab]
+ */
+#include <math.h>
+#include <string.h>
+
+#include "backends/cpu/cpu_ctx.h"
+#include "backends/cpu/ops.h"
+
+/* ---- threaded matmul: up to 3 weights sharing one input ---------------- */
+
+typedef struct mm_task {
+    const inf__cpu_kernels *kern;
+    const float *x;
+    int64_t ldx, n;
+    int nj;
+    const inf__weight *w[3];
+    float *y[3];
+    int64_t ldy[3];
+} mm_task;
+
+static void mm_worker(void *arg, int ith, int nth) {
+    const mm_task *t = arg;
+    for (int j = 0; j < t->nj; j++) {
+        const int64_t rows = t->w[j]->rows;
+        /* Whole 8-row tiles per thread. */
+        int64_t per = ((rows + nth - 1) / nth + 7) / 8 * 8;
+        int64_t r0 = per * ith, r1 = r0 + per < rows ? r0 + per : rows;
+        if (r0 < r1) t->kern->matmul_rows(t->w[j], t->x, t->ldx, t->n, t->y[j], t->ldy[j], r0, r1);
+    }
+}
+
+static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n,
+                   int nj, const inf__weight *w0, float *y0, const inf__weight *w1,
+                   float *y1, const inf__weight *w2, float *y2) {
+    mm_task t = {c->kern, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2},
+                 {w0 ? w0->rows : 0, w1 ? w1->rows : 0, w2 ? w2->rows : 0}};
+    inf__pool_run(c->pool, mm_worker, &t);
+}
+
+/* ---- attention over the cache ------------------------------------------ */
+
+typedef struct attn_task {
+    inf__cpu_ctx *c;
+    int32_t layer;
+    int64_t n;
+    const int32_t *pos, *slot;
+} attn_task;
+
+static void attn_worker(void *arg, int ith, int nth) {
+    const attn_task *a = arg;
+    inf__cpu_ctx *c = a->c;
+    const inf__model_desc *d = c->d;
+    const int32_t hd = d->head_dim, nh = d->n_heads, rep = d->n_heads / d->n_kv_heads;
+    const int32_t window = d->layers[a->layer].sliding_window;
+    const float scale = d->attn_scale, cap = d->attn_logit_softcap;
+    float *sc = c->scores + (int64_t)ith * c->n_ctx;
+    /* Rows (token, head) interleaved over threads: causal rows differ in
+     * length, interleaving evens the load. */
+    for (int64_t idx = ith; idx < a->n * nh; idx += nth) {
+        const int64_t t = idx / nh;
+        const int32_t h = (int32_t)(idx % nh), g = h / rep;
+        const int32_t p = a->pos[t];
+        const int32_t lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+        const float *K = c->slots[a->slot[t]].k[a->layer] + (int64_t)g * hd;
+        const float *V = c->slots[a->slot[t]].v[a->layer] + (int64_t)g * hd;
+        const float *qh = c->q + t * c->q_dim + (int64_t)h * hd;
+        float *out = c->att + t * c->q_dim + (int64_t)h * hd;
+        const int32_t m = p - lo + 1;
+        float mx = -INFINITY;
+        for (int32_t j = 0; j < m; j++) {
+            float s = c->kern->dot(qh, K + (int64_t)(lo + j) * c->kv_dim, hd) * scale;
+            if (cap > 0) s = cap * tanhf(s / cap);
+            sc[j] = s;
+            if (s > mx) mx = s;
+        }
+        float sum = 0.0f;
+        for (int32_t j = 0; j < m; j++) {
+            sc[j] = expf(sc[j] - mx);
+            sum += sc[j];
+        }
+        const float inv = 1.0f / sum;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int32_t j = 0; j < m; j++)
+            c->kern->axpy(sc[j] * inv, V + (int64_t)(lo + j) * c->kv_dim, out, hd);
+    }
+}
+
+/* ---- one pass over n <= max_rows tokens -------------------------------- */
+
+static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
+                     const int32_t *pos, const int32_t *slot, const uint8_t *want,
+                     float *logits) {
+    const inf__model_desc *d = c->d;
+    const int64_t H = d->hidden_size, qd = c->q_dim, kvd = c->kv_dim,
+                  I = d->intermediate_size, hd = d->head_dim;
+    const int32_t half = c->half;
+
+    for (int64_t t = 0; t < n; t++) {
+        float *xt = c->x + t * H;
+        inf__cpu_dequant_row(&d->embed, tok[t], xt);
+        if (d->embed_scale != 1.0f && d->embed_scale != 0.0f)
+            for (int64_t i = 0; i < H; i++) xt[i] *= d->embed_scale;
+    }
+
+    for (int32_t l = 0; l < d->n_layers; l++) {
+        const inf__layer *L = &d->layers[l];
+        const inf__cpu_layer *C = &c->layers[l];
+
+        for (int64_t t = 0; t < n; t++)
+            inf__cpu_rmsnorm(c->x + t * H, C->attn_norm, d->norm_eps, H, c->h + t * H);
+        matmul(c, c->h, H, n, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
+
+        if (!C->rope_as_prev)
+            for (int64_t t = 0; t < n; t++)
+                inf__cpu_rope_cos_sin(C->inv_freq, half, pos[t], c->cs + t * half, c->sn + t * half);
+        for (int64_t t = 0; t < n; t++) {
+            float *q = c->q + t * qd, *k = c->k + t * kvd, *v = c->v + t * kvd;
+            if (C->bq) for (int64_t i = 0; i < qd; i++) q[i] += C->bq[i];
+            if (C->bk) for (int64_t i = 0; i < kvd; i++) k[i] += C->bk[i];
+            if (C->bv) for (int64_t i = 0; i < kvd; i++) v[i] += C->bv[i];
+            const float *cs = c->cs + t * half, *sn = c->sn + t * half;
+            for (int32_t h = 0; h < d->n_heads; h++) {
+                if (C->q_norm) inf__cpu_rmsnorm(q + h * hd, C->q_norm, d->norm_eps, hd, q + h * hd);
+                inf__cpu_rope_apply(q + h * hd, cs, sn, half);
+            }
+            for (int32_t h = 0; h < d->n_kv_heads; h++) {
+                if (C->k_norm) inf__cpu_rmsnorm(k + h * hd, C->k_norm, d->norm_eps, hd, k + h * hd);
+                inf__cpu_rope_apply(k + h * hd, cs, sn, half);
+            }
+            inf__cpu_slot *S = &c->slots[slot[t]];
+            memcpy(S->k[l] + (int64_t)pos[t] * kvd, k, (size_t)kvd * sizeof(float));
+            memcpy(S->v[l] + (int64_t)pos[t] * kvd, v, (size_t)kvd * sizeof(float));
+        }
+
+        attn_task at = {c, l, n, pos, slot};
+        inf__pool_run(c->pool, attn_worker, &at);
+        matmul(c, c->att, qd, n, 1, &L->wo, c->o, NULL, NULL, NULL, NULL);
+        for (int64_t t = 0; t < n; t++) {
+            float *o = c->o + t * H, *x = c->x + t * H;
+            if (C->post_attn_norm) inf__cpu_rmsnorm(o, C->post_attn_norm, d->norm_eps, H, o);
+            for (int64_t i = 0; i < H; i++) x[i] += o[i];
+            inf__cpu_rmsnorm(x, C->ffn_norm, d->norm_eps, H, c->h + t * H);
+        }
+
+        matmul(c, c->h, H, n, 2, &L->w_gate, c->gate, &L->w_up, c->up, NULL, NULL);
+        inf__cpu_act_mul(d->act, c->gate, c->up, n * I);
+        matmul(c, c->gate, I, n, 1, &L->w_down, c->o, NULL, NULL, NULL, NULL);
+        for (int64_t t = 0; t < n; t++) {
+            float *o = c->o + t * H, *x = c->x + t * H;
+            if (C->post_ffn_norm) inf__cpu_rmsnorm(o, C->post_ffn_norm, d->norm_eps, H, o);
+            for (int64_t i = 0; i < H; i++) x[i] += o[i];
+        }
+    }
+
+    /* Final norm and lm_head only for the rows that want logits. */
+    int64_t nw = 0;
+    for (int64_t t = 0; t < n; t++)
+        if (want[t]) inf__cpu_rmsnorm(c->x + t * H, c->final_norm, d->norm_eps, H, c->h + nw++ * H);
+    if (nw == 0) return;
+    matmul(c, c->h, H, nw, 1, &d->lm_head, logits, NULL, NULL, NULL, NULL);
+    if (d->final_logit_softcap > 0)
+        inf__cpu_softcap(logits, nw * d->vocab_size, d->final_logit_softcap);
+}
+
+int inf__cpu_forward(void *ctx, const inf__batch *b, inf__err *err) {
+    inf__cpu_ctx *c = ctx;
+    if (!c || !b || b->n_tokens < 0 || (b->n_tokens > 0 && (!b->tokens || !b->pos || !b->slot || !b->want)))
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: forward: invalid batch");
+    const int32_t n = b->n_tokens;
+    int32_t n_want = 0;
+    /* Validate everything before touching a cache. */
+    for (int32_t i = 0; i < n; i++) {
+        if (b->tokens[i] < 0 || b->tokens[i] >= c->d->vocab_size)
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: forward: token %d at row %d out of range [0, %d)",
+                               (int)b->tokens[i], (int)i, (int)c->d->vocab_size);
+        if (b->slot[i] < 0 || b->slot[i] >= c->n_slots)
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: forward: slot %d at row %d out of range [0, %d)",
+                               (int)b->slot[i], (int)i, (int)c->n_slots);
+        if (b->pos[i] < 0 || b->pos[i] >= c->n_ctx)
+            return inf__seterr(err, INF_E_CONTEXT_LENGTH,
+                               "cpu: forward: position %d at row %d beyond the context length %d",
+                               (int)b->pos[i], (int)i, (int)c->n_ctx);
+        if (b->want[i]) n_want++;
+    }
+    if (n_want > 0 && !b->logits)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: forward: no logits buffer");
+    /* Positions must continue each slot's cache: walk the slots in use. */
+    for (int32_t i = 0; i < n; i++) {
+        int32_t s = b->slot[i], expect = c->slots[s].n_cached;
+        int first = 1;
+        for (int32_t j = 0; j < i; j++)
+            if (b->slot[j] == s) { first = 0; break; }
+        if (!first) continue;
+        for (int32_t j = i; j < n; j++) {
+            if (b->slot[j] != s) continue;
+            if (b->pos[j] != expect)
+                return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                                   "cpu: forward: slot %d row %d has position %d, expected %d",
+                                   (int)s, (int)j, (int)b->pos[j], (int)expect);
+            expect++;
+        }
+        int rc = inf__cpu_slot_reserve(c, s, expect, err);
+        if (rc) return rc;
+    }
+
+    float *logits = b->logits;
+    for (int32_t c0 = 0; c0 < n; c0 += (int32_t)c->max_rows) {
+        int32_t m = n - c0 < c->max_rows ? n - c0 : (int32_t)c->max_rows;
+        run_pass(c, m, b->tokens + c0, b->pos + c0, b->slot + c0, b->want + c0, logits);
+        for (int32_t i = c0; i < c0 + m; i++)
+            if (b->want[i]) logits += c->d->vocab_size;
+    }
+    for (int32_t i = 0; i < n; i++)
+        if (b->pos[i] + 1 > c->slots[b->slot[i]].n_cached)
+            c->slots[b->slot[i]].n_cached = b->pos[i] + 1;
+    return INF_OK;
+}

@@ -1,0 +1,72 @@
+/*
+ * Matrix kernels of the cpu backend, in two interchangeable sets:
+ *  - reference: portable C, f32 math, f32 accumulation in index order (the
+ *    exact path the golden tests check);
+ *  - avx2: AVX2+FMA+F16C, compiled with per-function target attributes and
+ *    chosen at run time, so one binary runs on any x86-64.
+ * Both take weights in their stored format (inf__weight) and dequantise
+ * inside the dot products; nothing is expanded to f32 in memory beyond one
+ * row of scratch.
+ */
+#ifndef INF_BACKENDS_CPU_KERNELS_H
+#define INF_BACKENDS_CPU_KERNELS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "model/model.h"
+
+typedef struct inf__cpu_kernels {
+    const char *name; /* "reference" or "avx2" */
+    /* y[t*ldy + r] = sum_k W[r,k] * x[t*ldx + k]  for t in [0,n), r in
+     * [r0,r1).  W is w [rows, cols]; x [n, ldx>=cols]; y [n, ldy>=r1].
+     * Each output is computed by one call in a fixed order, so splitting
+     * the rows over threads does not change the result. */
+    void (*matmul_rows)(const inf__weight *w, const float *x, int64_t ldx,
+                        int64_t n, float *y, int64_t ldy, int64_t r0,
+                        int64_t r1);
+    /* Returns sum a[i]*b[i] over n. */
+    float (*dot)(const float *a, const float *b, int64_t n);
+    /* y[i] += a * x[i] over n. */
+    void (*axpy)(float a, const float *x, float *y, int64_t n);
+} inf__cpu_kernels;
+
+/* The portable reference set (always present). */
+extern const inf__cpu_kernels inf__cpu_kernels_ref;
+
+/* The AVX2+FMA+F16C set, or NULL when this processor (or compiler target)
+ * lacks those features. */
+const inf__cpu_kernels *inf__cpu_kernels_avx2(void);
+
+/* The set to use: reference when force_reference is nonzero, else the
+ * fastest this processor supports. Never NULL. */
+const inf__cpu_kernels *inf__cpu_kernels_select(int force_reference);
+
+/* Writes row r of w, dequantised, to out[w->cols] (f32). Used for the
+ * embedding lookup (only the looked-up rows of a quantised table are
+ * expanded) and by the reference matmul. */
+void inf__cpu_dequant_row(const inf__weight *w, int64_t r, float *out);
+/* Columns [k0, k0+nk) of row r of w, dequantised, to out[nk]. */
+void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
+                            int64_t nk, float *out);
+
+/* Element i of a stored vector as f32 (0 when v is NONE). */
+float inf__cpu_vec_get(const inf__vec *v, int64_t i);
+
+/* Scalar conversions of half-precision bit patterns. */
+static inline float inf__bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+float inf__f16_to_f32(uint16_t h);
+
+/* One scale/bias entry (F16, BF16 or F32 storage) as f32. */
+static inline float inf__cpu_sb_get(const void *p, inf__dtype dt, int64_t i) {
+    if (dt == INF__DT_F32) return ((const float *)p)[i];
+    if (dt == INF__DT_BF16) return inf__bf16_to_f32(((const uint16_t *)p)[i]);
+    return inf__f16_to_f32(((const uint16_t *)p)[i]);
+}
+
+#endif

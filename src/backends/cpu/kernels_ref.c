@@ -1,0 +1,124 @@
+/* Portable reference kernels: plain C, f32 math, f32 accumulation in index
+ * order. They define what "correct" means for the fast kernels. */
+#include "backends/cpu/kernels.h"
+
+float inf__f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else { /* subnormal: renormalise */
+            int e = -1;
+            do { e++; man <<= 1; } while (!(man & 0x400));
+            u = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        u = sign | 0x7f800000u | (man << 13);
+    } else {
+        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+float inf__cpu_vec_get(const inf__vec *v, int64_t i) {
+    if (!v || !v->data) return 0.0f;
+    switch (v->fmt) {
+    case INF__W_F32: return ((const float *)v->data)[i];
+    case INF__W_F16: return inf__f16_to_f32(((const uint16_t *)v->data)[i]);
+    case INF__W_BF16: return inf__bf16_to_f32(((const uint16_t *)v->data)[i]);
+    default: return 0.0f;
+    }
+}
+
+void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
+                            int64_t nk, float *out) {
+    const int64_t cols = w->cols;
+    switch (w->fmt) {
+    case INF__W_F32:
+        memcpy(out, (const float *)w->data + r * cols + k0, (size_t)nk * 4);
+        return;
+    case INF__W_F16: {
+        const uint16_t *p = (const uint16_t *)w->data + r * cols + k0;
+        for (int64_t k = 0; k < nk; k++) out[k] = inf__f16_to_f32(p[k]);
+        return;
+    }
+    case INF__W_BF16: {
+        const uint16_t *p = (const uint16_t *)w->data + r * cols + k0;
+        for (int64_t k = 0; k < nk; k++) out[k] = inf__bf16_to_f32(p[k]);
+        return;
+    }
+    case INF__W_MLX4:
+    case INF__W_MLX8: {
+        /* U32 words, values packed least-significant bits first. */
+        const int bits = w->fmt == INF__W_MLX4 ? 4 : 8;
+        const uint32_t mask = (1u << bits) - 1;
+        const int64_t wpr = cols * bits / 32, gpr = cols / w->group;
+        const uint32_t *q = (const uint32_t *)w->data + r * wpr;
+        int64_t g = -1;
+        float s = 0.0f, b = 0.0f;
+        for (int64_t k = k0; k < k0 + nk; k++) {
+            if (k / w->group != g) {
+                g = k / w->group;
+                s = inf__cpu_sb_get(w->scales, w->sb_dtype, r * gpr + g);
+                b = inf__cpu_sb_get(w->biases, w->sb_dtype, r * gpr + g);
+            }
+            int64_t bit = k * bits;
+            uint32_t v = (q[bit >> 5] >> (bit & 31)) & mask;
+            out[k - k0] = s * (float)v + b;
+        }
+        return;
+    }
+    default:
+        memset(out, 0, (size_t)nk * 4);
+        return;
+    }
+}
+
+void inf__cpu_dequant_row(const inf__weight *w, int64_t r, float *out) {
+    inf__cpu_dequant_range(w, r, 0, w->cols, out);
+}
+
+static float ref_dot(const float *a, const float *b, int64_t n) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void ref_axpy(float a, const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* Each row is dequantised a chunk at a time into a stack buffer and dotted
+ * with every token (running f32 sums in index order, so chunking does not
+ * change the result): the weights are read once per call. */
+#define REF_CHUNK 2048
+static void ref_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
+                            int64_t n, float *y, int64_t ldy, int64_t r0,
+                            int64_t r1) {
+    float row[REF_CHUNK];
+    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t t = 0; t < n; t++) y[t * ldy + r] = 0.0f;
+        for (int64_t k0 = 0; k0 < w->cols; k0 += REF_CHUNK) {
+            int64_t nk = w->cols - k0 < REF_CHUNK ? w->cols - k0 : REF_CHUNK;
+            inf__cpu_dequant_range(w, r, k0, nk, row);
+            for (int64_t t = 0; t < n; t++) {
+                const float *xt = x + t * ldx + k0;
+                float s = y[t * ldy + r];
+                for (int64_t k = 0; k < nk; k++) s += row[k] * xt[k];
+                y[t * ldy + r] = s;
+            }
+        }
+    }
+}
+
+const inf__cpu_kernels inf__cpu_kernels_ref = {
+    "reference", ref_matmul_rows, ref_dot, ref_axpy,
+};
+
+const inf__cpu_kernels *inf__cpu_kernels_select(int force_reference) {
+    const inf__cpu_kernels *k = force_reference ? NULL : inf__cpu_kernels_avx2();
+    return k ? k : &inf__cpu_kernels_ref;
+}

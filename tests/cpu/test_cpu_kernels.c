@@ -1,0 +1,239 @@
+/* Kernel tests: every weight format's reference matmul against an
+ * independent double-precision dequantisation written here, the AVX2
+ * kernels against the reference (max abs diff reported), dot/axpy, the f16
+ * decoder's special values, and the thread pool's job distribution. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/threadpool.h"
+#include "testutil.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static double urand(void) { return (rnd() & 0xffffff) / 16777216.0; } /* [0,1) */
+
+/* Random finite half-precision bit patterns with exponents near 1, decoded
+ * independently with ldexp. */
+static uint16_t rand_f16(double *val) {
+    uint32_t sign = rnd() & 1, e = 11 + rnd() % 6, m = rnd() & 0x3ff;
+    *val = (sign ? -1 : 1) * ldexp(1.0 + m / 1024.0, (int)e - 15);
+    return (uint16_t)((sign << 15) | (e << 10) | m);
+}
+static uint16_t rand_bf16(double *val) {
+    uint32_t sign = rnd() & 1, e = 123 + rnd() % 6, m = rnd() & 0x7f;
+    *val = (sign ? -1 : 1) * ldexp(1.0 + m / 128.0, (int)e - 127);
+    return (uint16_t)((sign << 15) | (e << 7) | m);
+}
+
+typedef struct mat {
+    inf__weight w;
+    double *ref; /* [rows, cols] exact values */
+    void *data, *scales, *biases;
+} mat;
+
+static void mat_free(mat *m) {
+    free(m->ref); free(m->data); free(m->scales); free(m->biases);
+}
+
+/* sb: storage of MLX scales/biases. */
+static mat make_mat(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__dtype sb) {
+    mat m;
+    memset(&m, 0, sizeof m);
+    m.w.fmt = fmt; m.w.rows = rows; m.w.cols = cols;
+    m.ref = malloc((size_t)(rows * cols) * sizeof(double));
+    if (fmt == INF__W_F32) {
+        float *d = malloc((size_t)(rows * cols) * 4);
+        for (int64_t i = 0; i < rows * cols; i++) { d[i] = (float)(urand() * 2 - 1); m.ref[i] = d[i]; }
+        m.data = d;
+    } else if (fmt == INF__W_F16 || fmt == INF__W_BF16) {
+        uint16_t *d = malloc((size_t)(rows * cols) * 2);
+        for (int64_t i = 0; i < rows * cols; i++)
+            d[i] = fmt == INF__W_F16 ? rand_f16(&m.ref[i]) : rand_bf16(&m.ref[i]);
+        m.data = d;
+    } else {
+        const int bits = fmt == INF__W_MLX4 ? 4 : 8;
+        const int64_t gpr = cols / group, wpr = cols * bits / 32;
+        uint32_t *q = calloc((size_t)(rows * wpr), 4);
+        size_t sbsz = sb == INF__DT_F32 ? 4 : 2;
+        uint8_t *s = malloc((size_t)(rows * gpr) * sbsz), *b = malloc((size_t)(rows * gpr) * sbsz);
+        double *sv = malloc((size_t)(rows * gpr) * sizeof(double)), *bv = malloc((size_t)(rows * gpr) * sizeof(double));
+        for (int64_t i = 0; i < rows * gpr; i++) {
+            for (int which = 0; which < 2; which++) {
+                uint8_t *dst = which ? b : s;
+                double *val = which ? &bv[i] : &sv[i];
+                if (sb == INF__DT_F32) {
+                    float f = (float)((urand() * 2 - 1) * (which ? 0.5 : 0.1));
+                    memcpy(dst + i * 4, &f, 4); *val = f;
+                } else {
+                    uint16_t h = sb == INF__DT_F16 ? rand_f16(val) : rand_bf16(val);
+                    if (!which) { /* small scales: scale*15 or *255 stays moderate */
+                        h = (uint16_t)(sb == INF__DT_F16 ? (h & 0x83ff) | (10u << 10) : (h & 0x807f) | (120u << 7));
+                        *val = (h & 0x8000 ? -1 : 1) *
+                               (sb == INF__DT_F16 ? ldexp(1.0 + (h & 0x3ff) / 1024.0, 10 - 15)
+                                                  : ldexp(1.0 + (h & 0x7f) / 128.0, 120 - 127));
+                    }
+                    memcpy(dst + i * 2, &h, 2);
+                }
+            }
+        }
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t k = 0; k < cols; k++) {
+                uint32_t v = rnd() & ((1u << bits) - 1);
+                int64_t bit = k * bits;
+                q[r * wpr + bit / 32] |= v << (bit % 32);
+                int64_t g = r * gpr + k / group;
+                m.ref[r * cols + k] = sv[g] * v + bv[g];
+            }
+        free(sv); free(bv);
+        m.data = q; m.scales = s; m.biases = b;
+        m.w.scales = s; m.w.biases = b; m.w.sb_dtype = sb;
+        m.w.bits = bits; m.w.group = group;
+    }
+    m.w.data = m.data;
+    return m;
+}
+
+static const char *fmt_name(inf__wfmt f) {
+    static const char *n[] = {"none", "F32", "F16", "BF16", "MLX4", "MLX8"};
+    return n[f];
+}
+
+static void test_format(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__dtype sb,
+                        const inf__cpu_kernels *fast) {
+    mat m = make_mat(fmt, rows, cols, group, sb);
+    const int ns[] = {1, 2, 3, 4, 5, 7, 13};
+    double worst_ref = 0, worst_fast = 0;
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        const int64_t n = ns[ni], ldx = cols + 3, ldy = rows + 5;
+        float *x = malloc((size_t)(n * ldx) * 4);
+        for (int64_t i = 0; i < n * ldx; i++) x[i] = (float)(urand() * 2 - 1);
+        float *yr = calloc((size_t)(n * ldy), 4), *yf = calloc((size_t)(n * ldy), 4);
+        /* Two row ranges, as two threads would split them. */
+        int64_t mid = rows / 3;
+        inf__cpu_kernels_ref.matmul_rows(&m.w, x, ldx, n, yr, ldy, 0, mid);
+        inf__cpu_kernels_ref.matmul_rows(&m.w, x, ldx, n, yr, ldy, mid, rows);
+        if (fast) {
+            fast->matmul_rows(&m.w, x, ldx, n, yf, ldy, 0, mid);
+            fast->matmul_rows(&m.w, x, ldx, n, yf, ldy, mid, rows);
+        }
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = 0; r < rows; r++) {
+                double e = 0, mag = 0;
+                for (int64_t k = 0; k < cols; k++) {
+                    e += m.ref[r * cols + k] * x[t * ldx + k];
+                    mag += fabs(m.ref[r * cols + k] * x[t * ldx + k]);
+                }
+                double dr = fabs(yr[t * ldy + r] - e) / (mag > 1 ? mag : 1);
+                if (dr > worst_ref) worst_ref = dr;
+                if (fast) {
+                    double df = fabs(yf[t * ldy + r] - yr[t * ldy + r]);
+                    if (df > worst_fast) worst_fast = df;
+                }
+            }
+        /* The padding columns of y must stay untouched. */
+        int pad_ok = 1;
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = rows; r < ldy; r++) pad_ok &= yr[t * ldy + r] == 0 && yf[t * ldy + r] == 0;
+        CHECK_MSG(pad_ok, "%s wrote outside its rows", fmt_name(fmt));
+        free(x); free(yr); free(yf);
+    }
+    printf("  %-5s %3lldx%-4lld group %-3d sb %-4s  ref vs exact: %.2e (relative)  fast vs ref: %.2e (abs)\n",
+           fmt_name(fmt), (long long)rows, (long long)cols, group,
+           fmt == INF__W_MLX4 || fmt == INF__W_MLX8 ? (sb == INF__DT_F32 ? "F32" : sb == INF__DT_F16 ? "F16" : "BF16") : "-", worst_ref, worst_fast);
+    CHECK_MSG(worst_ref < 1e-5, "%s reference off by %g", fmt_name(fmt), worst_ref);
+    if (fast) CHECK_MSG(worst_fast < 1e-3, "%s fast off by %g", fmt_name(fmt), worst_fast);
+
+    /* dequant_row and dequant_range agree with the exact values. */
+    float *row = malloc((size_t)cols * 4);
+    double dq = 0;
+    for (int64_t r = 0; r < rows; r += 5) {
+        inf__cpu_dequant_row(&m.w, r, row);
+        for (int64_t k = 0; k < cols; k++)
+            dq = fmax(dq, fabs(row[k] - m.ref[r * cols + k]) / fmax(1.0, fabs(m.ref[r * cols + k])));
+        inf__cpu_dequant_range(&m.w, r, 7, cols - 9, row);
+        for (int64_t k = 0; k < cols - 9; k++)
+            dq = fmax(dq, fabs(row[k] - m.ref[r * cols + k + 7]) / fmax(1.0, fabs(m.ref[r * cols + k + 7])));
+    }
+    CHECK_MSG(dq < 1e-6, "%s dequant off by %g (relative)", fmt_name(fmt), dq);
+    free(row);
+    mat_free(&m);
+}
+
+static void test_f16_specials(void) {
+    CHECK(inf__f16_to_f32(0x0000) == 0.0f);
+    CHECK(signbit(inf__f16_to_f32(0x8000)));
+    CHECK(inf__f16_to_f32(0x3c00) == 1.0f);
+    CHECK(inf__f16_to_f32(0xc000) == -2.0f);
+    CHECK(inf__f16_to_f32(0x7bff) == 65504.0f);
+    CHECK(inf__f16_to_f32(0x0001) == ldexpf(1.0f, -24));       /* smallest subnormal */
+    CHECK(inf__f16_to_f32(0x03ff) == ldexpf(1023.0f, -24));    /* largest subnormal */
+    CHECK(isinf(inf__f16_to_f32(0x7c00)));
+    CHECK(isnan(inf__f16_to_f32(0x7e00)));
+    CHECK(inf__bf16_to_f32(0x3f80) == 1.0f);
+}
+
+static void test_vec(const inf__cpu_kernels *fast) {
+    if (!fast) return;
+    for (int n = 1; n < 70; n += 7) {
+        float a[80], b[80], y1[80], y2[80];
+        for (int i = 0; i < n; i++) { a[i] = (float)urand(); b[i] = (float)urand(); y1[i] = y2[i] = (float)urand(); }
+        CHECK_NEAR(fast->dot(a, b, n), inf__cpu_kernels_ref.dot(a, b, n), 1e-4);
+        fast->axpy(0.7f, a, y1, n);
+        inf__cpu_kernels_ref.axpy(0.7f, a, y2, n);
+        double d = 0;
+        for (int i = 0; i < n; i++) d = fmax(d, fabs(y1[i] - y2[i]));
+        CHECK(d < 1e-6);
+    }
+}
+
+typedef struct pool_arg { int hits[16]; int nth_seen; } pool_arg;
+static void pool_fn(void *arg, int ith, int nth) {
+    pool_arg *p = arg;
+    __atomic_fetch_add(&p->hits[ith], 1, __ATOMIC_RELAXED);
+    p->nth_seen = nth; /* same value from every thread */
+}
+
+static void test_pool(void) {
+    for (int nt = 1; nt <= 4; nt++) {
+        inf__pool *p = NULL;
+        inf__err e;
+        CHECK_EQ_INT(inf__pool_create(nt, &p, &e), INF_OK);
+        if (!p) continue;
+        CHECK_EQ_INT(inf__pool_size(p), nt);
+        pool_arg a;
+        memset(&a, 0, sizeof a);
+        for (int it = 0; it < 500; it++) inf__pool_run(p, pool_fn, &a);
+        for (int i = 0; i < nt; i++) CHECK_EQ_INT(a.hits[i], 500);
+        CHECK_EQ_INT(a.nth_seen, nt);
+        inf__pool_free(p);
+    }
+    inf__pool_free(NULL);
+}
+
+int main(void) {
+    const inf__cpu_kernels *fast = inf__cpu_kernels_avx2();
+    printf("fast kernels: %s\n", fast ? fast->name : "(none on this cpu)");
+    test_f16_specials();
+    test_format(INF__W_F32, 37, 100, 0, INF__DT_F32, fast);
+    test_format(INF__W_F16, 37, 100, 0, INF__DT_F32, fast);
+    test_format(INF__W_BF16, 37, 100, 0, INF__DT_F32, fast);
+    test_format(INF__W_BF16, 16, 64, 0, INF__DT_F32, fast);
+    const inf__dtype sbs[] = {INF__DT_F16, INF__DT_BF16, INF__DT_F32};
+    for (int i = 0; i < 3; i++) {
+        test_format(INF__W_MLX4, 37, 128, 32, sbs[i], fast);
+        test_format(INF__W_MLX4, 20, 192, 64, sbs[i], fast);
+        test_format(INF__W_MLX8, 37, 128, 64, sbs[i], fast);
+        test_format(INF__W_MLX8, 9, 96, 32, sbs[i], fast);
+    }
+    test_format(INF__W_MLX4, 11, 48, 12, INF__DT_F16, fast); /* group not a multiple of 8 */
+    test_vec(fast);
+    test_pool();
+    return tu_summary("test_cpu_kernels");
+}
