@@ -1,0 +1,423 @@
+/* Reading tokenizer.json (+ tokenizer_config.json) into an inf__tokenizer.
+ * Every component the encoder or decoder would need but does not implement
+ * is an INF_E_UNSUPPORTED error naming it: a silently wrong tokenisation is
+ * worse than none. The pipeline parts are read in tok_load_pipeline.c. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text/tokenizer/tok_internal.h"
+#include "text/tokenizer/tok_load.h"
+
+#define OOM(err) inf__seterr(err, INF_E_NOMEM, "out of memory loading tokenizer")
+
+static const char *jstr(json_t *o, const char *k) {
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int inf__tk_json_bool(json_t *o, const char *k, int dflt) {
+    json_t *v = json_object_get(o, k);
+    if (json_is_boolean(v)) return json_is_true(v);
+    return dflt;
+}
+
+/* ---- model ------------------------------------------------------------- */
+static int vocab_lookup(const inf__tokenizer *t, const char *s, size_t n) {
+    return inf__tk_strmap_get(&t->vocab, s, n);
+}
+
+static int parse_merges(inf__tokenizer *t, json_t *merges, inf__err *err) {
+    size_t n = json_array_size(merges);
+    if (inf__tk_pairmap_init(&t->merges, n)) return OOM(err);
+    tk_buf cat = {0};
+    int rc = INF_OK;
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(merges, i);
+        const char *a, *b;
+        size_t la, lb;
+        if (json_is_string(m)) {
+            /* Legacy form "a b": the pieces never contain a space. */
+            const char *s = json_string_value(m);
+            const char *sp = strchr(s, ' ');
+            if (!sp) { rc = inf__seterr(err, INF_E_FORMAT, "merge %zu \"%s\" has no space", i, s); break; }
+            a = s; la = (size_t)(sp - s);
+            b = sp + 1; lb = strlen(b);
+        } else if (json_is_array(m) && json_array_size(m) == 2 &&
+                   json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
+            a = json_string_value(json_array_get(m, 0));
+            la = json_string_length(json_array_get(m, 0));
+            b = json_string_value(json_array_get(m, 1));
+            lb = json_string_length(json_array_get(m, 1));
+        } else {
+            rc = inf__seterr(err, INF_E_FORMAT, "merge %zu is neither \"a b\" nor [a, b]", i);
+            break;
+        }
+        int32_t ia = vocab_lookup(t, a, la), ib = vocab_lookup(t, b, lb);
+        cat.n = 0;
+        if (inf__tk_buf_put(&cat, a, la) || inf__tk_buf_put(&cat, b, lb)) { rc = OOM(err); break; }
+        int32_t ic = vocab_lookup(t, cat.p, cat.n);
+        if (ia < 0 || ib < 0 || ic < 0) {
+            rc = inf__seterr(err, INF_E_FORMAT, "merge %zu (\"%.*s\" \"%.*s\") uses a token missing from the vocab",
+                             i, (int)la, a, (int)lb, b);
+            break;
+        }
+        if (inf__tk_pairmap_put(&t->merges, ia, ib, (int32_t)i, ic)) { rc = OOM(err); break; }
+    }
+    free(cat.p);
+    return rc;
+}
+
+static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, inf__err *err) {
+    if (!json_is_object(model)) return inf__seterr(err, INF_E_FORMAT, "tokenizer.json has no \"model\" object");
+    const char *type = jstr(model, "type");
+    json_t *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
+    if (type ? strcmp(type, "BPE") != 0 : !(json_is_object(vocab) && json_is_array(merges)))
+        return inf__seterr(err, INF_E_UNSUPPORTED, "tokenizer model type \"%s\" is not supported (only BPE)",
+                           type ? type : "(untagged)");
+    if (!json_is_object(vocab) || !json_is_array(merges))
+        return inf__seterr(err, INF_E_FORMAT, "BPE model needs a \"vocab\" object and a \"merges\" array");
+    json_t *dropout = json_object_get(model, "dropout");
+    if (json_is_number(dropout) && json_number_value(dropout) > 0.0)
+        return inf__seterr(err, INF_E_UNSUPPORTED, "BPE dropout is not supported");
+
+    /* Ids first, so the by-id tables are sized once. */
+    int32_t max_id = max_added;
+    const char *key;
+    json_t *val;
+    json_object_foreach(vocab, key, val) {
+        if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > 0x7FFFFFF)
+            return inf__seterr(err, INF_E_FORMAT, "vocab entry \"%s\" has an invalid id", key);
+        if (json_integer_value(val) > max_id) max_id = (int32_t)json_integer_value(val);
+    }
+    t->n_ids = max_id + 1;
+    t->model_piece = calloc((size_t)t->n_ids, sizeof *t->model_piece);
+    t->model_len = calloc((size_t)t->n_ids, sizeof *t->model_len);
+    t->added_of_id = malloc((size_t)t->n_ids * sizeof *t->added_of_id);
+    if (!t->model_piece || !t->model_len || !t->added_of_id) return OOM(err);
+    for (int32_t i = 0; i < t->n_ids; i++) t->added_of_id[i] = -1;
+    if (inf__tk_strmap_init(&t->vocab, json_object_size(vocab))) return OOM(err);
+    size_t klen;
+    json_object_keylen_foreach(vocab, key, klen, val) {
+        int32_t id = (int32_t)json_integer_value(val);
+        char *k = inf__tk_arena_dup(&t->arena, key, klen);
+        if (!k || inf__tk_strmap_put(&t->vocab, k, klen, id)) return OOM(err);
+        t->model_piece[id] = k;
+        t->model_len[id] = (uint32_t)klen;
+    }
+    t->byte_fallback = inf__tk_json_bool(model, "byte_fallback", 0);
+    t->fuse_unk = inf__tk_json_bool(model, "fuse_unk", 0);
+    t->ignore_merges = inf__tk_json_bool(model, "ignore_merges", 0);
+    const char *s;
+    if ((s = jstr(model, "continuing_subword_prefix")) && *s) {
+        t->cont_prefix_len = strlen(s);
+        if (!(t->cont_prefix = inf__tk_arena_dup(&t->arena, s, t->cont_prefix_len))) return OOM(err);
+    }
+    if ((s = jstr(model, "end_of_word_suffix")) && *s) {
+        t->eow_suffix_len = strlen(s);
+        if (!(t->eow_suffix = inf__tk_arena_dup(&t->arena, s, t->eow_suffix_len))) return OOM(err);
+    }
+    t->unk_id = -1;
+    if ((s = jstr(model, "unk_token"))) {
+        t->unk_id = vocab_lookup(t, s, strlen(s));
+        if (t->unk_id < 0)
+            return inf__seterr(err, INF_E_FORMAT, "unk_token \"%s\" is not in the vocab", s);
+    }
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        t->byte_id[b] = vocab_lookup(t, name, 6);
+    }
+    int rc = parse_merges(t, merges, err);
+    if (rc) return rc;
+    /* Single-character pieces: a direct table spares a hash per character in
+     * the BPE inner loop. Only valid when no prefix/suffix decorates them. */
+    t->cp_id = malloc(65536 * sizeof *t->cp_id);
+    if (!t->cp_id) return OOM(err);
+    for (int i = 0; i < 65536; i++) t->cp_id[i] = -1;
+    for (int32_t id = 0; id < t->n_ids; id++) {
+        const char *p = t->model_piece[id];
+        if (!p) continue;
+        int l;
+        uint32_t cp = inf__tk_utf8_dec(p, t->model_len[id], &l);
+        if ((uint32_t)l == t->model_len[id] && cp < 65536 && t->cp_id[cp] < 0) t->cp_id[cp] = id;
+    }
+    return INF_OK;
+}
+
+/* ---- added tokens -------------------------------------------------------- */
+static int32_t added_max_id(json_t *added) {
+    int32_t m = -1;
+    size_t i;
+    json_t *a;
+    json_array_foreach(added, i, a) {
+        json_t *id = json_object_get(a, "id");
+        if (json_is_integer(id) && json_integer_value(id) > m && json_integer_value(id) <= 0x7FFFFFF)
+            m = (int32_t)json_integer_value(id);
+    }
+    return m;
+}
+
+static int parse_added(inf__tokenizer *t, json_t *added, inf__err *err) {
+    size_t n = json_array_size(added);
+    if (inf__tk_strmap_init(&t->added_map, n)) return OOM(err);
+    if (!n) return INF_OK;
+    t->added = calloc(n, sizeof *t->added);
+    if (!t->added) return OOM(err);
+    size_t i;
+    json_t *a;
+    json_array_foreach(added, i, a) {
+        json_t *id = json_object_get(a, "id"), *content = json_object_get(a, "content");
+        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= t->n_ids ||
+            !json_is_string(content) || json_string_length(content) == 0)
+            return inf__seterr(err, INF_E_FORMAT, "added_tokens[%zu] needs an id and a non-empty content", i);
+        tk_added *x = &t->added[t->n_added++];
+        x->id = (int32_t)json_integer_value(id);
+        x->len = json_string_length(content);
+        if (!(x->content = inf__tk_arena_dup(&t->arena, json_string_value(content), x->len))) return OOM(err);
+        x->special = (uint8_t)inf__tk_json_bool(a, "special", 0);
+        x->lstrip = (uint8_t)inf__tk_json_bool(a, "lstrip", 0);
+        x->rstrip = (uint8_t)inf__tk_json_bool(a, "rstrip", 0);
+        x->single_word = (uint8_t)inf__tk_json_bool(a, "single_word", 0);
+        x->normalized = (uint8_t)inf__tk_json_bool(a, "normalized", !x->special);
+        t->added_of_id[x->id] = (int32_t)(t->n_added - 1);
+        if (inf__tk_strmap_put(&t->added_map, x->content, x->len, x->id)) return OOM(err);
+    }
+    return INF_OK;
+}
+
+/* ---- added-token trie ------------------------------------------------------ */
+static int trie_init(tk_trie *tr) {
+    memset(tr, 0, sizeof *tr);
+    if (inf__tk_pairmap_init(&tr->edges, 64)) return -1;
+    tr->cap_nodes = 64;
+    tr->term = malloc((size_t)tr->cap_nodes * sizeof *tr->term);
+    if (!tr->term) return -1;
+    tr->term[0] = -1;
+    tr->n_nodes = 1;
+    return 0;
+}
+
+static int trie_add(tk_trie *tr, const char *s, size_t n, int32_t idx) {
+    int32_t node = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)s[i];
+        const tk_pslot *e = inf__tk_pairmap_get(&tr->edges, node, c);
+        if (e) { node = e->id; continue; }
+        if (tr->n_nodes == tr->cap_nodes) {
+            int32_t *p = realloc(tr->term, (size_t)tr->cap_nodes * 2 * sizeof *p);
+            if (!p) return -1;
+            tr->term = p;
+            tr->cap_nodes *= 2;
+        }
+        int32_t child = tr->n_nodes++;
+        tr->term[child] = -1;
+        if (inf__tk_pairmap_put(&tr->edges, node, c, 0, child)) return -1;
+        node = child;
+    }
+    if (n) tr->first[(uint8_t)s[0]] = 1;
+    /* Two added tokens with the same content: the later one wins, as in the
+     * HF map from content to id. */
+    tr->term[node] = idx;
+    return 0;
+}
+
+static void trie_free(tk_trie *tr) {
+    inf__tk_pairmap_free(&tr->edges);
+    free(tr->term);
+    tr->term = NULL;
+}
+
+static int build_tries(inf__tokenizer *t, inf__err *err) {
+    if (trie_init(&t->trie_raw) || trie_init(&t->trie_norm)) return OOM(err);
+    tk_buf norm = {0}, tmp = {0};
+    int rc = INF_OK;
+    for (size_t i = 0; i < t->n_added && !rc; i++) {
+        tk_added *a = &t->added[i];
+        if (!a->normalized) {
+            if (trie_add(&t->trie_raw, a->content, a->len, (int32_t)i)) rc = OOM(err);
+            continue;
+        }
+        /* Normalized tokens are matched in normalized text, so their own
+         * content is normalized the same way first (HF does this too). */
+        rc = inf__tk_normalize(t, a->content, a->len, &norm, &tmp, err);
+        if (!rc && norm.n && trie_add(&t->trie_norm, norm.p, norm.n, (int32_t)i)) rc = OOM(err);
+    }
+    free(norm.p);
+    free(tmp.p);
+    return rc;
+}
+
+/* ---- tokenizer_config.json ----------------------------------------------- */
+static int parse_config(inf__tokenizer *t, const char *cfg, size_t len, inf__err *err) {
+    json_error_t je;
+    /* model_max_length is often 1e30 written as an integer: read numbers as
+     * reals (only strings and booleans are used here). */
+    json_t *root = json_loadb(cfg, len, JSON_DECODE_INT_AS_REAL, &je);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return inf__seterr(err, INF_E_FORMAT, "tokenizer_config.json: %s (line %d)", je.text, je.line);
+    }
+    size_t n = json_object_size(root);
+    t->cfg = calloc(n ? n : 1, sizeof *t->cfg);
+    if (!t->cfg) { json_decref(root); return OOM(err); }
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        const char *s = NULL;
+        if (json_is_string(v)) s = json_string_value(v);
+        else if (json_is_object(v) && json_is_string(json_object_get(v, "content")))
+            s = json_string_value(json_object_get(v, "content"));
+        if (!s) continue;
+        tk_cfgtok *c = &t->cfg[t->n_cfg++];
+        c->name = inf__tk_arena_dup(&t->arena, key, strlen(key));
+        c->value = inf__tk_arena_dup(&t->arena, s, strlen(s));
+        if (!c->name || !c->value) { json_decref(root); return OOM(err); }
+    }
+    t->add_bos_cfg = inf__tk_json_bool(root, "add_bos_token", -1);
+    t->add_eos_cfg = inf__tk_json_bool(root, "add_eos_token", -1);
+    json_decref(root);
+    return INF_OK;
+}
+
+/* ---- entry points -------------------------------------------------------- */
+int inf__tok_load_mem(const char *js, size_t len, const char *cfg, size_t cfg_len,
+                      inf__tokenizer **out, inf__err *err) {
+    if (!out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!js) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "tokenizer json is NULL");
+    inf__tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return OOM(err);
+    t->add_bos_cfg = t->add_eos_cfg = -1;
+    t->bos_id = t->eos_id = t->unk_id = -1;
+    json_error_t je;
+    json_t *root = json_loadb(js, len, 0, &je);
+    int rc = INF_OK;
+    if (!root || !json_is_object(root)) {
+        rc = inf__seterr(err, INF_E_FORMAT, "tokenizer.json: %s (line %d, column %d)",
+                         root ? "top level is not an object" : je.text, je.line, je.column);
+        goto done;
+    }
+    json_t *added = json_object_get(root, "added_tokens");
+    if (added && !json_is_array(added)) { rc = inf__seterr(err, INF_E_FORMAT, "added_tokens is not an array"); goto done; }
+    json_t *trunc = json_object_get(root, "truncation"), *pad = json_object_get(root, "padding");
+    if ((trunc && !json_is_null(trunc)) || (pad && !json_is_null(pad))) {
+        rc = inf__seterr(err, INF_E_UNSUPPORTED, "tokenizer.json %s is not supported",
+                         trunc && !json_is_null(trunc) ? "truncation" : "padding");
+        goto done;
+    }
+    if ((rc = parse_model(t, json_object_get(root, "model"), added_max_id(added), err))) goto done;
+    if ((rc = parse_added(t, added, err))) goto done;
+    if ((rc = inf__tk_parse_normalizer(t, json_object_get(root, "normalizer"), err))) goto done;
+    if ((rc = inf__tk_parse_pretok(t, json_object_get(root, "pre_tokenizer"), err))) goto done;
+    if ((rc = inf__tk_parse_post(t, json_object_get(root, "post_processor"), err))) goto done;
+    if ((rc = inf__tk_parse_decoder(t, json_object_get(root, "decoder"), err))) goto done;
+    if ((rc = build_tries(t, err))) goto done;
+    if (cfg && (rc = parse_config(t, cfg, cfg_len, err))) goto done;
+    const char *bos = inf__tok_config_token(t, "bos_token"), *eos = inf__tok_config_token(t, "eos_token");
+    if (bos) t->bos_id = inf__tok_piece_id(t, bos);
+    if (t->bos_id < 0 && t->n_post_pre > 0) t->bos_id = t->post_pre[0];
+    if (eos) t->eos_id = inf__tok_piece_id(t, eos);
+    if (t->eos_id < 0 && t->n_post_post > 0) t->eos_id = t->post_post[t->n_post_post - 1];
+done:
+    json_decref(root);
+    if (rc) { inf__tok_free(t); return rc; }
+    *out = t;
+    return INF_OK;
+}
+
+int inf__tok_load_dir(const char *dir, inf__tokenizer **out, inf__err *err) {
+    if (!out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!dir) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "directory is NULL");
+    size_t n = strlen(dir) + 32;
+    char *path = malloc(n);
+    if (!path) return OOM(err);
+    size_t jlen = 0, clen = 0;
+    snprintf(path, n, "%s/tokenizer.json", dir);
+    char *js = inf__tk_read_file(path, &jlen);
+    if (!js) {
+        int rc = inf__seterr(err, INF_E_IO, "cannot read %s", path);
+        free(path);
+        return rc;
+    }
+    snprintf(path, n, "%s/tokenizer_config.json", dir);
+    char *cfg = inf__tk_read_file(path, &clen); /* optional */
+    int rc = inf__tok_load_mem(js, jlen, cfg, clen, out, err);
+    if (rc) inf__err_prefix(err, "%s", dir);
+    free(js);
+    free(cfg);
+    free(path);
+    return rc;
+}
+
+char *inf__tk_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+            if (fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+            else { buf[n] = '\0'; *len = (size_t)n; }
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+void inf__tok_free(inf__tokenizer *t) {
+    if (!t) return;
+    inf__tk_strmap_free(&t->vocab);
+    inf__tk_strmap_free(&t->added_map);
+    inf__tk_pairmap_free(&t->merges);
+    trie_free(&t->trie_raw);
+    trie_free(&t->trie_norm);
+    for (size_t i = 0; i < t->n_norm; i++) pcre2_code_free(t->norm[i].re);
+    for (size_t i = 0; i < t->n_pre; i++) pcre2_code_free(t->pre[i].re);
+    free(t->norm);
+    free(t->pre);
+    free(t->dec);
+    free(t->post_pre);
+    free(t->post_post);
+    free(t->model_piece);
+    free(t->model_len);
+    free(t->added_of_id);
+    free(t->added);
+    free(t->cp_id);
+    free(t->cfg);
+    inf__tk_arena_free(&t->arena);
+    free(t);
+}
+
+/* ---- accessors ------------------------------------------------------------ */
+int32_t inf__tok_vocab_size(const inf__tokenizer *t) { return t ? t->n_ids : 0; }
+
+const char *inf__tok_piece(const inf__tokenizer *t, int32_t id) {
+    if (!t || id < 0 || id >= t->n_ids) return NULL;
+    if (t->added_of_id[id] >= 0) return t->added[t->added_of_id[id]].content;
+    return t->model_piece[id];
+}
+
+int32_t inf__tok_piece_id(const inf__tokenizer *t, const char *piece) {
+    if (!t || !piece) return -1;
+    size_t n = strlen(piece);
+    int32_t id = inf__tk_strmap_get(&t->added_map, piece, n);
+    return id >= 0 ? id : inf__tk_strmap_get(&t->vocab, piece, n);
+}
+
+int inf__tok_is_special(const inf__tokenizer *t, int32_t id) {
+    if (!t || id < 0 || id >= t->n_ids || t->added_of_id[id] < 0) return 0;
+    return t->added[t->added_of_id[id]].special;
+}
+
+int32_t inf__tok_bos_id(const inf__tokenizer *t) { return t ? t->bos_id : -1; }
+int32_t inf__tok_eos_id(const inf__tokenizer *t) { return t ? t->eos_id : -1; }
+
+const char *inf__tok_config_token(const inf__tokenizer *t, const char *name) {
+    if (!t || !name) return NULL;
+    for (size_t i = 0; i < t->n_cfg; i++)
+        if (strcmp(t->cfg[i].name, name) == 0) return t->cfg[i].value;
+    return NULL;
+}

@@ -1,0 +1,89 @@
+/* Hugging Face tokenizer.json: load, encode, decode, streaming decode.
+ *
+ * Encoding follows the `tokenizers` library pipeline: added tokens are split
+ * out of the raw text (longest match first), the rest is normalized,
+ * pre-tokenized, run through the BPE model, then the post-processor adds its
+ * special tokens.  Decoding runs the decoder chain over the token strings.
+ *
+ * Input text that is not valid UTF-8 is read as Rust's
+ * String::from_utf8_lossy would: each maximal invalid subsequence becomes
+ * U+FFFD before encoding (never a crash, never an error).
+ *
+ * A loaded tokenizer is immutable: every const function may be called from
+ * several threads at once. */
+#ifndef INF_TEXT_TOKENIZER_H
+#define INF_TEXT_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct inf__tokenizer inf__tokenizer;
+
+/* Loads dir/tokenizer.json and, when present, dir/tokenizer_config.json.
+ * Returns INF_OK and *out (free with inf__tok_free); on failure an error code
+ * (INF_E_IO, INF_E_FORMAT, INF_E_UNSUPPORTED naming the component, ...),
+ * *out = NULL and a message in *err. */
+int inf__tok_load_dir(const char *dir, inf__tokenizer **out, inf__err *err);
+/* As inf__tok_load_dir from memory; config_json may be NULL. The buffers are
+ * not kept. */
+int inf__tok_load_mem(const char *tokenizer_json, size_t len,
+                      const char *config_json /*nullable*/, size_t config_len,
+                      inf__tokenizer **out, inf__err *err);
+/* Frees t; NULL is a no-op. */
+void inf__tok_free(inf__tokenizer *t);
+
+/* Encodes text[len].  Special tokens written in the text are always
+ * recognised (HF behaviour).  add_special: add what the post-processor adds
+ * (or add_bos_token / add_eos_token of tokenizer_config.json when the
+ * post-processor does not add them).  *ids is malloc'd (caller frees, also
+ * when *n_ids == 0 it may be NULL).  Returns INF_OK or an error code. */
+int inf__tok_encode(const inf__tokenizer *t, const char *text, size_t len,
+                    int add_special, int32_t **ids, size_t *n_ids,
+                    inf__err *err);
+/* Decodes ids into *out (malloc'd, NUL-terminated, *out_len bytes without the
+ * NUL).  skip_special drops tokens flagged special.  Unknown ids are skipped
+ * as HF does.  Returns INF_OK or an error code. */
+int inf__tok_decode(const inf__tokenizer *t, const int32_t *ids, size_t n,
+                    int skip_special, char **out, size_t *out_len,
+                    inf__err *err);
+
+/* Max id + 1, added tokens included. */
+int32_t inf__tok_vocab_size(const inf__tokenizer *t);
+/* The raw vocabulary string of id (e.g. "Ġthe", "▁the", "<0x0A>"), owned by
+ * t; NULL when id has none. */
+const char *inf__tok_piece(const inf__tokenizer *t, int32_t id);
+/* Id of a raw vocabulary string or added token content; -1 when absent. */
+int32_t inf__tok_piece_id(const inf__tokenizer *t, const char *piece);
+/* 1 when id is an added token flagged "special", else 0. */
+int inf__tok_is_special(const inf__tokenizer *t, int32_t id);
+/* BOS / EOS ids from tokenizer_config.json (bos_token, eos_token) or, for BOS,
+ * the post-processor's leading special token; -1 when none. */
+int32_t inf__tok_bos_id(const inf__tokenizer *t);
+int32_t inf__tok_eos_id(const inf__tokenizer *t);
+/* tokenizer_config.json special token string by name ("bos_token" -> "<s>"),
+ * string and {"content": ...} forms; owned by t; NULL when absent. */
+const char *inf__tok_config_token(const inf__tokenizer *t, const char *name);
+
+/* Streaming detokeniser.  Push ids one at a time; each call yields the newly
+ * completed text (whole UTF-8 sequences only: bytes of an unfinished
+ * character wait for later tokens).  The concatenation of every piece plus
+ * the flush equals inf__tok_decode of all ids. */
+typedef struct inf__detok inf__detok;
+/* NULL when out of memory.  t must outlive the detokeniser. */
+inf__detok *inf__detok_new(const inf__tokenizer *t, int skip_special);
+/* *piece (owned by d, valid until the next call on d) gets *len new bytes,
+ * possibly 0.  Returns INF_OK or an error code. */
+int inf__detok_push(inf__detok *d, int32_t id, const char **piece, size_t *len,
+                    inf__err *err);
+/* The rest: text still held back (invalid trailing bytes become U+FFFD as HF
+ * does).  After a flush the detokeniser starts a new sequence. */
+int inf__detok_flush(inf__detok *d, const char **piece, size_t *len,
+                     inf__err *err);
+/* Forgets all state: the next push starts a new sequence. */
+void inf__detok_reset(inf__detok *d);
+/* NULL is a no-op. */
+void inf__detok_free(inf__detok *d);
+
+#endif
