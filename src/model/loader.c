@@ -82,14 +82,14 @@ static int is_shape(const inf__tensor *t, int64_t a, int64_t b, int nd) {
 }
 
 static int missing(walk *w, const char *name, const char *expect) {
-    return inf__seterr(w->err, INF_E_FORMAT, "%s: missing tensor \"%s\" (expected %s)",
+    return inf__seterr(w->err, INF_E_FORMAT, "%s: missing tensor \"%s\" (expected %s) in the safetensors files",
                        w->dir, name, expect);
 }
 
 static int mismatch(walk *w, const inf__tensor *t, const char *expect) {
     char got[96];
     return inf__seterr(w->err, INF_E_FORMAT, "%s: tensor \"%s\": expected %s, found %s",
-                       inf__st_file_of(w->st, t), t->name, expect,
+                       inf__st_path_of(w->st, t), t->name, expect,
                        shape_str(t, got, sizeof got));
 }
 
@@ -164,13 +164,13 @@ static int bind_mat(walk *w, const char *base, int64_t rows, int64_t cols,
         if (!qexp)
             return inf__seterr(w->err, INF_E_FORMAT,
                                "%s: tensor \"%s\" is U32 (MLX-quantised) but config.json %s",
-                               inf__st_file_of(w->st, t), name,
+                               inf__st_path_of(w->st, t), name,
                                w->cfg->desc.quant_bits ? "marks this module as not quantised"
                                                        : "has no \"quantization\"");
         if (cols % qg != 0)
             return inf__seterr(w->err, INF_E_FORMAT,
                                "%s: tensor \"%s\": %lld input features do not split into "
-                               "groups of %d", inf__st_file_of(w->st, t), name,
+                               "groups of %d", inf__st_path_of(w->st, t), name,
                                (long long)cols, qg);
         snprintf(expect, sizeof expect, "U32 [%lld, %lld] (MLX %d-bit)", (long long)rows,
                  (long long)(cols * qb / 32), qb);

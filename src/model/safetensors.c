@@ -340,6 +340,15 @@ const char *inf__st_file_of(const inf__st_set *s, const inf__tensor *t) {
     return "?";
 }
 
+const char *inf__st_path_of(const inf__st_set *s, const inf__tensor *t) {
+    if (!s || !t) return "?";
+    for (size_t i = 0; i < s->n_files; i++) {
+        const inf__st_header *h = s->files[i].h;
+        if (t >= h->tensors && t < h->tensors + h->n) return s->files[i].path;
+    }
+    return "?";
+}
+
 size_t inf__st_count(const inf__st_set *s) { return s ? s->n_all : 0; }
 const inf__tensor *inf__st_at(const inf__st_set *s, size_t i) {
     return s && i < s->n_all ? s->all[i] : NULL;

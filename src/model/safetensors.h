@@ -60,6 +60,8 @@ void inf__st_set_free(inf__st_set *s);
 const inf__tensor *inf__st_find(const inf__st_set *s, const char *name);
 /* The base name of the file holding t (for messages); "?" if not found. */
 const char *inf__st_file_of(const inf__st_set *s, const inf__tensor *t);
+/* The path of the file holding t (for messages); "?" if not found. */
+const char *inf__st_path_of(const inf__st_set *s, const inf__tensor *t);
 /* Number of tensors, and the i-th (files in order, tensors in file order). */
 size_t inf__st_count(const inf__st_set *s);
 const inf__tensor *inf__st_at(const inf__st_set *s, size_t i);
