@@ -1,0 +1,175 @@
+/* Private layout shared by the engine's source files: the engine, its
+ * sequences (one per stream / classify prompt / batch prompt) and the
+ * events the worker hands to a stream's reader. */
+#ifndef INF_ENGINE_ENGINE_INT_H
+#define INF_ENGINE_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "engine/sample.h"
+#include "engine/stopstr.h"
+#include "model/model.h"
+#include "text/tokenizer/tokenizer.h"
+
+typedef struct inf__engine inf__engine;
+typedef struct inf__seq inf__seq;
+
+/* One delivered token. text and logits are malloc'd (logits may be NULL). */
+typedef struct inf__event {
+    int32_t id;
+    char *text;
+    size_t len;
+    float *logits; /* [vocab] when return_logits */
+} inf__event;
+
+struct inf__seq {
+    atomic_int refs;      /* reader + worker; the last one frees */
+    atomic_int cancelled; /* set by cancel/close from any thread */
+    inf__engine *eng;
+    int32_t vocab;        /* logits per row (copied: readers never touch
+                             the engine once the sequence has ended) */
+    inf__seq *next;       /* queue link, under eng->mu */
+
+    /* Request, fixed at submit. */
+    size_t n_prompt;
+    int32_t max_tokens;
+    inf__sampler_cfg scfg;
+    inf__rng rng;
+    int32_t *stop_ids;
+    size_t n_stop_ids;
+    int ignore_eos;
+    int return_logits;
+    inf_cancel *cancel;   /* borrowed, may be NULL */
+    inf__detok *detok;    /* NULL: no text */
+    inf__stopstr *stop;   /* NULL: no stop strings */
+    float *all_logits;    /* logits op: [n_prompt, vocab] caller buffer;
+                             the sequence only prefills, every row wanted */
+
+    /* Worker state. */
+    int32_t *hist;        /* prompt + generated ids [n_hist] */
+    size_t n_hist, hist_cap;
+    size_t n_past;        /* tokens in the KV cache */
+    int32_t slot;         /* -1 while queued */
+    int32_t n_gen;
+    int has_pending;      /* a token held back with its text (see engine.h) */
+    inf__event pending;
+    int64_t t_submit, t_admit, t_first, t_end;
+    int64_t mem_active, mem_peak; /* memory when it ended */
+
+    /* Shared with the reader, under mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    inf__event *ev;       /* ring of undelivered events */
+    size_t ev_head, ev_len, ev_cap;
+    int done;
+    int status;
+    inf_finish_reason finish;
+    char errmsg[INF__ERR_MSG_MAX];
+
+    /* Reader-only. */
+    inf__event cur;       /* the token last returned by next() */
+};
+
+struct inf__engine {
+    inf__model_desc desc;
+    struct inf__model_files *files;
+    inf__tokenizer *tok;
+    struct inf__chat_template *tmpl;
+    int tmpl_code;
+    char tmpl_err[INF__ERR_MSG_MAX];
+    const inf__compute_ops *compute;
+    void *cctx;
+    int32_t n_slots, n_ctx, vocab;
+    int32_t eos[INF__MAX_EOS + 1];
+    int32_t n_eos;
+
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;   /* queue, stopping, last metrics */
+    pthread_cond_t cv;    /* wakes the worker */
+    inf__seq *q_head, *q_tail;
+    size_t q_len;
+    int stopping;
+    inf_metrics last;     /* last completed operation */
+
+    /* Worker-only. */
+    inf__seq **active;    /* [n_slots] */
+    int32_t step_tokens;  /* rows per forward */
+    int32_t want_rows;    /* rows of b_logits (>= n_slots) */
+    int32_t *b_tok, *b_pos, *b_slot; /* [step_tokens] */
+    uint8_t *b_want;      /* [step_tokens] */
+    inf__seq **b_seq;     /* [want_rows] sequence of each want row */
+    int32_t *b_wpos;      /* [want_rows] position of each want row */
+    float *b_logits;      /* [want_rows, vocab] */
+    inf__sample_scratch ss;
+};
+
+/* --- sequences (seq.c) --- */
+
+/* A new sequence for ids[n] with opts (normalised).  want_text: detokenize
+ * (needs eng->tok).  Returns NULL with *err set on failure. */
+inf__seq *inf__seq_new(inf__engine *e, const int32_t *ids, size_t n,
+                       const inf_generate_options *opts, int want_text,
+                       inf__err *err);
+/* Drops one reference; frees at zero. NULL is fine. */
+void inf__seq_unref(inf__seq *s);
+/* Worker side: queues an event for the reader (takes ownership of ev's
+ * buffers; frees them when out of memory). */
+void inf__seq_deliver(inf__seq *s, inf__event *ev);
+/* Worker side: marks the sequence finished and wakes the reader. */
+void inf__seq_finish(inf__seq *s, int status, inf_finish_reason why,
+                     const char *msg);
+/* Waits until the sequence has finished (reader side). */
+void inf__seq_wait(inf__seq *s);
+/* Metrics of the sequence so far (locks s->mu). */
+void inf__seq_metrics(inf__seq *s, inf_metrics *out);
+/* Frees an event's buffers. */
+void inf__event_clear(inf__event *ev);
+
+/* --- scheduler (sched.c) --- */
+
+/* Starts / stops the worker.  Stopping ends every sequence still queued or
+ * running with INF_E_STATE. */
+int inf__sched_start(inf__engine *e, inf__err *err);
+void inf__sched_stop(inf__engine *e);
+/* Queues s (takes the worker's reference).  bypass_limit: batch calls,
+ * which submit all their prompts at once, are not refused for the queue
+ * bound.  Returns INF_E_BUSY when the queue is full, INF_E_STATE when the
+ * model is closing. */
+int inf__sched_submit(inf__engine *e, inf__seq *s, int bypass_limit,
+                      inf__err *err);
+/* Records m as the model's last completed operation. */
+void inf__engine_set_last(inf__engine *e, const inf_metrics *m);
+/* Fills the memory fields of m from the compute backend or the process. */
+void inf__engine_memory(inf__engine *e, inf_metrics *m);
+
+/* --- streams (stream.c) --- */
+
+extern const inf_stream_ops inf__engine_stream_ops;
+
+/* --- text (engine.c) --- */
+
+/* Tokenizes prompt text (add_special) or rendered chat; *ids malloc'd. */
+int inf__engine_tokenize(inf__engine *e, const char *text, int add_special,
+                         int32_t **ids, size_t *n, inf__err *err);
+
+/* Checks ids (non-empty, within the context and the vocabulary), makes a
+ * sequence and queues it; *out holds the caller's (reader's) reference. */
+int inf__engine_submit_ids(inf__engine *e, const int32_t *ids, size_t n,
+                           const inf_generate_options *o, int want_text,
+                           int bypass_limit, inf__seq **out, inf__err *err);
+
+/* --- classify / batch / logits (batch.c): inf_model_ops entries --- */
+int inf__engine_op_logits(void *model, const int32_t *ids, size_t n,
+                          float *out, char **errmsg);
+int inf__engine_op_classify(void *model, const char *const *prompts, size_t n,
+                            const inf_generate_options *opts,
+                            inf_classify_result *out, char **errmsg);
+int inf__engine_op_batch(void *model, const char *const *prompts, size_t n,
+                         const inf_generate_options *opts,
+                         inf_batch_result *out, char **errmsg);
+
+#endif

@@ -1,0 +1,231 @@
+/* Token sampling (see sample.h for the order of operations). */
+#include "engine/sample.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- RNG: xoshiro256** seeded through splitmix64 ---------------------- */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void inf__rng_seed(inf__rng *r, uint64_t seed) {
+    if (seed == 0) {
+        /* "random": clock + a process-wide counter so that sequences
+         * started in the same nanosecond still differ. */
+        static atomic_uint_fast64_t counter;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ (uint64_t)ts.tv_nsec ^
+               (atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ULL) ^
+               (uint64_t)(uintptr_t)r;
+    }
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t inf__rng_next(inf__rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double inf__rng_uniform(inf__rng *r) {
+    return (double)(inf__rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+int32_t inf__argmax(const float *x, int32_t n) {
+    if (n <= 0) return -1;
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i; /* strict: lowest id wins ties */
+    return best;
+}
+
+void inf__sample_scratch_free(inf__sample_scratch *s) {
+    if (!s) return;
+    free(s->vals);
+    free(s->ids);
+    free(s->seen);
+    memset(s, 0, sizeof *s);
+}
+
+static int scratch_reserve(inf__sample_scratch *s, size_t n) {
+    if (s->cap >= n) return 0;
+    float *v = realloc(s->vals, n * sizeof *v);
+    if (v) s->vals = v;
+    int32_t *ids = realloc(s->ids, n * sizeof *ids);
+    if (ids) s->ids = ids;
+    uint8_t *seen = realloc(s->seen, n);
+    if (seen) s->seen = seen;
+    if (!v || !ids || !seen) return -1;
+    memset(s->seen + s->cap, 0, n - s->cap);
+    s->cap = n;
+    return 0;
+}
+
+/* Candidate order: higher value first, lower id first on ties, so that a
+ * sort gives the same order on every platform. */
+typedef struct cand {
+    float v;
+    int32_t id;
+} cand;
+
+static int cand_cmp(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->v > y->v) return -1;
+    if (x->v < y->v) return 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* "x ranks below y" in candidate order. */
+static inline int cand_less(cand x, cand y) {
+    return x.v < y.v || (x.v == y.v && x.id > y.id);
+}
+
+/* Keeps the k best of c[0..n) in c[0..k) (unsorted) with a min-heap. */
+static void select_top_k(cand *c, size_t n, size_t k) {
+    /* heapify c[0..k) as a min-heap by candidate order */
+    for (size_t i = k / 2; i-- > 0;) {
+        size_t j = i;
+        for (;;) {
+            size_t l = 2 * j + 1, m = j;
+            if (l < k && cand_less(c[l], c[m])) m = l;
+            if (l + 1 < k && cand_less(c[l + 1], c[m])) m = l + 1;
+            if (m == j) break;
+            cand t = c[j]; c[j] = c[m]; c[m] = t;
+            j = m;
+        }
+    }
+    for (size_t i = k; i < n; i++) {
+        if (!cand_less(c[0], c[i])) continue;
+        c[0] = c[i];
+        size_t j = 0;
+        for (;;) {
+            size_t l = 2 * j + 1, m = j;
+            if (l < k && cand_less(c[l], c[m])) m = l;
+            if (l + 1 < k && cand_less(c[l + 1], c[m])) m = l + 1;
+            if (m == j) break;
+            cand t = c[j]; c[j] = c[m]; c[m] = t;
+            j = m;
+        }
+    }
+}
+
+static void apply_repeat_penalty(const inf__sampler_cfg *cfg, float *v,
+                                 int32_t n_vocab, const int32_t *hist,
+                                 size_t n_hist, uint8_t *seen) {
+    size_t start = 0;
+    if (cfg->repeat_last_n > 0 && (size_t)cfg->repeat_last_n < n_hist)
+        start = n_hist - (size_t)cfg->repeat_last_n;
+    float p = cfg->repeat_penalty;
+    for (size_t i = start; i < n_hist; i++) {
+        int32_t t = hist[i];
+        if (t < 0 || t >= n_vocab || seen[t]) continue;
+        seen[t] = 1;
+        v[t] = v[t] > 0 ? v[t] / p : v[t] * p;
+    }
+    for (size_t i = start; i < n_hist; i++)
+        if (hist[i] >= 0 && hist[i] < n_vocab) seen[hist[i]] = 0;
+}
+
+int32_t inf__sample(const inf__sampler_cfg *cfg, const float *logits,
+                    int32_t n_vocab, const int32_t *history, size_t n_hist,
+                    inf__rng *rng, inf__sample_scratch *scratch) {
+    if (n_vocab <= 0 || !logits) return -1;
+    int penalty = cfg->repeat_penalty > 0 && cfg->repeat_penalty != 1.0f &&
+                  n_hist > 0 && history;
+    int greedy = !(cfg->temperature > 0) || !rng;
+    if (greedy && !penalty) return inf__argmax(logits, n_vocab);
+
+    /* cand needs 8 bytes per entry: vals+ids give exactly that room */
+    if (scratch_reserve(scratch, (size_t)n_vocab * 2) != 0) return -1;
+    float *v = scratch->vals;
+    memcpy(v, logits, (size_t)n_vocab * sizeof *v);
+    if (penalty)
+        apply_repeat_penalty(cfg, v, n_vocab, history, n_hist, scratch->seen);
+    if (greedy) return inf__argmax(v, n_vocab);
+
+    /* Candidates live in the ids buffer (2*n_vocab int32 = n_vocab cands). */
+    cand *c = (cand *)(void *)scratch->ids;
+    float inv_t = 1.0f / cfg->temperature;
+    float vmax = -INFINITY;
+    for (int32_t i = 0; i < n_vocab; i++) {
+        v[i] *= inv_t;
+        if (v[i] > vmax) vmax = v[i];
+    }
+    if (!isfinite(vmax)) return inf__argmax(v, n_vocab);
+
+    /* min-p as a threshold on the scaled logit: p_i >= min_p * p_max
+     * <=> v_i >= v_max + log(min_p).  It keeps a prefix of the sorted
+     * order, as top-k and top-p do, so applying it first gives the same set
+     * and saves sorting the tail. */
+    float thresh = -INFINITY;
+    if (cfg->min_p > 0 && cfg->min_p <= 1) thresh = vmax + logf(cfg->min_p);
+    size_t n = 0;
+    for (int32_t i = 0; i < n_vocab; i++) {
+        if (v[i] >= thresh && v[i] > -INFINITY) {
+            c[n].v = v[i];
+            c[n].id = i;
+            n++;
+        }
+    }
+    if (n == 0) return inf__argmax(v, n_vocab);
+    if (cfg->top_k > 0 && (size_t)cfg->top_k < n) {
+        select_top_k(c, n, (size_t)cfg->top_k);
+        n = (size_t)cfg->top_k;
+    }
+    int use_top_p = cfg->top_p > 0 && cfg->top_p < 1;
+    if (use_top_p) qsort(c, n, sizeof *c, cand_cmp);
+
+    /* probabilities (unnormalised) over the candidates */
+    double total = 0;
+    float cmax = c[0].v;
+    for (size_t i = 1; i < n; i++)
+        if (c[i].v > cmax) cmax = c[i].v;
+    for (size_t i = 0; i < n; i++) {
+        double p = exp((double)(c[i].v - cmax));
+        c[i].v = (float)p;
+        total += p;
+    }
+    if (use_top_p) {
+        double cum = 0, need = (double)cfg->top_p * total;
+        size_t keep = n;
+        for (size_t i = 0; i < n; i++) {
+            cum += c[i].v;
+            if (cum >= need) {
+                keep = i + 1;
+                break;
+            }
+        }
+        n = keep;
+        total = 0;
+        for (size_t i = 0; i < n; i++) total += c[i].v;
+    }
+    double u = inf__rng_uniform(rng) * total, acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc += c[i].v;
+        if (u < acc) return c[i].id;
+    }
+    return c[n - 1].id; /* rounding at the top end */
+}

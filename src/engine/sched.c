@@ -1,0 +1,526 @@
+/*
+ * The scheduler: one worker thread per model runs every sequence.
+ *
+ * Each step the worker
+ *   1. ends sequences that were cancelled (stream cancel/close, inf_cancel,
+ *      deadline) — so a cancel takes effect within one step;
+ *   2. admits queued sequences into free slots;
+ *   3. builds ONE batch: a decode row for every sequence that has sampled a
+ *      token, then prompt chunks of sequences still prefilling, up to
+ *      step_tokens rows (continuous batching: prefill mixes with decode);
+ *   4. runs forward() once and samples a token for every sequence whose
+ *      last row was in the batch.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "engine/engine_int.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+void inf__engine_memory(inf__engine *e, inf_metrics *m) {
+    int64_t active = 0, peak = 0;
+    if (e && e->compute && e->compute->memory && e->cctx)
+        e->compute->memory(e->cctx, &active, &peak);
+    if (active <= 0 && peak <= 0) inf__process_memory(&active, &peak);
+    m->active_memory_bytes = active;
+    m->peak_memory_bytes = peak > active ? peak : active;
+}
+
+void inf__engine_set_last(inf__engine *e, const inf_metrics *m) {
+    pthread_mutex_lock(&e->mu);
+    e->last = *m;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Appends src[n] to the event's text. */
+static int event_append(inf__event *ev, const char *src, size_t n) {
+    if (!n) return 0;
+    char *t = realloc(ev->text, ev->len + n + 1);
+    if (!t) return -1;
+    memcpy(t + ev->len, src, n);
+    ev->len += n;
+    t[ev->len] = '\0';
+    ev->text = t;
+    return 0;
+}
+
+static char *dup_n(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    if (n) memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* Ends s on the worker: records memory and metrics, frees its slot and
+ * drops the worker's reference. */
+static void end_seq(inf__engine *e, inf__seq *s, int status,
+                    inf_finish_reason why, const char *msg) {
+    inf_metrics m;
+    memset(&m, 0, sizeof m);
+    inf__engine_memory(e, &m);
+    pthread_mutex_lock(&s->mu);
+    s->mem_active = m.active_memory_bytes;
+    s->mem_peak = m.peak_memory_bytes;
+    pthread_mutex_unlock(&s->mu);
+    inf__event_clear(&s->pending);
+    s->has_pending = 0;
+    inf__seq_finish(s, status, why, msg);
+    inf__seq_metrics(s, &m);
+    inf__engine_set_last(e, &m);
+    if (s->slot >= 0 && e->active[s->slot] == s) e->active[s->slot] = NULL;
+    s->slot = -1;
+    inf__seq_unref(s);
+}
+
+static int check_cancel(inf__seq *s, const char **msg) {
+    if (atomic_load(&s->cancelled)) {
+        *msg = "cancelled";
+        return INF_E_CANCELLED;
+    }
+    int rc = inf_cancel_check(s->cancel);
+    if (rc == INF_E_CANCELLED) *msg = "cancelled by its inf_cancel";
+    else if (rc == INF_E_DEADLINE) *msg = "deadline exceeded";
+    return rc;
+}
+
+/* The text still held back at the end (detokenizer tail, then the stop
+ * matcher's tail).  *stopped: a stop string matched inside it. */
+static char *flush_text(inf__seq *s, size_t *len, int *stopped) {
+    *len = 0;
+    *stopped = 0;
+    if (!s->detok) return NULL;
+    const char *p = NULL, *out = NULL;
+    size_t pl = 0, ol = 0;
+    if (inf__detok_flush(s->detok, &p, &pl, NULL) != INF_OK) pl = 0;
+    if (!s->stop) return pl ? dup_n(p, (*len = pl)) : NULL;
+    int r = inf__stopstr_feed(s->stop, p, pl, &out, &ol);
+    char *t = dup_n(out ? out : "", ol);
+    if (!t) return NULL;
+    if (r == 1) {
+        *stopped = 1;
+        *len = ol;
+        return t;
+    }
+    inf__stopstr_flush(s->stop, &out, &pl);
+    inf__event tmp = {.text = t, .len = ol};
+    if (event_append(&tmp, out, pl) != 0) {
+        free(tmp.text);
+        return NULL;
+    }
+    *len = tmp.len;
+    return tmp.text;
+}
+
+/* End by an eos id or stop id (not delivered): the held-back text goes out
+ * with the pending token, or alone as id -1. */
+static void end_by_token(inf__engine *e, inf__seq *s, inf_finish_reason why) {
+    size_t tl;
+    int stopped;
+    char *tail = flush_text(s, &tl, &stopped);
+    if (s->has_pending) {
+        event_append(&s->pending, tail, tl);
+        inf__seq_deliver(s, &s->pending);
+        s->has_pending = 0;
+    } else if (tl) {
+        inf__event ev = {.id = -1, .text = tail, .len = tl};
+        tail = NULL;
+        inf__seq_deliver(s, &ev);
+    }
+    free(tail);
+    end_seq(e, s, INF_OK, why, NULL);
+}
+
+static int is_in(int32_t t, const int32_t *set, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == t) return 1;
+    return 0;
+}
+
+/* Samples s's next token from its logits row and delivers / ends. */
+static void take_token(inf__engine *e, inf__seq *s, const float *logits) {
+    int64_t now = inf__now_ns();
+    float *lcopy = NULL;
+    if (s->return_logits) {
+        lcopy = malloc((size_t)e->vocab * sizeof *lcopy);
+        if (!lcopy) {
+            end_seq(e, s, INF_E_NOMEM, INF_FINISH_NONE, "out of memory");
+            return;
+        }
+        memcpy(lcopy, logits, (size_t)e->vocab * sizeof *lcopy);
+    }
+    int32_t tok = inf__sample(&s->scfg, logits, e->vocab, s->hist, s->n_hist,
+                              &s->rng, &e->ss);
+    if (tok < 0) {
+        free(lcopy);
+        end_seq(e, s, INF_E_NOMEM, INF_FINISH_NONE, "out of memory");
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (!s->t_first) s->t_first = now;
+    s->n_gen++;
+    pthread_mutex_unlock(&s->mu);
+    s->hist[s->n_hist++] = tok;
+
+    if (!s->ignore_eos && is_in(tok, e->eos, (size_t)e->n_eos)) {
+        free(lcopy);
+        end_by_token(e, s, INF_FINISH_EOS);
+        return;
+    }
+    if (is_in(tok, s->stop_ids, s->n_stop_ids)) {
+        free(lcopy);
+        end_by_token(e, s, INF_FINISH_STOP);
+        return;
+    }
+
+    const char *piece = "", *out = "";
+    size_t pl = 0, ol = 0;
+    int matched = 0;
+    if (s->detok) {
+        inf__err err;
+        inf__err_clear(&err);
+        if (inf__detok_push(s->detok, tok, &piece, &pl, &err) != INF_OK) {
+            free(lcopy);
+            end_seq(e, s, err.code ? err.code : INF_E_TOKENIZER,
+                    INF_FINISH_NONE, err.msg);
+            return;
+        }
+        out = piece;
+        ol = pl;
+        if (s->stop) {
+            matched = inf__stopstr_feed(s->stop, piece, pl, &out, &ol);
+            if (matched < 0) {
+                free(lcopy);
+                end_seq(e, s, INF_E_NOMEM, INF_FINISH_NONE, "out of memory");
+                return;
+            }
+        }
+    }
+    inf__event ev = {.id = tok, .text = dup_n(out, ol), .len = ol,
+                     .logits = lcopy};
+    if (!ev.text) {
+        inf__event_clear(&ev);
+        end_seq(e, s, INF_E_NOMEM, INF_FINISH_NONE, "out of memory");
+        return;
+    }
+    if (matched == 1) {
+        /* The stop string is cut off; the text before it still goes out,
+         * with the held-back token when there is one. */
+        if (s->has_pending) {
+            event_append(&s->pending, ev.text, ev.len);
+            inf__seq_deliver(s, &s->pending);
+            s->has_pending = 0;
+            inf__event_clear(&ev);
+        } else if (ev.len) {
+            inf__seq_deliver(s, &ev);
+        } else {
+            inf__event_clear(&ev);
+        }
+        end_seq(e, s, INF_OK, INF_FINISH_STOP, NULL);
+        return;
+    }
+    if (s->has_pending) {
+        inf__seq_deliver(s, &s->pending);
+        s->has_pending = 0;
+    }
+    int at_max = s->max_tokens > 0 && s->n_gen >= s->max_tokens;
+    /* The token just sampled would go to position n_hist - 1. */
+    int ctx_full = s->n_hist > (size_t)e->n_ctx;
+    if (at_max || ctx_full) {
+        size_t tl;
+        int stopped;
+        char *tail = flush_text(s, &tl, &stopped);
+        event_append(&ev, tail, tl);
+        free(tail);
+        inf__seq_deliver(s, &ev);
+        end_seq(e, s, INF_OK, stopped ? INF_FINISH_STOP : INF_FINISH_LENGTH,
+                NULL);
+        return;
+    }
+    /* Hold the token back while its text may still grow: part of a stop
+     * string, or (empty piece) bytes of an unfinished character. */
+    if ((s->stop && inf__stopstr_held(s->stop) > 0) || (s->detok && pl == 0)) {
+        s->pending = ev;
+        s->has_pending = 1;
+    } else {
+        inf__seq_deliver(s, &ev);
+    }
+}
+
+/* One forward step over the active sequences. */
+static void step(inf__engine *e) {
+    const char *msg = NULL;
+    for (int32_t i = 0; i < e->n_slots; i++) {
+        inf__seq *s = e->active[i];
+        if (!s) continue;
+        int rc = check_cancel(s, &msg);
+        if (rc != INF_OK) end_seq(e, s, rc, INF_FINISH_NONE, msg);
+    }
+
+    int32_t n = 0, n_want = 0;
+    int32_t adv[e->n_slots > 0 ? e->n_slots : 1];
+    memset(adv, 0, sizeof adv);
+    /* Decode rows first: every sequence that sampled a token advances. */
+    for (int32_t i = 0; i < e->n_slots; i++) {
+        inf__seq *s = e->active[i];
+        if (!s || s->all_logits || s->n_hist - s->n_past != 1) continue;
+        e->b_tok[n] = s->hist[s->n_past];
+        e->b_pos[n] = (int32_t)s->n_past;
+        e->b_slot[n] = i;
+        e->b_want[n] = 1;
+        n++;
+        adv[i] = 1;
+        e->b_wpos[n_want] = (int32_t)s->n_past;
+        e->b_seq[n_want++] = s;
+    }
+    /* Then prompt chunks with the rows left; a prompt wants the logits of
+     * its last row only. */
+    for (int32_t i = 0; i < e->n_slots && n < e->step_tokens; i++) {
+        inf__seq *s = e->active[i];
+        if (!s || s->all_logits || s->n_hist - s->n_past <= 1) continue;
+        size_t left = s->n_hist - s->n_past;
+        size_t take = (size_t)(e->step_tokens - n);
+        if (take > left) take = left;
+        for (size_t j = 0; j < take; j++) {
+            size_t p = s->n_past + j;
+            e->b_tok[n] = s->hist[p];
+            e->b_pos[n] = (int32_t)p;
+            e->b_slot[n] = i;
+            e->b_want[n] = p == s->n_hist - 1;
+            n++;
+        }
+        adv[i] = (int32_t)take;
+        if (take == left) {
+            e->b_wpos[n_want] = (int32_t)(s->n_hist - 1);
+            e->b_seq[n_want++] = s;
+        }
+    }
+    /* Logits-at-every-position requests take what is left of both the
+     * rows and the logits buffer (each of their rows is wanted). */
+    for (int32_t i = 0; i < e->n_slots && n < e->step_tokens; i++) {
+        inf__seq *s = e->active[i];
+        if (!s || !s->all_logits || n_want >= e->want_rows) continue;
+        size_t left = s->n_hist - s->n_past;
+        size_t take = (size_t)(e->step_tokens - n);
+        if (take > (size_t)(e->want_rows - n_want))
+            take = (size_t)(e->want_rows - n_want);
+        if (take > left) take = left;
+        for (size_t j = 0; j < take; j++) {
+            size_t p = s->n_past + j;
+            e->b_tok[n] = s->hist[p];
+            e->b_pos[n] = (int32_t)p;
+            e->b_slot[n] = i;
+            e->b_want[n] = 1;
+            n++;
+            e->b_wpos[n_want] = (int32_t)p;
+            e->b_seq[n_want++] = s;
+        }
+        adv[i] = (int32_t)take;
+    }
+    if (n == 0) return;
+
+    inf__batch b = {.n_tokens = n, .tokens = e->b_tok, .pos = e->b_pos,
+                    .slot = e->b_slot, .want = e->b_want,
+                    .logits = e->b_logits};
+    inf__err err;
+    inf__err_clear(&err);
+    int rc = e->compute->forward(e->cctx, &b, &err);
+    if (rc != INF_OK) {
+        /* The caches of the slots in this batch are now unknown: end
+         * those sequences with the backend's error. */
+        for (int32_t i = 0; i < e->n_slots; i++) {
+            inf__seq *s = e->active[i];
+            if (!s || !adv[i]) continue;
+            e->compute->seq_reset(e->cctx, i);
+            end_seq(e, s, rc, INF_FINISH_NONE,
+                    err.msg[0] ? err.msg : "forward pass failed");
+        }
+        return;
+    }
+    for (int32_t i = 0; i < e->n_slots; i++)
+        if (e->active[i]) e->active[i]->n_past += (size_t)adv[i];
+    for (int32_t w = 0; w < n_want; w++) {
+        inf__seq *s = e->b_seq[w];
+        const float *row = e->b_logits + (size_t)w * e->vocab;
+        if (!s->all_logits) {
+            take_token(e, s, row);
+            continue;
+        }
+        memcpy(s->all_logits + (size_t)e->b_wpos[w] * e->vocab, row,
+               (size_t)e->vocab * sizeof *row);
+        if ((size_t)e->b_wpos[w] == s->n_hist - 1) {
+            pthread_mutex_lock(&s->mu);
+            s->t_first = inf__now_ns();
+            pthread_mutex_unlock(&s->mu);
+            end_seq(e, s, INF_OK, INF_FINISH_LENGTH, NULL);
+        }
+    }
+}
+
+/* Ends queued sequences that were cancelled before they ran; under e->mu.
+ * Collected into *dead so that they are ended outside the lock. */
+static inf__seq *purge_queue(inf__engine *e) {
+    inf__seq *dead = NULL, **pp = &e->q_head, *prev = NULL;
+    while (*pp) {
+        inf__seq *s = *pp;
+        const char *msg;
+        if (check_cancel(s, &msg) != INF_OK) {
+            *pp = s->next;
+            if (e->q_tail == s) e->q_tail = prev;
+            e->q_len--;
+            s->next = dead;
+            dead = s;
+        } else {
+            prev = s;
+            pp = &s->next;
+        }
+    }
+    return dead;
+}
+
+static void *worker(void *arg) {
+    inf__engine *e = arg;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        int any = 0;
+        for (int32_t i = 0; i < e->n_slots; i++) any |= e->active[i] != NULL;
+        if (!e->stopping && !any && !e->q_head) {
+            pthread_cond_wait(&e->cv, &e->mu);
+            continue;
+        }
+        if (e->stopping) break;
+        inf__seq *dead = purge_queue(e);
+        inf__seq *admitted[e->n_slots > 0 ? e->n_slots : 1];
+        int32_t n_adm = 0;
+        for (int32_t i = 0; i < e->n_slots && e->q_head; i++) {
+            if (e->active[i]) continue;
+            inf__seq *s = e->q_head;
+            e->q_head = s->next;
+            if (!e->q_head) e->q_tail = NULL;
+            e->q_len--;
+            s->next = NULL;
+            s->slot = i;
+            e->active[i] = s;
+            admitted[n_adm++] = s;
+        }
+        pthread_mutex_unlock(&e->mu);
+
+        while (dead) {
+            inf__seq *s = dead;
+            dead = s->next;
+            const char *msg = "cancelled";
+            int rc = check_cancel(s, &msg);
+            end_seq(e, s, rc != INF_OK ? rc : INF_E_CANCELLED,
+                    INF_FINISH_NONE, msg);
+        }
+        int64_t now = inf__now_ns();
+        for (int32_t k = 0; k < n_adm; k++) {
+            inf__seq *s = admitted[k];
+            e->compute->seq_reset(e->cctx, s->slot);
+            s->n_past = 0;
+            pthread_mutex_lock(&s->mu);
+            s->t_admit = now;
+            pthread_mutex_unlock(&s->mu);
+        }
+        step(e);
+        pthread_mutex_lock(&e->mu);
+    }
+    /* Closing: nothing may keep running on a model that goes away. */
+    inf__seq *q = e->q_head;
+    e->q_head = e->q_tail = NULL;
+    e->q_len = 0;
+    pthread_mutex_unlock(&e->mu);
+    while (q) {
+        inf__seq *s = q;
+        q = s->next;
+        end_seq(e, s, INF_E_STATE, INF_FINISH_NONE, "the model was closed");
+    }
+    for (int32_t i = 0; i < e->n_slots; i++)
+        if (e->active[i])
+            end_seq(e, e->active[i], INF_E_STATE, INF_FINISH_NONE,
+                    "the model was closed");
+    return NULL;
+}
+
+/* ---- public to the engine ---------------------------------------------- */
+
+int inf__sched_start(inf__engine *e, inf__err *err) {
+    e->step_tokens = INF__ENGINE_STEP_TOKENS;
+    if (e->step_tokens < e->n_slots) e->step_tokens = e->n_slots;
+    size_t st = (size_t)e->step_tokens;
+    e->active = calloc((size_t)e->n_slots, sizeof *e->active);
+    e->b_tok = malloc(st * sizeof *e->b_tok);
+    e->b_pos = malloc(st * sizeof *e->b_pos);
+    e->b_slot = malloc(st * sizeof *e->b_slot);
+    e->b_want = malloc(st);
+    /* Room for 64 logits rows (for logits-at-every-position requests),
+     * fewer for huge vocabularies, never fewer than one per slot. */
+    int32_t w = (int32_t)((16u << 20) / (size_t)e->vocab);
+    if (w > 64) w = 64;
+    if (w < e->n_slots) w = e->n_slots;
+    e->want_rows = w;
+    e->b_seq = calloc((size_t)w, sizeof *e->b_seq);
+    e->b_wpos = calloc((size_t)w, sizeof *e->b_wpos);
+    e->b_logits = malloc((size_t)w * (size_t)e->vocab * sizeof *e->b_logits);
+    if (!e->active || !e->b_tok || !e->b_pos || !e->b_slot || !e->b_want ||
+        !e->b_seq || !e->b_wpos || !e->b_logits)
+        return inf__seterr(err, INF_E_NOMEM, "out of memory");
+    if (pthread_create(&e->thread, NULL, worker, e) != 0)
+        return inf__seterr(err, INF_E_INTERNAL,
+                           "could not start the engine's worker thread");
+    e->thread_started = 1;
+    return INF_OK;
+}
+
+void inf__sched_stop(inf__engine *e) {
+    if (e->thread_started) {
+        pthread_mutex_lock(&e->mu);
+        e->stopping = 1;
+        pthread_cond_broadcast(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->thread, NULL);
+        e->thread_started = 0;
+    }
+    free(e->active);
+    free(e->b_tok);
+    free(e->b_pos);
+    free(e->b_slot);
+    free(e->b_want);
+    free(e->b_seq);
+    free(e->b_wpos);
+    free(e->b_logits);
+    inf__sample_scratch_free(&e->ss);
+    e->active = NULL;
+    e->b_tok = e->b_pos = e->b_slot = NULL;
+    e->b_want = NULL;
+    e->b_seq = NULL;
+    e->b_wpos = NULL;
+    e->b_logits = NULL;
+}
+
+int inf__sched_submit(inf__engine *e, inf__seq *s, int bypass_limit,
+                      inf__err *err) {
+    pthread_mutex_lock(&e->mu);
+    if (e->stopping || !e->thread_started) {
+        pthread_mutex_unlock(&e->mu);
+        return inf__seterr(err, INF_E_STATE, "the model is closing");
+    }
+    if (!bypass_limit && e->q_len >= INF__ENGINE_QUEUE_MAX) {
+        pthread_mutex_unlock(&e->mu);
+        return inf__seterr(err, INF_E_BUSY,
+                           "%d requests are already waiting for this model",
+                           INF__ENGINE_QUEUE_MAX);
+    }
+    atomic_fetch_add(&s->refs, 1); /* the worker's */
+    s->next = NULL;
+    if (e->q_tail) e->q_tail->next = s;
+    else e->q_head = s;
+    e->q_tail = s;
+    e->q_len++;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return INF_OK;
+}

@@ -1,0 +1,263 @@
+/* Unit tests of the sampler (sample.c) and the stop-string matcher
+ * (stopstr.c): expected values follow from the definitions in sample.h /
+ * stopstr.h (softmax probabilities, penalty rule, nucleus set). */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/sample.h"
+#include "engine/stopstr.h"
+#include "testutil.h"
+
+static inf__sample_scratch ss;
+
+static int32_t sample(const inf__sampler_cfg *c, const float *l, int32_t n,
+                      const int32_t *h, size_t nh, inf__rng *r) {
+    return inf__sample(c, l, n, h, nh, r, &ss);
+}
+
+/* Empirical frequencies of n draws. */
+static void freqs(const inf__sampler_cfg *c, const float *l, int32_t nv,
+                  uint64_t seed, int n, double *f) {
+    inf__rng r;
+    inf__rng_seed(&r, seed);
+    for (int i = 0; i < nv; i++) f[i] = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t t = sample(c, l, nv, NULL, 0, &r);
+        if (t >= 0 && t < nv) f[t] += 1.0 / n;
+    }
+}
+
+static void test_greedy(void) {
+    float l[6] = {0.5f, 3.0f, -1.0f, 3.0f, 2.9f, 3.0f};
+    CHECK_EQ_INT(inf__argmax(l, 6), 1); /* lowest id among the ties */
+    CHECK_EQ_INT(inf__argmax(l, 0), -1);
+    inf__sampler_cfg c = {0};
+    CHECK_EQ_INT(sample(&c, l, 6, NULL, 0, NULL), 1);
+    /* temperature 0 ignores top-k/top-p and needs no RNG */
+    c.top_k = 3;
+    c.top_p = 0.5f;
+    CHECK_EQ_INT(sample(&c, l, 6, NULL, 0, NULL), 1);
+}
+
+static void test_repeat_penalty(void) {
+    /* penalty 2: positive 3.0 -> 1.5 (below 2.0), negative -1 -> -2 */
+    float l[4] = {3.0f, 2.0f, -1.0f, -1.5f};
+    inf__sampler_cfg c = {.repeat_penalty = 2.0f};
+    int32_t h[3] = {0, 0, 2}; /* token 0 twice: penalised once */
+    CHECK_EQ_INT(sample(&c, l, 4, h, 3, NULL), 1);
+    /* with penalty 1.4: 3/1.4 = 2.14 > 2 stays argmax */
+    c.repeat_penalty = 1.4f;
+    CHECK_EQ_INT(sample(&c, l, 4, h, 3, NULL), 0);
+    /* a penalised negative logit goes further down: -1*4 = -4 < -1.5 */
+    float m[3] = {-1.0f, -1.5f, -3.0f};
+    int32_t h2[1] = {0};
+    c.repeat_penalty = 4.0f;
+    CHECK_EQ_INT(sample(&c, m, 3, h2, 1, NULL), 1);
+    /* window: only the last repeat_last_n tokens count */
+    int32_t h3[2] = {0, 2};
+    c.repeat_penalty = 2.0f;
+    c.repeat_last_n = 1; /* sees {2}: token 0 keeps 3.0 */
+    CHECK_EQ_INT(sample(&c, l, 4, h3, 2, NULL), 0);
+    c.repeat_last_n = 2; /* sees {0, 2}: 3.0 -> 1.5 < 2.0 */
+    CHECK_EQ_INT(sample(&c, l, 4, h3, 2, NULL), 1);
+    c.repeat_last_n = 0; /* all */
+    CHECK_EQ_INT(sample(&c, l, 4, h3, 2, NULL), 1);
+    /* penalty 1 is off; 0 is off */
+    c.repeat_penalty = 1.0f;
+    CHECK_EQ_INT(sample(&c, l, 4, h, 3, NULL), 0);
+    /* the caller's logits are not modified */
+    CHECK(l[0] == 3.0f && l[2] == -1.0f);
+    /* out-of-range ids in the history are ignored */
+    int32_t bad[2] = {-5, 99};
+    c.repeat_penalty = 100.0f;
+    CHECK_EQ_INT(sample(&c, l, 4, bad, 2, NULL), 0);
+}
+
+static void test_distribution(void) {
+    /* temperature 1 reproduces softmax(l) */
+    float p[3] = {0.5f, 0.3f, 0.2f};
+    float l[3];
+    for (int i = 0; i < 3; i++) l[i] = logf(p[i]) + 7.0f; /* shift-invariant */
+    inf__sampler_cfg c = {.temperature = 1.0f};
+    double f[4];
+    freqs(&c, l, 3, 42, 40000, f);
+    for (int i = 0; i < 3; i++) CHECK_NEAR(f[i], p[i], 0.01);
+
+    /* temperature 2: softmax(l / 2) = sqrt(p) normalised */
+    c.temperature = 2.0f;
+    freqs(&c, l, 3, 43, 40000, f);
+    double z = sqrt(0.5) + sqrt(0.3) + sqrt(0.2);
+    for (int i = 0; i < 3; i++) CHECK_NEAR(f[i], sqrt(p[i]) / z, 0.01);
+
+    /* top-k 2 keeps {0, 1}, renormalised 5:3 */
+    c.temperature = 1.0f;
+    c.top_k = 2;
+    freqs(&c, l, 3, 44, 40000, f);
+    CHECK_NEAR(f[0], 0.625, 0.01);
+    CHECK_NEAR(f[1], 0.375, 0.01);
+    CHECK(f[2] == 0);
+    c.top_k = 1; /* only the best */
+    freqs(&c, l, 3, 45, 1000, f);
+    CHECK_NEAR(f[0], 1.0, 1e-9);
+
+    /* top-p 0.7 on {0.5, 0.3, 0.15, 0.05}: 0.5 < 0.7 <= 0.8 -> {0, 1} */
+    float q[4] = {0.5f, 0.3f, 0.15f, 0.05f};
+    float lq[4];
+    for (int i = 0; i < 4; i++) lq[i] = logf(q[i]);
+    inf__sampler_cfg t = {.temperature = 1.0f, .top_p = 0.7f};
+    freqs(&t, lq, 4, 46, 40000, f);
+    CHECK_NEAR(f[0], 0.625, 0.01);
+    CHECK_NEAR(f[1], 0.375, 0.01);
+    CHECK(f[2] == 0 && f[3] == 0);
+    /* top-p 0.9 -> {0, 1, 2}: 0.5/0.95, 0.3/0.95, 0.15/0.95 */
+    t.top_p = 0.9f;
+    freqs(&t, lq, 4, 47, 40000, f);
+    CHECK_NEAR(f[0], 0.5 / 0.95, 0.01);
+    CHECK_NEAR(f[2], 0.15 / 0.95, 0.01);
+    CHECK(f[3] == 0);
+    /* top-p >= 1 is off: all four appear */
+    t.top_p = 1.0f;
+    freqs(&t, lq, 4, 48, 40000, f);
+    CHECK_NEAR(f[3], 0.05, 0.01);
+
+    /* min-p 0.25: keeps p >= 0.125 -> {0, 1, 2} */
+    inf__sampler_cfg mp = {.temperature = 1.0f, .min_p = 0.25f};
+    freqs(&mp, lq, 4, 49, 40000, f);
+    CHECK_NEAR(f[1], 0.3 / 0.95, 0.01);
+    CHECK(f[3] == 0);
+    /* min-p 0.7: only p >= 0.35 -> {0} */
+    mp.min_p = 0.7f;
+    freqs(&mp, lq, 4, 50, 2000, f);
+    CHECK_NEAR(f[0], 1.0, 1e-9);
+    /* top-k and top-p together: k 3 then p 0.7 -> {0, 1} */
+    inf__sampler_cfg kp = {.temperature = 1.0f, .top_k = 3, .top_p = 0.7f};
+    freqs(&kp, lq, 4, 51, 40000, f);
+    CHECK_NEAR(f[0], 0.625, 0.01);
+    CHECK(f[2] == 0 && f[3] == 0);
+}
+
+static void test_seed(void) {
+    enum { V = 1000, N = 64 };
+    static float l[V];
+    for (int i = 0; i < V; i++) l[i] = (float)((i * 7919) % 97) / 20.0f;
+    inf__sampler_cfg c = {.temperature = 0.9f, .top_k = 50, .top_p = 0.95f};
+    int32_t a[N], b[N], d[N];
+    inf__rng r1, r2, r3;
+    inf__rng_seed(&r1, 1234);
+    inf__rng_seed(&r2, 1234);
+    inf__rng_seed(&r3, 999);
+    for (int i = 0; i < N; i++) {
+        a[i] = sample(&c, l, V, NULL, 0, &r1);
+        b[i] = sample(&c, l, V, NULL, 0, &r2);
+        d[i] = sample(&c, l, V, NULL, 0, &r3);
+    }
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(memcmp(a, d, sizeof a) != 0);
+    /* seed 0: two generators differ */
+    inf__rng_seed(&r1, 0);
+    inf__rng_seed(&r2, 0);
+    CHECK(inf__rng_next(&r1) != inf__rng_next(&r2));
+    /* uniform stays in [0, 1) */
+    int ok = 1;
+    for (int i = 0; i < 10000; i++) {
+        double u = inf__rng_uniform(&r3);
+        ok &= u >= 0 && u < 1;
+    }
+    CHECK(ok);
+}
+
+/* Feeds pieces and concatenates what comes out. */
+static int feed_all(inf__stopstr *m, const char *const *pieces, size_t n,
+                    char *out, size_t cap) {
+    size_t o = 0;
+    int matched = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && !matched; i++) {
+        const char *t;
+        size_t tl;
+        matched = inf__stopstr_feed(m, pieces[i], strlen(pieces[i]), &t, &tl);
+        if (o + tl < cap) {
+            memcpy(out + o, t, tl);
+            o += tl;
+            out[o] = '\0';
+        }
+    }
+    if (!matched) {
+        const char *t;
+        size_t tl;
+        inf__stopstr_flush(m, &t, &tl);
+        if (o + tl < cap) {
+            memcpy(out + o, t, tl);
+            o += tl;
+            out[o] = '\0';
+        }
+    }
+    return matched;
+}
+
+static void test_stopstr(void) {
+    const char *stops[] = {"END", "\n\nUser:", ""};
+    char out[256];
+    {
+        inf__stopstr *m = inf__stopstr_new(stops, 3);
+        const char *p[] = {"Hello", " wor", "ld E", "N", "D and more"};
+        CHECK_EQ_INT(feed_all(m, p, 5, out, sizeof out), 1);
+        CHECK_EQ_STR(out, "Hello world ");
+        inf__stopstr_free(m);
+    }
+    {
+        /* A partial match that fails is released in order */
+        inf__stopstr *m = inf__stopstr_new(stops, 3);
+        const char *t;
+        size_t tl;
+        CHECK_EQ_INT(inf__stopstr_feed(m, "abc EN", 6, &t, &tl), 0);
+        CHECK_EQ_STR(t, "abc "); /* "EN" held back */
+        CHECK_EQ_INT(inf__stopstr_held(m), 2);
+        CHECK_EQ_INT(inf__stopstr_feed(m, "X", 1, &t, &tl), 0);
+        CHECK_EQ_STR(t, "ENX");
+        CHECK_EQ_INT(inf__stopstr_held(m), 0);
+        CHECK_EQ_INT(inf__stopstr_feed(m, "\n\nUse", 5, &t, &tl), 0);
+        CHECK_EQ_STR(t, "");
+        inf__stopstr_flush(m, &t, &tl); /* end: nothing matched */
+        CHECK_EQ_STR(t, "\n\nUse");
+        inf__stopstr_free(m);
+    }
+    {
+        /* Stop string inside one piece; earliest match wins */
+        inf__stopstr *m = inf__stopstr_new(stops, 3);
+        const char *p[] = {"a\n\nUser: ENDx"};
+        CHECK_EQ_INT(feed_all(m, p, 1, out, sizeof out), 1);
+        CHECK_EQ_STR(out, "a");
+        inf__stopstr_free(m);
+    }
+    {
+        /* Multi-byte stop string split across pieces; text never shows a
+         * part of it, and held tails start on a character boundary */
+        const char *s2[] = {"é!"};
+        inf__stopstr *m = inf__stopstr_new(s2, 1);
+        const char *p[] = {"caf", "\xc3\xa9", "!", "tail"};
+        CHECK_EQ_INT(feed_all(m, p, 4, out, sizeof out), 1);
+        CHECK_EQ_STR(out, "caf");
+        inf__stopstr_free(m);
+    }
+    {
+        /* No stop strings: text passes through unchanged */
+        inf__stopstr *m = inf__stopstr_new(NULL, 0);
+        const char *p[] = {"x", "END", "y"};
+        CHECK_EQ_INT(feed_all(m, p, 3, out, sizeof out), 0);
+        CHECK_EQ_STR(out, "xENDy");
+        inf__stopstr_free(m);
+    }
+    inf__stopstr_free(NULL);
+}
+
+int main(void) {
+    test_greedy();
+    test_repeat_penalty();
+    test_distribution();
+    test_seed();
+    test_stopstr();
+    inf__sample_scratch_free(&ss);
+    return tu_summary("test_sample");
+}
