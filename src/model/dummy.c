@@ -99,11 +99,17 @@ static void fill_unit(fill_ctx *c, size_t j, size_t unit) {
         }
     } else {
         uint16_t *p = job->p;
-        while (i < end) {
+        /* Four values per 64-bit store: the fill is bound by memory writes. */
+        for (; i + 4 <= end; i += 4) {
             uint64_t r = xorshift(&s);
-            for (int k = 0; k < 5 && i < end; k++, i++, r >>= TABLE_BITS)
-                p[i] = tab.h[r & (TABLE_N - 1)];
+            uint64_t v = (uint64_t)tab.h[r & (TABLE_N - 1)] |
+                         (uint64_t)tab.h[(r >> 12) & (TABLE_N - 1)] << 16 |
+                         (uint64_t)tab.h[(r >> 24) & (TABLE_N - 1)] << 32 |
+                         (uint64_t)tab.h[(r >> 36) & (TABLE_N - 1)] << 48;
+            memcpy(p + i, &v, 8);
         }
+        for (uint64_t r = xorshift(&s); i < end; i++, r >>= TABLE_BITS)
+            p[i] = tab.h[r & (TABLE_N - 1)];
     }
 }
 
