@@ -662,9 +662,11 @@ static void exec_for(trender *r, tnode *n) {
     tlist *items = src;
     if (n->d) { /* {% for x in xs if cond %}: filtered before loop.* counts */
         items = inf__tv_list_new(r->c, 0);
+        tframe *ff = frame_new(r, outer);
         for (size_t i = 0; i < src->n; i++) {
             inf__teval_tick(r, n->line);
-            r->scope = frame_new(r, outer);
+            ff->vars->n = 0;
+            r->scope = ff;
             assign_targets(r, r->scope, n, src->v[i]);
             int keep = inf__tv_truthy(inf__teval_expr(r, n->d));
             r->scope = outer;
@@ -679,10 +681,14 @@ static void exec_for(trender *r, tnode *n) {
     lv.t = TV_LOOP;
     lv.u.lp = lp;
     r->loop_depth++;
+    /* One frame serves every iteration, emptied each time: a fresh scope per
+     * iteration as Jinja has, without arena growth per iteration. */
+    tframe *f = frame_new(r, outer);
     for (size_t i = 0; i < items->n; i++) {
         inf__teval_tick(r, n->line);
         lp->index0 = i;
-        r->scope = frame_new(r, outer);
+        f->vars->n = 0;
+        r->scope = f;
         assign_targets(r, r->scope, n, items->v[i]);
         set_var(r, r->scope, (tstr){"loop", 4}, lv);
         exec_node(r, n->b);

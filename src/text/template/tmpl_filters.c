@@ -280,7 +280,7 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
         if (prec < -15) prec = -15;
         double m = pow(10.0, (double)prec), v = fnum(in) * m;
         tstr meth = a[1].t == TV_STR ? a[1].u.s : (tstr){"common", 6};
-        if (tstr_eq(meth, "common")) v = round(v);
+        if (tstr_eq(meth, "common")) v = nearbyint(v); /* Python round(): half to even */
         else if (tstr_eq(meth, "ceil")) v = ceil(v);
         else if (tstr_eq(meth, "floor")) v = floor(v);
         else FAIL(r, "method must be common, ceil or floor");

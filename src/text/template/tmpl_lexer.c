@@ -230,6 +230,12 @@ static size_t find_endraw(lex *L, char *open_mod, char *close_mod, size_t *len) 
 }
 
 ttoken *inf__tlex(tctx *c, const char *src, size_t n, size_t *ntok) {
+    /* Jinja drops one trailing newline of the source (keep_trailing_newline
+     * is off in transformers) */
+    if (n && src[n - 1] == '\n') {
+        n--;
+        if (n && src[n - 1] == '\r') n--;
+    }
     lex L;
     memset(&L, 0, sizeof L);
     L.c = c;

@@ -1,0 +1,139 @@
+/* Engine semantics: every case of engine_cases.json (template, variables,
+ * expected output or error) rendered through inf__tmpl_render_json.  The
+ * expectations were written from Jinja2's documented behaviour and are
+ * checked against Jinja2 itself by scripts/template-diff/check_engine_cases.py.
+ * Also: limits (iterations, depth, output) and the public entry point. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "text/template/chat_template.h"
+
+static void run_cases(void) {
+    json_error_t je;
+    json_t *cases = json_load_file(INF_SOURCE_DIR "/tests/template/engine_cases.json", 0, &je);
+    CHECK_MSG(cases && json_array_size(cases) > 50, "engine_cases.json: %s", je.text);
+    if (!cases) return;
+    size_t i;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *src = json_string_value(json_object_get(c, "template"));
+        char *vars = json_dumps(json_object_get(c, "vars"), JSON_COMPACT);
+        json_t *expect = json_object_get(c, "expect");
+        json_t *error = json_object_get(c, "error");
+        inf__err err;
+        inf__chat_template *t = NULL;
+        char *out = NULL;
+        int rc = inf__tmpl_from_source(src, NULL, &t, &err);
+        if (rc == INF_OK) rc = inf__tmpl_render_json(t, "[]", 0, NULL, vars, &out, &err);
+        if (expect) {
+            CHECK_MSG(rc == INF_OK, "%s: error %d %s", name, rc, err.msg);
+            if (rc == INF_OK && strcmp(out, json_string_value(expect)) != 0)
+                CHECK_MSG(0, "%s:\n  got:      \"%s\"\n  expected: \"%s\"", name, out, json_string_value(expect));
+            else if (rc == INF_OK) CHECK(1);
+        } else {
+            CHECK_MSG(rc == INF_E_TEMPLATE, "%s: expected a template error, got %d (%s)", name, rc, out ? out : err.msg);
+            if (json_is_string(error)) CHECK_EQ_STR(err.msg, json_string_value(error));
+        }
+        free(out);
+        free(vars);
+        inf__tmpl_free(t);
+    }
+    json_decref(cases);
+}
+
+static int render_src(const char *src, const char *vars, char **out, inf__err *err) {
+    inf__chat_template *t = NULL;
+    int rc = inf__tmpl_from_source(src, NULL, &t, err);
+    if (rc == INF_OK) rc = inf__tmpl_render_json(t, "[]", 0, NULL, vars, out, err);
+    inf__tmpl_free(t);
+    return rc;
+}
+
+static void limits(void) {
+    inf__err err;
+    char *out = NULL;
+    /* an endless-looking loop hits the iteration limit, not the CPU */
+    CHECK_EQ_INT(render_src("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", NULL, &out, &err), INF_E_LIMIT);
+    CHECK(strstr(err.msg, "iteration") != NULL);
+    /* unbounded recursion hits the depth limit */
+    CHECK_EQ_INT(render_src("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", NULL, &out, &err), INF_E_LIMIT);
+    CHECK(strstr(err.msg, "depth") != NULL);
+    /* output growth hits the output limit */
+    CHECK_EQ_INT(render_src("{% set s = 'x' * 1000000 %}{% for i in range(100) %}{{ s }}{% endfor %}", NULL, &out, &err), INF_E_LIMIT);
+    CHECK_EQ_INT(render_src("{{ 'x' * 100000000000 }}", NULL, &out, &err), INF_E_LIMIT);
+    /* explicit, smaller limits */
+    inf__chat_template *t = NULL;
+    CHECK_EQ_INT(inf__tmpl_from_source("{% for i in range(50) %}{{ i }}{% endfor %}", NULL, &t, &err), INF_OK);
+    inf__tmpl_limits lim;
+    inf__tmpl_limits_default(&lim);
+    lim.max_iterations = 10;
+    CHECK_EQ_INT(inf__tmpl_render_json_limits(t, "[]", 0, NULL, NULL, &lim, &out, &err), INF_E_LIMIT);
+    inf__tmpl_limits_default(&lim);
+    lim.max_output = 20;
+    CHECK_EQ_INT(inf__tmpl_render_json_limits(t, "[]", 0, NULL, NULL, &lim, &out, &err), INF_E_LIMIT);
+    CHECK(out == NULL);
+    inf__tmpl_free(t);
+    /* deep nesting in the source is a clean error */
+    char deep[4000];
+    memset(deep, '(', sizeof deep - 1);
+    deep[sizeof deep - 1] = '\0';
+    memcpy(deep, "{{ ", 3);
+    CHECK(inf__tmpl_from_source(deep, NULL, &t, &err) != INF_OK);
+    CHECK(t == NULL);
+}
+
+static void inputs_and_api(void) {
+    inf__err err;
+    inf__chat_template *t = NULL;
+    char *out = NULL;
+    /* messages given as inf_message[] and special tokens as variables */
+    CHECK_EQ_INT(inf__tmpl_from_source("{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}"
+                                       "{% if add_generation_prompt %}>{% endif %}{{ tools|length }}{{ enable_thinking }}",
+                                       "{\"bos_token\":\"<s>\"}", &t, &err), INF_OK);
+    inf_message msgs[2] = {{"user", "hi"}, {"assistant", NULL}};
+    CHECK_EQ_INT(inf__tmpl_render(t, msgs, 2, 1, "[{\"a\":1}]", "{\"enable_thinking\":false}", &out, &err), INF_OK);
+    CHECK_EQ_STR(out, "<s>[user:hi][assistant:None]>1False");
+    CHECK_EQ_STR(inf__tmpl_bos_token(t), "<s>");
+    free(out);
+    /* malformed JSON inputs are argument errors, not crashes */
+    CHECK_EQ_INT(inf__tmpl_render_json(t, "[{", 0, NULL, NULL, &out, &err), INF_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(inf__tmpl_render_json(t, "{}", 0, NULL, NULL, &out, &err), INF_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(inf__tmpl_render(t, msgs, 1, 0, "{\"not\":\"array\"}", NULL, &out, &err), INF_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(inf__tmpl_render(t, msgs, 1, 0, NULL, "[1]", &out, &err), INF_E_INVALID_ARGUMENT);
+    inf__tmpl_free(t);
+    inf__tmpl_free(NULL);
+
+    /* ChatML fallback for a directory without a template */
+    CHECK_EQ_INT(inf__tmpl_load_dir(INF_FIXTURES "/tiny/llama-f32", &t, &err), INF_OK);
+    if (t) {
+        CHECK_EQ_INT(inf__tmpl_is_fallback(t), 1);
+        CHECK_EQ_INT(inf__tmpl_render(t, msgs, 1, 1, NULL, NULL, &out, &err), INF_OK);
+        CHECK_EQ_STR(out, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+        free(out);
+        inf__tmpl_free(t);
+    }
+
+    /* public entry point: caller's template, raise_exception message */
+    char *pout = NULL, *perr = NULL;
+    CHECK_EQ_INT(inf_chat_template_render(NULL, "{{ messages[0].content|upper }}", msgs, 1, 0, NULL, NULL, &pout, &perr), INF_OK);
+    CHECK_EQ_STR(pout, "HI");
+    free(pout);
+    pout = NULL;
+    CHECK_EQ_INT(inf_chat_template_render(NULL, "{{ raise_exception('nope: ' ~ messages|length) }}", msgs, 2, 0, NULL, NULL, &pout, &perr), INF_E_TEMPLATE);
+    CHECK_EQ_STR(perr, "nope: 2");
+    CHECK(pout == NULL);
+    free(perr);
+    perr = NULL;
+    CHECK_EQ_INT(inf_chat_template_render(NULL, NULL, msgs, 1, 0, NULL, NULL, &pout, &perr), INF_E_INVALID_ARGUMENT);
+    free(perr);
+}
+
+int main(void) {
+    run_cases();
+    limits();
+    inputs_and_api();
+    return tu_summary("test_tmpl_engine");
+}
