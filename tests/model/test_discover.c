@@ -1,0 +1,122 @@
+/* inf_discover on the bundled models, the tiny fixtures and a constructed
+ * tree (base directory first, subdirectories sorted, non-models skipped). */
+#include <ftw.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "inference.h"
+#include "testutil.h"
+
+static void touch(const char *dir, const char *name, const char *text) {
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* Each entry against its own config.json and directory listing. */
+static void check_entries(const inf_discovered *d, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char p[PATH_MAX];
+        CHECK(d[i].path[0] == '/');
+        snprintf(p, sizeof p, "%s/config.json", d[i].path);
+        json_t *c = json_load_file(p, 0, NULL);
+        CHECK_MSG(c != NULL, "%s", p);
+        CHECK_EQ_STR(d[i].model_type, json_string_value(json_object_get(c, "model_type")));
+        json_t *q = json_object_get(c, "quantization");
+        CHECK_EQ_INT(d[i].quant_bits, q ? json_integer_value(json_object_get(q, "bits")) : 0);
+        CHECK_EQ_INT(d[i].quant_group, q ? json_integer_value(json_object_get(q, "group_size")) : 0);
+        json_decref(c);
+        if (i > 1) CHECK(strcmp(d[i - 1].path, d[i].path) < 0);
+    }
+}
+
+static int rm_cb(const char *p, const struct stat *s, int flag, struct FTW *f) {
+    (void)s; (void)flag; (void)f;
+    return remove(p);
+}
+
+int main(void) {
+    inf_discovered *d;
+    size_t n;
+    char *msg;
+    char p[PATH_MAX], real[PATH_MAX];
+
+    snprintf(p, sizeof p, "%s/models", INF_SOURCE_DIR);
+    CHECK_EQ_INT(inf_discover(p, &d, &n, &msg), INF_OK);
+    CHECK_EQ_INT(n, 3);
+    check_entries(d, n);
+    if (n == 3) {
+        snprintf(p, sizeof p, "%s/models/brown-llama-8m", INF_SOURCE_DIR);
+        CHECK_EQ_STR(d[0].path, realpath(p, real));
+        CHECK_EQ_INT(d[0].n_safetensors, 2);
+        CHECK_EQ_INT(d[1].quant_bits, 4);
+        CHECK_EQ_INT(d[1].n_safetensors, 1);
+        CHECK_EQ_INT(d[2].quant_bits, 8);
+    }
+    inf_discovered_free(d, n);
+
+    snprintf(p, sizeof p, "%s/tiny", INF_FIXTURES);
+    CHECK_EQ_INT(inf_discover(p, &d, &n, &msg), INF_OK);
+    CHECK_EQ_INT(n, 12);
+    check_entries(d, n);
+    for (size_t i = 0; i < n; i++)
+        if (strstr(d[i].path, "qwen3-f16-sharded")) CHECK_EQ_INT(d[i].n_safetensors, 3);
+    inf_discovered_free(d, n);
+
+    /* The base directory itself is a model: it comes first. */
+    snprintf(p, sizeof p, "%s/models/brown-llama-8m-mlx4", INF_SOURCE_DIR);
+    CHECK_EQ_INT(inf_discover(p, &d, &n, &msg), INF_OK);
+    CHECK_EQ_INT(n, 1);
+    if (n == 1) CHECK_EQ_STR(d[0].path, realpath(p, real));
+    inf_discovered_free(d, n);
+
+    /* A constructed tree: base model, subdirs b/ and a/ (models; a/ is a
+     * multimodal gemma3 whose top-level type counts), c/ with no weights,
+     * .hidden/ skipped. */
+    char tmp[] = "/tmp/inf_discover_XXXXXX";
+    CHECK(mkdtemp(tmp) != NULL);
+    touch(tmp, "config.json", "{\"model_type\": \"qwen3\"}");
+    touch(tmp, "model.safetensors", "");
+    static const char *subs[] = {"b", "a", "c", ".hidden"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", tmp, subs[i]);
+        mkdir(p, 0755);
+        touch(p, "config.json", i == 1 ? "{\"model_type\": \"gemma3\", \"text_config\": "
+                                         "{\"model_type\": \"gemma3_text\"}}"
+                                       : "{\"model_type\": \"llama\", \"quantization\": "
+                                         "{\"group_size\": 32, \"bits\": 4}}");
+        if (i != 2) touch(p, "model-00001-of-00002.safetensors", "");
+        if (i == 0) touch(p, "model-00002-of-00002.safetensors", "");
+    }
+    CHECK_EQ_INT(inf_discover(tmp, &d, &n, &msg), INF_OK);
+    CHECK_EQ_INT(n, 3);
+    if (n == 3) {
+        CHECK_EQ_STR(d[0].path, realpath(tmp, real));
+        CHECK_EQ_STR(d[0].model_type, "qwen3");
+        CHECK_EQ_INT(d[0].quant_bits, 0);
+        CHECK(strcmp(d[1].path + strlen(d[1].path) - 2, "/a") == 0);
+        CHECK_EQ_STR(d[1].model_type, "gemma3");
+        CHECK(strcmp(d[2].path + strlen(d[2].path) - 2, "/b") == 0);
+        CHECK_EQ_INT(d[2].n_safetensors, 2);
+        CHECK_EQ_INT(d[2].quant_bits, 4);
+        CHECK_EQ_INT(d[2].quant_group, 32);
+    }
+    inf_discovered_free(d, n);
+    nftw(tmp, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+
+    /* Errors: the message names the directory and is freed with inf_free. */
+    CHECK_EQ_INT(inf_discover("/nonexistent/models", &d, &n, &msg), INF_E_NOT_FOUND);
+    CHECK(msg && strstr(msg, "/nonexistent/models"));
+    CHECK(d == NULL && n == 0);
+    inf_free(msg);
+    CHECK_EQ_INT(inf_discover(NULL, &d, &n, NULL), INF_E_INVALID_ARGUMENT);
+    inf_discovered_free(NULL, 0);
+    return tu_summary("test_discover");
+}
