@@ -1,0 +1,318 @@
+/* The HTTP daemon: libmicrohttpd with one thread per connection, routing,
+ * request bodies under a size limit, Bearer authentication on the /v1 paths, and
+ * the small endpoints (/health, /v1/models, /metrics, the chat page).  The
+ * generation endpoints live in api.c. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/respond.h"
+#include "server/server.h"
+
+void inf__srv_config_default(inf__srv_config *c) {
+    memset(c, 0, sizeof *c);
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->parallel = 4;
+    c->queue = 64;
+    c->max_body = 1 << 20;
+    c->max_messages = 256;
+    c->max_tokens_limit = 4096;
+    c->default_max_tokens = 512;
+    c->max_stop = 16;
+    c->queue_timeout_ms = 600000;
+}
+
+/* Per-connection state while a request body arrives. */
+typedef struct conn_ctx {
+    inf__srv_endpoint ep;
+    char *body;
+    size_t len, cap;
+    int too_big;
+    int answered; /* a response was queued on an earlier call */
+} conn_ctx;
+
+static const char *header(struct MHD_Connection *c, const char *name) {
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* Compares without an early exit, so timing does not reveal the key. */
+static int key_equal(const char *a, size_t an, const char *b, size_t bn) {
+    unsigned char d = an != bn;
+    size_t n = an < bn ? an : bn;
+    for (size_t i = 0; i < n; i++) d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+static int authorised(inf__srv *s, struct MHD_Connection *c) {
+    if (!s->cfg.api_key || !s->cfg.api_key[0]) return 1;
+    const char *h = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
+    h += 7;
+    while (*h == ' ') h++;
+    return key_equal(h, strlen(h), s->cfg.api_key, strlen(s->cfg.api_key));
+}
+
+static json_t *model_object(inf__srv *s) {
+    inf_model_info info;
+    memset(&info, 0, sizeof info);
+    inf_model_info_get(s->model, &info);
+    return json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s, s:i, s:i}}",
+                     "id", s->cfg.model_id, "object", "model",
+                     "created", (json_int_t)s->started_unix, "owned_by", "libinference",
+                     "meta", "architecture", info.architecture,
+                     "backend", info.backend,
+                     "context_length", (int)info.context_length,
+                     "vocab_size", (int)info.vocab_size);
+}
+
+static unsigned not_found(struct MHD_Connection *c, const char *url) {
+    inf__srv_error e;
+    inf__srv_errorf(&e, 404, "invalid_request_error", NULL, "not_found",
+                    "no such endpoint: %s", url);
+    return inf__srv_send_error(c, &e);
+}
+
+static unsigned wrong_method(struct MHD_Connection *c, const char *method,
+                             const char *allow) {
+    inf__srv_error e;
+    inf__srv_errorf(&e, 405, "invalid_request_error", NULL, "method_not_allowed",
+                    "method %s is not allowed here; use %s", method, allow);
+    struct MHD_Response *r;
+    json_t *o = inf__srv_error_json(&e);
+    char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!body) return 0;
+    r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return 0;
+    }
+    inf__srv_common_headers(r, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ok = MHD_queue_response(c, 405, r);
+    MHD_destroy_response(r);
+    return ok == MHD_YES ? 405 : 0;
+}
+
+static inf__srv_endpoint classify(const char *url) {
+    if (strcmp(url, "/v1/chat/completions") == 0) return INF__EP_CHAT;
+    if (strcmp(url, "/v1/completions") == 0) return INF__EP_COMPLETIONS;
+    if (strcmp(url, "/v1/models") == 0 || strncmp(url, "/v1/models/", 11) == 0)
+        return INF__EP_MODELS;
+    if (strcmp(url, "/health") == 0) return INF__EP_HEALTH;
+    if (strcmp(url, "/metrics") == 0) return INF__EP_METRICS;
+    if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) return INF__EP_WEB;
+    return INF__EP_OTHER;
+}
+
+/* Answers a complete request; returns the status queued (0: none). */
+static unsigned dispatch(inf__srv *s, struct MHD_Connection *c, conn_ctx *cc,
+                         const char *url, const char *method) {
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int post = strcmp(method, "POST") == 0;
+    inf__srv_error e;
+    if (strncmp(url, "/v1/", 4) == 0 && !authorised(s, c)) {
+        inf__srv_errorf(&e, 401, "invalid_request_error", NULL, "invalid_api_key",
+                        "missing or incorrect API key: send 'Authorization: Bearer <key>'");
+        return inf__srv_send_error(c, &e);
+    }
+    switch (cc->ep) {
+    case INF__EP_CHAT:
+    case INF__EP_COMPLETIONS:
+        if (!post) return wrong_method(c, method, "POST");
+        if (cc->too_big) {
+            inf__srv_errorf(&e, 413, "invalid_request_error", NULL, "request_too_large",
+                            "the request body exceeds %zu bytes", s->cfg.max_body);
+            return inf__srv_send_error(c, &e);
+        }
+        return inf__srv_generate(s, c, cc->body ? cc->body : "", cc->len,
+                                 cc->ep == INF__EP_CHAT);
+    case INF__EP_MODELS:
+        if (!get) return wrong_method(c, method, "GET");
+        if (url[10] == '/') {
+            if (strcmp(url + 11, s->cfg.model_id) != 0) {
+                inf__srv_errorf(&e, 404, "invalid_request_error", "model", "model_not_found",
+                                "The model '%s' does not exist", url + 11);
+                return inf__srv_send_error(c, &e);
+            }
+            return inf__srv_send_json(c, 200, model_object(s));
+        }
+        return inf__srv_send_json(c, 200, json_pack("{s:s, s:[o]}", "object", "list",
+                                                    "data", model_object(s)));
+    case INF__EP_HEALTH: {
+        if (!get) return wrong_method(c, method, "GET");
+        int busy, waiting;
+        inf__admit_stats(&s->gate, &busy, &waiting);
+        return inf__srv_send_json(c, 200, json_pack("{s:s, s:s, s:i, s:i, s:i}",
+                                                    "status", "ok", "model", s->cfg.model_id,
+                                                    "slots_busy", busy, "slots_total",
+                                                    s->cfg.parallel, "queue_depth", waiting));
+    }
+    case INF__EP_METRICS: {
+        if (!get) return wrong_method(c, method, "GET");
+        int busy, waiting;
+        inf__admit_stats(&s->gate, &busy, &waiting);
+        char *text = inf__metrics_render(&s->metrics, busy, s->cfg.parallel, waiting,
+                                         s->cfg.queue);
+        if (!text) return 0;
+        unsigned st = inf__srv_send_bytes(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+                                          text, strlen(text));
+        free(text);
+        return st;
+    }
+    case INF__EP_WEB:
+        if (!get) return wrong_method(c, method, "GET");
+        return inf__srv_send_bytes(c, 200, "text/html; charset=utf-8", inf__srv_web_index,
+                                   inf__srv_web_index_len);
+    default:
+        return not_found(c, url);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+    (void)version;
+    inf__srv *s = cls;
+    conn_ctx *cc = *con_cls;
+    if (!cc) {
+        cc = calloc(1, sizeof *cc);
+        if (!cc) return MHD_NO;
+        cc->ep = classify(url);
+        *con_cls = cc;
+        /* A declared oversized body is refused before it is read. */
+        const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) cc->too_big = 1;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!cc->too_big && cc->len + *upload_size > s->cfg.max_body) {
+            cc->too_big = 1;
+            free(cc->body);
+            cc->body = NULL;
+            cc->len = cc->cap = 0;
+        }
+        if (!cc->too_big) {
+            if (cc->len + *upload_size + 1 > cc->cap) {
+                size_t cap = (cc->len + *upload_size + 1) * 2;
+                if (cap > s->cfg.max_body + 1) cap = s->cfg.max_body + 1;
+                char *p = realloc(cc->body, cap);
+                if (!p) return MHD_NO;
+                cc->body = p;
+                cc->cap = cap;
+            }
+            memcpy(cc->body + cc->len, upload, *upload_size);
+            cc->len += *upload_size;
+            cc->body[cc->len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (cc->answered) return MHD_YES;
+    cc->answered = 1;
+    unsigned st = dispatch(s, c, cc, url, method);
+    inf__metrics_request(&s->metrics, cc->ep, st ? st : 499);
+    return st ? MHD_YES : MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    conn_ctx *cc = *con_cls;
+    if (cc) {
+        free(cc->body);
+        free(cc);
+        *con_cls = NULL;
+    }
+}
+
+int inf__srv_start(inf_model *model, const inf__srv_config *cfg, inf__srv **out,
+                   char *err, size_t err_size) {
+    *out = NULL;
+    inf__srv *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, err_size, "out of memory");
+        return INF_E_NOMEM;
+    }
+    s->cfg = *cfg;
+    s->model = model;
+    s->started_unix = (int64_t)time(NULL);
+    if (inf__admit_init(&s->gate, cfg->parallel, cfg->queue) != 0) {
+        free(s);
+        snprintf(err, err_size, "cannot create the admission gate");
+        return INF_E_INTERNAL;
+    }
+    if (inf__metrics_init(&s->metrics) != 0 || pthread_mutex_init(&s->live_mu, NULL) != 0) {
+        inf__admit_destroy(&s->gate);
+        free(s);
+        snprintf(err, err_size, "cannot create the metrics lock");
+        return INF_E_INTERNAL;
+    }
+    /* Resolve the host: numeric addresses and names (e.g. "localhost"). */
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
+    if (gai != 0 || !ai) {
+        snprintf(err, err_size, "cannot resolve host '%s': %s", cfg->host, gai_strerror(gai));
+        inf__srv_stop(s);
+        return INF_E_INVALID_ARGUMENT;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    unsigned limit = (unsigned)(cfg->parallel + cfg->queue + 256);
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->daemon) {
+        snprintf(err, err_size, "cannot listen on %s:%d (address in use or not allowed)",
+                 cfg->host, cfg->port);
+        inf__srv_stop(s);
+        return INF_E_IO;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : cfg->port;
+    *out = s;
+    return INF_OK;
+}
+
+int inf__srv_port(const inf__srv *s) { return s ? s->port : 0; }
+
+void inf__srv_stop(inf__srv *s) {
+    if (!s) return;
+    if (s->daemon) {
+        /* Stop accepting, turn the queue away, cancel what runs; then
+         * MHD_stop_daemon joins the connection threads, which end quickly
+         * because every stream is cancelled. */
+        MHD_socket ls = MHD_quiesce_daemon(s->daemon);
+        if (ls != MHD_INVALID_SOCKET) close(ls);
+        inf__admit_close(&s->gate);
+        inf__srv_cancel_all(s);
+        MHD_stop_daemon(s->daemon);
+    }
+    pthread_mutex_destroy(&s->live_mu);
+    inf__metrics_destroy(&s->metrics);
+    inf__admit_destroy(&s->gate);
+    free(s);
+}
