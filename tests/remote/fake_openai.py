@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""A scripted OpenAI-compatible server for the "openai" backend's unit test.
+
+It replays canned completions whose behaviour the model name selects, so the
+client's handling of streaming, retries, errors, cancellation and concurrency
+can be checked exactly.  Listens on 127.0.0.1 (port 0 = any free port) and
+prints the port on the first line of stdout.
+
+  echo   streams REPLY one piece per chunk (max_tokens pieces at most),
+         each chunk written in small fragments to exercise reassembly
+  flaky  503 for the first 2 requests, then like echo
+  down   always 500
+  cut    2 pieces, then the connection is dropped mid-stream
+  bad    400 with an OpenAI error object
+  busy   429
+  slow   a piece every 50 ms, up to max_tokens
+A prompt containing "FAIL" gets a 400 with any model.
+GET /debug/last -> the last request (body + auth header), /debug/stats ->
+request counts per model and the most requests seen in flight at once.
+"""
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+REPLY = ["The", " cat", " sat", " on", " the", " mat", " \u00e9t\u00e9", "."]
+MODELS = ["echo", "flaky", "down", "cut", "bad", "busy", "slow"]
+
+lock = threading.Lock()
+counts = {}
+in_flight = 0
+max_in_flight = 0
+last = {}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def send_json(self, code, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def error(self, code, message):
+        self.send_json(code, {"error": {"message": message, "type": "test",
+                                        "code": code}})
+
+    def chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def event(self, obj, fragments=1):
+        data = ("data: " + json.dumps(obj) + "\n\n").encode()
+        step = max(1, len(data) // fragments)
+        for i in range(0, len(data), step):
+            self.chunk(data[i:i + step])
+
+    def do_GET(self):
+        global max_in_flight
+        if self.path == "/v1/models":
+            self.send_json(200, {"object": "list", "data": [
+                {"id": m, "object": "model", "owned_by": "test"} for m in MODELS]})
+        elif self.path == "/debug/last":
+            with lock:
+                self.send_json(200, last)
+        elif self.path == "/debug/stats":
+            with lock:
+                self.send_json(200, {"counts": counts,
+                                     "max_in_flight": max_in_flight})
+        elif self.path == "/debug/reset":
+            with lock:
+                counts.clear()
+                max_in_flight = 0
+            self.send_json(200, {})
+        else:
+            self.error(404, "no such path: " + self.path)
+
+    def do_POST(self):
+        global in_flight, max_in_flight
+        n = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(n) or b"{}")
+        model = body.get("model", "")
+        with lock:
+            counts[model] = counts.get(model, 0) + 1
+            count = counts[model]
+            last.clear()
+            last.update({"path": self.path, "body": body,
+                         "auth": self.headers.get("Authorization", "")})
+            in_flight += 1
+            max_in_flight = max(max_in_flight, in_flight)
+        try:
+            self.complete(body, model, count)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with lock:
+                in_flight -= 1
+
+    def complete(self, body, model, count):
+        chat = self.path == "/v1/chat/completions"
+        if self.path not in ("/v1/completions", "/v1/chat/completions"):
+            return self.error(404, "no such endpoint")
+        if chat:
+            prompt = " ".join(m["content"] for m in body.get("messages", []))
+        else:
+            prompt = body.get("prompt", "")
+            if isinstance(prompt, list):
+                prompt = " ".join(str(t) for t in prompt)
+        if model not in MODELS:
+            return self.error(404, "model '%s' not found" % model)
+        if "FAIL" in prompt:
+            return self.error(400, "prompt contains FAIL")
+        if model == "flaky" and count <= 2:
+            return self.error(503, "warming up")
+        if model == "down":
+            return self.error(500, "backend exploded")
+        if model == "bad":
+            return self.error(400, "prompt too long")
+        if model == "busy":
+            return self.error(429, "too many requests")
+        max_tokens = int(body.get("max_tokens", 16))
+        pieces = REPLY[:max_tokens] if model != "slow" else ["x"] * max_tokens
+        finish = "length" if max_tokens <= len(REPLY) or model == "slow" else "stop"
+        usage = {"prompt_tokens": len(prompt.split()),
+                 "completion_tokens": len(pieces),
+                 "total_tokens": len(prompt.split()) + len(pieces)}
+
+        def choice(text, fin):
+            if chat:
+                return {"index": 0, "delta": {"content": text} if text else {},
+                        "finish_reason": fin}
+            return {"index": 0, "text": text, "finish_reason": fin}
+
+        obj = "chat.completion.chunk" if chat else "text_completion"
+        if not body.get("stream"):
+            text = "".join(pieces)
+            c = ({"index": 0, "message": {"role": "assistant", "content": text},
+                  "finish_reason": finish} if chat else
+                 {"index": 0, "text": text, "finish_reason": finish})
+            return self.send_json(200, {"object": obj, "choices": [c],
+                                        "usage": usage})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if chat:
+            self.event({"object": obj, "choices": [
+                {"index": 0, "delta": {"role": "assistant"},
+                 "finish_reason": None}]})
+        for i, p in enumerate(pieces):
+            if model == "cut" and i == 2:
+                self.wfile.flush()
+                self.connection.shutdown(2)  # drop without the last chunk
+                self.close_connection = True
+                return
+            if model == "slow":
+                time.sleep(0.05)
+            self.event({"object": obj, "choices": [choice(p, None)]},
+                       fragments=3)
+        self.chunk(b": a comment line\n\n")
+        self.event({"object": obj, "choices": [choice("", finish)]})
+        if body.get("stream_options", {}).get("include_usage"):
+            self.event({"object": obj, "choices": [], "usage": usage})
+        self.chunk(b"data: [DONE]\n\n")
+        self.chunk(b"")
+
+
+def main():
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    srv.daemon_threads = True
+    print(srv.server_address[1], flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
