@@ -68,9 +68,14 @@ static void end_seq(inf__engine *e, inf__seq *s, int status,
     pthread_mutex_unlock(&s->mu);
     inf__event_clear(&s->pending);
     s->has_pending = 0;
-    inf__seq_finish(s, status, why, msg);
+    /* The model's metrics are recorded before the reader wakes up, so a
+     * caller that reads them right after its stream ended sees this one. */
+    pthread_mutex_lock(&s->mu);
+    s->t_end = inf__now_ns();
+    pthread_mutex_unlock(&s->mu);
     inf__seq_metrics(s, &m);
     inf__engine_set_last(e, &m);
+    inf__seq_finish(s, status, why, msg);
     if (s->slot >= 0 && e->active[s->slot] == s) e->active[s->slot] = NULL;
     s->slot = -1;
     inf__seq_unref(s);
@@ -508,7 +513,15 @@ int inf__sched_submit(inf__engine *e, inf__seq *s, int bypass_limit,
         pthread_mutex_unlock(&e->mu);
         return inf__seterr(err, INF_E_STATE, "the model is closing");
     }
-    if (!bypass_limit && e->q_len >= INF__ENGINE_QUEUE_MAX) {
+    /* Closed streams stay queued until the worker's next step; they do
+     * not count against the bound. */
+    size_t live = e->q_len;
+    if (!bypass_limit && live >= INF__ENGINE_QUEUE_MAX) {
+        live = 0;
+        for (inf__seq *q = e->q_head; q; q = q->next)
+            live += !atomic_load(&q->cancelled);
+    }
+    if (!bypass_limit && live >= INF__ENGINE_QUEUE_MAX) {
         pthread_mutex_unlock(&e->mu);
         return inf__seterr(err, INF_E_BUSY,
                            "%d requests are already waiting for this model",

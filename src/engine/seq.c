@@ -121,7 +121,7 @@ void inf__seq_finish(inf__seq *s, int status, inf_finish_reason why,
         s->status = status;
         s->finish = status == INF_OK ? why : INF_FINISH_NONE;
         snprintf(s->errmsg, sizeof s->errmsg, "%s", msg ? msg : "");
-        s->t_end = inf__now_ns();
+        if (!s->t_end) s->t_end = inf__now_ns();
         if (!s->t_admit) s->t_admit = s->t_end;
         if (!s->t_first) s->t_first = s->t_end;
     }
@@ -141,7 +141,7 @@ void inf__seq_metrics(inf__seq *s, inf_metrics *m) {
     int64_t now = inf__now_ns();
     int64_t admit = s->t_admit ? s->t_admit : now;
     int64_t first = s->t_first ? s->t_first : now;
-    int64_t end = s->done ? s->t_end : now;
+    int64_t end = s->t_end ? s->t_end : now;
     int done = s->done;
     m->active_memory_bytes = s->mem_active;
     m->peak_memory_bytes = s->mem_peak;
