@@ -1,0 +1,113 @@
+/* inference batch: generate for every prompt of a file together (the
+ * contract's BatchGenerate); JSONL out. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "common.h"
+
+static const char usage_text[] =
+    "usage: inference batch -m DIR [OPTIONS] FILE\n"
+    "\n"
+    "Reads prompts from FILE (\"-\" = standard input): one per line, or JSONL\n"
+    "({\"prompt\": TEXT, \"id\": ANY} or a JSON string per line), decodes them\n"
+    "all together, and prints one JSON line per prompt, in order:\n"
+    "  {\"index\": I, \"id\": ANY, \"text\": T, \"token_ids\": [...],\n"
+    "   \"finish_reason\": \"eos\"|\"stop\"|\"length\", \"prompt_tokens\": P,\n"
+    "   \"generated_tokens\": G}\n"
+    "or {\"index\": I, \"error\": MESSAGE} for a prompt that failed (the exit\n"
+    "status is then 1).  A summary with the total tokens/s goes to standard\n"
+    "error unless --quiet.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help   this help\n"
+    "\n" CLI_MODEL_HELP "\n" CLI_SAMPLING_HELP;
+
+int inf_cmd_batch(int argc, char **argv) {
+    static const struct option longopts[] = {
+        CLI_MODEL_LONGOPTS,
+        CLI_SAMPLING_LONGOPTS,
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    cli_model_args ma;
+    cli_sampling sp;
+    cli_model_args_init(&ma);
+    cli_sampling_init(&sp, 128);
+    cli_prompts pr = {0};
+    inf_model *m = NULL;
+    inf_batch_result *res = NULL;
+    int c, rc = CLI_EXIT_USAGE;
+    while ((c = getopt_long(argc, argv, ":m:t:h", longopts, NULL)) != -1) {
+        int r;
+        if ((r = cli_model_opt(&ma, c, optarg)) != 0 ||
+            (r = cli_sampling_opt(&sp, c, optarg)) != 0) {
+            if (r != 1) goto done;
+            continue;
+        }
+        switch (c) {
+        case 'h':
+            fputs(usage_text, stdout);
+            rc = CLI_EXIT_OK;
+            goto done;
+        default:
+            rc = cli_bad_option(c, argc, argv);
+            goto done;
+        }
+    }
+    if (argc - optind != 1) {
+        rc = cli_usage_err("expected one FILE argument, got %d", argc - optind);
+        goto done;
+    }
+    if ((rc = cli_check_model_dir(&ma, 1))) goto done;
+    if ((rc = cli_read_prompts(argv[optind], &pr))) goto done;
+    if ((rc = cli_load_model(&ma, &m))) goto done;
+    rc = CLI_EXIT_ERROR;
+    double t0 = cli_now();
+    int st = inf_batch_generate(m, (const char *const *)pr.text, pr.n, &sp.o, &res);
+    double dt = cli_now() - t0;
+    if (st != INF_OK) {
+        cli_err("%s", inf_model_errmsg(m));
+        goto done;
+    }
+    size_t failed = 0;
+    long long total = 0;
+    for (size_t i = 0; i < pr.n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "index", json_integer((json_int_t)i));
+        if (pr.tag[i]) json_object_set(o, "id", pr.tag[i]);
+        if (res[i].status != INF_OK) {
+            const char *e = res[i].error ? res[i].error : inf_strerror(res[i].status);
+            json_object_set_new(o, "error", cli_json_string(e, strlen(e)));
+            failed++;
+        } else {
+            const char *t = res[i].text ? res[i].text : "";
+            json_object_set_new(o, "text", cli_json_string(t, strlen(t)));
+            json_t *ids = json_array();
+            for (size_t k = 0; k < res[i].n_tokens; k++)
+                json_array_append_new(ids, json_integer(res[i].token_ids[k]));
+            json_object_set_new(o, "token_ids", ids);
+            json_object_set_new(o, "finish_reason",
+                                json_string(cli_finish_name(res[i].finish_reason)));
+            json_object_set_new(o, "prompt_tokens",
+                                json_integer(res[i].metrics.prompt_tokens));
+            json_object_set_new(o, "generated_tokens",
+                                json_integer((json_int_t)res[i].n_tokens));
+            total += (long long)res[i].n_tokens;
+        }
+        if (cli_json_println(stdout, o)) goto done;
+    }
+    if (!ma.quiet)
+        fprintf(stderr, "[%zu prompts, %lld tokens in %.2f s, %.1f tok/s]\n",
+                pr.n, total, dt, dt > 0 ? (double)total / dt : 0.0);
+    if (failed) {
+        cli_err("%zu of %zu prompts failed (see their \"error\")", failed, pr.n);
+        goto done;
+    }
+    rc = CLI_EXIT_OK;
+done:
+    inf_batch_results_free(res, pr.n);
+    inf_model_close(&m);
+    cli_prompts_free(&pr);
+    cli_sampling_free(&sp);
+    return rc;
+}

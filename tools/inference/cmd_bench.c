@@ -1,0 +1,453 @@
+/* inference bench: prefill and decode speed in the spirit of llama-bench.
+ *
+ * For each thread count: load (timed), one warm-up, then r repetitions of
+ *  - prefill: a fresh sequence of p random token ids, max_tokens 1; the
+ *    prefill tokens/s come from the stream's metrics;
+ *  - decode: a fresh one-token prompt, then n tokens with ignore_eos; the
+ *    decode tokens/s come from the stream's metrics;
+ *  - with --batch B: B such decode streams at once, each on its own thread
+ *    (the engine batches them), aggregate tokens/s = B * n / wall time; and
+ *    B prefill streams of p tokens at once, aggregate prefill tokens/s.
+ * Token-id prompts (inf_generate_options.prompt_ids) need no tokenizer, so
+ * a --dummy model directory may hold only config.json. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "common.h"
+
+static const char usage_text[] =
+    "usage: inference bench -m DIR [OPTIONS]\n"
+    "\n"
+    "Measures load time, prefill and decode tokens/s (median, min, max over\n"
+    "the repetitions) and peak resident memory.\n"
+    "\n"
+    "Options:\n"
+    "  -p N                prompt tokens for the prefill test (default 512)\n"
+    "  -n N                tokens to decode (default 128)\n"
+    "  -r N                repetitions (default 5)\n"
+    "  -t LIST             thread counts, comma-separated (e.g. 1,2; default:\n"
+    "                      the backend's default); the model is reloaded for\n"
+    "                      each\n"
+    "  --batch B           also run B concurrent streams (aggregate tokens/s)\n"
+    "  --ctx N             context length\n"
+    "  --backend NAME      backend (default: automatic)\n"
+    "  --dummy             random weights from config.json alone\n"
+    "  --dummy-bits 4|8    with --dummy: MLX-quantised weights\n"
+    "  --dummy-dtype T     with --dummy: bf16, f16 or f32 (default: config's)\n"
+    "  --dummy-group N     with --dummy-bits: quantisation group (default 64)\n"
+    "  --seed N            seed of the random prompt ids (default 1)\n"
+    "  --json              one JSON object instead of the table\n"
+    "  -h, --help          this help\n";
+
+enum {
+    OPT_BATCH = CLI_OPT_FIRST_FREE,
+    OPT_DUMMY,
+    OPT_DUMMY_BITS,
+    OPT_DUMMY_DTYPE,
+    OPT_DUMMY_GROUP,
+    OPT_JSON,
+    OPT_SEED
+};
+
+typedef struct stat3 {
+    double med, min, max;
+} stat3;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static stat3 stats(double *v, size_t n) {
+    stat3 s = {0, 0, 0};
+    if (!n) return s;
+    qsort(v, n, sizeof *v, cmp_double);
+    s.min = v[0];
+    s.max = v[n - 1];
+    s.med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return s;
+}
+
+static uint64_t g_rng = 1;
+
+static uint32_t rnd(void) {
+    /* xorshift64*: cheap, seeded, enough for picking token ids. */
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return (uint32_t)((g_rng * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+static void random_ids(int32_t *ids, size_t n, int32_t vocab) {
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(rnd() % (uint32_t)vocab);
+}
+
+/* One run: a fresh sequence of n_prompt ids, then max_tokens tokens.
+ * Fills *met.  Returns INF_OK or the error (message printed). */
+typedef struct run_args {
+    inf_model *m;
+    int32_t *ids;
+    size_t n_prompt;
+    int32_t max_tokens;
+    inf_metrics met;
+    int status;
+    char err[512];
+} run_args;
+
+static void *run_one(void *p) {
+    run_args *a = p;
+    inf_generate_options o;
+    inf_generate_options_default(&o);
+    o.prompt_ids = a->ids;
+    o.n_prompt_ids = a->n_prompt;
+    o.max_tokens = a->max_tokens;
+    o.ignore_eos = 1;
+    o.temperature = 0;
+    inf_stream *s = NULL;
+    memset(&a->met, 0, sizeof a->met);
+    a->err[0] = 0;
+    a->status = inf_generate(a->m, "", &o, &s);
+    if (a->status != INF_OK) {
+        snprintf(a->err, sizeof a->err, "%s", inf_model_errmsg(a->m));
+        return NULL;
+    }
+    inf_token tok;
+    while (inf_stream_next(s, &tok) == 1) {
+    }
+    a->status = inf_stream_err(s);
+    if (a->status != INF_OK)
+        snprintf(a->err, sizeof a->err, "%s", inf_stream_errmsg(s));
+    inf_stream_metrics(s, &a->met);
+    inf_stream_close(&s);
+    return NULL;
+}
+
+/* B concurrent runs; returns aggregate tokens/s of the prefill (when
+ * max_tokens == 1: prompt tokens / wall) or the decode (generated / wall).
+ * Negative on failure. */
+static double run_batch(inf_model *m, int32_t vocab, size_t b, size_t n_prompt,
+                        int32_t max_tokens, int prefill) {
+    run_args *a = calloc(b, sizeof *a);
+    pthread_t *th = calloc(b, sizeof *th);
+    double rate = -1;
+    if (!a || !th) goto out;
+    for (size_t i = 0; i < b; i++) {
+        a[i].m = m;
+        a[i].n_prompt = n_prompt;
+        a[i].max_tokens = max_tokens;
+        a[i].ids = malloc(n_prompt * sizeof(int32_t));
+        if (!a[i].ids) goto out;
+        random_ids(a[i].ids, n_prompt, vocab);
+    }
+    double t0 = cli_now();
+    size_t started = 0;
+    for (; started < b; started++)
+        if (pthread_create(&th[started], NULL, run_one, &a[started]) != 0) break;
+    for (size_t i = 0; i < started; i++) pthread_join(th[i], NULL);
+    double wall = cli_now() - t0;
+    if (started < b) {
+        cli_err("cannot start %zu threads", b);
+        goto out;
+    }
+    double toks = 0;
+    for (size_t i = 0; i < b; i++) {
+        if (a[i].status != INF_OK) {
+            cli_err("batch stream %zu failed: %s", i, a[i].err);
+            goto out;
+        }
+        toks += prefill ? (double)a[i].met.prompt_tokens
+                        : (double)a[i].met.generated_tokens;
+    }
+    rate = wall > 0 ? toks / wall : 0;
+out:
+    for (size_t i = 0; a && i < b; i++) free(a[i].ids);
+    free(a);
+    free(th);
+    return rate;
+}
+
+typedef struct bench_cfg {
+    cli_model_args ma;
+    long p, n, r, batch;
+    int json;
+} bench_cfg;
+
+/* Runs the whole measurement at one thread count; adds a result object to
+ * results (JSON) and prints table rows unless json. */
+static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
+                         json_t **model_desc) {
+    cli_model_args ma = cfg->ma;
+    ma.lo.n_threads = threads;
+    if (cfg->batch > 1 && ma.lo.parallel_slots < cfg->batch)
+        ma.lo.parallel_slots = (int32_t)cfg->batch;
+    ma.quiet = 1;
+    inf_model *m = NULL;
+    double t0 = cli_now();
+    int rc = cli_load_model(&ma, &m);
+    double load_s = cli_now() - t0;
+    if (rc) return rc;
+    rc = CLI_EXIT_ERROR;
+    inf_model_info info;
+    memset(&info, 0, sizeof info);
+    if (inf_model_info_get(m, &info) != INF_OK || info.vocab_size <= 0) {
+        cli_err("the model does not report its vocabulary size");
+        goto done;
+    }
+    if (!*model_desc)
+        *model_desc = json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:I}", "path",
+                                ma.dir, "architecture", info.architecture,
+                                "backend", info.backend, "n_layers",
+                                (int)info.n_layers, "hidden_size",
+                                (int)info.hidden_size, "vocab_size",
+                                (int)info.vocab_size, "quant_bits",
+                                (int)info.quant_bits, "context_length",
+                                (int)info.context_length, "weight_bytes",
+                                (json_int_t)info.weight_bytes);
+    if (cfg->p + 1 > info.context_length || cfg->n + 2 > info.context_length) {
+        cli_err("-p %ld / -n %ld do not fit the context of %d tokens (use --ctx)",
+                cfg->p, cfg->n, (int)info.context_length);
+        goto done;
+    }
+    size_t reps = (size_t)cfg->r;
+    double *pp = calloc(reps, sizeof *pp), *tg = calloc(reps, sizeof *tg);
+    double *bpp = calloc(reps, sizeof *bpp), *btg = calloc(reps, sizeof *btg);
+    int32_t *ids = malloc((size_t)cfg->p * sizeof *ids);
+    if (!pp || !tg || !bpp || !btg || !ids) {
+        cli_err("out of memory");
+        goto free_all;
+    }
+    run_args a;
+    memset(&a, 0, sizeof a);
+    a.m = m;
+    a.ids = ids;
+    /* Warm-up: page the weights in, let the thread pool settle. */
+    random_ids(ids, (size_t)cfg->p, info.vocab_size);
+    a.n_prompt = (size_t)cfg->p;
+    a.max_tokens = 4;
+    run_one(&a);
+    if (a.status != INF_OK) {
+        cli_err("warm-up failed: %s", a.err);
+        goto free_all;
+    }
+    for (size_t i = 0; i < reps; i++) {
+        random_ids(ids, (size_t)cfg->p, info.vocab_size);
+        a.n_prompt = (size_t)cfg->p;
+        a.max_tokens = 1;
+        run_one(&a);
+        if (a.status != INF_OK) {
+            cli_err("prefill failed: %s", a.err);
+            goto free_all;
+        }
+        pp[i] = a.met.prefill_tokens_per_second;
+        if (pp[i] <= 0 && a.met.prefill_seconds > 0)
+            pp[i] = (double)a.met.prompt_tokens / a.met.prefill_seconds;
+
+        random_ids(ids, 1, info.vocab_size);
+        a.n_prompt = 1;
+        a.max_tokens = (int32_t)cfg->n;
+        run_one(&a);
+        if (a.status != INF_OK) {
+            cli_err("decode failed: %s", a.err);
+            goto free_all;
+        }
+        if (a.met.generated_tokens != cfg->n) {
+            cli_err("decode produced %lld tokens, expected %ld",
+                    (long long)a.met.generated_tokens, cfg->n);
+            goto free_all;
+        }
+        tg[i] = a.met.decode_tokens_per_second;
+        if (tg[i] <= 0 && a.met.decode_seconds > 0)
+            tg[i] = (double)a.met.generated_tokens / a.met.decode_seconds;
+
+        if (cfg->batch > 1) {
+            bpp[i] = run_batch(m, info.vocab_size, (size_t)cfg->batch,
+                               (size_t)cfg->p, 1, 1);
+            btg[i] = run_batch(m, info.vocab_size, (size_t)cfg->batch, 1,
+                               (int32_t)cfg->n, 0);
+            if (bpp[i] < 0 || btg[i] < 0) goto free_all;
+        }
+    }
+    inf_metrics mm;
+    memset(&mm, 0, sizeof mm);
+    inf_model_metrics(m, &mm);
+    stat3 spp = stats(pp, reps), stg = stats(tg, reps);
+    stat3 sbpp = stats(bpp, reps), sbtg = stats(btg, reps);
+    json_t *res = json_pack(
+        "{s:i,s:f,s:{s:i,s:f,s:f,s:f},s:{s:i,s:f,s:f,s:f},s:I,s:I}",
+        "threads", (int)threads, "load_seconds", load_s,
+        "prefill", "tokens", (int)cfg->p, "median", spp.med, "min", spp.min, "max", spp.max,
+        "decode", "tokens", (int)cfg->n, "median", stg.med, "min", stg.min, "max", stg.max,
+        "peak_rss_bytes", (json_int_t)cli_peak_rss(),
+        "engine_peak_memory_bytes", (json_int_t)mm.peak_memory_bytes);
+    if (cfg->batch > 1) {
+        json_object_set_new(res, "batch_prefill",
+                            json_pack("{s:i,s:i,s:f,s:f,s:f}", "streams", (int)cfg->batch,
+                                      "tokens", (int)cfg->p, "median", sbpp.med,
+                                      "min", sbpp.min, "max", sbpp.max));
+        json_object_set_new(res, "batch_decode",
+                            json_pack("{s:i,s:i,s:f,s:f,s:f}", "streams", (int)cfg->batch,
+                                      "tokens", (int)cfg->n, "median", sbtg.med,
+                                      "min", sbtg.min, "max", sbtg.max));
+    }
+    json_array_append_new(results, res);
+    if (!cfg->json) {
+        char tl[16];
+        if (threads) snprintf(tl, sizeof tl, "%d", (int)threads);
+        else snprintf(tl, sizeof tl, "default");
+        printf("%-8s %-16s %12.2f s\n", tl, "load", load_s);
+        char name[64];
+        snprintf(name, sizeof name, "pp%ld", cfg->p);
+        printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, spp.med, spp.min, spp.max);
+        snprintf(name, sizeof name, "tg%ld", cfg->n);
+        printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, stg.med, stg.min, stg.max);
+        if (cfg->batch > 1) {
+            snprintf(name, sizeof name, "pp%ld x%ld", cfg->p, cfg->batch);
+            printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, sbpp.med, sbpp.min, sbpp.max);
+            snprintf(name, sizeof name, "tg%ld x%ld", cfg->n, cfg->batch);
+            printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, sbtg.med, sbtg.min, sbtg.max);
+        }
+        fflush(stdout);
+    }
+    rc = CLI_EXIT_OK;
+free_all:
+    free(pp);
+    free(tg);
+    free(bpp);
+    free(btg);
+    free(ids);
+done:
+    inf_model_close(&m);
+    return rc;
+}
+
+int inf_cmd_bench(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, 'm'},
+        {"backend", required_argument, 0, CLI_OPT_BACKEND},
+        {"ctx", required_argument, 0, CLI_OPT_CTX},
+        {"threads", required_argument, 0, 't'},
+        {"batch", required_argument, 0, OPT_BATCH},
+        {"dummy", no_argument, 0, OPT_DUMMY},
+        {"dummy-bits", required_argument, 0, OPT_DUMMY_BITS},
+        {"dummy-dtype", required_argument, 0, OPT_DUMMY_DTYPE},
+        {"dummy-group", required_argument, 0, OPT_DUMMY_GROUP},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"json", no_argument, 0, OPT_JSON},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    bench_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cli_model_args_init(&cfg.ma);
+    cfg.p = 512;
+    cfg.n = 128;
+    cfg.r = 5;
+    cfg.batch = 1;
+    const char *tlist = NULL;
+    int dummy = 0, c;
+    long l;
+    while ((c = getopt_long(argc, argv, ":m:p:n:r:t:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': case CLI_OPT_BACKEND: case CLI_OPT_CTX: {
+            int r = cli_model_opt(&cfg.ma, c, optarg);
+            if (r != 1) return r;
+            break;
+        }
+        case 'p':
+            if (cli_parse_long("-p", optarg, 1, 1 << 20, &cfg.p)) return CLI_EXIT_USAGE;
+            break;
+        case 'n':
+            if (cli_parse_long("-n", optarg, 1, 1 << 20, &cfg.n)) return CLI_EXIT_USAGE;
+            break;
+        case 'r':
+            if (cli_parse_long("-r", optarg, 1, 10000, &cfg.r)) return CLI_EXIT_USAGE;
+            break;
+        case 't': tlist = optarg; break;
+        case OPT_BATCH:
+            if (cli_parse_long("--batch", optarg, 1, 1024, &cfg.batch)) return CLI_EXIT_USAGE;
+            break;
+        case OPT_DUMMY: dummy = 1; break;
+        case OPT_DUMMY_BITS:
+            if (cli_parse_long("--dummy-bits", optarg, 4, 8, &l)) return CLI_EXIT_USAGE;
+            if (l != 4 && l != 8) return cli_usage_err("--dummy-bits must be 4 or 8");
+            cfg.ma.lo.dummy_bits = (int32_t)l;
+            break;
+        case OPT_DUMMY_DTYPE:
+            if (strcmp(optarg, "bf16") && strcmp(optarg, "f16") && strcmp(optarg, "f32"))
+                return cli_usage_err("--dummy-dtype must be bf16, f16 or f32");
+            cfg.ma.lo.dummy_dtype = optarg;
+            break;
+        case OPT_DUMMY_GROUP:
+            if (cli_parse_long("--dummy-group", optarg, 1, 1 << 16, &l)) return CLI_EXIT_USAGE;
+            cfg.ma.lo.dummy_group = (int32_t)l;
+            break;
+        case OPT_SEED:
+            if (cli_parse_long("--seed", optarg, 0, INT32_MAX, &l)) return CLI_EXIT_USAGE;
+            g_rng = (uint64_t)l * 0x9E3779B97F4A7C15ULL + 1;
+            break;
+        case OPT_JSON: cfg.json = 1; break;
+        case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
+        default: return cli_bad_option(c, argc, argv);
+        }
+    }
+    if (argc > optind) return cli_usage_err("unexpected argument '%s'", argv[optind]);
+    if (!dummy && (cfg.ma.lo.dummy_bits || cfg.ma.lo.dummy_dtype || cfg.ma.lo.dummy_group))
+        return cli_usage_err("--dummy-bits/--dummy-dtype/--dummy-group need --dummy");
+    cfg.ma.lo.dummy_weights = dummy;
+    int32_t *threads = NULL;
+    size_t nt = 0;
+    int rc;
+    if (tlist) {
+        if ((rc = cli_parse_ids("-t", tlist, 0, &threads, &nt))) return rc;
+        for (size_t i = 0; i < nt; i++)
+            if (threads[i] > 1024) {
+                free(threads);
+                return cli_usage_err("-t: %d threads is too many", (int)threads[i]);
+            }
+    } else {
+        threads = calloc(1, sizeof *threads); /* 0 = the backend's default */
+        nt = 1;
+    }
+    if ((rc = cli_check_model_dir(&cfg.ma, !dummy))) {
+        free(threads);
+        return rc;
+    }
+    json_t *results = json_array(), *model_desc = NULL;
+    if (!cfg.json)
+        printf("%-8s %-16s %12s %12s %12s\n", "threads", "test", "tok/s med",
+               "min", "max");
+    rc = CLI_EXIT_OK;
+    for (size_t i = 0; i < nt && rc == CLI_EXIT_OK; i++)
+        rc = bench_threads(&cfg, threads[i], results, &model_desc);
+    free(threads);
+    if (rc == CLI_EXIT_OK) {
+        int64_t rss = cli_peak_rss();
+        if (cfg.json) {
+            json_t *o = json_pack("{s:o,s:b,s:i,s:o,s:I}", "model",
+                                  model_desc ? model_desc : json_null(), "dummy",
+                                  dummy, "repetitions", (int)cfg.r, "results",
+                                  results, "peak_rss_bytes", (json_int_t)rss);
+            model_desc = NULL;
+            results = NULL;
+            rc = cli_json_println(stdout, o);
+        } else {
+            json_t *md = model_desc;
+            printf("model: %s (%s, %d layers, hidden %d, vocab %d%s%s), backend %s\n",
+                   json_string_value(json_object_get(md, "path")),
+                   json_string_value(json_object_get(md, "architecture")),
+                   (int)json_integer_value(json_object_get(md, "n_layers")),
+                   (int)json_integer_value(json_object_get(md, "hidden_size")),
+                   (int)json_integer_value(json_object_get(md, "vocab_size")),
+                   json_integer_value(json_object_get(md, "quant_bits")) ? ", quantised" : "",
+                   dummy ? ", dummy weights" : "",
+                   json_string_value(json_object_get(md, "backend")));
+            printf("weights: %.1f MiB, peak RSS: %.1f MiB, %ld repetitions\n",
+                   (double)json_integer_value(json_object_get(md, "weight_bytes")) / (1 << 20),
+                   (double)rss / (1 << 20), cfg.r);
+        }
+    }
+    json_decref(results);
+    json_decref(model_desc);
+    return rc;
+}

@@ -1,0 +1,173 @@
+/* inference generate: stream the continuation of a prompt. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "common.h"
+
+static const char usage_text[] =
+    "usage: inference generate -m DIR [OPTIONS] [PROMPT]\n"
+    "\n"
+    "Streams the model's continuation of PROMPT (raw text: no chat template)\n"
+    "to standard output as it is produced.  Without PROMPT, the prompt is read\n"
+    "from standard input exactly as given (a trailing newline is kept).\n"
+    "\n"
+    "Options:\n"
+    "  -f, --file FILE      read the prompt from FILE\n"
+    "  --prompt-ids IDS     start from these comma-separated token ids (no BOS\n"
+    "                       is added) instead of text\n"
+    "  --json               one JSON object per token ({\"id\", \"text\"}), then\n"
+    "                       one with the finish reason and the metrics\n"
+    "  -h, --help           this help\n"
+    "\n" CLI_MODEL_HELP "\n" CLI_SAMPLING_HELP
+    "\n"
+    "Output: the generated text only, exactly (a newline is added at the end\n"
+    "only when standard output is a terminal).  A summary line (tokens,\n"
+    "tokens/s) goes to standard error unless --quiet.  Ctrl-C stops the\n"
+    "generation.\n";
+
+enum { OPT_JSON = CLI_OPT_FIRST_FREE, OPT_PROMPT_IDS };
+
+int inf_cmd_generate(int argc, char **argv) {
+    static const struct option longopts[] = {
+        CLI_MODEL_LONGOPTS,
+        CLI_SAMPLING_LONGOPTS,
+        {"file", required_argument, 0, 'f'},
+        {"prompt-ids", required_argument, 0, OPT_PROMPT_IDS},
+        {"json", no_argument, 0, OPT_JSON},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    cli_model_args ma;
+    cli_sampling sp;
+    cli_model_args_init(&ma);
+    cli_sampling_init(&sp, 256);
+    const char *file = NULL, *ids_arg = NULL;
+    int json = 0, c, rc = CLI_EXIT_USAGE;
+    char *prompt = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    inf_model *m = NULL;
+    inf_stream *s = NULL;
+    inf_cancel *cancel = NULL;
+
+    while ((c = getopt_long(argc, argv, ":m:t:f:h", longopts, NULL)) != -1) {
+        int r;
+        if ((r = cli_model_opt(&ma, c, optarg)) != 0 ||
+            (r = cli_sampling_opt(&sp, c, optarg)) != 0) {
+            if (r != 1) goto done;
+            continue;
+        }
+        switch (c) {
+        case 'f': file = optarg; break;
+        case OPT_PROMPT_IDS: ids_arg = optarg; break;
+        case OPT_JSON: json = 1; break;
+        case 'h':
+            fputs(usage_text, stdout);
+            rc = CLI_EXIT_OK;
+            goto done;
+        default:
+            rc = cli_bad_option(c, argc, argv);
+            goto done;
+        }
+    }
+    int npos = argc - optind;
+    if (npos > 1) {
+        rc = cli_usage_err("expected one PROMPT argument, got %d (quote the "
+                           "prompt)", npos);
+        goto done;
+    }
+    if ((npos == 1) + (file != NULL) + (ids_arg != NULL) > 1) {
+        rc = cli_usage_err("give the prompt once: as PROMPT, --file or "
+                           "--prompt-ids");
+        goto done;
+    }
+    if ((rc = cli_check_model_dir(&ma, 1)) != 0) goto done;
+
+    size_t plen = 0;
+    if (ids_arg) {
+        if ((rc = cli_parse_ids("--prompt-ids", ids_arg, 0, &ids, &n_ids)))
+            goto done;
+        sp.o.prompt_ids = ids;
+        sp.o.n_prompt_ids = n_ids;
+    } else if (npos == 1) {
+        prompt = strdup(argv[optind]);
+        plen = strlen(prompt);
+    } else {
+        if (!file && isatty(STDIN_FILENO) && !ma.quiet)
+            fprintf(stderr, "(reading the prompt from standard input; end it "
+                            "with Ctrl-D)\n");
+        prompt = cli_read_file(file ? file : "-", &plen);
+        rc = CLI_EXIT_ERROR;
+        if (!prompt) goto done;
+    }
+    rc = CLI_EXIT_ERROR;
+    if (prompt) {
+        if (strlen(prompt) != plen) {
+            cli_err("the prompt contains a NUL byte");
+            goto done;
+        }
+        if (cli_require_utf8("the prompt", prompt, plen)) goto done;
+    }
+
+    if ((rc = cli_load_model(&ma, &m)) != 0) goto done;
+    rc = CLI_EXIT_ERROR;
+    cancel = inf_cancel_new();
+    sp.o.cancel = cancel;
+    int st = inf_generate(m, prompt ? prompt : "", &sp.o, &s);
+    if (st != INF_OK) {
+        cli_err("%s", inf_model_errmsg(m));
+        goto done;
+    }
+    cli_sigint_watch(cancel);
+    inf_token tok;
+    int r, wrote_any = 0, last_nl = 0;
+    while ((r = inf_stream_next(s, &tok)) == 1) {
+        if (json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "id", json_integer(tok.id));
+            json_object_set_new(o, "text", cli_json_string(tok.text, tok.text_len));
+            if (cli_json_println(stdout, o)) goto done;
+        } else if (tok.text_len) {
+            fwrite(tok.text, 1, tok.text_len, stdout);
+            fflush(stdout);
+            wrote_any = 1;
+            last_nl = tok.text[tok.text_len - 1] == '\n';
+        }
+    }
+    cli_sigint_watch(NULL);
+    int err = inf_stream_err(s);
+    inf_metrics met;
+    memset(&met, 0, sizeof met);
+    inf_stream_metrics(s, &met);
+    inf_finish_reason fr = inf_stream_finish_reason(s);
+    if (!json && wrote_any && !last_nl && isatty(STDOUT_FILENO)) putchar('\n');
+    fflush(stdout);
+    if (err == INF_E_CANCELLED && inf_cancel_check(cancel) == INF_E_CANCELLED) {
+        if (!ma.quiet) fprintf(stderr, "[interrupted]\n");
+        rc = 130;
+        goto done;
+    }
+    if (err != INF_OK) {
+        const char *msg = inf_stream_errmsg(s);
+        cli_err("generation failed: %s", msg && *msg ? msg : inf_strerror(err));
+        goto done;
+    }
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "finish_reason", json_string(cli_finish_name(fr)));
+        json_object_set_new(o, "metrics", cli_metrics_json(&met));
+        if (cli_json_println(stdout, o)) goto done;
+    }
+    if (!ma.quiet) cli_print_summary(&met, fr);
+    rc = CLI_EXIT_OK;
+done:
+    cli_sigint_watch(NULL);
+    inf_stream_close(&s);
+    inf_model_close(&m);
+    inf_cancel_free(cancel);
+    free(prompt);
+    free(ids);
+    cli_sampling_free(&sp);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/* The `inference` program: dispatches `inference SUBCOMMAND ...` to the
+ * subcommand's function (commands.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "common.h"
+
+#ifndef INF_HAVE_SERVER
+/* Built without libmicrohttpd: serve exists but says why it cannot run. */
+int inf_cmd_serve(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr,
+            "inference: serve: this build has no HTTP server (libmicrohttpd "
+            "missing)\n");
+    return 2;
+}
+#endif
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"generate", inf_cmd_generate, "generate text from a prompt, streaming"},
+    {"chat", inf_cmd_chat, "a conversation: interactive, or from a JSON messages file"},
+    {"classify", inf_cmd_classify, "the next token of each prompt in a file (JSONL out)"},
+    {"batch", inf_cmd_batch, "generate for every prompt in a file together (JSONL out)"},
+    {"serve", inf_cmd_serve, "an OpenAI-compatible HTTP server"},
+    {"discover", inf_cmd_discover, "list the model directories under a directory"},
+    {"info", inf_cmd_info, "a model's architecture, tokenizer, template and memory"},
+    {"tokenize", inf_cmd_tokenize, "text to token ids"},
+    {"detokenize", inf_cmd_detokenize, "token ids to text"},
+    {"template", inf_cmd_template, "render a conversation with the chat template"},
+    {"logits", inf_cmd_logits, "the logits at every position of a token sequence"},
+    {"perplexity", inf_cmd_perplexity, "perplexity over a text or token ids"},
+    {"backends", inf_cmd_backends, "the registered backends and their availability"},
+    {"bench", inf_cmd_bench, "prefill and decode speed (tokens/s)"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: inference SUBCOMMAND [OPTIONS]   (inference SUBCOMMAND --help)\n\n"
+               "Subcommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nOther: inference --version, inference --help\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
+        strcmp(sub, "help") == 0) {
+        if (strcmp(sub, "help") == 0 && argc > 2) {
+            /* `inference help generate` = `inference generate --help` */
+            char *hargv[] = {argv[2], "--help", NULL};
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (strcmp(commands[i].name, argv[2]) == 0) {
+                    cli_set_sub(commands[i].name);
+                    return commands[i].fn(2, hargv);
+                }
+        }
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(sub, "--version") == 0 || strcmp(sub, "version") == 0) {
+        printf("inference %s\n", inf_version());
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(commands[i].name, sub) == 0) {
+            cli_set_sub(commands[i].name);
+            cli_getopt_reset();
+            return commands[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "inference: unknown subcommand '%s' (see 'inference --help')\n",
+            sub);
+    return CLI_EXIT_USAGE;
+}
