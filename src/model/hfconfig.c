@@ -11,6 +11,12 @@
 #define MAX_DIM (1 << 24)
 #define MAX_LAYERS 4096
 
+/* A value that stays a positive, finite number once stored as a float. */
+static int pos_float(double v) {
+    float f = (float)v;
+    return f > 0 && isfinite(f);
+}
+
 typedef struct cfg {
     json_t *root, *text; /* text == root unless a text_config is nested */
     const char *fname;
@@ -81,7 +87,7 @@ static int parse_rope(const cfg *c, json_t *o, const char *what, inf__rope *r) {
                            c->fname, what);
     double v;
     if (obj_num(c, o, "rope_theta", r->theta, &v) < 0) return -1;
-    if (!(v > 0))
+    if (!pos_float(v))
         return inf__seterr(c->err, INF_E_FORMAT, "%s: %s: rope_theta must be > 0",
                            c->fname, what);
     r->theta = (float)v;
@@ -99,7 +105,7 @@ static int parse_rope(const cfg *c, json_t *o, const char *what, inf__rope *r) {
                            "(default, linear, llama3 are)", c->fname, what, type);
     double f;
     if (obj_num(c, o, "factor", 1.0, &f) < 0) return -1;
-    if (!(f > 0))
+    if (!pos_float(f))
         return inf__seterr(c->err, INF_E_FORMAT, "%s: %s: factor must be > 0",
                            c->fname, what);
     r->factor = (float)f;
@@ -110,7 +116,8 @@ static int parse_rope(const cfg *c, json_t *o, const char *what, inf__rope *r) {
             obj_num(c, o, "high_freq_factor", 4.0, &hi) < 0 ||
             obj_num(c, o, "original_max_position_embeddings", 8192, &om) < 0)
             return -1;
-        if (!(hi > lo) || !(lo > 0) || !(om >= 1 && om <= MAX_DIM))
+        if (!pos_float(hi) || !pos_float(lo) || (float)hi <= (float)lo ||
+            !(om >= 1 && om <= MAX_DIM))
             return inf__seterr(c->err, INF_E_FORMAT,
                                "%s: %s: llama3 rope needs high_freq_factor > "
                                "low_freq_factor > 0 and a positive "
@@ -257,12 +264,12 @@ static int parse_layers(const cfg *c, int arch, inf__model_desc *d) {
     inf__rope local = {.theta = 10000.0f, .factor = 1.0f};
     json_t *j;
     if ((j = get(c, "rope_theta"))) {
-        if (!json_is_number(j) || !(json_number_value(j) > 0))
+        if (!json_is_number(j) || !pos_float(json_number_value(j)))
             return inf__seterr(c->err, INF_E_FORMAT, "%s: rope_theta must be > 0", c->fname);
         global.theta = (float)json_number_value(j);
     }
     if ((j = get(c, "rope_local_base_freq"))) {
-        if (!json_is_number(j) || !(json_number_value(j) > 0))
+        if (!json_is_number(j) || !pos_float(json_number_value(j)))
             return inf__seterr(c->err, INF_E_FORMAT,
                                "%s: rope_local_base_freq must be > 0", c->fname);
         local.theta = (float)json_number_value(j);
@@ -405,7 +412,7 @@ int inf__hfconfig_parse(const char *json, size_t len, const char *fname,
     json_t *je2 = get(&c, "rms_norm_eps");
     if (je2) {
         eps = json_number_value(je2);
-        if (!json_is_number(je2) || !(eps > 0 && eps < 1)) {
+        if (!json_is_number(je2) || !pos_float(eps) || !(eps < 1)) {
             inf__seterr(err, INF_E_FORMAT, "%s: rms_norm_eps must be in (0, 1)", fname);
             goto done;
         }
@@ -434,7 +441,7 @@ int inf__hfconfig_parse(const char *json, size_t len, const char *fname,
         d->embed_scale = sqrtf((float)d->hidden_size);
         double qs;
         if (obj_num(&c, c.text, "query_pre_attn_scalar", 256, &qs) < 0) goto done;
-        if (!(qs > 0)) {
+        if (!pos_float(qs)) {
             inf__seterr(err, INF_E_FORMAT, "%s: query_pre_attn_scalar must be > 0", fname);
             goto done;
         }
@@ -442,9 +449,9 @@ int inf__hfconfig_parse(const char *json, size_t len, const char *fname,
     }
     double cap;
     if (obj_num(&c, c.text, "final_logit_softcapping", 0, &cap) < 0) goto done;
-    d->final_logit_softcap = cap > 0 ? (float)cap : 0;
+    d->final_logit_softcap = pos_float(cap) ? (float)cap : 0;
     if (obj_num(&c, c.text, "attn_logit_softcapping", 0, &cap) < 0) goto done;
-    d->attn_logit_softcap = cap > 0 ? (float)cap : 0;
+    d->attn_logit_softcap = pos_float(cap) ? (float)cap : 0;
 
     d->layers = calloc((size_t)d->n_layers, sizeof *d->layers);
     if (!d->layers) {
