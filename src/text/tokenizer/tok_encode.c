@@ -15,9 +15,9 @@
 #define CACHE_MIN_TEXT 2048
 
 typedef struct {
-    tk_buf norm, tmp, words, scratch;
-    tk_bounds bounds;
-    pcre2_match_data *md;
+    const inf__tokenizer *t;
+    tk_buf norm, tmp;
+    tk_pt_scratch *pt;
     tk_bpe_scratch *bpe;
     tk_ids ids;
     int use_cache;
@@ -27,9 +27,8 @@ typedef struct {
 } enc_ctx;
 
 static void ctx_free(enc_ctx *c) {
-    free(c->norm.p); free(c->tmp.p); free(c->words.p); free(c->scratch.p);
-    free(c->bounds.p);
-    pcre2_match_data_free(c->md);
+    free(c->norm.p); free(c->tmp.p);
+    inf__tk_pt_scratch_free(c->pt);
     inf__tk_bpe_scratch_free(c->bpe);
     free(c->ids.p);
     inf__tk_strmap_free(&c->cache);
@@ -58,15 +57,41 @@ static int bpe_cached(const inf__tokenizer *t, enc_ctx *c, const char *w, size_t
     return 0;
 }
 
+/* Words longer than this are cut at safe U+2581 points (see sp_chunk):
+ * SentencePiece-style tokenizers leave whole paragraphs as one word. */
+#define CHUNK_MIN_WORD 64
+
+static int on_word(void *ctx, const char *w, size_t n) {
+    enc_ctx *c = ctx;
+    const inf__tokenizer *t = c->t;
+    if (t->sp_chunk && n > CHUNK_MIN_WORD) {
+        size_t start = 0;
+        uint32_t prev = 0x2581;
+        for (size_t i = 0; i < n;) {
+            int l;
+            uint32_t cp = inf__tk_utf8_dec(w + i, n - i, &l);
+            if (cp == 0x2581 && i > start && prev != 0x2581) {
+                int unsafe = 0;
+                for (int u = 0; u < t->n_sp_unsafe; u++) unsafe |= t->sp_unsafe[u] == prev;
+                if (!unsafe) {
+                    if (bpe_cached(t, c, w + start, i - start)) return INF_E_NOMEM;
+                    start = i;
+                }
+            }
+            prev = cp;
+            i += (size_t)l;
+        }
+        return bpe_cached(t, c, w + start, n - start) ? INF_E_NOMEM : 0;
+    }
+    return bpe_cached(t, c, w, n) ? INF_E_NOMEM : 0;
+}
+
 /* Pre-tokenizes and runs BPE on one piece of normalized text. */
 static int encode_normalized(const inf__tokenizer *t, enc_ctx *c, const char *s, size_t n, int first,
                              inf__err *err) {
-    int rc = inf__tk_pretokenize(t, s, n, first, &c->words, &c->bounds, &c->scratch, &c->md, err);
-    if (rc) return rc;
-    for (size_t i = 0; i < c->bounds.n; i += 2)
-        if (bpe_cached(t, c, c->words.p + c->bounds.p[i], c->bounds.p[i + 1] - c->bounds.p[i]))
-            return OOM(err);
-    return INF_OK;
+    int rc = inf__tk_pretokenize(t, s, n, first, c->pt, on_word, c, err);
+    if (rc == INF_E_NOMEM) return OOM(err);
+    return rc;
 }
 
 /* Longest added token starting at s[i] in trie tr: index into t->added, or
@@ -174,7 +199,8 @@ int inf__tok_encode(const inf__tokenizer *t, const char *text, size_t len, int a
         s = valid.p;
         len = valid.n;
     }
-    if (!(c.bpe = inf__tk_bpe_scratch_new())) { rc = OOM(err); goto done; }
+    c.t = t;
+    if (!(c.bpe = inf__tk_bpe_scratch_new()) || !(c.pt = inf__tk_pt_scratch_new(t))) { rc = OOM(err); goto done; }
     if (len >= CACHE_MIN_TEXT) {
         if (inf__tk_strmap_init(&c.cache, 4096)) { rc = OOM(err); goto done; }
         c.use_cache = 1;

@@ -35,6 +35,12 @@ int inf__tk_strmap_put(tk_strmap *m, const char *key, size_t len, int32_t val);
 /* Value or -1. */
 int32_t inf__tk_strmap_get(const tk_strmap *m, const char *key, size_t len);
 void inf__tk_strmap_free(tk_strmap *m);
+/* Bulk-load helpers: the hash of a ++ b, a lookup of a ++ b with that hash,
+ * and prefetches (big tables are built with many cache misses otherwise). */
+uint32_t inf__tk_hash2(const char *a, size_t na, const char *b, size_t nb);
+int32_t inf__tk_strmap_get2(const tk_strmap *m, const char *a, size_t na, const char *b, size_t nb, uint32_t h);
+int inf__tk_strmap_put_h(tk_strmap *m, const char *key, size_t len, int32_t val, uint32_t h);
+void inf__tk_strmap_prefetch(const tk_strmap *m, uint32_t h);
 
 /* ---- hash map: (id, id) pair -> merge rank and merged id --------------- */
 typedef struct { uint64_t key; int32_t rank, id; } tk_pslot;
@@ -45,6 +51,7 @@ int inf__tk_pairmap_put(tk_pairmap *m, int32_t a, int32_t b, int32_t rank, int32
 /* Slot or NULL. */
 const tk_pslot *inf__tk_pairmap_get(const tk_pairmap *m, int32_t a, int32_t b);
 void inf__tk_pairmap_free(tk_pairmap *m);
+void inf__tk_pairmap_prefetch(const tk_pairmap *m, int32_t a, int32_t b);
 
 /* ---- UTF-8 helpers ------------------------------------------------------ */
 /* Decodes one code point of valid UTF-8 at s (n bytes left); *len gets its
@@ -116,6 +123,7 @@ typedef struct { char *name; char *value; } tk_cfgtok;
 
 struct inf__tokenizer {
     tk_arena arena;
+    char *blob;          /* vocab strings when read by the fast path */
     /* model vocabulary */
     tk_strmap vocab;
     char **model_piece;  uint32_t *model_len;  /* by id, NULL when none */
@@ -124,6 +132,11 @@ struct inf__tokenizer {
     tk_pairmap merges;
     int32_t unk_id, byte_id[256];
     int byte_fallback, fuse_unk, ignore_merges;
+    /* Long words may be cut before a U+2581 whose preceding character is
+     * not in sp_unsafe (no vocab token holds "x\u2581" for other x): no merge
+     * can cross such a point, so BPE of the parts equals BPE of the whole. */
+    int sp_chunk;
+    uint32_t sp_unsafe[32]; int n_sp_unsafe;
     char *cont_prefix; size_t cont_prefix_len;
     char *eow_suffix; size_t eow_suffix_len;
     /* added tokens */
@@ -148,13 +161,16 @@ struct inf__tokenizer {
  * (cleared first).  first: s is the start of the text (unused today). */
 int inf__tk_normalize(const inf__tokenizer *t, const char *s, size_t n,
                       tk_buf *out, tk_buf *tmp, inf__err *err);
-/* tok_pretok.c: splits s[n] into pre-tokens appended to words (bytes) with
- * their bounds in bounds (pairs start,end).  first_piece: s starts at offset
- * 0 of the original text (Metaspace prepend_scheme "first"). */
-typedef struct { size_t *p; size_t n, cap; } tk_bounds;
-int inf__tk_pretokenize(const inf__tokenizer *t, const char *s, size_t n,
-                        int first_piece, tk_buf *words, tk_bounds *bounds,
-                        tk_buf *scratch, pcre2_match_data **md, inf__err *err);
+/* tok_pretok.c: splits s[n] into pre-tokens and calls fn(ctx, word, len)
+ * for each, in order (fn returns 0, or an error code that stops the walk).
+ * at_zero: s starts at offset 0 of the original text (Metaspace
+ * prepend_scheme "first").  sc: per-call scratch (one per thread). */
+typedef struct tk_pt_depth tk_pt_depth;
+typedef struct { tk_pt_depth *d; size_t n; pcre2_match_data *md; } tk_pt_scratch;
+tk_pt_scratch *inf__tk_pt_scratch_new(const inf__tokenizer *t);
+void inf__tk_pt_scratch_free(tk_pt_scratch *s);
+int inf__tk_pretokenize(const inf__tokenizer *t, const char *s, size_t n, int at_zero, tk_pt_scratch *sc,
+                        int (*fn)(void *ctx, const char *w, size_t n), void *ctx, inf__err *err);
 /* tok_bpe.c: BPE of one pre-token; ids appended to out. */
 typedef struct tk_bpe_scratch tk_bpe_scratch;
 tk_bpe_scratch *inf__tk_bpe_scratch_new(void);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "text/tokenizer/tok_internal.h"
+#include "text/tokenizer/tok_json_fast.h"
 #include "text/tokenizer/tok_load.h"
 
 #define OOM(err) inf__seterr(err, INF_E_NOMEM, "out of memory loading tokenizer")
@@ -24,59 +25,93 @@ int inf__tk_json_bool(json_t *o, const char *k, int dflt) {
 }
 
 /* ---- model ------------------------------------------------------------- */
+static void find_sp_chunking(inf__tokenizer *t);
+
 static int vocab_lookup(const inf__tokenizer *t, const char *s, size_t n) {
     return inf__tk_strmap_get(&t->vocab, s, n);
 }
 
-static int parse_merges(inf__tokenizer *t, json_t *merges, inf__err *err) {
-    size_t n = json_array_size(merges);
+static int add_merge(inf__tokenizer *t, size_t i, const char *a, size_t la, const char *b, size_t lb,
+                     tk_buf *cat, inf__err *err) {
+    int32_t ia = vocab_lookup(t, a, la), ib = vocab_lookup(t, b, lb);
+    cat->n = 0;
+    if (inf__tk_buf_put(cat, a, la) || inf__tk_buf_put(cat, b, lb)) return OOM(err);
+    int32_t ic = vocab_lookup(t, cat->p, cat->n);
+    if (ia < 0 || ib < 0 || ic < 0)
+        return inf__seterr(err, INF_E_FORMAT, "merge %zu (\"%.*s\" \"%.*s\") uses a token missing from the vocab",
+                           i, (int)la, a, (int)lb, b);
+    if (inf__tk_pairmap_put(&t->merges, ia, ib, (int32_t)i, ic)) return OOM(err);
+    return INF_OK;
+}
+
+/* Merges [i0, i0+m) of the fast path, in three passes so that the hash
+ * table slots of a whole batch are fetched from memory in parallel. */
+static int add_merges_fast(inf__tokenizer *t, const tk_fastjson *fj, size_t i0, size_t m, inf__err *err) {
+    uint32_t ha[64], hb[64], hc[64];
+    int32_t ia[64], ib[64], ic[64];
+    const char *B = fj->blob.p;
+    for (size_t j = 0; j < m; j++) {
+        const size_t *q = fj->merges + 4 * (i0 + j);
+        ha[j] = inf__tk_hash(B + q[0], q[1]);
+        hb[j] = inf__tk_hash(B + q[2], q[3]);
+        hc[j] = inf__tk_hash2(B + q[0], q[1], B + q[2], q[3]);
+        inf__tk_strmap_prefetch(&t->vocab, ha[j]);
+        inf__tk_strmap_prefetch(&t->vocab, hb[j]);
+        inf__tk_strmap_prefetch(&t->vocab, hc[j]);
+    }
+    for (size_t j = 0; j < m; j++) {
+        const size_t *q = fj->merges + 4 * (i0 + j);
+        ia[j] = inf__tk_strmap_get2(&t->vocab, B + q[0], q[1], "", 0, ha[j]);
+        ib[j] = inf__tk_strmap_get2(&t->vocab, B + q[2], q[3], "", 0, hb[j]);
+        ic[j] = inf__tk_strmap_get2(&t->vocab, B + q[0], q[1], B + q[2], q[3], hc[j]);
+        if (ia[j] < 0 || ib[j] < 0 || ic[j] < 0)
+            return inf__seterr(err, INF_E_FORMAT, "merge %zu (\"%.*s\" \"%.*s\") uses a token missing from the vocab",
+                               i0 + j, (int)q[1], B + q[0], (int)q[3], B + q[2]);
+        inf__tk_pairmap_prefetch(&t->merges, ia[j], ib[j]);
+    }
+    for (size_t j = 0; j < m; j++)
+        if (inf__tk_pairmap_put(&t->merges, ia[j], ib[j], (int32_t)(i0 + j), ic[j])) return OOM(err);
+    return INF_OK;
+}
+
+static int parse_merges(inf__tokenizer *t, json_t *merges, const tk_fastjson *fj, inf__err *err) {
+    size_t n = fj ? fj->n_merges : json_array_size(merges);
     if (inf__tk_pairmap_init(&t->merges, n)) return OOM(err);
     tk_buf cat = {0};
     int rc = INF_OK;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (fj) {
+            rc = add_merges_fast(t, fj, i, n - i < 64 ? n - i : 64, err);
+            i += (n - i < 64 ? n - i : 64) - 1;
+            continue;
+        }
         json_t *m = json_array_get(merges, i);
-        const char *a, *b;
-        size_t la, lb;
         if (json_is_string(m)) {
             /* Legacy form "a b": the pieces never contain a space. */
             const char *s = json_string_value(m);
             const char *sp = strchr(s, ' ');
             if (!sp) { rc = inf__seterr(err, INF_E_FORMAT, "merge %zu \"%s\" has no space", i, s); break; }
-            a = s; la = (size_t)(sp - s);
-            b = sp + 1; lb = strlen(b);
+            rc = add_merge(t, i, s, (size_t)(sp - s), sp + 1, strlen(sp + 1), &cat, err);
         } else if (json_is_array(m) && json_array_size(m) == 2 &&
                    json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
-            a = json_string_value(json_array_get(m, 0));
-            la = json_string_length(json_array_get(m, 0));
-            b = json_string_value(json_array_get(m, 1));
-            lb = json_string_length(json_array_get(m, 1));
+            rc = add_merge(t, i, json_string_value(json_array_get(m, 0)), json_string_length(json_array_get(m, 0)),
+                           json_string_value(json_array_get(m, 1)), json_string_length(json_array_get(m, 1)), &cat, err);
         } else {
             rc = inf__seterr(err, INF_E_FORMAT, "merge %zu is neither \"a b\" nor [a, b]", i);
-            break;
         }
-        int32_t ia = vocab_lookup(t, a, la), ib = vocab_lookup(t, b, lb);
-        cat.n = 0;
-        if (inf__tk_buf_put(&cat, a, la) || inf__tk_buf_put(&cat, b, lb)) { rc = OOM(err); break; }
-        int32_t ic = vocab_lookup(t, cat.p, cat.n);
-        if (ia < 0 || ib < 0 || ic < 0) {
-            rc = inf__seterr(err, INF_E_FORMAT, "merge %zu (\"%.*s\" \"%.*s\") uses a token missing from the vocab",
-                             i, (int)la, a, (int)lb, b);
-            break;
-        }
-        if (inf__tk_pairmap_put(&t->merges, ia, ib, (int32_t)i, ic)) { rc = OOM(err); break; }
     }
     free(cat.p);
     return rc;
 }
 
-static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, inf__err *err) {
+static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, tk_fastjson *fj, inf__err *err) {
     if (!json_is_object(model)) return inf__seterr(err, INF_E_FORMAT, "tokenizer.json has no \"model\" object");
     const char *type = jstr(model, "type");
     json_t *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
     if (type ? strcmp(type, "BPE") != 0 : !(json_is_object(vocab) && json_is_array(merges)))
         return inf__seterr(err, INF_E_UNSUPPORTED, "tokenizer model type \"%s\" is not supported (only BPE)",
                            type ? type : "(untagged)");
-    if (!json_is_object(vocab) || !json_is_array(merges))
+    if (!fj && (!json_is_object(vocab) || !json_is_array(merges)))
         return inf__seterr(err, INF_E_FORMAT, "BPE model needs a \"vocab\" object and a \"merges\" array");
     json_t *dropout = json_object_get(model, "dropout");
     if (json_is_number(dropout) && json_number_value(dropout) > 0.0)
@@ -86,10 +121,19 @@ static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, inf_
     int32_t max_id = max_added;
     const char *key;
     json_t *val;
-    json_object_foreach(vocab, key, val) {
-        if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > 0x7FFFFFF)
-            return inf__seterr(err, INF_E_FORMAT, "vocab entry \"%s\" has an invalid id", key);
-        if (json_integer_value(val) > max_id) max_id = (int32_t)json_integer_value(val);
+    size_t n_vocab = fj ? fj->n_vocab : json_object_size(vocab);
+    if (fj) {
+        for (size_t i = 0; i < fj->n_vocab; i++) {
+            size_t id = fj->vocab[3 * i + 2];
+            if (id > 0x7FFFFFF) return inf__seterr(err, INF_E_FORMAT, "vocab id %zu is too large", id);
+            if ((int32_t)id > max_id) max_id = (int32_t)id;
+        }
+    } else {
+        json_object_foreach(vocab, key, val) {
+            if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > 0x7FFFFFF)
+                return inf__seterr(err, INF_E_FORMAT, "vocab entry \"%s\" has an invalid id", key);
+            if (json_integer_value(val) > max_id) max_id = (int32_t)json_integer_value(val);
+        }
     }
     t->n_ids = max_id + 1;
     t->model_piece = calloc((size_t)t->n_ids, sizeof *t->model_piece);
@@ -97,14 +141,38 @@ static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, inf_
     t->added_of_id = malloc((size_t)t->n_ids * sizeof *t->added_of_id);
     if (!t->model_piece || !t->model_len || !t->added_of_id) return OOM(err);
     for (int32_t i = 0; i < t->n_ids; i++) t->added_of_id[i] = -1;
-    if (inf__tk_strmap_init(&t->vocab, json_object_size(vocab))) return OOM(err);
-    size_t klen;
-    json_object_keylen_foreach(vocab, key, klen, val) {
-        int32_t id = (int32_t)json_integer_value(val);
-        char *k = inf__tk_arena_dup(&t->arena, key, klen);
-        if (!k || inf__tk_strmap_put(&t->vocab, k, klen, id)) return OOM(err);
-        t->model_piece[id] = k;
-        t->model_len[id] = (uint32_t)klen;
+    if (inf__tk_strmap_init(&t->vocab, n_vocab)) return OOM(err);
+    if (fj) {
+        /* The blob becomes the tokenizer's: pieces point into it. */
+        t->blob = fj->blob.p;
+        fj->blob.p = NULL;
+        uint32_t h[64];
+        for (size_t i0 = 0; i0 < fj->n_vocab; i0 += 64) {
+            size_t m = fj->n_vocab - i0 < 64 ? fj->n_vocab - i0 : 64;
+            for (size_t j = 0; j < m; j++) { /* hash and prefetch a batch */
+                const size_t *q = fj->vocab + 3 * (i0 + j);
+                h[j] = inf__tk_hash(t->blob + q[0], q[1]);
+                inf__tk_strmap_prefetch(&t->vocab, h[j]);
+            }
+            for (size_t j = 0; j < m; j++) {
+                const size_t *q = fj->vocab + 3 * (i0 + j);
+                char *k = t->blob + q[0];
+                int32_t id = (int32_t)q[2];
+                if (inf__tk_strmap_put_h(&t->vocab, k, q[1], id, h[j])) return OOM(err);
+                t->model_piece[id] = k;
+                t->model_len[id] = (uint32_t)q[1];
+            }
+        }
+        fj->blob.p = t->blob; /* still readable for the merges */
+    } else {
+        size_t klen;
+        json_object_keylen_foreach(vocab, key, klen, val) {
+            int32_t id = (int32_t)json_integer_value(val);
+            char *k = inf__tk_arena_dup(&t->arena, key, klen);
+            if (!k || inf__tk_strmap_put(&t->vocab, k, klen, id)) return OOM(err);
+            t->model_piece[id] = k;
+            t->model_len[id] = (uint32_t)klen;
+        }
     }
     t->byte_fallback = inf__tk_json_bool(model, "byte_fallback", 0);
     t->fuse_unk = inf__tk_json_bool(model, "fuse_unk", 0);
@@ -129,7 +197,8 @@ static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, inf_
         snprintf(name, sizeof name, "<0x%02X>", b);
         t->byte_id[b] = vocab_lookup(t, name, 6);
     }
-    int rc = parse_merges(t, merges, err);
+    int rc = parse_merges(t, merges, fj, err);
+    if (fj) fj->blob.p = NULL; /* owned by t */
     if (rc) return rc;
     /* Single-character pieces: a direct table spares a hash per character in
      * the BPE inner loop. Only valid when no prefix/suffix decorates them. */
@@ -143,7 +212,31 @@ static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, inf_
         uint32_t cp = inf__tk_utf8_dec(p, t->model_len[id], &l);
         if ((uint32_t)l == t->model_len[id] && cp < 65536 && t->cp_id[cp] < 0) t->cp_id[cp] = id;
     }
+    find_sp_chunking(t);
     return INF_OK;
+}
+
+static void find_sp_chunking(inf__tokenizer *t) {
+    t->sp_chunk = 0;
+    if (t->cont_prefix || t->eow_suffix || t->cp_id[0x2581] < 0) return;
+    for (int32_t id = 0; id < t->n_ids; id++) {
+        const char *p = t->model_piece[id];
+        size_t n = t->model_len[id];
+        for (size_t j = 1; p && j + 3 <= n; j++) {
+            if (memcmp(p + j, "\xE2\x96\x81", 3) != 0) continue;
+            size_t k = j - 1;
+            while (k > 0 && ((uint8_t)p[k] & 0xC0) == 0x80) k--;
+            int l;
+            uint32_t x = inf__tk_utf8_dec(p + k, j - k, &l);
+            if (x == 0x2581) continue;
+            int known = 0;
+            for (int u = 0; u < t->n_sp_unsafe; u++) known |= t->sp_unsafe[u] == x;
+            if (known) continue;
+            if (t->n_sp_unsafe == 32) return; /* too many: no chunking */
+            t->sp_unsafe[t->n_sp_unsafe++] = x;
+        }
+    }
+    t->sp_chunk = 1;
 }
 
 /* ---- added tokens -------------------------------------------------------- */
@@ -292,7 +385,27 @@ int inf__tok_load_mem(const char *js, size_t len, const char *cfg, size_t cfg_le
     t->add_bos_cfg = t->add_eos_cfg = -1;
     t->bos_id = t->eos_id = t->unk_id = -1;
     json_error_t je;
-    json_t *root = json_loadb(js, len, 0, &je);
+    tk_fastjson fj;
+    int fast = inf__tk_fast_model(js, len, &fj) == 0;
+    json_t *root;
+    if (fast) {
+        /* jansson reads the document with vocab and merges blanked out. */
+        char *rest = malloc(len + 1);
+        if (!rest) { inf__tk_fast_free(&fj); inf__tok_free(t); return OOM(err); }
+        size_t s1 = fj.vocab_start, e1 = fj.vocab_end, s2 = fj.merges_start, e2 = fj.merges_end;
+        const char *b1 = "{}", *b2 = "[]";
+        if (s2 < s1) { size_t x = s1; s1 = s2; s2 = x; x = e1; e1 = e2; e2 = x; b1 = "[]"; b2 = "{}"; }
+        size_t o = 0;
+        memcpy(rest + o, js, s1); o += s1;
+        memcpy(rest + o, b1, 2); o += 2;
+        memcpy(rest + o, js + e1, s2 - e1); o += s2 - e1;
+        memcpy(rest + o, b2, 2); o += 2;
+        memcpy(rest + o, js + e2, len - e2); o += len - e2;
+        root = json_loadb(rest, o, 0, &je);
+        free(rest);
+    } else {
+        root = json_loadb(js, len, 0, &je);
+    }
     int rc = INF_OK;
     if (!root || !json_is_object(root)) {
         rc = inf__seterr(err, INF_E_FORMAT, "tokenizer.json: %s (line %d, column %d)",
@@ -307,7 +420,7 @@ int inf__tok_load_mem(const char *js, size_t len, const char *cfg, size_t cfg_le
                          trunc && !json_is_null(trunc) ? "truncation" : "padding");
         goto done;
     }
-    if ((rc = parse_model(t, json_object_get(root, "model"), added_max_id(added), err))) goto done;
+    if ((rc = parse_model(t, json_object_get(root, "model"), added_max_id(added), fast ? &fj : NULL, err))) goto done;
     if ((rc = parse_added(t, added, err))) goto done;
     if ((rc = inf__tk_parse_normalizer(t, json_object_get(root, "normalizer"), err))) goto done;
     if ((rc = inf__tk_parse_pretok(t, json_object_get(root, "pre_tokenizer"), err))) goto done;
@@ -322,6 +435,7 @@ int inf__tok_load_mem(const char *js, size_t len, const char *cfg, size_t cfg_le
     if (t->eos_id < 0 && t->n_post_post > 0) t->eos_id = t->post_post[t->n_post_post - 1];
 done:
     json_decref(root);
+    if (fast) inf__tk_fast_free(&fj);
     if (rc) { inf__tok_free(t); return rc; }
     *out = t;
     return INF_OK;
@@ -388,6 +502,7 @@ void inf__tok_free(inf__tokenizer *t) {
     free(t->cp_id);
     free(t->cfg);
     inf__tk_arena_free(&t->arena);
+    free(t->blob);
     free(t);
 }
 

@@ -1,8 +1,9 @@
 /* Pre-tokenizers: cut a normalized piece of text into the words BPE runs
- * on.  Each step maps a list of pieces to a new list; pieces are kept as
- * bounds into one byte buffer, so a step never allocates per piece.  The
- * splitting rules (segments of match / non-match, then a behaviour that
- * decides how matches join their neighbours) follow the HF definitions. */
+ * on.  The steps run depth first: each piece a step produces goes through
+ * the following steps and to BPE at once, and a long text is segmented in
+ * batches, so memory stays small however long the input.  The splitting
+ * rules (segments of match / non-match, then a behaviour that decides how
+ * matches join their neighbours) follow the HF definitions. */
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -11,20 +12,7 @@
 
 #define OOM(err) inf__seterr(err, INF_E_NOMEM, "out of memory")
 
-static int bounds_push(tk_bounds *b, size_t s, size_t e) {
-    if (b->n + 2 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 128;
-        size_t *p = realloc(b->p, cap * sizeof *p);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    b->p[b->n++] = s;
-    b->p[b->n++] = e;
-    return 0;
-}
-
-/* Segments of one piece: (start, end, is_match) triples, covering it. */
+/* Segments: (start, end, is_match) triples covering a stretch of text. */
 typedef struct { size_t *p; size_t n, cap; } segs_t;
 
 static int seg_push(segs_t *g, size_t s, size_t e, int m) {
@@ -41,43 +29,38 @@ static int seg_push(segs_t *g, size_t s, size_t e, int m) {
     return 0;
 }
 
-/* Applies a split behaviour to the segments and appends the non-empty
- * resulting pieces (as bytes of p) to out / ob. */
-static int apply_behavior(const char *p, segs_t *g, int behavior, int invert, tk_buf *out, tk_bounds *ob) {
-    size_t n = g->n / 3;
+struct tk_pt_depth { segs_t g; tk_buf buf; };
+
+/* Applies a split behaviour to the segments in g, in place: afterwards g
+ * holds *n_out (start, end) pairs of the resulting pieces (empty pieces
+ * included; callers skip them). */
+static void apply_behavior(segs_t *g, int behavior, int invert, size_t *n_out) {
+    size_t n = g->n / 3, w = 0;
     size_t *q = g->p;
+    int prev_match = 0;
     if (invert)
         for (size_t i = 0; i < n; i++) q[3 * i + 2] = !q[3 * i + 2];
-    /* Merge in place: w is the write index of (start, end) pairs. */
-    size_t w = 0;
-    int prev_match = 0;
     if (behavior == SB_MERGED_NEXT) {
-        /* Fold from the right: a match joins the piece that follows it. */
-        size_t *tmp = malloc((n ? n : 1) * 2 * sizeof *tmp);
-        if (!tmp) return -1;
+        /* Fold from the right (a match joins the piece after it), writing
+         * pairs from the end of the array, then move them to the front. */
+        size_t top = 3 * n; /* pairs are written downwards from here */
         for (size_t k = n; k-- > 0;) {
             size_t s = q[3 * k], e = q[3 * k + 1];
             int m = (int)q[3 * k + 2];
-            if (m && !prev_match && w > 0) tmp[2 * (w - 1)] = s;
-            else { tmp[2 * w] = s; tmp[2 * w + 1] = e; w++; }
+            if (m && !prev_match && w > 0) q[top] = s;
+            else { top -= 2; q[top] = s; q[top + 1] = e; w++; }
             prev_match = m;
         }
-        int rc = 0;
-        for (size_t k = w; k-- > 0 && !rc;) {
-            size_t s = tmp[2 * k], e = tmp[2 * k + 1];
-            if (e > s) {
-                size_t at = out->n;
-                rc = inf__tk_buf_put(out, p + s, e - s) || bounds_push(ob, at, out->n);
-            }
-        }
-        free(tmp);
-        return rc ? -1 : 0;
+        memmove(q, q + top, 2 * w * sizeof *q);
+        *n_out = w;
+        return;
     }
     for (size_t k = 0; k < n; k++) {
         size_t s = q[3 * k], e = q[3 * k + 1];
         int m = (int)q[3 * k + 2];
         switch (behavior) {
         case SB_REMOVED:
+            prev_match = m;
             if (m) continue;
             break;
         case SB_MERGED_PREV:
@@ -94,36 +77,7 @@ static int apply_behavior(const char *p, segs_t *g, int behavior, int invert, tk
         q[2 * w + 1] = e;
         w++;
     }
-    for (size_t k = 0; k < w; k++) {
-        size_t s = q[2 * k], e = q[2 * k + 1];
-        if (e <= s) continue;
-        size_t at = out->n;
-        if (inf__tk_buf_put(out, p + s, e - s) || bounds_push(ob, at, out->n)) return -1;
-    }
-    return 0;
-}
-
-/* Regex matches as segments (HF find_matches). */
-static int regex_segments(const pcre2_code *re, pcre2_match_data *md, const char *s, size_t n,
-                          segs_t *g, inf__err *err) {
-    size_t pos = 0, prev = 0, ms, me;
-    int r;
-    while ((r = inf__tk_regex_next(re, md, s, n, pos, &ms, &me)) == 1) {
-        if (ms > prev && seg_push(g, prev, ms, 0)) return OOM(err);
-        if (seg_push(g, ms, me, 1)) return OOM(err);
-        prev = me;
-        if (me == ms) {
-            if (me >= n) break;
-            int l;
-            inf__tk_utf8_dec(s + me, n - me, &l);
-            pos = me + (size_t)l;
-        } else {
-            pos = me;
-        }
-    }
-    if (r < 0) return inf__seterr(err, INF_E_TOKENIZER, "pre-tokenizer regex match failed");
-    if (prev < n && seg_push(g, prev, n, 0)) return OOM(err);
-    return INF_OK;
+    *n_out = w;
 }
 
 static int is_punct(uint32_t c) {
@@ -132,28 +86,89 @@ static int is_punct(uint32_t c) {
     return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
 }
 
-/* One segment per matching character, runs of others as one segment. */
-static int char_segments(int kind, const char *s, size_t n, segs_t *g, inf__err *err) {
-    size_t run = 0;
-    for (size_t i = 0; i < n;) {
+typedef struct {
+    const inf__tokenizer *t;
+    struct tk_pt_depth *d;
+    pcre2_match_data *md;
+    int (*fn)(void *ctx, const char *w, size_t n);
+    void *ctx;
+    inf__err *err;
+} walk_t;
+
+static int step(walk_t *w, size_t k, const char *p, size_t m, int at_zero);
+
+/* Next match of a step's pattern in p[m] at or after pos: 1 and bounds, 0
+ * when none, -1 on a regex failure.  Character classes match one char. */
+static int next_match(walk_t *w, const tk_pretok *pt, const pcre2_code *re, const char *p, size_t m, size_t pos,
+                      size_t *ms, size_t *me) {
+    if (re) return inf__tk_regex_next(re, w->md, p, m, pos, ms, me);
+    while (pos < m) {
         int l;
-        uint32_t c = inf__tk_utf8_dec(s + i, n - i, &l);
-        int m = kind == PT_DIGITS ? (c >= '0' && c <= '9') : kind == PT_PUNCTUATION ? is_punct(c) : inf__tk_is_space(c);
-        if (m) {
-            if (i > run && seg_push(g, run, i, 0)) return OOM(err);
-            if (seg_push(g, i, i + (size_t)l, 1)) return OOM(err);
-            run = i + (size_t)l;
-        }
-        i += (size_t)l;
+        uint32_t c = inf__tk_utf8_dec(p + pos, m - pos, &l);
+        int hit = pt->type == PT_DIGITS ? (c >= '0' && c <= '9')
+                : pt->type == PT_PUNCTUATION ? is_punct(c) : inf__tk_is_space(c);
+        if (hit) { *ms = pos; *me = pos + (size_t)l; return 1; }
+        pos += (size_t)l;
     }
-    if (run < n && seg_push(g, run, n, 0)) return OOM(err);
-    return INF_OK;
+    return 0;
 }
 
-static int bytelevel_map(const char *s, size_t n, int add_prefix_space, tk_buf *out, tk_bounds *ob) {
-    size_t at = out->n;
+/* Splits p[m] by the step's pattern and behaviour and passes each piece to
+ * step k + 1.  Segments are
+ * gathered in batches; every piece of a batch but the last is final (a
+ * behaviour only ever joins a piece with its neighbour), and the next batch
+ * restarts at the last piece. */
+static int split_stream(walk_t *w, size_t k, const tk_pretok *pt, const pcre2_code *re, int behavior, int invert,
+                        const char *p, size_t m, int at_zero) {
+    segs_t *g = &w->d[k].g;
+    size_t base = 0, batch = 256;
+    for (;;) {
+        g->n = 0;
+        size_t prev = base, pos = base, count = 0, ms, me;
+        int done = 0, r;
+        for (;;) {
+            if (count >= batch) break;
+            r = next_match(w, pt, re, p, m, pos, &ms, &me);
+            if (r < 0) return inf__seterr(w->err, INF_E_TOKENIZER, "pre-tokenizer regex match failed");
+            if (r == 0) {
+                if (prev < m && seg_push(g, prev, m, 0)) return OOM(w->err);
+                done = 1;
+                break;
+            }
+            if ((ms > prev && seg_push(g, prev, ms, 0)) || seg_push(g, ms, me, 1)) return OOM(w->err);
+            prev = me;
+            count++;
+            if (me == ms) {
+                if (me >= m) { done = 1; break; }
+                int l;
+                inf__tk_utf8_dec(p + me, m - me, &l);
+                pos = me + (size_t)l;
+            } else {
+                pos = me;
+            }
+        }
+        if (done && prev < m && (g->n == 0 || g->p[g->n - 2] < m) && seg_push(g, prev, m, 0)) return OOM(w->err);
+        size_t n_out;
+        apply_behavior(g, behavior, invert, &n_out);
+        if (!done && n_out <= 1) { batch *= 2; continue; } /* no final piece yet */
+        size_t emit = done ? n_out : n_out - 1;
+        /* Pieces are read from g while deeper steps use their own depth. */
+        for (size_t i = 0; i < emit; i++) {
+            size_t s = g->p[2 * i], e = g->p[2 * i + 1];
+            if (e <= s) continue;
+            int rc = step(w, k + 1, p + s, e - s, at_zero && s == 0);
+            if (rc) return rc;
+        }
+        if (done) return INF_OK;
+        base = g->p[2 * (n_out - 1)];
+    }
+}
+
+/* Maps bytes to the GPT-2 alphabet into buf (cleared first). */
+static int bytelevel_map(const char *s, size_t n, int add_prefix_space, tk_buf *out) {
+    out->n = 0;
     if (inf__tk_buf_reserve(out, 2 * n + 3)) return -1;
-    char *o = out->p + out->n;
+    char *o = out->p;
     if (add_prefix_space && (n == 0 || s[0] != ' ')) {
         *o++ = (char)0xC4; *o++ = (char)0xA0; /* U+0120, the image of ' ' */
     }
@@ -164,113 +179,129 @@ static int bytelevel_map(const char *s, size_t n, int add_prefix_space, tk_buf *
     }
     out->n = (size_t)(o - out->p);
     out->p[out->n] = '\0';
-    return bounds_push(ob, at, out->n);
+    return 0;
 }
 
-int inf__tk_pretokenize(const inf__tokenizer *t, const char *s, size_t n,
-                        int first_piece, tk_buf *words, tk_bounds *bounds,
-                        tk_buf *scratch, pcre2_match_data **md, inf__err *err) {
-    words->n = 0;
-    bounds->n = 0;
-    if (inf__tk_buf_put(words, s, n) || bounds_push(bounds, 0, n)) return OOM(err);
-    segs_t g = {0};
-    tk_bounds nb = {0};
-    int rc = INF_OK;
-    for (size_t k = 0; k < t->n_pre && !rc; k++) {
-        const tk_pretok *pt = &t->pre[k];
-        scratch->n = 0;
-        nb.n = 0;
-        for (size_t i = 0; i < bounds->n && !rc; i += 2) {
-            const char *p = words->p + bounds->p[i];
-            size_t m = bounds->p[i + 1] - bounds->p[i];
-            g.n = 0;
-            switch (pt->type) {
-            case PT_SPLIT:
-            case PT_WHITESPACE:
-                if (!*md && !(*md = pcre2_match_data_create(1, NULL))) { rc = OOM(err); break; }
-                if (pt->type == PT_WHITESPACE) {
-                    rc = regex_segments(pt->re, *md, p, m, &g, err);
-                    if (!rc && apply_behavior(p, &g, SB_REMOVED, 1, scratch, &nb)) rc = OOM(err);
-                } else {
-                    rc = regex_segments(pt->re, *md, p, m, &g, err);
-                    if (!rc && apply_behavior(p, &g, pt->behavior, pt->invert, scratch, &nb)) rc = OOM(err);
-                }
-                break;
-            case PT_DIGITS:
-                rc = char_segments(PT_DIGITS, p, m, &g, err);
-                if (!rc && apply_behavior(p, &g, pt->individual_digits ? SB_ISOLATED : SB_CONTIGUOUS, 0, scratch, &nb))
-                    rc = OOM(err);
-                break;
-            case PT_PUNCTUATION:
-            case PT_WHITESPACE_SPLIT:
-                rc = char_segments(pt->type, p, m, &g, err);
-                if (!rc && apply_behavior(p, &g, pt->type == PT_PUNCTUATION ? pt->behavior : SB_REMOVED, 0, scratch, &nb))
-                    rc = OOM(err);
-                break;
-            case PT_BYTELEVEL:
-                if (pt->use_regex) {
-                    /* Prefix space first, then the GPT-2 split, then the map. */
-                    tk_buf pre = {0};
-                    if ((pt->add_prefix_space && (m == 0 || p[0] != ' ') && inf__tk_buf_put(&pre, " ", 1)) ||
-                        inf__tk_buf_put(&pre, p, m)) { free(pre.p); rc = OOM(err); break; }
-                    if (!*md && !(*md = pcre2_match_data_create(1, NULL))) { free(pre.p); rc = OOM(err); break; }
-                    rc = regex_segments(pt->re, *md, pre.p, pre.n, &g, err);
-                    for (size_t j = 0; !rc && j < g.n; j += 3)
-                        if (g.p[j + 1] > g.p[j] && bytelevel_map(pre.p + g.p[j], g.p[j + 1] - g.p[j], 0, scratch, &nb))
-                            rc = OOM(err);
-                    free(pre.p);
-                } else if (bytelevel_map(p, m, pt->add_prefix_space, scratch, &nb)) {
-                    rc = OOM(err);
-                }
-                break;
-            case PT_METASPACE: {
-                /* Spaces become the replacement, which may be prepended;
-                 * then each replacement starts a new word. */
-                tk_buf r = {0};
-                int starts = m >= (size_t)pt->repl_len && memcmp(p, pt->repl, (size_t)pt->repl_len) == 0;
-                int prepend = !starts && (pt->prepend_scheme == PS_ALWAYS ||
-                                          (pt->prepend_scheme == PS_FIRST && first_piece && i == 0));
-                if (prepend && inf__tk_buf_put(&r, pt->repl, (size_t)pt->repl_len)) rc = OOM(err);
-                for (size_t j = 0; j < m && !rc; j++)
-                    if (p[j] == ' ' ? inf__tk_buf_put(&r, pt->repl, (size_t)pt->repl_len) : inf__tk_buf_put(&r, p + j, 1))
-                        rc = OOM(err);
-                if (!rc && r.n) {
-                    if (!pt->split) {
-                        size_t at = scratch->n;
-                        if (inf__tk_buf_put(scratch, r.p, r.n) || bounds_push(&nb, at, scratch->n)) rc = OOM(err);
-                    } else {
-                        size_t run = 0;
-                        for (size_t j = 0; j + (size_t)pt->repl_len <= r.n && !rc;) {
-                            if (memcmp(r.p + j, pt->repl, (size_t)pt->repl_len) == 0) {
-                                if (j > run && seg_push(&g, run, j, 0)) rc = OOM(err);
-                                if (!rc && seg_push(&g, j, j + (size_t)pt->repl_len, 1)) rc = OOM(err);
-                                j += (size_t)pt->repl_len;
-                                run = j;
-                            } else {
-                                j++;
-                            }
-                        }
-                        if (!rc && run < r.n && seg_push(&g, run, r.n, 0)) rc = OOM(err);
-                        if (!rc && apply_behavior(r.p, &g, SB_MERGED_NEXT, 0, scratch, &nb)) rc = OOM(err);
-                    }
-                }
-                free(r.p);
-                break;
-            }
-            default:
-                rc = inf__seterr(err, INF_E_INTERNAL, "unknown pre-tokenizer");
+static int step(walk_t *w, size_t k, const char *p, size_t m, int at_zero) {
+    if (k == w->t->n_pre) return w->fn(w->ctx, p, m);
+    const tk_pretok *pt = &w->t->pre[k];
+    tk_buf *buf = &w->d[k].buf;
+    switch (pt->type) {
+    case PT_SPLIT:
+        return split_stream(w, k, pt, pt->re, pt->behavior, pt->invert, p, m, at_zero);
+    case PT_WHITESPACE:
+        return split_stream(w, k, pt, pt->re, SB_REMOVED, 1, p, m, at_zero);
+    case PT_DIGITS:
+        return split_stream(w, k, pt, NULL, pt->individual_digits ? SB_ISOLATED : SB_CONTIGUOUS, 0, p, m, at_zero);
+    case PT_PUNCTUATION:
+        return split_stream(w, k, pt, NULL, pt->behavior, 0, p, m, at_zero);
+    case PT_WHITESPACE_SPLIT:
+        return split_stream(w, k, pt, NULL, SB_REMOVED, 0, p, m, at_zero);
+    case PT_BYTELEVEL: {
+        if (!pt->use_regex) {
+            if (bytelevel_map(p, m, pt->add_prefix_space, buf)) return OOM(w->err);
+            return step(w, k + 1, buf->p, buf->n, at_zero);
+        }
+        /* Prefix space, the GPT-2 split (Isolated), then each piece mapped:
+         * done as a nested walk over a private copy of the text. */
+        tk_buf pre = {0};
+        if ((pt->add_prefix_space && (m == 0 || p[0] != ' ') && inf__tk_buf_put(&pre, " ", 1)) ||
+            inf__tk_buf_put(&pre, p, m)) { free(pre.p); return OOM(w->err); }
+        segs_t *g = &w->d[k].g;
+        g->n = 0;
+        size_t pos = 0, prev = 0, ms, me;
+        int r, rc = 0;
+        while ((r = inf__tk_regex_next(pt->re, w->md, pre.p, pre.n, pos, &ms, &me)) == 1) {
+            if ((ms > prev && seg_push(g, prev, ms, 0)) || seg_push(g, ms, me, 1)) { rc = OOM(w->err); break; }
+            prev = me;
+            if (me == ms) {
+                if (me >= pre.n) break;
+                int l;
+                inf__tk_utf8_dec(pre.p + me, pre.n - me, &l);
+                pos = me + (size_t)l;
+            } else {
+                pos = me;
             }
         }
-        /* The new list becomes current. */
-        tk_buf sw = *words;
-        *words = *scratch;
-        *scratch = sw;
-        tk_bounds sb = *bounds;
-        *bounds = nb;
-        nb = sb;
+        if (!rc && r < 0) rc = inf__seterr(w->err, INF_E_TOKENIZER, "ByteLevel regex match failed");
+        if (!rc && prev < pre.n && seg_push(g, prev, pre.n, 0)) rc = OOM(w->err);
+        /* Bounds copied out of g: buf (the mapped piece) is rewritten per
+         * piece, the segments must stay. */
+        size_t nseg = g->n / 3;
+        size_t *bounds = rc ? NULL : malloc((nseg ? nseg : 1) * 2 * sizeof *bounds);
+        if (!rc && !bounds) rc = OOM(w->err);
+        for (size_t i = 0; !rc && i < nseg; i++) { bounds[2 * i] = g->p[3 * i]; bounds[2 * i + 1] = g->p[3 * i + 1]; }
+        for (size_t i = 0; !rc && i < nseg; i++) {
+            size_t s = bounds[2 * i], e = bounds[2 * i + 1];
+            if (e <= s) continue;
+            if (bytelevel_map(pre.p + s, e - s, 0, buf)) { rc = OOM(w->err); break; }
+            rc = step(w, k + 1, buf->p, buf->n, at_zero && s == 0);
+        }
+        free(bounds);
+        free(pre.p);
+        return rc;
     }
-    free(g.p);
-    free(nb.p);
-    if (!words->p && inf__tk_buf_put(words, "", 0)) rc = OOM(err);
-    return rc;
+    case PT_METASPACE: {
+        /* Spaces become the replacement, which may be prepended; then each
+         * replacement starts a new word (MergedWithNext). */
+        buf->n = 0;
+        int starts = m >= (size_t)pt->repl_len && memcmp(p, pt->repl, (size_t)pt->repl_len) == 0;
+        int prepend = !starts && (pt->prepend_scheme == PS_ALWAYS || (pt->prepend_scheme == PS_FIRST && at_zero));
+        if (prepend && inf__tk_buf_put(buf, pt->repl, (size_t)pt->repl_len)) return OOM(w->err);
+        for (size_t j = 0; j < m; j++)
+            if (p[j] == ' ' ? inf__tk_buf_put(buf, pt->repl, (size_t)pt->repl_len) : inf__tk_buf_put(buf, p + j, 1))
+                return OOM(w->err);
+        if (!buf->n) return INF_OK;
+        if (!pt->split) return step(w, k + 1, buf->p, buf->n, at_zero);
+        /* Own the transformed text: buf belongs to this depth and is not
+         * touched by deeper steps, so the pieces can point into it. */
+        segs_t *g = &w->d[k].g;
+        g->n = 0;
+        size_t run = 0, L = (size_t)pt->repl_len;
+        for (size_t j = 0; j + L <= buf->n;) {
+            if (memcmp(buf->p + j, pt->repl, L) == 0) {
+                if ((j > run && seg_push(g, run, j, 0)) || seg_push(g, j, j + L, 1)) return OOM(w->err);
+                j += L;
+                run = j;
+            } else {
+                j++;
+            }
+        }
+        if (run < buf->n && seg_push(g, run, buf->n, 0)) return OOM(w->err);
+        size_t n_out;
+        apply_behavior(g, SB_MERGED_NEXT, 0, &n_out);
+        for (size_t i = 0; i < n_out; i++) {
+            size_t s = g->p[2 * i], e = g->p[2 * i + 1];
+            if (e <= s) continue;
+            int rc = step(w, k + 1, buf->p + s, e - s, at_zero && s == 0);
+            if (rc) return rc;
+        }
+        return INF_OK;
+    }
+    }
+    return inf__seterr(w->err, INF_E_INTERNAL, "unknown pre-tokenizer");
+}
+
+tk_pt_scratch *inf__tk_pt_scratch_new(const inf__tokenizer *t) {
+    tk_pt_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->n = t->n_pre;
+    s->d = calloc(t->n_pre ? t->n_pre : 1, sizeof *s->d);
+    if (!s->d) { free(s); return NULL; }
+    return s;
+}
+
+void inf__tk_pt_scratch_free(tk_pt_scratch *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n; i++) { free(s->d[i].g.p); free(s->d[i].buf.p); }
+    free(s->d);
+    pcre2_match_data_free(s->md);
+    free(s);
+}
+
+int inf__tk_pretokenize(const inf__tokenizer *t, const char *s, size_t n, int at_zero, tk_pt_scratch *sc,
+                        int (*fn)(void *ctx, const char *w, size_t n), void *ctx, inf__err *err) {
+    if (!sc->md && !(sc->md = pcre2_match_data_create(1, NULL))) return OOM(err);
+    walk_t w = {t, sc->d, sc->md, fn, ctx, err};
+    return step(&w, 0, s, n, at_zero);
 }

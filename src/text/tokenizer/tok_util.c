@@ -66,16 +66,43 @@ void inf__tk_arena_free(tk_arena *a) {
 }
 
 /* ---- string map --------------------------------------------------------- */
+static inline uint32_t fnv(uint32_t h, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) { h ^= (uint8_t)s[i]; h *= 16777619u; }
+    return h;
+}
+
 uint32_t inf__tk_hash(const char *s, size_t n) {
     /* FNV-1a; vocab strings are short, so this is cheap and good enough. */
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) { h ^= (uint8_t)s[i]; h *= 16777619u; }
+    uint32_t h = fnv(2166136261u, s, n);
     return h ^ (h >> 15);
 }
 
+uint32_t inf__tk_hash2(const char *a, size_t na, const char *b, size_t nb) {
+    uint32_t h = fnv(fnv(2166136261u, a, na), b, nb);
+    return h ^ (h >> 15);
+}
+
+void inf__tk_strmap_prefetch(const tk_strmap *m, uint32_t h) {
+    __builtin_prefetch(&m->slots[h & m->mask]);
+}
+
+int32_t inf__tk_strmap_get2(const tk_strmap *m, const char *a, size_t na, const char *b, size_t nb, uint32_t h) {
+    size_t len = na + nb;
+    for (uint32_t i = h & m->mask;; i = (i + 1) & m->mask) {
+        const tk_sslot *s = &m->slots[i];
+        if (!s->key) return -1;
+        if (s->hash == h && s->len == len && memcmp(s->key, a, na) == 0 && memcmp(s->key + na, b, nb) == 0)
+            return s->val;
+    }
+}
+
+void inf__tk_pairmap_prefetch(const tk_pairmap *m, int32_t a, int32_t b);
+
 static uint32_t cap_for(size_t expected) {
     uint32_t cap = 16;
-    while (cap < expected * 2 + 16) cap *= 2;
+    /* Load factor at most 3/4 when built to size (growth keeps it <= 1/2
+     * otherwise): large tables stay small enough for the cache. */
+    while (cap < expected + expected / 3 + 16) cap *= 2;
     return cap;
 }
 
@@ -105,8 +132,12 @@ static int strmap_grow(tk_strmap *m) {
 }
 
 int inf__tk_strmap_put(tk_strmap *m, const char *key, size_t len, int32_t val) {
-    if ((m->count + 1) * 2 > m->mask + 1 && strmap_grow(m)) return -1;
-    uint32_t h = inf__tk_hash(key, len), i = h & m->mask;
+    return inf__tk_strmap_put_h(m, key, len, val, inf__tk_hash(key, len));
+}
+
+int inf__tk_strmap_put_h(tk_strmap *m, const char *key, size_t len, int32_t val, uint32_t h) {
+    if ((m->count + 1) * 4 > (m->mask + 1) * 3 && strmap_grow(m)) return -1;
+    uint32_t i = h & m->mask;
     for (;; i = (i + 1) & m->mask) {
         tk_sslot *s = &m->slots[i];
         if (!s->key) {
@@ -167,8 +198,13 @@ static int pairmap_grow(tk_pairmap *m) {
     return 0;
 }
 
+void inf__tk_pairmap_prefetch(const tk_pairmap *m, int32_t a, int32_t b) {
+    uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+    __builtin_prefetch(&m->slots[pair_hash(k) & m->mask]);
+}
+
 int inf__tk_pairmap_put(tk_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t id) {
-    if ((m->count + 1) * 2 > m->mask + 1 && pairmap_grow(m)) return -1;
+    if ((m->count + 1) * 4 > (m->mask + 1) * 3 && pairmap_grow(m)) return -1;
     uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     uint32_t i = pair_hash(k) & m->mask;
     for (;; i = (i + 1) & m->mask) {
