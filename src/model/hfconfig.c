@@ -31,6 +31,14 @@ static json_t *get(const cfg *c, const char *key) {
     return json_is_null(v) ? NULL : v;
 }
 
+/* Token ids: a multimodal config's top level speaks for generation, so it
+ * wins over the nested text_config. */
+static json_t *get_top(const cfg *c, const char *key) {
+    json_t *v = json_object_get(c->root, key);
+    if ((!v || json_is_null(v)) && c->text != c->root) v = json_object_get(c->text, key);
+    return json_is_null(v) ? NULL : v;
+}
+
 /* Integer key: 0 absent (*v = def), 1 present, -1 present but invalid
  * (error set). */
 static int get_int(const cfg *c, const char *key, int64_t lo, int64_t hi,
@@ -461,8 +469,8 @@ int inf__hfconfig_parse(const char *json, size_t len, const char *fname,
     if (parse_layers(&c, arch, d)) goto done;
 
     d->bos_id = -1;
-    if (read_bos(&c, get(&c, "bos_token_id"), &d->bos_id) ||
-        read_eos(&c, get(&c, "eos_token_id"), d))
+    if (read_bos(&c, get_top(&c, "bos_token_id"), &d->bos_id) ||
+        read_eos(&c, get_top(&c, "eos_token_id"), d))
         goto done;
     if (parse_quant(&c, h)) goto done;
     rc = INF_OK;

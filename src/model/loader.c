@@ -268,6 +268,20 @@ static int walk_model(walk *w, inf__model_desc *d, const char *lm_name) {
         } else {
             TRY(bind_vec(w, NM("%spost_attention_layernorm.weight", lp), H, 1, 1, &L->ffn_norm));
         }
+        if (w->mode == M_FILES) {
+            /* The description has no place for output-projection or MLP
+             * biases (Llama's attention_bias / mlp_bias): refuse rather
+             * than silently drop them. */
+            static const char *nobias[] = {"self_attn.o_proj.bias", "mlp.gate_proj.bias",
+                                           "mlp.up_proj.bias", "mlp.down_proj.bias"};
+            for (int k = 0; k < 4; k++) {
+                const inf__tensor *t = inf__st_find(w->st, NM("%s%s", lp, nobias[k]));
+                if (t)
+                    return inf__seterr(w->err, INF_E_UNSUPPORTED,
+                                       "%s: tensor \"%s\": biases on o_proj and the MLP "
+                                       "are not supported", inf__st_path_of(w->st, t), b);
+            }
+        }
         TRY(bind_mat(w, NM("%smlp.gate_proj", lp), I, H, &L->w_gate));
         TRY(bind_mat(w, NM("%smlp.up_proj", lp), I, H, &L->w_up));
         TRY(bind_mat(w, NM("%smlp.down_proj", lp), H, I, &L->w_down));
@@ -402,12 +416,24 @@ static int open_dummy(const char *dir, const inf__load_params *p, inf__hfconfig 
     return rc;
 }
 
+typedef struct progress_half {
+    void (*fn)(float, void *);
+    void *user;
+} progress_half;
+
+static void half_progress(float x, void *user) {
+    progress_half *h = user;
+    h->fn(0.5f * x, h->user);
+}
+
 static int open_files(const char *dir, const inf__load_params *p, inf__hfconfig *cfg,
                       inf__model_files *f, inf__err *err) {
     inf__model_desc *d = &cfg->desc;
-    int rc = inf__st_open_dir(dir, &f->st, NULL, NULL, err);
+    /* Mapping and parsing the files is the first half of the progress,
+     * checking the tensors layer by layer the second. */
+    progress_half half = {p->progress, p->progress_user};
+    int rc = inf__st_open_dir(dir, &f->st, p->progress ? half_progress : NULL, &half, err);
     if (rc) return rc;
-    if (p->progress) p->progress(0.5f, p->progress_user);
     f->weight_bytes = inf__st_data_bytes(f->st);
     walk w = {.mode = M_FILES, .cfg = cfg, .st = f->st, .dir = dir, .prefix = "model.",
               .err = err, .progress = p->progress, .user = p->progress_user, .base = 0.5f};

@@ -202,6 +202,9 @@ int main(void) {
          "expected F32/F16/BF16 [32, 64], found BF16 [64, 32]", st_edit(ST, ed_shape, NULL, NULL));
     CASE("unexpected dtype (norm as I32)", src, INF_E_FORMAT, "model.layers.0.input_layernorm.weight",
          "found I32 [32]", st_edit(ST, ed_wrong_dtype, NULL, NULL));
+    CASE("o_proj bias (not representable)", src, INF_E_UNSUPPORTED,
+         "model.layers.0.self_attn.o_proj.bias", "not supported",
+         st_edit(ST, NULL, "{", "{\"model.layers.0.self_attn.o_proj.bias\":{\"dtype\":\"BF16\",\"shape\":[0],\"data_offsets\":[0,0]},"));
     CASE("malformed config.json", src, INF_E_FORMAT, "config.json", "malformed JSON",
          write_file(CFG, "{\"model_type\": \"qwen3\",", 24));
     CASE("non-UTF-8 config.json", src, INF_E_FORMAT, "config.json", "malformed JSON",

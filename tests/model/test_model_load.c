@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/model.h"
 #include "testutil.h"
@@ -210,6 +211,93 @@ static void progress_cb(float x, void *user) {
     last[2] += 1;
 }
 
+/* Multimodal Gemma 3 checkpoints: the text model's tensors under
+ * `prefix` and config.json's dims in a nested text_config.  Rewrites the
+ * gemma3 fixture that way and checks it loads to the same description. */
+static void check_nested_gemma(const char *prefix, const char *lm_prefix) {
+    char src[1024], tmp[] = "/tmp/inf_model_nested_XXXXXX", p[1100];
+    if (!mkdtemp(tmp)) { CHECK(0); return; }
+    snprintf(src, sizeof src, "%s/tiny/gemma3-bf16-swa/model.safetensors", INF_FIXTURES);
+    size_t n = 0;
+    char *buf = tu_read_file(src, &n);
+    if (!buf) { CHECK_MSG(0, "cannot read %s", src); return; }
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | (uint8_t)buf[i];
+    json_t *h = json_loadb(buf + 8, hl, 0, NULL), *nh = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(h, k, v) {
+        char name[300];
+        if (strncmp(k, "model.", 6) == 0) snprintf(name, sizeof name, "%s%s", prefix, k + 6);
+        else snprintf(name, sizeof name, "%s", k);
+        json_object_set(nh, name, v);
+    }
+    /* An untied lm_head under the checkpoint's own prefix must be found. */
+    json_t *emb = json_object_get(h, "model.embed_tokens.weight");
+    json_t *eo = json_object_get(emb, "data_offsets");
+    size_t eb = (size_t)json_integer_value(json_array_get(eo, 0));
+    size_t ee = (size_t)json_integer_value(json_array_get(eo, 1));
+    size_t dlen = n - 8 - hl; /* a copy of the embedding, appended */
+    snprintf(p, sizeof p, "%slm_head.weight", lm_prefix);
+    json_object_set_new(nh, p, json_pack("{s:s, s:O, s:[I,I]}", "dtype", "BF16", "shape",
+                                         json_object_get(emb, "shape"), "data_offsets",
+                                         (json_int_t)dlen, (json_int_t)(dlen + ee - eb)));
+    char *hs = json_dumps(nh, JSON_COMPACT);
+    size_t hn = strlen(hs);
+    snprintf(p, sizeof p, "%s/model.safetensors", tmp);
+    FILE *f = fopen(p, "wb");
+    for (int i = 0; i < 8; i++) fputc((int)((hn >> (8 * i)) & 0xff), f);
+    fwrite(hs, 1, hn, f);
+    fwrite(buf + 8 + hl, 1, dlen, f);
+    fwrite(buf + 8 + hl + eb, 1, ee - eb, f);
+    fclose(f);
+    free(hs);
+    free(buf);
+    json_decref(h);
+    json_decref(nh);
+    snprintf(src, sizeof src, "%s/tiny/gemma3-bf16-swa/config.json", INF_FIXTURES);
+    json_t *tc = json_load_file(src, 0, NULL);
+    json_object_set_new(tc, "tie_word_embeddings", json_false());
+    json_t *top = json_pack("{s:s, s:o, s:[i,i]}", "model_type", "gemma3", "text_config", tc,
+                            "eos_token_id", 1, 106);
+    snprintf(p, sizeof p, "%s/config.json", tmp);
+    json_dump_file(top, p, 0);
+    json_decref(top);
+
+    inf__model_desc a, b;
+    inf__model_files *fa, *fb;
+    inf__err err;
+    snprintf(src, sizeof src, "%s/tiny/gemma3-bf16-swa", INF_FIXTURES);
+    CHECK_EQ_INT(inf__model_open(src, NULL, &a, &fa, &err), INF_OK);
+    int rc = inf__model_open(tmp, NULL, &b, &fb, &err);
+    CHECK_MSG(rc == INF_OK, "nested %s: %s", prefix, err.msg);
+    if (rc == INF_OK) {
+        CHECK_EQ_STR(b.model_type, "gemma3");
+        CHECK_EQ_INT(b.hidden_size, a.hidden_size);
+        CHECK_EQ_INT(b.n_layers, a.n_layers);
+        CHECK_NEAR(b.attn_scale, a.attn_scale, 0);
+        CHECK_NEAR(b.embed_scale, a.embed_scale, 0);
+        CHECK_EQ_INT(b.n_eos, 2);
+        CHECK_EQ_INT(b.tie_embeddings, 0);
+        CHECK(b.lm_head.data != b.embed.data && b.lm_head.fmt == INF__W_BF16);
+        CHECK(memcmp(a.embed.data, b.embed.data, 512 * 64 * 2) == 0);
+        CHECK(memcmp(a.embed.data, b.lm_head.data, 512 * 64 * 2) == 0);
+        for (int i = 0; i < a.n_layers; i++) {
+            CHECK_EQ_INT(b.layers[i].sliding_window, a.layers[i].sliding_window);
+            CHECK_NEAR(b.layers[i].rope.theta, a.layers[i].rope.theta, 0);
+            CHECK(memcmp(a.layers[i].w_down.data, b.layers[i].w_down.data, 64 * 160 * 2) == 0);
+            CHECK(memcmp(a.layers[i].post_ffn_norm.data, b.layers[i].post_ffn_norm.data, 128) == 0);
+        }
+        inf__model_files_free(fb);
+    }
+    inf__model_files_free(fa);
+    snprintf(p, sizeof p, "%s/model.safetensors", tmp);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/config.json", tmp);
+    unlink(p);
+    rmdir(tmp);
+}
+
 int main(void) {
     static const char *tiny[] = {"gemma3-bf16-swa", "gemma3-mlx4-g32", "llama-bf16-tied",
                                  "llama-f32", "llama-mlx8-g64", "llama3rope-bf16",
@@ -241,5 +329,7 @@ int main(void) {
     CHECK_EQ_INT(inf__model_weight_bytes(f), 17011584);
     inf__model_files_free(f);
     inf__model_files_free(NULL);
+    check_nested_gemma("language_model.model.", "language_model.");
+    check_nested_gemma("model.language_model.", "");
     return tu_summary("test_model_load");
 }
