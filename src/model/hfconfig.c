@@ -394,7 +394,9 @@ int inf__hfconfig_parse(const char *json, size_t len, const char *fname,
     int64_t v;
     if (get_int(&c, "num_key_value_heads", 1, 65536, d->n_heads, &v) < 0) goto done;
     d->n_kv_heads = (int32_t)v;
-    if (get_int(&c, "head_dim", 1, 65536, d->hidden_size / d->n_heads, &v) < 0) goto done;
+    /* Gemma3TextConfig's default is 256; elsewhere hidden / heads. */
+    if (get_int(&c, "head_dim", 1, 65536, gemma ? 256 : d->hidden_size / d->n_heads, &v) < 0)
+        goto done;
     d->head_dim = (int32_t)v;
     if (d->head_dim <= 0 || d->head_dim % 2) {
         inf__seterr(err, INF_E_FORMAT, "%s: head_dim %d must be even and positive",
