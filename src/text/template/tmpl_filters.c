@@ -306,9 +306,9 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
         /* lines of s + "\n" (Jinja appends it before splitlines) */
         size_t i = 0, lineno = 0;
         while (i < s.n) {
-            size_t j = i;
-            while (j < s.n && s.p[j] != '\n' && s.p[j] != '\r') j++;
-            size_t next = j < s.n ? j + ((s.p[j] == '\r' && j + 1 < s.n && s.p[j + 1] == '\n') ? 2 : 1) : j;
+            size_t j = i, lb = 0;
+            while (j < s.n && !(lb = inf__ts_linebreak(s.p, s.n, j))) j++;
+            size_t next = j + lb;
             if (lineno > 0) {
                 inf__tb_putc(&b, '\n');
                 if (blank || j > i) inf__tb_put(&b, ind.p, ind.n);
@@ -402,10 +402,7 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
         tv fmt = S(inf__tv_to_tstr(r->c, in));
         return inf__teval_binop_mod(r, fmt, tv_list(t), line);
     }
-    if (IS("wordcount")) {
-        tv parts = inf__tmethod(r, S(inf__tv_to_tstr(r->c, in)), (tstr){"split", 5}, NULL, 0, NULL, NULL, 0, line);
-        return tv_int((long long)parts.u.l->n);
-    }
+    if (IS("wordcount")) return tv_int((long long)inf__ts_wordcount(inf__tv_to_tstr(r->c, in)));
     if (IS("center")) {
         BIND("width");
         tstr s = inf__tv_to_tstr(r->c, in);

@@ -260,5 +260,10 @@ tstr inf__ts_replace(trender *r, tstr s, tstr old, tstr rep, long long count);
  * returns its length in bytes. */
 size_t inf__ts_next(const char *p, size_t n, size_t i, int32_t *cp);
 int inf__ts_isspace(int32_t cp);
+/* Length in bytes of the line break at p[i] as str.splitlines() sees them
+ * (\n \r \r\n \v \f \x1c-\x1e \x85 U+2028 U+2029), 0 when none. */
+size_t inf__ts_linebreak(const char *p, size_t n, size_t i);
+/* Number of \w+ runs (Jinja's wordcount). */
+size_t inf__ts_wordcount(tstr s);
 
 #endif

@@ -24,6 +24,34 @@ int inf__ts_isspace(int32_t cp) {
            cp == 0x205f || cp == 0x3000;
 }
 
+size_t inf__ts_linebreak(const char *p, size_t n, size_t i) {
+    unsigned char ch = (unsigned char)p[i];
+    if (ch == '\r') return (i + 1 < n && p[i + 1] == '\n') ? 2 : 1;
+    if (ch == '\n' || ch == '\v' || ch == '\f' || (ch >= 0x1c && ch <= 0x1e)) return 1;
+    if (ch >= 0x80) {
+        int32_t cp;
+        size_t k = inf__ts_next(p, n, i, &cp);
+        if (cp == 0x85 || cp == 0x2028 || cp == 0x2029) return k;
+    }
+    return 0;
+}
+
+size_t inf__ts_wordcount(tstr s) {
+    size_t words = 0;
+    int in_word = 0;
+    for (size_t i = 0; i < s.n;) {
+        int32_t cp;
+        i += inf__ts_next(s.p, s.n, i, &cp);
+        utf8proc_category_t c = utf8proc_category(cp);
+        int w = cp == '_' || (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
+                (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO) || c == UTF8PROC_CATEGORY_MN ||
+                c == UTF8PROC_CATEGORY_MC;
+        if (w && !in_word) words++;
+        in_word = w;
+    }
+    return words;
+}
+
 static int in_chars(int32_t cp, const tstr *chars) {
     if (!chars) return inf__ts_isspace(cp);
     for (size_t i = 0; i < chars->n;) {
@@ -385,9 +413,9 @@ tv inf__tmethod(trender *r, tv self, tstr name, tv *args, size_t n, tstr *kwn, t
             tlist *out = inf__tv_list_new(r->c, 0);
             size_t i = 0, st = 0;
             while (i < s.n) {
-                char ch = s.p[i];
-                if (ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f' || (ch >= 0x1c && ch <= 0x1e)) {
-                    size_t e = i + ((ch == '\r' && i + 1 < s.n && s.p[i + 1] == '\n') ? 2 : 1);
+                size_t lb = inf__ts_linebreak(s.p, s.n, i);
+                if (lb) {
+                    size_t e = i + lb;
                     inf__tv_list_push(r->c, out, tv_strn(s.p + st, (keep ? e : i) - st));
                     st = i = e;
                 } else i++;
