@@ -193,11 +193,11 @@ static void test_vec(const inf__cpu_kernels *fast) {
     }
 }
 
-typedef struct pool_arg { int hits[16]; int nth_seen; } pool_arg;
-static void pool_fn(void *arg, int ith, int nth) {
+typedef struct pool_arg { int hits[1000]; int bad_ith; int nth; } pool_arg;
+static void pool_fn(void *arg, int64_t chunk, int ith) {
     pool_arg *p = arg;
-    __atomic_fetch_add(&p->hits[ith], 1, __ATOMIC_RELAXED);
-    p->nth_seen = nth; /* same value from every thread */
+    __atomic_fetch_add(&p->hits[chunk], 1, __ATOMIC_RELAXED);
+    if (ith < 0 || ith >= p->nth) __atomic_fetch_add(&p->bad_ith, 1, __ATOMIC_RELAXED);
 }
 
 static void test_pool(void) {
@@ -207,11 +207,21 @@ static void test_pool(void) {
         CHECK_EQ_INT(inf__pool_create(nt, &p, &e), INF_OK);
         if (!p) continue;
         CHECK_EQ_INT(inf__pool_size(p), nt);
+        /* Every chunk runs exactly once per job, whatever the chunk count;
+         * 0 chunks runs nothing. */
         pool_arg a;
         memset(&a, 0, sizeof a);
-        for (int it = 0; it < 500; it++) inf__pool_run(p, pool_fn, &a);
-        for (int i = 0; i < nt; i++) CHECK_EQ_INT(a.hits[i], 500);
-        CHECK_EQ_INT(a.nth_seen, nt);
+        a.nth = nt;
+        int64_t expect[1000] = {0};
+        for (int it = 0; it < 2000; it++) {
+            int64_t n = (it * 37) % 1000;
+            inf__pool_run(p, pool_fn, &a, n);
+            for (int64_t c = 0; c < n; c++) expect[c]++;
+        }
+        int same = 1;
+        for (int c = 0; c < 1000; c++) same &= a.hits[c] == expect[c];
+        CHECK_MSG(same, "pool of %d: a chunk ran the wrong number of times", nt);
+        CHECK_EQ_INT(a.bad_ith, 0);
         inf__pool_free(p);
     }
     inf__pool_free(NULL);

@@ -31,25 +31,38 @@ typedef struct mm_task {
     const inf__weight *w[3];
     float *y[3];
     int64_t ldy[3];
+    int64_t rows_per_chunk;
+    int64_t first_chunk[4]; /* chunk index where weight j starts; [nj] = total */
 } mm_task;
 
-static void mm_worker(void *arg, int ith, int nth) {
+static void mm_chunk(void *arg, int64_t chunk, int ith) {
     const mm_task *t = arg;
-    for (int j = 0; j < t->nj; j++) {
-        const int64_t rows = t->w[j]->rows;
-        /* Whole 8-row tiles per thread. */
-        int64_t per = ((rows + nth - 1) / nth + 7) / 8 * 8;
-        int64_t r0 = per * ith, r1 = r0 + per < rows ? r0 + per : rows;
-        if (r0 < r1) t->kern->matmul_rows(t->w[j], t->x, t->ldx, t->n, t->y[j], t->ldy[j], r0, r1);
-    }
+    (void)ith;
+    int j = 0;
+    while (chunk >= t->first_chunk[j + 1]) j++;
+    const int64_t rows = t->w[j]->rows;
+    const int64_t r0 = (chunk - t->first_chunk[j]) * t->rows_per_chunk;
+    const int64_t r1 = r0 + t->rows_per_chunk < rows ? r0 + t->rows_per_chunk : rows;
+    t->kern->matmul_rows(t->w[j], t->x, t->ldx, t->n, t->y[j], t->ldy[j], r0, r1);
 }
 
+/* y_j[n, rows_j] = x[n, cols] W_j^T for up to 3 weights sharing the input
+ * (q/k/v, gate/up): one pool job, row chunks of whole 8-row tiles. */
 static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n,
                    int nj, const inf__weight *w0, float *y0, const inf__weight *w1,
                    float *y1, const inf__weight *w2, float *y2) {
     mm_task t = {c->kern, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2},
-                 {w0 ? w0->rows : 0, w1 ? w1->rows : 0, w2 ? w2->rows : 0}};
-    inf__pool_run(c->pool, mm_worker, &t);
+                 {w0 ? w0->rows : 0, w1 ? w1->rows : 0, w2 ? w2->rows : 0}, 0, {0}};
+    int64_t total = 0;
+    for (int j = 0; j < nj; j++) total += t.w[j]->rows;
+    /* About 4 chunks per thread so a slow thread's share can be taken
+     * over; at least 16 rows to keep tiles whole and overhead low. */
+    int64_t per = total / ((int64_t)c->nth * 4);
+    per = per < 16 ? 16 : (per + 7) / 8 * 8;
+    t.rows_per_chunk = per;
+    for (int j = 0; j < nj; j++)
+        t.first_chunk[j + 1] = t.first_chunk[j] + (t.w[j]->rows + per - 1) / per;
+    inf__pool_run(c->pool, mm_chunk, &t, t.first_chunk[nj]);
 }
 
 /* ---- attention over the cache ------------------------------------------ */
@@ -59,9 +72,10 @@ typedef struct attn_task {
     int32_t layer;
     int64_t n;
     const int32_t *pos, *slot;
+    int64_t per; /* (token, head) rows per chunk */
 } attn_task;
 
-static void attn_worker(void *arg, int ith, int nth) {
+static void attn_chunk(void *arg, int64_t chunk, int ith) {
     const attn_task *a = arg;
     inf__cpu_ctx *c = a->c;
     const inf__model_desc *d = c->d;
@@ -69,9 +83,8 @@ static void attn_worker(void *arg, int ith, int nth) {
     const int32_t window = d->layers[a->layer].sliding_window;
     const float scale = d->attn_scale, cap = d->attn_logit_softcap;
     float *sc = c->scores + (int64_t)ith * c->n_ctx;
-    /* Rows (token, head) interleaved over threads: causal rows differ in
-     * length, interleaving evens the load. */
-    for (int64_t idx = ith; idx < a->n * nh; idx += nth) {
+    const int64_t i0 = chunk * a->per, i1 = i0 + a->per < a->n * nh ? i0 + a->per : a->n * nh;
+    for (int64_t idx = i0; idx < i1; idx++) {
         const int64_t t = idx / nh;
         const int32_t h = (int32_t)(idx % nh), g = h / rep;
         const int32_t p = a->pos[t];
@@ -147,8 +160,12 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
             memcpy(S->v[l] + (int64_t)pos[t] * kvd, v, (size_t)kvd * sizeof(float));
         }
 
-        attn_task at = {c, l, n, pos, slot};
-        inf__pool_run(c->pool, attn_worker, &at);
+        /* (token, head) rows in small chunks: causal rows differ in length,
+         * dynamic claiming evens the load. */
+        attn_task at = {c, l, n, pos, slot, 0};
+        at.per = n * d->n_heads / ((int64_t)c->nth * 8);
+        if (at.per < 1) at.per = 1;
+        inf__pool_run(c->pool, attn_chunk, &at, (n * d->n_heads + at.per - 1) / at.per);
         matmul(c, c->att, qd, n, 1, &L->wo, c->o, NULL, NULL, NULL, NULL);
         for (int64_t t = 0; t < n; t++) {
             float *o = c->o + t * H, *x = c->x + t * H;

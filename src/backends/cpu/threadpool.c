@@ -1,26 +1,36 @@
-/* Persistent pool: a generation counter announces a job; workers spin on it
- * for a short while, then sleep on a condition variable. */
+/* Persistent pool with dynamically claimed chunks.
+ *
+ * A 64-bit ticket holds (job generation << 32 | next chunk).  Workers claim
+ * a chunk with a compare-and-swap on the whole ticket, so a late worker
+ * still holding an old generation can never claim a chunk of a newer job.
+ * The job's fields are written before the ticket is published (release)
+ * and are only replaced after every chunk of the job finished (done ==
+ * n), so whoever wins a claim reads the right fn/arg. */
 #include "backends/cpu/threadpool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
-/* About 50-100 microseconds of polling before a worker sleeps. */
-#define SPIN_ITERS 20000
+/* Workers poll for a new job this long before sleeping. */
+#define SPIN_NS 100000
 
 struct inf__pool {
     int n;                 /* threads, caller included */
     pthread_t *threads;    /* [n-1] */
     pthread_mutex_t mu;
-    pthread_cond_t wake;   /* a new generation or quit */
-    pthread_cond_t done;   /* pending reached 0 */
-    atomic_uint gen;
-    atomic_int pending;
+    pthread_cond_t wake;   /* new job or quit */
+    pthread_cond_t done_cv;
+    atomic_uint_fast64_t ticket;
+    _Atomic(inf__pool_fn) fn;
+    _Atomic(void *) arg;
+    atomic_int_fast64_t n_chunks;
+    atomic_int_fast64_t done;
+    atomic_int sleepers;   /* workers inside cond_wait (or about to be) */
+    atomic_int main_waiting;
     atomic_int quit;
-    inf__pool_fn fn;
-    void *arg;
 };
 
 typedef struct worker_arg {
@@ -34,31 +44,62 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Claims and runs chunks of generation gen until none are left. */
+static void work(inf__pool *p, uint64_t gen, int ith) {
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+        if ((t >> 32) != gen) return;
+        const int64_t n = atomic_load_explicit(&p->n_chunks, memory_order_relaxed);
+        const inf__pool_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        void *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
+        const int64_t c = (int64_t)(t & 0xffffffffu);
+        if (c >= n) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        fn(arg, c, ith);
+        /* seq_cst: pairs with main_waiting (see inf__pool_run). */
+        if (atomic_fetch_add(&p->done, 1) + 1 == n &&
+            atomic_load(&p->main_waiting)) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
 static void *worker_main(void *a) {
     worker_arg wa = *(worker_arg *)a;
     free(a);
     inf__pool *p = wa.p;
-    unsigned seen = 0;
+    uint64_t seen = 0; /* generations start at 1 */
     for (;;) {
-        unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
-        for (int i = 0; g == seen && i < SPIN_ITERS; i++) {
-            cpu_relax();
-            g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        uint64_t g = atomic_load_explicit(&p->ticket, memory_order_acquire) >> 32;
+        if (g == seen && !atomic_load(&p->quit)) {
+            const int64_t t0 = now_ns();
+            for (int i = 0; g == seen; i++) {
+                cpu_relax();
+                g = atomic_load_explicit(&p->ticket, memory_order_acquire) >> 32;
+                if ((i & 63) == 63 && (now_ns() - t0 > SPIN_NS || atomic_load(&p->quit))) break;
+            }
         }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
-            while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->quit))
+            atomic_fetch_add(&p->sleepers, 1);
+            while ((g = atomic_load(&p->ticket) >> 32) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->quit)) return NULL;
         seen = g;
-        p->fn(p->arg, wa.ith, p->n);
-        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        work(p, g, wa.ith);
     }
 }
 
@@ -74,9 +115,14 @@ int inf__pool_create(int n_threads, inf__pool **out, inf__err *err) {
     p->n = 1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->done, NULL);
-    atomic_init(&p->gen, 0);
-    atomic_init(&p->pending, 0);
+    pthread_cond_init(&p->done_cv, NULL);
+    atomic_init(&p->ticket, 0);
+    atomic_init(&p->fn, NULL);
+    atomic_init(&p->arg, NULL);
+    atomic_init(&p->n_chunks, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->main_waiting, 0);
     atomic_init(&p->quit, 0);
     if (n_threads > 1) {
         p->threads = calloc((size_t)n_threads - 1, sizeof *p->threads);
@@ -101,31 +147,41 @@ int inf__pool_create(int n_threads, inf__pool **out, inf__err *err) {
         }
         p->n = i + 1;
     }
-    /* Workers index themselves by ith < n; n only grows while starting,
-     * and no job runs before create returns. */
     *out = p;
     return INF_OK;
 }
 
-void inf__pool_run(inf__pool *p, inf__pool_fn fn, void *arg) {
-    if (p->n == 1) {
-        fn(arg, 0, 1);
+void inf__pool_run(inf__pool *p, inf__pool_fn fn, void *arg, int64_t n_chunks) {
+    if (n_chunks <= 0) return;
+    if (p->n == 1 || n_chunks == 1) {
+        for (int64_t c = 0; c < n_chunks; c++) fn(arg, c, 0);
         return;
     }
-    p->fn = fn;
-    p->arg = arg;
-    atomic_store(&p->pending, p->n - 1);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    fn(arg, 0, p->n);
-    for (int i = 0; i < SPIN_ITERS && atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++)
-        cpu_relax();
-    if (atomic_load(&p->pending) > 0) {
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_relaxed);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    const uint64_t gen = (atomic_load(&p->ticket) >> 32) + 1;
+    /* seq_cst: pairs with the sleepers count (a worker going to sleep
+     * either sees this ticket or is seen in sleepers). */
+    atomic_store(&p->ticket, gen << 32);
+    if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
+    }
+    work(p, gen, 0);
+    /* Only chunks other threads already claimed can still be running. */
+    for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < n_chunks; i++) {
+        cpu_relax();
+        if (i > 2000) {
+            pthread_mutex_lock(&p->mu);
+            atomic_store(&p->main_waiting, 1);
+            while (atomic_load(&p->done) < n_chunks) pthread_cond_wait(&p->done_cv, &p->mu);
+            atomic_store(&p->main_waiting, 0);
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
     }
 }
 
@@ -140,7 +196,7 @@ void inf__pool_free(inf__pool *p) {
     for (int i = 0; i < p->n - 1; i++) pthread_join(p->threads[i], NULL);
     free(p->threads);
     pthread_cond_destroy(&p->wake);
-    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
