@@ -205,7 +205,8 @@ int inf__tok_decode(const inf__tokenizer *t, const int32_t *ids, size_t n, int s
  * sequence differently, and the context makes the window decode agree with
  * the full decode).  A push emits decode(window) minus decode of the
  * previous window when the new text does not end in U+FFFD, i.e. when no
- * character is waiting for more bytes. */
+ * character is waiting for more bytes, and (ByteFallback) when the window
+ * does not end in a byte token. */
 struct inf__detok {
     const inf__tokenizer *t;
     int skip;
@@ -240,6 +241,27 @@ static int ends_with_fffd(const tk_buf *b) {
     return b->n >= 3 && !memcmp(b->p + b->n - 3, "\xEF\xBF\xBD", 3);
 }
 
+static int is_byte_piece(const char *s) {
+    return s && strlen(s) == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && hexv(s[3]) >= 0 && hexv(s[4]) >= 0;
+}
+
+/* ByteFallback decodes a run of byte tokens as a whole, and a run that is
+ * not valid UTF-8 becomes one U+FFFD per byte: a later byte can turn text
+ * already valid ("B") into replacement characters.  So text is final only
+ * once the last (kept) token of the window is not a byte token. */
+static int run_may_change(const inf__detok *d) {
+    const inf__tokenizer *t = d->t;
+    int has_bf = 0;
+    for (size_t k = 0; k < t->n_dec; k++) has_bf |= t->dec[k].type == DC_BYTEFALLBACK;
+    if (!has_bf) return 0;
+    for (size_t i = d->ids.n; i-- > 0;) {
+        const char *p = inf__tok_piece(t, d->ids.p[i]);
+        if (!p || (d->skip && inf__tok_is_special(t, d->ids.p[i]))) continue; /* dropped by decode */
+        return is_byte_piece(p);
+    }
+    return 0;
+}
+
 static int set_piece(inf__detok *d, const char *s, size_t n, const char **piece, size_t *len) {
     d->piece.n = 0;
     if (inf__tk_buf_put(&d->piece, s, n)) return -1;
@@ -255,7 +277,7 @@ int inf__detok_push(inf__detok *d, int32_t id, const char **piece, size_t *len, 
     if (inf__tk_ids_push(&d->ids, id)) return OOM(err);
     int rc = decode_into(d->t, d->ids.p, d->ids.n, d->skip, &d->text, err);
     if (rc) return rc;
-    if (d->text.n <= d->prefix.n || ends_with_fffd(&d->text)) return INF_OK;
+    if (d->text.n <= d->prefix.n || ends_with_fffd(&d->text) || run_may_change(d)) return INF_OK;
     if (memcmp(d->text.p, d->prefix.p, d->prefix.n) != 0)
         return inf__seterr(err, INF_E_INTERNAL, "detok: decoder output is not prefix-stable");
     if (set_piece(d, d->text.p + d->prefix.n, d->text.n - d->prefix.n, piece, len)) return OOM(err);
