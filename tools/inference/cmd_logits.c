@@ -1,5 +1,6 @@
 /* inference logits: the logits at every position of a token sequence, as a
  * raw float32 file, for comparing with other implementations. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,7 +94,7 @@ int inf_cmd_logits(int argc, char **argv) {
     int to_stdout = strcmp(out_path, "-") == 0;
     f = to_stdout ? stdout : fopen(out_path, "wb");
     if (!f) {
-        cli_err("cannot create '%s'", out_path);
+        cli_err("cannot create '%s': %s", out_path, strerror(errno));
         goto done;
     }
     if (write_f32le(f, logits, n * (size_t)vocab) != 0 || fflush(f) != 0) {

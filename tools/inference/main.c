@@ -51,7 +51,8 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "inference: no subcommand given (see 'inference "
+                        "--help')\n");
         return CLI_EXIT_USAGE;
     }
     const char *sub = argv[1];

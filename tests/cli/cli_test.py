@@ -1,0 +1,600 @@
+#!/usr/bin/env python3
+"""Tests that run the `inference` program itself and compare what it prints
+with the reference outputs in tests/fixtures (Hugging Face transformers /
+tokenizers) and with the library's own greedy tokens.
+
+usage: cli_test.py BIN ROOT GROUP [ARG]
+  BIN    the built inference program
+  ROOT   the source tree (models/, tests/fixtures/)
+  GROUP  generate | logits | perplexity | tokenize NAME | template NAME |
+         errors | misc | chat-tmux
+Prints each failure and "N passed, N failed"; exits 1 on any failure, 77
+(CTest SKIP_RETURN_CODE) when something the group needs is missing.
+Standard library only."""
+import array
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN, ROOT, GROUP = sys.argv[1], sys.argv[2], sys.argv[3]
+ARG = sys.argv[4] if len(sys.argv) > 4 else None
+FIX = os.path.join(ROOT, "tests", "fixtures")
+BROWN = os.path.join(ROOT, "models", "brown-llama-8m")
+CACHE = os.environ.get("INF_TEST_CACHE", os.path.join(ROOT, ".cache"))
+
+passed = 0
+failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what, flush=True)
+    return cond
+
+
+def run(args, stdin=b"", timeout=300):
+    """Runs the program; returns (rc, stdout bytes, stderr text)."""
+    p = subprocess.run([BIN] + args, input=stdin, capture_output=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def run_ok(args, stdin=b"", what=None):
+    rc, out, err = run(args, stdin)
+    check(rc == 0, "%s: exit %d, stderr: %s" % (what or " ".join(args[:3]), rc, err.strip()))
+    return out
+
+
+def load_json(*parts):
+    with open(os.path.join(*parts), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_f32(path):
+    a = array.array("f")
+    with open(path, "rb") as f:
+        a.frombytes(f.read())
+    if sys.byteorder != "little":
+        a.byteswap()
+    return a
+
+
+def with_tokenizer(model_dir, tmp):
+    """The tiny fixtures have no tokenizer.json, which the engine requires to
+    load a model; the logits tool only uses token ids, so a directory of
+    links to the model's files plus the bundled tokenizer stands in."""
+    d = os.path.join(tmp, os.path.basename(model_dir))
+    os.mkdir(d)
+    for f in os.listdir(model_dir):
+        os.symlink(os.path.join(model_dir, f), os.path.join(d, f))
+    os.symlink(os.path.join(BROWN, "tokenizer.json"), os.path.join(d, "tokenizer.json"))
+    return d
+
+
+# ---------------------------------------------------------------- generate
+
+def group_generate():
+    gold = load_json(FIX, "golden", "brown.json")["prompts"]
+    bf16 = [p for p in gold if p["weights"] == "bf16"]
+    check(len(bf16) == 4, "brown.json has 4 bf16 prompts")
+    # The text printed for each golden prompt is the reference text of its
+    # 40 greedy tokens, byte for byte.
+    for p in bf16:
+        out = run_ok(["generate", "-m", BROWN, "--max-tokens", "40", "--quiet", p["prompt"]])
+        check(out.decode("utf-8") == p["greedy_text"],
+              "generate %r: got %r, expected %r" % (p["prompt"], out.decode("utf-8", "replace"), p["greedy_text"]))
+    p = bf16[0]
+    # --json: one object per token (the golden ids), then the finish reason
+    # and the metrics.
+    out = run_ok(["generate", "-m", BROWN, "--max-tokens", "40", "--json", "--quiet", p["prompt"]])
+    lines = [json.loads(l) for l in out.decode().splitlines()]
+    check([l["id"] for l in lines[:-1]] == p["greedy_ids"], "generate --json ids equal the golden ids")
+    check("".join(l["text"] for l in lines[:-1]) == p["greedy_text"], "generate --json texts concatenate to the golden text")
+    check(lines[-1].get("finish_reason") == "length", "generate --json ends with finish_reason length: %r" % lines[-1])
+    check(lines[-1].get("metrics", {}).get("generated_tokens") == 40 and
+          lines[-1]["metrics"].get("prompt_tokens") == len(p["prompt_ids"]),
+          "generate --json metrics count 40 generated and %d prompt tokens: %r" % (len(p["prompt_ids"]), lines[-1]))
+    # The prompt from standard input (exact bytes), and as token ids.
+    out = run_ok(["generate", "-m", BROWN, "--max-tokens", "40", "--quiet"], stdin=p["prompt"].encode())
+    check(out.decode() == p["greedy_text"], "generate with the prompt on stdin: %r" % out)
+    ids = ",".join(str(i) for i in p["prompt_ids"])
+    out = run_ok(["generate", "-m", BROWN, "--max-tokens", "40", "--quiet", "--prompt-ids", ids])
+    check(out.decode() == p["greedy_text"], "generate --prompt-ids: %r" % out)
+    # --max-tokens, --stop: a prefix of the golden text, cut before the stop
+    # string, which is never printed.
+    out = run_ok(["generate", "-m", BROWN, "--max-tokens", "5", "--json", "--quiet", p["prompt"]])
+    lines = [json.loads(l) for l in out.decode().splitlines()]
+    check([l["id"] for l in lines[:-1]] == p["greedy_ids"][:5], "--max-tokens 5 gives the first 5 golden ids")
+    stop = "good-time"
+    out = run_ok(["generate", "-m", BROWN, "--max-tokens", "40", "--quiet", "--stop", stop, p["prompt"]])
+    want = p["greedy_text"][:p["greedy_text"].index(stop)]
+    check(out.decode() == want, "--stop: got %r, expected %r" % (out, want))
+    # The summary line on stderr (tokens and tokens/s), absent with --quiet.
+    rc, out, err = run(["generate", "-m", BROWN, "--max-tokens", "3", p["prompt"]])
+    check(rc == 0 and "3 tokens" in err and "tok/s" in err, "summary line on stderr: %r" % err)
+    # Seeded sampling is reproducible.
+    args = ["generate", "-m", BROWN, "--max-tokens", "20", "--quiet", "--temp", "0.9",
+            "--top-k", "40", "--top-p", "0.95", "--seed", "1234", p["prompt"]]
+    a, b = run_ok(args), run_ok(args)
+    check(a == b and len(a) > 0, "same seed, same text: %r vs %r" % (a, b))
+    # The quantised variants through batch: every prompt's 40 greedy tokens.
+    for w, d in (("mlx8", "brown-llama-8m-mlx8"), ("mlx4", "brown-llama-8m-mlx4")):
+        ps = [q for q in gold if q["weights"] == w]
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            for i, q in enumerate(ps):
+                f.write(json.dumps({"prompt": q["prompt"], "id": "p%d" % i}) + "\n")
+        out = run_ok(["batch", "-m", os.path.join(ROOT, "models", d), "--max-tokens", "40", "--quiet", f.name])
+        os.unlink(f.name)
+        res = [json.loads(l) for l in out.decode().splitlines()]
+        check(len(res) == len(ps), "batch %s: one line per prompt" % w)
+        for i, (r, q) in enumerate(zip(res, ps)):
+            check(r.get("id") == "p%d" % i and r.get("index") == i, "batch %s keeps order and ids" % w)
+            check(r.get("token_ids") == q["greedy_ids"], "batch %s %r: ids %r != golden %r" % (w, q["prompt"], r.get("token_ids"), q["greedy_ids"]))
+            check(r.get("text") == q["greedy_text"], "batch %s %r: text %r" % (w, q["prompt"], r.get("text")))
+            check(r.get("finish_reason") == "length" and r.get("prompt_tokens") == len(q["prompt_ids"]),
+                  "batch %s: finish_reason and prompt_tokens: %r" % (w, r))
+    # classify (plain lines): the first greedy token of each prompt.
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("".join(q["prompt"] + "\n" for q in bf16))
+    out = run_ok(["classify", "-m", BROWN, "--quiet", f.name])
+    res = [json.loads(l) for l in out.decode().splitlines()]
+    check([r.get("token_id") for r in res] == [q["greedy_ids"][0] for q in bf16],
+          "classify: next tokens %r" % [r.get("token_id") for r in res])
+    out = run_ok(["classify", "-m", BROWN, "--quiet", "--logits", f.name])
+    res = [json.loads(l) for l in out.decode().splitlines()]
+    for r, q in zip(res, bf16):
+        lg = r.get("logits") or []
+        check(len(lg) == 32000 and all(abs(lg[i] - v) < 1e-3 for i, v in zip(q["top10_ids"], q["top10_logits"])),
+              "classify --logits: the golden top-10 logits of %r" % q["prompt"])
+    os.unlink(f.name)
+
+
+# ------------------------------------------------------------------ logits
+
+def group_logits():
+    tmp = tempfile.mkdtemp()
+    try:
+        names = sorted(os.listdir(os.path.join(FIX, "tiny")))
+        check(len(names) == 12, "12 tiny fixtures")
+        for name in names:
+            g = load_json(FIX, "golden", "models", name, "golden.json")
+            d = with_tokenizer(os.path.join(FIX, "tiny", name), tmp)
+            out = os.path.join(tmp, name + ".f32")
+            ids = ",".join(str(i) for i in g["input_ids"])
+            rc, _, err = run(["logits", "-m", d, "--tokens", ids, "--out", out, "--quiet"])
+            if not check(rc == 0, "logits %s: %s" % (name, err.strip())):
+                continue
+            got = read_f32(out)
+            want = read_f32(os.path.join(FIX, "golden", "models", name, "logits.f32"))
+            t, v = g["logits_shape"]
+            check(len(got) == t * v, "logits %s: %d floats, expected [%d, %d]" % (name, len(got), t, v))
+            diff = max(abs(a - b) for a, b in zip(got, want)) if len(got) == len(want) else float("inf")
+            print("logits %-18s max |diff| %.3g" % (name, diff))
+            check(diff <= 1e-3, "logits %s within 1e-3 of the reference (max diff %g)" % (name, diff))
+        # The bundled model: the top-10 next-token logits after each golden
+        # prompt (last row), written to standard output with --out -.
+        for p in load_json(FIX, "golden", "brown.json")["prompts"]:
+            if p["weights"] != "bf16":
+                continue
+            rc, out, err = run(["logits", "-m", BROWN, "--tokens", ",".join(map(str, p["prompt_ids"])), "--out", "-"])
+            check(rc == 0 and "[%d, 32000]" % len(p["prompt_ids"]) in err, "logits --out -: %s" % err.strip())
+            a = array.array("f")
+            a.frombytes(out)
+            last = a[(len(p["prompt_ids"]) - 1) * 32000:]
+            check(len(last) == 32000 and all(abs(last[i] - v) < 1e-3 for i, v in zip(p["top10_ids"], p["top10_logits"])),
+                  "logits of %r: last row has the golden top-10 values" % p["prompt"])
+    finally:
+        shutil.rmtree(tmp)
+
+
+def group_perplexity():
+    g = load_json(FIX, "golden", "brown.json")["perplexity"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "ids.json")
+        with open(path, "w") as f:
+            json.dump(g["ppl_ids"], f)
+        for w, d in (("bf16", "brown-llama-8m"), ("mlx4", "brown-llama-8m-mlx4")):
+            out = run_ok(["perplexity", "-m", os.path.join(ROOT, "models", d), "--ids-file", path, "--json", "--quiet"])
+            r = json.loads(out)
+            n = len(g["ppl_ids"])
+            print("perplexity %s: %.4f (reference %.4f) over %d tokens" % (w, r["ppl"], g[w], r["tokens"]))
+            check(r["tokens"] == n - n // 256, "perplexity scores 255 tokens per window: %r" % r)
+            check(abs(r["ppl"] - g[w]) / g[w] < 0.005, "perplexity %s %.4f within 0.5%% of %.4f" % (w, r["ppl"], g[w]))
+        # --text tokenizes as tokenize does; the same ids give the same number.
+        text = "The jury said it did find that the city had been well run.\n"
+        tp = os.path.join(tmp, "t.txt")
+        with open(tp, "w") as f:
+            f.write(text)
+        ids = json.loads(run_ok(["tokenize", "-m", BROWN, "--json", text]))["ids"]
+        with open(path, "w") as f:
+            json.dump(ids, f)
+        a = json.loads(run_ok(["perplexity", "-m", BROWN, "--text", tp, "--json", "--window", "8"]))
+        b = json.loads(run_ok(["perplexity", "-m", BROWN, "--ids-file", path, "--json", "--window", "8"]))
+        n = len(ids)
+        scored = sum(min(8, n - s) - 1 for s in range(0, n, 8) if n - s >= 2)
+        check(a == b and a["tokens"] == scored, "perplexity --text equals --ids-file of its ids: %r %r (expected %d tokens)" % (a, b, scored))
+
+
+# ---------------------------------------------------------------- tokenize
+
+# A spread of the 45 golden strings: empty, whitespace runs, newlines, CJK,
+# emoji, special-token text of each family, control characters, a long run.
+TOKENIZE_CASES = [0, 1, 3, 8, 14, 16, 21, 22, 23, 24, 25, 33, 38, 39]
+
+
+def group_tokenize(name):
+    d = os.path.join(CACHE, "tokenizers", name)
+    if not os.path.exists(os.path.join(d, "tokenizer.json")):
+        print("SKIP: %s not fetched (scripts/fetch-tokenizers.sh)" % d)
+        sys.exit(77)
+    cases = load_json(FIX, "golden", "tokenizers", name + ".json")["cases"]
+    for i in TOKENIZE_CASES:
+        c = cases[i]
+        t = c["text"]
+        out = run_ok(["tokenize", "-m", d, "--json", t], what="tokenize %s #%d" % (name, i))
+        check(json.loads(out or b"{}").get("ids") == c["ids_with_special"],
+              "tokenize %s #%d %r: %s != %r" % (name, i, t, out, c["ids_with_special"]))
+        out = run_ok(["tokenize", "-m", d, "--no-special", t], what="tokenize --no-special %s #%d" % (name, i))
+        want = ",".join(str(x) for x in c["ids"]) + "\n"
+        check(out.decode() == want, "tokenize --no-special %s #%d %r: %r != %r" % (name, i, t, out, want))
+        ids = ",".join(str(x) for x in c["ids"])
+        out = run_ok(["detokenize", "-m", d, ids], what="detokenize %s #%d" % (name, i))
+        check(out.decode("utf-8", "replace") == c["decoded"], "detokenize %s #%d: %r != %r" % (name, i, out, c["decoded"]))
+        ids = ",".join(str(x) for x in c["ids_with_special"])
+        out = run_ok(["detokenize", "-m", d, "--skip-special", ids], what="detokenize --skip-special %s #%d" % (name, i))
+        check(out.decode("utf-8", "replace") == c["decoded_skip_special"],
+              "detokenize --skip-special %s #%d: %r != %r" % (name, i, out, c["decoded_skip_special"]))
+    # The text from standard input, exactly (trailing newlines included).
+    c = cases[8]
+    out = run_ok(["tokenize", "-m", d, "--json", "--no-special"], stdin=c["text"].encode())
+    check(json.loads(out or b"{}").get("ids") == c["ids"], "tokenize from stdin %s: %s" % (name, out))
+
+
+# ---------------------------------------------------------------- template
+
+def group_template(name):
+    d = os.path.join(CACHE, "tokenizers", name)
+    if not os.path.exists(os.path.join(d, "tokenizer_config.json")):
+        print("SKIP: %s not fetched (scripts/fetch-tokenizers.sh)" % d)
+        sys.exit(77)
+    cases = load_json(FIX, "golden", "chat", name + ".json")["cases"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in cases:
+            mp = os.path.join(tmp, "messages.json")
+            with open(mp, "w", encoding="utf-8") as f:
+                json.dump(c["messages"], f, ensure_ascii=False)
+            args = ["template", "-m", d, "--messages", mp]
+            if c.get("add_generation_prompt"):
+                args.append("--add-generation-prompt")
+            for k, v in (c.get("kwargs") or {}).items():
+                if k == "tools":
+                    tp = os.path.join(tmp, "tools.json")
+                    with open(tp, "w", encoding="utf-8") as f:
+                        json.dump(v, f, ensure_ascii=False)
+                    args += ["--tools", tp]
+                else:
+                    args += ["--var", "%s=%s" % (k, json.dumps(v))]
+            rc, out, err = run(args)
+            if "rendered" in c:
+                check(rc == 0, "template %s/%s: exit %d: %s" % (name, c["name"], rc, err.strip()))
+                check(out.decode("utf-8", "replace") == c["rendered"],
+                      "template %s/%s:\n  got      %r\n  expected %r" % (name, c["name"], out, c["rendered"]))
+            else:
+                msg = c["error"]
+                if msg.startswith("TemplateError: "):
+                    msg = msg[len("TemplateError: "):]
+                lines = err.strip().splitlines()
+                check(rc == 1 and out == b"" and len(lines) == 1 and msg in lines[0],
+                      "template %s/%s: expected exit 1 and one line with %r, got %d %r" % (name, c["name"], msg, rc, err))
+        # --var tools=JSON is the same as --tools FILE.
+        c = next((c for c in cases if "tools" in (c.get("kwargs") or {})), None)
+        if c:
+            mp = os.path.join(tmp, "messages.json")
+            with open(mp, "w", encoding="utf-8") as f:
+                json.dump(c["messages"], f, ensure_ascii=False)
+            args = ["template", "-m", d, "--messages", mp, "--var", "tools=" + json.dumps(c["kwargs"]["tools"])]
+            if c.get("add_generation_prompt"):
+                args.append("--add-generation-prompt")
+            out = run_ok(args)
+            check(out.decode() == c["rendered"], "template --var tools=...: %r" % out)
+
+
+# ------------------------------------------------------------------ errors
+
+def expect_error(args, want_rc, needle, stdin=b"", what=None):
+    """The program must exit with want_rc (a plain exit, not a signal), print
+    nothing on stdout and exactly one line on stderr that starts with
+    "inference: " and contains needle."""
+    rc, out, err = run(args, stdin)
+    lines = err.splitlines()
+    ok = (rc == want_rc and len(lines) == 1 and lines[0].startswith("inference: ")
+          and needle.lower() in lines[0].lower())
+    check(ok, "%s: expected exit %d with one line containing %r; got exit %d, stdout %r, stderr %r"
+          % (what or args, want_rc, needle, rc, out[:200], err))
+    if ok:
+        print("  %-60s -> %d  %s" % (" ".join(a if len(a) < 30 else a[:27] + "..." for a in args)[:60], rc, lines[0]))
+
+
+def group_errors():
+    tmp = tempfile.mkdtemp()
+    try:
+        bad_utf8 = os.path.join(tmp, "bad.txt")
+        with open(bad_utf8, "wb") as f:
+            f.write(b"The jury \xff said\n")
+        notmodel = os.path.join(tmp, "notmodel")
+        os.mkdir(notmodel)
+        # A model directory whose weights are cut short.
+        broken = os.path.join(tmp, "broken")
+        os.mkdir(broken)
+        for f in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(BROWN, "..", "brown-llama-8m-mlx8", f), broken)
+        with open(os.path.join(ROOT, "models", "brown-llama-8m-mlx8", "model.safetensors"), "rb") as src, \
+                open(os.path.join(broken, "model.safetensors"), "wb") as dst:
+            dst.write(src.read(100000))
+        msgs_bad = os.path.join(tmp, "msgs.json")
+        with open(msgs_bad, "w") as f:
+            f.write('[{"role": "user", "content": "hi"')
+        not_array = os.path.join(tmp, "obj.json")
+        with open(not_array, "w") as f:
+            f.write('{"ids": [1, 2]}')
+        M = BROWN
+        E = expect_error
+        E([], 2, "no subcommand")
+        E(["frobnicate"], 2, "unknown subcommand 'frobnicate'")
+        E(["generate", "-m", M, "--bogus", "x"], 2, "unknown option '--bogus'")
+        E(["generate", "-m", M, "-z", "x"], 2, "unknown option '-z'")
+        E(["generate", "-m", M, "x", "--max-tokens"], 2, "'--max-tokens' needs a value")
+        E(["generate", "-m", M, "--temp", "hot", "x"], 2, "invalid value 'hot' for --temp")
+        E(["generate", "-m", M, "--max-tokens", "-3", "x"], 2, "--max-tokens")
+        E(["generate", "-m", M, "--top-p", "1.5", "x"], 2, "--top-p")
+        E(["generate", "-m", M, "--seed", "-1", "x"], 2, "--seed")
+        E(["generate", "-m", M, "--json=yes", "x"], 2, "takes no value")
+        E(["generate", "x"], 2, "use -m DIR")
+        E(["generate", "-m", M, "a", "b"], 2, "one PROMPT")
+        E(["generate", "-m", os.path.join(tmp, "nope"), "x"], 1, "not found")
+        E(["generate", "-m", notmodel, "x"], 1, "no config.json")
+        E(["generate", "-m", bad_utf8, "x"], 1, "not a directory")
+        E(["generate", "-m", os.path.join(FIX, "tiny", "llama-f32"), "x"], 1, "tokenizer")
+        E(["generate", "-m", broken, "x"], 1, "cannot load")
+        E(["generate", "-m", M, "--quiet", b"The jury \xff said".decode("utf-8", "surrogateescape")], 1, "not valid UTF-8")
+        E(["generate", "-m", M, "--quiet"], 1, "not valid UTF-8", stdin=b"abc\xc3(")
+        E(["generate", "-m", M, "--quiet", "-f", bad_utf8], 1, "not valid UTF-8")
+        E(["generate", "-m", M, "--quiet", "--prompt-ids", "1,x"], 2, "element 2")
+        E(["generate", "-m", M, "--quiet", "--ctx", "16", "The jury said " * 20], 1, "context")
+        E(["tokenize", "-m", M, b"\xed\xa0\x80".decode("utf-8", "surrogateescape")], 1, "not valid UTF-8")
+        E(["tokenize", "-m", notmodel, "x"], 1, "no tokenizer.json")
+        E(["tokenize", "x"], 2, "use -m DIR")
+        E(["detokenize", "-m", M, "1,,2"], 2, "element 2")
+        E(["detokenize", "-m", M, "1,abc"], 2, "element 2 ('abc')")
+        E(["detokenize", "-m", M, "-5"], 2, "unknown option")
+        E(["detokenize", "-m", M, "1;2"], 2, "unexpected ';'")
+        E(["detokenize", "-m", M, "99999999"], 1, "out of range")
+        E(["detokenize", "-m", M], 2, "one IDS")
+        E(["template", "-m", M], 2, "--messages")
+        E(["template", "-m", M, "--messages", msgs_bad], 1, "not valid JSON")
+        E(["template", "-m", M, "--messages", not_array], 1, "JSON array")
+        E(["template", "-m", M, "--messages", os.path.join(tmp, "none.json")], 1, "cannot open")
+        E(["template", "-m", M, "--messages", not_array, "--var", "x=notjson"], 2, "not JSON")
+        E(["logits", "-m", M, "--tokens", "1,2"], 2, "--out")
+        E(["logits", "-m", M, "--tokens", "1,40000", "--out", os.path.join(tmp, "l")], 1, "out of range")
+        E(["logits", "-m", M, "--tokens", "1,2", "--out", os.path.join(tmp, "no", "dir", "l")], 1, "cannot create")
+        E(["perplexity", "-m", M, "--text", bad_utf8, "--ids-file", not_array], 2, "exactly one")
+        E(["perplexity", "-m", M, "--ids-file", not_array], 1, "JSON array")
+        E(["perplexity", "-m", M, "--text", bad_utf8], 1, "not valid UTF-8")
+        E(["perplexity", "-m", M, "--ids-file", not_array, "--window", "1"], 2, "--window")
+        E(["classify", "-m", M, os.path.join(tmp, "none.txt")], 1, "cannot open")
+        E(["classify", "-m", M, bad_utf8], 1, "not valid UTF-8")
+        E(["batch", "-m", M], 2, "one FILE")
+        E(["chat", "-m", M, "--messages", msgs_bad], 1, "not valid JSON")
+        E(["chat", "-m", M, "hello"], 2, "unexpected argument")
+        E(["discover", os.path.join(tmp, "nope")], 1, "not found")
+        E(["discover"], 2, "one DIR")
+        E(["info", "-m", notmodel], 1, "no config.json")
+        E(["bench", "-m", M, "-p", "0"], 2, "-p")
+        E(["bench", "-m", M, "--dummy-bits", "4"], 2, "need --dummy")
+        E(["bench", "-m", M, "--dummy", "--dummy-bits", "5"], 2, "4 or 8")
+        E(["backends", "extra"], 2, "unexpected argument")
+        # A prompt too long for the context fails alone in classify / batch:
+        # its line carries the error, the others their results, exit 1.
+        pf = os.path.join(tmp, "prompts.txt")
+        with open(pf, "w") as f:
+            f.write("The jury said\n" + "word " * 1200 + "\nOnce upon a time\n")
+        rc, out, err = run(["classify", "-m", M, "--quiet", pf])
+        res = [json.loads(l) for l in out.decode().splitlines()]
+        check(rc == 1 and len(res) == 3 and "error" in res[1] and "token_id" in res[0] and "token_id" in res[2]
+              and len(err.splitlines()) == 1, "classify with one too-long prompt: %d %r %r" % (rc, res, err))
+    finally:
+        shutil.rmtree(tmp)
+
+
+# -------------------------------------------------------------------- misc
+
+def group_misc():
+    # --help on every subcommand: exit 0, usage on stdout.
+    for sub in ("generate", "chat", "classify", "batch", "discover", "info", "tokenize", "detokenize",
+                "template", "logits", "perplexity", "backends", "bench"):
+        rc, out, err = run([sub, "--help"])
+        check(rc == 0 and out.decode().startswith("usage: inference " + sub), "%s --help" % sub)
+    rc, out, _ = run(["--help"])
+    check(rc == 0 and b"serve" in out and b"perplexity" in out, "inference --help lists the subcommands")
+    # discover: the three bundled models, with their quantisation.
+    found = json.loads(run_ok(["discover", "--json", os.path.join(ROOT, "models")]))
+    got = sorted((os.path.basename(d["path"]), d["model_type"], d["quant_bits"], d["safetensors"]) for d in found)
+    check(got == [("brown-llama-8m", "llama", 0, 2), ("brown-llama-8m-mlx4", "llama", 4, 1),
+                  ("brown-llama-8m-mlx8", "llama", 8, 1)], "discover --json models: %r" % got)
+    table = run_ok(["discover", os.path.join(ROOT, "models")]).decode()
+    check(table.count("brown-llama-8m") == 3 and "4-bit/g64" in table, "discover table: %r" % table)
+    # backends: cpu is registered and available.
+    b = json.loads(run_ok(["backends", "--json"]))
+    cpu = [x for x in b["backends"] if x["name"] == "cpu"]
+    check(cpu and cpu[0]["available"], "backends --json: cpu available: %r" % b)
+    check(b["default"] in [x["name"] for x in b["backends"] if x["available"]], "backends: the default is available")
+    # info: the numbers of config.json, the bundled tokenizer, the fallback
+    # template (the bundled model has none), the weights' size.
+    cfg = load_json(BROWN, "config.json")
+    for d, bits in (("brown-llama-8m", 0), ("brown-llama-8m-mlx4", 4)):
+        i = json.loads(run_ok(["info", "-m", os.path.join(ROOT, "models", d), "--json"]))
+        check(i["architecture"] == "llama" and i["vocab_size"] == cfg["vocab_size"] and
+              i["n_layers"] == cfg["num_hidden_layers"] and i["hidden_size"] == cfg["hidden_size"] and
+              i["quant_bits"] == bits and i["backend"] == "cpu", "info --json %s: %r" % (d, i))
+        check(i["tokenizer"].get("vocab_size") == 32000 and i["tokenizer"].get("bos", {}).get("id") == 1,
+              "info: tokenizer %r" % i["tokenizer"])
+        check(i["chat_template"].get("source") == "ChatML fallback", "info: template %r" % i["chat_template"])
+    # The bf16 weights take 2 bytes per parameter of the safetensors files.
+    size = sum(os.path.getsize(os.path.join(BROWN, f)) for f in os.listdir(BROWN) if f.endswith(".safetensors"))
+    i = json.loads(run_ok(["info", "-m", BROWN, "--json"]))
+    check(0.95 * size < i["weight_bytes"] <= size, "info: weight bytes %d vs files %d" % (i["weight_bytes"], size))
+    text = run_ok(["info", "-m", BROWN]).decode()
+    check("architecture:   llama" in text and "ChatML fallback" in text, "info table: %r" % text)
+    # chat --messages replies as generate does on the rendered prompt.
+    with tempfile.TemporaryDirectory() as tmp:
+        conv = [{"role": "system", "content": "You write about the jury."},
+                {"role": "user", "content": "What did the jury say?"}]
+        mp = os.path.join(tmp, "m.json")
+        with open(mp, "w") as f:
+            json.dump(conv, f)
+        rendered = run_ok(["template", "-m", BROWN, "--messages", mp, "--add-generation-prompt"]).decode()
+        check(rendered.startswith("<|im_start|>system\nYou write about the jury.<|im_end|>\n") and
+              rendered.endswith("<|im_start|>assistant\n"), "template ChatML fallback: %r" % rendered)
+        reply = run_ok(["chat", "-m", BROWN, "--messages", mp, "--max-tokens", "12", "--quiet"])
+        gen = run_ok(["generate", "-m", BROWN, "--max-tokens", "12", "--quiet", rendered])
+        check(reply == gen and len(reply) > 0, "chat --messages %r equals generate on the rendered prompt %r" % (reply, gen))
+        # Non-terminal chat: one line per user message, one reply per line;
+        # /reset forgets, so asking the same first question again gives the
+        # same reply; /system sets the system prompt.
+        rc, out, err = run(["chat", "-m", BROWN, "--max-tokens", "12", "--quiet",
+                            "--system", "You write about the jury."],
+                           stdin=b"What did the jury say?\n/reset\nWhat did the jury say?\n/quit\nnever read\n")
+        replies = out.decode().split("\n")
+        check(rc == 0 and len(replies) >= 3 and replies[0] == replies[1] == reply.decode().split("\n")[0],
+              "chat on stdin with /reset: %r vs %r (%s)" % (replies, reply, err))
+        # batch and classify read JSONL and plain lines alike.
+        pf = os.path.join(tmp, "p.jsonl")
+        with open(pf, "w") as f:
+            f.write('"The jury said"\n{"prompt": "Once upon a time"}\n')
+        res = [json.loads(l) for l in run_ok(["batch", "-m", BROWN, "--max-tokens", "4", "--quiet", pf]).decode().splitlines()]
+        check(len(res) == 2 and all(r["generated_tokens"] == 4 for r in res), "batch JSONL: %r" % res)
+        # bench: a config-only directory with --dummy (no tokenizer needed),
+        # and the bundled model; the program checks n tokens were decoded.
+        dd = os.path.join(tmp, "dummy")
+        os.mkdir(dd)
+        shutil.copy(os.path.join(BROWN, "config.json"), dd)
+        for args in (["-m", dd, "--dummy", "--dummy-bits", "4"], ["-m", BROWN, "--batch", "2"]):
+            r = json.loads(run_ok(["bench"] + args + ["-p", "16", "-n", "8", "-r", "2", "-t", "1", "--json"]))
+            res = r["results"][0]
+            check(res["prefill"]["median"] > 0 and res["decode"]["median"] > 0 and res["load_seconds"] > 0 and
+                  res["decode"]["min"] <= res["decode"]["median"] <= res["decode"]["max"] and r["peak_rss_bytes"] > 0,
+                  "bench %r: %r" % (args, r))
+            if "--batch" in args:
+                check(res["batch_decode"]["median"] > 0 and res["batch_decode"]["streams"] == 2, "bench --batch: %r" % res)
+            if "--dummy" in args:
+                check(r["model"]["quant_bits"] == 4, "bench --dummy-bits 4 quantises: %r" % r["model"])
+        out = run_ok(["bench", "-m", BROWN, "-p", "16", "-n", "8", "-r", "1", "-t", "1"]).decode()
+        check("pp16" in out and "tg8" in out and "peak RSS" in out, "bench table: %r" % out)
+
+
+# --------------------------------------------------------------- chat-tmux
+
+def group_chat_tmux():
+    tmux = shutil.which("tmux")
+    if not tmux:
+        print("SKIP: tmux is not installed (apt-get install tmux)")
+        sys.exit(77)
+    sess = "infcli%d" % os.getpid()
+    sock = "-Linfcli%d" % os.getpid()
+
+    def t(*a):
+        return subprocess.run([tmux, sock] + list(a), capture_output=True, text=True, timeout=30)
+
+    def pane():
+        return t("capture-pane", "-p", "-J", "-S", "-200", "-t", sess).stdout
+
+    def wait_for(pred, secs=90):
+        end = time.time() + secs
+        while time.time() < end:
+            s = pane()
+            if pred(s):
+                return s
+            time.sleep(0.3)
+        return pane()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # The replies the interactive session must show, from the
+        # non-interactive form of the same conversation.
+        def reply_to(conv):
+            mp = os.path.join(tmp, "m.json")
+            with open(mp, "w") as f:
+                json.dump(conv, f)
+            return run_ok(["chat", "-m", BROWN, "--messages", mp, "--max-tokens", "10", "--quiet"]).decode()
+
+        q1, q2 = "Tell me about the jury.", "And the city?"
+        r1 = reply_to([{"role": "user", "content": q1}])
+        r2 = reply_to([{"role": "user", "content": q1}, {"role": "assistant", "content": r1},
+                       {"role": "user", "content": q2}])
+        r3 = reply_to([{"role": "system", "content": "Be brief."}, {"role": "user", "content": q2}])
+        status = os.path.join(tmp, "status")
+        cmd = "%s chat -m %s --max-tokens 10; echo $? > %s" % (BIN, BROWN, status)
+        t("kill-server")
+        r = t("new-session", "-d", "-s", sess, "-x", "200", "-y", "50", cmd)
+        if not check(r.returncode == 0, "tmux new-session: %s" % r.stderr):
+            return
+        try:
+            s = wait_for(lambda s: "Chatting with" in s and "> " in s)
+            check("Chatting with" in s, "the banner and the prompt appear: %r" % s)
+            # Line editing: type with a typo, fix it with Backspace (libedit).
+            t("send-keys", "-t", sess, "-l", q1 + "x")
+            t("send-keys", "-t", sess, "BSpace", "Enter")
+            s = wait_for(lambda s: s.count("tok/s") >= 1)
+            check(("> " + q1) in s, "the typed line, edited: %r" % s)
+            check(r1.strip() in s, "the first reply %r is shown: %r" % (r1, s))
+            t("send-keys", "-t", sess, "-l", q2)
+            t("send-keys", "-t", sess, "Enter")
+            s = wait_for(lambda s: s.count("tok/s") >= 2)
+            check(r2.strip() in s, "the second reply %r (with the history) is shown: %r" % (r2, s))
+            t("send-keys", "-t", sess, "/reset", "Enter")
+            t("send-keys", "-t", sess, "-l", "/system Be brief.")
+            t("send-keys", "-t", sess, "Enter")
+            s = wait_for(lambda s: "(system prompt set)" in s)
+            check("(conversation reset)" in s and "(system prompt set)" in s, "/reset and /system acknowledged: %r" % s)
+            t("send-keys", "-t", sess, "-l", q2)
+            t("send-keys", "-t", sess, "Enter")
+            s = wait_for(lambda s: s.count("tok/s") >= 3)
+            check(r3.strip() in s, "after /reset and /system the reply is %r: %r" % (r3, s))
+            print("--- the terminal ---\n" + pane().rstrip() + "\n---")
+            t("send-keys", "-t", sess, "/quit", "Enter")
+            end = time.time() + 30
+            while time.time() < end and not os.path.exists(status):
+                time.sleep(0.2)
+            time.sleep(0.3)
+            st = open(status).read().strip() if os.path.exists(status) else None
+            check(st == "0", "/quit ends the program with status 0 (got %r)" % st)
+        finally:
+            t("kill-server")
+
+
+GROUPS = {
+    "generate": group_generate,
+    "logits": group_logits,
+    "perplexity": group_perplexity,
+    "tokenize": lambda: group_tokenize(ARG),
+    "template": lambda: group_template(ARG),
+    "errors": group_errors,
+    "misc": group_misc,
+    "chat-tmux": group_chat_tmux,
+}
+
+if __name__ == "__main__":
+    if not os.access(BIN, os.X_OK):
+        print("no program at %s" % BIN)
+        sys.exit(1)
+    GROUPS[GROUP]()
+    print("cli %s%s: %d passed, %d failed" % (GROUP, " " + ARG if ARG else "", passed, failed))
+    sys.exit(1 if failed else 0)
