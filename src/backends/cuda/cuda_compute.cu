@@ -192,7 +192,7 @@ static int cuda_available(char *why, size_t n) {
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
         if (why)
-            snprintf(why, n, "no CUDA device: %s",
+            snprintf(why, n, "no usable CUDA device (%s)",
                      e != cudaSuccess ? cudaGetErrorString(e) : "0 devices found");
         cudaGetLastError(); /* clear the sticky error */
         return 0;
