@@ -17,10 +17,11 @@ typedef struct inf__oai_model {
     int max_retries;
     int want_token_ids;
     char backend[32];
-    char arch[32];
+    char arch[32];           /* "remote" unless the caller or server says */
+    int arch_given;          /* arch came from the caller: keep it */
     /* What the server says about the model (llama.cpp's /models "meta");
      * 0 when unknown. */
-    int32_t vocab_size, n_ctx, n_embd;
+    int32_t vocab_size, n_ctx, n_embd, n_layers;
     int64_t size_bytes;
     inf__oai_diag_fn diag;
     void *diag_user;

@@ -165,6 +165,7 @@ static int m_info(void *p, inf_model_info *out) {
     snprintf(out->backend, sizeof out->backend, "%s", m->backend);
     out->vocab_size = m->vocab_size;
     out->hidden_size = m->n_embd;
+    out->n_layers = m->n_layers;
     out->context_length = m->n_ctx;
     out->weight_bytes = m->size_bytes;
     return INF_OK;
@@ -287,6 +288,14 @@ static int read_models(inf__oai_model *m, int check, inf__err *err) {
                 m->n_ctx = (int32_t)json_integer_value(v);
             if (json_is_integer(v = json_object_get(meta, "size")))
                 m->size_bytes = json_integer_value(v);
+            /* libinference's own server */
+            if (json_is_integer(v = json_object_get(meta, "vocab_size")))
+                m->vocab_size = (int32_t)json_integer_value(v);
+            if (json_is_integer(v = json_object_get(meta, "context_length")))
+                m->n_ctx = (int32_t)json_integer_value(v);
+            if (json_is_string(v = json_object_get(meta, "architecture")) &&
+                !m->arch_given)
+                snprintf(m->arch, sizeof m->arch, "%s", json_string_value(v));
         }
     }
     json_decref(root);
@@ -318,6 +327,7 @@ int inf__openai_connect(const inf__openai_config *cfg,
     snprintf(m->arch, sizeof m->arch, "%s",
              cfg->architecture && cfg->architecture[0] ? cfg->architecture
                                                       : "remote");
+    m->arch_given = cfg->architecture && cfg->architecture[0];
     m->diag = cfg->diag;
     m->diag_user = cfg->diag_user;
     int ok = m->base_url && (m->model || !cfg->model_name || !cfg->model_name[0]);
@@ -343,6 +353,14 @@ int inf__openai_connect(const inf__openai_config *cfg,
     if (rc != INF_OK) {
         m_close(m); /* on_close is not yet set: the caller keeps ownership */
         return rc;
+    }
+    if (cfg->info) { /* the caller's knowledge wins */
+        const inf_model_info *i = cfg->info;
+        if (i->vocab_size) m->vocab_size = i->vocab_size;
+        if (i->hidden_size) m->n_embd = i->hidden_size;
+        if (i->n_layers) m->n_layers = i->n_layers;
+        if (i->context_length) m->n_ctx = i->context_length;
+        if (i->weight_bytes) m->size_bytes = i->weight_bytes;
     }
     m->on_close = cfg->on_close;
     m->close_user = cfg->close_user;

@@ -29,6 +29,9 @@ typedef struct inf__openai_config {
     const char *architecture;  /* inf_model_type; NULL: "remote" */
     int want_token_ids;      /* ask for logprobs to learn token ids */
     int check_model;         /* fail when model_name is not listed */
+    const inf_model_info *info; /* optional: what the caller knows (from
+                                   the model file); non-zero fields win
+                                   over what the server reports */
     inf__oai_diag_fn diag;   /* optional: context for error messages */
     void *diag_user;
     void (*on_close)(void *user); /* optional: after the model is closed */
