@@ -328,6 +328,14 @@ with Server(prog, "--parallel", "1", "--queue", "1") as s:
     T.eq(metric(m, "inference_generations_total"), gens + 2,
          "the abandoned queued request never ran")
     T.eq(metric(m, "inference_generations_cancelled_total"), 3, "three generations cancelled")
+    # SIGTERM while a stream runs: the stream is cancelled and the server
+    # exits 0 promptly.
+    runner = subprocess.Popen(["curl", "-sN", "--data-binary", long_req, s.url + "/v1/completions"],
+                              stdout=subprocess.PIPE)
+    runner.stdout.readline()
+    t0 = time.time()
     s.stop(T)
+    T.check(time.time() - t0 < 10, "stopped within 10 s while streaming", f"{time.time() - t0:.1f}s")
+    runner.wait(timeout=30)
 
 T.done()

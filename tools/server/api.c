@@ -451,13 +451,18 @@ unsigned inf__srv_generate(inf__srv *s, struct MHD_Connection *conn,
 
     int rc = chat ? inf_chat(s->model, g->req.msgs, g->req.n_msgs, &g->req.opts, &g->stream)
                   : inf_generate(s->model, g->req.prompt, &g->req.opts, &g->stream);
+    int stopping = 0;
     if (rc == INF_OK && live_link(g) != 0) {
         inf_stream_close(&g->stream);
         rc = INF_E_CANCELLED;
+        stopping = 1;
     }
     if (rc != INF_OK) {
+        /* The model's message is its latest failure from any thread;
+         * copied at once, it is this request's in all but a rare race. */
         char msg[512];
-        snprintf(msg, sizeof msg, "%s", inf_model_errmsg(s->model));
+        snprintf(msg, sizeof msg, "%s",
+                 stopping ? "the server is shutting down" : inf_model_errmsg(s->model));
         if (!msg[0]) snprintf(msg, sizeof msg, "%s", inf_strerror(rc));
         g->stream = NULL;
         status_error(&e, rc, msg, chat);

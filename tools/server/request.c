@@ -7,6 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The defaults live here because most of them are request limits. */
+void inf__srv_config_default(inf__srv_config *c) {
+    memset(c, 0, sizeof *c);
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->parallel = 4;
+    c->queue = 64;
+    c->max_body = 1 << 20;
+    c->max_messages = 256;
+    c->max_tokens_limit = 4096;
+    c->default_max_tokens = 512;
+    c->max_stop = 16;
+    c->queue_timeout_ms = 600000;
+}
+
 #define BAD(param, ...) \
     inf__srv_errorf(err, 400, "invalid_request_error", param, NULL, __VA_ARGS__)
 

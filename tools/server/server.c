@@ -15,20 +15,6 @@
 #include "server/respond.h"
 #include "server/server.h"
 
-void inf__srv_config_default(inf__srv_config *c) {
-    memset(c, 0, sizeof *c);
-    c->host = "127.0.0.1";
-    c->port = 8080;
-    c->parallel = 4;
-    c->queue = 64;
-    c->max_body = 1 << 20;
-    c->max_messages = 256;
-    c->max_tokens_limit = 4096;
-    c->default_max_tokens = 512;
-    c->max_stop = 16;
-    c->queue_timeout_ms = 600000;
-}
-
 /* Per-connection state while a request body arrives. */
 typedef struct conn_ctx {
     inf__srv_endpoint ep;
@@ -190,7 +176,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *con_cls = cc;
         /* A declared oversized body is refused before it is read. */
         const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) cc->too_big = 1;
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
+            /* Answer at once (MHD then closes the connection) rather than
+             * reading a body that will be refused anyway. */
+            cc->too_big = 1;
+            cc->answered = 1;
+            unsigned st = dispatch(s, c, cc, url, method);
+            inf__metrics_request(&s->metrics, cc->ep, st ? st : 499);
+            return st ? MHD_YES : MHD_NO;
+        }
         return MHD_YES;
     }
     if (*upload_size) {
