@@ -15,6 +15,11 @@ prints the port on the first line of stdout.
   busy   429
   slow   a piece every 50 ms, up to max_tokens
 A prompt containing "FAIL" gets a 400 with any model.
+
+It also stands in for llama.cpp's llama-server (the llama_cpp backend's
+child process): `fake_openai.py -m FILE --port N --alias NAME ...` listens on
+port N, serves GET /health, treats model NAME like "echo", and reports its
+command line at GET /debug/argv.
 GET /debug/last -> the last request (body + auth header), /debug/stats ->
 request counts per model and the most requests seen in flight at once.
 """
@@ -64,7 +69,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         global max_in_flight
-        if self.path == "/v1/models":
+        if self.path == "/health":
+            self.send_json(200, {"status": "ok"})
+        elif self.path == "/debug/argv":
+            self.send_json(200, {"argv": sys.argv[1:]})
+        elif self.path == "/v1/models":
             self.send_json(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "owned_by": "test"} for m in MODELS]})
         elif self.path == "/debug/last":
@@ -113,6 +122,8 @@ class Handler(BaseHTTPRequestHandler):
             prompt = body.get("prompt", "")
             if isinstance(prompt, list):
                 prompt = " ".join(str(t) for t in prompt)
+        if model == ALIAS:
+            model = "echo"
         if model not in MODELS:
             return self.error(404, "model '%s' not found" % model)
         if "FAIL" in prompt:
@@ -172,8 +183,20 @@ class Handler(BaseHTTPRequestHandler):
         self.chunk(b"")
 
 
+ALIAS = None
+
+
 def main():
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    global ALIAS
+    args = sys.argv[1:]
+    port = 0
+    if "--port" in args:  # as llama-server
+        port = int(args[args.index("--port") + 1])
+    elif args:
+        port = int(args[0])
+    if "--alias" in args:
+        ALIAS = args[args.index("--alias") + 1]
+        MODELS.insert(0, ALIAS)
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.daemon_threads = True
     print(srv.server_address[1], flush=True)

@@ -1,0 +1,240 @@
+/* The "llama_cpp" backend's process handling, with stand-ins for
+ * llama-server (fast; the real server is test_llama_cpp_server):
+ * availability from $INFERENCE_LLAMA_SERVER, GGUF checks before anything
+ * starts, a child that exits while starting (exit status and its last
+ * output in the error), a scripted OpenAI server as the child (the flags it
+ * gets, generation through it, token ids asked for), a child killed
+ * mid-session (reported in the stream error), and close reaping the child. */
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "inference.h"
+#include "remote_util.h"
+#include "testutil.h"
+
+static char dir[256];
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int last_pid = -1, last_port = -1;
+
+/* The backend logs "started BIN (pid N) on port P for FILE". */
+static void on_log(inf_log_level lvl, const char *msg, void *user) {
+    (void)lvl;
+    (void)user;
+    const char *p = strstr(msg, "(pid ");
+    const char *q = strstr(msg, " on port ");
+    if (p && q) {
+        pthread_mutex_lock(&log_mu);
+        last_pid = atoi(p + 5);
+        last_port = atoi(q + 9);
+        pthread_mutex_unlock(&log_mu);
+    }
+}
+
+static void put_u32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
+static void put_u64(FILE *f, uint64_t v) { fwrite(&v, 8, 1, f); }
+static void put_str(FILE *f, const char *s) {
+    put_u64(f, strlen(s));
+    fwrite(s, 1, strlen(s), f);
+}
+
+/* A GGUF header with a little metadata and no tensors (little-endian
+ * host assumed, as x86-64 and arm64 are). */
+static void write_tiny_gguf(const char *path) {
+    FILE *f = fopen(path, "wb");
+    fwrite("GGUF", 1, 4, f);
+    put_u32(f, 3);
+    put_u64(f, 0); /* tensors */
+    put_u64(f, 5); /* key/values */
+    put_str(f, "general.architecture"); put_u32(f, 8); put_str(f, "llama");
+    put_str(f, "general.name"); put_u32(f, 8); put_str(f, "tiny");
+    put_str(f, "llama.block_count"); put_u32(f, 4); put_u32(f, 2);
+    put_str(f, "llama.rope.freq_base"); put_u32(f, 6); put_u32(f, 0x461c4000);
+    put_str(f, "tokenizer.ggml.tokens"); put_u32(f, 9); put_u32(f, 8); put_u64(f, 3);
+    put_str(f, "<unk>"); put_str(f, "<s>"); put_str(f, "</s>");
+    fclose(f);
+}
+
+static void write_script(const char *path, const char *body) {
+    FILE *f = fopen(path, "w");
+    fprintf(f, "#!/bin/sh\n%s\n", body);
+    fclose(f);
+    chmod(path, 0755);
+}
+
+static int load(const char *path, inf_model **m, char **err) {
+    inf_load_options lo;
+    inf_load_options_default(&lo);
+    lo.backend = "llama_cpp";
+    lo.context_length = 512;
+    lo.parallel_slots = 3;
+    lo.n_threads = 2;
+    *err = NULL;
+    return inf_model_load(path, &lo, m, err);
+}
+
+static void test_unavailable(const char *gguf) {
+    setenv("INFERENCE_LLAMA_SERVER", "/nonexistent/llama-server", 1);
+    const inf_backend *b = inf_backend_get("llama_cpp");
+    CHECK(b != NULL);
+    char why[256];
+    CHECK_EQ_INT(inf_backend_available(b, why, sizeof why), 0);
+    CHECK_MSG(strstr(why, "/nonexistent/llama-server") != NULL, "%s", why);
+    inf_model *m = NULL;
+    char *err = NULL;
+    CHECK_EQ_INT(load(gguf, &m, &err), INF_E_BACKEND_UNAVAILABLE);
+    inf_free(err);
+}
+
+static void test_bad_files(void) {
+    setenv("INFERENCE_LLAMA_SERVER", "/bin/true", 1);
+    char path[512];
+    snprintf(path, sizeof path, "%s/not.gguf", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"model_type\":\"llama\"}\n", f);
+    fclose(f);
+    inf_model *m = NULL;
+    char *err = NULL;
+    CHECK_EQ_INT(load(path, &m, &err), INF_E_FORMAT);
+    inf_free(err);
+    snprintf(path, sizeof path, "%s/missing.gguf", dir);
+    CHECK_EQ_INT(load(path, &m, &err), INF_E_NOT_FOUND);
+    CHECK_MSG(err && strstr(err, "missing.gguf"), "%s", err ? err : "");
+    inf_free(err);
+}
+
+static void test_early_exit(const char *gguf) {
+    char script[512];
+    snprintf(script, sizeof script, "%s/dies.sh", dir);
+    write_script(script, "echo 'loading model' >&2\n"
+                         "echo 'error: model file is corrupt' >&2\nexit 3");
+    setenv("INFERENCE_LLAMA_SERVER", script, 1);
+    inf_model *m = NULL;
+    char *err = NULL;
+    double t0 = ru_now();
+    CHECK_EQ_INT(load(gguf, &m, &err), INF_E_REMOTE);
+    CHECK(ru_now() - t0 < 10);
+    CHECK_MSG(err && strstr(err, "exit status 3") && strstr(err, "model file is corrupt"),
+              "%s", err ? err : "");
+    inf_free(err);
+}
+
+static json_t *get_json(int port, const char *path) {
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    char *body = NULL;
+    json_t *j = ru_get(url, &body) == 200 ? json_loads(body, 0, NULL) : NULL;
+    free(body);
+    return j;
+}
+
+static int pid_gone(int pid) {
+    return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+static void test_with_fake_server(const char *gguf) {
+    char script[512];
+    snprintf(script, sizeof script, "%s/fake-llama-server.sh", dir);
+    char body[1024];
+    snprintf(body, sizeof body, "exec %s %s/tests/remote/fake_openai.py \"$@\"",
+             access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3",
+             INF_SOURCE_DIR);
+    write_script(script, body);
+    setenv("INFERENCE_LLAMA_SERVER", script, 1);
+    char why[256];
+    CHECK_EQ_INT(inf_backend_available(inf_backend_get("llama_cpp"), why, sizeof why), 1);
+
+    inf_model *m = NULL;
+    char *err = NULL;
+    int rc = load(gguf, &m, &err);
+    CHECK_MSG(rc == INF_OK, "load: %s", err ? err : "");
+    inf_free(err);
+    if (rc != INF_OK) return;
+    pthread_mutex_lock(&log_mu);
+    int pid = last_pid, port = last_port;
+    pthread_mutex_unlock(&log_mu);
+    CHECK(pid > 0 && port > 0);
+
+    inf_model_info info;
+    inf_model_info_get(m, &info);
+    CHECK_EQ_STR(info.backend, "llama_cpp");
+    CHECK_EQ_STR(inf_model_type(m), "llama");    /* from the GGUF */
+    CHECK_EQ_INT(info.n_layers, 2);
+    CHECK_EQ_INT(info.vocab_size, 3);
+    CHECK_EQ_INT(info.context_length, 512);
+
+    /* The command line the child got. */
+    json_t *a = get_json(port, "/debug/argv");
+    char *args = a ? json_dumps(json_object_get(a, "argv"), JSON_COMPACT) : NULL;
+    char want[600];
+    snprintf(want, sizeof want, "\"-m\",\"%s\"", gguf);
+    CHECK_MSG(args && strstr(args, want), "%s", args ? args : "");
+    CHECK_MSG(args && strstr(args, "\"--host\",\"127.0.0.1\""), "%s", args ? args : "");
+    CHECK_MSG(args && strstr(args, "\"--ctx-size\",\"512\""), "%s", args ? args : "");
+    CHECK_MSG(args && strstr(args, "\"--parallel\",\"3\""), "%s", args ? args : "");
+    CHECK_MSG(args && strstr(args, "\"--n-gpu-layers\",\"999\""), "%s", args ? args : "");
+    CHECK_MSG(args && strstr(args, "\"--threads\",\"2\""), "%s", args ? args : "");
+    CHECK_MSG(args && strstr(args, "\"--alias\",\"tiny\""), "%s", args ? args : "");
+    free(args);
+    json_decref(a);
+
+    inf_generate_options o;
+    inf_generate_options_default(&o);
+    o.max_tokens = 3;
+    inf_batch_result *br = NULL;
+    const char *ps[] = {"hello"};
+    CHECK_EQ_INT(inf_batch_generate(m, ps, 1, &o, &br), INF_OK);
+    if (br) {
+        CHECK_EQ_INT(br[0].status, INF_OK);
+        CHECK_EQ_STR(br[0].text, "The cat sat");
+    }
+    inf_batch_results_free(br, 1);
+    json_t *last = get_json(port, "/debug/last");
+    json_t *req = json_object_get(last, "body");
+    CHECK_EQ_STR(json_string_value(json_object_get(req, "model")), "tiny");
+    /* token ids come from llama-server's logprobs */
+    CHECK_EQ_INT(json_integer_value(json_object_get(req, "logprobs")), 1);
+    json_decref(last);
+
+    /* The child dies: the next stream says so. */
+    kill(pid, SIGKILL);
+    inf_stream *s = NULL;
+    CHECK_EQ_INT(inf_generate(m, "hello", &o, &s), INF_OK);
+    inf_token t;
+    int r;
+    while ((r = inf_stream_next(s, &t)) == 1) {}
+    CHECK(r < 0);
+    const char *msg = inf_stream_errmsg(s);
+    CHECK_MSG(strstr(msg, "died") && strstr(msg, "signal 9"), "%s", msg);
+    inf_stream_close(&s);
+    inf_model_close(&m);
+    CHECK(pid_gone(pid));
+
+    /* A normal close stops a live child (SIGTERM) and reaps it. */
+    rc = load(gguf, &m, &err);
+    CHECK_EQ_INT(rc, INF_OK);
+    inf_free(err);
+    pthread_mutex_lock(&log_mu);
+    pid = last_pid;
+    pthread_mutex_unlock(&log_mu);
+    CHECK(kill(pid, 0) == 0);
+    double t0 = ru_now();
+    inf_model_close(&m);
+    CHECK(ru_now() - t0 < 4.0);
+    CHECK(pid_gone(pid));
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "%s", INF_TEST_WORK_DIR);
+    mkdir(dir, 0755);
+    char gguf[512];
+    snprintf(gguf, sizeof gguf, "%s/tiny.gguf", dir);
+    write_tiny_gguf(gguf);
+    inf_set_log_callback(on_log, NULL, INF_LOG_DEBUG);
+    test_unavailable(gguf);
+    test_bad_files();
+    test_early_exit(gguf);
+    test_with_fake_server(gguf);
+    return tu_summary("test_llama_cpp_child");
+}
