@@ -449,10 +449,18 @@ static int open_files(const char *dir, const inf__load_params *p, inf__hfconfig 
     const char *lm = "lm_head.weight";
     if (!inf__st_find(f->st, lm) && inf__st_find(f->st, "language_model.lm_head.weight"))
         lm = "language_model.lm_head.weight";
-    /* An explicit tie_word_embeddings wins; without one, the architecture's
-     * default, and a checkpoint without lm_head is tied. */
-    if (!cfg->tie_given && !inf__st_find(f->st, lm)) d->tie_embeddings = 1;
-    return walk_model(&w, d, lm);
+    /* tie_word_embeddings, or transformers' default for the architecture
+     * (tied for Gemma 3 only): an untied model without lm_head is an error,
+     * as transformers would initialise a random one. */
+    int rc2 = walk_model(&w, d, lm);
+    if (rc2 == INF_E_FORMAT && !cfg->tie_given && !d->tie_embeddings &&
+        !inf__st_find(f->st, lm) && strstr(err->msg, lm)) {
+        char m[INF__ERR_MSG_MAX];
+        snprintf(m, sizeof m, "%s", err->msg);
+        inf__seterr(err, rc2, "%.300s; config.json does not set tie_word_embeddings and %s "
+                    "defaults to untied", m, d->model_type);
+    }
+    return rc2;
 }
 
 int inf__model_open(const char *dir, const inf__load_params *p, inf__model_desc *desc,

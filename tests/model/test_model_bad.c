@@ -119,6 +119,14 @@ static void ed_wrong_dtype(json_t *h) {
     json_object_set_new(e, "shape", json_pack("[i]", 32));
 }
 
+/* Removes tie_word_embeddings from a config.json. */
+static void drop_tie(const char *cfg) {
+    json_t *c = json_load_file(cfg, 0, NULL);
+    json_object_del(c, "tie_word_embeddings");
+    json_dump_file(c, cfg, 0);
+    json_decref(c);
+}
+
 static int rm_cb(const char *p, const struct stat *s, int flag, struct FTW *f) {
     (void)s; (void)flag; (void)f;
     return remove(p);
@@ -157,9 +165,11 @@ static void run_case(const bad_case *c, const char *dir) {
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/inf_model_bad_XXXXXX");
     if (!mkdtemp(tmp)) { perror("mkdtemp"); return 1; }
-    char src[512], srcs[512], dir[600], p[700];
+    char src[512], srcs[512], srct[512], srcg[512], dir[600], p[700];
     snprintf(src, sizeof src, "%s/tiny/qwen3-bf16", INF_FIXTURES);
     snprintf(srcs, sizeof srcs, "%s/tiny/qwen3-f16-sharded", INF_FIXTURES);
+    snprintf(srct, sizeof srct, "%s/tiny/llama-bf16-tied", INF_FIXTURES);
+    snprintf(srcg, sizeof srcg, "%s/tiny/gemma3-bf16-swa", INF_FIXTURES);
     printf("| %-44s | %-18s | %s\n", "input", "code", "message");
     int k = 0;
 #define CASE(label, base_dir, code, n1, n2, SETUP) do { \
@@ -205,6 +215,9 @@ int main(void) {
     CASE("o_proj bias (not representable)", src, INF_E_UNSUPPORTED,
          "model.layers.0.self_attn.o_proj.bias", "not supported",
          st_edit(ST, NULL, "{", "{\"model.layers.0.self_attn.o_proj.bias\":{\"dtype\":\"BF16\",\"shape\":[0],\"data_offsets\":[0,0]},"));
+    CASE("untied by default (llama), no lm_head", srct, INF_E_FORMAT, "tie_word_embeddings",
+         "missing tensor \"lm_head.weight\"", drop_tie(CFG));
+    CASE("tied by default (gemma3), no lm_head (control)", srcg, INF_OK, NULL, NULL, drop_tie(CFG));
     CASE("malformed config.json", src, INF_E_FORMAT, "config.json", "malformed JSON",
          write_file(CFG, "{\"model_type\": \"qwen3\",", 24));
     CASE("non-UTF-8 config.json", src, INF_E_FORMAT, "config.json", "malformed JSON",
