@@ -217,11 +217,11 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
         c->up = malloc((size_t)(R * I) * 4);
         c->cs = malloc((size_t)(R * c->half) * 4);
         c->sn = malloc((size_t)(R * c->half) * 4);
-        c->scores = malloc((size_t)c->nth * (size_t)c->n_ctx * 4);
+        c->scores = malloc((size_t)c->nth * (size_t)(d->n_heads / d->n_kv_heads) * (size_t)c->n_ctx * 4);
         ok = c->x && c->h && c->o && c->q && c->att && c->k && c->v && c->gate &&
              c->up && c->cs && c->sn && c->scores;
         c->scratch_bytes = 4 * (R * (3 * H + 2 * qd + 2 * kvd + 2 * I + 2 * c->half) +
-                                (int64_t)c->nth * c->n_ctx);
+                                (int64_t)c->nth * (d->n_heads / d->n_kv_heads) * c->n_ctx);
         note_alloc(c);
     }
     if (!ok) {

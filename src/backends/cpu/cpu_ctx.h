@@ -48,7 +48,7 @@ typedef struct inf__cpu_ctx {
     float *k, *v;           /* [max_rows, kv_dim] */
     float *gate, *up;       /* [max_rows, intermediate] */
     float *cs, *sn;         /* [max_rows, half] RoPE tables */
-    float *scores;          /* [nth, n_ctx] attention rows */
+    float *scores;          /* [nth, n_heads/n_kv_heads, n_ctx] attention rows */
 
     int64_t kv_bytes, scratch_bytes, peak_bytes;
 } inf__cpu_ctx;

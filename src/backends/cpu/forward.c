@@ -72,44 +72,41 @@ typedef struct attn_task {
     int32_t layer;
     int64_t n;
     const int32_t *pos, *slot;
-    int64_t per; /* (token, head) rows per chunk */
+    int64_t per; /* (token, kv head) rows per chunk */
 } attn_task;
 
 static void attn_chunk(void *arg, int64_t chunk, int ith) {
     const attn_task *a = arg;
     inf__cpu_ctx *c = a->c;
     const inf__model_desc *d = c->d;
-    const int32_t hd = d->head_dim, nh = d->n_heads, rep = d->n_heads / d->n_kv_heads;
+    const int32_t hd = d->head_dim, nkv = d->n_kv_heads, rep = d->n_heads / d->n_kv_heads;
     const int32_t window = d->layers[a->layer].sliding_window;
-    const float scale = d->attn_scale, cap = d->attn_logit_softcap;
-    float *sc = c->scores + (int64_t)ith * c->n_ctx;
-    const int64_t i0 = chunk * a->per, i1 = i0 + a->per < a->n * nh ? i0 + a->per : a->n * nh;
+    const float cap = d->attn_logit_softcap;
+    float *sc = c->scores + (int64_t)ith * rep * c->n_ctx; /* [rep, n_ctx] */
+    const int64_t i0 = chunk * a->per, i1 = i0 + a->per < a->n * nkv ? i0 + a->per : a->n * nkv;
+    /* One (token, kv head) per row: the rep query heads of the group share
+     * each key and value read. */
     for (int64_t idx = i0; idx < i1; idx++) {
-        const int64_t t = idx / nh;
-        const int32_t h = (int32_t)(idx % nh), g = h / rep;
+        const int64_t t = idx / nkv;
+        const int32_t g = (int32_t)(idx % nkv);
         const int32_t p = a->pos[t];
         const int32_t lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-        const float *K = c->slots[a->slot[t]].k[a->layer] + (int64_t)g * hd;
-        const float *V = c->slots[a->slot[t]].v[a->layer] + (int64_t)g * hd;
-        const float *qh = c->q + t * c->q_dim + (int64_t)h * hd;
-        float *out = c->att + t * c->q_dim + (int64_t)h * hd;
         const int32_t m = p - lo + 1;
-        float mx = -INFINITY;
-        for (int32_t j = 0; j < m; j++) {
-            float s = c->kern->dot(qh, K + (int64_t)(lo + j) * c->kv_dim, hd) * scale;
-            if (cap > 0) s = cap * tanhf(s / cap);
-            sc[j] = s;
-            if (s > mx) mx = s;
+        const float *K = c->slots[a->slot[t]].k[a->layer] + (int64_t)lo * c->kv_dim + (int64_t)g * hd;
+        const float *V = c->slots[a->slot[t]].v[a->layer] + (int64_t)lo * c->kv_dim + (int64_t)g * hd;
+        const float *q = c->q + t * c->q_dim + (int64_t)g * rep * hd;
+        float *out = c->att + t * c->q_dim + (int64_t)g * rep * hd;
+        c->kern->attn_scores(q, rep, K, c->kv_dim, m, hd, d->attn_scale, sc, c->n_ctx);
+        for (int32_t h = 0; h < rep; h++) {
+            float *s = sc + (int64_t)h * c->n_ctx, mx = -INFINITY, sum = 0.0f;
+            if (cap > 0)
+                for (int32_t j = 0; j < m; j++) s[j] = cap * tanhf(s[j] / cap);
+            for (int32_t j = 0; j < m; j++) mx = s[j] > mx ? s[j] : mx;
+            for (int32_t j = 0; j < m; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+            const float inv = 1.0f / sum;
+            for (int32_t j = 0; j < m; j++) s[j] *= inv;
         }
-        float sum = 0.0f;
-        for (int32_t j = 0; j < m; j++) {
-            sc[j] = expf(sc[j] - mx);
-            sum += sc[j];
-        }
-        const float inv = 1.0f / sum;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int32_t j = 0; j < m; j++)
-            c->kern->axpy(sc[j] * inv, V + (int64_t)(lo + j) * c->kv_dim, out, hd);
+        c->kern->attn_values(sc, c->n_ctx, rep, V, c->kv_dim, m, hd, out);
     }
 }
 
@@ -163,9 +160,9 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
         /* (token, head) rows in small chunks: causal rows differ in length,
          * dynamic claiming evens the load. */
         attn_task at = {c, l, n, pos, slot, 0};
-        at.per = n * d->n_heads / ((int64_t)c->nth * 8);
+        at.per = n * d->n_kv_heads / ((int64_t)c->nth * 8);
         if (at.per < 1) at.per = 1;
-        inf__pool_run(c->pool, attn_chunk, &at, (n * d->n_heads + at.per - 1) / at.per);
+        inf__pool_run(c->pool, attn_chunk, &at, (n * d->n_kv_heads + at.per - 1) / at.per);
         matmul(c, c->att, qd, n, 1, &L->wo, c->o, NULL, NULL, NULL, NULL);
         for (int64_t t = 0; t < n; t++) {
             float *o = c->o + t * H, *x = c->x + t * H;

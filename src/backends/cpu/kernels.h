@@ -29,6 +29,16 @@ typedef struct inf__cpu_kernels {
     float (*dot)(const float *a, const float *b, int64_t n);
     /* y[i] += a * x[i] over n. */
     void (*axpy)(float a, const float *x, float *y, int64_t n);
+    /* Attention scores of nq query heads against m keys (the heads of one
+     * GQA group share the keys): s[h*lds + j] = scale * q_h . k_j, with
+     * q_h = q + h*hd, k_j = k + j*ldk, each of length hd. */
+    void (*attn_scores)(const float *q, int nq, const float *k, int64_t ldk,
+                        int64_t m, int64_t hd, float scale, float *s,
+                        int64_t lds);
+    /* o_h[hd] = sum_j p[h*ldp + j] * v_j over m values, v_j = v + j*ldv,
+     * o_h = o + h*hd, for nq heads. */
+    void (*attn_values)(const float *p, int64_t ldp, int nq, const float *v,
+                        int64_t ldv, int64_t m, int64_t hd, float *o);
 } inf__cpu_kernels;
 
 /* The portable reference set (always present). */

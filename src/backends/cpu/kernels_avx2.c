@@ -3,12 +3,13 @@
  * of the file being compiled with -mavx2, so the library still runs on any
  * x86-64: inf__cpu_kernels_avx2() checks the processor at run time.
  *
- * The matmul is a register tile of R weight rows x T tokens (R*T vector
- * accumulators of 8 lanes along k); each weight vector is loaded and
- * converted (bf16/f16 -> f32, or MLX q -> scale*q + bias) once per tile and
- * used for T tokens, so a token block re-reads weights from L1/L2, not from
- * memory.  Decode (one token) uses 8 rows x 1 token to keep 8 independent
- * FMA chains in flight.
+ * Decode (one token) streams each weight once, converting in registers:
+ * 8 dense rows at a time (8 independent FMA chains), MLX rows with the
+ * per-group scale/bias applied once per group, and MLX4 with x permuted so
+ * one 256-bit load feeds 64 weights.  Several tokens (prefill, batched
+ * decode) dequantise a 4-row x 512-column weight tile into L1 once per
+ * block of up to 96 tokens and run a 4-row x 3-token f32 register tile
+ * over it.
  */
 #include "backends/cpu/kernels.h"
 
@@ -64,108 +65,249 @@ TGT AI __m256 load_q(int fmt, const uint32_t *q, int64_t k) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
 }
 
-/* The register tile: rows [r, r+R) x tokens [0, T) of x/y (already offset
- * to the first token).  R <= 8, T <= 3, both compile-time after inlining. */
-TGT AI void tile(int fmt, int R, int T, const inf__weight *w, int64_t r,
-                 const float *x, int64_t ldx, float *y, int64_t ldy) {
-    const int64_t cols = w->cols;
-    __m256 acc[8][3];
-    float out[8][3];
+/* ---- decode (one token): weights converted in registers ----------------- */
+
+/* Dense rows [r, r+R) . x for one token: R independent FMA chains. */
+TGT AI void dense_rows(int fmt, int R, const inf__weight *w, int64_t r,
+                       const float *x, float *y) {
+    const int64_t cols = w->cols, kend = cols & ~(int64_t)7;
+    __m256 acc[8];
 #pragma GCC unroll 8
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kend; k += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + k);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++)
+            acc[i] = _mm256_fmadd_ps(load_dense(fmt, w->data, (r + i) * cols + k), xv, acc[i]);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+        float s = hsum8(acc[i]);
+        for (int64_t k = kend; k < cols; k++) s += load_dense1(fmt, w->data, (r + i) * cols + k) * x[k];
+        y[r + i] = s;
+    }
+}
+
+/* MLX rows . x for one token, generic group size (a multiple of 8):
+ * per group sum(q*x) in registers, then acc += s*that + b*sum(x) — one
+ * FMA per 8 weights instead of two. */
+TGT AI void mlx_rows(int fmt, int R, const inf__weight *w, int64_t r,
+                     const float *x, float *y) {
+    const int64_t cols = w->cols, G = w->group, gpr = cols / G;
+    const int64_t wpr = cols * (fmt == F_Q4 ? 4 : 8) / 32;
+    const uint32_t *q = (const uint32_t *)w->data;
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < gpr; g++) {
+        __m256 qa[4], xa = _mm256_setzero_ps();
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) qa[i] = _mm256_setzero_ps();
+        for (int64_t k = g * G; k < (g + 1) * G; k += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + k);
+            xa = _mm256_add_ps(xa, xv);
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++)
+                qa[i] = _mm256_fmadd_ps(load_q(fmt, q + (r + i) * wpr, k), xv, qa[i]);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const int64_t si = (r + i) * gpr + g;
+            acc[i] = _mm256_fmadd_ps(qa[i], _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, si)), acc[i]);
+            acc[i] = _mm256_fmadd_ps(xa, _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, si)), acc[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) y[r + i] = hsum8(acc[i]);
+}
+
+/* MLX4 rows . x for one token with x pre-permuted (see q4_permute): a
+ * 256-bit load holds 64 values, word w = values 8w..8w+7; shifting the
+ * whole vector right by 4j and masking gives value 8w+j in lane w, which
+ * meets xp[64b + 8j + w] = x[64b + 8w + j].  xs[8b + w] = sum of x over
+ * 8w..8w+7 carries the bias.  Group sizes: 32 or a multiple of 64. */
+TGT AI void q4_rows_perm(int R, const inf__weight *w, int64_t r, const float *xp,
+                         const float *xs, float *y) {
+    const int64_t cols = w->cols, G = w->group, gpr = cols / G, wpr = cols / 8;
+    const uint32_t *q = (const uint32_t *)w->data;
+    const __m256i m4 = _mm256_set1_epi32(15);
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < cols / 64; b++) {
+        __m256i v[4];
+        __m256 qa[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            v[i] = _mm256_loadu_si256((const __m256i *)(q + (r + i) * wpr + 8 * b));
+            qa[i] = _mm256_setzero_ps();
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256 xv = _mm256_loadu_ps(xp + 64 * b + 8 * j);
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                __m256i n = _mm256_and_si256(_mm256_srli_epi32(v[i], 4 * j), m4);
+                qa[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(n), xv, qa[i]);
+            }
+        }
+        const __m256 xsv = _mm256_loadu_ps(xs + 8 * b);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m256 sv, bv;
+            const int64_t g0 = (r + i) * gpr + (64 * b) / G;
+            if (G == 32) { /* lanes 0-3 in one group, 4-7 in the next */
+                sv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0))),
+                                          _mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0 + 1)), 1);
+                bv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(load_sb(w->biases, w->sb_dtype, g0))),
+                                          _mm_set1_ps(load_sb(w->biases, w->sb_dtype, g0 + 1)), 1);
+            } else {
+                sv = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, g0));
+                bv = _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, g0));
+            }
+            acc[i] = _mm256_fmadd_ps(qa[i], sv, acc[i]);
+            acc[i] = _mm256_fmadd_ps(xsv, bv, acc[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) y[r + i] = hsum8(acc[i]);
+}
+
+/* x[cols] -> xp (lane-major within each 64-block) and xs (8-value sums). */
+TGT static void q4_permute(const float *x, int64_t cols, float *xp, float *xs) {
+    for (int64_t b = 0; b < cols / 64; b++)
+        for (int w = 0; w < 8; w++) {
+            float s = 0.0f;
+            for (int j = 0; j < 8; j++) {
+                const float v = x[64 * b + 8 * w + j];
+                xp[64 * b + 8 * j + w] = v;
+                s += v;
+            }
+            xs[8 * b + w] = s;
+        }
+}
+
+#define Q4_PERM_MAX 16384 /* cols for the permuted-x decode (stack buffer) */
+
+TGT AI void decode_fmt(int fmt, const inf__weight *w, const float *x, float *y,
+                       int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    if (fmt == F_F32 || fmt == F_F16 || fmt == F_BF16) {
+        for (; r + 8 <= r1; r += 8) dense_rows(fmt, 8, w, r, x, y);
+        for (; r < r1; r++) dense_rows(fmt, 1, w, r, x, y);
+    } else if (fmt == F_Q4 && w->cols % 64 == 0 && w->cols <= Q4_PERM_MAX &&
+               (w->group == 32 || w->group % 64 == 0)) {
+        float xp[Q4_PERM_MAX] __attribute__((aligned(32)));
+        float xs[Q4_PERM_MAX / 8] __attribute__((aligned(32)));
+        q4_permute(x, w->cols, xp, xs);
+        for (; r + 4 <= r1; r += 4) q4_rows_perm(4, w, r, xp, xs, y);
+        for (; r < r1; r++) q4_rows_perm(1, w, r, xp, xs, y);
+    } else {
+        for (; r + 4 <= r1; r += 4) mlx_rows(fmt, 4, w, r, x, y);
+        for (; r < r1; r++) mlx_rows(fmt, 1, w, r, x, y);
+    }
+}
+
+/* ---- several tokens: dequantise a tile to L1, then an f32 register tile -- */
+
+#define KC 512 /* columns per weight tile: 4 rows x 512 x 4 B = 8 KiB */
+#define TB 96  /* tokens per block: x block 96 x 512 x 4 B = 192 KiB (L2) */
+
+/* Rows [r, r+nr) x columns [k0, k0+kc) of w as f32 into tile[nr][KC]. */
+TGT AI void dequant_tile(int fmt, const inf__weight *w, int64_t r, int nr,
+                         int64_t k0, int64_t kc, float *tile) {
+    const int64_t cols = w->cols;
+    for (int i = 0; i < nr; i++) {
+        float *dst = tile + i * KC;
+        int64_t k = 0;
+        if (fmt == F_F32 || fmt == F_F16 || fmt == F_BF16) {
+            const int64_t base = (r + i) * cols + k0;
+            for (; k + 8 <= kc; k += 8) _mm256_store_ps(dst + k, load_dense(fmt, w->data, base + k));
+            for (; k < kc; k++) dst[k] = load_dense1(fmt, w->data, base + k);
+        } else {
+            const int64_t G = w->group, gpr = cols / G;
+            const uint32_t *q = (const uint32_t *)w->data + (r + i) * (cols * (fmt == F_Q4 ? 4 : 8) / 32);
+            int64_t gcur = -1;
+            __m256 sv = _mm256_setzero_ps(), bv = _mm256_setzero_ps();
+            for (; k < kc; k += 8) { /* kc, k0 and G are multiples of 8 */
+                const int64_t g = (k0 + k) / G;
+                if (g != gcur) {
+                    gcur = g;
+                    sv = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
+                    bv = _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, (r + i) * gpr + g));
+                }
+                _mm256_store_ps(dst + k, _mm256_fmadd_ps(load_q(fmt, q, k0 + k), sv, bv));
+            }
+        }
+    }
+}
+
+/* y[t*ldy + i] (+)= tile row i . x row t over kc columns, R rows x T
+ * tokens (R <= 4, T <= 3). */
+TGT AI void micro(int R, int T, const float *tile, int64_t kc, const float *x,
+                  int64_t ldx, float *y, int64_t ldy, int first) {
+    const int64_t kend = kc & ~(int64_t)7;
+    __m256 acc[4][3];
+#pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++) acc[i][t] = _mm256_setzero_ps();
-    if (fmt == F_F32 || fmt == F_F16 || fmt == F_BF16) {
-        const int64_t kend = cols & ~(int64_t)7;
-        for (int64_t k = 0; k < kend; k += 8) {
-            __m256 xv[3];
+    for (int64_t k = 0; k < kend; k += 8) {
+        __m256 xv[3];
 #pragma GCC unroll 3
-            for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
-#pragma GCC unroll 8
-            for (int i = 0; i < R; i++) {
-                __m256 wv = load_dense(fmt, w->data, (r + i) * cols + k);
+        for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const __m256 wv = _mm256_load_ps(tile + i * KC + k);
 #pragma GCC unroll 3
-                for (int t = 0; t < T; t++)
-                    acc[i][t] = _mm256_fmadd_ps(wv, xv[t], acc[i][t]);
-            }
+            for (int t = 0; t < T; t++) acc[i][t] = _mm256_fmadd_ps(wv, xv[t], acc[i][t]);
         }
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++)
-#pragma GCC unroll 3
-            for (int t = 0; t < T; t++) {
-                float s = hsum8(acc[i][t]);
-                for (int64_t k = kend; k < cols; k++)
-                    s += load_dense1(fmt, w->data, (r + i) * cols + k) * x[t * ldx + k];
-                out[i][t] = s;
-            }
-    } else {
-        const int64_t G = w->group, gpr = cols / G;
-        const int64_t wpr = cols * (fmt == F_Q4 ? 4 : 8) / 32;
-        const uint32_t *q = (const uint32_t *)w->data;
-        for (int64_t g = 0; g < gpr; g++) {
-            __m256 sv[8], bv[8];
-#pragma GCC unroll 8
-            for (int i = 0; i < R; i++) {
-                sv[i] = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
-                bv[i] = _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, (r + i) * gpr + g));
-            }
-            for (int64_t k = g * G; k < (g + 1) * G; k += 8) {
-                __m256 xv[3];
-#pragma GCC unroll 3
-                for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
-#pragma GCC unroll 8
-                for (int i = 0; i < R; i++) {
-                    __m256 wv = _mm256_fmadd_ps(load_q(fmt, q + (r + i) * wpr, k), sv[i], bv[i]);
-#pragma GCC unroll 3
-                    for (int t = 0; t < T; t++)
-                        acc[i][t] = _mm256_fmadd_ps(wv, xv[t], acc[i][t]);
-                }
-            }
-        }
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++)
-#pragma GCC unroll 3
-            for (int t = 0; t < T; t++) out[i][t] = hsum8(acc[i][t]);
     }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
 #pragma GCC unroll 3
-    for (int t = 0; t < T; t++)
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++) y[t * ldy + r + i] = out[i][t];
+        for (int t = 0; t < T; t++) {
+            float s = hsum8(acc[i][t]);
+            for (int64_t k = kend; k < kc; k++) s += tile[i * KC + k] * x[t * ldx + k];
+            y[t * ldy + i] = first ? s : y[t * ldy + i] + s;
+        }
 }
 
-/* Rows [r0, r1) for n tokens.  Tokens are taken in blocks whose x rows fit
- * in L2 (~128 KiB); within a block, each group of 4 weight rows is
- * converted once per 3 tokens. */
+TGT AI void micro_rows(int R, const float *tile, int64_t kc, const float *x, int64_t ldx,
+                       int64_t nt, float *y, int64_t ldy, int first) {
+    int64_t t = 0;
+    for (; t + 3 <= nt; t += 3) micro(R, 3, tile, kc, x + t * ldx, ldx, y + t * ldy, ldy, first);
+    if (nt - t == 2) micro(R, 2, tile, kc, x + t * ldx, ldx, y + t * ldy, ldy, first);
+    else if (nt - t == 1) micro(R, 1, tile, kc, x + t * ldx, ldx, y + t * ldy, ldy, first);
+}
+
+/* Rows [r0, r1) for n tokens.  Loop order token block > column chunk >
+ * 4-row tile > tokens: the x block (TB x KC) stays in L2 across row tiles,
+ * each weight tile is dequantised once per token block, and partial sums go
+ * to y (KC columns per read-modify-write, a negligible traffic). */
 TGT AI void matmul_fmt(int fmt, const inf__weight *w, const float *x,
                        int64_t ldx, int64_t n, float *y, int64_t ldy,
                        int64_t r0, int64_t r1) {
     if (n == 1) {
-        int64_t r = r0;
-        for (; r + 8 <= r1; r += 8) tile(fmt, 8, 1, w, r, x, ldx, y, ldy);
-        for (; r < r1; r++) tile(fmt, 1, 1, w, r, x, ldx, y, ldy);
+        decode_fmt(fmt, w, x, y, r0, r1);
         return;
     }
-    int64_t tb = (131072 / 4) / (w->cols > 0 ? w->cols : 1);
-    tb = tb < 3 ? 3 : tb / 3 * 3;
-    for (int64_t t0 = 0; t0 < n; t0 += tb) {
-        const int64_t t1 = t0 + tb < n ? t0 + tb : n;
-        int64_t r = r0;
-        for (; r < r1; r += 4) {
-            const int four = r + 4 <= r1;
-            int64_t t = t0;
-            for (; t + 3 <= t1; t += 3) {
-                if (four) tile(fmt, 4, 3, w, r, x + t * ldx, ldx, y + t * ldy, ldy);
-                else for (int64_t i = r; i < r1; i++)
-                    tile(fmt, 1, 3, w, i, x + t * ldx, ldx, y + t * ldy, ldy);
+    float tile[4 * KC] __attribute__((aligned(32)));
+    const int64_t cols = w->cols;
+    for (int64_t t0 = 0; t0 < n; t0 += TB) {
+        const int64_t nt = n - t0 < TB ? n - t0 : TB;
+        for (int64_t k0 = 0; k0 < cols; k0 += KC) {
+            const int64_t kc = cols - k0 < KC ? cols - k0 : KC;
+            const float *xb = x + t0 * ldx + k0;
+            float *yb = y + t0 * ldy;
+            int64_t r = r0;
+            for (; r + 4 <= r1; r += 4) {
+                dequant_tile(fmt, w, r, 4, k0, kc, tile);
+                micro_rows(4, tile, kc, xb, ldx, nt, yb + r, ldy, k0 == 0);
             }
-            if (t1 - t == 2) {
-                if (four) tile(fmt, 4, 2, w, r, x + t * ldx, ldx, y + t * ldy, ldy);
-                else for (int64_t i = r; i < r1; i++)
-                    tile(fmt, 1, 2, w, i, x + t * ldx, ldx, y + t * ldy, ldy);
-            } else if (t1 - t == 1) {
-                if (four) tile(fmt, 4, 1, w, r, x + t * ldx, ldx, y + t * ldy, ldy);
-                else for (int64_t i = r; i < r1; i++)
-                    tile(fmt, 1, 1, w, i, x + t * ldx, ldx, y + t * ldy, ldy);
+            for (; r < r1; r++) {
+                dequant_tile(fmt, w, r, 1, k0, kc, tile);
+                micro_rows(1, tile, kc, xb, ldx, nt, yb + r, ldy, k0 == 0);
             }
         }
     }
@@ -227,8 +369,72 @@ TGT static void avx2_axpy(float a, const float *x, float *y, int64_t n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* Four keys at a time per head; the four 8-lane partial sums are reduced
+ * together with horizontal adds (cheaper than four separate reductions). */
+TGT static void avx2_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
+                                 int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
+    if (hd % 8 != 0) {
+        for (int h = 0; h < nq; h++)
+            for (int64_t j = 0; j < m; j++) s[h * lds + j] = avx2_dot(q + h * hd, k + j * ldk, hd) * scale;
+        return;
+    }
+    const __m128 sc = _mm_set1_ps(scale);
+    int64_t j = 0;
+    for (; j + 4 <= m; j += 4) {
+        const float *k0 = k + j * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
+        for (int h = 0; h < nq; h++) {
+            const float *qh = q + h * hd;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int64_t d = 0; d < hd; d += 8) {
+                const __m256 qv = _mm256_loadu_ps(qh + d);
+                a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
+                a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + d), a1);
+                a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
+                a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
+            }
+            const __m256 h4 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+            const __m128 r = _mm_add_ps(_mm256_castps256_ps128(h4), _mm256_extractf128_ps(h4, 1));
+            _mm_storeu_ps(s + h * lds + j, _mm_mul_ps(r, sc));
+        }
+    }
+    for (; j < m; j++)
+        for (int h = 0; h < nq; h++) s[h * lds + j] = avx2_dot(q + h * hd, k + j * ldk, hd) * scale;
+}
+
+/* 32 output columns (4 accumulators) of one head at a time over all m
+ * values: independent FMA chains, each V row read from L1/L2. */
+TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const float *v,
+                                 int64_t ldv, int64_t m, int64_t hd, float *o) {
+    if (hd % 32 != 0) {
+        for (int h = 0; h < nq; h++) {
+            memset(o + h * hd, 0, (size_t)hd * sizeof(float));
+            for (int64_t j = 0; j < m; j++) avx2_axpy(p[h * ldp + j], v + j * ldv, o + h * hd, hd);
+        }
+        return;
+    }
+    for (int h = 0; h < nq; h++) {
+        const float *ph = p + h * ldp;
+        for (int64_t d = 0; d < hd; d += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const float *vd = v + d;
+            for (int64_t j = 0; j < m; j++, vd += ldv) {
+                const __m256 pj = _mm256_set1_ps(ph[j]);
+                a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vd), a0);
+                a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vd + 8), a1);
+                a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vd + 16), a2);
+                a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vd + 24), a3);
+            }
+            float *od = o + h * hd + d;
+            _mm256_storeu_ps(od, a0);
+            _mm256_storeu_ps(od + 8, a1);
+            _mm256_storeu_ps(od + 16, a2);
+            _mm256_storeu_ps(od + 24, a3);
+        }
+    }
+}
+
 static const inf__cpu_kernels avx2_kernels = {
-    "avx2", avx2_matmul_rows, avx2_dot, avx2_axpy,
+    "avx2", avx2_matmul_rows, avx2_dot, avx2_axpy, avx2_attn_scores, avx2_attn_values,
 };
 
 /* AVX2 and FMA from the compiler's cpu model; F16C and the OS's saving of

@@ -91,6 +91,21 @@ static void ref_axpy(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static void ref_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
+                            int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
+    for (int h = 0; h < nq; h++)
+        for (int64_t j = 0; j < m; j++) s[h * lds + j] = ref_dot(q + h * hd, k + j * ldk, hd) * scale;
+}
+
+static void ref_attn_values(const float *p, int64_t ldp, int nq, const float *v,
+                            int64_t ldv, int64_t m, int64_t hd, float *o) {
+    for (int h = 0; h < nq; h++) {
+        float *oh = o + h * hd;
+        memset(oh, 0, (size_t)hd * sizeof(float));
+        for (int64_t j = 0; j < m; j++) ref_axpy(p[h * ldp + j], v + j * ldv, oh, hd);
+    }
+}
+
 /* Each row is dequantised a chunk at a time into a stack buffer and dotted
  * with every token (running f32 sums in index order, so chunking does not
  * change the result): the weights are read once per call. */
@@ -115,7 +130,7 @@ static void ref_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
 }
 
 const inf__cpu_kernels inf__cpu_kernels_ref = {
-    "reference", ref_matmul_rows, ref_dot, ref_axpy,
+    "reference", ref_matmul_rows, ref_dot, ref_axpy, ref_attn_scores, ref_attn_values,
 };
 
 const inf__cpu_kernels *inf__cpu_kernels_select(int force_reference) {
