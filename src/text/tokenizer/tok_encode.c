@@ -133,8 +133,8 @@ static int split_added(const inf__tokenizer *t, enc_ctx *c, const tk_trie *tr, c
         i = stop; /* matches never overlap, even rejected ones */
         if (a->single_word) {
             int l;
-            int word_before = start > 0 && inf__tk_is_alnum(last_cp(s, start));
-            int word_after = stop < n && inf__tk_is_alnum(inf__tk_utf8_dec(s + stop, n - stop, &l));
+            int word_before = start > 0 && inf__tk_is_word(last_cp(s, start));
+            int word_after = stop < n && inf__tk_is_word(inf__tk_utf8_dec(s + stop, n - stop, &l));
             if (word_before || word_after) continue;
         }
         if (start < start_off) continue;

@@ -64,7 +64,9 @@ size_t inf__tk_utf8_valid_prefix(const char *s, size_t n);
  * (Rust's from_utf8_lossy).  0 or -1 (OOM). */
 int inf__tk_utf8_lossy(tk_buf *b, const char *s, size_t n);
 int inf__tk_is_space(uint32_t cp);   /* Unicode White_Space */
-int inf__tk_is_alnum(uint32_t cp);   /* Rust char::is_alphanumeric */
+/* Rust regex \w: Alphabetic (approximated by L and Nl), marks, Nd, Pc,
+ * Join_Control; used for the single_word rule of added tokens. */
+int inf__tk_is_word(uint32_t cp);
 
 /* GPT-2 byte <-> printable character table. */
 extern const uint16_t inf__tk_byte2cp[256];

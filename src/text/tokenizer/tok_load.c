@@ -34,8 +34,11 @@ static int vocab_lookup(const inf__tokenizer *t, const char *s, size_t n) {
 static int add_merge(inf__tokenizer *t, size_t i, const char *a, size_t la, const char *b, size_t lb,
                      tk_buf *cat, inf__err *err) {
     int32_t ia = vocab_lookup(t, a, la), ib = vocab_lookup(t, b, lb);
+    /* With a continuing-subword prefix the merged piece drops b's prefix
+     * (HF cuts prefix-length bytes off b unconditionally). */
+    size_t cut = t->cont_prefix_len <= lb ? t->cont_prefix_len : lb;
     cat->n = 0;
-    if (inf__tk_buf_put(cat, a, la) || inf__tk_buf_put(cat, b, lb)) return OOM(err);
+    if (inf__tk_buf_put(cat, a, la) || inf__tk_buf_put(cat, b + cut, lb - cut)) return OOM(err);
     int32_t ic = vocab_lookup(t, cat->p, cat->n);
     if (ia < 0 || ib < 0 || ic < 0)
         return inf__seterr(err, INF_E_FORMAT, "merge %zu (\"%.*s\" \"%.*s\") uses a token missing from the vocab",
@@ -54,7 +57,8 @@ static int add_merges_fast(inf__tokenizer *t, const tk_fastjson *fj, size_t i0, 
         const size_t *q = fj->merges + 4 * (i0 + j);
         ha[j] = inf__tk_hash(B + q[0], q[1]);
         hb[j] = inf__tk_hash(B + q[2], q[3]);
-        hc[j] = inf__tk_hash2(B + q[0], q[1], B + q[2], q[3]);
+        size_t cut = t->cont_prefix_len <= q[3] ? t->cont_prefix_len : q[3];
+        hc[j] = inf__tk_hash2(B + q[0], q[1], B + q[2] + cut, q[3] - cut);
         inf__tk_strmap_prefetch(&t->vocab, ha[j]);
         inf__tk_strmap_prefetch(&t->vocab, hb[j]);
         inf__tk_strmap_prefetch(&t->vocab, hc[j]);
@@ -63,7 +67,8 @@ static int add_merges_fast(inf__tokenizer *t, const tk_fastjson *fj, size_t i0, 
         const size_t *q = fj->merges + 4 * (i0 + j);
         ia[j] = inf__tk_strmap_get2(&t->vocab, B + q[0], q[1], "", 0, ha[j]);
         ib[j] = inf__tk_strmap_get2(&t->vocab, B + q[2], q[3], "", 0, hb[j]);
-        ic[j] = inf__tk_strmap_get2(&t->vocab, B + q[0], q[1], B + q[2], q[3], hc[j]);
+        size_t cut = t->cont_prefix_len <= q[3] ? t->cont_prefix_len : q[3];
+        ic[j] = inf__tk_strmap_get2(&t->vocab, B + q[0], q[1], B + q[2] + cut, q[3] - cut, hc[j]);
         if (ia[j] < 0 || ib[j] < 0 || ic[j] < 0)
             return inf__seterr(err, INF_E_FORMAT, "merge %zu (\"%.*s\" \"%.*s\") uses a token missing from the vocab",
                                i0 + j, (int)q[1], B + q[0], (int)q[3], B + q[2]);

@@ -178,6 +178,15 @@ int inf__tk_parse_pretok(inf__tokenizer *t, json_t *j, inf__err *err) {
         if ((rc = read_prepend_scheme(j, &p->prepend_scheme, err))) return rc;
         p->split = inf__tk_json_bool(j, "split", 1);
         break;
+    case PT_WHITESPACE: {
+        /* HF's Whitespace: the words are the matches of \w+|[^\w\s]+ in Rust's
+         * regex crate, whose \w and \s are spelled out here. */
+        static const char ws[] =
+            "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]+"
+            "|[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}\\p{White_Space}]+";
+        if (!(p->re = inf__tk_regex_compile(ws, sizeof ws - 1, 0, err))) return err ? err->code : INF_E_INTERNAL;
+        break;
+    }
     case PT_DIGITS:
         p->individual_digits = inf__tk_json_bool(j, "individual_digits", 0);
         break;

@@ -93,8 +93,11 @@ static int per_char(const tk_norm *z, const char *s, size_t n, tk_buf *out) {
         if (z->type == NZ_LOWERCASE) {
             int k = inf__tk_utf8_enc((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), enc);
             if (inf__tk_buf_put(out, enc, (size_t)k)) return -1;
-        } else if (utf8proc_category((utf8proc_int32_t)cp) != UTF8PROC_CATEGORY_MN) {
-            if (inf__tk_buf_put(out, s + i, (size_t)l)) return -1; /* StripAccents */
+        } else {
+            /* StripAccents drops every combining mark (Mn, Mc, Me). */
+            utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)cp);
+            if ((k < UTF8PROC_CATEGORY_MN || k > UTF8PROC_CATEGORY_ME) && inf__tk_buf_put(out, s + i, (size_t)l))
+                return -1;
         }
         i += (size_t)l;
     }

@@ -80,6 +80,13 @@ static void apply_behavior(segs_t *g, int behavior, int invert, size_t *n_out) {
     *n_out = w;
 }
 
+/* Rust char::is_numeric (what HF's Digits uses): Nd, Nl and No. */
+static int is_numeric(uint32_t c) {
+    if (c < 0x80) return c >= '0' && c <= '9';
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO;
+}
+
 static int is_punct(uint32_t c) {
     if (c < 0x80) return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
     utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
@@ -105,7 +112,7 @@ static int next_match(walk_t *w, const tk_pretok *pt, const pcre2_code *re, cons
     while (pos < m) {
         int l;
         uint32_t c = inf__tk_utf8_dec(p + pos, m - pos, &l);
-        int hit = pt->type == PT_DIGITS ? (c >= '0' && c <= '9')
+        int hit = pt->type == PT_DIGITS ? is_numeric(c)
                 : pt->type == PT_PUNCTUATION ? is_punct(c) : inf__tk_is_space(c);
         if (hit) { *ms = pos; *me = pos + (size_t)l; return 1; }
         pos += (size_t)l;
@@ -245,7 +252,9 @@ static int step(walk_t *w, size_t k, const char *p, size_t m, int at_zero) {
         /* Spaces become the replacement, which may be prepended; then each
          * replacement starts a new word (MergedWithNext). */
         buf->n = 0;
-        int starts = m >= (size_t)pt->repl_len && memcmp(p, pt->repl, (size_t)pt->repl_len) == 0;
+        /* HF tests for the replacement after spaces were replaced. */
+        int starts = (m > 0 && p[0] == ' ') ||
+                     (m >= (size_t)pt->repl_len && memcmp(p, pt->repl, (size_t)pt->repl_len) == 0);
         int prepend = !starts && (pt->prepend_scheme == PS_ALWAYS || (pt->prepend_scheme == PS_FIRST && at_zero));
         if (prepend && inf__tk_buf_put(buf, pt->repl, (size_t)pt->repl_len)) return OOM(w->err);
         for (size_t j = 0; j < m; j++)

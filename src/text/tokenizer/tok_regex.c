@@ -3,14 +3,53 @@
  * with UTF + UCP reads them the same way.  Patterns are compiled once at load
  * (with JIT when the platform has it); matching only reads the compiled code,
  * so it is safe from several threads, each with its own match data. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "text/tokenizer/tok_internal.h"
+
+/* The reference compiles split patterns with Oniguruma, whose Unicode \s is
+ * exactly the White_Space property and whose \w is letters, marks, decimal
+ * digits and connector punctuation.  PCRE2's UCP classes differ at the
+ * edges (its \s also takes U+180E; its \w takes all numbers but no marks),
+ * so the shorthand classes are spelled out as properties.  Escapes are
+ * walked pairwise so "\\s" (a backslash, then s) is left alone. */
+static int onig_classes(const char *pat, size_t len, tk_buf *out) {
+    int in_class = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = pat[i];
+        if (c == '\\' && i + 1 < len) {
+            char e = pat[i + 1];
+            const char *rep = NULL;
+            if (e == 's') rep = "\\p{White_Space}";
+            else if (e == 'S') rep = "\\P{White_Space}";
+            else if (e == 'w') rep = in_class ? "\\p{L}\\p{M}\\p{Nd}\\p{Pc}" : "[\\p{L}\\p{M}\\p{Nd}\\p{Pc}]";
+            else if (e == 'W' && !in_class) rep = "[^\\p{L}\\p{M}\\p{Nd}\\p{Pc}]";
+            if (rep ? inf__tk_buf_put(out, rep, strlen(rep)) : inf__tk_buf_put(out, pat + i, 2)) return -1;
+            i++;
+            continue;
+        }
+        if (c == '[' && !in_class) in_class = 1;
+        else if (c == ']' && in_class) in_class = 0;
+        if (inf__tk_buf_put(out, &c, 1)) return -1;
+    }
+    return inf__tk_buf_put(out, "", 0);
+}
 
 pcre2_code *inf__tk_regex_compile(const char *pat, size_t len, int literal,
                                   inf__err *err) {
     int ec;
     PCRE2_SIZE off;
+    tk_buf rewritten = {0};
+    if (!literal) {
+        if (onig_classes(pat, len, &rewritten)) {
+            free(rewritten.p);
+            inf__seterr(err, INF_E_NOMEM, "out of memory");
+            return NULL;
+        }
+        pat = rewritten.p;
+        len = rewritten.n;
+    }
     /* PCRE2_LITERAL refuses UCP (meaningless for a literal anyway). */
     uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, opts, &ec, &off, NULL);
@@ -19,10 +58,12 @@ pcre2_code *inf__tk_regex_compile(const char *pat, size_t len, int literal,
         pcre2_get_error_message(ec, msg, sizeof msg);
         inf__seterr(err, INF_E_UNSUPPORTED, "regex /%.*s/ at offset %zu: %s",
                     (int)(len > 200 ? 200 : len), pat, (size_t)off, (char *)msg);
+        free(rewritten.p);
         return NULL;
     }
     /* JIT is an optimisation only: without it matching still works. */
     (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    free(rewritten.p);
     return re;
 }
 
