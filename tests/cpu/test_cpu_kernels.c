@@ -218,6 +218,16 @@ static void test_attn(const inf__cpu_kernels *fast) {
         fast->attn_values(s1, 40, nq, k, ldk, m, hd, o2);
         for (int i = 0; i < nq * hd; i++) dv = fmax(dv, fabs(o1[i] - o2[i]));
         CHECK_MSG(ds < 1e-5 && dv < 1e-5, "attention hd %d: scores %g values %g", hd, ds, dv);
+        /* Softmax over rows of several lengths, with a wide range. */
+        for (int len = 1; len <= 37; len += 6) {
+            float a[40], b[40];
+            for (int j = 0; j < len; j++) a[j] = b[j] = (float)(urand() * 60 - 50);
+            inf__cpu_kernels_ref.softmax(a, len);
+            fast->softmax(b, len);
+            double dm = 0, sum = 0;
+            for (int j = 0; j < len; j++) { dm = fmax(dm, fabs(a[j] - b[j])); sum += b[j]; }
+            CHECK_MSG(dm < 1e-6 && fabs(sum - 1) < 1e-5, "softmax len %d: %g (sum %g)", len, dm, sum);
+        }
         free(q); free(k); free(s1); free(s2); free(o1); free(o2);
     }
 }

@@ -98,13 +98,10 @@ static void attn_chunk(void *arg, int64_t chunk, int ith) {
         float *out = c->att + t * c->q_dim + (int64_t)g * rep * hd;
         c->kern->attn_scores(q, rep, K, c->kv_dim, m, hd, d->attn_scale, sc, c->n_ctx);
         for (int32_t h = 0; h < rep; h++) {
-            float *s = sc + (int64_t)h * c->n_ctx, mx = -INFINITY, sum = 0.0f;
+            float *s = sc + (int64_t)h * c->n_ctx;
             if (cap > 0)
                 for (int32_t j = 0; j < m; j++) s[j] = cap * tanhf(s[j] / cap);
-            for (int32_t j = 0; j < m; j++) mx = s[j] > mx ? s[j] : mx;
-            for (int32_t j = 0; j < m; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
-            const float inv = 1.0f / sum;
-            for (int32_t j = 0; j < m; j++) s[j] *= inv;
+            c->kern->softmax(s, m);
         }
         c->kern->attn_values(sc, c->n_ctx, rep, V, c->kv_dim, m, hd, out);
     }

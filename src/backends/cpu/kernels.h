@@ -39,6 +39,8 @@ typedef struct inf__cpu_kernels {
      * o_h = o + h*hd, for nq heads. */
     void (*attn_values)(const float *p, int64_t ldp, int nq, const float *v,
                         int64_t ldv, int64_t m, int64_t hd, float *o);
+    /* In place: s[j] = exp(s[j] - max) / sum over m (m >= 1). */
+    void (*softmax)(float *s, int64_t m);
 } inf__cpu_kernels;
 
 /* The portable reference set (always present). */

@@ -17,6 +17,7 @@
 
 #include <cpuid.h>
 #include <immintrin.h>
+#include <math.h>
 
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define AI static inline __attribute__((always_inline))
@@ -433,8 +434,57 @@ TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const floa
     }
 }
 
+/* exp(x) for x <= 0 (softmax arguments), about 2 ulp: x = n ln2 + r with
+ * |r| <= ln2/2, exp(r) by its degree-6 Taylor polynomial (error < 2e-7
+ * relative), times 2^n built in the exponent bits. */
+TGT AI __m256 exp_neg(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+TGT static void avx2_softmax(float *s, int64_t m) {
+    int64_t j = 0;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    for (; j + 8 <= m; j += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(s + j));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float mx = _mm_cvtss_f32(h);
+    for (; j < m; j++) mx = s[j] > mx ? s[j] : mx;
+    const __m256 mxv = _mm256_set1_ps(mx);
+    __m256 sv = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= m; j += 8) {
+        const __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(s + j), mxv));
+        _mm256_storeu_ps(s + j, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    float sum = hsum8(sv);
+    for (; j < m; j++) {
+        float e = expf(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    const float inv = 1.0f / sum;
+    const __m256 iv = _mm256_set1_ps(inv);
+    for (j = 0; j + 8 <= m; j += 8) _mm256_storeu_ps(s + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), iv));
+    for (; j < m; j++) s[j] *= inv;
+}
+
 static const inf__cpu_kernels avx2_kernels = {
     "avx2", avx2_matmul_rows, avx2_dot, avx2_axpy, avx2_attn_scores, avx2_attn_values,
+    avx2_softmax,
 };
 
 /* AVX2 and FMA from the compiler's cpu model; F16C and the OS's saving of

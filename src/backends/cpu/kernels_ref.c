@@ -2,6 +2,8 @@
  * order. They define what "correct" means for the fast kernels. */
 #include "backends/cpu/kernels.h"
 
+#include <math.h>
+
 float inf__f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
@@ -106,6 +108,14 @@ static void ref_attn_values(const float *p, int64_t ldp, int nq, const float *v,
     }
 }
 
+static void ref_softmax(float *s, int64_t m) {
+    float mx = -INFINITY, sum = 0.0f;
+    for (int64_t j = 0; j < m; j++) mx = s[j] > mx ? s[j] : mx;
+    for (int64_t j = 0; j < m; j++) { s[j] = expf(s[j] - mx); sum += s[j]; }
+    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < m; j++) s[j] *= inv;
+}
+
 /* Each row is dequantised a chunk at a time into a stack buffer and dotted
  * with every token (running f32 sums in index order, so chunking does not
  * change the result): the weights are read once per call. */
@@ -131,6 +141,7 @@ static void ref_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
 
 const inf__cpu_kernels inf__cpu_kernels_ref = {
     "reference", ref_matmul_rows, ref_dot, ref_axpy, ref_attn_scores, ref_attn_values,
+    ref_softmax,
 };
 
 const inf__cpu_kernels *inf__cpu_kernels_select(int force_reference) {
