@@ -16,6 +16,9 @@
  * every slot's KV cache is sized by it and models advertise 32k-128k
  * positions that would not fit in memory times 4 slots.
  *
+ * max_tokens <= 0 means no limit but the context.  Classify produces one
+ * token per prompt whatever max_tokens says, and does not stop at eos.
+ *
  * Chat: the messages are rendered with the chat template (the model's, or
  * opts->chat_template; ChatML when the model has none), then tokenized.
  * When the rendered text already starts with the BOS token's text the

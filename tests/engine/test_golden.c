@@ -176,7 +176,69 @@ static void test_brown(json_t *golden, const char *variant) {
     inf_model_close(&m);
 }
 
+/* A model directory without tokenizer.json loads with dummy weights (for
+ * benchmarks) and serves token-id prompts; text prompts get a clear error.
+ * The bench helper runs through the scheduler. */
+static void test_dummy(void) {
+    inf_load_options lo;
+    inf_load_options_default(&lo);
+    lo.backend = "cpu";
+    lo.dummy_weights = 1;
+    lo.dummy_bits = 4;
+    lo.dummy_group = 32;
+    inf_model *m = NULL;
+    char *err = NULL;
+    const char *dir = INF_FIXTURES "/tiny/qwen3-small-bf16";
+    int rc = inf_model_load(dir, &lo, &m, &err);
+    CHECK_MSG(rc == INF_OK, "dummy load: %s", err ? err : "");
+    inf_free(err);
+    if (!m) return;
+    inf_model_info info;
+    CHECK_EQ_INT(inf_model_info_get(m, &info), INF_OK);
+    CHECK_EQ_INT(info.quant_bits, 4);
+    int32_t ids[5] = {5, 17, 400, 3, 99};
+    inf_generate_options o;
+    inf_generate_options_default(&o);
+    o.max_tokens = 6;
+    o.ignore_eos = 1;
+    static et_run r;
+    et_generate(m, NULL, ids, 5, &o, &r);
+    CHECK_EQ_INT(r.rc, INF_OK);
+    CHECK_EQ_INT(r.n, 6);
+    CHECK_EQ_INT(r.text_len, 0);
+    CHECK_EQ_INT(r.metrics.prompt_tokens, 5);
+    inf_stream *s = NULL;
+    CHECK_EQ_INT(inf_generate(m, "text", &o, &s), INF_E_TOKENIZER);
+    inf_model_close(&m);
+
+    /* without dummy weights the tokenizer is required */
+    lo.dummy_weights = 0;
+    rc = inf_model_load(dir, &lo, &m, &err);
+    CHECK_EQ_INT(rc, INF_E_NOT_FOUND);
+    CHECK(err && strstr(err, "tokenizer.json"));
+    inf_free(err);
+
+    /* bench helper on a tiny model */
+    const inf_model_ops *ops = NULL;
+    void *model = NULL;
+    rc = inf__engine_open(dir, NULL, &inf__cpu_compute,
+                          INF__ENGINE_NO_TOKENIZER_OK, &ops, &model, &err);
+    CHECK_EQ_INT(rc, INF_OK);
+    free(err);
+    err = NULL;
+    if (rc != INF_OK) return;
+    inf_metrics bm;
+    rc = inf__engine_bench(model, 8, 4, 3, &bm, &err);
+    CHECK_EQ_INT(rc, INF_OK);
+    free(err);
+    CHECK_EQ_INT(bm.prompt_tokens, 24);
+    CHECK_EQ_INT(bm.generated_tokens, 12);
+    CHECK(bm.decode_tokens_per_second > 0 && bm.prefill_tokens_per_second > 0);
+    ops->close(model);
+}
+
 int main(void) {
+    test_dummy();
     printf("tiny models:\n");
     for (size_t i = 0; i < sizeof tiny / sizeof *tiny; i++) test_tiny(tiny[i]);
     json_error_t je;
