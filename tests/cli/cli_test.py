@@ -552,12 +552,12 @@ def group_chat_tmux():
             # Line editing: type with a typo, fix it with Backspace (libedit).
             t("send-keys", "-t", sess, "-l", q1 + "x")
             t("send-keys", "-t", sess, "BSpace", "Enter")
-            s = wait_for(lambda s: s.count("tok/s") >= 1)
+            s = wait_for(lambda s: s.count("finish:") >= 1)
             check(("> " + q1) in s, "the typed line, edited: %r" % s)
             check(r1.strip() in s, "the first reply %r is shown: %r" % (r1, s))
             t("send-keys", "-t", sess, "-l", q2)
             t("send-keys", "-t", sess, "Enter")
-            s = wait_for(lambda s: s.count("tok/s") >= 2)
+            s = wait_for(lambda s: s.count("finish:") >= 2)
             check(r2.strip() in s, "the second reply %r (with the history) is shown: %r" % (r2, s))
             t("send-keys", "-t", sess, "/reset", "Enter")
             t("send-keys", "-t", sess, "-l", "/system Be brief.")
@@ -566,7 +566,7 @@ def group_chat_tmux():
             check("(conversation reset)" in s and "(system prompt set)" in s, "/reset and /system acknowledged: %r" % s)
             t("send-keys", "-t", sess, "-l", q2)
             t("send-keys", "-t", sess, "Enter")
-            s = wait_for(lambda s: s.count("tok/s") >= 3)
+            s = wait_for(lambda s: s.count("finish:") >= 3)
             check(r3.strip() in s, "after /reset and /system the reply is %r: %r" % (r3, s))
             print("--- the terminal ---\n" + pane().rstrip() + "\n---")
             t("send-keys", "-t", sess, "/quit", "Enter")
@@ -576,6 +576,33 @@ def group_chat_tmux():
             time.sleep(0.3)
             st = open(status).read().strip() if os.path.exists(status) else None
             check(st == "0", "/quit ends the program with status 0 (got %r)" % st)
+        finally:
+            t("kill-server")
+
+        # Ctrl-C stops a long reply; the conversation goes on.
+        os.unlink(status) if os.path.exists(status) else None
+        cmd = "%s chat -m %s --max-tokens 1000 --ignore-eos; echo $? > %s" % (BIN, BROWN, status)
+        r = t("new-session", "-d", "-s", sess, "-x", "200", "-y", "50", cmd)
+        if not check(r.returncode == 0, "tmux new-session: %s" % r.stderr):
+            return
+        try:
+            wait_for(lambda s: "Chatting with" in s)
+            t("send-keys", "-t", sess, "-l", q1)
+            t("send-keys", "-t", sess, "Enter")
+            # Wait until the reply has started streaming, then interrupt it.
+            wait_for(lambda s: len(s.split(q1, 1)[-1].strip()) > 20, 30)
+            t("send-keys", "-t", sess, "C-c")
+            s = wait_for(lambda s: "(interrupted)" in s and s.rstrip().endswith(">"), 30)
+            check("(interrupted)" in s and s.rstrip().endswith(">"),
+                  "Ctrl-C stops the reply and the prompt returns: %r" % s[-300:])
+            check("finish:" not in s, "an interrupted reply has no summary: %r" % s[-300:])
+            t("send-keys", "-t", sess, "C-d")
+            end = time.time() + 30
+            while time.time() < end and not os.path.exists(status):
+                time.sleep(0.2)
+            time.sleep(0.3)
+            st = open(status).read().strip() if os.path.exists(status) else None
+            check(st == "0", "Ctrl-D ends the program with status 0 (got %r)" % st)
         finally:
             t("kill-server")
 
