@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "backends/cpu/kernels.h"
 #include "golden.h"
 #include "testutil.h"
 
@@ -57,9 +58,10 @@ static void free_golden(golden *g) {
     free(g->ids); free(g->greedy); free(g->margin); free(g->logits);
 }
 
-static void *init_ctx(const inf__model_desc *d, int reference, int n_slots, int ctxlen) {
-    if (reference) setenv("INF_CPU_REFERENCE", "1", 1);
-    else unsetenv("INF_CPU_REFERENCE");
+/* kernels: "reference", "avx2", "avx512" or NULL (the default choice). */
+static void *init_ctx(const inf__model_desc *d, const char *kernels, int n_slots, int ctxlen) {
+    if (kernels) setenv("INF_CPU_KERNELS", kernels, 1);
+    else unsetenv("INF_CPU_KERNELS");
     inf__compute_params p = {n_slots, ctxlen, 2, -1};
     void *ctx = NULL;
     inf__err e;
@@ -70,8 +72,8 @@ static void *init_ctx(const inf__model_desc *d, int reference, int n_slots, int 
 
 /* Logits at every position and the greedy continuation through the cache. */
 static void test_logits_and_greedy(const char *name, const inf__model_desc *d, const golden *g,
-                                   int reference) {
-    void *ctx = init_ctx(d, reference, 2, 128);
+                                   const char *kernels) {
+    void *ctx = init_ctx(d, kernels, 2, 128);
     if (!ctx) return;
     const int T = g->n_ids, V = g->V;
     CHECK_EQ_INT(d->vocab_size, V);
@@ -123,7 +125,7 @@ static void test_batching(const char *name, const inf__model_desc *d, const gold
     /* Alone: prompt in one forward, then NDEC single-token decodes; keep
      * the logits of every position. */
     float *alone[NSEQ];
-    void *ctx = init_ctx(d, 0, 1, 64);
+    void *ctx = init_ctx(d, NULL, 1, 64);
     if (!ctx) return;
     inf__err e;
     for (int s = 0; s < NSEQ; s++) {
@@ -145,7 +147,7 @@ static void test_batching(const char *name, const inf__model_desc *d, const gold
      * Batch 3: decode 0, 1, 2, the rest of seq 3's prompt.
      * Then decode everyone until each has its NDEC tokens. Only some rows
      * want logits (every other prompt row, all decode rows). */
-    ctx = init_ctx(d, 0, NSEQ, 64);
+    ctx = init_ctx(d, NULL, NSEQ, 64);
     if (!ctx) return;
     int next[NSEQ] = {0};
     int total[NSEQ];
@@ -197,7 +199,7 @@ static void test_batching(const char *name, const inf__model_desc *d, const gold
 
 /* Malformed batches fail with a message and leave the cache untouched. */
 static void test_errors(const inf__model_desc *d, const golden *g) {
-    void *ctx = init_ctx(d, 0, 2, 16);
+    void *ctx = init_ctx(d, NULL, 2, 16);
     if (!ctx) return;
     inf__err e;
     float *lg = malloc((size_t)d->vocab_size * 20 * 4);
@@ -229,6 +231,7 @@ static void test_errors(const inf__model_desc *d, const golden *g) {
 
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : NULL;
+    unsetenv("INF_CPU_REFERENCE");
     char why[64];
     CHECK(inf__cpu_compute.available(why, sizeof why) == 1);
     CHECK_EQ_STR(inf__cpu_compute.name, "cpu");
@@ -247,8 +250,10 @@ int main(int argc, char **argv) {
             inf__model_files_free(f);
             continue;
         }
-        test_logits_and_greedy(models[m], &d, &g, 1);
-        test_logits_and_greedy(models[m], &d, &g, 0);
+        /* Every kernel set this processor has. */
+        test_logits_and_greedy(models[m], &d, &g, "reference");
+        if (inf__cpu_kernels_avx2()) test_logits_and_greedy(models[m], &d, &g, "avx2");
+        if (inf__cpu_kernels_avx512()) test_logits_and_greedy(models[m], &d, &g, "avx512");
         test_batching(models[m], &d, &g);
         if (m == 0) test_errors(&d, &g);
         free_golden(&g);

@@ -266,10 +266,8 @@ static void test_pool(void) {
     inf__pool_free(NULL);
 }
 
-int main(void) {
-    const inf__cpu_kernels *fast = inf__cpu_kernels_avx2();
+static void run_all(const inf__cpu_kernels *fast) {
     printf("fast kernels: %s\n", fast ? fast->name : "(none on this cpu)");
-    test_f16_specials();
     test_format(INF__W_F32, 37, 100, 0, INF__DT_F32, fast);
     test_format(INF__W_F16, 37, 100, 0, INF__DT_F32, fast);
     test_format(INF__W_BF16, 37, 100, 0, INF__DT_F32, fast);
@@ -290,6 +288,17 @@ int main(void) {
     test_format(INF__W_MLX8, 12, 1088, 64, INF__DT_F16, fast);
     test_vec(fast);
     test_attn(fast);
+}
+
+int main(void) {
+    test_f16_specials();
+    /* Every fast set this processor has, each against the reference. */
+    const inf__cpu_kernels *avx2 = inf__cpu_kernels_avx2(), *avx512 = inf__cpu_kernels_avx512();
+    run_all(avx2);
+    if (avx512) run_all(avx512);
+    CHECK(inf__cpu_kernels_select("reference") == &inf__cpu_kernels_ref);
+    CHECK(inf__cpu_kernels_select(NULL) == (avx512 ? avx512 : avx2 ? avx2 : &inf__cpu_kernels_ref));
+    CHECK(inf__cpu_kernels_select("avx2") == (avx2 ? avx2 : &inf__cpu_kernels_ref));
     test_pool();
     return tu_summary("test_cpu_kernels");
 }

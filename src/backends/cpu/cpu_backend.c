@@ -151,8 +151,11 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
     inf__cpu_ctx *c = calloc(1, sizeof *c);
     if (!c) return inf__seterr(err, INF_E_NOMEM, "cpu: init: out of memory");
     c->d = d;
+    /* INF_CPU_REFERENCE=1 forces the reference kernels; INF_CPU_KERNELS
+     * (reference, avx2, avx512) picks a set for comparisons. */
     const char *ref = getenv("INF_CPU_REFERENCE");
-    c->kern = inf__cpu_kernels_select(ref && ref[0] && strcmp(ref, "0") != 0);
+    c->kern = inf__cpu_kernels_select(ref && ref[0] && strcmp(ref, "0") != 0 ? "reference"
+                                                                          : getenv("INF_CPU_KERNELS"));
     c->n_slots = p->n_slots;
     c->n_ctx = p->context_length;
     c->q_dim = (int32_t)qd;

@@ -50,9 +50,23 @@ extern const inf__cpu_kernels inf__cpu_kernels_ref;
  * lacks those features. */
 const inf__cpu_kernels *inf__cpu_kernels_avx2(void);
 
-/* The set to use: reference when force_reference is nonzero, else the
- * fastest this processor supports. Never NULL. */
-const inf__cpu_kernels *inf__cpu_kernels_select(int force_reference);
+/* The AVX-512 set (512-bit register tiles for several tokens; decode as
+ * avx2), or NULL when the processor or OS lacks AVX-512 F/BW/VL. */
+const inf__cpu_kernels *inf__cpu_kernels_avx512(void);
+
+/* The set to use, by name: "reference", "avx2", "avx512", or NULL / ""
+ * for the fastest this processor supports.  An unavailable or unknown name
+ * falls back to the fastest available at or below it. Never NULL. */
+const inf__cpu_kernels *inf__cpu_kernels_select(const char *name);
+
+/* x86 internals shared by the avx2 and avx512 sets. */
+#define INF__CPU_KC 512 /* columns per dequantised weight tile */
+/* Rows [r, r+nr) x columns [k0, k0+kc) of w as f32 into tile[nr][INF__CPU_KC]
+ * (64-byte aligned); returns 0 (nothing written) for an unsupported layout. */
+int inf__cpu_avx2_dequant_tile(const inf__weight *w, int64_t r, int nr, int64_t k0,
+                               int64_t kc, float *tile);
+/* 1 when the processor and OS support AVX-512 F/BW/VL (and AVX2/FMA/F16C). */
+int inf__cpu_cpu_has_avx512(void);
 
 /* Writes row r of w, dequantised, to out[w->cols] (f32). Used for the
  * embedding lookup (only the looked-up rows of a quantised table are

@@ -211,7 +211,7 @@ TGT AI void decode_fmt(int fmt, const inf__weight *w, const float *x, float *y,
 
 /* ---- several tokens: dequantise a tile to L1, then an f32 register tile -- */
 
-#define KC 512 /* columns per weight tile: 4 rows x 512 x 4 B = 8 KiB */
+#define KC INF__CPU_KC
 #define TB 96  /* tokens per block: x block 96 x 512 x 4 B = 192 KiB (L2) */
 
 /* Rows [r, r+nr) x columns [k0, k0+kc) of w as f32 into tile[nr][KC]. */
@@ -293,7 +293,7 @@ TGT AI void matmul_fmt(int fmt, const inf__weight *w, const float *x,
         decode_fmt(fmt, w, x, y, r0, r1);
         return;
     }
-    float tile[4 * KC] __attribute__((aligned(32)));
+    float tile[4 * KC] __attribute__((aligned(64)));
     const int64_t cols = w->cols;
     for (int64_t t0 = 0; t0 < n; t0 += TB) {
         const int64_t nt = n - t0 < TB ? n - t0 : TB;
@@ -325,6 +325,34 @@ MM(mm_f16, F_F16)
 MM(mm_bf16, F_BF16)
 MM(mm_q4, F_Q4)
 MM(mm_q8, F_Q8)
+
+#define DQ(NAME, FMT)                                                          \
+    TGT static void NAME(const inf__weight *w, int64_t r, int nr, int64_t k0,  \
+                         int64_t kc, float *tile) {                            \
+        dequant_tile(FMT, w, r, nr, k0, kc, tile);                             \
+    }
+DQ(dq_f32, F_F32)
+DQ(dq_f16, F_F16)
+DQ(dq_bf16, F_BF16)
+DQ(dq_q4, F_Q4)
+DQ(dq_q8, F_Q8)
+
+int inf__cpu_avx2_dequant_tile(const inf__weight *w, int64_t r, int nr, int64_t k0,
+                               int64_t kc, float *tile) {
+    switch (w->fmt) {
+    case INF__W_F32: dq_f32(w, r, nr, k0, kc, tile); return 1;
+    case INF__W_F16: dq_f16(w, r, nr, k0, kc, tile); return 1;
+    case INF__W_BF16: dq_bf16(w, r, nr, k0, kc, tile); return 1;
+    case INF__W_MLX4:
+    case INF__W_MLX8:
+        if (w->group <= 0 || w->group % 8 != 0 || w->cols % w->group != 0) return 0;
+        if (w->fmt == INF__W_MLX4) dq_q4(w, r, nr, k0, kc, tile);
+        else dq_q8(w, r, nr, k0, kc, tile);
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 static void avx2_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
                              int64_t n, float *y, int64_t ldy, int64_t r0,
@@ -507,6 +535,17 @@ const inf__cpu_kernels *inf__cpu_kernels_avx2(void) {
     /* Called once per context init: cpuid is cheap, and no cached flag
      * means no shared state between threads. */
     return cpu_has_avx2_fma_f16c() ? &avx2_kernels : NULL;
+}
+
+int inf__cpu_cpu_has_avx512(void) {
+    unsigned a, b, c, d;
+    if (!cpu_has_avx2_fma_f16c()) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(b & (1u << 16)) || !(b & (1u << 30)) || !(b & (1u << 31))) return 0; /* F, BW, VL */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return (lo & 0xe6) == 0xe6; /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM */
 }
 
 #else /* not x86-64 GCC/clang: portable kernels only */

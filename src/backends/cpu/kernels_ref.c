@@ -144,7 +144,10 @@ const inf__cpu_kernels inf__cpu_kernels_ref = {
     ref_softmax,
 };
 
-const inf__cpu_kernels *inf__cpu_kernels_select(int force_reference) {
-    const inf__cpu_kernels *k = force_reference ? NULL : inf__cpu_kernels_avx2();
+const inf__cpu_kernels *inf__cpu_kernels_select(const char *name) {
+    const inf__cpu_kernels *k = NULL;
+    if (name && strcmp(name, "reference") == 0) return &inf__cpu_kernels_ref;
+    if (!name || !name[0] || strcmp(name, "avx512") == 0) k = inf__cpu_kernels_avx512();
+    if (!k) k = inf__cpu_kernels_avx2();
     return k ? k : &inf__cpu_kernels_ref;
 }
