@@ -52,7 +52,7 @@ static int add_merge(inf__tokenizer *t, size_t i, const char *a, size_t la, cons
 static int add_merges_fast(inf__tokenizer *t, const tk_fastjson *fj, size_t i0, size_t m, inf__err *err) {
     uint32_t ha[64], hb[64], hc[64];
     int32_t ia[64], ib[64], ic[64];
-    const char *B = fj->blob.p;
+    const char *B = t->blob; /* the fast path's strings, now owned by t */
     for (size_t j = 0; j < m; j++) {
         const size_t *q = fj->merges + 4 * (i0 + j);
         ha[j] = inf__tk_hash(B + q[0], q[1]);
@@ -168,7 +168,7 @@ static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, tk_f
                 t->model_len[id] = (uint32_t)q[1];
             }
         }
-        fj->blob.p = t->blob; /* still readable for the merges */
+        /* From here on the strings are read through t->blob. */
     } else {
         size_t klen;
         json_object_keylen_foreach(vocab, key, klen, val) {
@@ -203,7 +203,6 @@ static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, tk_f
         t->byte_id[b] = vocab_lookup(t, name, 6);
     }
     int rc = parse_merges(t, merges, fj, err);
-    if (fj) fj->blob.p = NULL; /* owned by t */
     if (rc) return rc;
     /* Single-character pieces: a direct table spares a hash per character in
      * the BPE inner loop. Only valid when no prefix/suffix decorates them. */
@@ -431,6 +430,13 @@ int inf__tok_load_mem(const char *js, size_t len, const char *cfg, size_t cfg_le
     if ((rc = inf__tk_parse_pretok(t, json_object_get(root, "pre_tokenizer"), err))) goto done;
     if ((rc = inf__tk_parse_post(t, json_object_get(root, "post_processor"), err))) goto done;
     if ((rc = inf__tk_parse_decoder(t, json_object_get(root, "decoder"), err))) goto done;
+    for (size_t i = 0; i < t->n_post_pre + t->n_post_post; i++) {
+        int32_t id = i < t->n_post_pre ? t->post_pre[i] : t->post_post[i - t->n_post_pre];
+        if (id < 0 || id >= t->n_ids) {
+            rc = inf__seterr(err, INF_E_FORMAT, "post_processor adds id %d, outside the vocabulary", (int)id);
+            goto done;
+        }
+    }
     if ((rc = build_tries(t, err))) goto done;
     if (cfg && (rc = parse_config(t, cfg, cfg_len, err))) goto done;
     const char *bos = inf__tok_config_token(t, "bos_token"), *eos = inf__tok_config_token(t, "eos_token");
