@@ -1,0 +1,271 @@
+/* The scheduler against a fake compute backend whose "model" is known
+ * exactly: the logits of a row are a hash of the slot's whole token
+ * history.  So the expected greedy continuation of any prompt can be
+ * computed here independently, and forward() can check every batch it is
+ * given (positions continue each slot's cache, at most 512 rows).  This
+ * shows that continuous batching (prefill chunks mixed with decode rows,
+ * sequences entering and leaving slots) feeds every sequence exactly its
+ * own history. */
+#include <pthread.h>
+#include <stdio.h>
+
+#include "engine/engine.h"
+#include "engine_testutil.h"
+
+#define V 97       /* vocabulary */
+#define CTX 2048
+#define SLOTS 4
+#define BAD_TOKEN 96 /* forward() fails on it */
+
+typedef struct fake {
+    int32_t *hist[SLOTS]; /* [CTX] cached tokens per slot */
+    int32_t n[SLOTS];
+    /* statistics (worker thread only; read after the streams end) */
+    int calls, max_rows, mixed, errors;
+} fake;
+
+static fake g_fake;
+
+/* Logits of the next token after h[0..n): a hash per vocabulary entry. */
+static void ref_logits(const int32_t *h, int32_t n, float *out) {
+    uint64_t x = 1469598103934665603ULL;
+    for (int32_t i = 0; i < n; i++) {
+        x ^= (uint64_t)h[i] + 0x9e37;
+        x *= 1099511628211ULL;
+    }
+    for (int32_t v = 0; v < V; v++) {
+        uint64_t y = x ^ ((uint64_t)v * 0xff51afd7ed558ccdULL);
+        y ^= y >> 33;
+        y *= 0xc4ceb9fe1a85ec53ULL;
+        y ^= y >> 33;
+        out[v] = (float)(y % 10007) / 1000.0f;
+    }
+    out[BAD_TOKEN] = -100.0f; /* only ever fed on purpose */
+}
+
+static int f_available(char *why, size_t n) {
+    (void)why;
+    (void)n;
+    return 1;
+}
+
+static int f_init(const inf__model_desc *d, const inf__compute_params *p,
+                  void **ctx, inf__err *err) {
+    (void)d;
+    if (p->n_slots != SLOTS || p->context_length != CTX)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "unexpected params");
+    for (int i = 0; i < SLOTS; i++) {
+        g_fake.hist[i] = calloc(CTX, sizeof(int32_t));
+        g_fake.n[i] = 0;
+    }
+    *ctx = &g_fake;
+    return INF_OK;
+}
+
+static int f_forward(void *ctx, const inf__batch *b, inf__err *err) {
+    fake *f = ctx;
+    f->calls++;
+    /* a step takes a millisecond, so that the sequences overlap */
+    struct timespec ts = {0, 1000000L};
+    nanosleep(&ts, NULL);
+    if (b->n_tokens > f->max_rows) f->max_rows = b->n_tokens;
+    int rows[SLOTS] = {0};
+    int w = 0;
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        int32_t s = b->slot[i];
+        if (s < 0 || s >= SLOTS || b->pos[i] != f->n[s] || b->pos[i] >= CTX) {
+            f->errors++;
+            return inf__seterr(err, INF_E_INTERNAL,
+                               "row %d: slot %d pos %d, cache has %d", i, s,
+                               b->pos[i], s >= 0 && s < SLOTS ? f->n[s] : -1);
+        }
+        if (b->tokens[i] == BAD_TOKEN)
+            return inf__seterr(err, INF_E_INTERNAL, "fake: bad token");
+        f->hist[s][f->n[s]++] = b->tokens[i];
+        rows[s]++;
+        if (b->want[i]) ref_logits(f->hist[s], f->n[s], b->logits + (w++) * V);
+    }
+    int pre = 0, dec = 0;
+    for (int s = 0; s < SLOTS; s++) {
+        pre |= rows[s] > 1;
+        dec |= rows[s] == 1;
+    }
+    f->mixed += pre && dec;
+    return INF_OK;
+}
+
+static void f_reset(void *ctx, int32_t slot) { ((fake *)ctx)->n[slot] = 0; }
+
+static void f_memory(void *ctx, int64_t *a, int64_t *p) {
+    (void)ctx;
+    *a = 1000;
+    *p = 2000;
+}
+
+static void f_free(void *ctx) {
+    fake *f = ctx;
+    for (int i = 0; i < SLOTS; i++) free(f->hist[i]);
+}
+
+static const inf__compute_ops fake_ops = {"fake", f_available, f_init,
+                                          f_forward, f_reset, f_memory,
+                                          f_free};
+
+/* The greedy continuation of p[0..n) under the fake model. */
+static void expected(const int32_t *p, int32_t n, int32_t gen, int32_t *out) {
+    static int32_t h[CTX + 8];
+    float l[V];
+    memcpy(h, p, (size_t)n * sizeof *h);
+    for (int32_t k = 0; k < gen; k++) {
+        ref_logits(h, n + k, l);
+        int32_t best = 0;
+        for (int32_t v = 1; v < V; v++)
+            if (l[v] > l[best]) best = v;
+        out[k] = best;
+        h[n + k] = best;
+    }
+}
+
+typedef struct job {
+    void *m;
+    int32_t prompt[1400];
+    int32_t n, gen;
+    int32_t got[128];
+    int32_t n_got;
+    int err;
+    int delay_ms;
+} job;
+
+static void *run_job(void *p) {
+    job *j = p;
+    if (j->delay_ms) {
+        struct timespec ts = {0, (long)j->delay_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    inf_generate_options o;
+    inf_generate_options_default(&o);
+    o.max_tokens = j->gen;
+    const inf_stream_ops *so;
+    void *st;
+    char *e = NULL;
+    j->err = inf__engine_start_ids(j->m, j->prompt, (size_t)j->n, &o, &so,
+                                   &st, &e);
+    free(e);
+    if (j->err != INF_OK) return NULL;
+    inf_token t;
+    while (so->next(st, &t) == 1 && j->n_got < 128) j->got[j->n_got++] = t.id;
+    j->err = so->err(st);
+    so->close(st);
+    return NULL;
+}
+
+static void *open_fake(void) {
+    inf__model_desc d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.model_type, sizeof d.model_type, "fake");
+    d.vocab_size = V;
+    d.n_eos = 0;
+    inf__engine_parts parts = {.desc = &d, .compute = &fake_ops};
+    parts.params.n_slots = SLOTS;
+    parts.params.context_length = CTX;
+    void *m = NULL;
+    inf__err err;
+    inf__err_clear(&err);
+    int rc = inf__engine_create(&parts, &m, &err);
+    CHECK_MSG(rc == INF_OK, "create: %s", err.msg);
+    return m;
+}
+
+static void test_mixed(void) {
+    void *m = open_fake();
+    if (!m) return;
+    static job jobs[6];
+    pthread_t th[6];
+    uint64_t x = 88172645463325252ULL;
+    /* six sequences on four slots: two wait for a slot; one prompt needs
+     * three 512-row steps; later arrivals prefill while others decode */
+    int32_t lens[6] = {1300, 7, 1, 40, 600, 3};
+    for (int i = 0; i < 6; i++) {
+        jobs[i].m = m;
+        jobs[i].n = lens[i];
+        jobs[i].gen = 20 + 7 * i;
+        jobs[i].delay_ms = i * 3;
+        for (int32_t k = 0; k < lens[i]; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            jobs[i].prompt[k] = (int32_t)(x % (V - 1)); /* never BAD_TOKEN */
+        }
+        pthread_create(&th[i], NULL, run_job, &jobs[i]);
+    }
+    for (int i = 0; i < 6; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 6; i++) {
+        int32_t want[128];
+        expected(jobs[i].prompt, jobs[i].n, jobs[i].gen, want);
+        CHECK_EQ_INT(jobs[i].err, INF_OK);
+        CHECK_EQ_INT(jobs[i].n_got, jobs[i].gen);
+        CHECK_MSG(memcmp(jobs[i].got, want, (size_t)jobs[i].gen * 4) == 0,
+                  "sequence %d got another history's tokens", i);
+    }
+    CHECK_EQ_INT(g_fake.errors, 0);
+    CHECK(g_fake.max_rows <= 512);
+    CHECK(g_fake.mixed > 0);
+    printf("  %d forward calls, at most %d rows, %d mixed prefill+decode\n",
+           g_fake.calls, g_fake.max_rows, g_fake.mixed);
+
+    /* a backend error ends the sequences of that batch with its message */
+    static job bad;
+    bad.m = m;
+    bad.n = 3;
+    bad.prompt[0] = 1;
+    bad.prompt[1] = BAD_TOKEN;
+    bad.prompt[2] = 2;
+    bad.gen = 5;
+    run_job(&bad);
+    CHECK_EQ_INT(bad.err, INF_E_INTERNAL);
+    CHECK_EQ_INT(bad.n_got, 0);
+    /* and the engine goes on */
+    static job after;
+    after.m = m;
+    after.n = 2;
+    after.prompt[0] = 5;
+    after.prompt[1] = 6;
+    after.gen = 4;
+    run_job(&after);
+    int32_t want[4];
+    expected(after.prompt, 2, 4, want);
+    CHECK(after.err == INF_OK && memcmp(after.got, want, sizeof want) == 0);
+
+    /* model metrics come from the backend's memory report */
+    inf_metrics mm;
+    CHECK_EQ_INT(inf__engine_ops.metrics(m, &mm), INF_OK);
+    CHECK_EQ_INT(mm.active_memory_bytes, 1000);
+    CHECK_EQ_INT(mm.peak_memory_bytes, 2000);
+    CHECK_EQ_INT(mm.generated_tokens, 4);
+
+    /* closing the model ends running and queued streams */
+    inf_generate_options o;
+    inf_generate_options_default(&o);
+    o.max_tokens = 0; /* until the context is full */
+    const inf_stream_ops *so;
+    void *st[6];
+    int32_t p[1] = {3};
+    for (int i = 0; i < 6; i++) {
+        CHECK_EQ_INT(inf__engine_start_ids(m, p, 1, &o, &so, &st[i], NULL),
+                     INF_OK);
+    }
+    inf__engine_ops.close(m);
+    for (int i = 0; i < 6; i++) {
+        inf_token t;
+        int k;
+        while ((k = so->next(st[i], &t)) == 1) {
+        }
+        CHECK_EQ_INT(k, INF_E_STATE);
+        so->close(st[i]);
+    }
+}
+
+int main(void) {
+    test_mixed();
+    return tu_summary("test_engine_sched");
+}
