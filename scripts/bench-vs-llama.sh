@@ -1,0 +1,144 @@
+#!/bin/bash
+# bench-vs-llama.sh — `inference bench` side by side with llama.cpp's
+# llama-bench on the same model shapes (issue 5's "Must show" table).
+#
+# For each row (model shape x format) it runs llama-bench on a GGUF file of
+# random weights, then `inference bench --dummy` on the same shape with
+# random weights of the same bits per weight, ALTERNATELY, row by row, so
+# that the load of this shared machine falls on both alike.  Raw JSON goes
+# to $OUT (one file per run), and scripts/bench/summarize.py turns it into
+# the markdown tables of bench/README.md.
+#
+# Usage: scripts/bench-vs-llama.sh [PHASE...]
+#   phases: membw main threads1 depth batch (default: all, in that order)
+# Environment:
+#   REPS=5 THREADS=2        repetitions and threads of the main table
+#   ROWS="qwen3-0.6b:BF16 ..." which rows of the main table (see ROWS below)
+#   OUT=bench/results       where the JSON goes
+#   INFERENCE=build-perf/tools/inference/inference
+#   LLAMA_BENCH=.cache/llama.cpp/build/bin/llama-bench
+#   NICE=0                  niceness of the measured programs (e.g. -10 as
+#                           root: both programs alike, less disturbed by
+#                           the compiles of a shared machine)
+# Prerequisites (each one is made when missing):
+#   Release build:  cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release &&
+#                   cmake --build build-perf --target inference -j2
+#   llama-bench:    scripts/build-llama-cpp.sh
+#   GGUF files:     scripts/bench/make_gguf.py (into .cache/bench-gguf)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+REPS=${REPS:-5}
+THREADS=${THREADS:-2}
+OUT=${OUT:-bench/results}
+INFERENCE=${INFERENCE:-build-perf/tools/inference/inference}
+LLAMA_BENCH=${LLAMA_BENCH:-.cache/llama.cpp/build/bin/llama-bench}
+GGUF_DIR=${GGUF_DIR:-.cache/bench-gguf}
+NICE=${NICE:-0}
+PY=${PY:-/usr/bin/python3}
+# shape:GGUF type.  Our counterpart of each type: BF16/F16 the same dtype,
+# Q8_0 MLX 8-bit group 64 (8.5 bits/weight), Q4_0 MLX 4-bit group 64 (4.5).
+ROWS=${ROWS:-"qwen3-0.6b:BF16 qwen3-0.6b:F16 qwen3-0.6b:Q8_0 qwen3-0.6b:Q4_0 \
+llama-3.2-1b:BF16 llama-3.2-1b:Q8_0 llama-3.2-1b:Q4_0"}
+ONE_SHAPE=${ONE_SHAPE:-qwen3-0.6b:Q4_0}   # for the threads/depth/batch phases
+
+mkdir -p "$OUT" "$GGUF_DIR"
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+run() { nice -n "$NICE" "$@"; }
+
+ours_flags() { # GGUF type -> inference bench dummy flags
+    case "$1" in
+        BF16) echo "--dummy --dummy-dtype bf16" ;;
+        F16)  echo "--dummy --dummy-dtype f16" ;;
+        Q8_0) echo "--dummy --dummy-dtype bf16 --dummy-bits 8 --dummy-group 64" ;;
+        Q4_0) echo "--dummy --dummy-dtype bf16 --dummy-bits 4 --dummy-group 64" ;;
+        *) echo "unknown type $1" >&2; exit 2 ;;
+    esac
+}
+
+gguf_of() { # shape type -> path, written when missing
+    local f="$GGUF_DIR/$1-$2.gguf"
+    if [ ! -f "$f" ]; then
+        log "writing $f"
+        nice "$PY" scripts/bench/make_gguf.py "bench/configs/$1" "$f.tmp" --type "$2" >&2
+        mv "$f.tmp" "$f"
+    fi
+    echo "$f"
+}
+
+prereqs() {
+    if [ ! -x "$INFERENCE" ]; then
+        cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_C_FLAGS=-Wno-maybe-uninitialized >/dev/null
+        cmake --build build-perf --target inference -j2 >/dev/null
+    fi
+    [ -x "$LLAMA_BENCH" ] || scripts/build-llama-cpp.sh >/dev/null
+}
+
+# llama NAME SHAPE TYPE ARGS... / ours NAME SHAPE TYPE ARGS...: one run each,
+# JSON into $OUT/NAME-{llama,ours}.json.
+llama() {
+    local name=$1 shape=$2 type=$3; shift 3
+    local g; g=$(gguf_of "$shape" "$type")
+    log "llama-bench $name: $*"
+    run "$LLAMA_BENCH" -m "$g" -o json "$@" > "$OUT/$name-llama.json" 2> "$OUT/.$name-llama.err" \
+        || { log "llama-bench failed:"; tail -5 "$OUT/.$name-llama.err" >&2; return 1; }
+    rm -f "$OUT/.$name-llama.err"
+}
+ours() {
+    local name=$1 shape=$2 type=$3; shift 3
+    log "inference bench $name: $*"
+    # shellcheck disable=SC2046
+    run "$INFERENCE" bench -m "bench/configs/$shape" $(ours_flags "$type") --json "$@" \
+        > "$OUT/$name-ours.json"
+}
+
+phase_membw() {
+    mkdir -p build-perf/membw
+    cc -O3 -march=native -pthread scripts/bench/membw.c -o build-perf/membw/membw
+    for t in 1 2; do
+        log "membw $t thread(s)"
+        run build-perf/membw/membw "$t" 10 1024 > "$OUT/membw-t$t.json"
+    done
+}
+
+phase_main() {
+    for row in $ROWS; do
+        local shape=${row%%:*} type=${row##*:} name="main-${row/:/-}"
+        llama "$name" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$THREADS"
+        ours "$name" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$THREADS"
+    done
+}
+
+phase_threads1() {
+    local shape=${ONE_SHAPE%%:*} type=${ONE_SHAPE##*:}
+    llama "t1-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t 1
+    ours "t1-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t 1
+}
+
+phase_depth() { # decode speed after a context of 100 vs 2000 tokens
+    local shape=${ONE_SHAPE%%:*} type=${ONE_SHAPE##*:}
+    for d in 100 2000; do
+        llama "depth$d-$shape-$type" "$shape" "$type" -p 0 -n 128 -d "$d" -r "$REPS" -t "$THREADS"
+        ours "depth$d-$shape-$type" "$shape" "$type" -p 16 -n 128 -d "$d" -r "$REPS" \
+            -t "$THREADS" --ctx 4096
+    done
+}
+
+phase_batch() { # aggregate throughput of B concurrent streams (ours only)
+    local shape=${ONE_SHAPE%%:*} type=${ONE_SHAPE##*:}
+    for b in 1 4 16; do
+        ours "batch$b-$shape-$type" "$shape" "$type" -p 64 -n 32 -r 3 -t "$THREADS" \
+            --batch "$b" --ctx 4096
+    done
+}
+
+prereqs
+PHASES=${*:-membw main threads1 depth batch}
+for p in $PHASES; do
+    log "phase $p"
+    "phase_$p"
+done
+"$PY" scripts/bench/summarize.py "$OUT" > "$OUT/summary.md"
+log "summary: $OUT/summary.md"

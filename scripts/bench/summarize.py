@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""summarize.py — markdown tables from the JSON that scripts/bench-vs-llama.sh
+writes (llama-bench -o json and `inference bench --json`).
+
+    /usr/bin/python3 scripts/bench/summarize.py bench/results > summary.md
+
+Figures are median [min-max] tokens/s over the repetitions.  The decode
+bound is BOUND_GBPS (20 GB/s, the issue's figure) divided by the weight
+bytes of each program's own model (llama-bench's model_size; our
+weight_bytes), since one decoded token reads every weight once (the
+embedding table too: both shapes tie it to the output projection).
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+BOUND_GBPS = 20.0
+ISSUE = {  # the issue's llama.cpp reference figures (mean of 5, 2 threads)
+    ("qwen3-0.6b", "BF16"): (87, 12.7), ("qwen3-0.6b", "F16"): (113, 13.4),
+    ("qwen3-0.6b", "Q8_0"): (83, 20.6), ("qwen3-0.6b", "Q4_0"): (110, 33.2),
+    ("llama-3.2-1b", "BF16"): (49, 6.3), ("llama-3.2-1b", "Q8_0"): (43, 9.5),
+    ("llama-3.2-1b", "Q4_0"): (53, 16.7),
+}
+OURS_FMT = {"BF16": "BF16", "F16": "F16", "Q8_0": "MLX8 g64", "Q4_0": "MLX4 g64"}
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def s3(v):
+    return (statistics.median(v), min(v), max(v)) if v else None
+
+
+def fmt(s):
+    if not s:
+        return "—"
+    return "%.1f [%.1f-%.1f]" % s
+
+
+def llama_tests(j):
+    """{'pp': stat, 'tg': stat, 'bytes': model_size, 'depth': n}."""
+    out = {}
+    for t in j or []:
+        st = s3(t.get("samples_ts") or [])
+        if t.get("n_prompt", 0) > 0 and t.get("n_gen", 0) == 0:
+            out["pp"] = st
+        elif t.get("n_gen", 0) > 0:
+            out["tg"] = st
+        out["bytes"] = t.get("model_size")
+        out["commit"] = t.get("build_commit")
+        out["cpu"] = t.get("cpu_info")
+    return out
+
+
+def ours_tests(j, i=0):
+    if not j or not j.get("results"):
+        return {}
+    r = j["results"][i]
+    g = lambda k: (r[k]["median"], r[k]["min"], r[k]["max"]) if k in r else None
+    return {"pp": g("prefill"), "tg": g("decode"), "bpp": g("batch_prefill"),
+            "btg": g("batch_decode"), "bytes": j["model"]["weight_bytes"],
+            "rss": r.get("peak_rss_bytes"), "load": r.get("load_seconds")}
+
+
+def ratio(a, b):
+    return "%.2fx" % (a[0] / b[0]) if a and b and b[0] else "—"
+
+
+def pct(tg, nbytes):
+    if not tg or not nbytes:
+        return "—"
+    return "%.0f%%" % (100.0 * tg[0] * nbytes / (BOUND_GBPS * 1e9))
+
+
+def main():
+    d = sys.argv[1] if len(sys.argv) > 1 else "bench/results"
+    p = print
+    bw = {t: load(os.path.join(d, "membw-t%d.json" % t)) for t in (1, 2)}
+    if any(bw.values()):
+        p("Memory read bandwidth (scripts/bench/membw.c, streaming sum over 1 GiB, "
+          "GB/s median [min-max] of 10 passes):\n")
+        for t in (1, 2):
+            if bw[t]:
+                p("- %d thread%s: %.1f [%.1f-%.1f]" % (t, "s" if t > 1 else "",
+                  bw[t]["gbps_median"], bw[t]["gbps_min"], bw[t]["gbps_max"]))
+        p()
+
+    p("| shape | llama.cpp / ours | weight MB (llama / ours) | prefill 512 llama.cpp | "
+      "prefill 512 ours | ours/llama | decode 128 llama.cpp | decode 128 ours | "
+      "ours/llama | bound @%g GB/s (ours) | %% of bound llama / ours | issue's llama.cpp pp / tg |"
+      % BOUND_GBPS)
+    p("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for f in sorted(glob.glob(os.path.join(d, "main-*-llama.json")),
+                    key=lambda x: (("llama" in os.path.basename(x)[5:10]),
+                                   list(ISSUE).index(key_of(x)) if key_of(x) in ISSUE else 99)):
+        shape, ttype = key_of(f)
+        L = llama_tests(load(f))
+        O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
+        bound = BOUND_GBPS * 1e9 / O["bytes"] if O.get("bytes") else None
+        iss = ISSUE.get((shape, ttype))
+        p("| %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |" % (
+            shape, ttype, OURS_FMT.get(ttype, ttype),
+            "%.0f" % (L["bytes"] / 1e6) if L.get("bytes") else "—",
+            "%.0f" % (O["bytes"] / 1e6) if O.get("bytes") else "—",
+            fmt(L.get("pp")), fmt(O.get("pp")), ratio(O.get("pp"), L.get("pp")),
+            fmt(L.get("tg")), fmt(O.get("tg")), ratio(O.get("tg"), L.get("tg")),
+            "%.1f" % bound if bound else "—",
+            pct(L.get("tg"), L.get("bytes")), pct(O.get("tg"), O.get("bytes")),
+            "%g / %g" % iss if iss else "—"))
+    p()
+
+    extra = []
+    for f in sorted(glob.glob(os.path.join(d, "t1-*-llama.json"))):
+        L = llama_tests(load(f))
+        O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
+        extra.append(("1 thread, %s" % os.path.basename(f)[3:-11], L, O))
+    for dep in (100, 2000):
+        for f in sorted(glob.glob(os.path.join(d, "depth%d-*-llama.json" % dep))):
+            L = llama_tests(load(f))
+            O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
+            extra.append(("decode after %d tokens, %s" % (
+                dep, os.path.basename(f)[len("depth%d-" % dep):-11]), L, O))
+    if extra:
+        p("| test | prefill llama.cpp | prefill ours | decode llama.cpp | decode ours | ours/llama (decode) |")
+        p("|---|---|---|---|---|---|")
+        for name, L, O in extra:
+            depth = name.startswith("decode after")
+            p("| %s | %s | %s | %s | %s | %s |" % (
+                name, "—" if depth else fmt(L.get("pp")), "—" if depth else fmt(O.get("pp")),
+                fmt(L.get("tg")), fmt(O.get("tg")), ratio(O.get("tg"), L.get("tg"))))
+        p()
+
+    rows = []
+    for b in (1, 4, 16):
+        for f in glob.glob(os.path.join(d, "batch%d-*-ours.json" % b)):
+            O = ours_tests(load(f))
+            if b == 1:
+                rows.append((b, O.get("pp"), O.get("tg")))
+            else:
+                rows.append((b, O.get("bpp"), O.get("btg")))
+    if rows:
+        p("| streams | prefill-only (Classify-like) tok/s, aggregate | decode (BatchGenerate) tok/s, aggregate |")
+        p("|---|---|---|")
+        for b, pp, tg in rows:
+            p("| %d | %s | %s |" % (b, fmt(pp), fmt(tg)))
+        p()
+
+
+def key_of(path):
+    base = os.path.basename(path)[len("main-"):-len("-llama.json")]
+    shape, ttype = base.rsplit("-", 1)
+    return shape, ttype
+
+
+if __name__ == "__main__":
+    main()
