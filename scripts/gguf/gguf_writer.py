@@ -1,5 +1,5 @@
 """gguf_writer — a small writer for GGUF v3 files (the model format of
-llama.cpp), with F32, F16, Q8_0 and Q4_0 tensors.
+llama.cpp), with F32, F16, BF16, Q8_0 and Q4_0 tensors.
 
 Written from the format's description (magic "GGUF", version 3, key/value
 metadata, tensor infos, 32-byte aligned data); numpy only.
@@ -41,13 +41,14 @@ _NUMPY_ARRAY = {UINT8: "<u1", INT8: "<i1", UINT16: "<u2", INT16: "<i2",
 TENSOR_TYPES = {
     "F32": (0, 1, 4),
     "F16": (1, 1, 2),
+    "BF16": (30, 1, 2),
     "Q4_0": (2, 32, 18),
     "Q8_0": (8, 32, 34),
 }
 QK = 32
 
 # llama.cpp's general.file_type values for the common "all tensors" types.
-FILE_TYPE = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7}
+FILE_TYPE = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7, "BF16": 32}
 
 # Token types of tokenizer.ggml.token_type.
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, \
@@ -110,12 +111,22 @@ def dequantize_q4_0(data, n):
     return (q * d).reshape(-1)
 
 
+def to_bf16(x):
+    """float -> uint16 bfloat16 bits (round to nearest even; NaN kept)."""
+    u = np.ascontiguousarray(x, dtype="<f4").view("<u4")
+    r = (u + (0x7FFF + ((u >> 16) & 1))) >> 16
+    r = np.where(np.isnan(x), (u >> 16) | 0x40, r)
+    return r.astype("<u2")
+
+
 def encode_tensor(arr, ttype):
     """The bytes of arr stored as ttype."""
     if ttype == "F32":
         return np.ascontiguousarray(arr, dtype="<f4").tobytes()
     if ttype == "F16":
         return np.ascontiguousarray(arr, dtype="<f2").tobytes()
+    if ttype == "BF16":
+        return to_bf16(np.asarray(arr, dtype=np.float32)).tobytes()
     if ttype == "Q8_0":
         return quantize_q8_0(arr)
     if ttype == "Q4_0":
@@ -287,6 +298,8 @@ def decode_tensor(shape, ttype, data):
         a = np.frombuffer(data, dtype="<f4")
     elif ttype == "F16":
         a = np.frombuffer(data, dtype="<f2").astype(np.float32)
+    elif ttype == "BF16":
+        a = (np.frombuffer(data, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
     elif ttype == "Q8_0":
         a = dequantize_q8_0(data, n)
     else:
