@@ -225,9 +225,10 @@ def group_perplexity():
 
 # ---------------------------------------------------------------- tokenize
 
-# A spread of the 45 golden strings: empty, whitespace runs, newlines, CJK,
-# emoji, special-token text of each family, control characters, a long run.
-TOKENIZE_CASES = [0, 1, 3, 8, 14, 16, 21, 22, 23, 24, 25, 33, 38, 39]
+# A spread of the 45 golden strings (each costs 4 program runs; the library
+# test covers all 45): empty, newlines, CJK, emoji with ZWJ sequences, the
+# special-token text of each family, control characters.
+TOKENIZE_CASES = [0, 3, 8, 16, 21, 22, 23, 24, 25, 33]
 
 
 def group_tokenize(name):
