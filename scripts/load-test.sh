@@ -39,7 +39,11 @@ for p in $PARALLEL; do
   set -e
   metrics=$(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^inference_(completion_tokens_total|generations_total|requests_rejected_total) ')
   kill -TERM $pid
-  wait $pid || true
+  src=0
+  wait $pid || src=$?
+  if [ $src != 0 ]; then
+    echo "load-test: the server exited with status $src:" >&2; tail -n 40 "$log" >&2; rm -f "$log"; exit 1
+  fi
   rm -f "$log"
   echo "parallel $p: $out"
   echo "$metrics" | sed 's/^/    /'
