@@ -210,6 +210,20 @@ static void test_errors(void) {
     free(s);
     CHECK(inf__tok_encode(NULL, "a", 1, 0, &ids, &n, &err) == INF_E_INVALID_ARGUMENT);
     inf__tok_free(t);
+    /* The fast vocab/merges reader: merges before vocab, JSON escapes,
+     * surrogate pairs, [a, b] merges. */
+    const char *esc = "{\"model\":{\"merges\":[[\"\\u00e9\",\"\\ud83d\\ude00\"]],\"type\":\"BPE\","
+                      "\"vocab\":{\"\\u00e9\":0,\"\\ud83d\\ude00\":1,\"a\\\"b\\n\":2,"
+                      "\"\u00e9\\ud83d\\ude00\":3}},\"added_tokens\":[]}";
+    CHECK(inf__tok_load_mem(esc, strlen(esc), NULL, 0, &t, &err) == INF_OK);
+    CHECK_EQ_INT(inf__tok_piece_id(t, "\xC3\xA9"), 0);
+    CHECK_EQ_INT(inf__tok_piece_id(t, "\xF0\x9F\x98\x80"), 1);
+    CHECK_EQ_INT(inf__tok_piece_id(t, "a\"b\n"), 2);
+    CHECK(inf__tok_encode(t, "\xC3\xA9\xF0\x9F\x98\x80", 6, 0, &ids, &n, &err) == INF_OK);
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(n ? ids[0] : -1, 3);
+    free(ids);
+    inf__tok_free(t);
     inf__tok_free(NULL);
 }
 
