@@ -145,6 +145,7 @@ tv inf__teval_getitem(trender *r, tv obj, tv key, int line) {
         break;
     }
     case TV_LIST:
+        if (obj.u.l->lazy) break;
         if (key.t == TV_INT || key.t == TV_BOOL) {
             long long i = norm_index(key.t == TV_INT ? key.u.i : key.u.b, obj.u.l->n);
             if (i >= 0) return obj.u.l->v[i];
@@ -183,9 +184,12 @@ static tv do_slice(trender *r, tv obj, tv a, tv b, tv c, int line) {
     long long step = slice_arg(r, c, 1, line);
     if (step == 0) FAIL(r, line, "slice step cannot be zero");
     size_t n;
-    if (obj.t == TV_LIST) n = obj.u.l->n;
+    if (obj.t == TV_LIST && !obj.u.l->lazy) n = obj.u.l->n;
     else if (obj.t == TV_STR) n = inf__utf8_len(obj.u.s.p, obj.u.s.n);
     else if (obj.t == TV_UNDEF) undefined_error(r, obj);
+    /* Jinja2 compiles slices to plain Python subscripts (no getitem
+     * fallback), so anything else is a TypeError */
+    else if (obj.t == TV_DICT) FAIL(r, line, "unhashable type: 'slice'");
     else FAIL(r, line, "'%s' object is not subscriptable", inf__tv_type_name(obj));
     long long N = (long long)n;
     long long start, stop;
@@ -285,6 +289,85 @@ static tv repeat(trender *r, tv seq, long long k, int line) {
     return tv_list(l);
 }
 
+/* Python's printf-style `fmt % args`: %[flags][width][.precision]conv with
+ * conv in s r d i u f F e E g G x X o c %; one value or a tuple. */
+static tv format_percent(trender *r, tstr f, tv b, int line) {
+    tlist *args;
+    if (b.t == TV_LIST && b.u.l->tuple) args = b.u.l;
+    else { args = inf__tv_list_new(r->c, 1); args->v[args->n++] = b; }
+    tbuf o;
+    inf__tb_init(&o, r->c, r->out_limit);
+    size_t k = 0;
+    for (size_t i = 0; i < f.n; i++) {
+        char ch = f.p[i];
+        if (ch != '%') { inf__tb_putc(&o, ch); continue; }
+        char spec[32];
+        size_t sn = 0;
+        spec[sn++] = '%';
+        i++;
+        while (i < f.n && strchr("-+ #0", f.p[i]) && sn < 8) spec[sn++] = f.p[i++];
+        long width = 0, prec = -1;
+        while (i < f.n && f.p[i] >= '0' && f.p[i] <= '9') { width = width * 10 + (f.p[i++] - '0'); if (width > 1000) width = 1000; }
+        if (i < f.n && f.p[i] == '.') {
+            i++;
+            prec = 0;
+            while (i < f.n && f.p[i] >= '0' && f.p[i] <= '9') { prec = prec * 10 + (f.p[i++] - '0'); if (prec > 100) prec = 100; }
+        }
+        if (i >= f.n) FAIL(r, line, "incomplete format");
+        char conv = f.p[i];
+        if (conv == '%') { inf__tb_putc(&o, '%'); continue; }
+        if (k >= args->n) FAIL(r, line, "not enough arguments for format string");
+        tv v = args->v[k++];
+        int left = memchr(spec, '-', sn) != NULL;
+        if (conv == 's' || conv == 'r') {
+            tbuf t;
+            inf__tb_init(&t, r->c, r->out_limit);
+            if (conv == 's') inf__tv_str(&t, v);
+            else inf__tv_repr(&t, v);
+            size_t len = t.n, cps = inf__utf8_len(t.p ? t.p : "", t.n);
+            if (prec >= 0 && (size_t)prec < cps) { len = inf__utf8_offset(t.p, t.n, (size_t)prec); cps = (size_t)prec; }
+            if (!left) for (long q = (long)cps; q < width; q++) inf__tb_putc(&o, ' ');
+            if (len) inf__tb_put(&o, t.p, len);
+            if (left) for (long q = (long)cps; q < width; q++) inf__tb_putc(&o, ' ');
+            continue;
+        }
+        if (v.t == TV_UNDEF) undefined_error(r, v);
+        if (!is_num(v)) FAIL(r, line, "%%%c format: a real number is required, not %s", conv, inf__tv_type_name(v));
+        char cfmt[48];
+        memcpy(cfmt, spec, sn);
+        size_t cn = sn;
+        cn += (size_t)snprintf(cfmt + cn, sizeof cfmt - cn, "%ld", width);
+        if (prec >= 0) cn += (size_t)snprintf(cfmt + cn, sizeof cfmt - cn, ".%ld", prec);
+        if (strchr("diu", conv)) {
+            long long iv = v.t == TV_FLOAT ? (long long)v.u.f : inum(v);
+            snprintf(cfmt + cn, sizeof cfmt - cn, "lld");
+            inf__tb_printf(&o, cfmt, iv);
+        } else if (strchr("xXo", conv)) {
+            if (v.t == TV_FLOAT) FAIL(r, line, "%%%c format: an integer is required, not float", conv);
+            long long iv = inum(v);
+            snprintf(cfmt + cn, sizeof cfmt - cn, "ll%c", conv);
+            if (iv < 0) { inf__tb_putc(&o, '-'); iv = -iv; }
+            inf__tb_printf(&o, cfmt, (unsigned long long)iv);
+        } else if (strchr("fFeEgG", conv)) {
+            snprintf(cfmt + cn, sizeof cfmt - cn, "%c", conv);
+            inf__tb_printf(&o, cfmt, fnum(v));
+        } else if (conv == 'c' && is_intlike(v)) {
+            long long cp = inum(v);
+            if (cp < 0 || cp > 0x10FFFF) FAIL(r, line, "%%c arg not in range(0x110000)");
+            char u[5] = {0};
+            if (cp < 0x80) u[0] = (char)cp;
+            else if (cp < 0x800) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 63)); }
+            else if (cp < 0x10000) { u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 63)); u[2] = (char)(0x80 | (cp & 63)); }
+            else { u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 63)); u[2] = (char)(0x80 | ((cp >> 6) & 63)); u[3] = (char)(0x80 | (cp & 63)); }
+            inf__tb_put(&o, u, strlen(u) ? strlen(u) : 1);
+        } else FAIL(r, line, "unsupported format character '%c'", conv);
+    }
+    /* Python: a non-tuple sequence or mapping argument may go unused */
+    int lenient = k == 0 && (b.t == TV_DICT || (b.t == TV_LIST && !b.u.l->tuple));
+    if (k < args->n && !lenient) FAIL(r, line, "not all arguments converted during string formatting");
+    return tv_strn(o.p ? o.p : "", o.n);
+}
+
 static tv binop(trender *r, int op, tv a, tv b, int line) {
     if (op == OP_CONCAT) {
         tbuf s;
@@ -347,40 +430,16 @@ static tv binop(trender *r, int op, tv a, tv b, int line) {
         memcpy(p + a.u.s.n, b.u.s.p, b.u.s.n);
         return tv_strn(p, a.u.s.n + b.u.s.n);
     }
-    if (op == OP_ADD && a.t == TV_LIST && b.t == TV_LIST && a.u.l->tuple == b.u.l->tuple) {
+    if (op == OP_ADD && a.t == TV_LIST && b.t == TV_LIST && a.u.l->tuple == b.u.l->tuple && !a.u.l->lazy && !b.u.l->lazy) {
         tlist *l = inf__tv_list_new(r->c, a.u.l->n + b.u.l->n);
         l->tuple = a.u.l->tuple;
         for (size_t i = 0; i < a.u.l->n; i++) l->v[l->n++] = a.u.l->v[i];
         for (size_t i = 0; i < b.u.l->n; i++) l->v[l->n++] = b.u.l->v[i];
         return tv_list(l);
     }
-    if (op == OP_MUL && (a.t == TV_STR || a.t == TV_LIST) && is_intlike(b)) return repeat(r, a, inum(b), line);
-    if (op == OP_MUL && (b.t == TV_STR || b.t == TV_LIST) && is_intlike(a)) return repeat(r, b, inum(a), line);
-    if (op == OP_MOD && a.t == TV_STR) {
-        /* printf-style formatting: %s %r %d %i %f %%, one value or a tuple */
-        tlist *args;
-        if (b.t == TV_LIST && b.u.l->tuple) args = b.u.l;
-        else { args = inf__tv_list_new(r->c, 1); args->v[args->n++] = b; }
-        tbuf o;
-        inf__tb_init(&o, r->c, r->out_limit);
-        size_t k = 0;
-        for (size_t i = 0; i < a.u.s.n; i++) {
-            char ch = a.u.s.p[i];
-            if (ch != '%') { inf__tb_putc(&o, ch); continue; }
-            if (++i >= a.u.s.n) FAIL(r, line, "incomplete format");
-            char f = a.u.s.p[i];
-            if (f == '%') { inf__tb_putc(&o, '%'); continue; }
-            if (k >= args->n) FAIL(r, line, "not enough arguments for format string");
-            tv v = args->v[k++];
-            if (f == 's') inf__tv_str(&o, v);
-            else if (f == 'r') inf__tv_repr(&o, v);
-            else if ((f == 'd' || f == 'i') && is_num(v)) inf__tb_printf(&o, "%lld", v.t == TV_FLOAT ? (long long)v.u.f : inum(v));
-            else if (f == 'f' && is_num(v)) inf__tb_printf(&o, "%f", fnum(v));
-            else FAIL(r, line, "unsupported format character '%c'", f);
-        }
-        if (k < args->n) FAIL(r, line, "not all arguments converted during string formatting");
-        return tv_strn(o.p ? o.p : "", o.n);
-    }
+    if (op == OP_MUL && (a.t == TV_STR || (a.t == TV_LIST && !a.u.l->lazy)) && is_intlike(b)) return repeat(r, a, inum(b), line);
+    if (op == OP_MUL && (b.t == TV_STR || (b.t == TV_LIST && !b.u.l->lazy)) && is_intlike(a)) return repeat(r, b, inum(a), line);
+    if (op == OP_MOD && a.t == TV_STR) return format_percent(r, a.u.s, b, line);
     FAIL(r, line, "unsupported operand type(s) for %s: '%s' and '%s'", opname(op), inf__tv_type_name(a), inf__tv_type_name(b));
 ovf:
     inf__tc_fail(r->c, INF_E_LIMIT, "integer overflow in template arithmetic");
@@ -397,7 +456,10 @@ static int contains(trender *r, tv hay, tv needle, int line) {
     case TV_LIST:
         for (size_t i = 0; i < hay.u.l->n; i++) if (inf__tv_eq(hay.u.l->v[i], needle)) return 1;
         return 0;
-    case TV_DICT: case TV_NS: return inf__tv_dict_find(hay.u.d, needle) != NULL;
+    case TV_DICT: case TV_NS:
+        if ((needle.t == TV_LIST && !needle.u.l->tuple) || needle.t == TV_DICT)
+            FAIL(r, line, "unhashable type: '%s'", needle.t == TV_DICT ? "dict" : "list");
+        return inf__tv_dict_find(hay.u.d, needle) != NULL;
     case TV_UNDEF: return 0;
     default: FAIL(r, line, "argument of type '%s' is not iterable", inf__tv_type_name(hay));
     }
@@ -411,6 +473,7 @@ static tv call_macro(trender *r, tmacro *m, tv *args, size_t n, tstr *kwn, tv *k
     tframe *saved = r->scope;
     tframe *f = frame_new(r, m->scope);
     tlist *varargs = inf__tv_list_new(r->c, 0);
+    varargs->tuple = 1;
     tdict *kwargs = inf__tv_dict_new(r->c, 0);
     for (size_t i = 0; i < n; i++) {
         if (i < def->nnames) set_var(r, f, def->names[i], args[i]);

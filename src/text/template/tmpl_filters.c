@@ -95,9 +95,16 @@ static long long to_int(trender *r, tv x, long long dflt) {
     }
 }
 
+static tv lazy(tv v) {
+    v.u.l->lazy = 1;
+    return v;
+}
+
 static tv select_common(trender *r, tv in, tv *args, size_t n, int use_attr, int keep, int line) {
-    tlist *src = inf__teval_iter(r, in, line);
     tlist *out = inf__tv_list_new(r->c, 0);
+    out->lazy = 1;
+    if (!inf__tv_truthy(in)) return tv_list(out); /* Jinja2: `if value:` before iterating */
+    tlist *src = inf__teval_iter(r, in, line);
     size_t k = 0;
     tv attr = tv_undef();
     if (use_attr) {
@@ -170,7 +177,9 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
     if (IS("length") || IS("count")) {
         switch (in.t) {
         case TV_STR: return tv_int((long long)inf__utf8_len(in.u.s.p, in.u.s.n));
-        case TV_LIST: return tv_int((long long)in.u.l->n);
+        case TV_LIST:
+            if (in.u.l->lazy) FAIL(r, "object of type 'generator' has no len()");
+            return tv_int((long long)in.u.l->n);
         case TV_DICT: case TV_NS: return tv_int((long long)in.u.d->n);
         case TV_UNDEF: return tv_int(0);
         default: FAIL(r, "object of type '%s' has no len()", inf__tv_type_name(in));
@@ -199,23 +208,26 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
         return tv_strn(b.p ? b.p : "", b.n);
     }
     if (IS("first") || IS("last")) {
+        if (IS("last") && in.t == TV_LIST && in.u.l->lazy) FAIL(r, "'generator' object is not reversible");
         tlist *l = inf__teval_iter(r, in, line);
         if (!l->n) return tv_undef();
         return IS("first") ? l->v[0] : l->v[l->n - 1];
     }
     if (IS("list")) return tv_list(copy_list(r, inf__teval_iter(r, in, line)));
     if (IS("items")) {
-        if (in.t == TV_UNDEF) return tv_list(inf__tv_list_new(r->c, 0));
+        if (in.t == TV_UNDEF) return lazy(tv_list(inf__tv_list_new(r->c, 0)));
         if (in.t != TV_DICT) FAIL(r, "Can only get item pairs from a mapping.");
-        return inf__tmethod(r, in, (tstr){"items", 5}, NULL, 0, NULL, NULL, 0, line);
+        return lazy(inf__tmethod(r, in, (tstr){"items", 5}, NULL, 0, NULL, NULL, 0, line));
     }
     if (IS("selectattr")) return select_common(r, in, args, n, 1, 1, line);
     if (IS("rejectattr")) return select_common(r, in, args, n, 1, 0, line);
     if (IS("select")) return select_common(r, in, args, n, 0, 1, line);
     if (IS("reject")) return select_common(r, in, args, n, 0, 0, line);
     if (IS("map")) {
+        if (!inf__tv_truthy(in)) return lazy(tv_list(inf__tv_list_new(r->c, 0)));
         tlist *src = inf__teval_iter(r, in, line);
         tlist *out = inf__tv_list_new(r->c, src->n);
+        out->lazy = 1;
         tv attr = tv_undef(), dflt = tv_undef();
         for (size_t k = 0; k < nkw; k++) {
             if (tstr_eq(kwn[k], "attribute")) attr = kwv[k];
@@ -242,6 +254,8 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
         long long cnt = a[2].t == TV_INT ? a[2].u.i : -1;
         return S(inf__ts_replace(r, s, inf__tv_to_tstr(r->c, a[0]), inf__tv_to_tstr(r->c, a[1]), cnt));
     }
+    if ((IS("int") || IS("float")) && in.t == TV_UNDEF) /* int(Undefined) raises */
+        FAIL(r, "%.*s", (int)(in.u.s.n ? in.u.s.n : 18), in.u.s.n ? in.u.s.p : "value is undefined");
     if (IS("int")) {
         BIND("default", "base");
         return tv_int(to_int(r, in, a[0].t == TV_INT ? a[0].u.i : 0));
@@ -275,6 +289,8 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
     if (IS("round")) {
         BIND("precision", "method");
         if (!is_num(in)) FAIL(r, "round filter needs a number");
+        if (in.t != TV_FLOAT && (a[1].t == TV_UNDEF || (a[1].t == TV_STR && tstr_eq(a[1].u.s, "common"))))
+            return tv_int(in.t == TV_INT ? in.u.i : in.u.b); /* Python round(int) is the int */
         long long prec = a[0].t == TV_INT ? a[0].u.i : 0;
         if (prec > 15) prec = 15;
         if (prec < -15) prec = -15;
@@ -298,25 +314,26 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
             memset(sp, ' ', (size_t)w);
             ind = (tstr){sp, (size_t)w};
         }
-        tstr s = inf__tv_to_tstr(r->c, in);
+        if (in.t != TV_STR) FAIL(r, "'%s' has no attribute 'splitlines'", inf__tv_type_name(in));
+        tstr s = in.u.s;
         int first = inf__tv_truthy(a[1]), blank = inf__tv_truthy(a[2]);
+        /* Jinja2: lines = (s + "\n").splitlines(); the first line as is, the
+         * others indented (empty ones only with blank), joined by "\n" */
         tbuf b;
         inf__tb_init(&b, r->c, r->out_limit);
         if (first) inf__tb_put(&b, ind.p, ind.n);
-        /* lines of s + "\n" (Jinja appends it before splitlines) */
         size_t i = 0, lineno = 0;
-        while (i < s.n) {
+        for (;;) {
             size_t j = i, lb = 0;
             while (j < s.n && !(lb = inf__ts_linebreak(s.p, s.n, j))) j++;
-            size_t next = j + lb;
             if (lineno > 0) {
                 inf__tb_putc(&b, '\n');
                 if (blank || j > i) inf__tb_put(&b, ind.p, ind.n);
             }
             inf__tb_put(&b, s.p + i, j - i);
             lineno++;
-            i = next;
-            if (j == s.n) break;
+            if (j >= s.n) break; /* the appended "\n" ends this last line */
+            i = j + lb;
         }
         return tv_strn(b.p ? b.p : "", b.n);
     }
@@ -331,12 +348,19 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
         tlist *l = inf__teval_iter(r, in, line);
         tlist *o = inf__tv_list_new(r->c, l->n);
         for (size_t i = l->n; i > 0; i--) o->v[o->n++] = l->v[i - 1];
+        /* Jinja2 returns reversed(value), an iterator (a list only for
+         * values that cannot be reversed in place, e.g. generators) */
+        o->lazy = !(in.t == TV_LIST && in.u.l->lazy);
         return tv_list(o);
     }
     if (IS("sort") || IS("unique") || IS("min") || IS("max")) {
         int is_sort = IS("sort");
         if (is_sort) BIND("reverse", "case_sensitive", "attribute");
         else { BIND("case_sensitive", "attribute"); a[2] = a[1]; a[1] = a[0]; a[0] = tv_bool(0); }
+        /* unique is a generator in Jinja2: a non-iterable input only fails
+         * when consumed; keep the common uses (truth test, printing) alike */
+        if (IS("unique") && in.t != TV_LIST && in.t != TV_STR && in.t != TV_DICT && in.t != TV_UNDEF)
+            return lazy(tv_list(inf__tv_list_new(r->c, 0)));
         tlist *l = copy_list(r, inf__teval_iter(r, in, line));
         int cs = inf__tv_truthy(a[1]);
         tv *keys = inf__tc_alloc(r->c, (l->n + 1) * sizeof(tv));
@@ -349,7 +373,7 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
                 for (size_t k = 0; k < seen->n && !dup; k++) { inf__teval_tick(r, line); dup = inf__tv_eq(seen->v[k], keys[i]); }
                 if (!dup) { inf__tv_list_push(r->c, seen, keys[i]); inf__tv_list_push(r->c, o, l->v[i]); }
             }
-            return tv_list(o);
+            return lazy(tv_list(o));
         }
         if (!is_sort) {
             if (!l->n) return tv_undef();
@@ -389,6 +413,25 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
             } else acc = tv_float(fnum(acc) + fnum(x));
         }
         return acc;
+    }
+    if (IS("batch")) {
+        BIND("linecount", "fill_with");
+        if (a[0].t != TV_INT || a[0].u.i <= 0) FAIL(r, "batch needs a positive line count");
+        tlist *src = inf__teval_iter(r, in, line);
+        tlist *out = inf__tv_list_new(r->c, 0);
+        out->lazy = 1;
+        size_t per = (size_t)a[0].u.i;
+        for (size_t i = 0; i < src->n; i += per) {
+            tlist *row = inf__tv_list_new(r->c, 0);
+            for (size_t k = 0; k < per; k++) {
+                inf__teval_tick(r, line);
+                if (i + k < src->n) inf__tv_list_push(r->c, row, src->v[i + k]);
+                else if (a[1].t != TV_UNDEF) inf__tv_list_push(r->c, row, a[1]);
+                else break;
+            }
+            inf__tv_list_push(r->c, out, tv_list(row));
+        }
+        return tv_list(out);
     }
     if (IS("attr")) {
         if (n != 1) FAIL(r, "attr filter needs one argument");
@@ -433,23 +476,22 @@ int inf__ttest(trender *r, tstr name, tv in, tv *args, size_t n, int line) {
     if (IS("string")) return in.t == TV_STR;
     if (IS("mapping")) return in.t == TV_DICT;
     if (IS("iterable")) return in.t == TV_STR || in.t == TV_LIST || in.t == TV_DICT || in.t == TV_UNDEF;
-    if (IS("sequence")) return in.t == TV_STR || in.t == TV_LIST || in.t == TV_DICT;
+    /* Jinja2: len() and __getitem__ exist (Undefined has both) */
+    if (IS("sequence")) return in.t == TV_STR || (in.t == TV_LIST && !in.u.l->lazy) || in.t == TV_DICT || in.t == TV_UNDEF;
     if (IS("number")) return in.t == TV_INT || in.t == TV_FLOAT || in.t == TV_BOOL;
     if (IS("integer")) return in.t == TV_INT;
     if (IS("float")) return in.t == TV_FLOAT;
     if (IS("boolean")) return in.t == TV_BOOL;
     if (IS("true")) return in.t == TV_BOOL && in.u.b;
     if (IS("false")) return in.t == TV_BOOL && !in.u.b;
-    if (IS("callable")) return in.t == TV_MACRO || in.t == TV_BUILTIN || in.t == TV_BOUND;
+    /* Jinja2's Undefined has __call__ (it raises), so callable() says yes */
+    if (IS("callable")) return in.t == TV_MACRO || in.t == TV_BUILTIN || in.t == TV_BOUND || in.t == TV_UNDEF;
     if (IS("odd") || IS("even") || IS("divisibleby")) {
-        if (in.t != TV_INT && in.t != TV_BOOL) FAIL(r, "test '%.*s' needs an integer", (int)name.n, name.p);
-        long long v = in.t == TV_INT ? in.u.i : in.u.b;
-        if (IS("odd")) return (v % 2) != 0;
-        if (IS("even")) return (v % 2) == 0;
-        tv d = ARG();
-        if (d.t != TV_INT || d.u.i == 0) FAIL(r, "divisibleby needs a non-zero integer");
-        if (d.u.i == -1) return 1;
-        return v % d.u.i == 0;
+        /* value % 2 == 1, value % 2 == 0, value % num == 0, with Python's
+         * % (so floats work and strings format) */
+        tv d = IS("divisibleby") ? ARG() : tv_int(2);
+        tv m = inf__teval_binop_mod(r, in, d, line);
+        return inf__tv_eq(m, tv_int(IS("odd") ? 1 : 0));
     }
     if (IS("eq") || IS("equalto") || IS("==")) return inf__tv_eq(in, ARG());
     if (IS("ne") || IS("!=")) return !inf__tv_eq(in, ARG());
@@ -478,10 +520,10 @@ int inf__ttest(trender *r, tstr name, tv in, tv *args, size_t n, int line) {
         if (in.t == TV_INT) return in.u.i == o.u.i;
         return inf__tv_eq(in, o) && (in.t != TV_LIST || in.u.l == o.u.l) && (in.t != TV_DICT || in.u.d == o.u.d);
     }
-    if (IS("lower") || IS("upper")) {
-        if (in.t != TV_STR) return 0;
-        tstr c = inf__ts_case(r->c, in.u.s, IS("lower") ? TCASE_LOWER : TCASE_UPPER);
-        return c.n == in.u.s.n && memcmp(c.p, in.u.s.p, c.n) == 0;
+    if (IS("lower") || IS("upper")) { /* str(value).islower() / .isupper() */
+        tv s = S(inf__tv_to_tstr(r->c, in));
+        return inf__tv_truthy(inf__tmethod(r, s, IS("lower") ? (tstr){"islower", 7} : (tstr){"isupper", 7}, NULL, 0,
+                                           NULL, NULL, 0, line));
     }
     if (IS("escaped")) return 0;
     FAIL(r, "No test named '%.*s'.", (int)(name.n > 60 ? 60 : name.n), name.p);

@@ -95,7 +95,9 @@ struct tv {
         int fn;                 /* TV_BUILTIN: which global function */
     } u;
 };
-struct tlist { tv *v; size_t n, cap; int tuple; };
+/* lazy: the result of a filter that Jinja2 implements as a generator (map,
+ * select, unique, ...): always true, no len(), prints as a generator. */
+struct tlist { tv *v; size_t n, cap; int tuple; int lazy; };
 struct tdict { tv *k; tv *v; size_t n, cap; };
 typedef struct tmacro { struct tnode *def; struct tframe *scope; } tmacro;
 typedef struct tbound { tv self; tstr name; } tbound;

@@ -93,7 +93,17 @@ static void lex_string(lex *L) {
         case 'f': inf__tb_putc(&b, '\f'); break;
         case 'v': inf__tb_putc(&b, '\v'); break;
         case 'a': inf__tb_putc(&b, '\a'); break;
-        case '0': inf__tb_putc(&b, '\0'); break;
+        case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+            /* octal, up to three digits */
+            unsigned o = (unsigned)(e - '0');
+            for (int k = 0; k < 2 && L->pos < L->n && L->s[L->pos] >= '0' && L->s[L->pos] <= '7'; k++)
+                o = o * 8 + (unsigned)(L->s[L->pos++] - '0');
+            cp = o;
+            hex = -1;
+            break;
+        }
+        case 'N':
+            inf__tc_fail(L->c, INF_E_TEMPLATE, "template syntax error at line %d: \\N{...} escapes are not supported", line);
         case '\\': case '\'': case '"': inf__tb_putc(&b, e); break;
         case '\n': L->line++; break; /* line continuation */
         case 'x': hex = 2; break;
@@ -102,7 +112,7 @@ static void lex_string(lex *L) {
         default: inf__tb_putc(&b, '\\'); inf__tb_putc(&b, e); break;
         }
         if (hex) {
-            for (int k = 0; k < hex; k++) {
+            for (int k = 0; k < hex; k++) { /* hex < 0: cp already decoded (octal) */
                 if (L->pos >= L->n || !isxdigit((unsigned char)L->s[L->pos]))
                     inf__tc_fail(L->c, INF_E_TEMPLATE, "template syntax error at line %d: bad \\%c escape", line, e);
                 char h = L->s[L->pos++];
@@ -230,12 +240,21 @@ static size_t find_endraw(lex *L, char *open_mod, char *close_mod, size_t *len) 
 }
 
 ttoken *inf__tlex(tctx *c, const char *src, size_t n, size_t *ntok) {
-    /* Jinja drops one trailing newline of the source (keep_trailing_newline
-     * is off in transformers) */
-    if (n && src[n - 1] == '\n') {
-        n--;
-        if (n && src[n - 1] == '\r') n--;
+    /* Jinja first normalises every newline (\r\n, \r) to \n, then drops
+     * one trailing newline (keep_trailing_newline is off in transformers) */
+    if (memchr(src, '\r', n)) {
+        char *norm = inf__tc_alloc(c, n + 1);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (src[i] == '\r') {
+                norm[k++] = '\n';
+                if (i + 1 < n && src[i + 1] == '\n') i++;
+            } else norm[k++] = src[i];
+        }
+        src = norm;
+        n = k;
     }
+    if (n && src[n - 1] == '\n') n--;
     lex L;
     memset(&L, 0, sizeof L);
     L.c = c;

@@ -86,7 +86,7 @@ int inf__tv_truthy(tv x) {
     case TV_INT: return x.u.i != 0;
     case TV_FLOAT: return x.u.f != 0.0;
     case TV_STR: return x.u.s.n != 0;
-    case TV_LIST: return x.u.l->n != 0;
+    case TV_LIST: return x.u.l->lazy || x.u.l->n != 0;
     case TV_DICT: return x.u.d->n != 0;
     default: return 1;
     }
@@ -102,6 +102,7 @@ int inf__tv_eq(tv a, tv b) {
     case TV_UNDEF: case TV_NONE: return 1;
     case TV_STR: return a.u.s.n == b.u.s.n && memcmp(a.u.s.p, b.u.s.p, a.u.s.n) == 0;
     case TV_LIST:
+        if (a.u.l->lazy || b.u.l->lazy) return a.u.l == b.u.l;
         if (a.u.l->tuple != b.u.l->tuple || a.u.l->n != b.u.l->n) return 0;
         for (size_t i = 0; i < a.u.l->n; i++)
             if (!inf__tv_eq(a.u.l->v[i], b.u.l->v[i])) return 0;
@@ -129,7 +130,7 @@ static const char *py_type(tv x) {
     case TV_INT: return "int";
     case TV_FLOAT: return "float";
     case TV_STR: return "str";
-    case TV_LIST: return x.u.l->tuple ? "tuple" : "list";
+    case TV_LIST: return x.u.l->lazy ? "generator" : x.u.l->tuple ? "tuple" : "list";
     case TV_DICT: return "dict";
     case TV_MACRO: return "Macro";
     case TV_NS: return "Namespace";
@@ -145,7 +146,7 @@ const char *inf__tv_type_name(tv x) {
     case TV_INT: return "int object";
     case TV_FLOAT: return "float object";
     case TV_STR: return "str object";
-    case TV_LIST: return x.u.l->tuple ? "tuple object" : "list object";
+    case TV_LIST: return x.u.l->lazy ? "generator object" : x.u.l->tuple ? "tuple object" : "list object";
     case TV_DICT: return "dict object";
     case TV_MACRO: return "Macro object";
     case TV_NS: return "Namespace object";
@@ -299,6 +300,7 @@ void inf__tv_str(tbuf *b, tv x) {
     case TV_STR: inf__tb_put(b, x.u.s.p, x.u.s.n); return;
     case TV_LIST: {
         tlist *l = x.u.l;
+        if (l->lazy) { inf__tb_puts(b, "<generator object>"); return; }
         inf__tb_putc(b, l->tuple ? '(' : '[');
         for (size_t i = 0; i < l->n; i++) {
             if (i) inf__tb_puts(b, ", ");
@@ -386,6 +388,7 @@ static void tojson_rec(tbuf *b, tv x, const char *indent, int sort_keys, int lev
     case TV_STR: json_str(b, x.u.s); return;
     case TV_LIST: {
         tlist *l = x.u.l;
+        if (l->lazy) inf__tc_fail(b->c, INF_E_TEMPLATE, "Object of type generator is not JSON serializable");
         if (l->n == 0) { inf__tb_puts(b, "[]"); return; }
         inf__tb_putc(b, '[');
         for (size_t i = 0; i < l->n; i++) {
