@@ -16,7 +16,7 @@
 #define TGT5 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define AI static inline __attribute__((always_inline))
 #define KC INF__CPU_KC
-#define TB 96 /* tokens per block: x block 96 x 512 x 4 B = 192 KiB (L2) */
+#define TB 96  /* tokens per block: x block 96 x 512 x 4 B = 192 KiB (L2) */
 
 static const inf__cpu_kernels *avx2; /* set once in make_set() */
 
