@@ -43,7 +43,7 @@ fi
 # 3. A checkout of the bundle's HEAD.
 if [ ! -f "$SRC/CMakeLists.txt" ]; then
     rm -rf "$SRC"
-    git clone --quiet "$BUNDLE" "$SRC"
+    git -c advice.detachedHead=false clone --quiet "$BUNDLE" "$SRC"
 fi
 
 # 4. Configure once (CPU only, no curl: models are local files), then build

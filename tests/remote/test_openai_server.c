@@ -92,6 +92,10 @@ static void test_greedy(inf_model *cpu, inf_model *remote) {
         CHECK_EQ_INT(b.mt.prompt_tokens, n_prompt_ids[i]);
         CHECK_EQ_INT(b.mt.generated_tokens, a.mt.generated_tokens);
         CHECK(b.mt.total_seconds > 0);
+        printf("prompt %d: %lld tokens; cpu in-process %.3f s, via inference "
+               "serve %.3f s (first token after %.3f s)\n", i,
+               (long long)b.mt.generated_tokens, a.mt.total_seconds,
+               b.mt.total_seconds, b.mt.prefill_seconds);
         /* Both match the transformers reference (brown.json). */
         const char *gt = json_string_value(json_object_get(
             json_array_get(json_object_get(golden, "prompts"), (size_t)i), "greedy_text"));

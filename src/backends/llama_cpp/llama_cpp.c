@@ -1,17 +1,5 @@
-/* The "llama_cpp" backend: runs a GGUF model in llama.cpp's llama-server,
- * started as a child process on a free loopback port, and talks to it as
- * the "openai" backend does (inf__openai_connect).
- *
- * The binary is $INFERENCE_LLAMA_SERVER, else `llama-server` on PATH.
- * Load options map to its flags: context_length -> --ctx-size (0: the
- * server's default), gpu_layers -> --n-gpu-layers (-1: all, passed as 999),
- * parallel_slots -> --parallel (llama-server splits --ctx-size among the
- * slots unless its KV cache is unified), n_threads -> --threads.
- * Startup waits for GET /health to answer 200 for up to 120 s
- * ($INFERENCE_LLAMA_SERVER_TIMEOUT_MS overrides); a child that exits
- * early is reported with its exit status and last log lines.  Close stops
- * it with SIGTERM, then SIGKILL after 5 s.  A child that dies later shows
- * in the failing stream's error message. */
+/* The "llama_cpp" backend (documented in llama_cpp.h): llama-server as a
+ * child process on a free loopback port, used through the openai client. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +7,7 @@
 
 #include "backends/llama_cpp/child.h"
 #include "backends/llama_cpp/gguf_meta.h"
+#include "backends/llama_cpp/llama_cpp.h"
 #include "backends/openai/openai.h"
 #include "core/clock.h"
 #include "core/log.h"

@@ -8,7 +8,21 @@
  *   openai:http://host:port/v1   the same, with an explicit scheme prefix
  *   ...#model-name               a fragment names the model to request
  * The model is opts->model_name, else the URL's fragment, else the first
- * model that GET {base}/models lists. */
+ * model that GET {base}/models lists; a named model that the list lacks
+ * fails the load (INF_E_NOT_FOUND), a server without a list is trusted.
+ *
+ * Requests: Generate -> POST {base}/completions, Chat -> POST
+ * {base}/chat/completions, both with "stream": true and usage in the last
+ * chunk.  Sampling options are sent where switched on (temperature and
+ * max_tokens always); stop token ids cannot be expressed (logged, ignored);
+ * return_logits fails with INF_E_UNSUPPORTED.  Token ids are -1 unless the
+ * server reports them (token_ids, tokens, or logprobs[].id).
+ * Errors: connection failures and HTTP 5xx are retried 3 times with
+ * backoff (200 ms, doubling) while no token has arrived, never after;
+ * then INF_E_NETWORK (with the URL), INF_E_REMOTE (HTTP status and the
+ * server's message), INF_E_BUSY (HTTP 429), INF_E_DEADLINE (timeout_ms).
+ * Connecting times out after 10 s (or timeout_ms when shorter); without
+ * timeout_ms a request has no total limit. */
 #ifndef INF_OPENAI_H
 #define INF_OPENAI_H
 
