@@ -278,7 +278,7 @@ int inf__detok_push(inf__detok *d, int32_t id, const char **piece, size_t *len, 
     int rc = decode_into(d->t, d->ids.p, d->ids.n, d->skip, &d->text, err);
     if (rc) return rc;
     if (d->text.n <= d->prefix.n || ends_with_fffd(&d->text) || run_may_change(d)) return INF_OK;
-    if (memcmp(d->text.p, d->prefix.p, d->prefix.n) != 0)
+    if (d->prefix.n && memcmp(d->text.p, d->prefix.p, d->prefix.n) != 0)
         return inf__seterr(err, INF_E_INTERNAL, "detok: decoder output is not prefix-stable");
     if (set_piece(d, d->text.p + d->prefix.n, d->text.n - d->prefix.n, piece, len)) return OOM(err);
     size_t new_index = d->ids.n - d->prefix_index;
