@@ -135,6 +135,9 @@ TGT AI void q4_rows_perm(int R, const inf__weight *w, int64_t r, const float *xp
     __m256 acc[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    /* Group of block b: 2b for G = 32, else b / (G/64), counted. */
+    const int64_t bpg = G >= 64 ? G / 64 : 1;
+    int64_t gb = 0, cnt = 0;
     for (int64_t b = 0; b < cols / 64; b++) {
         __m256i v[4];
         __m256 qa[4];
@@ -156,7 +159,7 @@ TGT AI void q4_rows_perm(int R, const inf__weight *w, int64_t r, const float *xp
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
             __m256 sv, bv;
-            const int64_t g0 = (r + i) * gpr + (64 * b) / G;
+            const int64_t g0 = (r + i) * gpr + gb;
             if (G == 32) { /* lanes 0-3 in one group, 4-7 in the next */
                 sv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0))),
                                           _mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0 + 1)), 1);
@@ -169,6 +172,8 @@ TGT AI void q4_rows_perm(int R, const inf__weight *w, int64_t r, const float *xp
             acc[i] = _mm256_fmadd_ps(qa[i], sv, acc[i]);
             acc[i] = _mm256_fmadd_ps(xsv, bv, acc[i]);
         }
+        if (G == 32) gb += 2;
+        else if (++cnt == bpg) { cnt = 0; gb++; }
     }
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) y[r + i] = hsum8(acc[i]);
@@ -228,12 +233,15 @@ TGT AI void dequant_tile(int fmt, const inf__weight *w, int64_t r, int nr,
         } else {
             const int64_t G = w->group, gpr = cols / G;
             const uint32_t *q = (const uint32_t *)w->data + (r + i) * (cols * (fmt == F_Q4 ? 4 : 8) / 32);
-            int64_t gcur = -1;
-            __m256 sv = _mm256_setzero_ps(), bv = _mm256_setzero_ps();
-            for (; k < kc; k += 8) { /* kc, k0 and G are multiples of 8 */
-                const int64_t g = (k0 + k) / G;
-                if (g != gcur) {
-                    gcur = g;
+            /* kc, k0 and G are multiples of 8; the group index advances
+             * by counting, not dividing, per vector. */
+            int64_t g = k0 / G, gend = (g + 1) * G - k0;
+            __m256 sv = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
+            __m256 bv = _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, (r + i) * gpr + g));
+            for (; k < kc; k += 8) {
+                if (k == gend) {
+                    g++;
+                    gend += G;
                     sv = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
                     bv = _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, (r + i) * gpr + g));
                 }
