@@ -236,12 +236,50 @@ static void test_mixed(void) {
     expected(after.prompt, 2, 4, want);
     CHECK(after.err == INF_OK && memcmp(after.got, want, sizeof want) == 0);
 
+    /* classify from ids: one token per prompt, more prompts than slots,
+     * one of them too long for the context */
+    {
+        static int32_t pr[6][40];
+        const int32_t *pp[7];
+        size_t pn[7];
+        for (int i = 0; i < 6; i++) {
+            for (int k = 0; k < 40; k++) pr[i][k] = (i * 31 + k * 7) % (V - 1);
+            pp[i] = pr[i];
+            pn[i] = (size_t)(5 + i * 6);
+        }
+        static int32_t toolong[CTX + 1];
+        pp[6] = toolong;
+        pn[6] = CTX + 1;
+        inf_generate_options o;
+        inf_generate_options_default(&o);
+        o.return_logits = 1;
+        inf_classify_result r[7];
+        CHECK_EQ_INT(inf__engine_classify_ids(m, pp, pn, 7, &o, r, NULL),
+                     INF_OK);
+        for (int i = 0; i < 6; i++) {
+            int32_t w1;
+            float l[V];
+            expected(pr[i], (int32_t)pn[i], 1, &w1);
+            ref_logits(pr[i], (int32_t)pn[i], l);
+            CHECK_EQ_INT(r[i].status, INF_OK);
+            CHECK_EQ_INT(r[i].token_id, w1);
+            CHECK(r[i].logits && r[i].n_logits == V &&
+                  memcmp(r[i].logits, l, sizeof l) == 0);
+        }
+        CHECK_EQ_INT(r[6].status, INF_E_CONTEXT_LENGTH);
+        for (int i = 0; i < 7; i++) {
+            free(r[i].error);
+            free(r[i].text);
+            free(r[i].logits);
+        }
+    }
+
     /* model metrics come from the backend's memory report */
     inf_metrics mm;
     CHECK_EQ_INT(inf__engine_ops.metrics(m, &mm), INF_OK);
     CHECK_EQ_INT(mm.active_memory_bytes, 1000);
     CHECK_EQ_INT(mm.peak_memory_bytes, 2000);
-    CHECK_EQ_INT(mm.generated_tokens, 4);
+    CHECK_EQ_INT(mm.generated_tokens, 6);
 
     /* closing the model ends running and queued streams */
     inf_generate_options o;
