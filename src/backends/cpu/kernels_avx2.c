@@ -406,8 +406,14 @@ TGT static void avx2_axpy(float a, const float *x, float *y, int64_t n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-/* Four keys at a time per head; the four 8-lane partial sums are reduced
- * together with horizontal adds (cheaper than four separate reductions). */
+/* Reduces four 8-lane partial sums to their four totals. */
+TGT AI __m128 hsum4x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 h4 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(h4), _mm256_extractf128_ps(h4, 1));
+}
+
+/* Eight keys at a time per head (eight independent FMA chains); the
+ * partial sums are reduced four at a time with horizontal adds. */
 TGT static void avx2_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
                                  int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
     if (hd % 8 != 0) {
@@ -417,6 +423,23 @@ TGT static void avx2_attn_scores(const float *q, int nq, const float *k, int64_t
     }
     const __m128 sc = _mm_set1_ps(scale);
     int64_t j = 0;
+    for (; j + 8 <= m; j += 8) {
+        const float *kj = k + j * ldk;
+        for (int h = 0; h < nq; h++) {
+            const float *qh = q + h * hd;
+            __m256 a[8];
+#pragma GCC unroll 8
+            for (int u = 0; u < 8; u++) a[u] = _mm256_setzero_ps();
+            for (int64_t d = 0; d < hd; d += 8) {
+                const __m256 qv = _mm256_loadu_ps(qh + d);
+#pragma GCC unroll 8
+                for (int u = 0; u < 8; u++)
+                    a[u] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + u * ldk + d), a[u]);
+            }
+            _mm_storeu_ps(s + h * lds + j, _mm_mul_ps(hsum4x8(a[0], a[1], a[2], a[3]), sc));
+            _mm_storeu_ps(s + h * lds + j + 4, _mm_mul_ps(hsum4x8(a[4], a[5], a[6], a[7]), sc));
+        }
+    }
     for (; j + 4 <= m; j += 4) {
         const float *k0 = k + j * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
         for (int h = 0; h < nq; h++) {
@@ -429,17 +452,15 @@ TGT static void avx2_attn_scores(const float *q, int nq, const float *k, int64_t
                 a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
                 a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
             }
-            const __m256 h4 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-            const __m128 r = _mm_add_ps(_mm256_castps256_ps128(h4), _mm256_extractf128_ps(h4, 1));
-            _mm_storeu_ps(s + h * lds + j, _mm_mul_ps(r, sc));
+            _mm_storeu_ps(s + h * lds + j, _mm_mul_ps(hsum4x8(a0, a1, a2, a3), sc));
         }
     }
     for (; j < m; j++)
         for (int h = 0; h < nq; h++) s[h * lds + j] = avx2_dot(q + h * hd, k + j * ldk, hd) * scale;
 }
 
-/* 32 output columns (4 accumulators) of one head at a time over all m
- * values: independent FMA chains, each V row read from L1/L2. */
+/* 32 output columns of one head at a time over all m values, two values
+ * per step into separate accumulators (eight independent FMA chains). */
 TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const float *v,
                                  int64_t ldv, int64_t m, int64_t hd, float *o) {
     if (hd % 32 != 0) {
@@ -452,20 +473,27 @@ TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const floa
     for (int h = 0; h < nq; h++) {
         const float *ph = p + h * ldp;
         for (int64_t d = 0; d < hd; d += 32) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            __m256 a[4], b[4];
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) a[u] = b[u] = _mm256_setzero_ps();
             const float *vd = v + d;
-            for (int64_t j = 0; j < m; j++, vd += ldv) {
-                const __m256 pj = _mm256_set1_ps(ph[j]);
-                a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vd), a0);
-                a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vd + 8), a1);
-                a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vd + 16), a2);
-                a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vd + 24), a3);
+            int64_t j = 0;
+            for (; j + 2 <= m; j += 2, vd += 2 * ldv) {
+                const __m256 p0 = _mm256_set1_ps(ph[j]), p1 = _mm256_set1_ps(ph[j + 1]);
+#pragma GCC unroll 4
+                for (int u = 0; u < 4; u++) {
+                    a[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vd + 8 * u), a[u]);
+                    b[u] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(vd + ldv + 8 * u), b[u]);
+                }
+            }
+            if (j < m) {
+                const __m256 p0 = _mm256_set1_ps(ph[j]);
+#pragma GCC unroll 4
+                for (int u = 0; u < 4; u++) a[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vd + 8 * u), a[u]);
             }
             float *od = o + h * hd + d;
-            _mm256_storeu_ps(od, a0);
-            _mm256_storeu_ps(od + 8, a1);
-            _mm256_storeu_ps(od + 16, a2);
-            _mm256_storeu_ps(od + 24, a3);
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) _mm256_storeu_ps(od + 8 * u, _mm256_add_ps(a[u], b[u]));
         }
     }
 }
