@@ -82,7 +82,8 @@ int inf__oai_request(inf__oai_model *m, const char *prompt,
         }
         return INF_E_INVALID_ARGUMENT;
     }
-    if (m->want_token_ids) {
+    /* llama-server refuses logprobs together with tools in a stream. */
+    if (m->want_token_ids && !(chat && o->tools_json && o->tools_json[0])) {
         /* Ask llama.cpp-style servers for the sampled token's id via the
          * logprobs of the single most likely token. */
         json_t *req = json_loads(body, 0, NULL);
