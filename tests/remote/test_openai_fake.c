@@ -314,7 +314,7 @@ static void test_cancel_and_deadlines(void) {
     pthread_join(th, NULL);
     CHECK_EQ_INT(r, INF_E_CANCELLED);
     CHECK_EQ_INT(inf_stream_err(s), INF_E_CANCELLED);
-    CHECK_MSG(ended - c.at < 0.2, "cancel took %.3f s", ended - c.at);
+    CHECK_MSG(ended - c.at < 0.5, "cancel took %.3f s", ended - c.at);
     CHECK(n < 50);
     inf_stream_close(&s);
 
