@@ -3,8 +3,10 @@
  * For each thread count: load (timed), one warm-up, then r repetitions of
  *  - prefill: a fresh sequence of p random token ids, max_tokens 1; the
  *    prefill tokens/s come from the stream's metrics;
- *  - decode: a fresh one-token prompt, then n tokens with ignore_eos; the
- *    decode tokens/s come from the stream's metrics;
+ *  - decode: a fresh one-token prompt (with -d D: a D-token prompt, so the
+ *    tokens are decoded after a context of D, like llama-bench's -d), then
+ *    n tokens with ignore_eos; the decode tokens/s come from the stream's
+ *    metrics;
  *  - with --batch B: B such decode streams at once, each on its own thread
  *    (the engine batches them), aggregate tokens/s = B * n / wall time; and
  *    B prefill streams of p tokens at once, aggregate prefill tokens/s.
@@ -27,6 +29,8 @@ static const char usage_text[] =
     "  -p N                prompt tokens for the prefill test (default 512)\n"
     "  -n N                tokens to decode (default 128)\n"
     "  -r N                repetitions (default 5)\n"
+    "  -d N                decode after a prompt of N tokens (context depth;\n"
+    "                      default 0: a one-token prompt)\n"
     "  -t LIST             thread counts, comma-separated (e.g. 1,2; default:\n"
     "                      the backend's default); the model is reloaded for\n"
     "                      each\n"
@@ -170,7 +174,7 @@ out:
 
 typedef struct bench_cfg {
     cli_model_args ma;
-    long p, n, r, batch;
+    long p, n, r, batch, depth;
     int json;
 } bench_cfg;
 
@@ -205,15 +209,16 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
                                 (int)info.quant_bits, "context_length",
                                 (int)info.context_length, "weight_bytes",
                                 (json_int_t)info.weight_bytes);
-    if (cfg->p + 1 > info.context_length || cfg->n + 2 > info.context_length) {
-        cli_err("-p %ld / -n %ld do not fit the context of %d tokens (use --ctx)",
-                cfg->p, cfg->n, (int)info.context_length);
+    if (cfg->p + 1 > info.context_length || cfg->depth + cfg->n + 2 > info.context_length) {
+        cli_err("-p %ld / -d %ld + -n %ld do not fit the context of %d tokens (use --ctx)",
+                cfg->p, cfg->depth, cfg->n, (int)info.context_length);
         goto done;
     }
     size_t reps = (size_t)cfg->r;
     double *pp = calloc(reps, sizeof *pp), *tg = calloc(reps, sizeof *tg);
     double *bpp = calloc(reps, sizeof *bpp), *btg = calloc(reps, sizeof *btg);
-    int32_t *ids = malloc((size_t)cfg->p * sizeof *ids);
+    size_t n_ids = (size_t)(cfg->p > cfg->depth ? cfg->p : cfg->depth);
+    int32_t *ids = malloc(n_ids * sizeof *ids);
     if (!pp || !tg || !bpp || !btg || !ids) {
         cli_err("out of memory");
         goto free_all;
@@ -244,8 +249,8 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
         if (pp[i] <= 0 && a.met.prefill_seconds > 0)
             pp[i] = (double)a.met.prompt_tokens / a.met.prefill_seconds;
 
-        random_ids(ids, 1, info.vocab_size);
-        a.n_prompt = 1;
+        a.n_prompt = cfg->depth > 0 ? (size_t)cfg->depth : 1;
+        random_ids(ids, a.n_prompt, info.vocab_size);
         a.max_tokens = (int32_t)cfg->n;
         run_one(&a);
         if (a.status != INF_OK) {
@@ -275,10 +280,10 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
     stat3 spp = stats(pp, reps), stg = stats(tg, reps);
     stat3 sbpp = stats(bpp, reps), sbtg = stats(btg, reps);
     json_t *res = json_pack(
-        "{s:i,s:f,s:{s:i,s:f,s:f,s:f},s:{s:i,s:f,s:f,s:f},s:I,s:I}",
+        "{s:i,s:f,s:{s:i,s:f,s:f,s:f},s:{s:i,s:i,s:f,s:f,s:f},s:I,s:I}",
         "threads", (int)threads, "load_seconds", load_s,
         "prefill", "tokens", (int)cfg->p, "median", spp.med, "min", spp.min, "max", spp.max,
-        "decode", "tokens", (int)cfg->n, "median", stg.med, "min", stg.min, "max", stg.max,
+        "decode", "tokens", (int)cfg->n, "depth", (int)cfg->depth, "median", stg.med, "min", stg.min, "max", stg.max,
         "peak_rss_bytes", (json_int_t)cli_peak_rss(),
         "engine_peak_memory_bytes", (json_int_t)mm.peak_memory_bytes);
     if (cfg->batch > 1) {
@@ -300,7 +305,8 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
         char name[64];
         snprintf(name, sizeof name, "pp%ld", cfg->p);
         printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, spp.med, spp.min, spp.max);
-        snprintf(name, sizeof name, "tg%ld", cfg->n);
+        if (cfg->depth > 0) snprintf(name, sizeof name, "tg%ld @ d%ld", cfg->n, cfg->depth);
+        else snprintf(name, sizeof name, "tg%ld", cfg->n);
         printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, stg.med, stg.min, stg.max);
         if (cfg->batch > 1) {
             snprintf(name, sizeof name, "pp%ld x%ld", cfg->p, cfg->batch);
@@ -328,6 +334,7 @@ int inf_cmd_bench(int argc, char **argv) {
         {"backend", required_argument, 0, CLI_OPT_BACKEND},
         {"ctx", required_argument, 0, CLI_OPT_CTX},
         {"threads", required_argument, 0, 't'},
+        {"depth", required_argument, 0, 'd'},
         {"batch", required_argument, 0, OPT_BATCH},
         {"dummy", no_argument, 0, OPT_DUMMY},
         {"dummy-bits", required_argument, 0, OPT_DUMMY_BITS},
@@ -347,7 +354,7 @@ int inf_cmd_bench(int argc, char **argv) {
     const char *tlist = NULL;
     int dummy = 0, c;
     long l;
-    while ((c = getopt_long(argc, argv, ":m:p:n:r:t:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:p:n:r:d:t:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'm': case CLI_OPT_BACKEND: case CLI_OPT_CTX: {
             int r = cli_model_opt(&cfg.ma, c, optarg);
@@ -362,6 +369,9 @@ int inf_cmd_bench(int argc, char **argv) {
             break;
         case 'r':
             if (cli_parse_long("-r", optarg, 1, 10000, &cfg.r)) return CLI_EXIT_USAGE;
+            break;
+        case 'd':
+            if (cli_parse_long("-d", optarg, 0, 1 << 20, &cfg.depth)) return CLI_EXIT_USAGE;
             break;
         case 't': tlist = optarg; break;
         case OPT_BATCH:
