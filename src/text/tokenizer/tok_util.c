@@ -166,7 +166,13 @@ int32_t inf__tk_strmap_get(const tk_strmap *m, const char *key, size_t len) {
 void inf__tk_strmap_free(tk_strmap *m) { free(m->slots); m->slots = NULL; }
 
 /* ---- pair map ----------------------------------------------------------- */
-#define PAIR_EMPTY UINT64_MAX
+/* Keys are the packed pair plus one, so that an all-zero slot is empty and
+ * a table comes straight from calloc (large ones as untouched zero pages). */
+#define PAIR_EMPTY 0
+
+static inline uint64_t pair_key(int32_t a, int32_t b) {
+    return (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
+}
 
 static uint32_t pair_hash(uint64_t k) {
     k ^= k >> 33; k *= 0xff51afd7ed558ccdULL; k ^= k >> 33;
@@ -175,9 +181,8 @@ static uint32_t pair_hash(uint64_t k) {
 
 int inf__tk_pairmap_init(tk_pairmap *m, size_t expected) {
     uint32_t cap = cap_for(expected);
-    m->slots = malloc((size_t)cap * sizeof *m->slots);
+    m->slots = calloc(cap, sizeof *m->slots);
     if (!m->slots) return -1;
-    for (uint32_t i = 0; i < cap; i++) m->slots[i].key = PAIR_EMPTY;
     m->mask = cap - 1;
     m->count = 0;
     return 0;
@@ -199,13 +204,14 @@ static int pairmap_grow(tk_pairmap *m) {
 }
 
 void inf__tk_pairmap_prefetch(const tk_pairmap *m, int32_t a, int32_t b) {
-    uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+    uint64_t k = pair_key(a, b);
     __builtin_prefetch(&m->slots[pair_hash(k) & m->mask]);
 }
 
 int inf__tk_pairmap_put(tk_pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t id) {
     if ((m->count + 1) * 4 > (m->mask + 1) * 3 && pairmap_grow(m)) return -1;
-    uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+    uint64_t k = pair_key(a, b);
+    if (k == PAIR_EMPTY) return -1; /* (-1, -1): never a real pair */
     uint32_t i = pair_hash(k) & m->mask;
     for (;; i = (i + 1) & m->mask) {
         tk_pslot *s = &m->slots[i];
@@ -219,8 +225,8 @@ int inf__tk_pairmap_put(tk_pairmap *m, int32_t a, int32_t b, int32_t rank, int32
 }
 
 const tk_pslot *inf__tk_pairmap_get(const tk_pairmap *m, int32_t a, int32_t b) {
-    if (!m->slots) return NULL;
-    uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+    uint64_t k = pair_key(a, b);
+    if (!m->slots || k == PAIR_EMPTY) return NULL;
     uint32_t i = pair_hash(k) & m->mask;
     for (;; i = (i + 1) & m->mask) {
         const tk_pslot *s = &m->slots[i];
