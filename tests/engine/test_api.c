@@ -125,6 +125,21 @@ static void test_stops(void) {
     CHECK_EQ_STR(r.text, ref.text);
     CHECK_EQ_INT(r.n, 40);
 
+    /* held-back text is released at the end: a stop string that starts
+     * with the last bytes of the text never matches, and the held tokens
+     * and text all arrive */
+    char tailstop[8];
+    memcpy(tailstop, ref.text + ref.text_len - 2, 2);
+    memcpy(tailstop + 2, "\x01", 2);
+    const char *tstop[1] = {tailstop};
+    o.stop_strings = tstop;
+    o.n_stop_strings = 1;
+    et_generate(g_m, prompts[0], NULL, 0, &o, &r);
+    CHECK_EQ_STR(r.text, ref.text);
+    CHECK_EQ_INT(r.n, 40);
+    CHECK(memcmp(r.ids, ref.ids, sizeof(int32_t) * 40) == 0);
+    CHECK_EQ_INT(r.finish, INF_FINISH_LENGTH);
+
     /* a stop string that matches a prefix of one token's text: everything
      * before it still arrives */
     char pre[8];
