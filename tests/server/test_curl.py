@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from serverlib import GOLDEN, Checks, Server, curl, metric, sse_events
+from serverlib import GOLDEN, MODEL, Checks, Server, curl, metric, sse_events
 
 prog = sys.argv[1]
 T = Checks("server_curl")
@@ -65,6 +65,11 @@ with Server(prog, "--parallel", "2") as s:
     T.eq([m["id"] for m in json.loads(body)["data"]], ["brown-llama-8m"], "/v1/models ids")
     st, _, body = curl(u + "/v1/models/brown-llama-8m")
     T.eq(st, 200, "GET /v1/models/ID")
+    # A second server cannot take the same port: one clear line, status 1.
+    p2 = subprocess.run([prog, "serve", "-m", MODEL, "--port", str(s.port)], capture_output=True,
+                        text=True, timeout=120)
+    T.eq(p2.returncode, 1, "second server on a busy port: exit status")
+    T.check("cannot listen" in p2.stderr, "second server on a busy port: message", p2.stderr)
     st, _, body = curl(u + "/v1/models/other")
     error_of(st, body, 404, "GET /v1/models/other", code="model_not_found")
 

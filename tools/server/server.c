@@ -276,7 +276,6 @@ int inf__srv_start(inf_model *model, const inf__srv_config *cfg, inf__srv **out,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->daemon) {
