@@ -4,6 +4,10 @@
 // npm tokenizers@0.23.2) on them, and writes one JSON line per case:
 //   {"t":"enc","text":S,"ids":[..],"ids_sp":[..],"dec":D,"dec_skip":D2}
 //   {"t":"dec","ids":[..],"dec":D,"dec_skip":D2}
+//   {"t":"enc_nps",...}: as "enc", with special tokens written in the text
+//     NOT recognised (HF encode_special_tokens); the reference for these is
+//     the tokenizer with its special added tokens renamed to strings no text
+//     holds, which splits the text the same way.
 // tok_diff (tests/tokenizer) then runs libinference on the same cases.
 //
 //   node gen.js TOKENIZER_DIR N_CASES SEED > cases.jsonl
@@ -77,6 +81,12 @@ function ids() {
 
 (async () => {
   const tok = Tokenizer.fromFile(path.join(dir, 'tokenizer.json'));
+  const plainJson = JSON.parse(JSON.stringify(json));
+  // Special tokens get contents no text holds (ids stay: removing them
+  // would renumber the added tokens after them).
+  plainJson.added_tokens = (plainJson.added_tokens || []).map((a, i) =>
+    a.special ? Object.assign({}, a, { content: '\uE000\uE001disabled' + i + '\uE002' }) : a);
+  const tokNps = Tokenizer.fromString(JSON.stringify(plainJson));
   const B = 256;
   for (let done = 0; done < N; done += B) {
     const m = Math.min(B, N - done);
@@ -91,6 +101,16 @@ function ids() {
     const out = [];
     for (let i = 0; i < texts.length; i++)
       out.push(JSON.stringify({ t: 'enc', text: texts[i], ids: pIds[i], ids_sp: Array.from(sp[i].getIds()), dec: dec[i], dec_skip: decSkip[i] }));
+    // every 8th text again without special-token parsing
+    const npsTexts = texts.filter((_, i) => i % 8 === 0);
+    if (npsTexts.length) {
+      const a = await tokNps.encodeBatch(npsTexts, { addSpecialTokens: false });
+      const b = await tokNps.encodeBatch(npsTexts, { addSpecialTokens: true });
+      const ai = a.map(e => Array.from(e.getIds()));
+      const d1 = await tok.decodeBatch(ai, false), d2 = await tok.decodeBatch(ai, true);
+      for (let i = 0; i < npsTexts.length; i++)
+        out.push(JSON.stringify({ t: 'enc_nps', text: npsTexts[i], ids: ai[i], ids_sp: Array.from(b[i].getIds()), dec: d1[i], dec_skip: d2[i] }));
+    }
     for (let j = 0; j < idl.length; j++) {
       const i = texts.length + j;
       out.push(JSON.stringify({ t: 'dec', ids: idl[j], dec: dec[i], dec_skip: decSkip[i] }));

@@ -55,6 +55,23 @@ static void test_brown_golden(void) {
     printf("brown-llama-8m: %d/%zu llama2 golden cases equal\n", ok, json_array_size(cases));
 }
 
+/* Without INF__TOK_PARSE_SPECIAL, "<s>" written in the text is text. */
+static void test_no_special_parsing(void) {
+    const char *text = "<s>[INST] hi [/INST]</s>";
+    int32_t *a, *b;
+    size_t na, nb;
+    inf__err err;
+    CHECK(inf__tok_encode_flags(brown, text, strlen(text), 0, &a, &na, &err) == INF_OK);
+    CHECK(inf__tok_encode_flags(brown, text, strlen(text), INF__TOK_PARSE_SPECIAL, &b, &nb, &err) == INF_OK);
+    int has_special = 0;
+    for (size_t i = 0; i < na; i++) has_special |= a[i] == 1 || a[i] == 2;
+    CHECK(!has_special);
+    CHECK(nb > 0 && b[0] == 1 && b[nb - 1] == 2);
+    CHECK(na > nb);
+    free(a);
+    free(b);
+}
+
 static void test_accessors(void) {
     CHECK_EQ_INT(inf__tok_vocab_size(brown), 32000);
     CHECK_EQ_INT(inf__tok_bos_id(brown), 1);
@@ -267,6 +284,7 @@ int main(void) {
     if (rc || !golden) return tu_summary("test_tok_api");
     test_brown_golden();
     test_accessors();
+    test_no_special_parsing();
     test_invalid_utf8();
     test_stream_bytes();
     test_threads();

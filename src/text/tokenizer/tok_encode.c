@@ -20,6 +20,7 @@ typedef struct {
     tk_pt_scratch *pt;
     tk_bpe_scratch *bpe;
     tk_ids ids;
+    int parse_special;   /* 0: special added tokens are plain text */
     int use_cache;
     tk_strmap cache;     /* word -> index into cache_ids (start) */
     tk_ids cache_ids;    /* per entry: count, then the ids */
@@ -131,6 +132,7 @@ static int split_added(const inf__tokenizer *t, enc_ctx *c, const tk_trie *tr, c
         const tk_added *a = &t->added[ai];
         size_t start = i;
         i = stop; /* matches never overlap, even rejected ones */
+        if (a->special && !c->parse_special) continue; /* HF encode_special_tokens */
         if (a->single_word) {
             int l;
             int word_before = start > 0 && inf__tk_is_word(last_cp(s, start));
@@ -185,6 +187,13 @@ static int contains(const int32_t *a, size_t n, int32_t v) {
 
 int inf__tok_encode(const inf__tokenizer *t, const char *text, size_t len, int add_special,
                     int32_t **ids, size_t *n_ids, inf__err *err) {
+    return inf__tok_encode_flags(t, text, len, INF__TOK_PARSE_SPECIAL | (add_special ? INF__TOK_ADD_SPECIAL : 0),
+                                 ids, n_ids, err);
+}
+
+int inf__tok_encode_flags(const inf__tokenizer *t, const char *text, size_t len, int flags,
+                          int32_t **ids, size_t *n_ids, inf__err *err) {
+    int add_special = (flags & INF__TOK_ADD_SPECIAL) != 0;
     if (ids) *ids = NULL;
     if (n_ids) *n_ids = 0;
     if (!t || !ids || !n_ids || (!text && len)) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "encode: NULL argument");
@@ -200,6 +209,7 @@ int inf__tok_encode(const inf__tokenizer *t, const char *text, size_t len, int a
         len = valid.n;
     }
     c.t = t;
+    c.parse_special = (flags & INF__TOK_PARSE_SPECIAL) != 0;
     if (!(c.bpe = inf__tk_bpe_scratch_new()) || !(c.pt = inf__tk_pt_scratch_new(t))) { rc = OOM(err); goto done; }
     if (len >= CACHE_MIN_TEXT) {
         if (inf__tk_strmap_init(&c.cache, 4096)) { rc = OOM(err); goto done; }

@@ -42,6 +42,16 @@ void inf__tok_free(inf__tokenizer *t);
 int inf__tok_encode(const inf__tokenizer *t, const char *text, size_t len,
                     int add_special, int32_t **ids, size_t *n_ids,
                     inf__err *err);
+/* inf__tok_encode with options: INF__TOK_ADD_SPECIAL as add_special;
+ * INF__TOK_PARSE_SPECIAL recognises added tokens flagged special written
+ * in the text (without it they are encoded as ordinary text, like HF's
+ * encode_special_tokens / split_special_tokens; non-special added tokens
+ * are always recognised). */
+#define INF__TOK_ADD_SPECIAL 1
+#define INF__TOK_PARSE_SPECIAL 2
+int inf__tok_encode_flags(const inf__tokenizer *t, const char *text, size_t len,
+                          int flags, int32_t **ids, size_t *n_ids,
+                          inf__err *err);
 /* Decodes ids into *out (malloc'd, NUL-terminated, *out_len bytes without the
  * NUL).  skip_special drops tokens flagged special.  Unknown ids are skipped
  * as HF does.  Returns INF_OK or an error code. */
