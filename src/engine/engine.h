@@ -33,7 +33,10 @@
  * that could be the start of a stop string is held back (and the token that
  * carries it is delivered one step later, with its text, so that the text
  * before a stop string or the end always reaches the caller); a matching
- * stop string ends the stream with STOP and is never shown.  In the rare
+ * stop string ends the stream with STOP and is never shown: every token
+ * before the one that completes it is delivered (with its text cut at the
+ * stop string, possibly to ""), the completing token only when it carries
+ * text that precedes the stop string.  In the rare
  * case where text remains at the end with no token to carry it (an
  * unfinished UTF-8 character right before the end), a final token with
  * id -1 carries it.

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "engine/engine.h"
+#include "text/tokenizer/tokenizer.h"
 #include "engine_testutil.h"
 
 #define V 97       /* vocabulary */
@@ -22,7 +23,12 @@ typedef struct fake {
     int32_t n[SLOTS];
     /* statistics (worker thread only; read after the streams end) */
     int calls, max_rows, mixed, errors;
+    /* scripted mode: the next token after t is next_of[t] (for the stream
+     * text tests); 0 = hash mode */
+    int scripted;
 } fake;
+
+static const int32_t next_of[6] = {1, 3, 0, 4, 5, 5}; /* a>b>X>Y>eos */
 
 static fake g_fake;
 
@@ -83,7 +89,14 @@ static int f_forward(void *ctx, const inf__batch *b, inf__err *err) {
             return inf__seterr(err, INF_E_INTERNAL, "fake: bad token");
         f->hist[s][f->n[s]++] = b->tokens[i];
         rows[s]++;
-        if (b->want[i]) ref_logits(f->hist[s], f->n[s], b->logits + (w++) * V);
+        if (!b->want[i]) continue;
+        float *row = b->logits + (w++) * V;
+        if (f->scripted) {
+            for (int v = 0; v < V; v++) row[v] = 0;
+            row[next_of[b->tokens[i] % 6]] = 1;
+        } else {
+            ref_logits(f->hist[s], f->n[s], row);
+        }
     }
     int pre = 0, dec = 0;
     for (int s = 0; s < SLOTS; s++) {
@@ -303,7 +316,123 @@ static void test_mixed(void) {
     }
 }
 
+/* Stream text on a scripted model with a 6-token tokenizer: "a" is
+ * followed by b, X, Y, then </s> (eos).  Text held back for a possible stop
+ * string must still arrive when eos ends the stream. */
+static const char tok_json[] =
+    "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":5,\"content\":"
+    "\"</s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+    "\"normalized\":false,\"special\":true}],\"normalizer\":null,"
+    "\"pre_tokenizer\":null,\"post_processor\":null,\"decoder\":"
+    "{\"type\":\"Fuse\"},\"model\":{\"type\":\"BPE\",\"vocab\":"
+    "{\"a\":0,\"b\":1,\"c\":2,\"X\":3,\"Y\":4,\"</s>\":5},"
+    "\"merges\":[]}}";
+static const char tok_cfg[] = "{\"eos_token\":\"</s>\"}";
+
+typedef struct out {
+    int32_t ids[16];
+    char text[16][8];
+    int n;
+    int err;
+    inf_finish_reason fin;
+} out;
+
+static void run_text(void *m, const char *const *stops, size_t n_stops,
+                     int32_t max_tokens, out *o) {
+    memset(o, 0, sizeof *o);
+    inf_generate_options g;
+    inf_generate_options_default(&g);
+    g.max_tokens = max_tokens;
+    g.stop_strings = stops;
+    g.n_stop_strings = n_stops;
+    int32_t p[1] = {0};
+    const inf_stream_ops *so;
+    void *st;
+    o->err = inf__engine_start_ids(m, p, 1, &g, &so, &st, NULL);
+    if (o->err != INF_OK) return;
+    inf_token t;
+    while (so->next(st, &t) == 1 && o->n < 16) {
+        o->ids[o->n] = t.id;
+        snprintf(o->text[o->n], 8, "%s", t.text);
+        o->n++;
+    }
+    o->err = so->err(st);
+    o->fin = so->finish_reason(st);
+    so->close(st);
+}
+
+static void test_text(void) {
+    inf__tokenizer *tok = NULL;
+    inf__err err;
+    inf__err_clear(&err);
+    int rc = inf__tok_load_mem(tok_json, strlen(tok_json), tok_cfg,
+                               strlen(tok_cfg), &tok, &err);
+    CHECK_MSG(rc == INF_OK, "tokenizer: %s", err.msg);
+    if (rc != INF_OK) return;
+    inf__model_desc d;
+    memset(&d, 0, sizeof d);
+    d.vocab_size = V;
+    inf__engine_parts parts = {.desc = &d, .compute = &fake_ops, .tok = tok};
+    parts.params.n_slots = SLOTS;
+    parts.params.context_length = CTX;
+    void *m = NULL;
+    rc = inf__engine_create(&parts, &m, &err);
+    CHECK_MSG(rc == INF_OK, "create: %s", err.msg);
+    if (rc != INF_OK) return;
+    g_fake.scripted = 1;
+    out o;
+    /* plain: b X Y, eos (the tokenizer's eos token) not delivered */
+    run_text(m, NULL, 0, 50, &o);
+    CHECK_EQ_INT(o.err, INF_OK);
+    CHECK_EQ_INT(o.fin, INF_FINISH_EOS);
+    CHECK_EQ_INT(o.n, 3);
+    CHECK(o.ids[0] == 1 && o.ids[1] == 3 && o.ids[2] == 4);
+    CHECK_EQ_STR(o.text[0], "b");
+    CHECK_EQ_STR(o.text[1], "X");
+    CHECK_EQ_STR(o.text[2], "Y");
+    /* "XYZ" never completes: X and XY are held back, then released with
+     * the held token when eos ends the stream */
+    const char *s1[1] = {"XYZ"};
+    run_text(m, s1, 1, 50, &o);
+    CHECK_EQ_INT(o.fin, INF_FINISH_EOS);
+    CHECK_EQ_INT(o.n, 3);
+    CHECK(o.ids[0] == 1 && o.ids[1] == 3 && o.ids[2] == 4);
+    CHECK_EQ_STR(o.text[0], "b");
+    CHECK_EQ_STR(o.text[1], "");
+    CHECK_EQ_STR(o.text[2], "XY");
+    /* "XY" completes at Y: the tokens before Y arrive (X without text),
+     * Y does not, the stop string is never shown */
+    const char *s2[1] = {"XY"};
+    run_text(m, s2, 1, 50, &o);
+    CHECK_EQ_INT(o.fin, INF_FINISH_STOP);
+    CHECK_EQ_INT(o.n, 2);
+    CHECK_EQ_STR(o.text[0], "b");
+    CHECK_EQ_STR(o.text[1], "");
+    /* "bX": b is held, then the stop matches: b arrives without text */
+    const char *s3[1] = {"bX"};
+    run_text(m, s3, 1, 50, &o);
+    CHECK_EQ_INT(o.fin, INF_FINISH_STOP);
+    CHECK_EQ_INT(o.n, 1);
+    CHECK_EQ_INT(o.ids[0], 1);
+    CHECK_EQ_STR(o.text[0], "");
+    /* "Xb" never matches; a stop string inside one token's text ("b") ends
+     * before that token: nothing at all */
+    const char *s4[2] = {"Xb", "b"};
+    run_text(m, s4, 2, 50, &o);
+    CHECK_EQ_INT(o.fin, INF_FINISH_STOP);
+    CHECK_EQ_INT(o.n, 0);
+    /* max_tokens 2 with "XYZ": X is held at the end and released */
+    run_text(m, s1, 1, 2, &o);
+    CHECK_EQ_INT(o.fin, INF_FINISH_LENGTH);
+    CHECK_EQ_INT(o.n, 2);
+    CHECK_EQ_STR(o.text[0], "b");
+    CHECK_EQ_STR(o.text[1], "X");
+    g_fake.scripted = 0;
+    inf__engine_ops.close(m);
+}
+
 int main(void) {
     test_mixed();
+    test_text();
     return tu_summary("test_engine_sched");
 }
