@@ -6,10 +6,11 @@
  * Decode (one token) streams each weight once, converting in registers:
  * 8 dense rows at a time (8 independent FMA chains), MLX rows with the
  * per-group scale/bias applied once per group, and MLX4 with x permuted so
- * one 256-bit load feeds 64 weights.  Several tokens (prefill, batched
- * decode) dequantise a 4-row x 512-column weight tile into L1 once per
- * block of up to 96 tokens and run a 4-row x 3-token f32 register tile
- * over it.
+ * one 256-bit load feeds 64 weights.  Two to four tokens of a dense matrix
+ * (batched decode) convert each weight vector once in registers for all
+ * of them.  More tokens (prefill), and MLX with several tokens, dequantise
+ * a 4-row x 512-column weight tile into L1 once per block of up to 96
+ * tokens and run a 4-row x 3-token f32 register tile over it.
  */
 #include "backends/cpu/kernels.h"
 
@@ -68,24 +69,53 @@ TGT AI __m256 load_q(int fmt, const uint32_t *q, int64_t k) {
 
 /* ---- decode (one token): weights converted in registers ----------------- */
 
-/* Dense rows [r, r+R) . x for one token: R independent FMA chains. */
-TGT AI void dense_rows(int fmt, int R, const inf__weight *w, int64_t r,
-                       const float *x, float *y) {
+/* Dense rows [r, r+R) . x for T tokens (R*T <= 12 accumulators), each
+ * weight vector converted once for the T tokens.  The same per-output
+ * summation order for every T, so a sequence's logits do not depend on how
+ * many others share its decode step. */
+TGT AI void dense_rows(int fmt, int R, int T, const inf__weight *w, int64_t r,
+                       const float *x, int64_t ldx, float *y, int64_t ldy) {
     const int64_t cols = w->cols, kend = cols & ~(int64_t)7;
-    __m256 acc[8];
+    __m256 acc[8][4];
 #pragma GCC unroll 8
-    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) acc[i][t] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kend; k += 8) {
-        const __m256 xv = _mm256_loadu_ps(x + k);
+        __m256 xv[4];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
 #pragma GCC unroll 8
-        for (int i = 0; i < R; i++)
-            acc[i] = _mm256_fmadd_ps(load_dense(fmt, w->data, (r + i) * cols + k), xv, acc[i]);
+        for (int i = 0; i < R; i++) {
+            const __m256 wv = load_dense(fmt, w->data, (r + i) * cols + k);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[i][t] = _mm256_fmadd_ps(wv, xv[t], acc[i][t]);
+        }
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < R; i++) {
-        float s = hsum8(acc[i]);
-        for (int64_t k = kend; k < cols; k++) s += load_dense1(fmt, w->data, (r + i) * cols + k) * x[k];
-        y[r + i] = s;
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            float s = hsum8(acc[i][t]);
+            for (int64_t k = kend; k < cols; k++)
+                s += load_dense1(fmt, w->data, (r + i) * cols + k) * x[t * ldx + k];
+            y[t * ldy + r + i] = s;
+        }
+}
+
+/* 2-4 tokens of a dense matrix: weights streamed once, no tile. */
+TGT AI void dense_few(int fmt, const inf__weight *w, const float *x, int64_t ldx,
+                      int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    if (n == 2) {
+        for (; r + 4 <= r1; r += 4) dense_rows(fmt, 4, 2, w, r, x, ldx, y, ldy);
+        for (; r < r1; r++) dense_rows(fmt, 1, 2, w, r, x, ldx, y, ldy);
+    } else if (n == 3) {
+        for (; r + 4 <= r1; r += 4) dense_rows(fmt, 4, 3, w, r, x, ldx, y, ldy);
+        for (; r < r1; r++) dense_rows(fmt, 1, 3, w, r, x, ldx, y, ldy);
+    } else {
+        for (; r + 2 <= r1; r += 2) dense_rows(fmt, 2, 4, w, r, x, ldx, y, ldy);
+        for (; r < r1; r++) dense_rows(fmt, 1, 4, w, r, x, ldx, y, ldy);
     }
 }
 
@@ -199,8 +229,8 @@ TGT AI void decode_fmt(int fmt, const inf__weight *w, const float *x, float *y,
                        int64_t r0, int64_t r1) {
     int64_t r = r0;
     if (fmt == F_F32 || fmt == F_F16 || fmt == F_BF16) {
-        for (; r + 8 <= r1; r += 8) dense_rows(fmt, 8, w, r, x, y);
-        for (; r < r1; r++) dense_rows(fmt, 1, w, r, x, y);
+        for (; r + 8 <= r1; r += 8) dense_rows(fmt, 8, 1, w, r, x, 0, y, 0);
+        for (; r < r1; r++) dense_rows(fmt, 1, 1, w, r, x, 0, y, 0);
     } else if (fmt == F_Q4 && w->cols % 64 == 0 && w->cols <= Q4_PERM_MAX &&
                (w->group == 32 || w->group % 64 == 0)) {
         float xp[Q4_PERM_MAX] __attribute__((aligned(32)));
@@ -299,6 +329,10 @@ TGT AI void matmul_fmt(int fmt, const inf__weight *w, const float *x,
                        int64_t r0, int64_t r1) {
     if (n == 1) {
         decode_fmt(fmt, w, x, y, r0, r1);
+        return;
+    }
+    if (n <= 4 && (fmt == F_F32 || fmt == F_F16 || fmt == F_BF16)) {
+        dense_few(fmt, w, x, ldx, n, y, ldy, r0, r1);
         return;
     }
     float tile[4 * KC] __attribute__((aligned(64)));

@@ -2,8 +2,9 @@
  * AVX-512 kernels for several tokens (prefill, batched decode): the same
  * tiling as the avx2 set (a 4-row x 512-column weight tile dequantised to
  * L1 once per block of tokens), with a 4-row x 6-token register tile of
- * 16-lane accumulators (24 of the 32 zmm registers).  One-token decode is
- * memory-bound and stays on the avx2 kernels, as do attention and softmax.
+ * 16-lane accumulators (24 of the 32 zmm registers).  One-token decode
+ * and 2-4 tokens of dense weights are memory-bound and stay on the avx2
+ * kernels, as do attention and softmax.
  * Selected at run time only where the processor and OS support AVX-512.
  */
 #include "backends/cpu/kernels.h"
@@ -95,7 +96,8 @@ static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx
     const int tiled = w->fmt == INF__W_F32 || w->fmt == INF__W_F16 || w->fmt == INF__W_BF16 ||
                       ((w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) && w->group > 0 &&
                        w->group % 8 == 0 && w->cols % w->group == 0);
-    if (n == 1 || !tiled) avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
+    const int dense = w->fmt == INF__W_F32 || w->fmt == INF__W_F16 || w->fmt == INF__W_BF16;
+    if (n == 1 || (n <= 4 && dense) || !tiled) avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
     else mm_tiled(w, x, ldx, n, y, ldy, r0, r1);
 }
 
