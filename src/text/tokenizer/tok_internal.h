@@ -160,7 +160,7 @@ struct inf__tokenizer {
 };
 
 /* tok_normalize.c: applies t's normalizers to s[n], result in *out
- * (cleared first).  first: s is the start of the text (unused today). */
+ * (cleared first; tmp is scratch).  INF_OK or an error code. */
 int inf__tk_normalize(const inf__tokenizer *t, const char *s, size_t n,
                       tk_buf *out, tk_buf *tmp, inf__err *err);
 /* tok_pretok.c: splits s[n] into pre-tokens and calls fn(ctx, word, len)
@@ -173,17 +173,21 @@ tk_pt_scratch *inf__tk_pt_scratch_new(const inf__tokenizer *t);
 void inf__tk_pt_scratch_free(tk_pt_scratch *s);
 int inf__tk_pretokenize(const inf__tokenizer *t, const char *s, size_t n, int at_zero, tk_pt_scratch *sc,
                         int (*fn)(void *ctx, const char *w, size_t n), void *ctx, inf__err *err);
-/* tok_bpe.c: BPE of one pre-token; ids appended to out. */
+/* tok_bpe.c: BPE of one pre-token w[n]; ids appended to out.  0, or -1
+ * when out of memory.  s: per-call scratch (one per thread). */
 typedef struct tk_bpe_scratch tk_bpe_scratch;
 tk_bpe_scratch *inf__tk_bpe_scratch_new(void);
 void inf__tk_bpe_scratch_free(tk_bpe_scratch *s);
 int inf__tk_bpe(const inf__tokenizer *t, const char *w, size_t n,
                 tk_ids *out, tk_bpe_scratch *s);
-/* tok_regex.c: compiles a pattern (PCRE2, UTF + UCP, JIT when possible). */
+/* tok_regex.c: compiles a pattern (PCRE2, UTF + UCP, JIT when possible;
+ * literal: match pat as plain text).  NULL with INF_E_UNSUPPORTED in err
+ * when PCRE2 rejects it.  Free with pcre2_code_free. */
 pcre2_code *inf__tk_regex_compile(const char *pat, size_t len, int literal,
                                   inf__err *err);
-/* Finds the next match of re in s[n] at or after *pos; returns 1 and the
- * bounds, 0 when none, <0 on error.  Empty matches advance by one char. */
+/* Finds the next match of re in s[n] at or after pos; returns 1 and the
+ * bounds in *ms, *me, 0 when none, <0 on error.  Callers step past empty
+ * matches themselves (by one character). */
 int inf__tk_regex_next(const pcre2_code *re, pcre2_match_data *md,
                        const char *s, size_t n, size_t pos,
                        size_t *ms, size_t *me);
