@@ -65,7 +65,7 @@ static void sort_list(trender *r, tlist *l, tv *keys, int reverse) {
 
 static tlist *copy_list(trender *r, tlist *src) {
     tlist *l = inf__tv_list_new(r->c, src->n);
-    memcpy(l->v, src->v, src->n * sizeof(tv));
+    if (src->n) memcpy(l->v, src->v, src->n * sizeof(tv));
     l->n = src->n;
     return l;
 }
