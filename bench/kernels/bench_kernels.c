@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     if (inf__pool_create(threads, &pool, &e) != INF_OK) { fprintf(stderr, "%s\n", e.msg); return 1; }
     const int nth = inf__pool_size(pool);
     use_cpu_time = nth == 1;
-    const int64_t cols = 4096;
+    int64_t cols = getenv("BENCH_COLS") ? atoll(getenv("BENCH_COLS")) : 4096;
     const size_t bytes = (size_t)(mb * 1e6);
 
     /* Memory bandwidth baseline. */
