@@ -1,6 +1,6 @@
 /* Kernel micro-benchmark of the cpu backend (not a test).
  *
- *   bench_kernels [-t THREADS] [-m MB] [-n TOKENS]
+ *   [BENCH_COLS=4096] bench_kernels [-t THREADS] [-m MB] [-n TOKENS]
  *
  * For each weight format (F32, F16, BF16, MLX8, MLX4 group 64) and each
  * kernel set this processor has: one-token matrix-vector products over a
@@ -8,7 +8,8 @@
  * GB/s of weights streamed, and TOKENS-token products (default 96) as
  * GFLOP/s.  A streaming sum over the same number of bytes gives the memory
  * bandwidth the decode kernels should approach.  Rows are split over the
- * backend's own thread pool in chunks as the forward pass does. */
+ * backend's own thread pool in chunks as the forward pass does.  BENCH_COLS
+ * sets the matrix width (short rows stream less well than long ones). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
