@@ -76,6 +76,13 @@ static void limits(void) {
     CHECK_EQ_INT(inf__tmpl_render_json_limits(t, "[]", 0, NULL, NULL, &lim, &out, &err), INF_E_LIMIT);
     CHECK(out == NULL);
     inf__tmpl_free(t);
+    /* values nested deeper than the C stack allows to walk: clean errors */
+    CHECK_EQ_INT(render_src("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                            "{{ ns.x }}", NULL, &out, &err), INF_E_LIMIT);
+    CHECK_EQ_INT(render_src("{% set ns = namespace(x={}) %}{% for i in range(100000) %}{% set ns.x = {'k': ns.x} %}{% endfor %}"
+                            "{{ ns.x|tojson }}", NULL, &out, &err), INF_E_LIMIT);
+    CHECK_EQ_INT(render_src("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                            "{{ [ns.x, ns.x]|sort }}", NULL, &out, &err), INF_E_LIMIT);
     /* deep nesting in the source is a clean error */
     char deep[4000];
     memset(deep, '(', sizeof deep - 1);

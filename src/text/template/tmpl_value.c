@@ -92,7 +92,15 @@ int inf__tv_truthy(tv x) {
     }
 }
 
-int inf__tv_eq(tv a, tv b) {
+/* Values can nest arbitrarily deep ({% set x = [x] %} in a loop), so the
+ * recursive walks below are depth-bounded to keep the C stack safe. */
+#define MAX_NEST 200
+
+static int eq_rec(tv a, tv b, int depth);
+int inf__tv_eq(tv a, tv b) { return eq_rec(a, b, 0); }
+
+static int eq_rec(tv a, tv b, int depth) {
+    if (depth > MAX_NEST) return 0; /* too deep to compare: treated as different */
     if (is_num(a) && is_num(b)) {
         if (a.t == TV_FLOAT || b.t == TV_FLOAT) return num(a) == num(b);
         return inum(a) == inum(b);
@@ -105,13 +113,15 @@ int inf__tv_eq(tv a, tv b) {
         if (a.u.l->lazy || b.u.l->lazy) return a.u.l == b.u.l;
         if (a.u.l->tuple != b.u.l->tuple || a.u.l->n != b.u.l->n) return 0;
         for (size_t i = 0; i < a.u.l->n; i++)
-            if (!inf__tv_eq(a.u.l->v[i], b.u.l->v[i])) return 0;
+            if (!eq_rec(a.u.l->v[i], b.u.l->v[i], depth + 1)) return 0;
         return 1;
     case TV_DICT:
         if (a.u.d->n != b.u.d->n) return 0;
         for (size_t i = 0; i < a.u.d->n; i++) {
-            tv *o = inf__tv_dict_find(b.u.d, a.u.d->k[i]);
-            if (!o || !inf__tv_eq(a.u.d->v[i], *o)) return 0;
+            tv *o = NULL;
+            for (size_t k = 0; k < b.u.d->n && !o; k++)
+                if (eq_rec(b.u.d->k[k], a.u.d->k[i], depth + 1)) o = &b.u.d->v[k];
+            if (!o || !eq_rec(a.u.d->v[i], *o, depth + 1)) return 0;
         }
         return 1;
     case TV_MACRO: return a.u.m == b.u.m;
@@ -156,7 +166,11 @@ const char *inf__tv_type_name(tv x) {
     }
 }
 
-int inf__tv_cmp(tctx *c, tv a, tv b) {
+static int cmp_rec(tctx *c, tv a, tv b, int depth);
+int inf__tv_cmp(tctx *c, tv a, tv b) { return cmp_rec(c, a, b, 0); }
+
+static int cmp_rec(tctx *c, tv a, tv b, int depth) {
+    if (depth > MAX_NEST) inf__tc_fail(c, INF_E_LIMIT, "values nested too deeply to compare");
     if (is_num(a) && is_num(b)) {
         if (a.t == TV_FLOAT || b.t == TV_FLOAT) {
             double x = num(a), y = num(b);
@@ -175,7 +189,7 @@ int inf__tv_cmp(tctx *c, tv a, tv b) {
         size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
         for (size_t i = 0; i < n; i++) {
             if (inf__tv_eq(a.u.l->v[i], b.u.l->v[i])) continue;
-            return inf__tv_cmp(c, a.u.l->v[i], b.u.l->v[i]);
+            return cmp_rec(c, a.u.l->v[i], b.u.l->v[i], depth + 1);
         }
         return a.u.l->n < b.u.l->n ? -1 : a.u.l->n > b.u.l->n ? 1 : 0;
     }
@@ -284,13 +298,19 @@ static void repr_str(tbuf *b, tstr s) {
     inf__tb_putc(b, q);
 }
 
-void inf__tv_repr(tbuf *b, tv x) {
+static void str_rec(tbuf *b, tv x, int depth);
+
+static void repr_rec(tbuf *b, tv x, int depth) {
     if (x.t == TV_STR) repr_str(b, x.u.s);
     else if (x.t == TV_UNDEF) inf__tb_puts(b, "Undefined");
-    else inf__tv_str(b, x);
+    else str_rec(b, x, depth);
 }
 
-void inf__tv_str(tbuf *b, tv x) {
+void inf__tv_repr(tbuf *b, tv x) { repr_rec(b, x, 0); }
+void inf__tv_str(tbuf *b, tv x) { str_rec(b, x, 0); }
+
+static void str_rec(tbuf *b, tv x, int depth) {
+    if (depth > MAX_NEST) inf__tc_fail(b->c, INF_E_LIMIT, "value nested too deeply to print");
     switch (x.t) {
     case TV_UNDEF: return;
     case TV_NONE: inf__tb_puts(b, "None"); return;
@@ -304,7 +324,7 @@ void inf__tv_str(tbuf *b, tv x) {
         inf__tb_putc(b, l->tuple ? '(' : '[');
         for (size_t i = 0; i < l->n; i++) {
             if (i) inf__tb_puts(b, ", ");
-            inf__tv_repr(b, l->v[i]);
+            repr_rec(b, l->v[i], depth + 1);
         }
         if (l->tuple && l->n == 1) inf__tb_putc(b, ',');
         inf__tb_putc(b, l->tuple ? ')' : ']');
@@ -316,9 +336,9 @@ void inf__tv_str(tbuf *b, tv x) {
         inf__tb_putc(b, '{');
         for (size_t i = 0; i < d->n; i++) {
             if (i) inf__tb_puts(b, ", ");
-            inf__tv_repr(b, d->k[i]);
+            repr_rec(b, d->k[i], depth + 1);
             inf__tb_puts(b, ": ");
-            inf__tv_repr(b, d->v[i]);
+            repr_rec(b, d->v[i], depth + 1);
         }
         inf__tb_putc(b, '}');
         if (x.t == TV_NS) inf__tb_putc(b, '>');
@@ -375,7 +395,7 @@ static void json_nl(tbuf *b, const char *indent, int level) {
 }
 
 static void tojson_rec(tbuf *b, tv x, const char *indent, int sort_keys, int level) {
-    if (level > 200) inf__tc_fail(b->c, INF_E_LIMIT, "tojson: value nested too deeply");
+    if (level > MAX_NEST) inf__tc_fail(b->c, INF_E_LIMIT, "tojson: value nested too deeply");
     switch (x.t) {
     case TV_NONE: inf__tb_puts(b, "null"); return;
     case TV_BOOL: inf__tb_puts(b, x.u.b ? "true" : "false"); return;
