@@ -426,6 +426,18 @@ def group_misc():
         check(rc == 0 and out.decode().startswith("usage: inference " + sub), "%s --help" % sub)
     rc, out, _ = run(["--help"])
     check(rc == 0 and b"serve" in out and b"perplexity" in out, "inference --help lists the subcommands")
+    # On a terminal (util-linux `script` provides one): the progress bar
+    # while loading, cleared before the text; a final newline after the text;
+    # neither bar nor summary with --quiet.
+    if shutil.which("script"):
+        def tty(cmd):
+            p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, timeout=120)
+            return p.stdout
+        raw = tty("'%s' generate -m '%s' --max-tokens 3 'The jury said'" % (BIN, BROWN))
+        check(b"loading [" in raw and b"] 100%\r\x1b[Khe was a\r\n" in raw and b"3 tokens" in raw,
+              "progress bar, cleared, then the text and a newline on a terminal: %r" % raw)
+        raw = tty("'%s' generate -m '%s' --max-tokens 3 --quiet 'The jury said'" % (BIN, BROWN))
+        check(raw == b"he was a\r\n", "--quiet on a terminal: only the text: %r" % raw)
     # discover: the three bundled models, with their quantisation.
     found = json.loads(run_ok(["discover", "--json", os.path.join(ROOT, "models")]))
     got = sorted((os.path.basename(d["path"]), d["model_type"], d["quant_bits"], d["safetensors"]) for d in found)
