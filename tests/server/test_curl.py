@@ -97,6 +97,32 @@ with Server(prog, "--parallel", "2") as s:
         T.eq(usage, j["usage"], "streamed completion usage (include_usage)")
         T.check(done, "streamed completion ends with [DONE]")
 
+    # logprobs (legacy completions format): the tokens spell the greedy
+    # text, each chosen token is the most likely one, and the gaps between
+    # the 5 most likely log-probabilities at the first step equal the gaps
+    # between the reference's top logits (log-softmax keeps differences).
+    for p in bf16[:2]:
+        st, _, body = curl(u + "/v1/completions", {"prompt": p["prompt"], "max_tokens": 40,
+                                                   "logprobs": 5})
+        T.eq(st, 200, "logprobs: status")
+        ch = json.loads(body)["choices"][0]
+        lp = ch["logprobs"]
+        T.eq("".join(lp["tokens"]), p["greedy_text"], "logprobs: tokens spell the text")
+        T.eq(len(lp["tokens"]), 40, "logprobs: one entry per token")
+        # (Keyed by text: ids that decode alike share a key, so <= 5.)
+        T.check(all(1 <= len(t) <= 5 for t in lp["top_logprobs"]) and
+                sum(len(t) for t in lp["top_logprobs"]) > 4 * 40 * 0.8,
+                "logprobs: up to 5 alternatives per token")
+        T.check(all(abs(v - max(t.values())) < 1e-9 and v <= 0
+                    for v, t in zip(lp["token_logprobs"], lp["top_logprobs"])),
+                "logprobs: greedy picks the most likely token")
+        offs = [sum(len(x.encode()) for x in lp["tokens"][:i]) for i in range(40)]
+        T.eq(lp["text_offset"], offs, "logprobs: text_offset")
+        first = sorted(lp["top_logprobs"][0].values(), reverse=True)
+        ref = p["top10_logits"]
+        T.check(all(abs((first[i] - first[0]) - (ref[i] - ref[0])) < 2e-3 for i in range(len(first))),
+                "logprobs: first-step gaps equal the reference logits' gaps", (first, ref[:5]))
+
     # A token-id prompt (the golden ids, BOS included) gives the same text.
     p = bf16[1]
     st, _, body = curl(u + "/v1/completions", {"prompt": p["prompt_ids"], "max_tokens": 40})
@@ -149,6 +175,25 @@ with Server(prog, "--parallel", "2") as s:
     chunks = [json.loads(e) for e in sse_events(body)[:-1]]
     T.check(all(c["object"] == "chat.completion.chunk" for c in chunks), "chunk objects")
     T.check(len({c["id"] for c in chunks}) == 1, "one id across the chunks")
+    # Chat logprobs (OpenAI format, with token ids): streamed and whole agree.
+    lreq = {"messages": msgs, "max_tokens": 12, "logprobs": True, "top_logprobs": 3}
+    j2 = json.loads(curl(u + "/v1/chat/completions", lreq)[2])
+    ent = j2["choices"][0]["logprobs"]["content"]
+    T.eq(len(ent), j2["usage"]["completion_tokens"], "chat logprobs: one entry per token")
+    T.eq("".join(e["token"] for e in ent), j2["choices"][0]["message"]["content"],
+         "chat logprobs: tokens spell the content")
+    T.check(all(len(e["top_logprobs"]) == 3 and e["top_logprobs"][0]["id"] == e["id"] and
+                e["top_logprobs"][0]["logprob"] >= e["top_logprobs"][1]["logprob"] >=
+                e["top_logprobs"][2]["logprob"] for e in ent), "chat logprobs: top 3, sorted, greedy")
+    T.check(all(bytes(e["bytes"]).decode() == e["token"] for e in ent), "chat logprobs: bytes")
+    body = curl(u + "/v1/chat/completions", dict(lreq, stream=True), stream=True)[2]
+    sent = []
+    for ev in sse_events(body)[:-1]:
+        for ch in json.loads(ev)["choices"]:
+            if ch.get("logprobs"):
+                sent += ch["logprobs"]["content"]
+    T.eq(sent, ent, "chat logprobs: streamed entries equal the whole response's")
+
     # Content as a list of text parts means the same as the joined string.
     parts = [msgs[0], {"role": "user", "content": [{"type": "text", "text": "Tell me about "},
                                                    {"type": "text", "text": "the jury."}]}]
@@ -195,6 +240,13 @@ with Server(prog, "--parallel", "2") as s:
     error_of(st, body, 400, "stream not a boolean", param="stream")
     st, _, body = curl(cc, {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
     error_of(st, body, 404, "unknown model", param="model", code="model_not_found")
+    st, _, body = curl(cc, {"messages": [{"role": "user", "content": "hi"}], "logprobs": True,
+                            "top_logprobs": 21})
+    error_of(st, body, 400, "top_logprobs over 20", param="top_logprobs")
+    st, _, body = curl(cc, {"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2})
+    error_of(st, body, 400, "top_logprobs without logprobs", param="top_logprobs")
+    st, _, body = curl(u + "/v1/completions", {"prompt": "x", "logprobs": 6})
+    error_of(st, body, 400, "completions logprobs over 5", param="logprobs")
     st, _, body = curl(u + "/v1/completions", {"prompt": {"text": "x"}})
     error_of(st, body, 400, "prompt of the wrong type", param="prompt")
     st, _, body = curl(cc, {"messages": [{"role": "user", "content": "hi"}] * 300})

@@ -85,6 +85,20 @@ int main(void) {
     CHECK(r.opts.seed != 0);
     CHECK_EQ_INT(r.opts.max_tokens, 3);
     inf__srv_request_free(&r);
+    /* logprobs ask the engine for logits. */
+    CHECK_EQ_INT(parse("{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":true,"
+                       "\"top_logprobs\":4}", 1, &r, &e), 0);
+    CHECK_EQ_INT(r.logprobs, 1);
+    CHECK_EQ_INT(r.top_logprobs, 4);
+    CHECK_EQ_INT(r.opts.return_logits, 1);
+    inf__srv_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"a\",\"logprobs\":2}", 0, &r, &e), 0);
+    CHECK_EQ_INT(r.logprobs, 1);
+    CHECK_EQ_INT(r.top_logprobs, 2);
+    inf__srv_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"a\"}", 0, &r, &e), 0);
+    CHECK_EQ_INT(r.opts.return_logits, 0);
+    inf__srv_request_free(&r);
     /* Prompt forms: [string], [ids], [[ids]]. */
     CHECK_EQ_INT(parse("{\"prompt\":[\"one\"]}", 0, &r, &e), 0);
     CHECK_EQ_STR(r.prompt, "one");
@@ -137,6 +151,10 @@ int main(void) {
     bad("{\"prompt\":\"a\",\"stream\":1}", 0, 400, "stream");
     bad("{\"prompt\":\"a\",\"stream_options\":[]}", 0, 400, "stream_options");
     bad("{\"prompt\":\"a\",\"stream_options\":{\"include_usage\":\"y\"}}", 0, 400, "include_usage");
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"top_logprobs\":1}", 1, 400,
+        "top_logprobs");
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":1}", 1, 400, "logprobs");
+    bad("{\"prompt\":\"a\",\"logprobs\":9}", 0, 400, "logprobs");
     bad("{}", 0, 400, "prompt");
     bad("{\"prompt\":5}", 0, 400, "prompt");
     bad("{\"prompt\":[]}", 0, 400, "prompt");

@@ -182,11 +182,19 @@ int inf_cmd_serve(int argc, char **argv) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    /* Optional: names the alternatives in top_logprobs. */
+    inf_tokenizer *tok = NULL;
+    char *tok_err = NULL;
+    if (inf_tokenizer_load(model_dir, &tok, &tok_err) != INF_OK) tok = NULL;
+    inf_free(tok_err);
+    cfg.tokenizer = tok;
+
     inf__srv *srv = NULL;
     char err[512];
     rc = inf__srv_start(model, &cfg, &srv, err, sizeof err);
     if (rc != INF_OK) {
         fprintf(stderr, "inference: serve: %s\n", err);
+        inf_tokenizer_free(tok);
         inf_model_close(&model);
         return 1;
     }
@@ -207,6 +215,7 @@ int inf_cmd_serve(int argc, char **argv) {
     sigwait(&set, &sig);
     fprintf(stderr, "inference serve: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
     inf__srv_stop(srv);
+    inf_tokenizer_free(tok);
     inf_model_close(&model);
     return 0;
 }

@@ -266,6 +266,38 @@ static unsigned parse_sampling(json_t *root, const inf__srv_config *cfg,
     return 0;
 }
 
+/* Chat: "logprobs": bool, "top_logprobs": 0..20 (needs logprobs).
+ * Completions (legacy): "logprobs": 0..5, the number of alternatives. */
+static unsigned parse_logprobs(json_t *root, inf__srv_request *r,
+                               inf__srv_error *err) {
+    long long x;
+    int have;
+    unsigned st;
+    if (r->chat) {
+        if ((st = get_bool(root, "logprobs", &r->logprobs, err))) return st;
+        if ((st = get_int(root, "top_logprobs", 0, 20, &x, &have, err))) return st;
+        if (have) {
+            if (!r->logprobs && x > 0)
+                return BAD("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+            r->top_logprobs = (int)x;
+        }
+    } else {
+        json_t *v = json_object_get(root, "logprobs");
+        if (json_is_boolean(v)) {
+            r->logprobs = json_is_true(v);
+        } else {
+            if ((st = get_int(root, "logprobs", 0, 5, &x, &have, err))) return st;
+            if (have) {
+                r->logprobs = 1;
+                r->top_logprobs = (int)x;
+            }
+        }
+    }
+    /* The engine hands each token's logits over only when asked. */
+    r->opts.return_logits = r->logprobs;
+    return 0;
+}
+
 unsigned inf__srv_request_parse(const char *body, size_t len, int chat,
                                 const inf__srv_config *cfg,
                                 inf__srv_request *r, inf__srv_error *err) {
@@ -308,6 +340,7 @@ unsigned inf__srv_request_parse(const char *body, size_t len, int chat,
     if (chat ? parse_messages(r->root, cfg, r, err) : parse_prompt(r->root, r, err))
         goto fail;
     if (parse_sampling(r->root, cfg, r, err)) goto fail;
+    if (parse_logprobs(r->root, r, err)) goto fail;
     if (parse_stop(r->root, cfg, r, err)) goto fail;
     if (r->n_prompt_ids) {
         r->opts.prompt_ids = r->prompt_ids;

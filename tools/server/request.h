@@ -26,6 +26,8 @@ typedef struct inf__srv_request {
     size_t n_stops;
     int stream;              /* "stream": true */
     int include_usage;       /* stream_options.include_usage */
+    int logprobs;            /* report the log-probability of each token */
+    int top_logprobs;        /* and of this many most likely tokens */
     inf_generate_options opts; /* filled, pointing into the above */
 } inf__srv_request;
 

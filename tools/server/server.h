@@ -38,6 +38,8 @@ typedef struct inf__srv_config {
      * generation_config.json where it asks for sampling; else greedy). */
     float default_temperature, default_top_p, default_min_p;
     int default_top_k;
+    /* Optional (may be NULL): names the alternatives in top_logprobs. */
+    const inf_tokenizer *tokenizer;
 } inf__srv_config;
 
 /* Fills the defaults listed above (model_id NULL, host loopback). */
