@@ -270,7 +270,8 @@ json_t *cli_json_string(const char *s, size_t len) {
 
 int cli_json_println(FILE *f, json_t *j) {
     if (!j) return cli_err("out of memory");
-    int rc = json_dumpf(j, f, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* 9 significant digits round-trip a float32 and keep lines short. */
+    int rc = json_dumpf(j, f, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
     json_decref(j);
     if (rc != 0 || fputc('\n', f) == EOF || fflush(f) != 0)
         return cli_err("cannot write the output");
