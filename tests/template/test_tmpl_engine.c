@@ -4,8 +4,11 @@
  * checked against Jinja2 itself by scripts/template-diff/check_engine_cases.py.
  * Also: limits (iterations, depth, output) and the public entry point. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "text/template/chat_template.h"
@@ -138,8 +141,107 @@ static void inputs_and_api(void) {
     free(perr);
 }
 
+static int write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* Model directories: list-form chat_template ("default" wins), a
+ * chat_template.jinja file, special tokens in both spellings, bad JSON. */
+static void load_dirs(void) {
+    char dir[] = "/tmp/inf_tmpl_testXXXXXX";
+    if (!mkdtemp(dir)) { CHECK(0); return; }
+    char cfg[512], jinja[512];
+    snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+    snprintf(jinja, sizeof jinja, "%s/chat_template.jinja", dir);
+    inf__err err;
+    inf__chat_template *t = NULL;
+    char *out = NULL;
+    inf_message m[1] = {{"user", "x"}};
+
+    write_file(cfg, "{\"bos_token\": {\"content\": \"<B>\", \"lstrip\": false}, \"eos_token\": \"<E>\","
+                    " \"model_max_length\": 1000000000000000019884624838656,"
+                    " \"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"},"
+                    " {\"name\": \"default\", \"template\": \"{{ bos_token }}D{{ eos_token }}\"}]}");
+    CHECK_EQ_INT(inf__tmpl_load_dir(dir, &t, &err), INF_OK);
+    if (t) {
+        CHECK_EQ_INT(inf__tmpl_is_fallback(t), 0);
+        CHECK_EQ_INT(inf__tmpl_render(t, m, 1, 0, NULL, NULL, &out, &err), INF_OK);
+        CHECK_EQ_STR(out, "<B>D<E>");
+        free(out);
+        inf__tmpl_free(t);
+    }
+    /* the public call with a caller template still sees the special tokens */
+    char *pout = NULL, *perr = NULL;
+    CHECK_EQ_INT(inf_chat_template_render(dir, "[{{ eos_token }}]", m, 1, 0, NULL, NULL, &pout, &perr), INF_OK);
+    CHECK_EQ_STR(pout, "[<E>]");
+    free(pout);
+    free(perr);
+
+    /* no chat_template key: chat_template.jinja is used */
+    write_file(cfg, "{\"eos_token\": \"<E>\"}");
+    write_file(jinja, "J{{ messages[0].content }}{{ eos_token }}\n");
+    CHECK_EQ_INT(inf__tmpl_load_dir(dir, &t, &err), INF_OK);
+    if (t) {
+        CHECK_EQ_INT(inf__tmpl_render(t, m, 1, 0, NULL, NULL, &out, &err), INF_OK);
+        CHECK_EQ_STR(out, "Jx<E>");
+        free(out);
+        inf__tmpl_free(t);
+    }
+    /* a syntax error in the model's template is reported with its place */
+    write_file(jinja, "{% for %}");
+    CHECK_EQ_INT(inf__tmpl_load_dir(dir, &t, &err), INF_E_TEMPLATE);
+    CHECK(strstr(err.msg, "line 1") != NULL);
+    /* malformed tokenizer_config.json */
+    write_file(cfg, "{\"chat_template\": ");
+    CHECK_EQ_INT(inf__tmpl_load_dir(dir, &t, &err), INF_E_FORMAT);
+    CHECK(t == NULL);
+    unlink(cfg);
+    unlink(jinja);
+    rmdir(dir);
+}
+
+/* Rendering only reads the template: several threads share one. */
+typedef struct { const inf__chat_template *t; int ok; } thr_arg;
+static void *thr_main(void *p) {
+    thr_arg *a = p;
+    a->ok = 1;
+    for (int i = 0; i < 200; i++) {
+        char msgs[128], want[160];
+        snprintf(msgs, sizeof msgs, "[{\"role\":\"user\",\"content\":\"m%d\"}]", i);
+        snprintf(want, sizeof want, "<s>|user:m%d|1", i);
+        char *out = NULL;
+        inf__err err;
+        if (inf__tmpl_render_json(a->t, msgs, 1, NULL, NULL, &out, &err) != INF_OK || strcmp(out, want) != 0) a->ok = 0;
+        free(out);
+    }
+    return NULL;
+}
+
+static void threads(void) {
+    inf__err err;
+    inf__chat_template *t = NULL;
+    CHECK_EQ_INT(inf__tmpl_from_source("{{ bos_token }}{% for m in messages %}|{{ m.role }}:{{ m.content }}{% endfor %}"
+                                       "|{{ messages|length }}", "{\"bos_token\":\"<s>\"}", &t, &err), INF_OK);
+    pthread_t th[4];
+    thr_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i].t = t;
+        pthread_create(&th[i], NULL, thr_main, &args[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(args[i].ok);
+    }
+    inf__tmpl_free(t);
+}
+
 int main(void) {
     run_cases();
+    load_dirs();
+    threads();
     limits();
     inputs_and_api();
     return tu_summary("test_tmpl_engine");
