@@ -95,6 +95,15 @@ async function main() {
   const final = await runner.finalChatCompletion();
   eq(final.choices[0].message.content, c1.choices[0].message.content, "chat.completions.stream helper");
 
+  // logprobs through the SDK: one entry per token, the greedy token first.
+  const lp = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 8,
+                                                   logprobs: true, top_logprobs: 2 });
+  const content = lp.choices[0].logprobs.content;
+  eq(content.length, lp.usage.completion_tokens, "logprobs: one entry per token");
+  eq(content.map((e) => e.token).join(""), lp.choices[0].message.content, "logprobs: tokens spell the reply");
+  check(content.every((e) => e.logprob <= 0 && e.top_logprobs.length === 2 &&
+                      e.top_logprobs[0].logprob === e.logprob), "logprobs: greedy token is the most likely");
+
   // Aborting a stream from the client side.
   const ac = new AbortController();
   const long = await client.completions.create({ model: MODEL, prompt: "Once upon a time", max_tokens: 1000,
