@@ -167,11 +167,15 @@ tv inf__tfilter(trender *r, tstr name, tv in, tv *args, size_t n, tstr *kwn, tv 
             ind[k] = '\0';
             indent = ind;
         }
-        if (inf__tv_truthy(a[1])) FAIL(r, "tojson(ensure_ascii=True) is not supported");
-        if (a[2].t != TV_UNDEF && a[2].t != TV_NONE) FAIL(r, "tojson(separators=...) is not supported");
+        tjson_opts o = {indent, NULL, NULL, inf__tv_truthy(a[3]), inf__tv_truthy(a[1])};
+        if (a[2].t == TV_LIST && a[2].u.l->n == 2 && a[2].u.l->v[0].t == TV_STR && a[2].u.l->v[1].t == TV_STR) {
+            o.item_sep = inf__tc_strdup(r->c, a[2].u.l->v[0].u.s.p, a[2].u.l->v[0].u.s.n);
+            o.key_sep = inf__tc_strdup(r->c, a[2].u.l->v[1].u.s.p, a[2].u.l->v[1].u.s.n);
+        } else if (a[2].t != TV_UNDEF && a[2].t != TV_NONE)
+            FAIL(r, "tojson: separators must be a pair of strings");
         tbuf b;
         inf__tb_init(&b, r->c, r->out_limit);
-        inf__tv_tojson(&b, in, indent, inf__tv_truthy(a[3]));
+        inf__tv_tojson(&b, in, &o);
         return tv_strn(b.p ? b.p : "", b.n);
     }
     if (IS("length") || IS("count")) {

@@ -140,9 +140,15 @@ void inf__tv_str(tbuf *b, tv x);
 void inf__tv_repr(tbuf *b, tv x);
 /* str(x) as an arena string. */
 tstr inf__tv_to_tstr(tctx *c, tv x);
-/* json.dumps(x, ensure_ascii=False, indent=indent (NULL: none),
- * sort_keys=sort_keys) as transformers' tojson filter does. */
-void inf__tv_tojson(tbuf *b, tv x, const char *indent, int sort_keys);
+/* json.dumps(x, ensure_ascii, indent (NULL: none), separators, sort_keys)
+ * as transformers' tojson filter calls it.  item_sep/key_sep NULL: Python's
+ * defaults (", " or "," with indent, and ": "). */
+typedef struct tjson_opts {
+    const char *indent;
+    const char *item_sep, *key_sep;
+    int sort_keys, ensure_ascii;
+} tjson_opts;
+void inf__tv_tojson(tbuf *b, tv x, const tjson_opts *o);
 /* Python float repr (shortest round-trip, "1.0", "1e+16", "inf", "nan"). */
 void inf__tv_float_repr(tbuf *b, double f);
 /* Type name as Jinja error messages spell it ("dict object", "str object"). */

@@ -366,13 +366,24 @@ tstr inf__tv_to_tstr(tctx *c, tv x) {
 
 /* ---- tojson ----------------------------------------------------------- */
 
-static void json_str(tbuf *b, tstr s) {
+static void json_str(tbuf *b, tstr s, int ensure_ascii) {
     inf__tb_putc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < s.n; i++) {
         unsigned char ch = (unsigned char)s.p[i];
-        if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
+        if (ch >= 0x20 && ch != '"' && ch != '\\' && !(ensure_ascii && ch >= 0x7f)) continue; /* ensure_ascii escapes DEL too */
         inf__tb_put(b, s.p + run, i - run);
+        if (ch >= 0x80) { /* ensure_ascii: \uXXXX, surrogate pairs above the BMP */
+            int32_t cp;
+            size_t k = inf__ts_next(s.p, s.n, i, &cp);
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                inf__tb_printf(b, "\\u%04x\\u%04x", 0xD800 + ((unsigned)cp >> 10), 0xDC00 + ((unsigned)cp & 0x3FF));
+            } else inf__tb_printf(b, "\\u%04x", (unsigned)cp);
+            i += k - 1;
+            run = i + 1;
+            continue;
+        }
         run = i + 1;
         switch (ch) {
         case '"': inf__tb_puts(b, "\\\""); break;
@@ -394,8 +405,11 @@ static void json_nl(tbuf *b, const char *indent, int level) {
     for (int i = 0; i < level; i++) inf__tb_puts(b, indent);
 }
 
-static void tojson_rec(tbuf *b, tv x, const char *indent, int sort_keys, int level) {
+static void tojson_rec(tbuf *b, tv x, const tjson_opts *o, int level) {
     if (level > MAX_NEST) inf__tc_fail(b->c, INF_E_LIMIT, "tojson: value nested too deeply");
+    const char *indent = o->indent;
+    const char *isep = o->item_sep ? o->item_sep : indent ? "," : ", ";
+    const char *ksep = o->key_sep ? o->key_sep : ": ";
     switch (x.t) {
     case TV_NONE: inf__tb_puts(b, "null"); return;
     case TV_BOOL: inf__tb_puts(b, x.u.b ? "true" : "false"); return;
@@ -405,16 +419,16 @@ static void tojson_rec(tbuf *b, tv x, const char *indent, int sort_keys, int lev
         else if (isinf(x.u.f)) inf__tb_puts(b, x.u.f < 0 ? "-Infinity" : "Infinity");
         else inf__tv_float_repr(b, x.u.f);
         return;
-    case TV_STR: json_str(b, x.u.s); return;
+    case TV_STR: json_str(b, x.u.s, o->ensure_ascii); return;
     case TV_LIST: {
         tlist *l = x.u.l;
         if (l->lazy) inf__tc_fail(b->c, INF_E_TEMPLATE, "Object of type generator is not JSON serializable");
         if (l->n == 0) { inf__tb_puts(b, "[]"); return; }
         inf__tb_putc(b, '[');
         for (size_t i = 0; i < l->n; i++) {
-            if (i) inf__tb_puts(b, indent ? "," : ", ");
+            if (i) inf__tb_puts(b, isep);
             if (indent) json_nl(b, indent, level + 1);
-            tojson_rec(b, l->v[i], indent, sort_keys, level + 1);
+            tojson_rec(b, l->v[i], o, level + 1);
         }
         if (indent) json_nl(b, indent, level);
         inf__tb_putc(b, ']');
@@ -425,7 +439,7 @@ static void tojson_rec(tbuf *b, tv x, const char *indent, int sort_keys, int lev
         if (d->n == 0) { inf__tb_puts(b, "{}"); return; }
         size_t *ord = inf__tc_alloc(b->c, d->n * sizeof *ord);
         for (size_t i = 0; i < d->n; i++) ord[i] = i;
-        if (sort_keys) { /* insertion sort: small dicts, stable */
+        if (o->sort_keys) { /* insertion sort: small dicts, stable */
             for (size_t i = 1; i < d->n; i++) {
                 size_t k = ord[i], j = i;
                 while (j > 0 && inf__tv_cmp(b->c, d->k[ord[j - 1]], d->k[k]) > 0) { ord[j] = ord[j - 1]; j--; }
@@ -435,16 +449,16 @@ static void tojson_rec(tbuf *b, tv x, const char *indent, int sort_keys, int lev
         inf__tb_putc(b, '{');
         for (size_t i = 0; i < d->n; i++) {
             tv k = d->k[ord[i]];
-            if (i) inf__tb_puts(b, indent ? "," : ", ");
+            if (i) inf__tb_puts(b, isep);
             if (indent) json_nl(b, indent, level + 1);
             /* json.dumps turns int/float/bool/None keys into strings */
-            if (k.t == TV_STR) json_str(b, k.u.s);
+            if (k.t == TV_STR) json_str(b, k.u.s, o->ensure_ascii);
             else if (k.t == TV_NONE) inf__tb_puts(b, "\"null\"");
             else if (k.t == TV_BOOL) inf__tb_puts(b, k.u.b ? "\"true\"" : "\"false\"");
-            else if (k.t == TV_INT || k.t == TV_FLOAT) { inf__tb_putc(b, '"'); tojson_rec(b, k, NULL, 0, level); inf__tb_putc(b, '"'); }
+            else if (k.t == TV_INT || k.t == TV_FLOAT) { inf__tb_putc(b, '"'); tojson_rec(b, k, o, level); inf__tb_putc(b, '"'); }
             else inf__tc_fail(b->c, INF_E_TEMPLATE, "keys must be str, int, float, bool or None, not %s", py_type(k));
-            inf__tb_puts(b, ": ");
-            tojson_rec(b, d->v[ord[i]], indent, sort_keys, level + 1);
+            inf__tb_puts(b, ksep);
+            tojson_rec(b, d->v[ord[i]], o, level + 1);
         }
         if (indent) json_nl(b, indent, level);
         inf__tb_putc(b, '}');
@@ -455,8 +469,8 @@ static void tojson_rec(tbuf *b, tv x, const char *indent, int sort_keys, int lev
     }
 }
 
-void inf__tv_tojson(tbuf *b, tv x, const char *indent, int sort_keys) {
-    tojson_rec(b, x, indent, sort_keys, 0);
+void inf__tv_tojson(tbuf *b, tv x, const tjson_opts *o) {
+    tojson_rec(b, x, o, 0);
 }
 
 /* ---- JSON import -------------------------------------------------------- */
