@@ -136,7 +136,7 @@ char *inf__metrics_render(inf__metrics *m, int busy, int slots, int waiting,
                   "# TYPE inference_generation_seconds_total counter\n"
                   "inference_generation_seconds_total %.6f\n",
               m->generation_seconds);
-    sb_printf(&b, "# HELP inference_time_to_first_token_seconds Time from admission to the first token.\n"
+    sb_printf(&b, "# HELP inference_time_to_first_token_seconds Time from the complete request to its first token (queueing included).\n"
                   "# TYPE inference_time_to_first_token_seconds summary\n"
                   "inference_time_to_first_token_seconds_sum %.6f\n"
                   "inference_time_to_first_token_seconds_count %llu\n",
