@@ -600,15 +600,37 @@ def group_chat_tmux():
             return
         try:
             wait_for(lambda s: "Chatting with" in s)
-            t("send-keys", "-t", sess, "-l", q1)
-            t("send-keys", "-t", sess, "Enter")
-            # Wait until the reply has started streaming, then interrupt it.
-            wait_for(lambda s: len(s.split(q1, 1)[-1].strip()) > 20, 30)
-            t("send-keys", "-t", sess, "C-c")
-            s = wait_for(lambda s: "(interrupted)" in s and s.rstrip().endswith(">"), 30)
-            check("(interrupted)" in s and s.rstrip().endswith(">"),
+            # The reply may finish before the key arrives on a slow machine:
+            # then ask again (a few times) until the key lands mid-reply.
+            s, landed = "", False
+            for attempt in range(4):
+                done_before = pane().count("finish:")
+                t("send-keys", "-t", sess, "-l", q1)
+                t("send-keys", "-t", sess, "Enter")
+                end = time.time() + 30
+                while time.time() < end:
+                    s = pane()
+                    if len(s.rsplit(q1, 1)[-1].strip()) > 20 or s.count("finish:") > done_before:
+                        break
+                    time.sleep(0.02)
+                if s.count("finish:") > done_before:
+                    continue
+                t("send-keys", "-t", sess, "C-c")
+                s = wait_for(lambda s: ("(interrupted)" in s or s.count("finish:") > done_before)
+                             and s.rstrip().endswith(">"), 30)
+                if "(interrupted)" in s or s.count("finish:") == done_before:
+                    landed = True
+                    break
+            check(landed and "(interrupted)" in s and s.rstrip().endswith(">"),
                   "Ctrl-C stops the reply and the prompt returns: %r" % s[-300:])
-            check("finish:" not in s, "an interrupted reply has no summary: %r" % s[-300:])
+            check(s.count("finish:") == done_before, "an interrupted reply has no summary: %r" % s[-300:])
+            # Ctrl-C at the prompt is ignored: the session goes on.
+            t("send-keys", "-t", sess, "C-c")
+            time.sleep(0.5)
+            t("send-keys", "-t", sess, "-l", "/system Be brief.")
+            t("send-keys", "-t", sess, "Enter")
+            s = wait_for(lambda s: "(system prompt set)" in s, 30)
+            check("(system prompt set)" in s, "Ctrl-C at the prompt does not end the session: %r" % s[-300:])
             t("send-keys", "-t", sess, "C-d")
             end = time.time() + 30
             while time.time() < end and not os.path.exists(status):

@@ -1,5 +1,7 @@
 /* inference chat: a multi-turn conversation, interactive in a terminal (with
  * line editing from libedit) or one reply to a JSON messages file. */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,7 +21,8 @@ static const char usage_text[] =
     "press Enter; the reply streams back.  Commands:\n"
     "  /reset          forget the conversation (the system prompt stays)\n"
     "  /system TEXT    set the system prompt (empty TEXT removes it)\n"
-    "  /quit           leave (as does Ctrl-D); Ctrl-C stops a reply\n"
+    "  /quit           leave (as does Ctrl-D); Ctrl-C stops a reply (at the\n"
+    "                  prompt it is ignored)\n"
     "When standard input is not a terminal, each line is one user message and\n"
     "each reply is printed on its own line(s), followed by a newline.\n"
     "\n"
@@ -93,7 +96,10 @@ static int reply(inf_model *m, const convo *cv, cli_sampling *sp, char **out,
     size_t cap = 256, n = 0;
     char *buf = malloc(cap);
     inf_token tok;
-    while (buf && inf_stream_next(s, &tok) == 1) {
+    /* The engine may run ahead of the terminal: after Ctrl-C stop printing
+     * at once, even if the stream already holds more tokens. */
+    while (buf && inf_cancel_check(cancel) == INF_OK &&
+           inf_stream_next(s, &tok) == 1) {
         if (!tok.text_len) continue;
         fwrite(tok.text, 1, tok.text_len, stdout);
         fflush(stdout);
@@ -114,11 +120,11 @@ static int reply(inf_model *m, const convo *cv, cli_sampling *sp, char **out,
     buf[n] = 0;
     *out = buf;
     *out_len = n;
-    int err = inf_stream_err(s);
-    if (err == INF_E_CANCELLED && inf_cancel_check(cancel) == INF_E_CANCELLED) {
+    if (inf_cancel_check(cancel) == INF_E_CANCELLED) {
         rc = 130;
         goto done;
     }
+    int err = inf_stream_err(s);
     if (err != INF_OK) {
         const char *msg = inf_stream_errmsg(s);
         fputc('\n', stdout);
@@ -176,7 +182,14 @@ static int load_messages(const char *path, convo *cv) {
 static char *read_line(int tty) {
 #ifdef INF_HAVE_LIBEDIT
     if (tty) {
+        errno = 0;
         char *l = readline("> ");
+        /* libedit gives up the line when a signal (an ignored Ctrl-C)
+         * interrupts it: that is not the end of the input. */
+        if (!l && errno == EINTR) {
+            fputc('\n', stdout);
+            return strdup("");
+        }
         if (l && *l) add_history(l);
         return l;
     }
@@ -207,7 +220,12 @@ static int interactive(inf_model *m, convo *cv, cli_sampling *sp, int quiet,
     size_t keep = cv->n; /* the system prompt, if any */
     int rc = CLI_EXIT_OK;
     char *line;
-    while ((line = read_line(tty)) != NULL) {
+    for (;;) {
+        /* At the prompt Ctrl-C is ignored (it stops replies; /quit and
+         * Ctrl-D leave), so a key pressed just after a reply ends cannot
+         * kill the session. */
+        if (tty) signal(SIGINT, SIG_IGN);
+        if ((line = read_line(tty)) == NULL) break;
         size_t len = strlen(line);
         if (len == 0) {
             free(line);
@@ -279,6 +297,7 @@ static int interactive(inf_model *m, convo *cv, cli_sampling *sp, int quiet,
         if (arc) { rc = CLI_EXIT_ERROR; break; }
     }
     if (tty && !line) fputc('\n', stdout);
+    if (tty) signal(SIGINT, SIG_DFL);
     return rc;
 }
 

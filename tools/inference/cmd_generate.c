@@ -121,8 +121,11 @@ int inf_cmd_generate(int argc, char **argv) {
     }
     cli_sigint_watch(cancel);
     inf_token tok;
-    int r, wrote_any = 0, last_nl = 0;
-    while ((r = inf_stream_next(s, &tok)) == 1) {
+    int wrote_any = 0, last_nl = 0;
+    /* After Ctrl-C stop printing at once, even when the engine has already
+     * produced more tokens than the terminal has shown. */
+    while (inf_cancel_check(cancel) == INF_OK &&
+           inf_stream_next(s, &tok) == 1) {
         if (json) {
             json_t *o = json_object();
             json_object_set_new(o, "id", json_integer(tok.id));
@@ -143,7 +146,7 @@ int inf_cmd_generate(int argc, char **argv) {
     inf_finish_reason fr = inf_stream_finish_reason(s);
     if (!json && wrote_any && !last_nl && isatty(STDOUT_FILENO)) putchar('\n');
     fflush(stdout);
-    if (err == INF_E_CANCELLED && inf_cancel_check(cancel) == INF_E_CANCELLED) {
+    if (inf_cancel_check(cancel) == INF_E_CANCELLED) {
         if (!ma.quiet) fprintf(stderr, "[interrupted]\n");
         rc = 130;
         goto done;
