@@ -359,7 +359,8 @@ typedef struct inf_classify_result {
 
 /* Fills *out with an array of n results (free with
  * inf_classify_results_free).  Returns INF_OK when the call ran (each result
- * carries its own status) or an error for the call as a whole. */
+ * carries its own status) or an error for the call as a whole (then
+ * inf_model_errmsg says why). */
 INF_API int inf_classify(inf_model *m, const char *const *prompts, size_t n,
                          const inf_generate_options *opts,
                          inf_classify_result **out);

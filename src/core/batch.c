@@ -31,6 +31,7 @@ int inf_classify(inf_model *m, const char *const *prompts, size_t n,
     if (v->ops->classify) {
         char *msg = NULL;
         int rc = v->ops->classify(v->impl, prompts, n, &o, r, &msg);
+        if (rc != INF_OK) inf__model_seterr(m, rc, msg);
         free(msg);
         if (rc != INF_OK) {
             inf_classify_results_free(r, n);
@@ -117,6 +118,7 @@ int inf_batch_generate(inf_model *m, const char *const *prompts, size_t n,
     if (v->ops->batch_generate) {
         char *msg = NULL;
         int rc = v->ops->batch_generate(v->impl, prompts, n, &o, r, &msg);
+        if (rc != INF_OK) inf__model_seterr(m, rc, msg);
         free(msg);
         if (rc != INF_OK) {
             inf_batch_results_free(r, n);

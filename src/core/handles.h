@@ -23,4 +23,7 @@ struct inf_stream {
     void *impl;
 };
 
+/* Records the error of a model-level call (inf_model_errcode/errmsg). */
+void inf__model_seterr(inf_model *m, int code, const char *msg);
+
 #endif

@@ -16,7 +16,7 @@
 
 static char *dupstr(const char *s) { return s ? strdup(s) : NULL; }
 
-static void model_seterr(inf_model *m, int code, const char *msg) {
+void inf__model_seterr(inf_model *m, int code, const char *msg) {
     pthread_mutex_lock(&m->mu);
     m->errcode = code;
     snprintf(m->errmsg, sizeof m->errmsg, "%s", msg ? msg : inf_strerror(code));
@@ -135,11 +135,11 @@ static int start(inf_model *m, const char *prompt, const inf_message *msgs,
     if (out) *out = NULL;
     if (!m || !out) return INF_E_INVALID_ARGUMENT;
     if (!prompt && !msgs && n_msgs == 0 && !(opts && opts->n_prompt_ids)) {
-        model_seterr(m, INF_E_INVALID_ARGUMENT, "no prompt given");
+        inf__model_seterr(m, INF_E_INVALID_ARGUMENT, "no prompt given");
         return INF_E_INVALID_ARGUMENT;
     }
     if (!prompt && !msgs && n_msgs) {
-        model_seterr(m, INF_E_INVALID_ARGUMENT, "messages array is NULL");
+        inf__model_seterr(m, INF_E_INVALID_ARGUMENT, "messages array is NULL");
         return INF_E_INVALID_ARGUMENT;
     }
     for (size_t i = 0; msgs && i < n_msgs; i++) {
@@ -147,7 +147,7 @@ static int start(inf_model *m, const char *prompt, const inf_message *msgs,
             char buf[128];
             snprintf(buf, sizeof buf, "message %zu has no %s", i,
                      msgs[i].role ? "content" : "role");
-            model_seterr(m, INF_E_INVALID_ARGUMENT, buf);
+            inf__model_seterr(m, INF_E_INVALID_ARGUMENT, buf);
             return INF_E_INVALID_ARGUMENT;
         }
     }
@@ -156,20 +156,20 @@ static int start(inf_model *m, const char *prompt, const inf_message *msgs,
     if (o.max_tokens < 0 || o.temperature < 0 || o.top_p < 0 || o.min_p < 0 ||
         o.top_k < 0 || o.repeat_penalty < 0 ||
         (o.n_stop_ids && !o.stop_ids) || (o.n_stop_strings && !o.stop_strings)) {
-        model_seterr(m, INF_E_INVALID_ARGUMENT,
+        inf__model_seterr(m, INF_E_INVALID_ARGUMENT,
                      "invalid generate options (negative value or NULL array)");
         return INF_E_INVALID_ARGUMENT;
     }
     inf_stream *s = calloc(1, sizeof *s);
     if (!s) {
-        model_seterr(m, INF_E_NOMEM, "out of memory");
+        inf__model_seterr(m, INF_E_NOMEM, "out of memory");
         return INF_E_NOMEM;
     }
     char *msg = NULL;
     int rc = m->ops->start(m->impl, prompt, msgs, n_msgs, &o, &s->ops,
                            &s->impl, &msg);
     if (rc != INF_OK) {
-        model_seterr(m, rc, msg);
+        inf__model_seterr(m, rc, msg);
         free(msg);
         free(s);
         return rc;
@@ -187,7 +187,7 @@ int inf_generate(inf_model *m, const char *prompt,
     if (o.n_prompt_ids > 0 && o.prompt_ids) prompt = NULL; /* ids instead */
     else if (!prompt) {
         if (out) *out = NULL;
-        if (m) model_seterr(m, INF_E_INVALID_ARGUMENT, "prompt is NULL");
+        if (m) inf__model_seterr(m, INF_E_INVALID_ARGUMENT, "prompt is NULL");
         return INF_E_INVALID_ARGUMENT;
     }
     return start(m, prompt, NULL, 0, opts, out);
