@@ -108,7 +108,7 @@ static const char *fmt_name(inf__wfmt f) {
 static void test_format(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__dtype sb,
                         const inf__cpu_kernels *fast) {
     mat m = make_mat(fmt, rows, cols, group, sb);
-    const int ns[] = {1, 2, 3, 4, 5, 7, 13};
+    const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13};
     double worst_ref = 0, worst_fast = 0, worst_fast_rel = 0;
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
         const int64_t n = ns[ni], ldx = cols + 3, ldy = rows + 5;

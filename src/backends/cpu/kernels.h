@@ -61,6 +61,13 @@ const inf__cpu_kernels *inf__cpu_kernels_select(const char *name);
 
 /* x86 internals shared by the avx2 and avx512 sets. */
 #define INF__CPU_KC 512 /* columns per dequantised weight tile */
+/* Up to this many tokens, MLX matrices (group a multiple of 8) take the avx2
+ * few-token kernel (weights unpacked once in registers for all tokens, no
+ * tile); the avx512 set routes them there too.  (A compile definition
+ * may override it, e.g. 0 to measure the tile path.) */
+#ifndef INF__CPU_MLX_FEW_MAX
+#define INF__CPU_MLX_FEW_MAX 8
+#endif
 /* Rows [r, r+nr) x columns [k0, k0+kc) of w as f32 into tile[nr][INF__CPU_KC]
  * (64-byte aligned); returns 0 (nothing written) for an unsupported layout. */
 int inf__cpu_avx2_dequant_tile(const inf__weight *w, int64_t r, int nr, int64_t k0,

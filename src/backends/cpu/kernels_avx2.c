@@ -244,6 +244,142 @@ TGT AI void decode_fmt(int fmt, const inf__weight *w, const float *x, float *y,
     }
 }
 
+/* ---- 2-8 tokens of an MLX matrix (batched decode): no tile -------------- */
+
+/* Per-group sums of x for T tokens: xs[t*gpr + g] = sum of x_t over group g
+ * (G a multiple of 8). */
+TGT static void group_sums(const float *x, int64_t ldx, int64_t T, int64_t cols,
+                           int64_t G, float *xs) {
+    const int64_t gpr = cols / G;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t g = 0; g < gpr; g++) {
+            __m256 a = _mm256_setzero_ps();
+            for (int64_t k = g * G; k < (g + 1) * G; k += 8)
+                a = _mm256_add_ps(a, _mm256_loadu_ps(x + t * ldx + k));
+            xs[t * gpr + g] = hsum8(a);
+        }
+}
+
+/* sum over g < n of b[off + g] * xs[g], b stored as dt (F16/BF16/F32). */
+TGT AI float sb_dot(const void *b, inf__dtype dt, int64_t off, const float *xs, int64_t n) {
+    __m256 a = _mm256_setzero_ps();
+    int64_t g = 0;
+    for (; g + 8 <= n; g += 8) {
+        __m256 bv;
+        if (dt == INF__DT_F32) {
+            bv = _mm256_loadu_ps((const float *)b + off + g);
+        } else {
+            const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)b + off + g));
+            bv = dt == INF__DT_F16 ? _mm256_cvtph_ps(h)
+                                   : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+        }
+        a = _mm256_fmadd_ps(bv, _mm256_loadu_ps(xs + g), a);
+    }
+    float s = hsum8(a);
+    for (; g < n; g++) s += load_sb(b, dt, off + g) * xs[g];
+    return s;
+}
+
+/* MLX rows [r, r+R) . x for T tokens (R*T <= 12 accumulators).  Row i of
+ * group g is sum_k (s q_k + b) x_k = sum_k (s q_k) x_k + b sum_g(x): each
+ * 8 quantised values are unpacked and scaled once (s*q is exact for F16 and
+ * BF16 scales) and FMA'd into every token's accumulator; the bias term is
+ * one dot product per row and token of the row's biases with the
+ * precomputed group sums xs[T][gpr] of x. */
+TGT AI void mlx_few_rows(int fmt, int R, int T, const inf__weight *w, int64_t r,
+                         const float *x, int64_t ldx, const float *xs, float *y,
+                         int64_t ldy) {
+    const int64_t cols = w->cols, G = w->group, gpr = cols / G;
+    const int64_t wpr = cols * (fmt == F_Q4 ? 4 : 8) / 32;
+    const uint32_t *q = (const uint32_t *)w->data;
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) acc[i][t] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < gpr; g++) {
+        __m256 sv[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) sv[i] = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
+        for (int64_t k = g * G; k < (g + 1) * G; k += 8) {
+            __m256 xv[4];
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                const __m256 wv = _mm256_mul_ps(load_q(fmt, q + (r + i) * wpr, k), sv[i]);
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) acc[i][t] = _mm256_fmadd_ps(wv, xv[t], acc[i][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++)
+            y[t * ldy + r + i] = hsum8(acc[i][t]) +
+                                 sb_dot(w->biases, w->sb_dtype, (r + i) * gpr, xs + t * gpr, gpr);
+}
+
+/* Rows [r, r+R) for T tokens (T <= 4), R in 1..4 (R*T <= 12 per call). */
+TGT AI void mlx_few_block(int fmt, int R, int T, const inf__weight *w, int64_t r,
+                          const float *x, int64_t ldx, const float *xs, float *y,
+                          int64_t ldy) {
+    if (T <= 3) {
+        mlx_few_rows(fmt, R, T, w, r, x, ldx, xs, y, ldy);
+    } else if (R > 2) { /* 4 tokens: two calls of 2 rows and the rest */
+        mlx_few_rows(fmt, 2, 4, w, r, x, ldx, xs, y, ldy);
+        if (R == 4) mlx_few_rows(fmt, 2, 4, w, r + 2, x, ldx, xs, y, ldy);
+        else mlx_few_rows(fmt, 1, 4, w, r + 2, x, ldx, xs, y, ldy);
+    } else {
+        mlx_few_rows(fmt, R, 4, w, r, x, ldx, xs, y, ldy);
+    }
+}
+
+#define MLX_FEW_MAX INF__CPU_MLX_FEW_MAX
+#define MLX_FEW_XS 16384    /* group sums of all tokens (stack buffer) */
+
+/* Tokens of chunk c of n (n <= MLX_FEW_MAX) split into chunks of 2-4:
+ * 5 = 3+2, 6 = 3+3, 7 = 4+3, 8 = 4+4. */
+static int few_chunk(int64_t rem) {
+    return rem <= 4 ? (int)rem : rem <= 6 ? 3 : 4;
+}
+
+/* 2..MLX_FEW_MAX tokens of an MLX matrix: rows in blocks of 4 (outer, so a
+ * block's weights stay in L1 across the token chunks), tokens in chunks of
+ * up to 4.  Returns 0 (nothing done) when the group sums do not fit. */
+TGT AI int mlx_few(int fmt, const inf__weight *w, const float *x, int64_t ldx, int64_t n,
+                   float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t gpr = w->cols / w->group;
+    if (n * gpr > MLX_FEW_XS) return 0;
+    float xs[MLX_FEW_XS];
+    group_sums(x, ldx, n, w->cols, w->group, xs);
+    for (int64_t r = r0; r < r1; r += 4) {
+        const int R = r1 - r < 4 ? (int)(r1 - r) : 4;
+        for (int64_t t = 0; t < n;) {
+            const int T = few_chunk(n - t);
+            const float *xt = x + t * ldx, *st = xs + t * gpr;
+            float *yt = y + t * ldy;
+#define FEW_R(TT)                                                                       \
+    switch (R) {                                                                        \
+    case 4: mlx_few_block(fmt, 4, TT, w, r, xt, ldx, st, yt, ldy); break;               \
+    case 3: mlx_few_block(fmt, 3, TT, w, r, xt, ldx, st, yt, ldy); break;               \
+    case 2: mlx_few_block(fmt, 2, TT, w, r, xt, ldx, st, yt, ldy); break;               \
+    default: mlx_few_block(fmt, 1, TT, w, r, xt, ldx, st, yt, ldy); break;              \
+    }
+            switch (T) {
+            case 4: FEW_R(4); break;
+            case 3: FEW_R(3); break;
+            case 2: FEW_R(2); break;
+            default: FEW_R(1); break;
+            }
+#undef FEW_R
+            t += T;
+        }
+    }
+    return 1;
+}
+
 /* ---- several tokens: dequantise a tile to L1, then an f32 register tile -- */
 
 #define KC INF__CPU_KC
@@ -335,6 +471,8 @@ TGT AI void matmul_fmt(int fmt, const inf__weight *w, const float *x,
         dense_few(fmt, w, x, ldx, n, y, ldy, r0, r1);
         return;
     }
+    if (n <= MLX_FEW_MAX && (fmt == F_Q4 || fmt == F_Q8) && mlx_few(fmt, w, x, ldx, n, y, ldy, r0, r1))
+        return;
     float tile[4 * KC] __attribute__((aligned(64)));
     const int64_t cols = w->cols;
     for (int64_t t0 = 0; t0 < n; t0 += TB) {

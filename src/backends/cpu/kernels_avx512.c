@@ -97,7 +97,9 @@ static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx
                       ((w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) && w->group > 0 &&
                        w->group % 8 == 0 && w->cols % w->group == 0);
     const int dense = w->fmt == INF__W_F32 || w->fmt == INF__W_F16 || w->fmt == INF__W_BF16;
-    if (n == 1 || (n <= 4 && dense) || !tiled) avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
+    const int mlx_few = !dense && n <= INF__CPU_MLX_FEW_MAX;
+    if (n == 1 || (n <= 4 && dense) || mlx_few || !tiled)
+        avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
     else mm_tiled(w, x, ldx, n, y, ldy, r0, r1);
 }
 
