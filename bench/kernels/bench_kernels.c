@@ -3,7 +3,7 @@
  *   [BENCH_COLS=4096] bench_kernels [-t THREADS] [-m MB] [-n TOKENS]
  *
  * For each weight format (F32, F16, BF16, MLX8, MLX4 group 64) and each
- * kernel set this processor has: one-token matrix-vector products over a
+ * kernel set this processor has (avx2q8: int8 activations, opt-in): one-token matrix-vector products over a
  * weight matrix of about MB megabytes (default 256, beyond the caches), as
  * GB/s of weights streamed, and TOKENS-token products (default 96) as
  * GFLOP/s (up to 16 tokens, as batched decode, also as ms and as a multiple
@@ -98,7 +98,8 @@ int main(int argc, char **argv) {
     static const struct { inf__wfmt fmt; const char *name; double bytes_per; } fmts[] = {
         {INF__W_F32, "F32", 4}, {INF__W_F16, "F16", 2}, {INF__W_BF16, "BF16", 2},
         {INF__W_MLX8, "MLX8", 1 + 4.0 / 64}, {INF__W_MLX4, "MLX4", 0.5 + 4.0 / 64}};
-    const inf__cpu_kernels *sets[3] = {&inf__cpu_kernels_ref, inf__cpu_kernels_avx2(), inf__cpu_kernels_avx512()};
+    const inf__cpu_kernels *sets[4] = {&inf__cpu_kernels_ref, inf__cpu_kernels_avx2(), inf__cpu_kernels_avx512(),
+                                       inf__cpu_kernels_avx2q8()};
     for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {
         inf__weight w;
         memset(&w, 0, sizeof w);
@@ -128,7 +129,7 @@ int main(int argc, char **argv) {
         const double wbytes = (double)w.rows * cols * fmts[f].bytes_per;
         float *x = malloc((size_t)(ntok * cols) * 4), *y = malloc((size_t)(ntok * w.rows) * 4);
         for (int64_t i = 0; i < ntok * cols; i++) x[i] = (float)((i % 13) - 6) * 0.01f;
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 4; s++) {
             if (!sets[s]) continue;
             job j;
             memset(&j, 0, sizeof j);

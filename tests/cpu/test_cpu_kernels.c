@@ -266,6 +266,58 @@ static void test_pool(void) {
     inf__pool_free(NULL);
 }
 
+/* The opt-in int8-activation set: one token of MLX4/MLX8 against the exact
+ * product.  Quantising x per block of 32 (scale amax/127, round to nearest)
+ * moves each x_k by at most amax_b/254, so |y - exact| <= sum_k |w_k|
+ * amax_b(k)/254 (plus f32 rounding): the bound is derived, not fitted.
+ * Several tokens must match the exact kernels (1e-5 relative). */
+/* quantised: 1 when the shape takes the int8 path (cols % 64 == 0, group
+ * 32 or a multiple of 64 (MLX4) / of 32 (MLX8)), 0 when it must fall back to
+ * the exact kernels. */
+static void test_q8(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__dtype sb,
+                    int quantised) {
+    const inf__cpu_kernels *q8 = inf__cpu_kernels_avx2q8();
+    if (!q8) return;
+    mat m = make_mat(fmt, rows, cols, group, sb);
+    double worst = 0, worst_err = 0, worst_multi = 0;
+    for (int n = 1; n <= 3; n += 2) {
+        const int64_t ldx = cols + 3, ldy = rows + 5;
+        float *x = malloc((size_t)(n * ldx) * 4);
+        for (int64_t i = 0; i < n * ldx; i++) /* blocks of very different size */
+            x[i] = (float)((urand() * 2 - 1) * ((i / 32) % 3 == 0 ? 10.0 : (i / 32) % 3 == 1 ? 0.01 : 1.0));
+        float *yq = calloc((size_t)(n * ldy), 4), *yr = calloc((size_t)(n * ldy), 4);
+        q8->matmul_rows(&m.w, x, ldx, n, yq, ldy, 0, rows / 3);
+        q8->matmul_rows(&m.w, x, ldx, n, yq, ldy, rows / 3, rows);
+        inf__cpu_kernels_ref.matmul_rows(&m.w, x, ldx, n, yr, ldy, 0, rows);
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = 0; r < rows; r++) {
+                double e = 0, bound = 0, mag = 0;
+                for (int64_t k = 0; k < cols; k++) {
+                    double amax = 0;
+                    for (int64_t j = k / 32 * 32; j < k / 32 * 32 + 32; j++) amax = fmax(amax, fabs(x[t * ldx + j]));
+                    e += m.ref[r * cols + k] * x[t * ldx + k];
+                    bound += fabs(m.ref[r * cols + k]) * amax / 254;
+                    mag += fabs(m.ref[r * cols + k] * x[t * ldx + k]);
+                }
+                const double d = fabs(yq[t * ldy + r] - e);
+                if (n == 1) {
+                    worst = fmax(worst, d / (bound * 1.001 + 1e-5 * fmax(mag, 1)));
+                    worst_err = fmax(worst_err, d / fmax(mag, 1));
+                } else {
+                    worst_multi = fmax(worst_multi, fabs(yq[t * ldy + r] - yr[t * ldy + r]) / fmax(mag, 1));
+                }
+            }
+        free(x); free(yq); free(yr);
+    }
+    printf("  avx2q8 %-5s %3lldx%-5lld group %-3d  1 token: error %.2e (rel), %.2f of the bound; 3 tokens vs ref %.2e\n",
+           fmt_name(fmt), (long long)rows, (long long)cols, group, worst_err, worst, worst_multi);
+    CHECK_MSG(worst <= 1.0, "avx2q8 %s beyond the quantisation bound (%.3f)", fmt_name(fmt), worst);
+    if (quantised) CHECK_MSG(worst_err > 1e-5, "avx2q8 %s exact: x was not quantised?", fmt_name(fmt));
+    else CHECK_MSG(worst_err < 1e-5, "avx2q8 %s should fall back to exact kernels (%g)", fmt_name(fmt), worst_err);
+    CHECK_MSG(worst_multi < 1e-5, "avx2q8 %s several tokens off by %g", fmt_name(fmt), worst_multi);
+    mat_free(&m);
+}
+
 static void run_all(const inf__cpu_kernels *fast) {
     printf("fast kernels: %s\n", fast ? fast->name : "(none on this cpu)");
     test_format(INF__W_F32, 37, 100, 0, INF__DT_F32, fast);
@@ -299,6 +351,20 @@ int main(void) {
     CHECK(inf__cpu_kernels_select("reference") == &inf__cpu_kernels_ref);
     CHECK(inf__cpu_kernels_select(NULL) == (avx512 ? avx512 : avx2 ? avx2 : &inf__cpu_kernels_ref));
     CHECK(inf__cpu_kernels_select("avx2") == (avx2 ? avx2 : &inf__cpu_kernels_ref));
+    const inf__dtype sbs[] = {INF__DT_F16, INF__DT_BF16, INF__DT_F32};
+    for (int i = 0; i < 3; i++) {
+        test_q8(INF__W_MLX4, 37, 128, 32, sbs[i], 1);
+        test_q8(INF__W_MLX4, 20, 192, 64, sbs[i], 1);
+        test_q8(INF__W_MLX8, 37, 128, 64, sbs[i], 1);
+        test_q8(INF__W_MLX8, 9, 96, 32, sbs[i], 0); /* cols % 64 */
+    }
+    test_q8(INF__W_MLX4, 12, 1152, 128, INF__DT_BF16, 1);
+    test_q8(INF__W_MLX4, 12, 1088, 32, INF__DT_F16, 1);
+    test_q8(INF__W_MLX8, 12, 1088, 64, INF__DT_F16, 1);
+    test_q8(INF__W_MLX8, 12, 1152, 96, INF__DT_BF16, 1);
+    test_q8(INF__W_MLX4, 12, 1152, 96, INF__DT_BF16, 0); /* MLX4 group 96 */
+    test_q8(INF__W_MLX4, 11, 48, 12, INF__DT_F16, 0); /* group 12 */
+    CHECK(!inf__cpu_kernels_avx2q8() || inf__cpu_kernels_select("avx2q8") == inf__cpu_kernels_avx2q8());
     test_pool();
     return tu_summary("test_cpu_kernels");
 }

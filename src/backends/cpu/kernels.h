@@ -54,8 +54,15 @@ const inf__cpu_kernels *inf__cpu_kernels_avx2(void);
  * avx2), or NULL when the processor or OS lacks AVX-512 F/BW/VL. */
 const inf__cpu_kernels *inf__cpu_kernels_avx512(void);
 
-/* The set to use, by name: "reference", "avx2", "avx512", or NULL / ""
- * for the fastest this processor supports.  An unavailable or unknown name
+/* The "avx2q8" set: the fastest exact set except one-token MLX4/MLX8
+ * products, which quantise x to int8 per block of 32 (f32 scale each) and
+ * use integer dot products; the bias term stays exact.  Not exact (each x
+ * value moves by at most max|x_block|/254): only chosen by name.  NULL
+ * without AVX2/FMA/F16C. */
+const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void);
+
+/* The set to use, by name: "reference", "avx2", "avx512", "avx2q8", or
+ * NULL / "" for the fastest exact set this processor supports.  An unavailable or unknown name
  * falls back to the fastest available at or below it. Never NULL. */
 const inf__cpu_kernels *inf__cpu_kernels_select(const char *name);
 

@@ -1,0 +1,253 @@
+/*
+ * The "avx2q8" kernel set: the fastest exact set (avx512 or avx2) except
+ * that one-token MLX4/MLX8 products quantise the activation vector x to
+ * int8 (one f32 scale d_b per block of 32, d_b = max|x|/127) and use
+ * integer dot products (_mm256_maddubs_epi16 + _mm256_madd_epi16), as
+ * llama.cpp's Q8 activations do.  This changes the numerics (each x_k moves
+ * by at most d_b/2), so it is opt-in: INF_CPU_KERNELS=avx2q8.
+ *
+ * Row r of an MLX matrix is sum_g s_g sum_{k in g} q_k x_k + b_g X_g with
+ * X_g the exact f32 sum of x over group g; the first term becomes
+ * s_g sum_{b in g} d_b sum_{k in b} q_k xq_k, the bias term stays exact.
+ * MLX8 values q in [0,255] would overflow maddubs' int16 pair sums, so the
+ * kernel uses q' = q - 128 (|q'| <= 128, pairs <= 2*128*127) and adds back
+ * 128 d_b sum(xq) per block through a per-group correction C_g.
+ */
+#include "backends/cpu/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+
+#define TGT __attribute__((target("avx2,fma,f16c")))
+#define AI static inline __attribute__((always_inline))
+
+#define Q8_MAX_COLS 16384 /* larger rows take the exact kernels */
+
+TGT AI float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+TGT AI float load_sb(const void *p, inf__dtype dt, int64_t i) {
+    if (dt == INF__DT_F32) return ((const float *)p)[i];
+    uint16_t h = ((const uint16_t *)p)[i];
+    if (dt == INF__DT_F16) return _cvtsh_ss(h);
+    return inf__bf16_to_f32(h);
+}
+
+/* sum over g < n of v[off + g] * a[g], v stored as dt. */
+TGT AI float sb_dot(const void *v, inf__dtype dt, int64_t off, const float *a, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t g = 0;
+    for (; g + 8 <= n; g += 8) {
+        __m256 bv;
+        if (dt == INF__DT_F32) {
+            bv = _mm256_loadu_ps((const float *)v + off + g);
+        } else {
+            const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)v + off + g));
+            bv = dt == INF__DT_F16 ? _mm256_cvtph_ps(h)
+                                   : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+        }
+        acc = _mm256_fmadd_ps(bv, _mm256_loadu_ps(a + g), acc);
+    }
+    float s = hsum8(acc);
+    for (; g < n; g++) s += load_sb(v, dt, off + g) * a[g];
+    return s;
+}
+
+/* x quantised once per call (one token). */
+typedef struct q8x {
+    int8_t xq[Q8_MAX_COLS] __attribute__((aligned(32))); /* MLX8: in order; MLX4: see below */
+    float d[Q8_MAX_COLS / 32];      /* block scale d_b */
+    float dl[Q8_MAX_COLS / 32 * 4]; /* d_b repeated 4 times: [d_2c x4, d_2c+1 x4] per 64 */
+    float xs[Q8_MAX_COLS / 8];      /* exact f32 sum of x per weight group */
+    float corr[Q8_MAX_COLS / 8];    /* MLX8: 128 sum_{b in g} d_b sum(xq_b) */
+} q8x;
+
+/* Quantises x[cols] (cols % 64 == 0, G % 32 == 0).  For MLX4 each 64-value
+ * chunk c is stored as xq[64c + j] = q(x[64c + 2j]), xq[64c + 32 + j] =
+ * q(x[64c + 2j + 1]) (j < 32): the low nibbles of a 32-byte weight load are
+ * the even values, the high nibbles the odd ones. */
+TGT static void quantise_x(const float *x, int64_t cols, int64_t G, int q4, q8x *o) {
+    const int64_t nb = cols / 32;
+    int32_t isum[Q8_MAX_COLS / 32];
+    int8_t tmp[32];
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + 32 * b;
+        __m256 mx = _mm256_setzero_ps();
+        const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+        for (int j = 0; j < 32; j += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(xb + j), absmask));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h);
+        const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        o->d[b] = d;
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++) {
+            const int v = (int)lrintf(xb[j] * id);
+            tmp[j] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+            s += tmp[j];
+        }
+        isum[b] = s;
+        if (q4) {
+            /* block b = 2c + h covers j-lanes [16h, 16h+16) of chunk c */
+            const int64_t c = b / 2, hb = b % 2;
+            for (int j = 0; j < 16; j++) {
+                o->xq[64 * c + 16 * hb + j] = tmp[2 * j];
+                o->xq[64 * c + 32 + 16 * hb + j] = tmp[2 * j + 1];
+            }
+        } else {
+            memcpy(o->xq + 32 * b, tmp, 32);
+        }
+        for (int l = 0; l < 4; l++) o->dl[4 * b + l] = d;
+    }
+    const int64_t gpr = cols / G, bpg = G / 32;
+    for (int64_t g = 0; g < gpr; g++) {
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t k = g * G; k < (g + 1) * G; k += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + k));
+        o->xs[g] = hsum8(a);
+        float c = 0.0f;
+        for (int64_t b = g * bpg; b < (g + 1) * bpg; b++) c += o->d[b] * (float)isum[b];
+        o->corr[g] = 128.0f * c;
+    }
+}
+
+/* MLX4 rows [r, r+R): a 32-byte load is 64 values; low nibbles (even
+ * values) and high nibbles (odd values) meet the permuted xq.  int32 lanes
+ * 0-3 belong to block 2c, 4-7 to block 2c+1, hence the [d x4, d x4]
+ * scale vector.  Groups: 32 or a multiple of 64. */
+TGT AI void q4_rows(int R, const inf__weight *w, int64_t r, const q8x *o, float *y) {
+    const int64_t cols = w->cols, G = w->group, gpr = cols / G, wpr = cols / 8;
+    const uint32_t *q = (const uint32_t *)w->data;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    const int64_t bpg = G >= 64 ? G / 64 : 1;
+    int64_t gb = 0, cnt = 0;
+    for (int64_t c = 0; c < cols / 64; c++) {
+        const __m256i xlo = _mm256_load_si256((const __m256i *)(o->xq + 64 * c));
+        const __m256i xhi = _mm256_load_si256((const __m256i *)(o->xq + 64 * c + 32));
+        const __m256 dv = _mm256_loadu_ps(o->dl + 8 * c);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(q + (r + i) * wpr + 8 * c));
+            const __m256i lo = _mm256_and_si256(v, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+            const int64_t g0 = (r + i) * gpr + gb;
+            __m256 sv;
+            if (G == 32)
+                sv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0))),
+                                          _mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0 + 1)), 1);
+            else
+                sv = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, g0));
+            acc[i] = _mm256_fmadd_ps(p, _mm256_mul_ps(sv, dv), acc[i]);
+        }
+        if (G == 32) gb += 2;
+        else if (++cnt == bpg) { cnt = 0; gb++; }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+        y[r + i] = hsum8(acc[i]) + sb_dot(w->biases, w->sb_dtype, (r + i) * gpr, o->xs, gpr);
+}
+
+/* MLX8 rows [r, r+R): 32 values per load, q' = q ^ 0x80 = q - 128 as
+ * signed bytes, |q'| . sign(xq, q') through maddubs; the 128 sum(xq) part
+ * comes back as sum_g s_g corr_g. */
+TGT AI void q8_rows(int R, const inf__weight *w, int64_t r, const q8x *o, float *y) {
+    const int64_t cols = w->cols, G = w->group, gpr = cols / G, wpr = cols / 4;
+    const uint32_t *q = (const uint32_t *)w->data;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    const int64_t bpg = G / 32;
+    for (int64_t g = 0; g < gpr; g++) {
+        __m256 sv[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) sv[i] = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
+        for (int64_t b = g * bpg; b < (g + 1) * bpg; b++) {
+            const __m256i xv = _mm256_load_si256((const __m256i *)(o->xq + 32 * b));
+            const __m256 dv = _mm256_broadcast_ss(o->d + b);
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                const __m256i v = _mm256_xor_si256(
+                    _mm256_loadu_si256((const __m256i *)(q + (r + i) * wpr + 8 * b)), flip);
+                const __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(xv, v));
+                const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+                acc[i] = _mm256_fmadd_ps(p, _mm256_mul_ps(sv[i], dv), acc[i]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+        y[r + i] = hsum8(acc[i]) + sb_dot(w->scales, w->sb_dtype, (r + i) * gpr, o->corr, gpr) +
+                   sb_dot(w->biases, w->sb_dtype, (r + i) * gpr, o->xs, gpr);
+}
+
+TGT static void q4_matvec(const inf__weight *w, const q8x *o, float *y, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) q4_rows(4, w, r, o, y);
+    for (; r < r1; r++) q4_rows(1, w, r, o, y);
+}
+
+TGT static void q8_matvec(const inf__weight *w, const q8x *o, float *y, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) q8_rows(4, w, r, o, y);
+    for (; r < r1; r++) q8_rows(1, w, r, o, y);
+}
+
+static const inf__cpu_kernels *base; /* the exact set underneath */
+
+static void q8_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, int64_t n,
+                           float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    const int mlx = w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8;
+    const int64_t G = w->group;
+    int ok = mlx && n == 1 && G > 0 && G % 32 == 0 && w->cols % G == 0 && w->cols % 64 == 0 &&
+             w->cols <= Q8_MAX_COLS;
+    if (ok && w->fmt == INF__W_MLX4 && !(G == 32 || G % 64 == 0)) ok = 0;
+    if (!ok) {
+        base->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
+        return;
+    }
+    /* About 40 KiB: on the stack of whichever thread runs the chunk. */
+    q8x o __attribute__((aligned(32)));
+    quantise_x(x, w->cols, G, w->fmt == INF__W_MLX4, &o);
+    if (w->fmt == INF__W_MLX4) q4_matvec(w, &o, y, r0, r1);
+    else q8_matvec(w, &o, y, r0, r1);
+}
+
+static inf__cpu_kernels q8_set;
+static int q8_ok;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void make_set(void) {
+    base = inf__cpu_kernels_avx512();
+    if (!base) base = inf__cpu_kernels_avx2();
+    if (!base) return;
+    q8_set = *base;
+    q8_set.name = "avx2q8";
+    q8_set.matmul_rows = q8_matmul_rows;
+    q8_ok = 1;
+}
+
+const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void) {
+    pthread_once(&once, make_set);
+    return q8_ok ? &q8_set : NULL;
+}
+
+#else
+
+const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void) { return NULL; }
+
+#endif
