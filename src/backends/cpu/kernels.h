@@ -17,7 +17,7 @@
 #include "model/model.h"
 
 typedef struct inf__cpu_kernels {
-    const char *name; /* "reference" or "avx2" */
+    const char *name; /* "reference", "avx2", "avx512" or "avx2q8" */
     /* y[t*ldy + r] = sum_k W[r,k] * x[t*ldx + k]  for t in [0,n), r in
      * [r0,r1).  W is w [rows, cols]; x [n, ldx>=cols]; y [n, ldy>=r1].
      * Each output is computed by one call in a fixed order, so splitting
