@@ -12,7 +12,9 @@
  */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,56 @@ static_assert(INF__W_F32 == 1 && INF__W_F16 == 2 && INF__W_BF16 == 3 &&
               "cuda_kernels.cu repeats inf__wfmt values");
 static_assert(INF__DT_F32 == 0 && INF__DT_F16 == 1 && INF__DT_BF16 == 2,
               "cuda_kernels.cu repeats inf__dtype values");
+
+/* cuBLAS is opened with dlopen the first time a model is loaded on the
+ * GPU, not linked: its libraries are hundreds of megabytes, and every
+ * program linking libinference (on machines without a GPU too) would pay
+ * for mapping them at start-up.  The CUDA runtime is linked statically for
+ * the same reason (it loads the driver itself when first used). */
+typedef cublasStatus_t (*blas_create_fn)(cublasHandle_t *);
+typedef cublasStatus_t (*blas_destroy_fn)(cublasHandle_t);
+typedef cublasStatus_t (*blas_set_stream_fn)(cublasHandle_t, cudaStream_t);
+typedef cublasStatus_t (*blas_sgemm_fn)(cublasHandle_t, cublasOperation_t,
+                                        cublasOperation_t, int, int, int,
+                                        const float *, const float *, int,
+                                        const float *, int, const float *,
+                                        float *, int);
+typedef cublasStatus_t (*blas_gemm_ex_fn)(cublasHandle_t, cublasOperation_t,
+                                          cublasOperation_t, int, int, int,
+                                          const void *, const void *,
+                                          cudaDataType, int, const void *,
+                                          cudaDataType, int, const void *,
+                                          void *, cudaDataType, int,
+                                          cublasComputeType_t, cublasGemmAlgo_t);
+static struct {
+    blas_create_fn create;
+    blas_destroy_fn destroy;
+    blas_set_stream_fn set_stream;
+    blas_sgemm_fn sgemm;
+    blas_gemm_ex_fn gemm_ex;
+    char error[256];
+} blas;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_open(void) {
+    const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++)
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(blas.error, sizeof blas.error, "cannot open cuBLAS: %s", dlerror());
+        return;
+    }
+    blas.create = (blas_create_fn)dlsym(h, "cublasCreate_v2");
+    blas.destroy = (blas_destroy_fn)dlsym(h, "cublasDestroy_v2");
+    blas.set_stream = (blas_set_stream_fn)dlsym(h, "cublasSetStream_v2");
+    blas.sgemm = (blas_sgemm_fn)dlsym(h, "cublasSgemm_v2");
+    blas.gemm_ex = (blas_gemm_ex_fn)dlsym(h, "cublasGemmEx");
+    if (!blas.create || !blas.destroy || !blas.set_stream || !blas.sgemm || !blas.gemm_ex) {
+        snprintf(blas.error, sizeof blas.error, "cuBLAS lacks an expected function");
+        blas.create = NULL;
+    }
+}
 
 #define GEMM_MIN_ROWS 16 /* batches at least this tall use cuBLAS */
 #define MAX_GRAPHS 64    /* decode graphs kept, one per batch height */
@@ -261,12 +313,14 @@ static int cuda_init(const inf__model_desc *d, const inf__compute_params *p,
         free(c);
         return cuda_fail(err, e, "stream");
     }
-    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS) {
+    pthread_once(&blas_once, blas_open);
+    if (!blas.create || blas.create(&c->blas) != CUBLAS_STATUS_SUCCESS) {
         cudaStreamDestroy(c->st);
         free(c);
-        return inf__seterr(err, INF_E_INTERNAL, "cuda: cublasCreate failed");
+        return inf__seterr(err, INF_E_UNSUPPORTED, "cuda: %s",
+                           blas.create ? "cublasCreate failed" : blas.error);
     }
-    cublasSetStream(c->blas, c->st);
+    blas.set_stream(c->blas, c->st);
     c->layers = (cu_layer *)calloc((size_t)d->n_layers, sizeof *c->layers);
     if (!c->layers) rc = inf__seterr(err, INF_E_NOMEM, "out of memory");
     if (rc == INF_OK) rc = upload_weight(c, &d->embed, &c->embed, err);
@@ -325,7 +379,7 @@ static int matmul(cu_ctx *c, const cu_weight *w, const float *x, int T,
     const float one = 1.0f, zero = 0.0f;
     cublasStatus_t s;
     if (w->fmt == INF__W_F32) {
-        s = cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, T,
+        s = blas.sgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, T,
                         (int)w->cols, &one, (const float *)w->data, (int)w->cols,
                         x, (int)w->cols, &zero, y, (int)w->rows);
     } else {
@@ -335,7 +389,7 @@ static int matmul(cu_ctx *c, const cu_weight *w, const float *x, int T,
             wb = c->bf16_w;
         }
         cu_f32_to_bf16(x, c->bf16_x, (int64_t)T * w->cols, c->st);
-        s = cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, T,
+        s = blas.gemm_ex(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, T,
                          (int)w->cols, &one, wb, CUDA_R_16BF, (int)w->cols,
                          c->bf16_x, CUDA_R_16BF, (int)w->cols, &zero, y,
                          CUDA_R_32F, (int)w->rows, CUBLAS_COMPUTE_32F,
@@ -521,7 +575,7 @@ static void cuda_free(void *p) {
                     c->g, c->u, c->scores, c->logits_rows, c->logits, c->bf16_x,
                     c->bf16_w};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cudaFree(bufs[i]);
-    if (c->blas) cublasDestroy(c->blas);
+    if (c->blas) blas.destroy(c->blas);
     if (c->st) cudaStreamDestroy(c->st);
     free(c);
 }
