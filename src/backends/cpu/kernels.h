@@ -70,10 +70,13 @@ const inf__cpu_kernels *inf__cpu_kernels_select(const char *name);
 #define INF__CPU_KC 512 /* columns per dequantised weight tile */
 /* Up to this many tokens, MLX matrices (group a multiple of 8) take the avx2
  * few-token kernel (weights unpacked once in registers for all tokens, no
- * tile); the avx512 set routes them there too.  (A compile definition
- * may override it, e.g. 0 to measure the tile path.) */
+ * tile); the avx512 set routes them there too.  Measured on the shared
+ * 2-core machine: clearly faster at 2-4 tokens (cols 3072/4096), about
+ * even at 6-8 tokens and slower than the tile for MLX4 at 1024 columns, so
+ * 4.  (A compile definition may override it: 0 measures the tile path, 8
+ * the kernel's 3+2 .. 4+4 token chunks.) */
 #ifndef INF__CPU_MLX_FEW_MAX
-#define INF__CPU_MLX_FEW_MAX 8
+#define INF__CPU_MLX_FEW_MAX 4
 #endif
 /* Rows [r, r+nr) x columns [k0, k0+kc) of w as f32 into tile[nr][INF__CPU_KC]
  * (64-byte aligned); returns 0 (nothing written) for an unsupported layout. */

@@ -8,8 +8,8 @@
  * per-group scale/bias applied once per group, and MLX4 with x permuted so
  * one 256-bit load feeds 64 weights.  Two to four tokens of a dense matrix
  * (batched decode) convert each weight vector once in registers for all
- * of them; 2-8 tokens of an MLX matrix unpack and scale each 8 quantised
- * values once for all of them (mlx_few).  More tokens (prefill) dequantise
+ * of them; 2-4 tokens (INF__CPU_MLX_FEW_MAX) of an MLX matrix unpack and
+ * scale each 8 quantised values once for all of them (mlx_few).  More tokens (prefill) dequantise
  * a 4-row x 512-column weight tile into L1 once per block of up to 96
  * tokens and run a 4-row x 3-token f32 register tile over it.
  */
@@ -245,7 +245,7 @@ TGT AI void decode_fmt(int fmt, const inf__weight *w, const float *x, float *y,
     }
 }
 
-/* ---- 2-8 tokens of an MLX matrix (batched decode): no tile -------------- */
+/* ---- 2..MLX_FEW_MAX tokens of an MLX matrix (batched decode): no tile -- */
 
 /* Per-group sums of x for T tokens: xs[t*gpr + g] = sum of x_t over group g
  * (G a multiple of 8). */
