@@ -295,7 +295,7 @@ static void test_q8(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__d
                 double e = 0, bound = 0, mag = 0;
                 for (int64_t k = 0; k < cols; k++) {
                     double amax = 0;
-                    for (int64_t j = k / 32 * 32; j < k / 32 * 32 + 32; j++) amax = fmax(amax, fabs(x[t * ldx + j]));
+                    for (int64_t j = k / 32 * 32; j < k / 32 * 32 + 32 && j < cols; j++) amax = fmax(amax, fabs(x[t * ldx + j]));
                     e += m.ref[r * cols + k] * x[t * ldx + k];
                     bound += fabs(m.ref[r * cols + k]) * amax / 254;
                     mag += fabs(m.ref[r * cols + k] * x[t * ldx + k]);
