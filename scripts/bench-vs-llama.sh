@@ -10,9 +10,10 @@
 # the markdown tables of bench/README.md.
 #
 # Usage: scripts/bench-vs-llama.sh [PHASE...]
-#   phases: membw main threads1 depth batch (default: all, in that order)
+#   phases: membw main threads1 depth poll0 batch (default: all, in order)
 # Environment:
 #   REPS=5 THREADS=2        repetitions and threads of the main table
+#   DEPTH_REPS=3            repetitions of the context-depth phase
 #   ROWS="qwen3-0.6b:BF16 ..." which rows of the main table (see ROWS below)
 #   OUT=bench/results       where the JSON goes
 #   INFERENCE=build-perf/tools/inference/inference
@@ -20,9 +21,10 @@
 #   NICE=0                  niceness of the measured programs (e.g. -10 as
 #                           root: both programs alike, less disturbed by
 #                           the compiles of a shared machine)
-# Prerequisites (each one is made when missing):
+# Prerequisites (each one is made when missing, llama-bench only when no
+# build of it is already running):
 #   Release build:  cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release &&
-#                   cmake --build build-perf --target inference -j2
+#                   cmake --build build-perf --target inference_cli -j2
 #   llama-bench:    scripts/build-llama-cpp.sh
 #   GGUF files:     scripts/bench/make_gguf.py (into .cache/bench-gguf)
 set -euo pipefail
@@ -31,6 +33,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 REPS=${REPS:-5}
 THREADS=${THREADS:-2}
+DEPTH_REPS=${DEPTH_REPS:-3}   # each repetition prefills the 2000-token context
 OUT=${OUT:-bench/results}
 INFERENCE=${INFERENCE:-build-perf/tools/inference/inference}
 LLAMA_BENCH=${LLAMA_BENCH:-.cache/llama.cpp/build/bin/llama-bench}
@@ -71,15 +74,23 @@ prereqs() {
     if [ ! -x "$INFERENCE" ]; then
         cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release \
             -DCMAKE_C_FLAGS=-Wno-maybe-uninitialized >/dev/null
-        cmake --build build-perf --target inference -j2 >/dev/null
+        cmake --build build-perf --target inference_cli -j2 >/dev/null
     fi
-    [ -x "$LLAMA_BENCH" ] || scripts/build-llama-cpp.sh >/dev/null
+}
+need_llama_bench() { # built on demand, unless a build is already under way
+    [ -x "$LLAMA_BENCH" ] && return 0
+    if pgrep -f build-llama-cpp.sh >/dev/null; then
+        log "llama-bench is being built by scripts/build-llama-cpp.sh; try again later"
+        exit 1
+    fi
+    scripts/build-llama-cpp.sh >/dev/null
 }
 
 # llama NAME SHAPE TYPE ARGS... / ours NAME SHAPE TYPE ARGS...: one run each,
 # JSON into $OUT/NAME-{llama,ours}.json.
 llama() {
     local name=$1 shape=$2 type=$3; shift 3
+    need_llama_bench
     local g; g=$(gguf_of "$shape" "$type")
     log "llama-bench $name: $*"
     run "$LLAMA_BENCH" -m "$g" -o json "$@" > "$OUT/$name-llama.json" 2> "$OUT/.$name-llama.err" \
@@ -120,10 +131,16 @@ phase_threads1() {
 phase_depth() { # decode speed after a context of 100 vs 2000 tokens
     local shape=${ONE_SHAPE%%:*} type=${ONE_SHAPE##*:}
     for d in 100 2000; do
-        llama "depth$d-$shape-$type" "$shape" "$type" -p 0 -n 128 -d "$d" -r "$REPS" -t "$THREADS"
-        ours "depth$d-$shape-$type" "$shape" "$type" -p 16 -n 128 -d "$d" -r "$REPS" \
+        llama "depth$d-$shape-$type" "$shape" "$type" -p 0 -n 128 -d "$d" -r "$DEPTH_REPS" -t "$THREADS"
+        ours "depth$d-$shape-$type" "$shape" "$type" -p 16 -n 128 -d "$d" -r "$DEPTH_REPS" \
             -t "$THREADS" --ctx 4096
     done
+}
+
+phase_poll0() { # llama.cpp's decode without busy-waiting threads
+    local shape=${ONE_SHAPE%%:*} type=${ONE_SHAPE##*:}
+    llama "poll0-$shape-$type" "$shape" "$type" -p 0 -n 128 -r "$DEPTH_REPS" -t "$THREADS" --poll 0
+    ours "poll0-$shape-$type" "$shape" "$type" -p 16 -n 128 -r "$DEPTH_REPS" -t "$THREADS"
 }
 
 phase_batch() { # aggregate throughput of B concurrent streams (ours only)
@@ -135,7 +152,7 @@ phase_batch() { # aggregate throughput of B concurrent streams (ours only)
 }
 
 prereqs
-PHASES=${*:-membw main threads1 depth batch}
+PHASES=${*:-membw main threads1 depth poll0 batch}
 for p in $PHASES; do
     log "phase $p"
     "phase_$p"

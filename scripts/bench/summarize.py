@@ -127,11 +127,15 @@ def main():
             O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
             extra.append(("decode after %d tokens, %s" % (
                 dep, os.path.basename(f)[len("depth%d-" % dep):-11]), L, O))
+    for f in sorted(glob.glob(os.path.join(d, "poll0-*-llama.json"))):
+        L = llama_tests(load(f))
+        O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
+        extra.append(("decode, llama-bench --poll 0 (no busy-wait), %s" % os.path.basename(f)[6:-11], L, O))
     if extra:
         p("| test | prefill llama.cpp | prefill ours | decode llama.cpp | decode ours | ours/llama (decode) |")
         p("|---|---|---|---|---|---|")
         for name, L, O in extra:
-            depth = name.startswith("decode after")
+            depth = name.startswith("decode")
             p("| %s | %s | %s | %s | %s | %s |" % (
                 name, "—" if depth else fmt(L.get("pp")), "—" if depth else fmt(O.get("pp")),
                 fmt(L.get("tg")), fmt(O.get("tg")), ratio(O.get("tg"), L.get("tg"))))
@@ -141,15 +145,20 @@ def main():
     for b in (1, 4, 16):
         for f in glob.glob(os.path.join(d, "batch%d-*-ours.json" % b)):
             O = ours_tests(load(f))
+            j = load(f) or {}
+            r = (j.get("results") or [{}])[0]
+            tok = "p%s/n%s" % (r.get("prefill", {}).get("tokens"), r.get("decode", {}).get("tokens"))
             if b == 1:
-                rows.append((b, O.get("pp"), O.get("tg")))
+                rows.append((b, tok, O.get("pp"), O.get("tg"), None, None))
             else:
-                rows.append((b, O.get("bpp"), O.get("btg")))
+                rows.append((b, tok, O.get("bpp"), O.get("btg"), O.get("pp"), O.get("tg")))
     if rows:
-        p("| streams | prefill-only (Classify-like) tok/s, aggregate | decode (BatchGenerate) tok/s, aggregate |")
-        p("|---|---|---|")
-        for b, pp, tg in rows:
-            p("| %d | %s | %s |" % (b, fmt(pp), fmt(tg)))
+        p("| streams | tokens per stream | prefill-only (Classify-like) tok/s, aggregate | "
+          "decode (BatchGenerate) tok/s, aggregate | 1 stream in the same run: prefill / decode |")
+        p("|---|---|---|---|---|")
+        for b, tok, pp, tg, pp1, tg1 in rows:
+            p("| %d | %s | %s | %s | %s |" % (b, tok, fmt(pp), fmt(tg),
+              "%s / %s" % (fmt(pp1), fmt(tg1)) if pp1 else "(this row)"))
         p()
 
 
