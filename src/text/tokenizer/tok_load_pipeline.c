@@ -95,9 +95,9 @@ int inf__tk_parse_normalizer(inf__tokenizer *t, json_t *j, inf__err *err) {
         n->content_len = strlen(s);
         if (!(n->content = inf__tk_arena_dup(&t->arena, s, n->content_len))) return OOM(err);
     } else if (kind == NZ_REPLACE) {
-        int is_re;
-        const char *s;
-        size_t len;
+        int is_re = 0;       /* initialised for gcc -O3's flow analysis */
+        const char *s = NULL;
+        size_t len = 0;
         int rc = read_pattern(json_object_get(j, "pattern"), "Replace normalizer", &is_re, &s, &len, err);
         if (rc) return rc;
         const char *c = jstr(j, "content");
@@ -154,9 +154,9 @@ int inf__tk_parse_pretok(inf__tokenizer *t, json_t *j, inf__err *err) {
     int rc = INF_OK;
     switch (kind) {
     case PT_SPLIT: {
-        int is_re;
-        const char *s;
-        size_t len;
+        int is_re = 0;       /* initialised for gcc -O3's flow analysis */
+        const char *s = NULL;
+        size_t len = 0;
         if ((rc = read_pattern(json_object_get(j, "pattern"), "Split pre_tokenizer", &is_re, &s, &len, err))) return rc;
         if ((rc = read_behavior(jstr(j, "behavior"), &p->behavior, err))) return rc;
         p->invert = inf__tk_json_bool(j, "invert", 0);
@@ -296,9 +296,9 @@ int inf__tk_parse_decoder(inf__tokenizer *t, json_t *j, inf__err *err) {
     d->type = kind;
     int rc = INF_OK;
     if (kind == DC_REPLACE) {
-        int is_re;
-        const char *s;
-        size_t len;
+        int is_re = 0;       /* initialised for gcc -O3's flow analysis */
+        const char *s = NULL;
+        size_t len = 0;
         if ((rc = read_pattern(json_object_get(j, "pattern"), "Replace decoder", &is_re, &s, &len, err))) return rc;
         if (is_re) return inf__seterr(err, INF_E_UNSUPPORTED, "Replace decoder with a Regex pattern is not supported");
         const char *c = jstr(j, "content");
