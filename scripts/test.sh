@@ -14,8 +14,19 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$JOBS"
+# Each ctest pass is logged so the script can end with one summary line;
+# its exit status still decides (sh has no pipefail, hence no pipe).
+LOGS=$(mktemp -d)
+trap 'rm -rf "$LOGS"' EXIT
+run_ctest() { # LOGNAME ctest-args...
+  log="$LOGS/$1.log"; shift
+  rc=0
+  ctest "$@" >"$log" 2>&1 || rc=$?
+  cat "$log"
+  [ "$rc" = 0 ] || exit "$rc"
+}
 echo "== tests"
-ctest --test-dir build --output-on-failure -LE slow -j"$JOBS"
+run_ctest normal --test-dir build --output-on-failure -LE slow -j"$JOBS"
 
 if [ "${INF_TEST_SANITIZE:-1}" != 0 ]; then
   echo "== build (address + undefined sanitizers)"
@@ -29,9 +40,9 @@ if [ "${INF_TEST_SANITIZE:-1}" != 0 ]; then
   # differential scripts ran above against the same code and would only
   # repeat those paths at sanitizer speed.
   echo "== tests under sanitizers"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -LE "slow|nosanitize" \
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_ctest sanitize --test-dir build-asan --output-on-failure -LE "slow|nosanitize" \
       -E "^(cli_|server_(curl|openai_npm|web_chromium)$|tok_diff_sample$|tmpl_diff_jinja2$|tmpl_engine_cases_jinja2$)" \
       -j"$JOBS"
 fi
@@ -41,4 +52,7 @@ if [ "$FUZZ_S" != 0 ] && [ -x scripts/run-fuzzers.sh ]; then
   echo "== fuzzers (${FUZZ_S}s each)"
   ./scripts/run-fuzzers.sh "$FUZZ_S"
 fi
-echo "== all tests passed"
+# "N tests failed out of M" from each pass -> one closing line.
+awk '/tests failed out of/ { f += $(NF-4); t += $NF }
+     /\*\*\*Skipped/ { sk++ }
+     END { printf "scripts/test.sh: %d passed, %d failed, %d skipped\n", t - f - sk, f, sk }' "$LOGS"/*.log

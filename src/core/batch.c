@@ -27,16 +27,16 @@ int inf_classify(inf_model *m, const char *const *prompts, size_t n,
     if (!r) return INF_E_NOMEM;
     inf_generate_options o;
     inf__gen_opts_normalize(opts, &o);
-    const inf_model *v = m;
-    if (v->ops->classify) {
+    if (m->ops->classify) {
         char *msg = NULL;
-        int rc = v->ops->classify(v->impl, prompts, n, &o, r, &msg);
-        if (rc != INF_OK) inf__model_seterr(m, rc, msg);
-        free(msg);
+        int rc = m->ops->classify(m->impl, prompts, n, &o, r, &msg);
         if (rc != INF_OK) {
+            inf__model_seterr(m, rc, msg);
+            free(msg);
             inf_classify_results_free(r, n);
             return rc;
         }
+        free(msg);
         *out = r;
         return INF_OK;
     }
@@ -114,16 +114,16 @@ int inf_batch_generate(inf_model *m, const char *const *prompts, size_t n,
     if (!r) return INF_E_NOMEM;
     inf_generate_options o;
     inf__gen_opts_normalize(opts, &o);
-    const inf_model *v = m;
-    if (v->ops->batch_generate) {
+    if (m->ops->batch_generate) {
         char *msg = NULL;
-        int rc = v->ops->batch_generate(v->impl, prompts, n, &o, r, &msg);
-        if (rc != INF_OK) inf__model_seterr(m, rc, msg);
-        free(msg);
+        int rc = m->ops->batch_generate(m->impl, prompts, n, &o, r, &msg);
         if (rc != INF_OK) {
+            inf__model_seterr(m, rc, msg);
+            free(msg);
             inf_batch_results_free(r, n);
             return rc;
         }
+        free(msg);
         *out = r;
         return INF_OK;
     }
