@@ -3,9 +3,16 @@
  * A 64-bit ticket holds (job generation << 32 | next chunk).  Workers claim
  * a chunk with a compare-and-swap on the whole ticket, so a late worker
  * still holding an old generation can never claim a chunk of a newer job.
- * The job's fields are written before the ticket is published (release)
- * and are only replaced after every chunk of the job finished (done ==
- * n), so whoever wins a claim reads the right fn/arg. */
+ * A new job first CLOSES the ticket (new generation, chunk = CLOSED, which
+ * no claim accepts), then writes its fields, then opens the ticket (chunk
+ * 0, release).  The closing matters: without it a worker still in the old
+ * job could read the old ticket (old generation, chunk = old n) together
+ * with the NEW n_chunks, find old n < new n, and win a compare-and-swap on
+ * the old ticket before the new one was stored: it ran a phantom chunk and
+ * counted it in the new job's done, so the caller could return while a
+ * real chunk was still running (seen as rare wrong results under load).
+ * With the ticket closed first, a worker that sees a new field also sees
+ * (acquire) the closed ticket, so its compare-and-swap fails. */
 #include "backends/cpu/threadpool.h"
 
 #include <pthread.h>
@@ -13,6 +20,9 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Chunk value of a ticket whose job is being set up. */
+#define CLOSED 0xffffffffu
 
 /* Workers poll for a new job this long before sleeping. */
 #define SPIN_NS 100000
@@ -55,9 +65,13 @@ static void work(inf__pool *p, uint64_t gen, int ith) {
     for (;;) {
         uint64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
         if ((t >> 32) != gen) return;
-        const int64_t n = atomic_load_explicit(&p->n_chunks, memory_order_relaxed);
-        const inf__pool_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
-        void *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
+        if ((t & 0xffffffffu) == CLOSED) { /* set-up of this job: wait */
+            cpu_relax();
+            continue;
+        }
+        const int64_t n = atomic_load_explicit(&p->n_chunks, memory_order_acquire);
+        const inf__pool_fn fn = atomic_load_explicit(&p->fn, memory_order_acquire);
+        void *arg = atomic_load_explicit(&p->arg, memory_order_acquire);
         const int64_t c = (int64_t)(t & 0xffffffffu);
         if (c >= n) return;
         if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
@@ -157,11 +171,14 @@ void inf__pool_run(inf__pool *p, inf__pool_fn fn, void *arg, int64_t n_chunks) {
         for (int64_t c = 0; c < n_chunks; c++) fn(arg, c, 0);
         return;
     }
-    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
-    atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
-    atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_relaxed);
-    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     const uint64_t gen = (atomic_load(&p->ticket) >> 32) + 1;
+    /* Close first (see the top of the file), then the fields (release: a
+     * worker that reads one of them also sees the closed ticket). */
+    atomic_store(&p->ticket, gen << 32 | CLOSED);
+    atomic_store_explicit(&p->fn, fn, memory_order_release);
+    atomic_store_explicit(&p->arg, arg, memory_order_release);
+    atomic_store_explicit(&p->n_chunks, n_chunks, memory_order_release);
+    atomic_store_explicit(&p->done, 0, memory_order_release);
     /* seq_cst: pairs with the sleepers count (a worker going to sleep
      * either sees this ticket or is seen in sleepers). */
     atomic_store(&p->ticket, gen << 32);
