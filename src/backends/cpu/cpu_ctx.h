@@ -48,7 +48,12 @@ typedef struct inf__cpu_ctx {
     float *k, *v;           /* [max_rows, kv_dim] */
     float *gate, *up;       /* [max_rows, intermediate] */
     float *cs, *sn;         /* [max_rows, half] RoPE tables */
-    float *scores;          /* [nth, n_heads/n_kv_heads, n_ctx] attention rows */
+    /* Attention runs on blocks of att_qb tokens x one KV head, i.e.
+     * att_rows = att_qb * (n_heads / n_kv_heads) query rows that share every
+     * key and value read (a block of one sequence's consecutive tokens). */
+    int32_t att_qb, att_rows;
+    float *scores;          /* [nth, att_rows, n_ctx] attention rows */
+    float *att_q, *att_o;   /* [nth, att_rows, head_dim] gathered queries / outputs */
 
     int64_t kv_bytes, scratch_bytes, peak_bytes;
 } inf__cpu_ctx;

@@ -72,38 +72,76 @@ typedef struct attn_task {
     int32_t layer;
     int64_t n;
     const int32_t *pos, *slot;
-    int64_t per; /* (token, kv head) rows per chunk */
+    int64_t n_blocks; /* token blocks of att_qb tokens */
+    int64_t per;      /* (token block, kv head) units per chunk */
 } attn_task;
+
+/* First key position token t may attend to (sliding window or 0). */
+static int32_t attn_lo(int32_t p, int32_t window) {
+    return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+}
+
+/* Tokens [t0, t1) of one sequence (slot) x KV head g: their nr = (t1-t0) *
+ * rep query rows are gathered into one block so that every key and value
+ * row of the group is read once for all of them.  Scores are computed over
+ * the union [lo, hi] of the rows' key ranges; a row's keys outside its own
+ * range get probability exactly 0, so each output is the same sum as for
+ * that token alone. */
+static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int ith) {
+    inf__cpu_ctx *c = a->c;
+    const inf__model_desc *d = c->d;
+    const int32_t hd = d->head_dim, rep = d->n_heads / d->n_kv_heads;
+    const int32_t window = d->layers[a->layer].sliding_window;
+    const float cap = d->attn_logit_softcap;
+    const int64_t lds = c->n_ctx;
+    float *sc = c->scores + (int64_t)ith * c->att_rows * lds; /* [nr, n_ctx] */
+    float *qb = c->att_q + (int64_t)ith * c->att_rows * hd;   /* [nr, hd] */
+    float *ob = c->att_o + (int64_t)ith * c->att_rows * hd;   /* [nr, hd] */
+    int32_t lo = INT32_MAX, hi = 0;
+    for (int64_t t = t0; t < t1; t++) {
+        const int32_t l = attn_lo(a->pos[t], window);
+        lo = l < lo ? l : lo;
+        hi = a->pos[t] > hi ? a->pos[t] : hi;
+        memcpy(qb + (t - t0) * rep * hd, c->q + t * c->q_dim + (int64_t)g * rep * hd,
+               (size_t)rep * hd * sizeof(float));
+    }
+    const int32_t m = hi - lo + 1;
+    const int nr = (int)(t1 - t0) * rep;
+    const inf__cpu_slot *S = &c->slots[a->slot[t0]];
+    const float *K = S->k[a->layer] + (int64_t)lo * c->kv_dim + (int64_t)g * hd;
+    const float *V = S->v[a->layer] + (int64_t)lo * c->kv_dim + (int64_t)g * hd;
+    c->kern->attn_scores(qb, nr, K, c->kv_dim, m, hd, d->attn_scale, sc, lds);
+    for (int64_t t = t0; t < t1; t++) {
+        const int32_t j0 = attn_lo(a->pos[t], window) - lo, j1 = a->pos[t] - lo + 1;
+        for (int32_t h = 0; h < rep; h++) {
+            float *s = sc + ((t - t0) * rep + h) * lds;
+            if (cap > 0)
+                for (int32_t j = j0; j < j1; j++) s[j] = cap * tanhf(s[j] / cap);
+            c->kern->softmax(s + j0, j1 - j0);
+            memset(s, 0, (size_t)j0 * sizeof(float));
+            memset(s + j1, 0, (size_t)(m - j1) * sizeof(float));
+        }
+    }
+    c->kern->attn_values(sc, lds, nr, V, c->kv_dim, m, hd, ob);
+    for (int64_t t = t0; t < t1; t++)
+        memcpy(c->att + t * c->q_dim + (int64_t)g * rep * hd, ob + (t - t0) * rep * hd,
+               (size_t)rep * hd * sizeof(float));
+}
 
 static void attn_chunk(void *arg, int64_t chunk, int ith) {
     const attn_task *a = arg;
-    inf__cpu_ctx *c = a->c;
-    const inf__model_desc *d = c->d;
-    const int32_t hd = d->head_dim, nkv = d->n_kv_heads, rep = d->n_heads / d->n_kv_heads;
-    const int32_t window = d->layers[a->layer].sliding_window;
-    const float cap = d->attn_logit_softcap;
-    float *sc = c->scores + (int64_t)ith * rep * c->n_ctx; /* [rep, n_ctx] */
-    const int64_t i0 = chunk * a->per, i1 = i0 + a->per < a->n * nkv ? i0 + a->per : a->n * nkv;
-    /* One (token, kv head) per row: the rep query heads of the group share
-     * each key and value read. */
-    for (int64_t idx = i0; idx < i1; idx++) {
-        const int64_t t = idx / nkv;
-        const int32_t g = (int32_t)(idx % nkv);
-        const int32_t p = a->pos[t];
-        const int32_t lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-        const int32_t m = p - lo + 1;
-        const float *K = c->slots[a->slot[t]].k[a->layer] + (int64_t)lo * c->kv_dim + (int64_t)g * hd;
-        const float *V = c->slots[a->slot[t]].v[a->layer] + (int64_t)lo * c->kv_dim + (int64_t)g * hd;
-        const float *q = c->q + t * c->q_dim + (int64_t)g * rep * hd;
-        float *out = c->att + t * c->q_dim + (int64_t)g * rep * hd;
-        c->kern->attn_scores(q, rep, K, c->kv_dim, m, hd, d->attn_scale, sc, c->n_ctx);
-        for (int32_t h = 0; h < rep; h++) {
-            float *s = sc + (int64_t)h * c->n_ctx;
-            if (cap > 0)
-                for (int32_t j = 0; j < m; j++) s[j] = cap * tanhf(s[j] / cap);
-            c->kern->softmax(s, m);
+    const int32_t nkv = a->c->d->n_kv_heads, qbn = a->c->att_qb;
+    const int64_t units = a->n_blocks * nkv;
+    const int64_t i0 = chunk * a->per, i1 = i0 + a->per < units ? i0 + a->per : units;
+    for (int64_t u = i0; u < i1; u++) {
+        const int64_t b = u / nkv;
+        const int32_t g = (int32_t)(u % nkv);
+        const int64_t end = (b + 1) * qbn < a->n ? (b + 1) * qbn : a->n;
+        /* Runs of one sequence: a batch may mix sequences within a block. */
+        for (int64_t t0 = b * qbn, t1; t0 < end; t0 = t1) {
+            for (t1 = t0 + 1; t1 < end && a->slot[t1] == a->slot[t0]; t1++) {}
+            attn_run(a, t0, t1, g, ith);
         }
-        c->kern->attn_values(sc, c->n_ctx, rep, V, c->kv_dim, m, hd, out);
     }
 }
 
@@ -154,12 +192,13 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
             memcpy(S->v[l] + (int64_t)pos[t] * kvd, v, (size_t)kvd * sizeof(float));
         }
 
-        /* (token, head) rows in small chunks: causal rows differ in length,
+        /* (token block, KV head) units in small chunks: causal rows differ in length,
          * dynamic claiming evens the load. */
-        attn_task at = {c, l, n, pos, slot, 0};
-        at.per = n * d->n_kv_heads / ((int64_t)c->nth * 8);
+        attn_task at = {c, l, n, pos, slot, (n + c->att_qb - 1) / c->att_qb, 0};
+        const int64_t units = at.n_blocks * d->n_kv_heads;
+        at.per = units / ((int64_t)c->nth * 8);
         if (at.per < 1) at.per = 1;
-        inf__pool_run(c->pool, attn_chunk, &at, (n * d->n_kv_heads + at.per - 1) / at.per);
+        inf__pool_run(c->pool, attn_chunk, &at, (units + at.per - 1) / at.per);
         matmul(c, c->att, qd, n, 1, &L->wo, c->o, NULL, NULL, NULL, NULL);
         for (int64_t t = 0; t < n; t++) {
             float *o = c->o + t * H, *x = c->x + t * H;

@@ -632,42 +632,63 @@ TGT static void avx2_attn_scores(const float *q, int nq, const float *k, int64_t
         for (int h = 0; h < nq; h++) s[h * lds + j] = avx2_dot(q + h * hd, k + j * ldk, hd) * scale;
 }
 
-/* 32 output columns of one head at a time over all m values, two values
- * per step into separate accumulators (eight independent FMA chains). */
+/* R query rows x 16 output columns over all m values: each pair of value
+ * vectors is loaded once for the R rows; even and odd values go to separate
+ * accumulators (a, b) that are added at the end.  Every output is the same
+ * sum (even j in order, odd j in order, then a + b) whatever R and the
+ * column block, so a row's result does not depend on the rows beside it. */
+TGT AI void values_tile(int R, const float *p, int64_t ldp, const float *vd, int64_t ldv,
+                        int64_t m, float *od, int64_t hd) {
+    __m256 a[3][2], b[3][2];
+#pragma GCC unroll 3
+    for (int r = 0; r < R; r++)
+        a[r][0] = a[r][1] = b[r][0] = b[r][1] = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 2 <= m; j += 2, vd += 2 * ldv) {
+        const __m256 v00 = _mm256_loadu_ps(vd), v01 = _mm256_loadu_ps(vd + 8);
+        const __m256 v10 = _mm256_loadu_ps(vd + ldv), v11 = _mm256_loadu_ps(vd + ldv + 8);
+#pragma GCC unroll 3
+        for (int r = 0; r < R; r++) {
+            const __m256 p0 = _mm256_broadcast_ss(p + r * ldp + j);
+            const __m256 p1 = _mm256_broadcast_ss(p + r * ldp + j + 1);
+            a[r][0] = _mm256_fmadd_ps(p0, v00, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(p0, v01, a[r][1]);
+            b[r][0] = _mm256_fmadd_ps(p1, v10, b[r][0]);
+            b[r][1] = _mm256_fmadd_ps(p1, v11, b[r][1]);
+        }
+    }
+    if (j < m) {
+        const __m256 v00 = _mm256_loadu_ps(vd), v01 = _mm256_loadu_ps(vd + 8);
+#pragma GCC unroll 3
+        for (int r = 0; r < R; r++) {
+            const __m256 p0 = _mm256_broadcast_ss(p + r * ldp + j);
+            a[r][0] = _mm256_fmadd_ps(p0, v00, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(p0, v01, a[r][1]);
+        }
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < R; r++) {
+        _mm256_storeu_ps(od + r * hd, _mm256_add_ps(a[r][0], b[r][0]));
+        _mm256_storeu_ps(od + r * hd + 8, _mm256_add_ps(a[r][1], b[r][1]));
+    }
+}
+
 TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const float *v,
                                  int64_t ldv, int64_t m, int64_t hd, float *o) {
-    if (hd % 32 != 0) {
+    if (hd % 16 != 0) {
         for (int h = 0; h < nq; h++) {
             memset(o + h * hd, 0, (size_t)hd * sizeof(float));
             for (int64_t j = 0; j < m; j++) avx2_axpy(p[h * ldp + j], v + j * ldv, o + h * hd, hd);
         }
         return;
     }
-    for (int h = 0; h < nq; h++) {
-        const float *ph = p + h * ldp;
-        for (int64_t d = 0; d < hd; d += 32) {
-            __m256 a[4], b[4];
-#pragma GCC unroll 4
-            for (int u = 0; u < 4; u++) a[u] = b[u] = _mm256_setzero_ps();
-            const float *vd = v + d;
-            int64_t j = 0;
-            for (; j + 2 <= m; j += 2, vd += 2 * ldv) {
-                const __m256 p0 = _mm256_set1_ps(ph[j]), p1 = _mm256_set1_ps(ph[j + 1]);
-#pragma GCC unroll 4
-                for (int u = 0; u < 4; u++) {
-                    a[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vd + 8 * u), a[u]);
-                    b[u] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(vd + ldv + 8 * u), b[u]);
-                }
-            }
-            if (j < m) {
-                const __m256 p0 = _mm256_set1_ps(ph[j]);
-#pragma GCC unroll 4
-                for (int u = 0; u < 4; u++) a[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(vd + 8 * u), a[u]);
-            }
-            float *od = o + h * hd + d;
-#pragma GCC unroll 4
-            for (int u = 0; u < 4; u++) _mm256_storeu_ps(od + 8 * u, _mm256_add_ps(a[u], b[u]));
-        }
+    /* Column blocks outer: a block of all m values (m x 64 B) stays in
+     * L1/L2 while every row group passes over it. */
+    for (int64_t d = 0; d < hd; d += 16) {
+        int h = 0;
+        for (; h + 3 <= nq; h += 3) values_tile(3, p + h * ldp, ldp, v + d, ldv, m, o + h * hd + d, hd);
+        if (nq - h == 2) values_tile(2, p + h * ldp, ldp, v + d, ldv, m, o + h * hd + d, hd);
+        else if (nq - h == 1) values_tile(1, p + h * ldp, ldp, v + d, ldv, m, o + h * hd + d, hd);
     }
 }
 
