@@ -201,8 +201,8 @@ static void test_vec(const inf__cpu_kernels *fast) {
  * take the vector paths (multiples of 8 / 32) and the fallbacks. */
 static void test_attn(const inf__cpu_kernels *fast) {
     if (!fast) return;
-    const int hds[] = {32, 64, 128, 48, 24, 20};
-    const int nqs[] = {3, 1, 2, 5, 8, 32};
+    const int hds[] = {32, 64, 128, 48, 24, 20, 128, 64, 96};
+    const int nqs[] = {3, 1, 2, 5, 8, 32, 32, 13, 9};
     for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
         const int hd = hds[hi], nq = nqs[hi], m = 37, ldk = hd * 2 + 8;
         float *q = malloc((size_t)nq * hd * 4), *k = malloc((size_t)m * ldk * 4);
@@ -220,11 +220,12 @@ static void test_attn(const inf__cpu_kernels *fast) {
         fast->attn_values(s1, 40, nq, k, ldk, m, hd, o2);
         for (int i = 0; i < nq * hd; i++) dv = fmax(dv, fabs(o1[i] - o2[i]));
         CHECK_MSG(ds < 1e-5 && dv < 1e-5, "attention hd %d: scores %g values %g", hd, ds, dv);
-        /* A row's result does not depend on the rows computed beside it
-         * (the cpu backend blocks several tokens' queries together):
-         * bit-identical to the row alone. */
+        /* avx2: a row's result does not depend on the rows computed
+         * beside it (the cpu backend blocks several tokens' queries
+         * together): bit-identical to the row alone.  (avx512 switches to
+         * transposed-key GEMM tiles at 8 rows, another summation order.) */
         int same = 1;
-        for (int h = 0; h < nq; h++) {
+        for (int h = 0; h < nq && strcmp(fast->name, "avx2") == 0; h++) {
             float one[40], oo[128];
             fast->attn_scores(q + h * hd, 1, k, ldk, m, hd, 0.3f, one, 40);
             for (int j = 0; j < m; j++) same &= one[j] == s2[h * 40 + j];

@@ -15,6 +15,10 @@
  * which in a 512-token prefill cut attention's cache traffic ~16x. */
 #define CPU_ATT_QUERY_ROWS 32
 
+/* Row stride of a matmul input of width n: a multiple of 16 floats plus 16,
+ * so consecutive rows never sit a multiple of 4 KiB apart (cpu_ctx.h). */
+static int64_t padded_ld(int64_t n) { return (n + 15) / 16 * 16 + 16; }
+
 static int cpu_available(char *why, size_t why_size) {
     if (why && why_size) why[0] = '\0';
     return 1;
@@ -214,14 +218,17 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
         const int64_t R = CPU_MAX_ROWS;
         c->max_rows = R;
         c->x = malloc((size_t)(R * H) * 4);
-        c->h = malloc((size_t)(R * H) * 4);
+        c->ldh = padded_ld(H);
+        c->ld_att = padded_ld(qd);
+        c->ld_ffn = padded_ld(I);
+        c->h = malloc((size_t)(R * c->ldh) * 4);
         c->o = malloc((size_t)(R * H) * 4);
         c->q = malloc((size_t)(R * qd) * 4);
-        c->att = malloc((size_t)(R * qd) * 4);
+        c->att = malloc((size_t)(R * c->ld_att) * 4);
         c->k = malloc((size_t)(R * kvd) * 4);
         c->v = malloc((size_t)(R * kvd) * 4);
-        c->gate = malloc((size_t)(R * I) * 4);
-        c->up = malloc((size_t)(R * I) * 4);
+        c->gate = malloc((size_t)(R * c->ld_ffn) * 4);
+        c->up = malloc((size_t)(R * c->ld_ffn) * 4);
         c->cs = malloc((size_t)(R * c->half) * 4);
         c->sn = malloc((size_t)(R * c->half) * 4);
         const int32_t rep = d->n_heads / d->n_kv_heads;
@@ -233,7 +240,8 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
         c->att_o = malloc((size_t)(arows * d->head_dim) * 4);
         ok = c->x && c->h && c->o && c->q && c->att && c->k && c->v && c->gate &&
              c->up && c->cs && c->sn && c->scores && c->att_q && c->att_o;
-        c->scratch_bytes = 4 * (R * (3 * H + 2 * qd + 2 * kvd + 2 * I + 2 * c->half) +
+        c->scratch_bytes = 4 * (R * (2 * H + c->ldh + qd + c->ld_att + 2 * kvd + 2 * c->ld_ffn +
+                                     2 * c->half) +
                                 arows * (c->n_ctx + 2 * (int64_t)d->head_dim));
         note_alloc(c);
     }

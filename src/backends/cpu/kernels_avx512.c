@@ -17,77 +17,247 @@
 #define TGT5 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define AI static inline __attribute__((always_inline))
 #define KC INF__CPU_KC
-#define TB 96  /* tokens per block: x block 96 x 512 x 4 B = 192 KiB (L2) */
 
 static const inf__cpu_kernels *avx2; /* set once in make_set() */
 
-/* y[t*ldy + i] (+)= tile row i . x row t over kc columns (R <= 4, T <= 6). */
-TGT5 AI void micro(int R, int T, const float *tile, int64_t kc, const float *x,
-                   int64_t ldx, float *y, int64_t ldy, int first) {
-    const int64_t kend = kc & ~(int64_t)15;
-    __m512 acc[4][6];
-#pragma GCC unroll 4
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 6
-        for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kend; k += 16) {
-        __m512 xv[6];
-#pragma GCC unroll 6
-        for (int t = 0; t < T; t++) xv[t] = _mm512_loadu_ps(x + t * ldx + k);
-#pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
-            const __m512 wv = _mm512_load_ps(tile + i * KC + k);
-#pragma GCC unroll 6
-            for (int t = 0; t < T; t++) acc[i][t] = _mm512_fmadd_ps(wv, xv[t], acc[i][t]);
-        }
+/* ---- several tokens: packed weight panels and a 32-row x 12-token tile --
+ *
+ * The classic register-blocked GEMM: a panel of 32 weight rows x KCP
+ * columns is dequantised and transposed into pan[k][32] (32 KiB, L1), then
+ * for every 12 tokens a micro-kernel keeps 32 rows x 12 tokens of sums in
+ * 24 zmm registers; each k step loads 2 panel vectors, broadcasts 12 x
+ * values and issues 24 FMAs.  No horizontal sums: a register holds 16
+ * consecutive outputs of one token, stored straight into y[t][r..r+16).
+ * Each output is one FMA chain over k in index order, continued across
+ * column chunks (the chain starts from the partial sum in y), so the
+ * result does not depend on the thread split or on the token block. */
+
+#define MR 32   /* rows per panel (2 zmm) */
+#define NR 12   /* tokens per micro tile */
+#define KCP 256 /* columns per panel: 32 x 256 x 4 B = 32 KiB */
+#define TBP 192 /* tokens per block: the x block 192 x 256 x 4 B stays in L2 */
+
+/* 16 rows of 16 floats (r[i] = row i) -> out[j] = column j. */
+TGT5 AI void transpose16(__m512 r[16]) {
+    __m512 a[16], b[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
+    /* b[4q + c], lane L: column 4L + c of rows 4q..4q+3. */
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++)
-#pragma GCC unroll 6
-        for (int t = 0; t < T; t++) {
-            float s = _mm512_reduce_add_ps(acc[i][t]);
-            for (int64_t k = kend; k < kc; k++) s += tile[i * KC + k] * x[t * ldx + k];
-            y[t * ldy + i] = first ? s : y[t * ldy + i] + s;
-        }
+    for (int q = 0; q < 4; q++) {
+        const __m512d a0 = _mm512_castps_pd(a[4 * q]), a1 = _mm512_castps_pd(a[4 * q + 1]);
+        const __m512d a2 = _mm512_castps_pd(a[4 * q + 2]), a3 = _mm512_castps_pd(a[4 * q + 3]);
+        b[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        b[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        b[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        b[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    /* out[4L + c], lane q = b[4q + c], lane L: a 4x4 transpose of lanes. */
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        const __m512 u0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44);
+        const __m512 u1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
+        const __m512 u2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44);
+        const __m512 u3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
 }
 
-TGT5 AI void micro_rows(int R, const float *tile, int64_t kc, const float *x, int64_t ldx,
-                        int64_t nt, float *y, int64_t ldy, int first) {
+/* Rows [r, r+nr) (nr <= MR) x columns [k0, k0+kc) of w into pan[kk*MR + i]
+ * for kk < roundup(kc, 16); rows nr..MR-1 and the padding columns are 0.
+ * tmp: MR x KCP floats of scratch (64-byte aligned). */
+TGT5 static void pack_panel(const inf__weight *w, int64_t r, int nr, int64_t k0, int64_t kc,
+                            float *tmp, float *pan) {
+    for (int i = 0; i < nr; i += 4) {
+        const int q = nr - i < 4 ? nr - i : 4;
+        inf__cpu_avx2_dequant_tile(w, r + i, q, k0, kc, tmp + (int64_t)i * KC);
+    }
+    const int64_t kc16 = (kc + 15) & ~(int64_t)15;
+    for (int i = 0; i < nr; i++)
+        for (int64_t k = kc; k < kc16; k++) tmp[(int64_t)i * KC + k] = 0.0f;
+    for (int h = 0; h < MR; h += 16) {
+        for (int64_t k = 0; k < kc16; k += 16) {
+            __m512 v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                v[i] = h + i < nr ? _mm512_load_ps(tmp + (int64_t)(h + i) * KC + k) : _mm512_setzero_ps();
+            transpose16(v);
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) _mm512_store_ps(pan + (k + j) * MR + h, v[j]);
+        }
+    }
+}
+
+/* y[t*ldy + i] (+)= sum_k pan[k][i] * x[t*ldx + k] for i < 32 (lanes past
+ * nr masked off), T tokens. */
+TGT5 AI void micro_p(int T, const float *pan, int64_t kc, const float *x, int64_t ldx,
+                     float *y, int64_t ldy, __mmask16 m0, __mmask16 m1, int first) {
+    __m512 acc[2][NR];
+#pragma GCC unroll 12
+    for (int t = 0; t < T; t++) {
+        if (first) {
+            acc[0][t] = _mm512_setzero_ps();
+            acc[1][t] = _mm512_setzero_ps();
+        } else {
+            acc[0][t] = _mm512_maskz_loadu_ps(m0, y + t * ldy);
+            acc[1][t] = _mm512_maskz_loadu_ps(m1, y + t * ldy + 16);
+        }
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        const __m512 w0 = _mm512_load_ps(pan + k * MR), w1 = _mm512_load_ps(pan + k * MR + 16);
+#pragma GCC unroll 12
+        for (int t = 0; t < T; t++) {
+            const __m512 b = _mm512_set1_ps(x[t * ldx + k]);
+            acc[0][t] = _mm512_fmadd_ps(w0, b, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(w1, b, acc[1][t]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int t = 0; t < T; t++) {
+        _mm512_mask_storeu_ps(y + t * ldy, m0, acc[0][t]);
+        _mm512_mask_storeu_ps(y + t * ldy + 16, m1, acc[1][t]);
+    }
+}
+
+TGT5 static void micro_tokens(const float *pan, int64_t kc, const float *x, int64_t ldx,
+                              int64_t nt, float *y, int64_t ldy, int nr, int first) {
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
     int64_t t = 0;
-    for (; t + 6 <= nt; t += 6) micro(R, 6, tile, kc, x + t * ldx, ldx, y + t * ldy, ldy, first);
+    for (; t + NR <= nt; t += NR) micro_p(NR, pan, kc, x + t * ldx, ldx, y + t * ldy, ldy, m0, m1, first);
     x += t * ldx;
     y += t * ldy;
     switch (nt - t) {
-    case 5: micro(R, 5, tile, kc, x, ldx, y, ldy, first); break;
-    case 4: micro(R, 4, tile, kc, x, ldx, y, ldy, first); break;
-    case 3: micro(R, 3, tile, kc, x, ldx, y, ldy, first); break;
-    case 2: micro(R, 2, tile, kc, x, ldx, y, ldy, first); break;
-    case 1: micro(R, 1, tile, kc, x, ldx, y, ldy, first); break;
+#define CASE(T) case T: micro_p(T, pan, kc, x, ldx, y, ldy, m0, m1, first); break;
+    CASE(11) CASE(10) CASE(9) CASE(8) CASE(7) CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
+#undef CASE
     default: break;
     }
 }
 
-TGT5 static void mm_tiled(const inf__weight *w, const float *x, int64_t ldx, int64_t n,
-                          float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    float tile[4 * KC] __attribute__((aligned(64)));
+TGT5 static void mm_packed(const inf__weight *w, const float *x, int64_t ldx, int64_t n,
+                           float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    float tmp[MR * KC] __attribute__((aligned(64)));
+    float pan[KCP * MR] __attribute__((aligned(64)));
     const int64_t cols = w->cols;
-    for (int64_t t0 = 0; t0 < n; t0 += TB) {
-        const int64_t nt = n - t0 < TB ? n - t0 : TB;
-        for (int64_t k0 = 0; k0 < cols; k0 += KC) {
-            const int64_t kc = cols - k0 < KC ? cols - k0 : KC;
-            const float *xb = x + t0 * ldx + k0;
-            float *yb = y + t0 * ldy;
-            int64_t r = r0;
-            for (; r + 4 <= r1; r += 4) {
-                inf__cpu_avx2_dequant_tile(w, r, 4, k0, kc, tile);
-                micro_rows(4, tile, kc, xb, ldx, nt, yb + r, ldy, k0 == 0);
-            }
-            for (; r < r1; r++) {
-                inf__cpu_avx2_dequant_tile(w, r, 1, k0, kc, tile);
-                micro_rows(1, tile, kc, xb, ldx, nt, yb + r, ldy, k0 == 0);
+    /* Equal token blocks of at most TBP. */
+    const int64_t nb = (n + TBP - 1) / TBP, tb = (n + nb - 1) / nb;
+    for (int64_t t0 = 0; t0 < n; t0 += tb) {
+        const int64_t nt = n - t0 < tb ? n - t0 : tb;
+        for (int64_t k0 = 0; k0 < cols; k0 += KCP) {
+            const int64_t kc = cols - k0 < KCP ? cols - k0 : KCP;
+            for (int64_t r = r0; r < r1; r += MR) {
+                const int nr = r1 - r < MR ? (int)(r1 - r) : MR;
+                pack_panel(w, r, nr, k0, kc, tmp, pan);
+                micro_tokens(pan, kc, x + t0 * ldx + k0, ldx, nt, y + t0 * ldy + r, ldy, nr, k0 == 0);
             }
         }
     }
+}
+
+/* ---- attention for blocks of query rows ------------------------------- */
+
+/* Scores of nq query rows against m keys as a small GEMM: 32 keys at a time
+ * are transposed into kT[d][32] (the panel of micro_p, keys in the lanes),
+ * the query rows play the tokens.  Each score is one FMA chain over d in
+ * index order, times scale: a row's scores do not depend on the other
+ * rows.  Few rows (decode) do not pay back the transposes: avx2 then. */
+TGT5 static void avx512_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
+                                    int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
+    if (nq < 8 || hd % 16 != 0 || hd > KCP) {
+        avx2->attn_scores(q, nq, k, ldk, m, hd, scale, s, lds);
+        return;
+    }
+    float kT[KCP * MR] __attribute__((aligned(64)));
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (int64_t j0 = 0; j0 < m; j0 += MR) {
+        const int jn = m - j0 < MR ? (int)(m - j0) : MR;
+        for (int h = 0; h < MR; h += 16)
+            for (int64_t d = 0; d < hd; d += 16) {
+                __m512 v[16];
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++)
+                    v[i] = h + i < jn ? _mm512_loadu_ps(k + (j0 + h + i) * ldk + d) : _mm512_setzero_ps();
+                transpose16(v);
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++) _mm512_store_ps(kT + (d + i) * MR + h, v[i]);
+            }
+        micro_tokens(kT, hd, q, hd, nq, s + j0, lds, jn, 1);
+        const __mmask16 m0 = (__mmask16)(jn >= 16 ? 0xffff : (1u << jn) - 1);
+        const __mmask16 m1 = (__mmask16)(jn >= 32 ? 0xffff : jn <= 16 ? 0 : (1u << (jn - 16)) - 1);
+        for (int r = 0; r < nq; r++) {
+            float *sr = s + r * lds + j0;
+            _mm512_mask_storeu_ps(sr, m0, _mm512_mul_ps(_mm512_maskz_loadu_ps(m0, sr), sc));
+            _mm512_mask_storeu_ps(sr + 16, m1, _mm512_mul_ps(_mm512_maskz_loadu_ps(m1, sr + 16), sc));
+        }
+    }
+}
+
+/* o[r][d0 + 16*i + lane] for R rows x DV vectors: one FMA chain over j per
+ * output, each value vector loaded once for the R rows. */
+TGT5 AI void values512(int R, int DV, const float *p, int64_t ldp, const float *v, int64_t ldv,
+                       int64_t m, float *o, int64_t hd) {
+    __m512 acc[12][8];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (int i = 0; i < DV; i++) acc[r][i] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < m; j++, v += ldv) {
+        __m512 vv[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < DV; i++) vv[i] = _mm512_loadu_ps(v + 16 * i);
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++) {
+            const __m512 pb = _mm512_set1_ps(p[r * ldp + j]);
+#pragma GCC unroll 8
+            for (int i = 0; i < DV; i++) acc[r][i] = _mm512_fmadd_ps(pb, vv[i], acc[r][i]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+        for (int i = 0; i < DV; i++) _mm512_storeu_ps(o + r * hd + 16 * i, acc[r][i]);
+}
+
+/* All nq rows for one column block of DV vectors, R = 24 / DV rows at a
+ * time (24 accumulators), the remainder with the row count it needs. */
+#define V1(RR) values512(RR, DV, p + r * ldp, ldp, v, ldv, m, o + r * hd, hd)
+#define VALUES_ROWS(NAME, DV_, R, TAIL)                                                       \
+    TGT5 static void NAME(const float *p, int64_t ldp, int nq, const float *v, int64_t ldv, \
+                          int64_t m, float *o, int64_t hd) {                                 \
+        enum { DV = DV_ };                                                                   \
+        int r = 0;                                                                           \
+        for (; r + R <= nq; r += R) V1(R);                                                   \
+        switch (nq - r) { TAIL default: break; }                                             \
+    }
+#define T(RR) case RR: V1(RR); break;
+VALUES_ROWS(values_rows_8, 8, 3, T(1) T(2))
+VALUES_ROWS(values_rows_4, 4, 6, T(1) T(2) T(3) T(4) T(5))
+VALUES_ROWS(values_rows_2, 2, 12, T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T(10) T(11))
+#undef T
+#undef VALUES_ROWS
+#undef V1
+
+TGT5 static void avx512_attn_values(const float *p, int64_t ldp, int nq, const float *v,
+                                    int64_t ldv, int64_t m, int64_t hd, float *o) {
+    if (nq < 2 || hd % 32 != 0) {
+        avx2->attn_values(p, ldp, nq, v, ldv, m, hd, o);
+        return;
+    }
+    /* Column blocks outer: all m values of a block stay in L1/L2 while
+     * the row groups pass over them. */
+    if (hd % 128 == 0)
+        for (int64_t d = 0; d < hd; d += 128) values_rows_8(p, ldp, nq, v + d, ldv, m, o + d, hd);
+    else if (hd % 64 == 0)
+        for (int64_t d = 0; d < hd; d += 64) values_rows_4(p, ldp, nq, v + d, ldv, m, o + d, hd);
+    else
+        for (int64_t d = 0; d < hd; d += 32) values_rows_2(p, ldp, nq, v + d, ldv, m, o + d, hd);
 }
 
 static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
@@ -100,7 +270,7 @@ static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx
     const int mlx_few = !dense && n <= INF__CPU_MLX_FEW_MAX;
     if (n == 1 || (n <= 4 && dense) || mlx_few || !tiled)
         avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
-    else mm_tiled(w, x, ldx, n, y, ldy, r0, r1);
+    else mm_packed(w, x, ldx, n, y, ldy, r0, r1);
 }
 
 static inf__cpu_kernels avx512_set;
@@ -113,6 +283,8 @@ static void make_set(void) {
     avx512_set = *avx2;
     avx512_set.name = "avx512";
     avx512_set.matmul_rows = avx512_matmul_rows;
+    avx512_set.attn_scores = avx512_attn_scores;
+    avx512_set.attn_values = avx512_attn_values;
     avx512_ok = 1;
 }
 
