@@ -13,6 +13,7 @@
 
 #include <immintrin.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #define TGT5 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define AI static inline __attribute__((always_inline))
@@ -72,8 +73,39 @@ TGT5 AI void transpose16(__m512 r[16]) {
 /* Rows [r, r+nr) (nr <= MR) x columns [k0, k0+kc) of w into pan[kk*MR + i]
  * for kk < roundup(kc, 16); rows nr..MR-1 and the padding columns are 0.
  * tmp: MR x KCP floats of scratch (64-byte aligned). */
+/* 16 weights of a dense row from element i (lanes outside mask: 0). */
+TGT5 AI __m512 load_dense16(inf__wfmt fmt, const void *data, int64_t i, __mmask16 mask) {
+    if (fmt == INF__W_F32) return _mm512_maskz_loadu_ps(mask, (const float *)data + i);
+    const __m256i h = _mm256_maskz_loadu_epi16(mask, (const uint16_t *)data + i);
+    if (fmt == INF__W_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+TGT5 AI void pack_dense(inf__wfmt fmt, const inf__weight *w, int64_t r, int nr, int64_t k0,
+                        int64_t kc, float *pan) {
+    for (int h = 0; h < MR; h += 16)
+        for (int64_t k = 0; k < kc; k += 16) {
+            const __mmask16 mask = (__mmask16)(kc - k >= 16 ? 0xffff : (1u << (kc - k)) - 1);
+            __m512 v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                v[i] = h + i < nr ? load_dense16(fmt, w->data, (r + h + i) * w->cols + k0 + k, mask)
+                                  : _mm512_setzero_ps();
+            transpose16(v);
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) _mm512_store_ps(pan + (k + j) * MR + h, v[j]);
+        }
+}
+
 TGT5 static void pack_panel(const inf__weight *w, int64_t r, int nr, int64_t k0, int64_t kc,
                             float *tmp, float *pan) {
+    /* Dense weights: converted and transposed straight from the matrix. */
+    switch (w->fmt) {
+    case INF__W_F32: pack_dense(INF__W_F32, w, r, nr, k0, kc, pan); return;
+    case INF__W_F16: pack_dense(INF__W_F16, w, r, nr, k0, kc, pan); return;
+    case INF__W_BF16: pack_dense(INF__W_BF16, w, r, nr, k0, kc, pan); return;
+    default: break;
+    }
     for (int i = 0; i < nr; i += 4) {
         const int q = nr - i < 4 ? nr - i : 4;
         inf__cpu_avx2_dequant_tile(w, r + i, q, k0, kc, tmp + (int64_t)i * KC);
@@ -141,10 +173,31 @@ TGT5 static void micro_tokens(const float *pan, int64_t kc, const float *x, int6
     }
 }
 
+/* One micro tile of T <= NR tokens (a switch to the fixed-T bodies). */
+TGT5 static void micro_one(int T, const float *pan, int64_t kc, const float *x, int64_t ldx,
+                           float *y, int64_t ldy, int nr, int first) {
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    switch (T) {
+#define CASE(TT) case TT: micro_p(TT, pan, kc, x, ldx, y, ldy, m0, m1, first); break;
+    CASE(12) CASE(11) CASE(10) CASE(9) CASE(8) CASE(7) CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
+#undef CASE
+    default: break;
+    }
+}
+
+/* Loop order (BLIS-like): token block > column chunk > group of PG panels
+ * (packed together, 256 KiB, L2) > 12 tokens (their 12 x 256 x values stay
+ * in L1) > panel.  Without the PG buffer (allocation failed) one panel at a
+ * time from the stack. */
+#define PG 8
 TGT5 static void mm_packed(const inf__weight *w, const float *x, int64_t ldx, int64_t n,
                            float *y, int64_t ldy, int64_t r0, int64_t r1) {
     float tmp[MR * KC] __attribute__((aligned(64)));
-    float pan[KCP * MR] __attribute__((aligned(64)));
+    float pan1[KCP * MR] __attribute__((aligned(64)));
+    float *big = aligned_alloc(64, (size_t)PG * KCP * MR * sizeof(float));
+    const int pg = big ? PG : 1;
+    float *pans = big ? big : pan1;
     const int64_t cols = w->cols;
     /* Equal token blocks of at most TBP. */
     const int64_t nb = (n + TBP - 1) / TBP, tb = (n + nb - 1) / nb;
@@ -152,13 +205,149 @@ TGT5 static void mm_packed(const inf__weight *w, const float *x, int64_t ldx, in
         const int64_t nt = n - t0 < tb ? n - t0 : tb;
         for (int64_t k0 = 0; k0 < cols; k0 += KCP) {
             const int64_t kc = cols - k0 < KCP ? cols - k0 : KCP;
-            for (int64_t r = r0; r < r1; r += MR) {
-                const int nr = r1 - r < MR ? (int)(r1 - r) : MR;
-                pack_panel(w, r, nr, k0, kc, tmp, pan);
-                micro_tokens(pan, kc, x + t0 * ldx + k0, ldx, nt, y + t0 * ldy + r, ldy, nr, k0 == 0);
+            for (int64_t rg = r0; rg < r1; rg += (int64_t)pg * MR) {
+                int np = 0;
+                for (int64_t r = rg; r < r1 && np < pg; r += MR, np++)
+                    pack_panel(w, r, r1 - r < MR ? (int)(r1 - r) : MR, k0, kc, tmp,
+                               pans + (int64_t)np * KCP * MR);
+                for (int64_t t = t0; t < t0 + nt; t += NR) {
+                    const int T = t0 + nt - t < NR ? (int)(t0 + nt - t) : NR;
+                    for (int i = 0; i < np; i++) {
+                        const int64_t r = rg + (int64_t)i * MR;
+                        micro_one(T, pans + (int64_t)i * KCP * MR, kc, x + t * ldx + k0, ldx,
+                                  y + t * ldy + r, ldy, r1 - r < MR ? (int)(r1 - r) : MR, k0 == 0);
+                    }
+                }
             }
         }
     }
+    free(big);
+}
+
+/* ---- one token of an MLX matrix (decode) ----------------------------- *
+ *
+ * Per row: y = sum over groups g of s_g * (q_g . x_g) + b_g * sum(x_g), the
+ * q . x part as 16-lane f32 FMAs on the unpacked integers.  MLX8: 16 bytes
+ * -> 16 int32 -> f32.  MLX4: 16 bytes hold 32 values, byte n = values 2n
+ * (low nibble) and 2n+1 (high), so x is permuted once per call into
+ * [16 even | 16 odd] per 32 values and each 16-byte load feeds two FMAs.
+ * 4 rows at a time share every x load. */
+
+/* n (<= 16) scale/bias entries from index i as f32 (lanes past n: 0). */
+TGT5 AI __m512 sb16(const void *p, inf__dtype dt, int64_t i, int n) {
+    const __mmask16 m = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+    if (dt == INF__DT_F32) return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i);
+    if (dt == INF__DT_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+#define MLX_DEC_GMAX 256 /* groups per row of the converted scale/bias buffer */
+#ifndef MLX_DEC_PF_BYTES
+#define MLX_DEC_PF_BYTES 16384 /* software prefetch distance, bytes of weights */
+#endif
+
+TGT5 AI void mlx_dec_rows(int bits, int R, const inf__weight *w, int64_t r, const float *xq,
+                          float *y) {
+    const int64_t cols = w->cols, G = w->group, gpr = cols / G;
+    const int64_t bpr = cols * bits / 8; /* bytes per row */
+    const uint8_t *q = (const uint8_t *)w->data + r * bpr;
+    const __m512i m4 = _mm512_set1_epi32(15);
+    /* Software prefetch of the rows ~16 KiB ahead (weights, scales,
+     * biases): four row streams plus two sparse ones are more than the
+     * hardware prefetcher runs far enough ahead for. */
+    const int64_t pf = (MLX_DEC_PF_BYTES / bpr + 3) / 4 * 4; /* rows ahead (measured) */
+    if (r + pf + R <= w->rows) {
+        const uint8_t *qn = q + pf * bpr;
+        for (int64_t o = 0; o < R * bpr; o += 64) _mm_prefetch((const char *)(qn + o), _MM_HINT_T0);
+        const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+        const char *sn = (const char *)w->scales + (r + pf) * gpr * sbs;
+        const char *bn = (const char *)w->biases + (r + pf) * gpr * sbs;
+        for (int64_t o = 0; o < R * gpr * sbs; o += 64) {
+            _mm_prefetch(sn + o, _MM_HINT_T0);
+            _mm_prefetch(bn + o, _MM_HINT_T0);
+        }
+    }
+    /* The R rows' scales and biases, converted up front: vector loads
+     * issued together instead of a dependent scalar load per group (those
+     * missed the cache and stalled the loop). */
+    float sf[4][MLX_DEC_GMAX] __attribute__((aligned(64)));
+    float bf[4][MLX_DEC_GMAX] __attribute__((aligned(64)));
+    for (int i = 0; i < R; i++)
+        for (int64_t g = 0; g < gpr; g += 16) {
+            const int nn = gpr - g < 16 ? (int)(gpr - g) : 16;
+            _mm512_store_ps(sf[i] + g, sb16(w->scales, w->sb_dtype, (r + i) * gpr + g, nn));
+            _mm512_store_ps(bf[i] + g, sb16(w->biases, w->sb_dtype, (r + i) * gpr + g, nn));
+        }
+    __m512 acc[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < gpr; g++) {
+        __m512 qa[4], xa = _mm512_setzero_ps();
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) qa[i] = _mm512_setzero_ps();
+        if (bits == 8) {
+            for (int64_t k = g * G; k < (g + 1) * G; k += 16) {
+                const __m512 xv = _mm512_loadu_ps(xq + k);
+                xa = _mm512_add_ps(xa, xv);
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    const __m128i b = _mm_loadu_si128((const __m128i *)(q + i * bpr + k));
+                    qa[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), xv, qa[i]);
+                }
+            }
+        } else {
+            for (int64_t k = g * G; k < (g + 1) * G; k += 32) {
+                const __m512 xe = _mm512_loadu_ps(xq + k), xo = _mm512_loadu_ps(xq + k + 16);
+                xa = _mm512_add_ps(xa, _mm512_add_ps(xe, xo));
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + i * bpr + k / 2)));
+                    qa[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v, m4)), xe, qa[i]);
+                    qa[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), xo, qa[i]);
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            acc[i] = _mm512_fmadd_ps(qa[i], _mm512_set1_ps(sf[i][g]), acc[i]);
+            acc[i] = _mm512_fmadd_ps(xa, _mm512_set1_ps(bf[i][g]), acc[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) y[r + i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+#define MLX_DEC_XMAX 16384 /* cols of the permuted-x stack buffer */
+
+/* Returns 0 (nothing done) for a layout these kernels do not take. */
+TGT5 static int mlx_decode(const inf__weight *w, const float *x, float *y, int64_t r0, int64_t r1) {
+    const int bits = w->fmt == INF__W_MLX4 ? 4 : 8;
+    const int64_t G = w->group, cols = w->cols;
+    if (G <= 0 || G % (bits == 4 ? 32 : 16) != 0 || cols % G != 0 || cols > MLX_DEC_XMAX ||
+        cols / G > MLX_DEC_GMAX)
+        return 0;
+    float xp[MLX_DEC_XMAX] __attribute__((aligned(64)));
+    const float *xq = x;
+    if (bits == 4) {
+        const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
+        for (int64_t k = 0; k < cols; k += 32) {
+            const __m512 a = _mm512_loadu_ps(x + k), b = _mm512_loadu_ps(x + k + 16);
+            _mm512_store_ps(xp + k, _mm512_permutex2var_ps(a, ie, b));
+            _mm512_store_ps(xp + k + 16, _mm512_permutex2var_ps(a, io, b));
+        }
+        xq = xp;
+    }
+    int64_t r = r0;
+    if (bits == 4) {
+        for (; r + 4 <= r1; r += 4) mlx_dec_rows(4, 4, w, r, xq, y);
+        for (; r < r1; r++) mlx_dec_rows(4, 1, w, r, xq, y);
+    } else {
+        for (; r + 4 <= r1; r += 4) mlx_dec_rows(8, 4, w, r, xq, y);
+        for (; r < r1; r++) mlx_dec_rows(8, 1, w, r, xq, y);
+    }
+    return 1;
 }
 
 /* ---- attention for blocks of query rows ------------------------------- */
@@ -268,6 +457,7 @@ static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx
                        w->group % 8 == 0 && w->cols % w->group == 0);
     const int dense = w->fmt == INF__W_F32 || w->fmt == INF__W_F16 || w->fmt == INF__W_BF16;
     const int mlx_few = !dense && n <= INF__CPU_MLX_FEW_MAX;
+    if (n == 1 && !dense && mlx_decode(w, x, y, r0, r1)) return;
     if (n == 1 || (n <= 4 && dense) || mlx_few || !tiled)
         avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
     else mm_packed(w, x, ldx, n, y, ldy, r0, r1);
