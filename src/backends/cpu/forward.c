@@ -159,15 +159,102 @@ static void attn_chunk(void *arg, int64_t chunk, int ith) {
     }
 }
 
+/* ---- per-token stages between the matmuls, spread over the pool -------- */
+
+typedef enum stage {
+    ST_ATTN_IN,  /* x -> h: the layer's attention norm */
+    ST_QKV,      /* biases, q/k norms, RoPE; k and v into the cache */
+    ST_ATTN_OUT, /* o (post-attention norm) added to x; h = ffn norm of x */
+    ST_ACT,      /* gate = act(gate) * up */
+    ST_FFN_OUT   /* o (post-ffn norm) added to x */
+} stage;
+
+typedef struct stage_task {
+    inf__cpu_ctx *c;
+    int32_t l;
+    stage st;
+    const int32_t *pos, *slot;
+    int64_t n, per;
+} stage_task;
+
+static void stage_token(const stage_task *s, int64_t t) {
+    inf__cpu_ctx *c = s->c;
+    const inf__model_desc *d = c->d;
+    const inf__cpu_layer *C = &c->layers[s->l];
+    const int64_t H = d->hidden_size, qd = c->q_dim, kvd = c->kv_dim, hd = d->head_dim;
+    const int32_t half = c->half;
+    switch (s->st) {
+    case ST_ATTN_IN:
+        inf__cpu_rmsnorm(c->x + t * H, C->attn_norm, d->norm_eps, H, c->h + t * c->ldh);
+        break;
+    case ST_QKV: {
+        float *q = c->q + t * qd, *k = c->k + t * kvd, *v = c->v + t * kvd;
+        float *cs = c->cs + t * half, *sn = c->sn + t * half;
+        /* rope_as_prev: the previous layer left this token's table here. */
+        if (!C->rope_as_prev) inf__cpu_rope_cos_sin(C->inv_freq, half, s->pos[t], cs, sn);
+        if (C->bq) for (int64_t i = 0; i < qd; i++) q[i] += C->bq[i];
+        if (C->bk) for (int64_t i = 0; i < kvd; i++) k[i] += C->bk[i];
+        if (C->bv) for (int64_t i = 0; i < kvd; i++) v[i] += C->bv[i];
+        for (int32_t h = 0; h < d->n_heads; h++) {
+            if (C->q_norm) inf__cpu_rmsnorm(q + h * hd, C->q_norm, d->norm_eps, hd, q + h * hd);
+            inf__cpu_rope_apply(q + h * hd, cs, sn, half);
+        }
+        for (int32_t h = 0; h < d->n_kv_heads; h++) {
+            if (C->k_norm) inf__cpu_rmsnorm(k + h * hd, C->k_norm, d->norm_eps, hd, k + h * hd);
+            inf__cpu_rope_apply(k + h * hd, cs, sn, half);
+        }
+        inf__cpu_slot *S = &c->slots[s->slot[t]];
+        memcpy(S->k[s->l] + (int64_t)s->pos[t] * kvd, k, (size_t)kvd * sizeof(float));
+        memcpy(S->v[s->l] + (int64_t)s->pos[t] * kvd, v, (size_t)kvd * sizeof(float));
+        break;
+    }
+    case ST_ATTN_OUT: {
+        float *o = c->o + t * H, *x = c->x + t * H;
+        if (C->post_attn_norm) inf__cpu_rmsnorm(o, C->post_attn_norm, d->norm_eps, H, o);
+        for (int64_t i = 0; i < H; i++) x[i] += o[i];
+        inf__cpu_rmsnorm(x, C->ffn_norm, d->norm_eps, H, c->h + t * c->ldh);
+        break;
+    }
+    case ST_ACT:
+        inf__cpu_act_mul(d->act, c->gate + t * c->ld_ffn, c->up + t * c->ld_ffn, d->intermediate_size);
+        break;
+    case ST_FFN_OUT: {
+        float *o = c->o + t * H, *x = c->x + t * H;
+        if (C->post_ffn_norm) inf__cpu_rmsnorm(o, C->post_ffn_norm, d->norm_eps, H, o);
+        for (int64_t i = 0; i < H; i++) x[i] += o[i];
+        break;
+    }
+    }
+}
+
+static void stage_chunk(void *arg, int64_t chunk, int ith) {
+    const stage_task *s = arg;
+    (void)ith;
+    const int64_t t1 = (chunk + 1) * s->per < s->n ? (chunk + 1) * s->per : s->n;
+    for (int64_t t = chunk * s->per; t < t1; t++) stage_token(s, t);
+}
+
+/* Runs stage st of layer l for tokens [0, n): each token's work only
+ * touches that token's rows (and its own cache row), so they may run in
+ * any order and on any thread.  A few tokens (decode) stay on the caller. */
+static void run_stage(inf__cpu_ctx *c, int32_t l, stage st, int64_t n, const int32_t *pos,
+                      const int32_t *slot) {
+    stage_task s = {c, l, st, pos, slot, n, 0};
+    if (n < 8 || c->nth == 1) {
+        for (int64_t t = 0; t < n; t++) stage_token(&s, t);
+        return;
+    }
+    s.per = (n + (int64_t)c->nth * 4 - 1) / ((int64_t)c->nth * 4);
+    inf__pool_run(c->pool, stage_chunk, &s, (n + s.per - 1) / s.per);
+}
+
 /* ---- one pass over n <= max_rows tokens -------------------------------- */
 
 static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
                      const int32_t *pos, const int32_t *slot, const uint8_t *want,
                      float *logits) {
     const inf__model_desc *d = c->d;
-    const int64_t H = d->hidden_size, qd = c->q_dim, kvd = c->kv_dim,
-                  I = d->intermediate_size, hd = d->head_dim;
-    const int32_t half = c->half;
+    const int64_t H = d->hidden_size;
 
     for (int64_t t = 0; t < n; t++) {
         float *xt = c->x + t * H;
@@ -178,33 +265,10 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
 
     for (int32_t l = 0; l < d->n_layers; l++) {
         const inf__layer *L = &d->layers[l];
-        const inf__cpu_layer *C = &c->layers[l];
 
-        for (int64_t t = 0; t < n; t++)
-            inf__cpu_rmsnorm(c->x + t * H, C->attn_norm, d->norm_eps, H, c->h + t * c->ldh);
+        run_stage(c, l, ST_ATTN_IN, n, pos, slot);
         matmul(c, c->h, c->ldh, n, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
-
-        if (!C->rope_as_prev)
-            for (int64_t t = 0; t < n; t++)
-                inf__cpu_rope_cos_sin(C->inv_freq, half, pos[t], c->cs + t * half, c->sn + t * half);
-        for (int64_t t = 0; t < n; t++) {
-            float *q = c->q + t * qd, *k = c->k + t * kvd, *v = c->v + t * kvd;
-            if (C->bq) for (int64_t i = 0; i < qd; i++) q[i] += C->bq[i];
-            if (C->bk) for (int64_t i = 0; i < kvd; i++) k[i] += C->bk[i];
-            if (C->bv) for (int64_t i = 0; i < kvd; i++) v[i] += C->bv[i];
-            const float *cs = c->cs + t * half, *sn = c->sn + t * half;
-            for (int32_t h = 0; h < d->n_heads; h++) {
-                if (C->q_norm) inf__cpu_rmsnorm(q + h * hd, C->q_norm, d->norm_eps, hd, q + h * hd);
-                inf__cpu_rope_apply(q + h * hd, cs, sn, half);
-            }
-            for (int32_t h = 0; h < d->n_kv_heads; h++) {
-                if (C->k_norm) inf__cpu_rmsnorm(k + h * hd, C->k_norm, d->norm_eps, hd, k + h * hd);
-                inf__cpu_rope_apply(k + h * hd, cs, sn, half);
-            }
-            inf__cpu_slot *S = &c->slots[slot[t]];
-            memcpy(S->k[l] + (int64_t)pos[t] * kvd, k, (size_t)kvd * sizeof(float));
-            memcpy(S->v[l] + (int64_t)pos[t] * kvd, v, (size_t)kvd * sizeof(float));
-        }
+        run_stage(c, l, ST_QKV, n, pos, slot);
 
         /* (token block, KV head) units in small chunks: causal rows differ in length,
          * dynamic claiming evens the load. */
@@ -214,22 +278,12 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
         if (at.per < 1) at.per = 1;
         inf__pool_run(c->pool, attn_chunk, &at, (units + at.per - 1) / at.per);
         matmul(c, c->att, c->ld_att, n, 1, &L->wo, c->o, NULL, NULL, NULL, NULL);
-        for (int64_t t = 0; t < n; t++) {
-            float *o = c->o + t * H, *x = c->x + t * H;
-            if (C->post_attn_norm) inf__cpu_rmsnorm(o, C->post_attn_norm, d->norm_eps, H, o);
-            for (int64_t i = 0; i < H; i++) x[i] += o[i];
-            inf__cpu_rmsnorm(x, C->ffn_norm, d->norm_eps, H, c->h + t * c->ldh);
-        }
+        run_stage(c, l, ST_ATTN_OUT, n, pos, slot);
 
         matmul_ld(c, c->h, c->ldh, n, 2, &L->w_gate, c->gate, &L->w_up, c->up, c->ld_ffn);
-        for (int64_t t = 0; t < n; t++)
-            inf__cpu_act_mul(d->act, c->gate + t * c->ld_ffn, c->up + t * c->ld_ffn, I);
+        run_stage(c, l, ST_ACT, n, pos, slot);
         matmul(c, c->gate, c->ld_ffn, n, 1, &L->w_down, c->o, NULL, NULL, NULL, NULL);
-        for (int64_t t = 0; t < n; t++) {
-            float *o = c->o + t * H, *x = c->x + t * H;
-            if (C->post_ffn_norm) inf__cpu_rmsnorm(o, C->post_ffn_norm, d->norm_eps, H, o);
-            for (int64_t i = 0; i < H; i++) x[i] += o[i];
-        }
+        run_stage(c, l, ST_FFN_OUT, n, pos, slot);
     }
 
     /* Final norm and lm_head only for the rows that want logits. */
