@@ -333,6 +333,50 @@ static void test_q8(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__d
     mat_free(&m);
 }
 
+/* The opt-in avx512bf16 set: BF16 weights, several tokens, x rounded to
+ * bfloat16.  Bound: each product moves by at most |w x| 2^-8 (x's rounding;
+ * the dot-product accumulation adds a little), so the error relative to
+ * sum |w x| must stay below 2^-7, and must not be 0 (x was rounded).
+ * Fewer than 5 tokens and other formats: the exact avx512 result. */
+static void test_bf16(int64_t rows, int64_t cols) {
+    const inf__cpu_kernels *bf = inf__cpu_kernels_avx512bf16();
+    if (!bf) {
+        printf("  avx512bf16: not available on this processor\n");
+        return;
+    }
+    mat m = make_mat(INF__W_BF16, rows, cols, 0, INF__DT_F32);
+    const int ns[] = {3, 5, 13, 29};
+    double worst = 0, worst_small = 0;
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        const int64_t n = ns[ni], ldx = cols + 7, ldy = rows + 3;
+        float *x = malloc((size_t)(n * ldx) * 4);
+        for (int64_t i = 0; i < n * ldx; i++) x[i] = (float)(urand() * 2 - 1);
+        float *yr = calloc((size_t)(n * ldy), 4), *yb = calloc((size_t)(n * ldy), 4);
+        const int64_t mid = rows / 3 + 1;
+        inf__cpu_kernels_ref.matmul_rows(&m.w, x, ldx, n, yr, ldy, 0, rows);
+        bf->matmul_rows(&m.w, x, ldx, n, yb, ldy, 0, mid);
+        bf->matmul_rows(&m.w, x, ldx, n, yb, ldy, mid, rows);
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = 0; r < rows; r++) {
+                double mag = 0;
+                for (int64_t k = 0; k < cols; k++) mag += fabs(m.ref[r * cols + k] * x[t * ldx + k]);
+                const double e = fabs(yb[t * ldy + r] - yr[t * ldy + r]) / (mag > 1e-30 ? mag : 1);
+                if (n > 4) worst = fmax(worst, e);
+                else worst_small = fmax(worst_small, e);
+            }
+        int pad_ok = 1;
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = rows; r < ldy; r++) pad_ok &= yb[t * ldy + r] == 0;
+        CHECK_MSG(pad_ok, "avx512bf16 wrote outside its rows");
+        free(x); free(yr); free(yb);
+    }
+    printf("  avx512bf16 BF16 %3lldx%-5lld 5+ tokens: error %.2e of sum|wx|; 3 tokens %.2e\n",
+           (long long)rows, (long long)cols, worst, worst_small);
+    CHECK_MSG(worst < 1.0 / 128 && worst > 0, "avx512bf16 error %g (bound 2^-7, > 0)", worst);
+    CHECK_MSG(worst_small < 1e-5, "avx512bf16 3 tokens should be exact (%g)", worst_small);
+    mat_free(&m);
+}
+
 static void run_all(const inf__cpu_kernels *fast) {
     printf("fast kernels: %s\n", fast ? fast->name : "(none on this cpu)");
     test_format(INF__W_F32, 37, 100, 0, INF__DT_F32, fast);
@@ -380,6 +424,11 @@ int main(void) {
     test_q8(INF__W_MLX4, 12, 1152, 96, INF__DT_BF16, 0); /* MLX4 group 96 */
     test_q8(INF__W_MLX4, 11, 48, 12, INF__DT_F16, 0); /* group 12 */
     CHECK(!inf__cpu_kernels_avx2q8() || inf__cpu_kernels_select("avx2q8") == inf__cpu_kernels_avx2q8());
+    test_bf16(37, 100);
+    test_bf16(70, 1100);
+    test_bf16(33, 513);
+    CHECK(!inf__cpu_kernels_avx512bf16() ||
+          inf__cpu_kernels_select("avx512bf16") == inf__cpu_kernels_avx512bf16());
     test_pool();
     return tu_summary("test_cpu_kernels");
 }

@@ -17,7 +17,7 @@
 #include "model/model.h"
 
 typedef struct inf__cpu_kernels {
-    const char *name; /* "reference", "avx2", "avx512" or "avx2q8" */
+    const char *name; /* "reference", "avx2", "avx512", "avx2q8" or "avx512bf16" */
     /* y[t*ldy + r] = sum_k W[r,k] * x[t*ldx + k]  for t in [0,n), r in
      * [r0,r1).  W is w [rows, cols]; x [n, ldx>=cols]; y [n, ldy>=r1].
      * Each output is computed by one call in a fixed order, so splitting
@@ -61,7 +61,14 @@ const inf__cpu_kernels *inf__cpu_kernels_avx512(void);
  * without AVX2/FMA/F16C. */
 const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void);
 
-/* The set to use, by name: "reference", "avx2", "avx512", "avx2q8", or
+/* The "avx512bf16" set: the avx512 set except prefill (5+ tokens) of BF16
+ * weights, which rounds x to bfloat16 and uses AVX512-BF16 dot products
+ * (twice the f32 FMA rate).  Not exact (x moves by up to 2^-9 relative):
+ * only chosen by name.  NULL without AVX-512 F/BW/VL and AVX512_BF16. */
+const inf__cpu_kernels *inf__cpu_kernels_avx512bf16(void);
+
+/* The set to use, by name: "reference", "avx2", "avx512", "avx2q8",
+ * "avx512bf16", or
  * NULL / "" for the fastest exact set this processor supports.  An unavailable or unknown name
  * falls back to the fastest available at or below it. Never NULL. */
 const inf__cpu_kernels *inf__cpu_kernels_select(const char *name);
