@@ -247,8 +247,13 @@ TGT5 AI __m512 sb16(const void *p, inf__dtype dt, int64_t i, int n) {
 #define MLX_DEC_PF_BYTES 16384 /* software prefetch distance, bytes of weights */
 #endif
 
-TGT5 AI void mlx_dec_rows(int bits, int R, const inf__weight *w, int64_t r, const float *xq,
-                          float *y) {
+/* R rows x T tokens (R*T <= 4 keeps the accumulators in registers):
+ * y[t*ldy + r+i] = row i . token t.  Each weight vector is unpacked once
+ * for the T tokens; every output is the same sequence of operations
+ * whatever R and T, so a token's result does not depend on the tokens
+ * decoded beside it.  xq: token t's x (MLX4: permuted) at xq + t*ldxq. */
+TGT5 AI void mlx_dec_rows(int bits, int R, int T, const inf__weight *w, int64_t r,
+                          const float *xq, int64_t ldxq, float *y, int64_t ldy) {
     const int64_t cols = w->cols, G = w->group, gpr = cols / G;
     const int64_t bpr = cols * bits / 8; /* bytes per row */
     const uint8_t *q = (const uint8_t *)w->data + r * bpr;
@@ -279,76 +284,125 @@ TGT5 AI void mlx_dec_rows(int bits, int R, const inf__weight *w, int64_t r, cons
             _mm512_store_ps(sf[i] + g, sb16(w->scales, w->sb_dtype, (r + i) * gpr + g, nn));
             _mm512_store_ps(bf[i] + g, sb16(w->biases, w->sb_dtype, (r + i) * gpr + g, nn));
         }
-    __m512 acc[4];
+    __m512 acc[4][4];
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < gpr; g++) {
-        __m512 qa[4], xa = _mm512_setzero_ps();
+        __m512 qa[4][4], xa[4];
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) qa[i] = _mm512_setzero_ps();
+        for (int t = 0; t < T; t++) {
+            xa[t] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) qa[i][t] = _mm512_setzero_ps();
+        }
         if (bits == 8) {
             for (int64_t k = g * G; k < (g + 1) * G; k += 16) {
-                const __m512 xv = _mm512_loadu_ps(xq + k);
-                xa = _mm512_add_ps(xa, xv);
+                __m512 wv[4];
 #pragma GCC unroll 4
-                for (int i = 0; i < R; i++) {
-                    const __m128i b = _mm_loadu_si128((const __m128i *)(q + i * bpr + k));
-                    qa[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), xv, qa[i]);
+                for (int i = 0; i < R; i++)
+                    wv[i] = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + i * bpr + k))));
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) {
+                    const __m512 xv = _mm512_loadu_ps(xq + t * ldxq + k);
+                    xa[t] = _mm512_add_ps(xa[t], xv);
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) qa[i][t] = _mm512_fmadd_ps(wv[i], xv, qa[i][t]);
                 }
             }
         } else {
             for (int64_t k = g * G; k < (g + 1) * G; k += 32) {
-                const __m512 xe = _mm512_loadu_ps(xq + k), xo = _mm512_loadu_ps(xq + k + 16);
-                xa = _mm512_add_ps(xa, _mm512_add_ps(xe, xo));
+                __m512 lo[4], hi[4];
 #pragma GCC unroll 4
                 for (int i = 0; i < R; i++) {
                     const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + i * bpr + k / 2)));
-                    qa[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v, m4)), xe, qa[i]);
-                    qa[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), xo, qa[i]);
+                    lo[i] = _mm512_cvtepi32_ps(_mm512_and_si512(v, m4));
+                    hi[i] = _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4));
+                }
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) {
+                    const __m512 xe = _mm512_loadu_ps(xq + t * ldxq + k);
+                    const __m512 xo = _mm512_loadu_ps(xq + t * ldxq + k + 16);
+                    xa[t] = _mm512_add_ps(xa[t], _mm512_add_ps(xe, xo));
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        qa[i][t] = _mm512_fmadd_ps(lo[i], xe, qa[i][t]);
+                        qa[i][t] = _mm512_fmadd_ps(hi[i], xo, qa[i][t]);
+                    }
                 }
             }
         }
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
-            acc[i] = _mm512_fmadd_ps(qa[i], _mm512_set1_ps(sf[i][g]), acc[i]);
-            acc[i] = _mm512_fmadd_ps(xa, _mm512_set1_ps(bf[i][g]), acc[i]);
+            const __m512 sv = _mm512_set1_ps(sf[i][g]), bv = _mm512_set1_ps(bf[i][g]);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) {
+                acc[i][t] = _mm512_fmadd_ps(qa[i][t], sv, acc[i][t]);
+                acc[i][t] = _mm512_fmadd_ps(xa[t], bv, acc[i][t]);
+            }
         }
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++) y[r + i] = _mm512_reduce_add_ps(acc[i]);
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
-#define MLX_DEC_XMAX 16384 /* cols of the permuted-x stack buffer */
+#define MLX_DEC_XMAX 16384 /* cols x tokens of the permuted-x stack buffer (else heap) */
 
-/* Returns 0 (nothing done) for a layout these kernels do not take. */
-TGT5 static int mlx_decode(const inf__weight *w, const float *x, float *y, int64_t r0, int64_t r1) {
+/* Rows [r0, r1) for T tokens (1 <= T <= 4), rows in tiles of 4 / T. */
+#define DEC_TILES(BITS, T)                                                                     \
+    do {                                                                                       \
+        for (; r + 4 / (T) <= r1; r += 4 / (T))                                                \
+            mlx_dec_rows(BITS, 4 / (T), T, w, r, xq, ldxq, y, ldy);                            \
+        for (; r < r1; r++) mlx_dec_rows(BITS, 1, T, w, r, xq, ldxq, y, ldy);                  \
+    } while (0)
+
+/* 1-4 tokens of an MLX matrix.  Returns 0 (nothing done) for a layout these
+ * kernels do not take. */
+TGT5 static int mlx_decode(const inf__weight *w, const float *x, int64_t ldx, int64_t n, float *y,
+                           int64_t ldy, int64_t r0, int64_t r1) {
     const int bits = w->fmt == INF__W_MLX4 ? 4 : 8;
     const int64_t G = w->group, cols = w->cols;
-    if (G <= 0 || G % (bits == 4 ? 32 : 16) != 0 || cols % G != 0 || cols > MLX_DEC_XMAX ||
+    if (n < 1 || n > 4 || G <= 0 || G % (bits == 4 ? 32 : 16) != 0 || cols % G != 0 ||
         cols / G > MLX_DEC_GMAX)
         return 0;
-    float xp[MLX_DEC_XMAX] __attribute__((aligned(64)));
+    float xs[MLX_DEC_XMAX] __attribute__((aligned(64)));
+    float *xp = xs, *heap = NULL;
     const float *xq = x;
+    int64_t ldxq = ldx;
+    if (bits == 4 && cols * n > MLX_DEC_XMAX) { /* MLX4 permutes x: a larger buffer */
+        xp = heap = aligned_alloc(64, (size_t)(cols * n) * sizeof(float));
+        if (!heap) return 0;
+    }
     if (bits == 4) {
         const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         const __m512i io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
-        for (int64_t k = 0; k < cols; k += 32) {
-            const __m512 a = _mm512_loadu_ps(x + k), b = _mm512_loadu_ps(x + k + 16);
-            _mm512_store_ps(xp + k, _mm512_permutex2var_ps(a, ie, b));
-            _mm512_store_ps(xp + k + 16, _mm512_permutex2var_ps(a, io, b));
-        }
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t k = 0; k < cols; k += 32) {
+                const __m512 a = _mm512_loadu_ps(x + t * ldx + k), b = _mm512_loadu_ps(x + t * ldx + k + 16);
+                _mm512_store_ps(xp + t * cols + k, _mm512_permutex2var_ps(a, ie, b));
+                _mm512_store_ps(xp + t * cols + k + 16, _mm512_permutex2var_ps(a, io, b));
+            }
         xq = xp;
+        ldxq = cols;
     }
     int64_t r = r0;
-    if (bits == 4) {
-        for (; r + 4 <= r1; r += 4) mlx_dec_rows(4, 4, w, r, xq, y);
-        for (; r < r1; r++) mlx_dec_rows(4, 1, w, r, xq, y);
-    } else {
-        for (; r + 4 <= r1; r += 4) mlx_dec_rows(8, 4, w, r, xq, y);
-        for (; r < r1; r++) mlx_dec_rows(8, 1, w, r, xq, y);
+    switch (n * 10 + bits) {
+    case 14: DEC_TILES(4, 1); break;
+    case 24: DEC_TILES(4, 2); break;
+    case 34: DEC_TILES(4, 3); break;
+    case 44: DEC_TILES(4, 4); break;
+    case 18: DEC_TILES(8, 1); break;
+    case 28: DEC_TILES(8, 2); break;
+    case 38: DEC_TILES(8, 3); break;
+    default: DEC_TILES(8, 4); break;
     }
+    free(heap);
     return 1;
 }
+#undef DEC_TILES
 
 /* ---- attention for blocks of query rows ------------------------------- */
 
@@ -457,7 +511,8 @@ static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx
                        w->group % 8 == 0 && w->cols % w->group == 0);
     const int dense = w->fmt == INF__W_F32 || w->fmt == INF__W_F16 || w->fmt == INF__W_BF16;
     const int mlx_few = !dense && n <= INF__CPU_MLX_FEW_MAX;
-    if (n == 1 && !dense && mlx_decode(w, x, y, r0, r1)) return;
+    /* 1-4 tokens of MLX: weights unpacked once per tile for all tokens. */
+    if (!dense && n <= 4 && mlx_decode(w, x, ldx, n, y, ldy, r0, r1)) return;
     if (n == 1 || (n <= 4 && dense) || mlx_few || !tiled)
         avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
     else mm_packed(w, x, ldx, n, y, ldy, r0, r1);
