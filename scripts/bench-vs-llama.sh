@@ -10,7 +10,8 @@
 # the markdown tables of bench/README.md.
 #
 # Usage: scripts/bench-vs-llama.sh [PHASE...]
-#   phases: membw main threads1 depth poll0 batch (default: all, in order)
+#   phases: membw main optin threads1 depth poll0 batch (default: all but
+#   poll0, in order)
 # Environment:
 #   REPS=5 THREADS=2        repetitions and threads of the main table
 #   DEPTH_REPS=3            repetitions of the context-depth phase
@@ -44,7 +45,8 @@ PY=${PY:-/usr/bin/python3}
 # Q8_0 MLX 8-bit group 64 (8.5 bits/weight), Q4_0 MLX 4-bit group 64 (4.5).
 ROWS=${ROWS:-"qwen3-0.6b:BF16 qwen3-0.6b:F16 qwen3-0.6b:Q8_0 qwen3-0.6b:Q4_0 \
 llama-3.2-1b:BF16 llama-3.2-1b:Q8_0 llama-3.2-1b:Q4_0"}
-ONE_SHAPE=${ONE_SHAPE:-qwen3-0.6b:Q4_0}   # for the threads/depth/batch phases
+ONE_SHAPE=${ONE_SHAPE:-qwen3-0.6b:Q4_0}   # for the depth/poll0/batch phases
+THREADS1_ROWS=${THREADS1_ROWS:-"qwen3-0.6b:Q4_0 qwen3-0.6b:BF16"}  # 1-thread phase
 
 mkdir -p "$OUT" "$GGUF_DIR"
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -122,10 +124,21 @@ phase_main() {
     done
 }
 
+phase_optin() { # the BF16 rows with the opt-in avx512bf16 kernels (ours only)
+    for row in $ROWS; do
+        local shape=${row%%:*} type=${row##*:}
+        [ "$type" = BF16 ] || continue
+        INF_CPU_KERNELS=avx512bf16 ours "optin-${row/:/-}" "$shape" "$type" -p 512 -n 32 \
+            -r "$REPS" -t "$THREADS"
+    done
+}
+
 phase_threads1() {
-    local shape=${ONE_SHAPE%%:*} type=${ONE_SHAPE##*:}
-    llama "t1-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t 1
-    ours "t1-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t 1
+    for row in $THREADS1_ROWS; do
+        local shape=${row%%:*} type=${row##*:}
+        llama "t1-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t 1
+        ours "t1-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t 1
+    done
 }
 
 phase_depth() { # decode speed after a context of 100 vs 2000 tokens
@@ -152,7 +165,7 @@ phase_batch() { # aggregate throughput of B concurrent streams (ours only)
 }
 
 prereqs
-PHASES=${*:-membw main threads1 depth poll0 batch}
+PHASES=${*:-membw main optin threads1 depth batch}
 for p in $PHASES; do
     log "phase $p"
     "phase_$p"

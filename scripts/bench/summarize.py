@@ -73,10 +73,10 @@ def ratio(a, b):
     return "%.2fx" % (a[0] / b[0]) if a and b and b[0] else "—"
 
 
-def pct(tg, nbytes):
-    if not tg or not nbytes:
+def pct(tg, nbytes, gbps=BOUND_GBPS):
+    if not tg or not nbytes or not gbps:
         return "—"
-    return "%.0f%%" % (100.0 * tg[0] * nbytes / (BOUND_GBPS * 1e9))
+    return "%.0f%%" % (100.0 * tg[0] * nbytes / (gbps * 1e9))
 
 
 def main():
@@ -92,11 +92,15 @@ def main():
                   bw[t]["gbps_median"], bw[t]["gbps_min"], bw[t]["gbps_max"]))
         p()
 
+    # The bandwidth this run measured with 2 threads: the bound that holds
+    # for this machine at the time (the issue's 20 GB/s may not).
+    mbw = bw[2]["gbps_median"] if bw.get(2) else None
     p("| shape | llama.cpp / ours | weight MB (llama / ours) | prefill 512 llama.cpp | "
       "prefill 512 ours | ours/llama | decode 128 llama.cpp | decode 128 ours | "
-      "ours/llama | bound @%g GB/s (ours) | %% of bound llama / ours | issue's llama.cpp pp / tg |"
-      % BOUND_GBPS)
-    p("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "ours/llama | bound @%g GB/s (ours) | %% of bound llama / ours | "
+      "%% of measured %s GB/s llama / ours | issue's llama.cpp pp / tg |"
+      % (BOUND_GBPS, "%.1f" % mbw if mbw else "—"))
+    p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for f in sorted(glob.glob(os.path.join(d, "main-*-llama.json")),
                     key=lambda x: (("llama" in os.path.basename(x)[5:10]),
                                    list(ISSUE).index(key_of(x)) if key_of(x) in ISSUE else 99)):
@@ -105,7 +109,7 @@ def main():
         O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
         bound = BOUND_GBPS * 1e9 / O["bytes"] if O.get("bytes") else None
         iss = ISSUE.get((shape, ttype))
-        p("| %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |" % (
+        p("| %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |" % (
             shape, ttype, OURS_FMT.get(ttype, ttype),
             "%.0f" % (L["bytes"] / 1e6) if L.get("bytes") else "—",
             "%.0f" % (O["bytes"] / 1e6) if O.get("bytes") else "—",
@@ -113,8 +117,25 @@ def main():
             fmt(L.get("tg")), fmt(O.get("tg")), ratio(O.get("tg"), L.get("tg")),
             "%.1f" % bound if bound else "—",
             pct(L.get("tg"), L.get("bytes")), pct(O.get("tg"), O.get("bytes")),
+            pct(L.get("tg"), L.get("bytes"), mbw), pct(O.get("tg"), O.get("bytes"), mbw),
             "%g / %g" % iss if iss else "—"))
     p()
+
+    opt = []
+    for f in sorted(glob.glob(os.path.join(d, "optin-*-ours.json"))):
+        base = os.path.basename(f)[len("optin-"):-len("-ours.json")]
+        O = ours_tests(load(f))
+        L = llama_tests(load(os.path.join(d, "main-%s-llama.json" % base)))
+        E = ours_tests(load(os.path.join(d, "main-%s-ours.json" % base)))
+        opt.append((base, L, E, O))
+    if opt:
+        p("| row | prefill 512 llama.cpp | ours, exact (default) | ours, avx512bf16 (opt-in) | "
+          "opt-in / llama |")
+        p("|---|---|---|---|---|")
+        for base, L, E, O in opt:
+            p("| %s | %s | %s | %s | %s |" % (base, fmt(L.get("pp")), fmt(E.get("pp")),
+                                           fmt(O.get("pp")), ratio(O.get("pp"), L.get("pp"))))
+        p()
 
     extra = []
     for f in sorted(glob.glob(os.path.join(d, "t1-*-llama.json"))):
