@@ -60,6 +60,38 @@ TGT AI float sb_dot(const void *v, inf__dtype dt, int64_t off, const float *a, i
     return s;
 }
 
+/* Rows [r, r+R)'s scales as f32 into sf[i][g] (g < gpr), converted before
+ * the dot products: a dependent scalar load per group missed the cache and
+ * stalled the loop.  Also prefetches the weights, scales and biases of the
+ * rows ~16 KiB ahead. */
+#define Q8_PF_BYTES 16384
+TGT AI void row_scales(const inf__weight *w, int R, int64_t r, int64_t bpr, float (*sf)[Q8_MAX_COLS / 32]) {
+    const int64_t gpr = w->cols / w->group, sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+    const int64_t pf = (Q8_PF_BYTES / bpr + 3) / 4 * 4;
+    if (r + pf + R <= w->rows) {
+        const char *qn = (const char *)w->data + (r + pf) * bpr;
+        for (int64_t o = 0; o < R * bpr; o += 64) _mm_prefetch(qn + o, _MM_HINT_T0);
+        const char *sn = (const char *)w->scales + (r + pf) * gpr * sbs;
+        const char *bn = (const char *)w->biases + (r + pf) * gpr * sbs;
+        for (int64_t o = 0; o < R * gpr * sbs; o += 64) {
+            _mm_prefetch(sn + o, _MM_HINT_T0);
+            _mm_prefetch(bn + o, _MM_HINT_T0);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        int64_t g = 0;
+        if (w->sb_dtype == INF__DT_BF16)
+            for (; g + 8 <= gpr; g += 8)
+                _mm256_storeu_ps(sf[i] + g, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(
+                    _mm_loadu_si128((const __m128i *)((const uint16_t *)w->scales + (r + i) * gpr + g))), 16)));
+        else if (w->sb_dtype == INF__DT_F16)
+            for (; g + 8 <= gpr; g += 8)
+                _mm256_storeu_ps(sf[i] + g, _mm256_cvtph_ps(_mm_loadu_si128(
+                    (const __m128i *)((const uint16_t *)w->scales + (r + i) * gpr + g))));
+        for (; g < gpr; g++) sf[i][g] = load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g);
+    }
+}
+
 /* x quantised once per call (one token). */
 typedef struct q8x {
     int8_t xq[Q8_MAX_COLS] __attribute__((aligned(32))); /* MLX8: in order; MLX4: see below */
@@ -127,6 +159,8 @@ TGT AI void q4_rows(int R, const inf__weight *w, int64_t r, const q8x *o, float 
     const uint32_t *q = (const uint32_t *)w->data;
     const __m256i m4 = _mm256_set1_epi8(15);
     const __m256i ones = _mm256_set1_epi16(1);
+    float sf[4][Q8_MAX_COLS / 32];
+    row_scales(w, R, r, cols / 2, sf);
     __m256 acc[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
@@ -143,13 +177,12 @@ TGT AI void q4_rows(int R, const inf__weight *w, int64_t r, const q8x *o, float 
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
             const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-            const int64_t g0 = (r + i) * gpr + gb;
             __m256 sv;
             if (G == 32)
-                sv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0))),
-                                          _mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0 + 1)), 1);
+                sv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(sf[i][gb])),
+                                          _mm_set1_ps(sf[i][gb + 1]), 1);
             else
-                sv = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, g0));
+                sv = _mm256_set1_ps(sf[i][gb]);
             acc[i] = _mm256_fmadd_ps(p, _mm256_mul_ps(sv, dv), acc[i]);
         }
         if (G == 32) gb += 2;
@@ -172,10 +205,12 @@ TGT AI void q8_rows(int R, const inf__weight *w, int64_t r, const q8x *o, float 
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
     const int64_t bpg = G / 32;
+    float sf[4][Q8_MAX_COLS / 32];
+    row_scales(w, R, r, cols, sf);
     for (int64_t g = 0; g < gpr; g++) {
         __m256 sv[4];
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) sv[i] = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
+        for (int i = 0; i < R; i++) sv[i] = _mm256_set1_ps(sf[i][g]);
         for (int64_t b = g * bpg; b < (g + 1) * bpg; b++) {
             const __m256i xv = _mm256_load_si256((const __m256i *)(o->xq + 32 * b));
             const __m256 dv = _mm256_broadcast_ss(o->d + b);
