@@ -1,6 +1,7 @@
 /* The `inference` program: dispatches `inference SUBCOMMAND ...` to the
  * subcommand's function (commands.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -41,15 +42,38 @@ static const command commands[] = {
     {"bench", inf_cmd_bench, "prefill and decode speed (tokens/s)"},
 };
 
+/* INFERENCE_LOG=debug|info|warn|error prints the library's diagnostics
+ * (which kernels and threads a backend chose, child processes, retries) on
+ * stderr; unset, the library stays silent. */
+static void on_log(inf_log_level level, const char *msg, void *user) {
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    (void)user;
+    fprintf(stderr, "inference: [%s] %s\n", level >= 0 && level <= 3 ? names[level] : "?", msg);
+}
+
+static void setup_log(void) {
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    const char *v = getenv("INFERENCE_LOG");
+    if (!v || !v[0]) return;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0) {
+            inf_set_log_callback(on_log, NULL, (inf_log_level)i);
+            return;
+        }
+    fprintf(stderr, "inference: INFERENCE_LOG=%s ignored (debug, info, warn or error)\n", v);
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: inference SUBCOMMAND [OPTIONS]   (inference SUBCOMMAND --help)\n\n"
                "Subcommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nOther: inference --version, inference --help\n");
+    fprintf(f, "\nOther: inference --version, inference --help\n"
+               "Environment: INFERENCE_LOG=debug|info|warn|error shows the library's log on stderr\n");
 }
 
 int main(int argc, char **argv) {
+    setup_log();
     if (argc < 2) {
         fprintf(stderr, "inference: no subcommand given (see 'inference "
                         "--help')\n");

@@ -7,6 +7,7 @@
 
 #include "backends/cpu/cpu_ctx.h"
 #include "backends/cpu/ops.h"
+#include "core/log.h"
 
 /* Rows per pass: bounds scratch memory; the engine chunks prefill too. */
 #define CPU_MAX_ROWS 512
@@ -171,6 +172,8 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
     c->half = d->head_dim / 2;
     if ((rc = inf__pool_create(p->n_threads, &c->pool, err))) { cpu_free(c); return rc; }
     c->nth = inf__pool_size(c->pool);
+    /* Which kernels run decides speed and (for the opt-in sets) numerics. */
+    inf__log(INF_LOG_INFO, "cpu: %s kernels, %d thread%s", c->kern->name, c->nth, c->nth == 1 ? "" : "s");
 
     int ok = 1;
     c->layers = calloc((size_t)d->n_layers, sizeof *c->layers);
