@@ -8,6 +8,7 @@
  * Selected at run time only where the processor and OS support AVX-512.
  */
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/transpose_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
@@ -38,38 +39,6 @@ static const inf__cpu_kernels *avx2; /* set once in make_set() */
 #define KCP 256 /* columns per panel: 32 x 256 x 4 B = 32 KiB */
 #define TBP 192 /* tokens per block: the x block 192 x 256 x 4 B stays in L2 */
 
-/* 16 rows of 16 floats (r[i] = row i) -> out[j] = column j. */
-TGT5 AI void transpose16(__m512 r[16]) {
-    __m512 a[16], b[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    /* b[4q + c], lane L: column 4L + c of rows 4q..4q+3. */
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) {
-        const __m512d a0 = _mm512_castps_pd(a[4 * q]), a1 = _mm512_castps_pd(a[4 * q + 1]);
-        const __m512d a2 = _mm512_castps_pd(a[4 * q + 2]), a3 = _mm512_castps_pd(a[4 * q + 3]);
-        b[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
-        b[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
-        b[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
-        b[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
-    }
-    /* out[4L + c], lane q = b[4q + c], lane L: a 4x4 transpose of lanes. */
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        const __m512 u0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44);
-        const __m512 u1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
-        const __m512 u2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44);
-        const __m512 u3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
-        r[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);
-        r[4 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
-        r[8 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
-    }
-}
-
 /* Rows [r, r+nr) (nr <= MR) x columns [k0, k0+kc) of w into pan[kk*MR + i]
  * for kk < roundup(kc, 16); rows nr..MR-1 and the padding columns are 0.
  * tmp: MR x KCP floats of scratch (64-byte aligned). */
@@ -91,7 +60,7 @@ TGT5 AI void pack_dense(inf__wfmt fmt, const inf__weight *w, int64_t r, int nr, 
             for (int i = 0; i < 16; i++)
                 v[i] = h + i < nr ? load_dense16(fmt, w->data, (r + h + i) * w->cols + k0 + k, mask)
                                   : _mm512_setzero_ps();
-            transpose16(v);
+            inf__transpose16(v);
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++) _mm512_store_ps(pan + (k + j) * MR + h, v[j]);
         }
@@ -119,7 +88,7 @@ TGT5 static void pack_panel(const inf__weight *w, int64_t r, int nr, int64_t k0,
 #pragma GCC unroll 16
             for (int i = 0; i < 16; i++)
                 v[i] = h + i < nr ? _mm512_load_ps(tmp + (int64_t)(h + i) * KC + k) : _mm512_setzero_ps();
-            transpose16(v);
+            inf__transpose16(v);
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++) _mm512_store_ps(pan + (k + j) * MR + h, v[j]);
         }
@@ -154,22 +123,6 @@ TGT5 AI void micro_p(int T, const float *pan, int64_t kc, const float *x, int64_
     for (int t = 0; t < T; t++) {
         _mm512_mask_storeu_ps(y + t * ldy, m0, acc[0][t]);
         _mm512_mask_storeu_ps(y + t * ldy + 16, m1, acc[1][t]);
-    }
-}
-
-TGT5 static void micro_tokens(const float *pan, int64_t kc, const float *x, int64_t ldx,
-                              int64_t nt, float *y, int64_t ldy, int nr, int first) {
-    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
-    int64_t t = 0;
-    for (; t + NR <= nt; t += NR) micro_p(NR, pan, kc, x + t * ldx, ldx, y + t * ldy, ldy, m0, m1, first);
-    x += t * ldx;
-    y += t * ldy;
-    switch (nt - t) {
-#define CASE(T) case T: micro_p(T, pan, kc, x, ldx, y, ldy, m0, m1, first); break;
-    CASE(11) CASE(10) CASE(9) CASE(8) CASE(7) CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
-#undef CASE
-    default: break;
     }
 }
 
@@ -427,11 +380,12 @@ TGT5 static void avx512_attn_scores(const float *q, int nq, const float *k, int6
 #pragma GCC unroll 16
                 for (int i = 0; i < 16; i++)
                     v[i] = h + i < jn ? _mm512_loadu_ps(k + (j0 + h + i) * ldk + d) : _mm512_setzero_ps();
-                transpose16(v);
+                inf__transpose16(v);
 #pragma GCC unroll 16
                 for (int i = 0; i < 16; i++) _mm512_store_ps(kT + (d + i) * MR + h, v[i]);
             }
-        micro_tokens(kT, hd, q, hd, nq, s + j0, lds, jn, 1);
+        for (int t = 0; t < nq; t += NR)
+            micro_one(nq - t < NR ? nq - t : NR, kT, hd, q + (int64_t)t * hd, hd, s + t * lds + j0, lds, jn, 1);
         const __mmask16 m0 = (__mmask16)(jn >= 16 ? 0xffff : (1u << jn) - 1);
         const __mmask16 m1 = (__mmask16)(jn >= 32 ? 0xffff : jn <= 16 ? 0 : (1u << (jn - 16)) - 1);
         for (int r = 0; r < nq; r++) {

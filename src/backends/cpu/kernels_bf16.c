@@ -14,6 +14,7 @@
  * accumulates 32 rows x 12 tokens in 24 zmm registers.
  */
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/transpose_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
@@ -33,36 +34,6 @@
 
 static const inf__cpu_kernels *base; /* the avx512 set */
 
-/* 16 rows of 16 dwords -> column j in r[j] (same network as the avx512 set). */
-TGTB AI void transpose16(__m512 r[16]) {
-    __m512 a[16], b[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) {
-        const __m512d a0 = _mm512_castps_pd(a[4 * q]), a1 = _mm512_castps_pd(a[4 * q + 1]);
-        const __m512d a2 = _mm512_castps_pd(a[4 * q + 2]), a3 = _mm512_castps_pd(a[4 * q + 3]);
-        b[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
-        b[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
-        b[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
-        b[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
-    }
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        const __m512 u0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44);
-        const __m512 u1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
-        const __m512 u2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44);
-        const __m512 u3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
-        r[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);
-        r[4 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
-        r[8 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
-    }
-}
-
 /* Rows [r, r+nr) x columns [k0, k0+kc) of a BF16 matrix into
  * pan[kp*MR + i] (dwords) for kp < ceil(kc/2) rounded up to 16; rows past
  * nr and columns past kc are 0. */
@@ -79,7 +50,7 @@ TGTB static void pack_pairs(const inf__weight *w, int64_t r, int nr, int64_t k0,
                 v[i] = h + i < nr ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(
                                         m, data + (r + h + i) * w->cols + k0 + k))
                                   : _mm512_setzero_ps();
-            transpose16(v);
+            inf__transpose16(v);
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++) _mm512_store_ps((float *)pan + (k / 2 + j) * MR + h, v[j]);
         }
