@@ -14,6 +14,7 @@
  * tokens and run a 4-row x 3-token f32 register tile over it.
  */
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/kernels_x86.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
@@ -25,13 +26,6 @@
 #define AI static inline __attribute__((always_inline))
 
 enum { F_F32, F_F16, F_BF16, F_Q4, F_Q8 };
-
-TGT AI float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* 8 dense weights starting at element index i of the matrix. */
 TGT AI __m256 load_dense(int fmt, const void *data, int64_t i) {
@@ -46,13 +40,6 @@ TGT AI float load_dense1(int fmt, const void *data, int64_t i) {
     if (fmt == F_F32) return ((const float *)data)[i];
     uint16_t h = ((const uint16_t *)data)[i];
     if (fmt == F_F16) return _cvtsh_ss(h);
-    return inf__bf16_to_f32(h);
-}
-
-TGT AI float load_sb(const void *p, inf__dtype dt, int64_t i) {
-    if (dt == INF__DT_F32) return ((const float *)p)[i];
-    uint16_t h = ((const uint16_t *)p)[i];
-    if (dt == INF__DT_F16) return _cvtsh_ss(h);
     return inf__bf16_to_f32(h);
 }
 
@@ -97,7 +84,7 @@ TGT AI void dense_rows(int fmt, int R, int T, const inf__weight *w, int64_t r,
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
-            float s = hsum8(acc[i][t]);
+            float s = inf__hsum8(acc[i][t]);
             for (int64_t k = kend; k < cols; k++)
                 s += load_dense1(fmt, w->data, (r + i) * cols + k) * x[t * ldx + k];
             y[t * ldy + r + i] = s;
@@ -145,12 +132,12 @@ TGT AI void mlx_rows(int fmt, int R, const inf__weight *w, int64_t r,
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
             const int64_t si = (r + i) * gpr + g;
-            acc[i] = _mm256_fmadd_ps(qa[i], _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, si)), acc[i]);
-            acc[i] = _mm256_fmadd_ps(xa, _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, si)), acc[i]);
+            acc[i] = _mm256_fmadd_ps(qa[i], _mm256_set1_ps(inf__load_sb(w->scales, w->sb_dtype, si)), acc[i]);
+            acc[i] = _mm256_fmadd_ps(xa, _mm256_set1_ps(inf__load_sb(w->biases, w->sb_dtype, si)), acc[i]);
         }
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++) y[r + i] = hsum8(acc[i]);
+    for (int i = 0; i < R; i++) y[r + i] = inf__hsum8(acc[i]);
 }
 
 /* MLX4 rows . x for one token with x pre-permuted (see q4_permute): a
@@ -192,13 +179,13 @@ TGT AI void q4_rows_perm(int R, const inf__weight *w, int64_t r, const float *xp
             __m256 sv, bv;
             const int64_t g0 = (r + i) * gpr + gb;
             if (G == 32) { /* lanes 0-3 in one group, 4-7 in the next */
-                sv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0))),
-                                          _mm_set1_ps(load_sb(w->scales, w->sb_dtype, g0 + 1)), 1);
-                bv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(load_sb(w->biases, w->sb_dtype, g0))),
-                                          _mm_set1_ps(load_sb(w->biases, w->sb_dtype, g0 + 1)), 1);
+                sv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(inf__load_sb(w->scales, w->sb_dtype, g0))),
+                                          _mm_set1_ps(inf__load_sb(w->scales, w->sb_dtype, g0 + 1)), 1);
+                bv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(inf__load_sb(w->biases, w->sb_dtype, g0))),
+                                          _mm_set1_ps(inf__load_sb(w->biases, w->sb_dtype, g0 + 1)), 1);
             } else {
-                sv = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, g0));
-                bv = _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, g0));
+                sv = _mm256_set1_ps(inf__load_sb(w->scales, w->sb_dtype, g0));
+                bv = _mm256_set1_ps(inf__load_sb(w->biases, w->sb_dtype, g0));
             }
             acc[i] = _mm256_fmadd_ps(qa[i], sv, acc[i]);
             acc[i] = _mm256_fmadd_ps(xsv, bv, acc[i]);
@@ -207,7 +194,7 @@ TGT AI void q4_rows_perm(int R, const inf__weight *w, int64_t r, const float *xp
         else if (++cnt == bpg) { cnt = 0; gb++; }
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++) y[r + i] = hsum8(acc[i]);
+    for (int i = 0; i < R; i++) y[r + i] = inf__hsum8(acc[i]);
 }
 
 /* x[cols] -> xp (lane-major within each 64-block) and xs (8-value sums). */
@@ -257,28 +244,8 @@ TGT static void group_sums(const float *x, int64_t ldx, int64_t T, int64_t cols,
             __m256 a = _mm256_setzero_ps();
             for (int64_t k = g * G; k < (g + 1) * G; k += 8)
                 a = _mm256_add_ps(a, _mm256_loadu_ps(x + t * ldx + k));
-            xs[t * gpr + g] = hsum8(a);
+            xs[t * gpr + g] = inf__hsum8(a);
         }
-}
-
-/* sum over g < n of b[off + g] * xs[g], b stored as dt (F16/BF16/F32). */
-TGT AI float sb_dot(const void *b, inf__dtype dt, int64_t off, const float *xs, int64_t n) {
-    __m256 a = _mm256_setzero_ps();
-    int64_t g = 0;
-    for (; g + 8 <= n; g += 8) {
-        __m256 bv;
-        if (dt == INF__DT_F32) {
-            bv = _mm256_loadu_ps((const float *)b + off + g);
-        } else {
-            const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)b + off + g));
-            bv = dt == INF__DT_F16 ? _mm256_cvtph_ps(h)
-                                   : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-        }
-        a = _mm256_fmadd_ps(bv, _mm256_loadu_ps(xs + g), a);
-    }
-    float s = hsum8(a);
-    for (; g < n; g++) s += load_sb(b, dt, off + g) * xs[g];
-    return s;
 }
 
 /* MLX rows [r, r+R) . x for T tokens (R*T <= 12 accumulators).  Row i of
@@ -301,7 +268,7 @@ TGT AI void mlx_few_rows(int fmt, int R, int T, const inf__weight *w, int64_t r,
     for (int64_t g = 0; g < gpr; g++) {
         __m256 sv[4];
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) sv[i] = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
+        for (int i = 0; i < R; i++) sv[i] = _mm256_set1_ps(inf__load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
         for (int64_t k = g * G; k < (g + 1) * G; k += 8) {
             __m256 xv[4];
 #pragma GCC unroll 4
@@ -318,8 +285,8 @@ TGT AI void mlx_few_rows(int fmt, int R, int T, const inf__weight *w, int64_t r,
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++)
-            y[t * ldy + r + i] = hsum8(acc[i][t]) +
-                                 sb_dot(w->biases, w->sb_dtype, (r + i) * gpr, xs + t * gpr, gpr);
+            y[t * ldy + r + i] = inf__hsum8(acc[i][t]) +
+                                 inf__sb_dot(w->biases, w->sb_dtype, (r + i) * gpr, xs + t * gpr, gpr);
 }
 
 /* Rows [r, r+R) for T tokens (T <= 4), R in 1..4 (R*T <= 12 per call). */
@@ -403,14 +370,14 @@ TGT AI void dequant_tile(int fmt, const inf__weight *w, int64_t r, int nr,
             /* kc, k0 and G are multiples of 8; the group index advances
              * by counting, not dividing, per vector. */
             int64_t g = k0 / G, gend = (g + 1) * G - k0;
-            __m256 sv = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
-            __m256 bv = _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, (r + i) * gpr + g));
+            __m256 sv = _mm256_set1_ps(inf__load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
+            __m256 bv = _mm256_set1_ps(inf__load_sb(w->biases, w->sb_dtype, (r + i) * gpr + g));
             for (; k < kc; k += 8) {
                 if (k == gend) {
                     g++;
                     gend += G;
-                    sv = _mm256_set1_ps(load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
-                    bv = _mm256_set1_ps(load_sb(w->biases, w->sb_dtype, (r + i) * gpr + g));
+                    sv = _mm256_set1_ps(inf__load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
+                    bv = _mm256_set1_ps(inf__load_sb(w->biases, w->sb_dtype, (r + i) * gpr + g));
                 }
                 _mm256_store_ps(dst + k, _mm256_fmadd_ps(load_q(fmt, q, k0 + k), sv, bv));
             }
@@ -443,7 +410,7 @@ TGT AI void micro(int R, int T, const float *tile, int64_t kc, const float *x,
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++) {
-            float s = hsum8(acc[i][t]);
+            float s = inf__hsum8(acc[i][t]);
             for (int64_t k = kend; k < kc; k++) s += tile[i * KC + k] * x[t * ldx + k];
             y[t * ldy + i] = first ? s : y[t * ldy + i] + s;
         }
@@ -566,7 +533,7 @@ TGT static float avx2_dot(const float *a, const float *b, int64_t n) {
     }
     for (; i + 8 <= n; i += 8)
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum8(_mm256_add_ps(s0, s1));
+    float s = inf__hsum8(_mm256_add_ps(s0, s1));
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -728,7 +695,7 @@ TGT static void avx2_softmax(float *s, int64_t m) {
         _mm256_storeu_ps(s + j, e);
         sv = _mm256_add_ps(sv, e);
     }
-    float sum = hsum8(sv);
+    float sum = inf__hsum8(sv);
     for (; j < m; j++) {
         float e = expf(s[j] - mx);
         s[j] = e;

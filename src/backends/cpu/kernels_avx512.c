@@ -1,14 +1,15 @@
 /*
- * AVX-512 kernels for several tokens (prefill, batched decode): the same
- * tiling as the avx2 set (a 4-row x 512-column weight tile dequantised to
- * L1 once per block of tokens), with a 4-row x 6-token register tile of
- * 16-lane accumulators (24 of the 32 zmm registers).  One-token decode
- * and 2-4 tokens of dense weights are memory-bound and stay on the avx2
- * kernels, as do attention and softmax.
- * Selected at run time only where the processor and OS support AVX-512.
+ * AVX-512 kernels, selected at run time only where the processor and OS
+ * support AVX-512 F/BW/VL:
+ *  - 5+ tokens (prefill): packed weight panels and a 32-row x 12-token
+ *    register tile (below);
+ *  - 1-4 tokens of MLX4/MLX8 (decode, batched decode): 16-byte unpacking,
+ *    scales converted up front, software prefetch;
+ *  - attention of 8+ query rows as GEMM tiles.
+ * Dense decode, 2-4 dense tokens and softmax stay on the avx2 kernels.
  */
 #include "backends/cpu/kernels.h"
-#include "backends/cpu/transpose_avx512.h"
+#include "backends/cpu/kernels_x86.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
@@ -196,9 +197,6 @@ TGT5 AI __m512 sb16(const void *p, inf__dtype dt, int64_t i, int n) {
 }
 
 #define MLX_DEC_GMAX 256 /* groups per row of the converted scale/bias buffer */
-#ifndef MLX_DEC_PF_BYTES
-#define MLX_DEC_PF_BYTES 16384 /* software prefetch distance, bytes of weights */
-#endif
 
 /* R rows x T tokens (R*T <= 4 keeps the accumulators in registers):
  * y[t*ldy + r+i] = row i . token t.  Each weight vector is unpacked once
@@ -211,21 +209,7 @@ TGT5 AI void mlx_dec_rows(int bits, int R, int T, const inf__weight *w, int64_t 
     const int64_t bpr = cols * bits / 8; /* bytes per row */
     const uint8_t *q = (const uint8_t *)w->data + r * bpr;
     const __m512i m4 = _mm512_set1_epi32(15);
-    /* Software prefetch of the rows ~16 KiB ahead (weights, scales,
-     * biases): four row streams plus two sparse ones are more than the
-     * hardware prefetcher runs far enough ahead for. */
-    const int64_t pf = (MLX_DEC_PF_BYTES / bpr + 3) / 4 * 4; /* rows ahead (measured) */
-    if (r + pf + R <= w->rows) {
-        const uint8_t *qn = q + pf * bpr;
-        for (int64_t o = 0; o < R * bpr; o += 64) _mm_prefetch((const char *)(qn + o), _MM_HINT_T0);
-        const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
-        const char *sn = (const char *)w->scales + (r + pf) * gpr * sbs;
-        const char *bn = (const char *)w->biases + (r + pf) * gpr * sbs;
-        for (int64_t o = 0; o < R * gpr * sbs; o += 64) {
-            _mm_prefetch(sn + o, _MM_HINT_T0);
-            _mm_prefetch(bn + o, _MM_HINT_T0);
-        }
-    }
+    inf__mlx_prefetch_rows(w, r, R, bpr);
     /* The R rows' scales and biases, converted up front: vector loads
      * issued together instead of a dependent scalar load per group (those
      * missed the cache and stalled the loop). */

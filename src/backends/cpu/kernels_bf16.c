@@ -14,7 +14,7 @@
  * accumulates 32 rows x 12 tokens in 24 zmm registers.
  */
 #include "backends/cpu/kernels.h"
-#include "backends/cpu/transpose_avx512.h"
+#include "backends/cpu/kernels_x86.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 

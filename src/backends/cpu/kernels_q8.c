@@ -14,6 +14,7 @@
  * 128 d_b sum(xq) per block through a per-group correction C_g.
  */
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/kernels_x86.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
@@ -26,69 +27,16 @@
 
 #define Q8_MAX_COLS 16384 /* larger rows take the exact kernels */
 
-TGT AI float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-TGT AI float load_sb(const void *p, inf__dtype dt, int64_t i) {
-    if (dt == INF__DT_F32) return ((const float *)p)[i];
-    uint16_t h = ((const uint16_t *)p)[i];
-    if (dt == INF__DT_F16) return _cvtsh_ss(h);
-    return inf__bf16_to_f32(h);
-}
-
-/* sum over g < n of v[off + g] * a[g], v stored as dt. */
-TGT AI float sb_dot(const void *v, inf__dtype dt, int64_t off, const float *a, int64_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    int64_t g = 0;
-    for (; g + 8 <= n; g += 8) {
-        __m256 bv;
-        if (dt == INF__DT_F32) {
-            bv = _mm256_loadu_ps((const float *)v + off + g);
-        } else {
-            const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)v + off + g));
-            bv = dt == INF__DT_F16 ? _mm256_cvtph_ps(h)
-                                   : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-        }
-        acc = _mm256_fmadd_ps(bv, _mm256_loadu_ps(a + g), acc);
-    }
-    float s = hsum8(acc);
-    for (; g < n; g++) s += load_sb(v, dt, off + g) * a[g];
-    return s;
-}
-
 /* Rows [r, r+R)'s scales as f32 into sf[i][g] (g < gpr), converted before
  * the dot products: a dependent scalar load per group missed the cache and
- * stalled the loop.  Also prefetches the weights, scales and biases of the
- * rows ~16 KiB ahead. */
-#define Q8_PF_BYTES 16384
+ * stalled the loop.  Also prefetches the rows ahead. */
 TGT AI void row_scales(const inf__weight *w, int R, int64_t r, int64_t bpr, float (*sf)[Q8_MAX_COLS / 32]) {
-    const int64_t gpr = w->cols / w->group, sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
-    const int64_t pf = (Q8_PF_BYTES / bpr + 3) / 4 * 4;
-    if (r + pf + R <= w->rows) {
-        const char *qn = (const char *)w->data + (r + pf) * bpr;
-        for (int64_t o = 0; o < R * bpr; o += 64) _mm_prefetch(qn + o, _MM_HINT_T0);
-        const char *sn = (const char *)w->scales + (r + pf) * gpr * sbs;
-        const char *bn = (const char *)w->biases + (r + pf) * gpr * sbs;
-        for (int64_t o = 0; o < R * gpr * sbs; o += 64) {
-            _mm_prefetch(sn + o, _MM_HINT_T0);
-            _mm_prefetch(bn + o, _MM_HINT_T0);
-        }
-    }
+    const int64_t gpr = w->cols / w->group;
+    inf__mlx_prefetch_rows(w, r, R, bpr);
     for (int i = 0; i < R; i++) {
         int64_t g = 0;
-        if (w->sb_dtype == INF__DT_BF16)
-            for (; g + 8 <= gpr; g += 8)
-                _mm256_storeu_ps(sf[i] + g, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(
-                    _mm_loadu_si128((const __m128i *)((const uint16_t *)w->scales + (r + i) * gpr + g))), 16)));
-        else if (w->sb_dtype == INF__DT_F16)
-            for (; g + 8 <= gpr; g += 8)
-                _mm256_storeu_ps(sf[i] + g, _mm256_cvtph_ps(_mm_loadu_si128(
-                    (const __m128i *)((const uint16_t *)w->scales + (r + i) * gpr + g))));
-        for (; g < gpr; g++) sf[i][g] = load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g);
+        for (; g + 8 <= gpr; g += 8) _mm256_storeu_ps(sf[i] + g, inf__load_sb8(w->scales, w->sb_dtype, (r + i) * gpr + g));
+        for (; g < gpr; g++) sf[i][g] = inf__load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g);
     }
 }
 
@@ -143,7 +91,7 @@ TGT static void quantise_x(const float *x, int64_t cols, int64_t G, int q4, q8x 
     for (int64_t g = 0; g < gpr; g++) {
         __m256 a = _mm256_setzero_ps();
         for (int64_t k = g * G; k < (g + 1) * G; k += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + k));
-        o->xs[g] = hsum8(a);
+        o->xs[g] = inf__hsum8(a);
         float c = 0.0f;
         for (int64_t b = g * bpg; b < (g + 1) * bpg; b++) c += o->d[b] * (float)isum[b];
         o->corr[g] = 128.0f * c;
@@ -190,7 +138,7 @@ TGT AI void q4_rows(int R, const inf__weight *w, int64_t r, const q8x *o, float 
     }
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
-        y[r + i] = hsum8(acc[i]) + sb_dot(w->biases, w->sb_dtype, (r + i) * gpr, o->xs, gpr);
+        y[r + i] = inf__hsum8(acc[i]) + inf__sb_dot(w->biases, w->sb_dtype, (r + i) * gpr, o->xs, gpr);
 }
 
 /* MLX8 rows [r, r+R): 32 values per load, q' = q ^ 0x80 = q - 128 as
@@ -226,8 +174,8 @@ TGT AI void q8_rows(int R, const inf__weight *w, int64_t r, const q8x *o, float 
     }
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
-        y[r + i] = hsum8(acc[i]) + sb_dot(w->scales, w->sb_dtype, (r + i) * gpr, o->corr, gpr) +
-                   sb_dot(w->biases, w->sb_dtype, (r + i) * gpr, o->xs, gpr);
+        y[r + i] = inf__hsum8(acc[i]) + inf__sb_dot(w->scales, w->sb_dtype, (r + i) * gpr, o->corr, gpr) +
+                   inf__sb_dot(w->biases, w->sb_dtype, (r + i) * gpr, o->xs, gpr);
 }
 
 TGT static void q4_matvec(const inf__weight *w, const q8x *o, float *y, int64_t r0, int64_t r1) {

@@ -1,0 +1,112 @@
+/*
+ * x86 helpers shared by the kernel sets (kernels_avx2.c, kernels_q8.c,
+ * kernels_avx512.c, kernels_bf16.c).  Each carries its own target
+ * attribute and is always inlined, so it compiles into callers whose
+ * target includes it (avx2 helpers into avx512 code too) while the files
+ * stay free of -m flags.  Private to the cpu backend.
+ */
+#ifndef INF_BACKENDS_CPU_KERNELS_X86_H
+#define INF_BACKENDS_CPU_KERNELS_X86_H
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <immintrin.h>
+
+#include "backends/cpu/kernels.h"
+
+#define INF__X86_AVX2 static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+#define INF__X86_AVX512 static inline __attribute__((always_inline, target("avx512f")))
+
+/* Sum of the 8 lanes. */
+INF__X86_AVX2 float inf__hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Element i of an MLX scale/bias array stored as dt (F16, BF16 or F32). */
+INF__X86_AVX2 float inf__load_sb(const void *p, inf__dtype dt, int64_t i) {
+    if (dt == INF__DT_F32) return ((const float *)p)[i];
+    const uint16_t h = ((const uint16_t *)p)[i];
+    if (dt == INF__DT_F16) return _cvtsh_ss(h);
+    return inf__bf16_to_f32(h);
+}
+
+/* Elements i..i+7 of such an array as f32. */
+INF__X86_AVX2 __m256 inf__load_sb8(const void *p, inf__dtype dt, int64_t i) {
+    if (dt == INF__DT_F32) return _mm256_loadu_ps((const float *)p + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
+    return dt == INF__DT_F16 ? _mm256_cvtph_ps(h)
+                             : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* sum over g < n of v[off + g] * a[g], v stored as dt. */
+INF__X86_AVX2 float inf__sb_dot(const void *v, inf__dtype dt, int64_t off, const float *a, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t g = 0;
+    for (; g + 8 <= n; g += 8) acc = _mm256_fmadd_ps(inf__load_sb8(v, dt, off + g), _mm256_loadu_ps(a + g), acc);
+    float s = inf__hsum8(acc);
+    for (; g < n; g++) s += inf__load_sb(v, dt, off + g) * a[g];
+    return s;
+}
+
+/* Distance of the software prefetch in one-token MLX kernels: four row
+ * streams plus the sparse scale and bias streams are more than the
+ * hardware prefetcher runs far enough ahead for (measured: the scale loads
+ * stalled the loop). */
+#define INF__MLX_PF_BYTES 16384
+
+/* Prefetches the weights, scales and biases of rows [r + pf, r + pf + R)
+ * of an MLX matrix with bpr bytes of weights per row, pf = about
+ * INF__MLX_PF_BYTES of rows ahead (nothing past the last row). */
+INF__X86_AVX2 void inf__mlx_prefetch_rows(const inf__weight *w, int64_t r, int R, int64_t bpr) {
+    const int64_t gpr = w->cols / w->group, sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+    const int64_t pf = (INF__MLX_PF_BYTES / bpr + 3) / 4 * 4;
+    if (r + pf + R > w->rows) return;
+    const char *qn = (const char *)w->data + (r + pf) * bpr;
+    for (int64_t o = 0; o < R * bpr; o += 64) _mm_prefetch(qn + o, _MM_HINT_T0);
+    const char *sn = (const char *)w->scales + (r + pf) * gpr * sbs;
+    const char *bn = (const char *)w->biases + (r + pf) * gpr * sbs;
+    for (int64_t o = 0; o < R * gpr * sbs; o += 64) {
+        _mm_prefetch(sn + o, _MM_HINT_T0);
+        _mm_prefetch(bn + o, _MM_HINT_T0);
+    }
+}
+
+/* 16 rows of 16 32-bit lanes (r[i] = row i) -> r[j] = column j: f32 weight
+ * panels and transposed keys (avx512), bf16 PAIRS moved as one lane
+ * (avx512bf16). */
+INF__X86_AVX512 void inf__transpose16(__m512 r[16]) {
+    __m512 a[16], b[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* b[4q + c], 128-bit lane L: column 4L + c of rows 4q..4q+3. */
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        const __m512d a0 = _mm512_castps_pd(a[4 * q]), a1 = _mm512_castps_pd(a[4 * q + 1]);
+        const __m512d a2 = _mm512_castps_pd(a[4 * q + 2]), a3 = _mm512_castps_pd(a[4 * q + 3]);
+        b[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        b[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        b[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        b[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    /* column 4L + c, lane q = b[4q + c], lane L: a 4x4 transpose of lanes. */
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        const __m512 u0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44);
+        const __m512 u1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
+        const __m512 u2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44);
+        const __m512 u3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
+}
+
+#endif
+#endif
