@@ -46,37 +46,26 @@ static void mm_chunk(void *arg, int64_t chunk, int ith) {
     t->kern->matmul_rows(t->w[j], t->x, t->ldx, t->n, t->y[j], t->ldy[j], r0, r1);
 }
 
-/* Runs t (weights, outputs and strides filled in) as one pool job of row
- * chunks, whole 8-row tiles each. */
-static void mm_launch(inf__cpu_ctx *c, mm_task *t) {
+/* y_j[n, rows_j] = x[n, cols] W_j^T for up to 3 weights sharing the input
+ * (q/k/v, gate/up): one pool job of row chunks, whole 8-row tiles each.
+ * Row stride of every y_j: ldy, or rows_j when ldy is 0 (dense). */
+static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int64_t ldy,
+                   int nj, const inf__weight *w0, float *y0, const inf__weight *w1,
+                   float *y1, const inf__weight *w2, float *y2) {
+    mm_task t = {c->kern, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {0}};
     int64_t total = 0;
-    for (int j = 0; j < t->nj; j++) total += t->w[j]->rows;
+    for (int j = 0; j < nj; j++) {
+        t.ldy[j] = ldy ? ldy : t.w[j]->rows;
+        total += t.w[j]->rows;
+    }
     /* About 4 chunks per thread so a slow thread's share can be taken
      * over; at least 16 rows to keep tiles whole and overhead low. */
     int64_t per = total / ((int64_t)c->nth * 4);
     per = per < 16 ? 16 : (per + 7) / 8 * 8;
-    t->rows_per_chunk = per;
-    for (int j = 0; j < t->nj; j++)
-        t->first_chunk[j + 1] = t->first_chunk[j] + (t->w[j]->rows + per - 1) / per;
-    inf__pool_run(c->pool, mm_chunk, t, t->first_chunk[t->nj]);
-}
-
-/* y_j[n, rows_j] = x[n, cols] W_j^T for up to 3 weights sharing the input
- * (q/k/v), each y_j dense (row stride rows_j). */
-static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n,
-                   int nj, const inf__weight *w0, float *y0, const inf__weight *w1,
-                   float *y1, const inf__weight *w2, float *y2) {
-    mm_task t = {c->kern, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2},
-                 {w0 ? w0->rows : 0, w1 ? w1->rows : 0, w2 ? w2->rows : 0}, 0, {0}};
-    mm_launch(c, &t);
-}
-
-/* The same for up to 2 weights (gate/up) whose outputs have row stride ldy. */
-static void matmul_ld(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int nj,
-                      const inf__weight *w0, float *y0, const inf__weight *w1, float *y1,
-                      int64_t ldy) {
-    mm_task t = {c->kern, x, ldx, n, nj, {w0, w1, NULL}, {y0, y1, NULL}, {ldy, ldy, 0}, 0, {0}};
-    mm_launch(c, &t);
+    t.rows_per_chunk = per;
+    for (int j = 0; j < nj; j++)
+        t.first_chunk[j + 1] = t.first_chunk[j] + (t.w[j]->rows + per - 1) / per;
+    inf__pool_run(c->pool, mm_chunk, &t, t.first_chunk[nj]);
 }
 
 /* ---- attention over the cache ------------------------------------------ */
@@ -267,7 +256,7 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
         const inf__layer *L = &d->layers[l];
 
         run_stage(c, l, ST_ATTN_IN, n, pos, slot);
-        matmul(c, c->h, c->ldh, n, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
+        matmul(c, c->h, c->ldh, n, 0, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
         run_stage(c, l, ST_QKV, n, pos, slot);
 
         /* (token block, KV head) units in small chunks: causal rows differ in length,
@@ -277,12 +266,12 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
         at.per = units / ((int64_t)c->nth * 8);
         if (at.per < 1) at.per = 1;
         inf__pool_run(c->pool, attn_chunk, &at, (units + at.per - 1) / at.per);
-        matmul(c, c->att, c->ld_att, n, 1, &L->wo, c->o, NULL, NULL, NULL, NULL);
+        matmul(c, c->att, c->ld_att, n, 0, 1, &L->wo, c->o, NULL, NULL, NULL, NULL);
         run_stage(c, l, ST_ATTN_OUT, n, pos, slot);
 
-        matmul_ld(c, c->h, c->ldh, n, 2, &L->w_gate, c->gate, &L->w_up, c->up, c->ld_ffn);
+        matmul(c, c->h, c->ldh, n, c->ld_ffn, 2, &L->w_gate, c->gate, &L->w_up, c->up, NULL, NULL);
         run_stage(c, l, ST_ACT, n, pos, slot);
-        matmul(c, c->gate, c->ld_ffn, n, 1, &L->w_down, c->o, NULL, NULL, NULL, NULL);
+        matmul(c, c->gate, c->ld_ffn, n, 0, 1, &L->w_down, c->o, NULL, NULL, NULL, NULL);
         run_stage(c, l, ST_FFN_OUT, n, pos, slot);
     }
 
@@ -291,7 +280,7 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
     for (int64_t t = 0; t < n; t++)
         if (want[t]) inf__cpu_rmsnorm(c->x + t * H, c->final_norm, d->norm_eps, H, c->h + nw++ * c->ldh);
     if (nw == 0) return;
-    matmul(c, c->h, c->ldh, nw, 1, &d->lm_head, logits, NULL, NULL, NULL, NULL);
+    matmul(c, c->h, c->ldh, nw, 0, 1, &d->lm_head, logits, NULL, NULL, NULL, NULL);
     if (d->final_logit_softcap > 0)
         inf__cpu_softcap(logits, nw * d->vocab_size, d->final_logit_softcap);
 }
