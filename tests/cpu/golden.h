@@ -26,6 +26,15 @@ static inline int g_argmax(const float *v, int n) {
     return b;
 }
 
+/* Opens the bundled model models/NAME of the source tree.  Returns its
+ * files (free with inf__model_files_free) and *d, or NULL with *e. */
+static inline inf__model_files *g_open_bundled(const char *name, inf__model_desc *d, inf__err *e) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s", INF_SOURCE_DIR, name);
+    inf__model_files *f = NULL;
+    return inf__model_open(path, NULL, d, &f, e) == INF_OK ? f : NULL;
+}
+
 /* Runs one forward: tokens with their slots and positions (want all rows
  * when want == NULL); logits out [rows wanted, vocab]. Returns the status. */
 static inline int g_forward(const inf__compute_ops *ops, void *ctx, int n, const int32_t *tok,

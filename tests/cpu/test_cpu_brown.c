@@ -131,12 +131,11 @@ int main(void) {
     static const char *variants[][2] = {
         {"bf16", "brown-llama-8m"}, {"mlx8", "brown-llama-8m-mlx8"}, {"mlx4", "brown-llama-8m-mlx4"}};
     for (int v = 0; v < 3; v++) {
-        snprintf(path, sizeof path, "%s/models/%s", INF_SOURCE_DIR, variants[v][1]);
         inf__model_desc d;
-        inf__model_files *f = NULL;
         inf__err e;
-        if (inf__model_open(path, NULL, &d, &f, &e) != INF_OK) {
-            CHECK_MSG(0, "%s: %s", path, e.msg);
+        inf__model_files *f = g_open_bundled(variants[v][1], &d, &e);
+        if (!f) {
+            CHECK_MSG(0, "%s: %s", variants[v][1], e.msg);
             continue;
         }
         double want = json_real_value(json_object_get(ppl, variants[v][0]));

@@ -176,12 +176,11 @@ int main(void) {
     CHECK(n_ids >= Q8_WINS * WIN);
     static const char *variants[][2] = {{"mlx8", "brown-llama-8m-mlx8"}, {"mlx4", "brown-llama-8m-mlx4"}};
     for (int v = 0; v < 2 && n_ids >= Q8_WINS * WIN; v++) {
-        snprintf(path, sizeof path, "%s/models/%s", INF_SOURCE_DIR, variants[v][1]);
         inf__model_desc d;
-        inf__model_files *f = NULL;
         inf__err e;
-        if (inf__model_open(path, NULL, &d, &f, &e) != INF_OK) {
-            CHECK_MSG(0, "%s: %s", path, e.msg);
+        inf__model_files *f = g_open_bundled(variants[v][1], &d, &e);
+        if (!f) {
+            CHECK_MSG(0, "%s: %s", variants[v][1], e.msg);
             continue;
         }
         decode_ppl(variants[v][0], &d, ids);
@@ -194,12 +193,11 @@ int main(void) {
         inf__model_files_free(f);
     }
     if (n_ids >= Q8_WINS * WIN && inf__cpu_kernels_avx512bf16()) {
-        snprintf(path, sizeof path, "%s/models/brown-llama-8m", INF_SOURCE_DIR);
         inf__model_desc d;
-        inf__model_files *f = NULL;
         inf__err e;
-        if (inf__model_open(path, NULL, &d, &f, &e) != INF_OK) CHECK_MSG(0, "%s: %s", path, e.msg);
-        else prefill_ppl_bf16(&d, ids);
+        inf__model_files *f = g_open_bundled("brown-llama-8m", &d, &e);
+        CHECK_MSG(f != NULL, "brown-llama-8m: %s", f ? "" : e.msg);
+        if (f) prefill_ppl_bf16(&d, ids);
         inf__model_files_free(f);
     } else {
         printf("  avx512bf16 not available on this processor: bf16 prefill not tested\n");
