@@ -142,16 +142,14 @@ TGT5 static void micro_one(int T, const float *pan, int64_t kc, const float *x, 
 
 /* Loop order (BLIS-like): token block > column chunk > group of PG panels
  * (packed together, 256 KiB, L2) > 12 tokens (their 12 x 256 x values stay
- * in L1) > panel.  Without the PG buffer (allocation failed) one panel at a
- * time from the stack. */
+ * in L1) > panel.  Returns 0 (nothing written) when the panel buffer cannot
+ * be allocated. */
 #define PG 8
-TGT5 static void mm_packed(const inf__weight *w, const float *x, int64_t ldx, int64_t n,
-                           float *y, int64_t ldy, int64_t r0, int64_t r1) {
+TGT5 static int mm_packed(const inf__weight *w, const float *x, int64_t ldx, int64_t n,
+                          float *y, int64_t ldy, int64_t r0, int64_t r1) {
     float tmp[MR * KC] __attribute__((aligned(64)));
-    float pan1[KCP * MR] __attribute__((aligned(64)));
-    float *big = aligned_alloc(64, (size_t)PG * KCP * MR * sizeof(float));
-    const int pg = big ? PG : 1;
-    float *pans = big ? big : pan1;
+    float *pans = aligned_alloc(64, (size_t)PG * KCP * MR * sizeof(float));
+    if (!pans) return 0;
     const int64_t cols = w->cols;
     /* Equal token blocks of at most TBP. */
     const int64_t nb = (n + TBP - 1) / TBP, tb = (n + nb - 1) / nb;
@@ -159,9 +157,9 @@ TGT5 static void mm_packed(const inf__weight *w, const float *x, int64_t ldx, in
         const int64_t nt = n - t0 < tb ? n - t0 : tb;
         for (int64_t k0 = 0; k0 < cols; k0 += KCP) {
             const int64_t kc = cols - k0 < KCP ? cols - k0 : KCP;
-            for (int64_t rg = r0; rg < r1; rg += (int64_t)pg * MR) {
+            for (int64_t rg = r0; rg < r1; rg += (int64_t)PG * MR) {
                 int np = 0;
-                for (int64_t r = rg; r < r1 && np < pg; r += MR, np++)
+                for (int64_t r = rg; r < r1 && np < PG; r += MR, np++)
                     pack_panel(w, r, r1 - r < MR ? (int)(r1 - r) : MR, k0, kc, tmp,
                                pans + (int64_t)np * KCP * MR);
                 for (int64_t t = t0; t < t0 + nt; t += NR) {
@@ -175,7 +173,8 @@ TGT5 static void mm_packed(const inf__weight *w, const float *x, int64_t ldx, in
             }
         }
     }
-    free(big);
+    free(pans);
+    return 1;
 }
 
 /* ---- one token of an MLX matrix (decode) ----------------------------- *
@@ -443,17 +442,17 @@ TGT5 static void avx512_attn_values(const float *p, int64_t ldp, int nq, const f
 
 static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
                                int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    /* One token, or a layout the tile dequantiser does not take: avx2. */
-    const int tiled = w->fmt == INF__W_F32 || w->fmt == INF__W_F16 || w->fmt == INF__W_BF16 ||
-                      ((w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) && w->group > 0 &&
-                       w->group % 8 == 0 && w->cols % w->group == 0);
     const int dense = w->fmt == INF__W_F32 || w->fmt == INF__W_F16 || w->fmt == INF__W_BF16;
-    const int mlx_few = !dense && n <= INF__CPU_MLX_FEW_MAX;
+    const int tiled = dense || ((w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) && w->group > 0 &&
+                                w->group % 8 == 0 && w->cols % w->group == 0);
     /* 1-4 tokens of MLX: weights unpacked once per tile for all tokens. */
     if (!dense && n <= 4 && mlx_decode(w, x, ldx, n, y, ldy, r0, r1)) return;
-    if (n == 1 || (n <= 4 && dense) || mlx_few || !tiled)
-        avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
-    else mm_packed(w, x, ldx, n, y, ldy, r0, r1);
+    /* 5+ tokens (MLX: above the few-token kernel) of a layout the tile
+     * dequantiser takes: the packed GEMM; everything else, or no memory
+     * for its panels: avx2. */
+    if (tiled && n > (dense ? 4 : INF__CPU_MLX_FEW_MAX) && mm_packed(w, x, ldx, n, y, ldy, r0, r1))
+        return;
+    avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
 }
 
 static inf__cpu_kernels avx512_set;
