@@ -8,15 +8,23 @@
  *
  * This header is the manual.  Conventions that hold everywhere:
  *
- *  - Handles are opaque (inf_model, inf_stream, inf_cancel, inf_tokenizer).
+ *  - Handles are opaque (inf_model, inf_stream, inf_cancel, inf_tokenizer,
+ *    inf_chat_template).
  *  - Functions that can fail return an int status: INF_OK (0) on success, a
- *    negative INF_E_* code on failure.  inf_strerror(code) names the code;
- *    the handle involved carries a message that says what went wrong
- *    (inf_model_errmsg, inf_stream_errmsg), or the function fills a
- *    caller-supplied `char **errmsg` that the caller frees with inf_free().
+ *    negative INF_E_* code on failure.  inf_strerror(code) names the code.
+ *    The message that says what went wrong comes one of two ways, and is
+ *    always the message of that call: a function with a `char **errmsg`
+ *    parameter stores a new string there (the caller frees it with
+ *    inf_free()); the model-level calls without one (inf_generate, inf_chat,
+ *    inf_classify, inf_batch_generate) keep it for the calling thread, read
+ *    back with inf_model_errmsg(), and a stream keeps its own
+ *    (inf_stream_errmsg).
  *  - Option structs are initialised by inf_*_default() and then edited.
  *    They start with `struct_size`, so that later versions can add fields
- *    without breaking programs compiled against this one.
+ *    without breaking programs compiled against this one.  The library
+ *    checks every value against one table of bounds
+ *    (inf_generate_option_bounds), the same table the inference program and
+ *    server check their flags and JSON fields against.
  *  - Strings are UTF-8 and NUL-terminated unless a length is given.
  *  - Memory returned by the library is released by the matching *_free /
  *    *_close function, or by inf_free() where the function says so.  Every
@@ -105,6 +113,12 @@ INF_API const char *inf_status_name(int status);
  * "free with inf_free" (error messages, rendered strings). NULL is fine. */
 INF_API void inf_free(void *ptr);
 
+/* Length of the longest prefix of s[0..n) that is well-formed UTF-8 (no
+ * overlong forms, surrogates or code points past U+10FFFF); n when all of
+ * it is.  The library's one UTF-8 check, for callers that must refuse bad
+ * text before handing it over (prompts, messages). */
+INF_API size_t inf_utf8_valid_prefix(const char *s, size_t n);
+
 /* ------------------------------------------------------------------------
  * Logging
  * ------------------------------------------------------------------------ */
@@ -174,20 +188,34 @@ typedef enum inf_finish_reason {
     INF_FINISH_LENGTH = 3  /* max_tokens reached, or the context is full */
 } inf_finish_reason;
 
+/* "none", "eos", "stop", "length"; "unknown" outside the enum. Static. */
+INF_API const char *inf_finish_reason_name(inf_finish_reason r);
+/* OpenAI's name for it: "stop" for eos and stop, "length", or NULL for
+ * none (a stream still running or ended by an error). Static. */
+INF_API const char *inf_finish_reason_openai(inf_finish_reason r);
+
 /* Options for Generate / Chat / Classify / BatchGenerate.
  * Initialise with inf_generate_options_default(). Pointers are borrowed for
  * the duration of the call that receives the struct (streams copy what they
  * keep). */
+#define INF_DEFAULT_MAX_TOKENS 256
+/* The seed that asks for a random one (the default); every other value,
+ * 0 included, is a fixed seed that reproduces the same tokens. */
+#define INF_SEED_RANDOM UINT64_MAX
+
 typedef struct inf_generate_options {
     size_t struct_size;       /* sizeof(inf_generate_options) */
-    int32_t max_tokens;       /* default 256; tokens to generate at most */
+    int32_t max_tokens;       /* default INF_DEFAULT_MAX_TOKENS (256); tokens
+                                 to generate at most; 0 = until the context
+                                 is full */
     float temperature;        /* default 0 = greedy */
     int32_t top_k;            /* default 0 = off */
     float top_p;              /* default 0 = off (also off at >= 1) */
     float min_p;              /* default 0 = off */
     float repeat_penalty;     /* default 0 = off (1 is off too) */
     int32_t repeat_last_n;    /* tokens the penalty looks back; 0 = all */
-    uint64_t seed;            /* sampling seed; 0 = pick one at random */
+    uint64_t seed;            /* default INF_SEED_RANDOM: pick one at
+                                 random; any other value is a fixed seed */
     const int32_t *stop_ids;  /* extra stop token ids (the model's eos ids
                                  always stop unless ignore_eos is set) */
     size_t n_stop_ids;
@@ -213,6 +241,36 @@ typedef struct inf_generate_options {
 
 /* Fills *o with the defaults listed above. */
 INF_API void inf_generate_options_default(inf_generate_options *o);
+
+/* The accepted range of each numeric field of inf_generate_options, one
+ * table for the library, the inference program and the server:
+ *   field            min  max         meaning of the bounds
+ *   max_tokens       0    2147483647  0 = until the context is full
+ *   temperature      0    100         0 = greedy
+ *   top_k            0    1000000     0 = off
+ *   top_p            0    1           0 and 1 = off
+ *   min_p            0    1           0 = off
+ *   repeat_penalty   0    100         0 and 1 = off
+ *   repeat_last_n    0    2147483647  0 = all tokens
+ * (NaN is outside every range.) */
+typedef struct inf_option_bound {
+    const char *field;   /* the struct field's name, e.g. "temperature" */
+    double min, max;     /* inclusive */
+    int is_integer;      /* 1 for int32_t fields */
+} inf_option_bound;
+
+/* The table above: *n entries, static storage. */
+INF_API const inf_option_bound *inf_generate_option_bounds(size_t *n);
+/* The bound of one field, or NULL when `field` has none. */
+INF_API const inf_option_bound *inf_generate_option_bound(const char *field);
+
+/* Checks *o as Generate would: every bounded field in range, no NULL array
+ * with a non-zero count, no NULL stop string, no stop string that is empty.
+ * Returns INF_OK, or INF_E_INVALID_ARGUMENT with a message naming the field
+ * and its range in *errmsg (when not NULL; free with inf_free).  o may be
+ * an older, smaller struct (struct_size says). */
+INF_API int inf_generate_options_check(const inf_generate_options *o,
+                                       char **errmsg);
 
 /* Options for loading a model. Initialise with inf_load_options_default(). */
 typedef struct inf_load_options {
@@ -243,6 +301,8 @@ INF_API void inf_load_options_default(inf_load_options *o);
 
 typedef struct inf_model inf_model;
 typedef struct inf_stream inf_stream;
+typedef struct inf_tokenizer inf_tokenizer;
+typedef struct inf_chat_template inf_chat_template;
 
 typedef struct inf_model_info {
     char architecture[32];  /* model_type, e.g. "llama", "qwen3", "gemma3" */
@@ -289,11 +349,23 @@ INF_API const char *inf_model_type(const inf_model *m);
 INF_API int inf_model_info_get(const inf_model *m, inf_model_info *out);
 /* Metrics of the last operation completed on this model (any thread). */
 INF_API int inf_model_metrics(const inf_model *m, inf_metrics *out);
-/* The code and message of the most recent failed model-level call
- * (inf_generate, inf_chat, ...) from any thread.  The message is owned by
- * the model and valid until the next call on it.  Never NULL. */
+/* The code and message of the calling thread's most recent failed
+ * model-level call on m (inf_generate, inf_chat, inf_classify,
+ * inf_batch_generate); INF_OK and "" when that thread has none.  Each thread
+ * sees its own: another thread's failure never replaces it.  The message is
+ * owned by the library and valid on this thread until its next failed
+ * model-level call.  Never NULL. */
 INF_API int inf_model_errcode(const inf_model *m);
 INF_API const char *inf_model_errmsg(const inf_model *m);
+
+/* Fills the sampling fields of *o (temperature, top_k, top_p, min_p,
+ * repeat_penalty) with what the model itself asks for
+ * (generation_config.json with do_sample true; temperature 1 when it names
+ * none) and leaves them alone when it asks for nothing (greedy).  Call it
+ * after inf_generate_options_default and before the caller's own choices.
+ * Returns INF_OK, or INF_E_INVALID_ARGUMENT for NULL. */
+INF_API int inf_model_generation_defaults(const inf_model *m,
+                                          inf_generate_options *o);
 
 /* Starts generating from `prompt` (raw text; the tokenizer adds BOS where
  * the model's tokenizer does).  On success *out is a new stream that the
@@ -384,71 +456,26 @@ INF_API void inf_batch_results_free(inf_batch_result *r, size_t n);
 
 /* ------------------------------------------------------------------------
  * Backends and the registry
+ *
+ * A backend runs models: "cpu" and "cuda" (the native engine), "openai"
+ * (any OpenAI-compatible server) and "llama_cpp" (llama-server as a child
+ * process) are compiled in where their dependencies were found.  Programs
+ * may add their own through the plug-in interface in inference_backend.h.
  * ------------------------------------------------------------------------ */
 
-/* A stream as a backend implements it.  next: 1 token, 0 end, <0 error
- * (then errmsg says why).  cancel may be called from any thread. */
-typedef struct inf_stream_ops {
-    int (*next)(void *stream, inf_token *tok);
-    int (*err)(void *stream);
-    const char *(*errmsg)(void *stream);
-    inf_finish_reason (*finish_reason)(void *stream);
-    int (*metrics)(void *stream, inf_metrics *out);
-    void (*cancel)(void *stream);
-    void (*close)(void *stream);
-} inf_stream_ops;
+typedef struct inf_backend inf_backend;
 
-/* A loaded model as a backend implements it.  Functions may be NULL where
- * noted; the library then supplies a generic implementation on top of
- * generate.  Errors: return a status and store a message (allocated with
- * malloc; the library frees it) in *errmsg. */
-typedef struct inf_model_ops {
-    const char *(*model_type)(void *model);
-    int (*info)(void *model, inf_model_info *out);
-    /* Exactly one of prompt / msgs is used: msgs when prompt is NULL. */
-    int (*start)(void *model, const char *prompt, const inf_message *msgs,
-                 size_t n_msgs, const inf_generate_options *opts,
-                 const inf_stream_ops **sops, void **stream, char **errmsg);
-    int (*classify)(void *model, const char *const *prompts, size_t n,
-                    const inf_generate_options *opts,
-                    inf_classify_result *out, char **errmsg); /* optional */
-    int (*batch_generate)(void *model, const char *const *prompts, size_t n,
-                          const inf_generate_options *opts,
-                          inf_batch_result *out, char **errmsg); /* optional */
-    int (*metrics)(void *model, inf_metrics *out);
-    void (*close)(void *model);
-    /* optional: logits at every position of ids (see inf_model_logits);
-     * out has room for n * vocab floats, vocab from info(). */
-    int (*logits)(void *model, const int32_t *ids, size_t n, float *out,
-                  char **errmsg);
-} inf_model_ops;
-
-/* A backend: a name, an availability check and a loader. */
-typedef struct inf_backend {
-    const char *name;         /* unique, e.g. "cpu" */
-    const char *description;  /* one line */
-    void *user;               /* passed to available() and load() */
-    /* 1 when usable on this machine; 0 otherwise, with a reason written
-     * into why[why_size] (may be NULL). */
-    int (*available)(void *user, char *why, size_t why_size);
-    int (*load)(void *user, const char *path, const inf_load_options *opts,
-                const inf_model_ops **ops, void **model, char **errmsg);
-} inf_backend;
-
-/* Registers a backend (the struct is copied; strings must outlive the
- * registry).  The backends compiled into the library ("cpu", and "cuda",
- * "openai", "llama_cpp" where built) register themselves on first use of the
- * registry.  Returns INF_E_INVALID_ARGUMENT for a duplicate name.
- * Thread-safe. */
-INF_API int inf_backend_register(const inf_backend *b);
-/* Removes a backend registered by the program. Thread-safe. */
-INF_API int inf_backend_unregister(const char *name);
 /* The backend called `name`, or NULL. The pointer stays valid until it is
- * unregistered. */
+ * unregistered (built-in backends: for the life of the process). */
 INF_API const inf_backend *inf_backend_get(const char *name);
-/* Number of registered backends, and the i-th in registration order. */
+/* Number of registered backends, and the i-th in registration order (NULL
+ * past the end).  The built-in backends come first, in the order in which
+ * inf_backend_default prefers them. */
 INF_API size_t inf_backend_count(void);
 INF_API const inf_backend *inf_backend_at(size_t i);
+/* The backend's name ("cpu") and one-line description; "" for NULL. */
+INF_API const char *inf_backend_name(const inf_backend *b);
+INF_API const char *inf_backend_description(const inf_backend *b);
 /* 1 if available here, else 0 with the reason in why (may be NULL). */
 INF_API int inf_backend_available(const inf_backend *b, char *why,
                                   size_t why_size);
@@ -481,8 +508,6 @@ INF_API void inf_discovered_free(inf_discovered *d, size_t n);
  * Text: tokenizers and chat templates, usable without a model
  * ------------------------------------------------------------------------ */
 
-typedef struct inf_tokenizer inf_tokenizer;
-
 /* Loads tokenizer.json (+ tokenizer_config.json when present) from a
  * directory. */
 INF_API int inf_tokenizer_load(const char *dir, inf_tokenizer **out,
@@ -498,6 +523,64 @@ INF_API int inf_detokenize(const inf_tokenizer *t, const int32_t *ids,
                            size_t n_ids, int skip_special, char **text,
                            size_t *len, char **errmsg);
 INF_API int32_t inf_tokenizer_vocab_size(const inf_tokenizer *t);
+/* The raw vocabulary string of id ("Ġthe", "▁the", "<0x0A>", "<|im_end|>"),
+ * owned by t; NULL when id has none. */
+INF_API const char *inf_tokenizer_piece(const inf_tokenizer *t, int32_t id);
+/* 1 when id is an added token flagged special, else 0. */
+INF_API int inf_tokenizer_is_special(const inf_tokenizer *t, int32_t id);
+/* The BOS / EOS id of tokenizer_config.json (or, for BOS, the
+ * post-processor's leading special token); -1 when none. */
+INF_API int32_t inf_tokenizer_bos_id(const inf_tokenizer *t);
+INF_API int32_t inf_tokenizer_eos_id(const inf_tokenizer *t);
+
+/* The tokenizer a loaded model uses, borrowed: owned by the model, valid
+ * until inf_model_close, usable from any thread.  NULL when the model has
+ * none of its own (remote backends, dummy weights without tokenizer.json). */
+INF_API const inf_tokenizer *inf_model_tokenizer(const inf_model *m);
+
+/* A parsed chat template (Jinja, as transformers' apply_chat_template
+ * renders it; src/text/template/README.md lists the subset).  Rendering
+ * only reads it, so one template serves any number of threads. */
+
+/* Loads a model directory's template: tokenizer_config.json
+ * "chat_template" (a string, or a list of {name, template} where "default"
+ * is used, else the first), else chat_template.jinja, else ChatML
+ * (inf_chat_template_is_fallback then returns 1); the special tokens of
+ * tokenizer_config.json become template variables.  *out: free with
+ * inf_chat_template_free.  Errors: INF_E_IO, INF_E_FORMAT, INF_E_TEMPLATE
+ * (a syntax error, with its line) and a message in *errmsg. */
+INF_API int inf_chat_template_load(const char *model_dir,
+                                   inf_chat_template **out, char **errmsg);
+/* Parses template source.  special_tokens_json: a JSON object of extra
+ * variables such as {"bos_token":"<s>"}, or NULL; model_dir, when not NULL,
+ * supplies its tokenizer_config.json special tokens first. */
+INF_API int inf_chat_template_parse(const char *source, const char *model_dir,
+                                    const char *special_tokens_json,
+                                    inf_chat_template **out, char **errmsg);
+INF_API void inf_chat_template_free(inf_chat_template *t);
+/* The template's source, owned by t. */
+INF_API const char *inf_chat_template_source(const inf_chat_template *t);
+/* 1 when t is the ChatML fallback of a model that has no template. */
+INF_API int inf_chat_template_is_fallback(const inf_chat_template *t);
+/* Renders messages given as a JSON array of objects (fields such as
+ * tool_calls and reasoning_content reach the template as they are).
+ * tools_json: a JSON array or NULL; extra_vars_json: a JSON object or NULL.
+ * *out: NUL-terminated, free with inf_free.  A template error returns
+ * INF_E_TEMPLATE with the template's own message (raise_exception's text
+ * exactly); INF_E_LIMIT when a render limit was hit; INF_E_INVALID_ARGUMENT
+ * for malformed JSON. */
+INF_API int inf_chat_template_apply(const inf_chat_template *t,
+                                    const char *messages_json,
+                                    int add_generation_prompt,
+                                    const char *tools_json,
+                                    const char *extra_vars_json, char **out,
+                                    char **errmsg);
+
+/* The chat template a loaded model uses for inf_chat, borrowed as for
+ * inf_model_tokenizer.  NULL when the model has none of its own (remote
+ * backends render on the server) or when its template failed to load (then
+ * inf_chat reports why). */
+INF_API const inf_chat_template *inf_model_chat_template(const inf_model *m);
 
 /* Renders messages with a model directory's chat template (or `tmpl` when
  * not NULL). extra_vars_json: a JSON object of more variables, or NULL.

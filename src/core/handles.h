@@ -5,7 +5,7 @@
 #include <pthread.h>
 
 #include "core/error.h"
-#include "inference.h"
+#include "inference_backend.h"
 
 struct inf_model {
     const inf_backend *backend;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/registry.h"
-#include "inference.h"
+#include "inference_backend.h"
 
 #define INF__MAX_BACKENDS 32
 
@@ -101,6 +101,14 @@ const inf_backend *inf_backend_at(size_t i) {
     const inf_backend *b = i < reg_n ? reg[i] : NULL;
     pthread_mutex_unlock(&reg_mu);
     return b;
+}
+
+const char *inf_backend_name(const inf_backend *b) {
+    return b && b->name ? b->name : "";
+}
+
+const char *inf_backend_description(const inf_backend *b) {
+    return b && b->description ? b->description : "";
 }
 
 int inf_backend_available(const inf_backend *b, char *why, size_t why_size) {

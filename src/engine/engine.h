@@ -49,7 +49,7 @@
 
 #include "core/error.h"
 #include "engine/compute.h"
-#include "inference.h"
+#include "inference_backend.h"
 
 #define INF__ENGINE_DEFAULT_CTX 4096  /* cap of the default context */
 #define INF__ENGINE_DEFAULT_SLOTS 4   /* default parallel_slots */

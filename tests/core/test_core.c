@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "inference.h"
+#include "inference_backend.h"
 #include "testutil.h"
 
 /* ---- a program-defined backend: "letters" streams the prompt back one
@@ -51,7 +51,7 @@ static int lm_start(void *m, const char *prompt, const inf_message *msgs, size_t
     return INF_OK;
 }
 static void lm_close(void *m) { (void)m; }
-static const inf_model_ops letters_ops = {lm_type, NULL, lm_start, NULL, NULL, NULL, lm_close, NULL};
+static const inf_model_ops letters_ops = {.model_type = lm_type, .start = lm_start, .close = lm_close};
 
 static int letters_available(void *u, char *why, size_t n) {
     int ok = *(int *)u;

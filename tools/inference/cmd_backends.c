@@ -41,15 +41,15 @@ int inf_cmd_backends(int argc, char **argv) {
         if (!b) continue;
         char why[512] = "";
         int ok = inf_backend_available(b, why, sizeof why);
-        const char *desc = b->description ? b->description : "";
+        const char *desc = inf_backend_description(b);
         if (json) {
-            json_t *o = json_pack("{s:s,s:s,s:b,s:b}", "name", b->name,
+            json_t *o = json_pack("{s:s,s:s,s:b,s:b}", "name", inf_backend_name(b),
                                   "description", desc, "available", ok,
                                   "default", b == def);
             if (!ok) json_object_set_new(o, "reason", cli_json_string(why, strlen(why)));
             json_array_append_new(arr, o);
         } else {
-            printf("%-10s %-9s %s%s%s%s%s\n", b->name, ok ? "yes" : "no", desc,
+            printf("%-10s %-9s %s%s%s%s%s\n", inf_backend_name(b), ok ? "yes" : "no", desc,
                    b == def ? " [default]" : "", ok ? "" : " (", ok ? "" : why,
                    ok ? "" : ")");
         }
@@ -57,7 +57,7 @@ int inf_cmd_backends(int argc, char **argv) {
     int rc = CLI_EXIT_OK;
     if (json) {
         json_t *o = json_pack("{s:o,s:o}", "default",
-                              def ? json_string(def->name) : json_null(),
+                              def ? json_string(inf_backend_name(def)) : json_null(),
                               "backends", arr);
         rc = cli_json_println(stdout, o);
     } else {

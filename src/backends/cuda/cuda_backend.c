@@ -2,7 +2,7 @@
  * backend.  Available when a CUDA device is present. */
 #include "backends/cuda/cuda.h"
 #include "engine/engine.h"
-#include "inference.h"
+#include "inference_backend.h"
 
 static int available(void *user, char *why, size_t why_size) {
     (void)user;

@@ -25,7 +25,7 @@
 #ifndef INF_LLAMA_CPP_H
 #define INF_LLAMA_CPP_H
 
-#include "inference.h"
+#include "inference_backend.h"
 
 /* Registered by core/registry.c through a weak reference. */
 extern const inf_backend inf__backend_llama_cpp;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "backends/openai/xfer.h"
-#include "inference.h"
+#include "inference_backend.h"
 
 typedef struct inf__oai_model {
     char *base_url;          /* ".../v1" */

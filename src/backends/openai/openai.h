@@ -31,7 +31,7 @@
 
 #include "backends/openai/xfer.h"
 #include "core/error.h"
-#include "inference.h"
+#include "inference_backend.h"
 
 typedef struct inf__openai_config {
     const char *base_url;    /* "http://host:port/v1" (no trailing slash) */
