@@ -50,14 +50,14 @@ static void check_stream(const inf__tokenizer *t, const int32_t *ids, size_t n, 
     char *full = NULL;
     size_t full_len = 0;
     if (inf__tok_decode(t, ids, n, skip, &full, &full_len, &err) != INF_OK) __builtin_trap();
-    if (inf__tk_utf8_valid_prefix(full, full_len) != full_len) __builtin_trap();
+    if (inf__utf8_valid_prefix(full, full_len) != full_len) __builtin_trap();
     inf__detok *d = inf__detok_new(t, skip);
     tk_buf all = {0};
     const char *p;
     size_t k;
     for (size_t i = 0; i < n; i++) {
         if (inf__detok_push(d, ids[i], &p, &k, &err) != INF_OK) __builtin_trap();
-        if (inf__tk_utf8_valid_prefix(p, k) != k) __builtin_trap();
+        if (inf__utf8_valid_prefix(p, k) != k) __builtin_trap();
         inf__tk_buf_put(&all, p, k);
     }
     if (inf__detok_flush(d, &p, &k, &err) != INF_OK) __builtin_trap();

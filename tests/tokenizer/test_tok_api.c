@@ -274,6 +274,72 @@ static void test_public_api(void) {
     inf_free(msg);
 }
 
+/* The new public accessors (piece, is_special, bos/eos) agree with the
+ * internal ones, and a wrapped tokenizer is the one unwrapped again. */
+static void test_public_accessors(void) {
+    inf_tokenizer *t = NULL;
+    char *msg = NULL;
+    CHECK(inf_tokenizer_load(BROWN, &t, &msg) == INF_OK);
+    if (!t) { inf_free(msg); return; }
+    CHECK_EQ_STR(inf_tokenizer_piece(t, 1), "<s>");
+    CHECK_EQ_STR(inf_tokenizer_piece(t, 2), "</s>");
+    CHECK_EQ_STR(inf_tokenizer_piece(t, 13), "<0x0A>");
+    CHECK_EQ_STR(inf_tokenizer_piece(t, 415), "\xE2\x96\x81The");
+    CHECK(inf_tokenizer_piece(t, -1) == NULL);
+    CHECK(inf_tokenizer_piece(t, 32000) == NULL);
+    CHECK(inf_tokenizer_piece(NULL, 1) == NULL);
+    CHECK_EQ_INT(inf_tokenizer_is_special(t, 0), 1);
+    CHECK_EQ_INT(inf_tokenizer_is_special(t, 1), 1);
+    CHECK_EQ_INT(inf_tokenizer_is_special(t, 2), 1);
+    CHECK_EQ_INT(inf_tokenizer_is_special(t, 415), 0);
+    CHECK_EQ_INT(inf_tokenizer_is_special(t, 99999), 0);
+    CHECK_EQ_INT(inf_tokenizer_is_special(NULL, 1), 0);
+    CHECK_EQ_INT(inf_tokenizer_bos_id(t), 1);
+    CHECK_EQ_INT(inf_tokenizer_eos_id(t), 2);
+    CHECK_EQ_INT(inf_tokenizer_bos_id(NULL), -1);
+    CHECK_EQ_INT(inf_tokenizer_eos_id(NULL), -1);
+    for (int32_t id = 0; id < 40; id++) {
+        CHECK(inf_tokenizer_piece(t, id) == inf__tok_piece(inf__tok_unwrap(t), id));
+        CHECK_EQ_INT(inf_tokenizer_is_special(t, id), inf__tok_is_special(brown, id));
+    }
+    inf_tokenizer_free(t);
+
+    /* A tokenizer built from memory (no tokenizer_config.json: the
+     * post-processor's leading token is BOS, there is no EOS), wrapped. */
+    const char *js = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},"
+                     "\"merges\":[\"a b\"]},\"added_tokens\":[{\"id\":3,\"content\":\"<B>\","
+                     "\"special\":true},{\"id\":4,\"content\":\"<x>\",\"special\":false}],"
+                     "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":"
+                     "{\"id\":\"<B>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"
+                     "\"pair\":[],\"special_tokens\":{\"<B>\":{\"id\":\"<B>\",\"ids\":[3],"
+                     "\"tokens\":[\"<B>\"]}}}}";
+    inf__tokenizer *raw = NULL;
+    inf__err err;
+    CHECK_MSG(inf__tok_load_mem(js, strlen(js), NULL, 0, &raw, &err) == INF_OK, "%s", err.msg);
+    inf_tokenizer *w = inf__tok_wrap(raw);
+    CHECK(w != NULL);
+    CHECK(inf__tok_unwrap(w) == raw);
+    CHECK(inf__tok_unwrap(NULL) == NULL);
+    CHECK(inf__tok_wrap(NULL) == NULL);
+    CHECK_EQ_INT(inf_tokenizer_vocab_size(w), 5);
+    CHECK_EQ_INT(inf_tokenizer_bos_id(w), 3);
+    CHECK_EQ_INT(inf_tokenizer_eos_id(w), -1);
+    CHECK_EQ_INT(inf_tokenizer_is_special(w, 3), 1);
+    CHECK_EQ_INT(inf_tokenizer_is_special(w, 4), 0);
+    CHECK_EQ_STR(inf_tokenizer_piece(w, 4), "<x>");
+    CHECK_EQ_STR(inf_tokenizer_piece(w, 2), "ab");
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK(inf_tokenize(w, "ab", 2, 1, &ids, &n, &msg) == INF_OK);
+    CHECK_EQ_INT(n, 2);
+    if (n == 2) {
+        CHECK_EQ_INT(ids[0], 3);
+        CHECK_EQ_INT(ids[1], 2);
+    }
+    inf_free(ids);
+    inf_tokenizer_free(w); /* frees raw too (ASan/valgrind would see a leak) */
+}
+
 int main(void) {
     inf__err err;
     int rc = inf__tok_load_dir(BROWN, &brown, &err);
@@ -290,6 +356,7 @@ int main(void) {
     test_threads();
     test_errors();
     test_public_api();
+    test_public_accessors();
     inf__tok_free(brown);
     json_decref(golden);
     return tu_summary("test_tok_api");

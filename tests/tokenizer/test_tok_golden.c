@@ -47,7 +47,7 @@ static void check_stream(const inf__tokenizer *t, const char *name, size_t ci, j
             size_t n;
             int rc = inf__detok_push(d, (int32_t)json_integer_value(json_array_get(ids, i)), &p, &n, &err);
             if (rc) { ok = 0; fprintf(stderr, "%s case %zu: push: %s\n", name, ci, err.msg); break; }
-            if (inf__tk_utf8_valid_prefix(p, n) != n) {
+            if (inf__utf8_valid_prefix(p, n) != n) {
                 ok = 0;
                 fprintf(stderr, "%s case %zu: piece %zu is not valid UTF-8\n", name, ci, i);
             }

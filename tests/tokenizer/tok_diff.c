@@ -63,7 +63,7 @@ static int check_decode(const inf__tokenizer *t, const int32_t *ids, size_t n, i
         const char *p;
         size_t k;
         rc = inf__detok_push(d, ids[i], &p, &k, &err);
-        if (!rc && inf__tk_utf8_valid_prefix(p, k) != k) { *why = strdup("stream piece not valid UTF-8"); rc = 1; }
+        if (!rc && inf__utf8_valid_prefix(p, k) != k) { *why = strdup("stream piece not valid UTF-8"); rc = 1; }
         if (!rc) inf__tk_buf_put(&all, p, k);
     }
     const char *p;

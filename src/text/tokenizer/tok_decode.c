@@ -64,7 +64,7 @@ static int hexv(char c) {
 static int flush_bytes(toklist *out, tk_buf *bytes) {
     if (!bytes->n) return 0;
     int rc = 0;
-    if (inf__tk_utf8_valid_prefix(bytes->p, bytes->n) == bytes->n) rc = tl_push(out, bytes->p, bytes->n);
+    if (inf__utf8_valid_prefix(bytes->p, bytes->n) == bytes->n) rc = tl_push(out, bytes->p, bytes->n);
     else /* one U+FFFD per byte when the run is not valid UTF-8 as a whole */
         for (size_t k = 0; k < bytes->n && !rc; k++) rc = tl_push(out, "\xEF\xBF\xBD", 3);
     bytes->n = 0;

@@ -202,7 +202,7 @@ int inf__tok_encode_flags(const inf__tokenizer *t, const char *text, size_t len,
     int rc = INF_OK;
     tk_buf valid = {0};
     const char *s = text;
-    if (inf__tk_utf8_valid_prefix(text, len) != len) {
+    if (inf__utf8_valid_prefix(text, len) != len) {
         /* Read invalid UTF-8 as from_utf8_lossy does. */
         if (inf__tk_utf8_lossy(&valid, text, len)) { rc = OOM(err); goto done; }
         s = valid.p;

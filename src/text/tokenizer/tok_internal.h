@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/util.h" /* inf__utf8_valid_prefix, inf__utf8_step */
 #include "text/tokenizer/tokenizer.h"
 
 /* ---- growable byte buffer and id vector -------------------------------- */
@@ -54,12 +55,11 @@ void inf__tk_pairmap_free(tk_pairmap *m);
 void inf__tk_pairmap_prefetch(const tk_pairmap *m, int32_t a, int32_t b);
 
 /* ---- UTF-8 helpers ------------------------------------------------------ */
+/* (Validation is core's: inf__utf8_valid_prefix / inf__utf8_step.) */
 /* Decodes one code point of valid UTF-8 at s (n bytes left); *len gets its
  * length.  Input must be valid (see inf__tk_utf8_lossy). */
 uint32_t inf__tk_utf8_dec(const char *s, size_t n, int *len);
 int inf__tk_utf8_enc(uint32_t cp, char *out); /* bytes written (1..4) */
-/* Length of the valid UTF-8 prefix of s[n]. */
-size_t inf__tk_utf8_valid_prefix(const char *s, size_t n);
 /* Appends s[n] to b, replacing each maximal invalid subsequence with U+FFFD
  * (Rust's from_utf8_lossy).  0 or -1 (OOM). */
 int inf__tk_utf8_lossy(tk_buf *b, const char *s, size_t n);

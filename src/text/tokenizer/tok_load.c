@@ -2,11 +2,7 @@
  * Every component the encoder or decoder would need but does not implement
  * is an INF_E_UNSUPPORTED error naming it: a silently wrong tokenisation is
  * worse than none. The pipeline parts are read in tok_load_pipeline.c. */
-#include <fcntl.h>
 #include <jansson.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +12,11 @@
 #include "text/tokenizer/tok_load.h"
 
 #define OOM(err) inf__seterr(err, INF_E_NOMEM, "out of memory loading tokenizer")
+
+/* Sizes inf__tok_load_dir accepts (the model directory reader,
+ * src/model/modeldir.c, keeps to the same). */
+#define INF__TOK_JSON_MAX INF__READ_FILE_MAX
+#define INF__TOK_CONFIG_MAX ((size_t)64 << 20)
 
 static const char *jstr(json_t *o, const char *k) {
     json_t *v = json_object_get(o, k);
@@ -493,54 +494,32 @@ int inf__tok_load_dir(const char *dir, inf__tokenizer **out, inf__err *err) {
     if (!out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "out is NULL");
     *out = NULL;
     if (!dir) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "directory is NULL");
-    size_t n = strlen(dir) + 32;
-    char *path = malloc(n);
-    if (!path) return OOM(err);
+    char *jpath = inf__path_join(dir, "tokenizer.json");
+    char *cpath = inf__path_join(dir, "tokenizer_config.json");
+    char *js = NULL, *cfg = NULL;
     size_t jlen = 0, clen = 0;
-    snprintf(path, n, "%s/tokenizer.json", dir);
-    /* Mapped rather than read: the file is large (33 MB for Gemma 3) and
-     * only scanned once, so copying it would cost more than the scan. */
-    void *map = NULL;
-    const char *js = NULL;
-    char *js_read = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        if (map == MAP_FAILED) map = NULL;
-        else { js = map; jlen = (size_t)st.st_size; }
+    int rc = jpath && cpath ? INF_OK : OOM(err);
+    if (!rc) {
+        rc = inf__read_file(jpath, INF__TOK_JSON_MAX, &js, &jlen, err);
+        /* Absent or unreadable alike: the directory has no usable tokenizer. */
+        if (rc == INF_E_NOT_FOUND) rc = inf__seterr(err, INF_E_IO, "cannot read %s", jpath);
     }
-    if (fd >= 0) close(fd);
-    if (!js) js = js_read = inf__tk_read_file(path, &jlen);
-    if (!js) {
-        int rc = inf__seterr(err, INF_E_IO, "cannot read %s", path);
-        free(path);
-        return rc;
-    }
-    snprintf(path, n, "%s/tokenizer_config.json", dir);
-    char *cfg = inf__tk_read_file(path, &clen); /* optional */
-    int rc = inf__tok_load_mem(js, jlen, cfg, clen, out, err);
-    if (rc) inf__err_prefix(err, "%s", dir);
-    if (map) munmap(map, jlen);
-    free(js_read);
-    free(cfg);
-    free(path);
-    return rc;
-}
-
-char *inf__tk_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-            else { buf[n] = '\0'; *len = (size_t)n; }
+    if (!rc) {
+        rc = inf__read_file(cpath, INF__TOK_CONFIG_MAX, &cfg, &clen, err); /* optional */
+        if (rc == INF_E_NOT_FOUND) {
+            inf__err_clear(err);
+            rc = INF_OK;
         }
     }
-    fclose(f);
-    return buf;
+    if (!rc) {
+        rc = inf__tok_load_mem(js, jlen, cfg, clen, out, err);
+        if (rc) inf__err_prefix(err, "%s", dir);
+    }
+    free(js);
+    free(cfg);
+    free(jpath);
+    free(cpath);
+    return rc;
 }
 
 void inf__tok_free(inf__tokenizer *t) {

@@ -14,7 +14,5 @@ int inf__tk_parse_normalizer(inf__tokenizer *t, json_t *j, inf__err *err);
 int inf__tk_parse_pretok(inf__tokenizer *t, json_t *j, inf__err *err);
 int inf__tk_parse_post(inf__tokenizer *t, json_t *j, inf__err *err);
 int inf__tk_parse_decoder(inf__tokenizer *t, json_t *j, inf__err *err);
-/* Whole file, NUL-terminated, malloc'd; NULL when unreadable. */
-char *inf__tk_read_file(const char *path, size_t *len);
 
 #endif

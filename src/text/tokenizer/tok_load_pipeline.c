@@ -52,7 +52,7 @@ static int read_replacement(json_t *j, char *out, int *len, inf__err *err) {
     const char *r = jstr(j, "replacement");
     if (!r) r = "\xE2\x96\x81"; /* U+2581 */
     size_t n = strlen(r);
-    if (n == 0 || n > 4 || inf__tk_utf8_valid_prefix(r, n) != n)
+    if (n == 0 || n > 4 || inf__utf8_valid_prefix(r, n) != n)
         return inf__seterr(err, INF_E_FORMAT, "Metaspace replacement must be one character");
     memcpy(out, r, n);
     out[n] = '\0';

@@ -1,17 +1,31 @@
 /* Public "Text: tokenizers" functions of inference.h: a thin layer over
- * inf__tok_*, turning inf__err messages into strdup'd *errmsg strings. */
+ * inf__tok_*, turning inf__err messages into malloc'd *errmsg strings. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "inference.h"
 #include "text/tokenizer/tokenizer.h"
 
 struct inf_tokenizer { inf__tokenizer *t; };
 
 static int fail(int rc, const inf__err *e, char **errmsg) {
-    if (errmsg) *errmsg = strdup(e->msg[0] ? e->msg : inf_strerror(rc));
+    if (errmsg) *errmsg = inf__strdup(e->msg[0] ? e->msg : inf_strerror(rc));
     return rc;
 }
+
+inf_tokenizer *inf__tok_wrap(inf__tokenizer *t) {
+    if (!t) return NULL;
+    inf_tokenizer *w = calloc(1, sizeof *w);
+    if (!w) {
+        inf__tok_free(t);
+        return NULL;
+    }
+    w->t = t;
+    return w;
+}
+
+const inf__tokenizer *inf__tok_unwrap(const inf_tokenizer *h) { return h ? h->t : NULL; }
 
 int inf_tokenizer_load(const char *dir, inf_tokenizer **out, char **errmsg) {
     inf__err e;
@@ -19,11 +33,13 @@ int inf_tokenizer_load(const char *dir, inf_tokenizer **out, char **errmsg) {
     if (errmsg) *errmsg = NULL;
     if (!out) { inf__seterr(&e, INF_E_INVALID_ARGUMENT, "out is NULL"); return fail(e.code, &e, errmsg); }
     *out = NULL;
-    inf_tokenizer *w = calloc(1, sizeof *w);
-    if (!w) { inf__seterr(&e, INF_E_NOMEM, "out of memory"); return fail(e.code, &e, errmsg); }
-    int rc = inf__tok_load_dir(dir, &w->t, &e);
-    if (rc) { free(w); return fail(rc, &e, errmsg); }
-    *out = w;
+    inf__tokenizer *t = NULL;
+    int rc = inf__tok_load_dir(dir, &t, &e);
+    if (rc) return fail(rc, &e, errmsg);
+    if (!(*out = inf__tok_wrap(t))) {
+        inf__seterr(&e, INF_E_NOMEM, "out of memory");
+        return fail(e.code, &e, errmsg);
+    }
     return INF_OK;
 }
 
@@ -52,3 +68,14 @@ int inf_detokenize(const inf_tokenizer *t, const int32_t *ids, size_t n_ids, int
 }
 
 int32_t inf_tokenizer_vocab_size(const inf_tokenizer *t) { return t ? inf__tok_vocab_size(t->t) : 0; }
+
+const char *inf_tokenizer_piece(const inf_tokenizer *t, int32_t id) {
+    return t ? inf__tok_piece(t->t, id) : NULL;
+}
+
+int inf_tokenizer_is_special(const inf_tokenizer *t, int32_t id) {
+    return t ? inf__tok_is_special(t->t, id) : 0;
+}
+
+int32_t inf_tokenizer_bos_id(const inf_tokenizer *t) { return t ? inf__tok_bos_id(t->t) : -1; }
+int32_t inf_tokenizer_eos_id(const inf_tokenizer *t) { return t ? inf__tok_eos_id(t->t) : -1; }

@@ -264,49 +264,12 @@ int inf__tk_utf8_enc(uint32_t cp, char *o) {
     return 4;
 }
 
-/* Length of the valid sequence at s (1..4), or -k where k >= 1 is the length
- * of the maximal prefix of a valid sequence (the unit from_utf8_lossy
- * replaces with one U+FFFD). */
-static int utf8_step(const uint8_t *s, size_t n) {
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    int need;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) need = 1;
-    else if (c == 0xE0) { need = 2; lo = 0xA0; }
-    else if (c >= 0xE1 && c <= 0xEC) need = 2;
-    else if (c == 0xED) { need = 2; hi = 0x9F; }
-    else if (c >= 0xEE && c <= 0xEF) need = 2;
-    else if (c == 0xF0) { need = 3; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) need = 3;
-    else if (c == 0xF4) { need = 3; hi = 0x8F; }
-    else return -1;
-    for (int i = 1; i <= need; i++) {
-        if ((size_t)i >= n) return -i;
-        uint8_t d = s[i];
-        if (i == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF)) return -i;
-    }
-    return need + 1;
-}
-
-size_t inf__tk_utf8_valid_prefix(const char *s, size_t n) {
-    const uint8_t *u = (const uint8_t *)s;
-    size_t i = 0;
-    while (i < n) {
-        if (u[i] < 0x80) { i++; continue; }
-        int k = utf8_step(u + i, n - i);
-        if (k < 0) return i;
-        i += (size_t)k;
-    }
-    return n;
-}
-
 int inf__tk_utf8_lossy(tk_buf *b, const char *s, size_t n) {
     const uint8_t *u = (const uint8_t *)s;
     size_t i = 0, run = 0;
     if (inf__tk_buf_reserve(b, n + 1)) return -1;
     while (i < n) {
-        int k = u[i] < 0x80 ? 1 : utf8_step(u + i, n - i);
+        int k = u[i] < 0x80 ? 1 : inf__utf8_step(u + i, n - i);
         if (k > 0) { i += (size_t)k; continue; }
         if (inf__tk_buf_put(b, s + run, i - run) || inf__tk_buf_put(b, "\xEF\xBF\xBD", 3))
             return -1;

@@ -34,6 +34,15 @@ int inf__tok_load_mem(const char *tokenizer_json, size_t len,
 /* Frees t; NULL is a no-op. */
 void inf__tok_free(inf__tokenizer *t);
 
+/* The public handle (inference.h's inf_tokenizer) around a built tokenizer,
+ * so that the code which built one (the engine, from a model directory's
+ * texts) can own a handle and lend it out.  inf__tok_wrap takes ownership
+ * of t (freed by inf_tokenizer_free, or here when out of memory, when it
+ * returns NULL).  inf__tok_unwrap gives the tokenizer inside (NULL for
+ * NULL); it stays owned by the handle. */
+inf_tokenizer *inf__tok_wrap(inf__tokenizer *t);
+const inf__tokenizer *inf__tok_unwrap(const inf_tokenizer *h);
+
 /* Encodes text[len].  Special tokens written in the text are always
  * recognised (HF behaviour).  add_special: add what the post-processor adds
  * (or add_bos_token / add_eos_token of tokenizer_config.json when the
