@@ -7,26 +7,37 @@
 
 #include "core/handles.h"
 #include "core/options.h"
-#include "inference.h"
+#include "core/util.h"
+#include "inference_backend.h"
 
-static char *dupstr(const char *s) { return strdup(s ? s : ""); }
 
-static int check_prompts(const char *const *prompts, size_t n) {
-    if (n && !prompts) return INF_E_INVALID_ARGUMENT;
-    for (size_t i = 0; i < n; i++)
-        if (!prompts[i]) return INF_E_INVALID_ARGUMENT;
-    return INF_OK;
+/* The checks every batch call starts with: the prompts, then the options
+ * (normalised into *o once, for the backend and the generic path alike).
+ * On failure the calling thread's model error says why. */
+static int begin(inf_model *m, const char *const *prompts, size_t n,
+                 const inf_generate_options *opts, void *out,
+                 inf_generate_options *o) {
+    if (!m || !out) return INF_E_INVALID_ARGUMENT;
+    inf__err err;
+    inf__err_clear(&err);
+    if (n && !prompts)
+        inf__seterr(&err, INF_E_INVALID_ARGUMENT, "prompts array is NULL");
+    for (size_t i = 0; prompts && i < n && !err.code; i++)
+        if (!prompts[i])
+            inf__seterr(&err, INF_E_INVALID_ARGUMENT, "prompt %zu is NULL", i);
+    if (!err.code) inf__gen_opts_prepare(opts, o, &err);
+    if (err.code) inf__model_seterr(m, err.code, err.msg);
+    return err.code;
 }
 
 int inf_classify(inf_model *m, const char *const *prompts, size_t n,
                  const inf_generate_options *opts, inf_classify_result **out) {
     if (out) *out = NULL;
-    if (!m || !out || check_prompts(prompts, n) != INF_OK)
-        return INF_E_INVALID_ARGUMENT;
+    inf_generate_options o;
+    int rc0 = begin(m, prompts, n, opts, out, &o);
+    if (rc0 != INF_OK) return rc0;
     inf_classify_result *r = calloc(n ? n : 1, sizeof *r);
     if (!r) return INF_E_NOMEM;
-    inf_generate_options o;
-    inf__gen_opts_normalize(opts, &o);
     if (m->ops->classify) {
         char *msg = NULL;
         int rc = m->ops->classify(m->impl, prompts, n, &o, r, &msg);
@@ -48,7 +59,7 @@ int inf_classify(inf_model *m, const char *const *prompts, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         r[i].status = inf_generate(m, prompts[i], &o, &ss[i]);
-        if (r[i].status != INF_OK) r[i].error = dupstr(inf_model_errmsg(m));
+        if (r[i].status != INF_OK) r[i].error = inf__strdup_or_empty(inf_model_errmsg(m));
     }
     for (size_t i = 0; i < n; i++) {
         if (!ss[i]) continue;
@@ -56,7 +67,7 @@ int inf_classify(inf_model *m, const char *const *prompts, size_t n,
         int got = inf_stream_next(ss[i], &t);
         if (got == 1) {
             r[i].token_id = t.id;
-            r[i].text = dupstr(t.text);
+            r[i].text = inf__strdup_or_empty(t.text);
             if (t.logits && t.n_logits > 0) {
                 r[i].logits = malloc((size_t)t.n_logits * sizeof(float));
                 if (r[i].logits) {
@@ -68,7 +79,7 @@ int inf_classify(inf_model *m, const char *const *prompts, size_t n,
         } else {
             r[i].status = got < 0 ? got : inf_stream_err(ss[i]);
             if (r[i].status == INF_OK) r[i].status = INF_E_INTERNAL;
-            r[i].error = dupstr(inf_stream_errmsg(ss[i]));
+            r[i].error = inf__strdup_or_empty(inf_stream_errmsg(ss[i]));
         }
         inf_stream_close(&ss[i]);
     }
@@ -108,12 +119,11 @@ int inf_batch_generate(inf_model *m, const char *const *prompts, size_t n,
                        const inf_generate_options *opts,
                        inf_batch_result **out) {
     if (out) *out = NULL;
-    if (!m || !out || check_prompts(prompts, n) != INF_OK)
-        return INF_E_INVALID_ARGUMENT;
+    inf_generate_options o;
+    int rc0 = begin(m, prompts, n, opts, out, &o);
+    if (rc0 != INF_OK) return rc0;
     inf_batch_result *r = calloc(n ? n : 1, sizeof *r);
     if (!r) return INF_E_NOMEM;
-    inf_generate_options o;
-    inf__gen_opts_normalize(opts, &o);
     if (m->ops->batch_generate) {
         char *msg = NULL;
         int rc = m->ops->batch_generate(m->impl, prompts, n, &o, r, &msg);
@@ -134,7 +144,7 @@ int inf_batch_generate(inf_model *m, const char *const *prompts, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         r[i].status = inf_generate(m, prompts[i], &o, &ss[i]);
-        if (r[i].status != INF_OK) r[i].error = dupstr(inf_model_errmsg(m));
+        if (r[i].status != INF_OK) r[i].error = inf__strdup_or_empty(inf_model_errmsg(m));
     }
     for (size_t i = 0; i < n; i++) {
         if (!ss[i]) continue;
@@ -153,10 +163,10 @@ int inf_batch_generate(inf_model *m, const char *const *prompts, size_t n,
             if (!append(&r[i].text, &len, &cap, t.text ? t.text : "",
                         t.text_len)) { oom = 1; break; }
         }
-        if (!r[i].text) r[i].text = dupstr("");
+        if (!r[i].text) r[i].text = inf__strdup_or_empty("");
         r[i].status = oom ? INF_E_NOMEM : got < 0 ? got : inf_stream_err(ss[i]);
         if (r[i].status != INF_OK)
-            r[i].error = dupstr(oom ? "out of memory" : inf_stream_errmsg(ss[i]));
+            r[i].error = inf__strdup_or_empty(oom ? "out of memory" : inf_stream_errmsg(ss[i]));
         r[i].finish_reason = inf_stream_finish_reason(ss[i]);
         inf_stream_metrics(ss[i], &r[i].metrics);
         inf_stream_close(&ss[i]);

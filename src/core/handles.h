@@ -2,7 +2,7 @@
 #ifndef INF_CORE_HANDLES_H
 #define INF_CORE_HANDLES_H
 
-#include <pthread.h>
+#include <stdint.h>
 
 #include "core/error.h"
 #include "inference_backend.h"
@@ -11,10 +11,7 @@ struct inf_model {
     const inf_backend *backend;
     const inf_model_ops *ops;
     void *impl;
-    pthread_mutex_t mu; /* guards the error fields */
-    int errcode;
-    char errmsg[INF__ERR_MSG_MAX];
-    char errmsg_out[INF__ERR_MSG_MAX]; /* copy returned to callers */
+    uint64_t serial; /* unique per load: keys the per-thread errors */
 };
 
 struct inf_stream {
@@ -23,7 +20,8 @@ struct inf_stream {
     void *impl;
 };
 
-/* Records the error of a model-level call (inf_model_errcode/errmsg). */
+/* Records the calling thread's error of a model-level call on m (read back
+ * by inf_model_errcode / inf_model_errmsg on the same thread). */
 void inf__model_seterr(inf_model *m, int code, const char *msg);
 
 #endif

@@ -1,8 +1,11 @@
 /* inf_model and inf_stream: the handles programs hold.  They wrap a
- * backend's ops tables, keep the last error, and supply generic Classify /
- * BatchGenerate for backends that do not implement their own. */
+ * backend's ops tables, normalise and check the options once (core/options.h)
+ * before a backend sees them, keep each thread's last error, and supply
+ * generic Classify / BatchGenerate for backends that do not implement their
+ * own (core/batch.c). */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +14,50 @@
 #include "core/handles.h"
 #include "core/options.h"
 #include "core/registry.h"
-#include "inference.h"
+#include "core/util.h"
+#include "inference_backend.h"
 
+/* ---- per-thread errors ------------------------------------------------------
+ * Each thread keeps the last failure of a few models, keyed by the model's
+ * serial number (not its address, which a later model may reuse), so that a
+ * message always belongs to the caller's own call: two threads failing on
+ * one model at once each read their own.  A thread that fails on more than
+ * INF__TL_ERRS models forgets the oldest. */
+#define INF__TL_ERRS 4
+typedef struct tl_err {
+    uint64_t serial; /* 0: empty */
+    uint64_t age;
+    int code;
+    char msg[INF__ERR_MSG_MAX];
+} tl_err;
+static _Thread_local tl_err tl_errs[INF__TL_ERRS];
+static _Thread_local uint64_t tl_clock;
+static atomic_uint_fast64_t next_serial = 1;
 
-static char *dupstr(const char *s) { return s ? strdup(s) : NULL; }
+static tl_err *tl_find(const inf_model *m) {
+    for (int i = 0; i < INF__TL_ERRS; i++)
+        if (tl_errs[i].serial == m->serial) return &tl_errs[i];
+    return NULL;
+}
 
 void inf__model_seterr(inf_model *m, int code, const char *msg) {
-    pthread_mutex_lock(&m->mu);
-    m->errcode = code;
-    snprintf(m->errmsg, sizeof m->errmsg, "%s", msg ? msg : inf_strerror(code));
-    pthread_mutex_unlock(&m->mu);
+    tl_err *e = tl_find(m);
+    if (!e) { /* the empty or oldest slot */
+        e = &tl_errs[0];
+        for (int i = 1; i < INF__TL_ERRS; i++)
+            if (tl_errs[i].age < e->age) e = &tl_errs[i];
+    }
+    e->serial = m->serial;
+    e->age = ++tl_clock;
+    e->code = code;
+    snprintf(e->msg, sizeof e->msg, "%s",
+             msg && msg[0] ? msg : inf_strerror(code));
+}
+
+/* Records a failed call with an inf__err and returns its code. */
+static int model_fail(inf_model *m, const inf__err *err) {
+    inf__model_seterr(m, err->code, err->msg);
+    return err->code;
 }
 
 int inf_model_load(const char *path, const inf_load_options *opts,
@@ -31,23 +68,23 @@ int inf_model_load(const char *path, const inf_load_options *opts,
     inf__err err;
     inf__err_clear(&err);
     if (!path || !path[0]) {
-        if (errmsg) *errmsg = dupstr("model path is empty");
+        if (errmsg) *errmsg = inf__strdup("model path is empty");
         return INF_E_INVALID_ARGUMENT;
     }
     inf_load_options o;
-    inf__load_opts_normalize(opts, &o);
     const inf_backend *b = NULL;
-    int rc = inf__backend_resolve(o.backend, &b, &err);
+    int rc = inf__load_opts_prepare(opts, &o, &err);
+    if (rc == INF_OK) rc = inf__backend_resolve(o.backend, &b, &err);
     if (rc != INF_OK) {
-        if (errmsg) *errmsg = dupstr(err.msg);
+        if (errmsg) *errmsg = inf__strdup(err.msg);
         return rc;
     }
     inf_model *m = calloc(1, sizeof *m);
     if (!m) {
-        if (errmsg) *errmsg = dupstr("out of memory");
+        if (errmsg) *errmsg = inf__strdup("out of memory");
         return INF_E_NOMEM;
     }
-    pthread_mutex_init(&m->mu, NULL);
+    m->serial = atomic_fetch_add(&next_serial, 1);
     m->backend = b;
     char *bmsg = NULL;
     rc = b->load(b->user, path, &o, &m->ops, &m->impl, &bmsg);
@@ -60,18 +97,17 @@ int inf_model_load(const char *path, const inf_load_options *opts,
             char buf[256];
             snprintf(buf, sizeof buf,
                      "backend \"%s\" returned an incomplete model", b->name);
-            *errmsg = dupstr(buf);
+            *errmsg = inf__strdup(buf);
         }
     } else if (rc != INF_OK) {
         if (errmsg)
-            *errmsg = bmsg ? bmsg : dupstr(inf_strerror(rc));
+            *errmsg = bmsg ? bmsg : inf__strdup(inf_strerror(rc));
         else
             free(bmsg);
         bmsg = NULL;
     }
     free(bmsg);
     if (rc != INF_OK) {
-        pthread_mutex_destroy(&m->mu);
         free(m);
         return rc;
     }
@@ -84,7 +120,6 @@ void inf_model_close(inf_model **pm) {
     inf_model *m = *pm;
     *pm = NULL;
     if (m->ops && m->ops->close) m->ops->close(m->impl);
-    pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
@@ -114,56 +149,78 @@ int inf_model_metrics(const inf_model *m, inf_metrics *out) {
 
 int inf_model_errcode(const inf_model *m) {
     if (!m) return INF_E_INVALID_ARGUMENT;
-    pthread_mutex_lock((pthread_mutex_t *)&m->mu);
-    int c = m->errcode;
-    pthread_mutex_unlock((pthread_mutex_t *)&m->mu);
-    return c;
+    const tl_err *e = tl_find(m);
+    return e ? e->code : INF_OK;
 }
 
 const char *inf_model_errmsg(const inf_model *m) {
     if (!m) return "invalid model handle (NULL)";
-    inf_model *mm = (inf_model *)m;
-    pthread_mutex_lock(&mm->mu);
-    memcpy(mm->errmsg_out, mm->errmsg, sizeof mm->errmsg_out);
-    pthread_mutex_unlock(&mm->mu);
-    return mm->errmsg_out;
+    const tl_err *e = tl_find(m);
+    return e ? e->msg : "";
 }
 
-static int start(inf_model *m, const char *prompt, const inf_message *msgs,
-                 size_t n_msgs, const inf_generate_options *opts,
-                 inf_stream **out) {
+const inf_tokenizer *inf_model_tokenizer(const inf_model *m) {
+    return m && m->ops->tokenizer ? m->ops->tokenizer(m->impl) : NULL;
+}
+
+const inf_chat_template *inf_model_chat_template(const inf_model *m) {
+    return m && m->ops->chat_template ? m->ops->chat_template(m->impl) : NULL;
+}
+
+int inf_model_generation_defaults(const inf_model *m, inf_generate_options *o) {
+    if (!m || !o) return INF_E_INVALID_ARGUMENT;
+    if (!m->ops->generation_defaults) return INF_OK;
+    /* The backend writes into a full-size struct; the caller's may be an
+     * older, smaller one. */
+    inf_generate_options full;
+    inf__gen_opts_normalize(o, &full);
+    m->ops->generation_defaults(m->impl, &full);
+    size_t n = o->struct_size && o->struct_size < sizeof full ? o->struct_size
+                                                              : sizeof full;
+    memcpy(o, &full, n);
+    o->struct_size = n;
+    return INF_OK;
+}
+
+/* The one place that decides what a request is.  chat: the messages, and
+ * the token-id prompt fields are cleared; generate: the token ids when
+ * opts has them, else the text.  The backend sees the decision in what is
+ * non-NULL (inference_backend.h, inf_model_ops.start). */
+static int start(inf_model *m, int chat, const char *prompt,
+                 const inf_message *msgs, size_t n_msgs,
+                 const inf_generate_options *opts, inf_stream **out) {
     if (out) *out = NULL;
     if (!m || !out) return INF_E_INVALID_ARGUMENT;
-    if (!prompt && !msgs && n_msgs == 0 && !(opts && opts->n_prompt_ids)) {
-        inf__model_seterr(m, INF_E_INVALID_ARGUMENT, "no prompt given");
-        return INF_E_INVALID_ARGUMENT;
-    }
-    if (!prompt && !msgs && n_msgs) {
-        inf__model_seterr(m, INF_E_INVALID_ARGUMENT, "messages array is NULL");
-        return INF_E_INVALID_ARGUMENT;
-    }
-    for (size_t i = 0; msgs && i < n_msgs; i++) {
-        if (!msgs[i].role || !msgs[i].content) {
-            char buf[128];
-            snprintf(buf, sizeof buf, "message %zu has no %s", i,
-                     msgs[i].role ? "content" : "role");
-            inf__model_seterr(m, INF_E_INVALID_ARGUMENT, buf);
-            return INF_E_INVALID_ARGUMENT;
-        }
-    }
     inf_generate_options o;
-    inf__gen_opts_normalize(opts, &o);
-    if (o.max_tokens < 0 || o.temperature < 0 || o.top_p < 0 || o.min_p < 0 ||
-        o.top_k < 0 || o.repeat_penalty < 0 ||
-        (o.n_stop_ids && !o.stop_ids) || (o.n_stop_strings && !o.stop_strings)) {
-        inf__model_seterr(m, INF_E_INVALID_ARGUMENT,
-                     "invalid generate options (negative value or NULL array)");
-        return INF_E_INVALID_ARGUMENT;
+    inf__err err;
+    inf__err_clear(&err);
+    if (inf__gen_opts_prepare(opts, &o, &err) != INF_OK)
+        return model_fail(m, &err);
+    if (chat) {
+        static const inf_message none[1] = {{"user", ""}};
+        if (!msgs && n_msgs)
+            return inf__seterr(&err, INF_E_INVALID_ARGUMENT,
+                               "messages array is NULL"), model_fail(m, &err);
+        if (!msgs) msgs = none, n_msgs = 0; /* an empty conversation */
+        for (size_t i = 0; i < n_msgs; i++)
+            if (!msgs[i].role || !msgs[i].content)
+                return inf__seterr(&err, INF_E_INVALID_ARGUMENT,
+                                   "message %zu has no %s", i,
+                                   msgs[i].role ? "content" : "role"),
+                       model_fail(m, &err);
+        prompt = NULL;
+        o.prompt_ids = NULL;
+        o.n_prompt_ids = 0;
+    } else if (o.n_prompt_ids > 0) {
+        prompt = NULL; /* the ids instead of the text */
+    } else if (!prompt) {
+        inf__seterr(&err, INF_E_INVALID_ARGUMENT, "prompt is NULL");
+        return model_fail(m, &err);
     }
     inf_stream *s = calloc(1, sizeof *s);
     if (!s) {
-        inf__model_seterr(m, INF_E_NOMEM, "out of memory");
-        return INF_E_NOMEM;
+        inf__seterr(&err, INF_E_NOMEM, "out of memory");
+        return model_fail(m, &err);
     }
     char *msg = NULL;
     int rc = m->ops->start(m->impl, prompt, msgs, n_msgs, &o, &s->ops,
@@ -182,22 +239,12 @@ static int start(inf_model *m, const char *prompt, const inf_message *msgs,
 
 int inf_generate(inf_model *m, const char *prompt,
                  const inf_generate_options *opts, inf_stream **out) {
-    inf_generate_options o;
-    inf__gen_opts_normalize(opts, &o);
-    if (o.n_prompt_ids > 0 && o.prompt_ids) prompt = NULL; /* ids instead */
-    else if (!prompt) {
-        if (out) *out = NULL;
-        if (m) inf__model_seterr(m, INF_E_INVALID_ARGUMENT, "prompt is NULL");
-        return INF_E_INVALID_ARGUMENT;
-    }
-    return start(m, prompt, NULL, 0, opts, out);
+    return start(m, 0, prompt, NULL, 0, opts, out);
 }
 
 int inf_chat(inf_model *m, const inf_message *msgs, size_t n_msgs,
              const inf_generate_options *opts, inf_stream **out) {
-    static const inf_message none[1] = {{"user", ""}};
-    if (!msgs && n_msgs == 0) msgs = none; /* an empty conversation */
-    return start(m, NULL, msgs, n_msgs, opts, out);
+    return start(m, 1, NULL, msgs, n_msgs, opts, out);
 }
 
 int inf_stream_next(inf_stream *s, inf_token *tok) {
@@ -249,12 +296,12 @@ static int run_cb(inf_stream *s, int rc, inf_token_fn fn, void *user,
     while ((r = inf_stream_next(s, &t)) == 1) {
         if (fn && fn(&t, user)) {
             inf_stream_close(&s);
-            if (errmsg) *errmsg = dupstr("stopped by the token callback");
+            if (errmsg) *errmsg = inf__strdup("stopped by the token callback");
             return INF_E_CANCELLED;
         }
     }
     rc = r < 0 ? r : inf_stream_err(s);
-    if (rc != INF_OK && errmsg) *errmsg = dupstr(inf_stream_errmsg(s));
+    if (rc != INF_OK && errmsg) *errmsg = inf__strdup(inf_stream_errmsg(s));
     inf_stream_close(&s);
     return rc;
 }
@@ -265,7 +312,7 @@ int inf_generate_cb(inf_model *m, const char *prompt,
     if (errmsg) *errmsg = NULL;
     inf_stream *s = NULL;
     int rc = inf_generate(m, prompt, opts, &s);
-    if (rc != INF_OK && errmsg && m) *errmsg = dupstr(inf_model_errmsg(m));
+    if (rc != INF_OK && errmsg && m) *errmsg = inf__strdup(inf_model_errmsg(m));
     return run_cb(s, rc, fn, user, errmsg);
 }
 
@@ -275,7 +322,7 @@ int inf_chat_cb(inf_model *m, const inf_message *msgs, size_t n_msgs,
     if (errmsg) *errmsg = NULL;
     inf_stream *s = NULL;
     int rc = inf_chat(m, msgs, n_msgs, opts, &s);
-    if (rc != INF_OK && errmsg && m) *errmsg = dupstr(inf_model_errmsg(m));
+    if (rc != INF_OK && errmsg && m) *errmsg = inf__strdup(inf_model_errmsg(m));
     return run_cb(s, rc, fn, user, errmsg);
 }
 
@@ -290,14 +337,14 @@ int inf_model_logits(inf_model *m, const int32_t *ids, size_t n, float **out,
             snprintf(buf, sizeof buf,
                      "backend \"%s\" does not report logits per position",
                      m->backend->name);
-            *errmsg = dupstr(buf);
+            *errmsg = inf__strdup(buf);
         }
         return INF_E_UNSUPPORTED;
     }
     inf_model_info info;
     int rc = inf_model_info_get(m, &info);
     if (rc != INF_OK || info.vocab_size <= 0) {
-        if (errmsg) *errmsg = dupstr("model does not report its vocabulary size");
+        if (errmsg) *errmsg = inf__strdup("model does not report its vocabulary size");
         return rc != INF_OK ? rc : INF_E_INTERNAL;
     }
     float *buf = malloc(n * (size_t)info.vocab_size * sizeof(float));
@@ -306,7 +353,7 @@ int inf_model_logits(inf_model *m, const int32_t *ids, size_t n, float **out,
     rc = m->ops->logits(m->impl, ids, n, buf, &msg);
     if (rc != INF_OK) {
         free(buf);
-        if (errmsg) *errmsg = msg ? msg : dupstr(inf_strerror(rc));
+        if (errmsg) *errmsg = msg ? msg : inf__strdup(inf_strerror(rc));
         else free(msg);
         return rc;
     }

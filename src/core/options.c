@@ -1,18 +1,19 @@
-/* Default initialisers for the option structs. */
+/* The option structs: defaults, the one table of bounds, and the one place
+ * where a caller's options become the full-size, checked struct that the
+ * backends receive. */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "inference.h"
+#include "core/options.h"
+#include "core/util.h"
 
 void inf_generate_options_default(inf_generate_options *o) {
     if (!o) return;
     memset(o, 0, sizeof *o);
     o->struct_size = sizeof *o;
-    o->max_tokens = 256;
-    o->temperature = 0.0f;
-    o->top_k = 0;
-    o->top_p = 0.0f;
-    o->min_p = 0.0f;
-    o->repeat_penalty = 0.0f;
+    o->max_tokens = INF_DEFAULT_MAX_TOKENS;
+    o->seed = INF_SEED_RANDOM;
     o->add_generation_prompt = 1;
 }
 
@@ -23,7 +24,71 @@ void inf_load_options_default(inf_load_options *o) {
     o->gpu_layers = -1;
 }
 
-#include "core/options.h"
+/* The table inference.h documents; keep the two in step. */
+#define I32MAX 2147483647.0
+static const inf_option_bound bounds[] = {
+    {"max_tokens", 0, I32MAX, 1},
+    {"temperature", 0, 100, 0},
+    {"top_k", 0, 1000000, 1},
+    {"top_p", 0, 1, 0},
+    {"min_p", 0, 1, 0},
+    {"repeat_penalty", 0, 100, 0},
+    {"repeat_last_n", 0, I32MAX, 1},
+};
+#define N_BOUNDS (sizeof bounds / sizeof bounds[0])
+
+const inf_option_bound *inf_generate_option_bounds(size_t *n) {
+    if (n) *n = N_BOUNDS;
+    return bounds;
+}
+
+const inf_option_bound *inf_generate_option_bound(const char *field) {
+    for (size_t i = 0; field && i < N_BOUNDS; i++)
+        if (strcmp(bounds[i].field, field) == 0) return &bounds[i];
+    return NULL;
+}
+
+/* The value of the bounded field `i` of o. */
+static double field_value(const inf_generate_options *o, size_t i) {
+    switch (i) {
+    case 0: return o->max_tokens;
+    case 1: return o->temperature;
+    case 2: return o->top_k;
+    case 3: return o->top_p;
+    case 4: return o->min_p;
+    case 5: return o->repeat_penalty;
+    default: return o->repeat_last_n;
+    }
+}
+
+static int check_full(const inf_generate_options *o, inf__err *err) {
+    for (size_t i = 0; i < N_BOUNDS; i++) {
+        double v = field_value(o, i);
+        if (isnan(v) || v < bounds[i].min || v > bounds[i].max)
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                               "%s = %g is out of range [%g, %g]",
+                               bounds[i].field, v, bounds[i].min,
+                               bounds[i].max);
+    }
+    if (o->n_stop_ids && !o->stop_ids)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "n_stop_ids is %zu but stop_ids is NULL",
+                           o->n_stop_ids);
+    if (o->n_stop_strings && !o->stop_strings)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "n_stop_strings is %zu but stop_strings is NULL",
+                           o->n_stop_strings);
+    for (size_t i = 0; i < o->n_stop_strings; i++)
+        if (!o->stop_strings[i] || !o->stop_strings[i][0])
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                               "stop string %zu is %s", i,
+                               o->stop_strings[i] ? "empty" : "NULL");
+    if (o->n_prompt_ids && !o->prompt_ids)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "n_prompt_ids is %zu but prompt_ids is NULL",
+                           o->n_prompt_ids);
+    return INF_OK;
+}
 
 void inf__gen_opts_normalize(const inf_generate_options *in,
                              inf_generate_options *out) {
@@ -35,6 +100,23 @@ void inf__gen_opts_normalize(const inf_generate_options *in,
     out->struct_size = sizeof *out;
 }
 
+int inf__gen_opts_prepare(const inf_generate_options *in,
+                          inf_generate_options *out, inf__err *err) {
+    inf__gen_opts_normalize(in, out);
+    return check_full(out, err);
+}
+
+int inf_generate_options_check(const inf_generate_options *o, char **errmsg) {
+    if (errmsg) *errmsg = NULL;
+    inf__err err;
+    inf__err_clear(&err);
+    inf_generate_options full;
+    int rc = o ? inf__gen_opts_prepare(o, &full, &err)
+               : inf__seterr(&err, INF_E_INVALID_ARGUMENT, "options are NULL");
+    if (rc != INF_OK && errmsg) *errmsg = inf__strdup(err.msg);
+    return rc;
+}
+
 void inf__load_opts_normalize(const inf_load_options *in,
                               inf_load_options *out) {
     inf_load_options_default(out);
@@ -43,4 +125,26 @@ void inf__load_opts_normalize(const inf_load_options *in,
     if (n == 0 || n > sizeof *out) n = sizeof *out;
     memcpy(out, in, n);
     out->struct_size = sizeof *out;
+}
+
+int inf__load_opts_prepare(const inf_load_options *in, inf_load_options *out,
+                           inf__err *err) {
+    inf__load_opts_normalize(in, out);
+    if (out->context_length < 0)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "context_length = %d is negative (0 = the model's)",
+                           out->context_length);
+    if (out->parallel_slots < 0)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "parallel_slots = %d is negative (0 = the "
+                           "backend's default)", out->parallel_slots);
+    if (out->n_threads < 0)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "n_threads = %d is negative (0 = one per core)",
+                           out->n_threads);
+    if (out->timeout_ms < 0)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "timeout_ms = %lld is negative (0 = the default)",
+                           (long long)out->timeout_ms);
+    return INF_OK;
 }

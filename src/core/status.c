@@ -29,3 +29,22 @@ const char *inf_status_name(int status) {
 }
 
 void inf_free(void *ptr) { free(ptr); }
+
+const char *inf_finish_reason_name(inf_finish_reason r) {
+    switch (r) {
+    case INF_FINISH_NONE: return "none";
+    case INF_FINISH_EOS: return "eos";
+    case INF_FINISH_STOP: return "stop";
+    case INF_FINISH_LENGTH: return "length";
+    }
+    return "unknown";
+}
+
+const char *inf_finish_reason_openai(inf_finish_reason r) {
+    switch (r) {
+    case INF_FINISH_EOS:
+    case INF_FINISH_STOP: return "stop";
+    case INF_FINISH_LENGTH: return "length";
+    default: return NULL;
+    }
+}

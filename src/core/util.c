@@ -114,3 +114,7 @@ size_t inf__utf8_valid_prefix(const char *s, size_t n) {
     }
     return n;
 }
+
+size_t inf_utf8_valid_prefix(const char *s, size_t n) {
+    return s ? inf__utf8_valid_prefix(s, n) : 0;
+}

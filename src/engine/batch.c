@@ -9,15 +9,10 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/util.h"
 #include "core/options.h"
 #include "engine/engine_int.h"
 
-static char *dupstr(const char *s) {
-    size_t n = strlen(s ? s : "");
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s ? s : "", n + 1);
-    return d;
-}
 
 /* Metrics of an operation over several sequences: token counts summed;
  * prefill = first admission to the last first token, decode = from there
@@ -54,7 +49,7 @@ static void aggregate(inf__engine *e, inf__seq **seqs, size_t n, int64_t t0,
 
 static void set_error(int *status, char **error, const inf__err *err, int rc) {
     *status = rc;
-    *error = dupstr(err->msg[0] ? err->msg : inf_strerror(rc));
+    *error = inf__strdup_or_empty(err->msg[0] ? err->msg : inf_strerror(rc));
 }
 
 /* ---- classify ------------------------------------------------------------ */
@@ -64,7 +59,9 @@ static void set_error(int *status, char **error, const inf__err *err, int rc) {
 static int classify_run(inf__engine *e, const int32_t *const *ids,
                         const size_t *n_ids, size_t n,
                         const inf_generate_options *opts,
-                        inf_classify_result *out) {
+                        inf_classify_result *out, inf__err *err) {
+    /* opts comes prepared from the core (or NULL from the ids entry point
+     * of tests and benchmarks: defaults). */
     inf_generate_options o;
     inf__gen_opts_normalize(opts, &o);
     /* One token at the last position of each prompt, whatever it is. */
@@ -75,7 +72,7 @@ static int classify_run(inf__engine *e, const int32_t *const *ids,
     o.stop_strings = NULL;
     o.n_stop_strings = 0;
     inf__seq **seqs = calloc(n ? n : 1, sizeof *seqs);
-    if (!seqs) return INF_E_NOMEM;
+    if (!seqs) return inf__seterr(err, INF_E_NOMEM, "out of memory");
     int64_t t0 = inf__now_ns();
     for (size_t i = 0; i < n; i++) {
         if (out[i].status != INF_OK) continue;
@@ -92,7 +89,7 @@ static int classify_run(inf__engine *e, const int32_t *const *ids,
         /* done: the worker has delivered everything it will */
         if (s->status != INF_OK || s->ev_len == 0) {
             out[i].status = s->status != INF_OK ? s->status : INF_E_INTERNAL;
-            out[i].error = dupstr(s->errmsg[0] ? s->errmsg
+            out[i].error = inf__strdup_or_empty(s->errmsg[0] ? s->errmsg
                                                 : "no token was produced");
             continue;
         }
@@ -108,7 +105,7 @@ static int classify_run(inf__engine *e, const int32_t *const *ids,
             out[i].text = text;
         } else {
             free(text);
-            out[i].text = dupstr("");
+            out[i].text = inf__strdup_or_empty("");
         }
     }
     inf_metrics m;
@@ -127,8 +124,10 @@ int inf__engine_classify_ids(void *model, const int32_t *const *ids,
     if (!model || (n && (!ids || !n_ids || !out)))
         return INF_E_INVALID_ARGUMENT;
     memset(out, 0, n * sizeof *out);
-    int rc = classify_run(model, ids, n_ids, n, opts, out);
-    if (rc != INF_OK && errmsg) *errmsg = dupstr(inf_strerror(rc));
+    inf__err err;
+    inf__err_clear(&err);
+    int rc = classify_run(model, ids, n_ids, n, opts, out, &err);
+    if (rc != INF_OK && errmsg) *errmsg = inf__strdup_or_empty(err.msg);
     return rc;
 }
 
@@ -141,7 +140,9 @@ int inf__engine_op_classify(void *model, const char *const *prompts, size_t n,
     memset(out, 0, n * sizeof *out);
     int32_t **ids = calloc(n ? n : 1, sizeof *ids);
     size_t *n_ids = calloc(n ? n : 1, sizeof *n_ids);
-    int rc = INF_E_NOMEM;
+    inf__err run_err;
+    inf__err_clear(&run_err);
+    int rc = inf__seterr(&run_err, INF_E_NOMEM, "out of memory");
     if (ids && n_ids) {
         for (size_t i = 0; i < n; i++) {
             inf__err err;
@@ -150,13 +151,14 @@ int inf__engine_op_classify(void *model, const char *const *prompts, size_t n,
                                          &err);
             if (r != INF_OK) set_error(&out[i].status, &out[i].error, &err, r);
         }
-        rc = classify_run(e, (const int32_t *const *)ids, n_ids, n, opts, out);
+        rc = classify_run(e, (const int32_t *const *)ids, n_ids, n, opts, out,
+                          &run_err);
     }
     if (ids)
         for (size_t i = 0; i < n; i++) free(ids[i]);
     free(ids);
     free(n_ids);
-    if (rc != INF_OK && errmsg) *errmsg = dupstr(inf_strerror(rc));
+    if (rc != INF_OK && errmsg) *errmsg = inf__strdup_or_empty(run_err.msg);
     return rc;
 }
 
@@ -169,12 +171,11 @@ int inf__engine_op_batch(void *model, const char *const *prompts, size_t n,
     if (errmsg) *errmsg = NULL;
     if (n && (!prompts || !out)) return INF_E_INVALID_ARGUMENT;
     memset(out, 0, n * sizeof *out);
-    inf_generate_options o;
-    inf__gen_opts_normalize(opts, &o);
+    inf_generate_options o = *opts; /* prepared by the core */
     o.return_logits = 0; /* a batch result has no place for them */
     inf__seq **seqs = calloc(n ? n : 1, sizeof *seqs);
     if (!seqs) {
-        if (errmsg) *errmsg = dupstr("out of memory");
+        if (errmsg) *errmsg = inf__strdup_or_empty("out of memory");
         return INF_E_NOMEM;
     }
     int64_t t0 = inf__now_ns();
@@ -206,7 +207,7 @@ int inf__engine_op_batch(void *model, const char *const *prompts, size_t n,
             r->token_ids = NULL;
             r->text = NULL;
             r->status = INF_E_NOMEM;
-            r->error = dupstr("out of memory");
+            r->error = inf__strdup_or_empty("out of memory");
             continue;
         }
         tl = 0;
@@ -221,7 +222,7 @@ int inf__engine_op_batch(void *model, const char *const *prompts, size_t n,
         inf__seq_metrics(s, &r->metrics);
         if (s->status != INF_OK) {
             r->status = s->status;
-            r->error = dupstr(s->errmsg);
+            r->error = inf__strdup_or_empty(s->errmsg);
         }
     }
     inf_metrics m;
@@ -280,7 +281,7 @@ int inf__engine_op_logits(void *model, const int32_t *ids, size_t n,
         inf__engine_set_last(e, &m);
     }
     inf__seq_unref(s);
-    if (rc != INF_OK && errmsg) *errmsg = dupstr(err.msg);
+    if (rc != INF_OK && errmsg) *errmsg = inf__strdup_or_empty(err.msg);
     return rc;
 }
 
@@ -291,7 +292,7 @@ int inf__engine_bench(void *model, int32_t n_prompt, int32_t n_gen,
     inf__engine *e = model;
     if (errmsg) *errmsg = NULL;
     if (!e || !out || n_prompt <= 0 || n_gen <= 0 || n_parallel <= 0) {
-        if (errmsg) *errmsg = dupstr("bench: bad arguments");
+        if (errmsg) *errmsg = inf__strdup_or_empty("bench: bad arguments");
         return INF_E_INVALID_ARGUMENT;
     }
     inf_generate_options o;
@@ -331,6 +332,6 @@ done:
         for (int32_t p = 0; p < n_parallel; p++) inf__seq_unref(seqs[p]);
     free(seqs);
     free(ids);
-    if (rc != INF_OK && errmsg) *errmsg = dupstr(err.msg);
+    if (rc != INF_OK && errmsg) *errmsg = inf__strdup_or_empty(err.msg);
     return rc;
 }

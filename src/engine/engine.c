@@ -357,37 +357,31 @@ static int op_info(void *model, inf_model_info *out) {
     return INF_OK;
 }
 
+/* opts is the full-size struct the core prepared and checked; the request
+ * kind was decided there too (inference_backend.h): ids when neither prompt
+ * nor msgs is given. */
 static int op_start(void *model, const char *prompt, const inf_message *msgs,
-                    size_t n_msgs, const inf_generate_options *opts,
+                    size_t n_msgs, const inf_generate_options *o,
                     const inf_stream_ops **sops, void **stream,
                     char **errmsg) {
     inf__engine *e = model;
     inf__err err;
     inf__err_clear(&err);
     if (errmsg) *errmsg = NULL;
-    inf_generate_options o;
-    inf__gen_opts_normalize(opts, &o);
     int32_t *ids = NULL;
     size_t n = 0;
-    inf__seq *s_out_tmp = NULL;
-    int rc;
-    if (!msgs && o.n_prompt_ids > 0 && o.prompt_ids) {
-        /* Token-id prompt: used exactly as given. */
-        rc = inf__engine_submit_ids(e, o.prompt_ids, o.n_prompt_ids, &o,
-                                    1, 0, &s_out_tmp, &err);
-        if (rc != INF_OK) return fail(errmsg, &err, rc);
-        *sops = &inf__engine_stream_ops;
-        *stream = s_out_tmp;
-        return INF_OK;
-    }
-    rc = prompt ? inf__engine_tokenize(e, prompt, 1, &ids, &n, &err)
-                : chat_ids(e, msgs, n_msgs, &o, &ids, &n, &err);
+    int rc = INF_OK;
+    if (prompt) rc = inf__engine_tokenize(e, prompt, 1, &ids, &n, &err);
+    else if (msgs) rc = chat_ids(e, msgs, n_msgs, o, &ids, &n, &err);
     if (rc != INF_OK) {
         free(ids);
         return fail(errmsg, &err, rc);
     }
     inf__seq *s;
-    rc = inf__engine_submit_ids(e, ids, n, &o, 1, 0, &s, &err);
+    rc = prompt || msgs
+             ? inf__engine_submit_ids(e, ids, n, o, 1, 0, &s, &err)
+             : inf__engine_submit_ids(e, o->prompt_ids, o->n_prompt_ids, o, 1,
+                                      0, &s, &err);
     free(ids);
     if (rc != INF_OK) return fail(errmsg, &err, rc);
     *sops = &inf__engine_stream_ops;

@@ -17,7 +17,7 @@ static uint64_t splitmix64(uint64_t *x) {
 }
 
 void inf__rng_seed(inf__rng *r, uint64_t seed) {
-    if (seed == 0) {
+    if (seed == INF_SEED_RANDOM) {
         /* "random": clock + a process-wide counter so that sequences
          * started in the same nanosecond still differ. */
         static atomic_uint_fast64_t counter;

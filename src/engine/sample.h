@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inference.h"
+
 typedef struct inf__sampler_cfg {
     float temperature;    /* <= 0: greedy */
     int32_t top_k;        /* <= 0: off */
@@ -34,8 +36,9 @@ typedef struct inf__rng {
     uint64_t s[4];
 } inf__rng;
 
-/* Seeds *r from seed; seed 0 picks a seed from the clock and a counter, so
- * two sequences started at once still differ. */
+/* Seeds *r from seed; INF_SEED_RANDOM picks a seed from the clock and a
+ * counter, so two sequences started at once still differ.  Every other
+ * value, 0 included, is a fixed seed. */
 void inf__rng_seed(inf__rng *r, uint64_t seed);
 /* Next 64 random bits. */
 uint64_t inf__rng_next(inf__rng *r);

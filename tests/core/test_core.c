@@ -3,6 +3,7 @@
  * header, as a program would), the stream wrapper and the generic
  * Classify / BatchGenerate built on streams. */
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -86,6 +87,76 @@ static void test_options(void) {
     inf_load_options l;
     inf_load_options_default(&l);
     CHECK(l.backend == NULL && l.context_length == 0 && l.gpu_layers == -1 && l.parallel_slots == 0);
+    CHECK(g.seed == INF_SEED_RANDOM);
+    CHECK_EQ_INT(g.max_tokens, INF_DEFAULT_MAX_TOKENS);
+}
+
+/* One table of bounds: every field at its limits passes, just past them
+ * fails with a message naming the field and the range. */
+static void test_option_bounds(void) {
+    size_t n = 0;
+    const inf_option_bound *b = inf_generate_option_bounds(&n);
+    CHECK_EQ_INT(n, 7);
+    CHECK(inf_generate_option_bound("temperature") != NULL);
+    CHECK(inf_generate_option_bound("no_such_field") == NULL);
+    CHECK(inf_generate_option_bound(NULL) == NULL);
+    CHECK_EQ_INT(inf_generate_options_check(NULL, NULL), INF_E_INVALID_ARGUMENT);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(inf_generate_option_bound(b[i].field) == &b[i]);
+        for (int side = 0; side < 2; side++) {
+            for (int past = 0; past < 2; past++) {
+                inf_generate_options o;
+                inf_generate_options_default(&o);
+                double v = side ? b[i].max : b[i].min;
+                double step = b[i].is_integer ? 1 : (side ? 1e-3 : 1e-3);
+                if (past) v += side ? step : -step;
+                if (past && side && b[i].max >= 2147483647.0) continue; /* int32 cannot pass it */
+                if (!strcmp(b[i].field, "max_tokens")) o.max_tokens = (int32_t)v;
+                else if (!strcmp(b[i].field, "temperature")) o.temperature = (float)v;
+                else if (!strcmp(b[i].field, "top_k")) o.top_k = (int32_t)v;
+                else if (!strcmp(b[i].field, "top_p")) o.top_p = (float)v;
+                else if (!strcmp(b[i].field, "min_p")) o.min_p = (float)v;
+                else if (!strcmp(b[i].field, "repeat_penalty")) o.repeat_penalty = (float)v;
+                else if (!strcmp(b[i].field, "repeat_last_n")) o.repeat_last_n = (int32_t)v;
+                else CHECK_MSG(0, "field %s not covered by this test", b[i].field);
+                char *msg = NULL;
+                int rc = inf_generate_options_check(&o, &msg);
+                CHECK_MSG(rc == (past ? INF_E_INVALID_ARGUMENT : INF_OK),
+                          "%s = %g: %d (%s)", b[i].field, v, rc, msg ? msg : "");
+                if (past) CHECK_MSG(msg && strstr(msg, b[i].field), "%s", msg ? msg : "(null)");
+                inf_free(msg);
+            }
+        }
+    }
+    inf_generate_options o;
+    inf_generate_options_default(&o);
+    o.temperature = NAN;
+    CHECK_EQ_INT(inf_generate_options_check(&o, NULL), INF_E_INVALID_ARGUMENT);
+    inf_generate_options_default(&o);
+    o.n_stop_strings = 1;
+    CHECK_EQ_INT(inf_generate_options_check(&o, NULL), INF_E_INVALID_ARGUMENT);
+    const char *empty[1] = {""};
+    o.stop_strings = empty;
+    char *msg = NULL;
+    CHECK_EQ_INT(inf_generate_options_check(&o, &msg), INF_E_INVALID_ARGUMENT);
+    CHECK_EQ_STR(msg, "stop string 0 is empty");
+    inf_free(msg);
+    /* An older, smaller struct: the fields it lacks keep their defaults. */
+    inf_generate_options_default(&o);
+    o.struct_size = offsetof(inf_generate_options, seed);
+    o.stop_ids = (const int32_t *)1; /* past its end: never read */
+    CHECK_EQ_INT(inf_generate_options_check(&o, NULL), INF_OK);
+    /* finish-reason names */
+    CHECK_EQ_STR(inf_finish_reason_name(INF_FINISH_LENGTH), "length");
+    CHECK_EQ_STR(inf_finish_reason_openai(INF_FINISH_EOS), "stop");
+    CHECK(inf_finish_reason_openai(INF_FINISH_NONE) == NULL);
+    CHECK_EQ_STR(inf_finish_reason_name((inf_finish_reason)42), "unknown");
+    /* the one UTF-8 check */
+    CHECK_EQ_INT(inf_utf8_valid_prefix("abc\xc3\xa9", 5), 5);
+    CHECK_EQ_INT(inf_utf8_valid_prefix("ab\xc0\xaf", 4), 2);     /* overlong */
+    CHECK_EQ_INT(inf_utf8_valid_prefix("a\xed\xa0\x80", 4), 1);  /* surrogate */
+    CHECK_EQ_INT(inf_utf8_valid_prefix("a\xf4\x90\x80\x80", 5), 1); /* > U+10FFFF */
+    CHECK_EQ_INT(inf_utf8_valid_prefix("a\xe2\x82", 3), 1);       /* cut short */
 }
 
 static void test_cancel(void) {
@@ -238,6 +309,7 @@ static void test_default_errors(void) {
 int main(void) {
     test_status();
     test_options();
+    test_option_bounds();
     test_cancel();
     test_default_errors();
     test_registry();

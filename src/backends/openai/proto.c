@@ -30,7 +30,7 @@ static int add_sampling(json_t *req, const inf_generate_options *o) {
             bad |= json_object_set_new(req, "repeat_last_n",
                                        json_integer(o->repeat_last_n));
     }
-    if (o->seed != 0)
+    if (o->seed != INF_SEED_RANDOM)
         /* JSON integers are signed 64-bit in jansson: keep the low 63 bits
          * so the value stays positive on every server. */
         bad |= json_object_set_new(
