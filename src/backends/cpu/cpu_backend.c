@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "backends/cpu/cpu_ctx.h"
-#include "backends/cpu/ops.h"
 #include "core/log.h"
+#include "model/rope.h"
 
 /* Rows per pass: bounds scratch memory; the engine chunks prefill too. */
 #define CPU_MAX_ROWS 512
@@ -161,10 +161,8 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
     if (!c) return inf__seterr(err, INF_E_NOMEM, "cpu: init: out of memory");
     c->d = d;
     /* INF_CPU_REFERENCE=1 forces the reference kernels; INF_CPU_KERNELS
-     * (reference, avx2, avx512) picks a set for comparisons. */
-    const char *ref = getenv("INF_CPU_REFERENCE");
-    c->kern = inf__cpu_kernels_select(ref && ref[0] && strcmp(ref, "0") != 0 ? "reference"
-                                                                          : getenv("INF_CPU_KERNELS"));
+     * picks a set for comparisons (kernels_select.c). */
+    c->kern = inf__cpu_kernels_from_env();
     c->n_slots = p->n_slots;
     c->n_ctx = p->context_length;
     c->q_dim = (int32_t)qd;
@@ -197,7 +195,7 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
         }
         C->inv_freq = malloc((size_t)c->half * sizeof(float));
         if (!C->inv_freq) { ok = 0; break; }
-        inf__cpu_rope_inv_freq(&L->rope, d->head_dim, C->inv_freq);
+        inf__rope_inv_freq(&L->rope, d->head_dim, C->inv_freq);
         C->rope_as_prev = l > 0 && memcmp(C->inv_freq, c->layers[l - 1].inv_freq,
                                           (size_t)c->half * sizeof(float)) == 0;
     }

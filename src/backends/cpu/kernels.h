@@ -1,10 +1,11 @@
 /*
- * Matrix kernels of the cpu backend, in two interchangeable sets:
+ * Matrix kernels of the cpu backend, in interchangeable sets:
  *  - reference: portable C, f32 math, f32 accumulation in index order (the
  *    exact path the golden tests check);
- *  - avx2: AVX2+FMA+F16C, compiled with per-function target attributes and
- *    chosen at run time, so one binary runs on any x86-64.
- * Both take weights in their stored format (inf__weight) and dequantise
+ *  - avx2, avx512 (exact) and the opt-in avx2q8, avx512bf16: compiled with
+ *    per-function target attributes and chosen at run time
+ *    (kernels_select.c), so one binary runs on any x86-64.
+ * All take weights in their stored format (inf__weight) and dequantise
  * inside the dot products; nothing is expanded to f32 in memory beyond one
  * row of scratch.
  */
@@ -43,35 +44,44 @@ typedef struct inf__cpu_kernels {
     void (*softmax)(float *s, int64_t m);
 } inf__cpu_kernels;
 
-/* The portable reference set (always present). */
+/* The portable reference set (always present; kernels_ref.c). */
 extern const inf__cpu_kernels inf__cpu_kernels_ref;
 
-/* The AVX2+FMA+F16C set, or NULL when this processor (or compiler target)
- * lacks those features. */
+/* Kernel selection (kernels_select.c): the processor's features are read
+ * once (cpuid); each getter returns its set, or NULL where the processor,
+ * the OS or the compiler target lacks what the set needs. */
+
+/* The AVX2+FMA+F16C set (kernels_avx2.c). */
 const inf__cpu_kernels *inf__cpu_kernels_avx2(void);
 
-/* The AVX-512 set (512-bit register tiles for several tokens; decode as
- * avx2), or NULL when the processor or OS lacks AVX-512 F/BW/VL. */
+/* The AVX-512 set (kernels_avx512.c: 512-bit register tiles for several
+ * tokens; decode as avx2); needs AVX-512 F/BW/VL besides the avx2 set's. */
 const inf__cpu_kernels *inf__cpu_kernels_avx512(void);
 
-/* The "avx2q8" set: the fastest exact set except one-token MLX4/MLX8
- * products, which quantise x to int8 per block of 32 (f32 scale each) and
- * use integer dot products; the bias term stays exact.  Not exact (each x
- * value moves by at most max|x_block|/254): only chosen by name.  NULL
- * without AVX2/FMA/F16C. */
+/* The "avx2q8" set (kernels_q8.c): the fastest exact set except one-token
+ * MLX4/MLX8 products, which quantise x to int8 per block of 32 (f32 scale
+ * each) and use integer dot products; the bias term stays exact.  Not
+ * exact (each x value moves by at most max|x_block|/254): only chosen by
+ * name.  NULL without AVX2/FMA/F16C. */
 const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void);
 
-/* The "avx512bf16" set: the avx512 set except prefill (5+ tokens) of BF16
- * weights, which rounds x to bfloat16 and uses AVX512-BF16 dot products
- * (twice the f32 FMA rate).  Not exact (x moves by up to 2^-9 relative):
- * only chosen by name.  NULL without AVX-512 F/BW/VL and AVX512_BF16. */
+/* The "avx512bf16" set (kernels_bf16.c): the avx512 set except prefill
+ * (5+ tokens) of BF16 weights, which rounds x to bfloat16 and uses
+ * AVX512-BF16 dot products (twice the f32 FMA rate).  Not exact (x moves by
+ * up to 2^-9 relative): only chosen by name.  NULL without AVX-512 F/BW/VL
+ * and AVX512_BF16. */
 const inf__cpu_kernels *inf__cpu_kernels_avx512bf16(void);
 
 /* The set to use, by name: "reference", "avx2", "avx512", "avx2q8",
- * "avx512bf16", or
- * NULL / "" for the fastest exact set this processor supports.  An unavailable or unknown name
- * falls back to the fastest available at or below it. Never NULL. */
+ * "avx512bf16", or NULL / "" for the fastest exact set this processor
+ * supports.  An unavailable or unknown name falls back to the fastest
+ * available at or below it. Never NULL. */
 const inf__cpu_kernels *inf__cpu_kernels_select(const char *name);
+
+/* The set a context uses according to the environment, read on each call:
+ * INF_CPU_REFERENCE set and not "0" forces "reference", else
+ * INF_CPU_KERNELS names one (inf__cpu_kernels_select). Never NULL. */
+const inf__cpu_kernels *inf__cpu_kernels_from_env(void);
 
 /* x86 internals shared by the avx2 and avx512 sets. */
 #define INF__CPU_KC 512 /* columns per dequantised weight tile */
@@ -89,8 +99,6 @@ const inf__cpu_kernels *inf__cpu_kernels_select(const char *name);
  * (64-byte aligned); returns 0 (nothing written) for an unsupported layout. */
 int inf__cpu_avx2_dequant_tile(const inf__weight *w, int64_t r, int nr, int64_t k0,
                                int64_t kc, float *tile);
-/* 1 when the processor and OS support AVX-512 F/BW/VL (and AVX2/FMA/F16C). */
-int inf__cpu_cpu_has_avx512(void);
 
 /* Writes row r of w, dequantised, to out[w->cols] (f32). Used for the
  * embedding lookup (only the looked-up rows of a quantised table are

@@ -1,7 +1,7 @@
 /*
  * AVX2+FMA+F16C kernels.  Every function carries a target attribute instead
  * of the file being compiled with -mavx2, so the library still runs on any
- * x86-64: inf__cpu_kernels_avx2() checks the processor at run time.
+ * x86-64: kernels_select.c checks the processor at run time.
  *
  * Decode (one token) streams each weight once, converting in registers:
  * 8 dense rows at a time (8 independent FMA chains), MLX rows with the
@@ -18,7 +18,6 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
-#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 
@@ -707,46 +706,9 @@ TGT static void avx2_softmax(float *s, int64_t m) {
     for (; j < m; j++) s[j] *= inv;
 }
 
-static const inf__cpu_kernels avx2_kernels = {
+const inf__cpu_kernels inf__cpu_avx2_set = {
     "avx2", avx2_matmul_rows, avx2_dot, avx2_axpy, avx2_attn_scores, avx2_attn_values,
     avx2_softmax,
 };
-
-/* AVX2 and FMA from the compiler's cpu model; F16C and the OS's saving of
- * the YMM state (OSXSAVE + XCR0) from cpuid, which covers what the
- * builtin does not name. */
-static int cpu_has_avx2_fma_f16c(void) {
-    unsigned a, b, c, d;
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
-        return 0;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    if (!(c & (1u << 29)) || !(c & (1u << 27))) return 0; /* F16C, OSXSAVE */
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    return (lo & 6) == 6; /* XMM and YMM state enabled */
-}
-
-const inf__cpu_kernels *inf__cpu_kernels_avx2(void) {
-    /* Called once per context init: cpuid is cheap, and no cached flag
-     * means no shared state between threads. */
-    return cpu_has_avx2_fma_f16c() ? &avx2_kernels : NULL;
-}
-
-int inf__cpu_cpu_has_avx512(void) {
-    unsigned a, b, c, d;
-    if (!cpu_has_avx2_fma_f16c()) return 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    if (!(b & (1u << 16)) || !(b & (1u << 30)) || !(b & (1u << 31))) return 0; /* F, BW, VL */
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    return (lo & 0xe6) == 0xe6; /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM */
-}
-
-#else /* not x86-64 GCC/clang: portable kernels only */
-
-const inf__cpu_kernels *inf__cpu_kernels_avx2(void) { return NULL; }
 
 #endif

@@ -14,14 +14,13 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 #define TGT5 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define AI static inline __attribute__((always_inline))
 #define KC INF__CPU_KC
 
-static const inf__cpu_kernels *avx2; /* set once in make_set() */
+static const inf__cpu_kernels *avx2; /* set once by inf__cpu_avx512_build */
 
 /* ---- several tokens: packed weight panels and a 32-row x 12-token tile --
  *
@@ -456,27 +455,15 @@ static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx
 }
 
 static inf__cpu_kernels avx512_set;
-static int avx512_ok;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void make_set(void) {
-    avx2 = inf__cpu_kernels_avx2();
-    if (!avx2 || !inf__cpu_cpu_has_avx512()) return;
-    avx512_set = *avx2;
+const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *base) {
+    avx2 = base;
+    avx512_set = *base;
     avx512_set.name = "avx512";
     avx512_set.matmul_rows = avx512_matmul_rows;
     avx512_set.attn_scores = avx512_attn_scores;
     avx512_set.attn_values = avx512_attn_values;
-    avx512_ok = 1;
+    return &avx512_set;
 }
-
-const inf__cpu_kernels *inf__cpu_kernels_avx512(void) {
-    pthread_once(&once, make_set);
-    return avx512_ok ? &avx512_set : NULL;
-}
-
-#else
-
-const inf__cpu_kernels *inf__cpu_kernels_avx512(void) { return NULL; }
 
 #endif

@@ -18,9 +18,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
-#include <cpuid.h>
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 #define TGTB __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
@@ -32,7 +30,7 @@
 #define TB 192  /* tokens per block */
 #define LDXB (KP + 16) /* dwords per converted x row (not a multiple of 4 KiB) */
 
-static const inf__cpu_kernels *base; /* the avx512 set */
+static const inf__cpu_kernels *base; /* the avx512 set (inf__cpu_bf16_build) */
 
 /* Rows [r, r+nr) x columns [k0, k0+kc) of a BF16 matrix into
  * pan[kp*MR + i] (dwords) for kp < ceil(kc/2) rounded up to 16; rows past
@@ -147,26 +145,13 @@ static void bf16_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, 
 }
 
 static inf__cpu_kernels bf16_set;
-static int bf16_ok;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void make_set(void) {
-    unsigned a, b, c, d;
-    base = inf__cpu_kernels_avx512();
-    if (!base || !__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) return; /* AVX512_BF16 */
-    bf16_set = *base;
+const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512) {
+    base = avx512;
+    bf16_set = *avx512;
     bf16_set.name = "avx512bf16";
     bf16_set.matmul_rows = bf16_matmul_rows;
-    bf16_ok = 1;
+    return &bf16_set;
 }
-
-const inf__cpu_kernels *inf__cpu_kernels_avx512bf16(void) {
-    pthread_once(&once, make_set);
-    return bf16_ok ? &bf16_set : NULL;
-}
-
-#else
-
-const inf__cpu_kernels *inf__cpu_kernels_avx512bf16(void) { return NULL; }
 
 #endif

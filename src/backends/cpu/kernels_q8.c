@@ -20,7 +20,6 @@
 
 #include <immintrin.h>
 #include <math.h>
-#include <pthread.h>
 
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define AI static inline __attribute__((always_inline))
@@ -190,7 +189,7 @@ TGT static void q8_matvec(const inf__weight *w, const q8x *o, float *y, int64_t 
     for (; r < r1; r++) q8_rows(1, w, r, o, y);
 }
 
-static const inf__cpu_kernels *base; /* the exact set underneath */
+static const inf__cpu_kernels *base; /* the exact set underneath (inf__cpu_q8_build) */
 
 static void q8_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, int64_t n,
                            float *y, int64_t ldy, int64_t r0, int64_t r1) {
@@ -211,26 +210,13 @@ static void q8_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, in
 }
 
 static inf__cpu_kernels q8_set;
-static int q8_ok;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void make_set(void) {
-    base = inf__cpu_kernels_avx512();
-    if (!base) base = inf__cpu_kernels_avx2();
-    if (!base) return;
-    q8_set = *base;
+const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact) {
+    base = exact;
+    q8_set = *exact;
     q8_set.name = "avx2q8";
     q8_set.matmul_rows = q8_matmul_rows;
-    q8_ok = 1;
+    return &q8_set;
 }
-
-const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void) {
-    pthread_once(&once, make_set);
-    return q8_ok ? &q8_set : NULL;
-}
-
-#else
-
-const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void) { return NULL; }
 
 #endif

@@ -143,14 +143,3 @@ const inf__cpu_kernels inf__cpu_kernels_ref = {
     "reference", ref_matmul_rows, ref_dot, ref_axpy, ref_attn_scores, ref_attn_values,
     ref_softmax,
 };
-
-const inf__cpu_kernels *inf__cpu_kernels_select(const char *name) {
-    const inf__cpu_kernels *k = NULL;
-    if (name && strcmp(name, "reference") == 0) return &inf__cpu_kernels_ref;
-    if (name && strcmp(name, "avx2q8") == 0) k = inf__cpu_kernels_avx2q8();
-    if (name && strcmp(name, "avx512bf16") == 0) k = inf__cpu_kernels_avx512bf16();
-    if (k) return k;
-    if (!name || !name[0] || strcmp(name, "avx512") == 0) k = inf__cpu_kernels_avx512();
-    if (!k) k = inf__cpu_kernels_avx2();
-    return k ? k : &inf__cpu_kernels_ref;
-}

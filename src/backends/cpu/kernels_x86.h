@@ -1,9 +1,10 @@
 /*
  * x86 helpers shared by the kernel sets (kernels_avx2.c, kernels_q8.c,
- * kernels_avx512.c, kernels_bf16.c).  Each carries its own target
+ * kernels_avx512.c, kernels_bf16.c).  Each helper carries its own target
  * attribute and is always inlined, so it compiles into callers whose
  * target includes it (avx2 helpers into avx512 code too) while the files
- * stay free of -m flags.  Private to the cpu backend.
+ * stay free of -m flags.  Also the sets' entry points, for
+ * kernels_select.c.  Private to the cpu backend.
  */
 #ifndef INF_BACKENDS_CPU_KERNELS_X86_H
 #define INF_BACKENDS_CPU_KERNELS_X86_H
@@ -13,6 +14,15 @@
 #include <immintrin.h>
 
 #include "backends/cpu/kernels.h"
+
+/* The x86 sets.  Their files define them and check nothing;
+ * kernels_select.c reads the processor's features and builds each set once,
+ * over the exact set beneath it (whose kernels it reuses and falls back
+ * on), before any of them is handed out. */
+extern const inf__cpu_kernels inf__cpu_avx2_set;                              /* kernels_avx2.c */
+const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *avx2);  /* kernels_avx512.c */
+const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact);     /* kernels_q8.c */
+const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512);  /* kernels_bf16.c */
 
 #define INF__X86_AVX2 static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 #define INF__X86_AVX512 static inline __attribute__((always_inline, target("avx512f")))

@@ -10,30 +10,6 @@ void inf__cpu_rmsnorm(const float *x, const float *w, float eps, int64_t n,
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] * r) * w[i];
 }
 
-void inf__cpu_rope_inv_freq(const inf__rope *r, int32_t head_dim, float *inv) {
-    const int32_t half = head_dim / 2;
-    for (int32_t i = 0; i < half; i++) {
-        double f = 1.0 / pow((double)r->theta, (double)(2 * i) / (double)head_dim);
-        if (r->kind == INF__ROPE_LINEAR && r->factor > 0) {
-            f /= r->factor;
-        } else if (r->kind == INF__ROPE_LLAMA3 && r->factor > 0) {
-            /* Llama 3.1: long wavelengths slowed by factor, short ones kept,
-             * a smooth blend between. */
-            const double old = r->original_max_positions;
-            const double lo = r->low_freq_factor, hi = r->high_freq_factor;
-            const double low_wl = old / lo, high_wl = old / hi;
-            const double wl = 2.0 * M_PI / f;
-            if (wl > low_wl) {
-                f = f / r->factor;
-            } else if (wl >= high_wl) {
-                double smooth = (old / wl - lo) / (hi - lo);
-                f = (1.0 - smooth) * f / r->factor + smooth * f;
-            }
-        }
-        inv[i] = (float)f;
-    }
-}
-
 void inf__cpu_rope_cos_sin(const float *inv, int32_t half, int32_t pos,
                            float *cs, float *sn) {
     for (int32_t i = 0; i < half; i++) {

@@ -15,10 +15,6 @@
 void inf__cpu_rmsnorm(const float *x, const float *w, float eps, int64_t n,
                       float *y);
 
-/* Inverse frequencies inv[head_dim/2] of a layer's RoPE (default, linear,
- * llama3), computed in double and rounded to f32 as transformers does. */
-void inf__cpu_rope_inv_freq(const inf__rope *r, int32_t head_dim, float *inv);
-
 /* cos/sin tables [head_dim/2] for position pos: angle = f32(pos * inv). */
 void inf__cpu_rope_cos_sin(const float *inv, int32_t half, int32_t pos,
                            float *cs, float *sn);

@@ -20,12 +20,12 @@
 #include <string.h>
 
 extern "C" {
-#include "backends/cpu/ops.h" /* RoPE frequencies, shared with cpu */
 #include "backends/cuda/cuda.h"
 #include "core/error.h"
 #include "engine/compute.h"
 #include "model/model.h"
 }
+#include "model/rope.h" /* RoPE frequencies (inline), shared with cpu */
 #include "cuda_kernels.cuh"
 
 static_assert(INF__W_F32 == 1 && INF__W_F16 == 2 && INF__W_BF16 == 3 &&
@@ -348,7 +348,7 @@ static int cuda_init(const inf__model_desc *d, const inf__compute_params *p,
                            &cl->w_gate, &cl->w_up, &cl->w_down};
         for (int i = 0; i < 7 && rc == INF_OK; i++) rc = upload_weight(c, ws[i], wd[i], err);
         if (rc == INF_OK) {
-            inf__cpu_rope_inv_freq(&L->rope, d->head_dim, inv);
+            inf__rope_inv_freq(&L->rope, d->head_dim, inv);
             rc = upload(c, (void **)&cl->inv_freq, inv,
                         (size_t)d->head_dim / 2 * sizeof(float), err);
         }

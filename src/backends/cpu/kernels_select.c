@@ -1,0 +1,103 @@
+/* Kernel selection: which sets this processor runs (its features are read
+ * once, with cpuid), and the set a context uses (by name, from the
+ * environment, or the fastest exact one).  The kernel files only define
+ * their sets; this is the one place that knows them all. */
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/kernels_x86.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cpu_sets {
+    const inf__cpu_kernels *avx2, *avx512, *avx2q8, *avx512bf16;
+} cpu_sets;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <cpuid.h>
+#include <pthread.h>
+
+/* The OS's enabled register state (XCR0); needs OSXSAVE. */
+static unsigned xcr0(void) {
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return lo;
+}
+
+/* AVX2 and FMA from the compiler's cpu model; F16C and the OS's saving of
+ * the YMM state (OSXSAVE + XCR0) from cpuid, which covers what the
+ * builtin does not name. */
+static int has_avx2_fma_f16c(void) {
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!(c & (1u << 29)) || !(c & (1u << 27))) return 0; /* F16C, OSXSAVE */
+    return (xcr0() & 6) == 6; /* XMM and YMM state enabled */
+}
+
+/* AVX-512 F/BW/VL and the OS's saving of the opmask and ZMM state
+ * (after has_avx2_fma_f16c). */
+static int has_avx512(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(b & (1u << 16)) || !(b & (1u << 30)) || !(b & (1u << 31))) return 0; /* F, BW, VL */
+    return (xcr0() & 0xe6) == 0xe6; /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM */
+}
+
+/* AVX512_BF16 (after has_avx512). */
+static int has_avx512_bf16(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
+}
+
+static cpu_sets sets;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void detect(void) {
+    if (!has_avx2_fma_f16c()) return;
+    sets.avx2 = &inf__cpu_avx2_set;
+    if (has_avx512()) sets.avx512 = inf__cpu_avx512_build(sets.avx2);
+    sets.avx2q8 = inf__cpu_q8_build(sets.avx512 ? sets.avx512 : sets.avx2);
+    if (sets.avx512 && has_avx512_bf16())
+        sets.avx512bf16 = inf__cpu_bf16_build(sets.avx512);
+}
+
+static const cpu_sets *available(void) {
+    pthread_once(&once, detect);
+    return &sets;
+}
+
+#else /* not x86-64 GCC/clang: the reference kernels only */
+
+static const cpu_sets *available(void) {
+    static const cpu_sets none;
+    return &none;
+}
+
+#endif
+
+const inf__cpu_kernels *inf__cpu_kernels_avx2(void) { return available()->avx2; }
+const inf__cpu_kernels *inf__cpu_kernels_avx512(void) { return available()->avx512; }
+const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void) { return available()->avx2q8; }
+const inf__cpu_kernels *inf__cpu_kernels_avx512bf16(void) { return available()->avx512bf16; }
+
+const inf__cpu_kernels *inf__cpu_kernels_select(const char *name) {
+    const cpu_sets *s = available();
+    const inf__cpu_kernels *k = NULL;
+    if (name && strcmp(name, "reference") == 0) return &inf__cpu_kernels_ref;
+    if (name && strcmp(name, "avx2q8") == 0) k = s->avx2q8;
+    if (name && strcmp(name, "avx512bf16") == 0) k = s->avx512bf16;
+    if (k) return k;
+    if (!name || !name[0] || strcmp(name, "avx512") == 0) k = s->avx512;
+    if (!k) k = s->avx2;
+    return k ? k : &inf__cpu_kernels_ref;
+}
+
+const inf__cpu_kernels *inf__cpu_kernels_from_env(void) {
+    const char *ref = getenv("INF_CPU_REFERENCE");
+    if (ref && ref[0] && strcmp(ref, "0") != 0) return &inf__cpu_kernels_ref;
+    return inf__cpu_kernels_select(getenv("INF_CPU_KERNELS"));
+}
