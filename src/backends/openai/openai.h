@@ -1,6 +1,5 @@
-/* The "openai" backend's internal API, for backends that reach a model
- * through an OpenAI-compatible server they manage themselves (llama_cpp
- * starts llama-server and then connects with inf__openai_connect).
+/* The "openai" backend, private to src/backends/openai (other backends
+ * include client.h: inf__openai_connect, inf__oai_simple).
  *
  * URL forms accepted by the "openai" backend's load(path):
  *   http://host:port/v1          base URL of the API (https:// too)
@@ -29,38 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backends/openai/xfer.h"
+#include "backends/openai/client.h"
 #include "core/error.h"
 #include "inference_backend.h"
-
-typedef struct inf__openai_config {
-    const char *base_url;    /* "http://host:port/v1" (no trailing slash) */
-    const char *model_name;  /* NULL: the first of GET /models */
-    const char *api_key;     /* NULL: no Authorization header */
-    int64_t timeout_ms;      /* per request; 0: no total limit */
-    int max_retries;         /* attempts after the first; < 0: default 3 */
-    const char *backend_name;  /* reported in inf_model_info; "openai" */
-    const char *architecture;  /* inf_model_type; NULL: "remote" */
-    int want_token_ids;      /* ask for logprobs to learn token ids */
-    int check_model;         /* fail when model_name is not listed */
-    const inf_model_info *info; /* optional: what the caller knows (from
-                                   the model file); non-zero fields win
-                                   over what the server reports */
-    inf__oai_diag_fn diag;   /* optional: context for error messages */
-    void *diag_user;
-    void (*on_close)(void *user); /* optional: after the model is closed */
-    void *close_user;
-} inf__openai_config;
-
-/* Connects to the server: lists its models (GET {base}/models), picks the
- * model, and returns the model ops and a new model object in *ops and *model.
- * On failure returns INF_E_NETWORK (unreachable, with the URL),
- * INF_E_REMOTE (HTTP error, with the server's message), INF_E_NOT_FOUND
- * (model_name not listed when check_model is set) and fills err; on_close is
- * not called then.  Strings in cfg are copied. */
-int inf__openai_connect(const inf__openai_config *cfg,
-                        const inf_model_ops **ops, void **model,
-                        inf__err *err);
 
 /* Splits an "openai" load path into the base URL and the model name of
  * its fragment (see the URL forms above).  *base and *model are malloc'd

@@ -15,12 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backends/openai/client.h" /* inf__oai_diag_fn, inf__oai_simple */
 #include "backends/openai/sse.h"
 #include "inference.h"
-
-/* Adds context to an error message (llama_cpp: the child's exit status and
- * last log lines).  Appends to buf[size] (NUL-terminated). */
-typedef void (*inf__oai_diag_fn)(void *user, char *buf, size_t size);
 
 typedef struct inf__oai_piece {
     char *text;      /* NUL-terminated, whole UTF-8 characters */
@@ -94,13 +91,6 @@ int inf__oai_xfer_pop(inf__oai_xfer *x, inf__oai_piece *out);
  * INF_E_INTERNAL for a failure of curl itself. */
 int inf__oai_pump(CURLM *multi, inf__oai_xfer **xs, size_t n,
                   size_t max_active, int wait_ms);
-
-/* Runs one request to completion (load-time GETs: /v1/models, /health)
- * and returns its status; the body in *body (malloc'd, may be NULL) and the
- * HTTP status in *http.  Errors carry a message in errmsg[size]. */
-int inf__oai_simple(const char *url, const struct curl_slist *headers,
-                    int64_t timeout_ms, int max_retries, long *http,
-                    char **body, char *errmsg, size_t size);
 
 /* Ensures curl_global_init ran (thread-safe).  Returns 0 on success. */
 int inf__oai_curl_init(void);
