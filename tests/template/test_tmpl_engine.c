@@ -203,6 +203,170 @@ static void load_dirs(void) {
     rmdir(dir);
 }
 
+/* The texts of a model directory given directly (as the engine hands them
+ * over from src/model/modeldir), and the public inf_chat_template handle:
+ * load, parse, source, is_fallback, apply, wrap/unwrap, errors. */
+static void texts_and_handle(void) {
+    inf__err err;
+    inf__chat_template *t = NULL;
+    char *out = NULL;
+    inf_message m[1] = {{"user", "x"}};
+    const char *cfg = "{\"bos_token\": \"<B>\", \"eos_token\": {\"content\": \"<E>\"},"
+                      " \"chat_template\": \"{{ bos_token }}C{{ messages[0].content }}{{ eos_token }}\"}";
+    /* tokenizer_config.json's template wins over chat_template.jinja */
+    CHECK_EQ_INT(inf__tmpl_load_texts(cfg, strlen(cfg), "J", "/some/dir", &t, &err), INF_OK);
+    if (t) {
+        CHECK_EQ_INT(inf__tmpl_is_fallback(t), 0);
+        CHECK_EQ_INT(inf__tmpl_render(t, m, 1, 0, NULL, NULL, &out, &err), INF_OK);
+        CHECK_EQ_STR(out, "<B>Cx<E>");
+        free(out);
+        inf__tmpl_free(t);
+    }
+    /* no chat_template key: the jinja text, with the config's tokens */
+    const char *cfg2 = "{\"eos_token\": \"<E>\"}";
+    CHECK_EQ_INT(inf__tmpl_load_texts(cfg2, strlen(cfg2), "J{{ eos_token }}", NULL, &t, &err), INF_OK);
+    if (t) {
+        CHECK_EQ_STR(inf__tmpl_source(t), "J{{ eos_token }}");
+        CHECK_EQ_INT(inf__tmpl_render(t, m, 1, 0, NULL, NULL, &out, &err), INF_OK);
+        CHECK_EQ_STR(out, "J<E>");
+        free(out);
+        inf__tmpl_free(t);
+    }
+    /* neither: ChatML */
+    CHECK_EQ_INT(inf__tmpl_load_texts(NULL, 0, NULL, NULL, &t, &err), INF_OK);
+    CHECK_EQ_INT(inf__tmpl_is_fallback(t), 1);
+    CHECK_EQ_STR(inf__tmpl_source(t), inf__tmpl_chatml_source);
+    inf__tmpl_free(t);
+    /* errors name the directory and the file */
+    CHECK_EQ_INT(inf__tmpl_load_texts("[1]", 3, NULL, "/some/dir", &t, &err), INF_E_FORMAT);
+    CHECK(t == NULL);
+    CHECK_MSG(strstr(err.msg, "/some/dir/tokenizer_config.json") != NULL, "%s", err.msg);
+    CHECK_EQ_INT(inf__tmpl_load_texts(NULL, 0, "{% if %}", "/some/dir", &t, &err), INF_E_TEMPLATE);
+    CHECK_MSG(strstr(err.msg, "/some/dir: chat template") != NULL, "%s", err.msg);
+    char *vars = NULL;
+    CHECK_EQ_INT(inf__tmpl_special_tokens_text(cfg, strlen(cfg), NULL, &vars, &err), INF_OK);
+    CHECK_EQ_STR(vars, "{\"bos_token\":\"<B>\",\"eos_token\":\"<E>\"}");
+    free(vars);
+    CHECK_EQ_INT(inf__tmpl_special_tokens_text(NULL, 0, NULL, &vars, &err), INF_OK);
+    CHECK_EQ_STR(vars, "{}");
+    free(vars);
+
+    /* the handle */
+    char dir[] = "/tmp/inf_tmpl_handleXXXXXX";
+    if (!mkdtemp(dir)) { CHECK(0); return; }
+    char cpath[512], jpath[512];
+    snprintf(cpath, sizeof cpath, "%s/tokenizer_config.json", dir);
+    snprintf(jpath, sizeof jpath, "%s/chat_template.jinja", dir);
+    write_file(cpath, cfg);
+    inf_chat_template *h = NULL;
+    char *msg = NULL;
+    CHECK_EQ_INT(inf_chat_template_load(dir, &h, &msg), INF_OK);
+    CHECK(msg == NULL);
+    CHECK(h != NULL);
+    CHECK_EQ_STR(inf_chat_template_source(h), "{{ bos_token }}C{{ messages[0].content }}{{ eos_token }}");
+    CHECK_EQ_INT(inf_chat_template_is_fallback(h), 0);
+    CHECK_EQ_INT(inf_chat_template_apply(h, "[{\"role\":\"user\",\"content\":\"hi\"}]", 0, NULL, NULL, &out, &msg),
+                 INF_OK);
+    CHECK_EQ_STR(out, "<B>Chi<E>");
+    inf_free(out);
+    CHECK_EQ_INT(inf_chat_template_apply(h, "[{", 0, NULL, NULL, &out, &msg), INF_E_INVALID_ARGUMENT);
+    CHECK(out == NULL && msg != NULL);
+    inf_free(msg);
+    msg = NULL;
+    CHECK_EQ_INT(inf_chat_template_apply(h, NULL, 0, NULL, NULL, &out, &msg), INF_E_INVALID_ARGUMENT);
+    inf_free(msg);
+    msg = NULL;
+    CHECK_EQ_INT(inf_chat_template_apply(NULL, "[]", 0, NULL, NULL, &out, NULL), INF_E_INVALID_ARGUMENT);
+    inf_chat_template_free(h);
+    inf_chat_template_free(NULL);
+
+    /* parse: the directory's tokens first, the caller's on top; message
+     * fields beyond role/content reach the template; raise_exception's
+     * message comes back exactly */
+    CHECK_EQ_INT(inf_chat_template_parse("{{ bos_token }}|{{ eos_token }}|{{ messages[0].tool_calls[0].name }}"
+                                         "{% if add_generation_prompt %}>{% endif %}{{ tools|length }}{{ x }}",
+                                         dir, "{\"eos_token\":\"<X>\"}", &h, &msg),
+                 INF_OK);
+    if (h) {
+        CHECK_EQ_INT(inf_chat_template_is_fallback(h), 0);
+        CHECK_EQ_INT(inf_chat_template_apply(h, "[{\"role\":\"assistant\",\"tool_calls\":[{\"name\":\"f\"}]}]", 1,
+                                             "[1,2]", "{\"x\":7}", &out, &msg),
+                     INF_OK);
+        CHECK_EQ_STR(out, "<B>|<X>|f>27");
+        inf_free(out);
+        inf_chat_template_free(h);
+    }
+    CHECK_EQ_INT(inf_chat_template_parse("{{ raise_exception('no: ' ~ messages|length) }}", NULL, NULL, &h, &msg),
+                 INF_OK);
+    CHECK_EQ_INT(inf_chat_template_apply(h, "[{}, {}]", 0, NULL, NULL, &out, &msg), INF_E_TEMPLATE);
+    CHECK_EQ_STR(msg, "no: 2");
+    CHECK(out == NULL);
+    inf_free(msg);
+    msg = NULL;
+    inf_chat_template_free(h);
+    CHECK_EQ_INT(inf_chat_template_parse("{% for %}", NULL, NULL, &h, &msg), INF_E_TEMPLATE);
+    CHECK(h == NULL);
+    CHECK_MSG(msg && strstr(msg, "line 1"), "%s", msg ? msg : "(null)");
+    inf_free(msg);
+    msg = NULL;
+    CHECK_EQ_INT(inf_chat_template_parse("x", NULL, "[1]", &h, &msg), INF_E_INVALID_ARGUMENT);
+    inf_free(msg);
+    msg = NULL;
+    CHECK_EQ_INT(inf_chat_template_parse("x", dir, "[1]", &h, &msg), INF_E_INVALID_ARGUMENT);
+    inf_free(msg);
+    msg = NULL;
+    CHECK_EQ_INT(inf_chat_template_parse(NULL, NULL, NULL, &h, &msg), INF_E_INVALID_ARGUMENT);
+    inf_free(msg);
+    msg = NULL;
+    CHECK_EQ_INT(inf_chat_template_parse("x", "/nonexistent-dir", NULL, &h, &msg), INF_E_IO);
+    inf_free(msg);
+    msg = NULL;
+
+    /* errors of load: the message names the place */
+    CHECK_EQ_INT(inf_chat_template_load("/nonexistent-dir", &h, &msg), INF_E_IO);
+    CHECK(h == NULL);
+    CHECK_MSG(msg && strstr(msg, "/nonexistent-dir"), "%s", msg ? msg : "(null)");
+    inf_free(msg);
+    msg = NULL;
+    write_file(cpath, "{\"eos_token\": \"<E>\"}");
+    write_file(jpath, "{% for %}");
+    CHECK_EQ_INT(inf_chat_template_load(dir, &h, &msg), INF_E_TEMPLATE);
+    CHECK_MSG(msg && strstr(msg, "line 1"), "%s", msg ? msg : "(null)");
+    inf_free(msg);
+    msg = NULL;
+    write_file(cpath, "{\"chat_template\": ");
+    CHECK_EQ_INT(inf_chat_template_load(dir, &h, &msg), INF_E_FORMAT);
+    CHECK_MSG(msg && strstr(msg, "tokenizer_config.json"), "%s", msg ? msg : "(null)");
+    inf_free(msg);
+    msg = NULL;
+    CHECK_EQ_INT(inf_chat_template_load(NULL, &h, &msg), INF_E_INVALID_ARGUMENT);
+    inf_free(msg);
+    msg = NULL;
+    /* no template at all: ChatML, flagged */
+    unlink(cpath);
+    unlink(jpath);
+    CHECK_EQ_INT(inf_chat_template_load(dir, &h, &msg), INF_OK);
+    CHECK_EQ_INT(inf_chat_template_is_fallback(h), 1);
+    CHECK_EQ_STR(inf_chat_template_source(h), inf__tmpl_chatml_source);
+    CHECK_EQ_INT(inf_chat_template_apply(h, "[{\"role\":\"user\",\"content\":\"q\"}]", 1, NULL, NULL, &out, &msg),
+                 INF_OK);
+    CHECK_EQ_STR(out, "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n");
+    inf_free(out);
+    /* wrap / unwrap: the handle holds exactly the template it was given */
+    CHECK(inf__tmpl_unwrap(h) != NULL);
+    CHECK(inf__tmpl_unwrap(NULL) == NULL);
+    inf_chat_template_free(h);
+    CHECK_EQ_INT(inf__tmpl_from_source("W", NULL, &t, &err), INF_OK);
+    h = inf__tmpl_wrap(t);
+    CHECK(h != NULL && inf__tmpl_unwrap(h) == t);
+    CHECK(inf__tmpl_wrap(NULL) == NULL);
+    CHECK_EQ_STR(inf_chat_template_source(h), "W");
+    CHECK(inf_chat_template_source(NULL) == NULL);
+    CHECK_EQ_INT(inf_chat_template_is_fallback(NULL), 0);
+    inf_chat_template_free(h);
+    rmdir(dir);
+}
+
 /* Rendering only reads the template: several threads share one. */
 typedef struct { const inf__chat_template *t; int ok; } thr_arg;
 static void *thr_main(void *p) {
@@ -244,5 +408,6 @@ int main(void) {
     threads();
     limits();
     inputs_and_api();
+    texts_and_handle();
     return tu_summary("test_tmpl_engine");
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "text/template/tmpl_internal.h"
 
 const char inf__tmpl_chatml_source[] =
@@ -56,7 +57,7 @@ int inf__tmpl_from_source(const char *source, const char *special_tokens_json, i
     if (!source || !out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "chat template: NULL argument");
     inf__chat_template *t = calloc(1, sizeof *t);
     if (!t) return inf__seterr(err, INF_E_NOMEM, "out of memory");
-    t->source = strdup(source);
+    t->source = inf__strdup(source);
     t->arena = malloc(sizeof *t->arena);
     if (!t->source || !t->arena) {
         free(t->arena);
@@ -74,7 +75,7 @@ int inf__tmpl_from_source(const char *source, const char *special_tokens_json, i
             return inf__seterr(err, INF_E_INVALID_ARGUMENT, "chat template: special tokens are not a JSON object");
         }
         json_t *b = json_object_get(t->vars, "bos_token");
-        if (json_is_string(b)) t->bos = strdup(json_string_value(b));
+        if (json_is_string(b)) t->bos = inf__strdup(json_string_value(b));
     } else t->vars = json_object();
     inf__tc_init(t->arena, (size_t)64 << 20, err);
     inf__chat_template *volatile tv_ = t;
@@ -89,33 +90,10 @@ int inf__tmpl_from_source(const char *source, const char *special_tokens_json, i
 
 /* ---- model directories -------------------------------------------------- */
 
-static char *path_join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) { free(buf); fclose(f); return NULL; }
-            buf = nb;
-        }
-        size_t k = fread(buf + n, 1, cap - n - 1, f);
-        n += k;
-        if (k == 0) break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
+/* Sizes inf__tmpl_load_dir accepts (the model directory reader,
+ * src/model/modeldir.c, keeps to the same). */
+#define TMPL_CONFIG_MAX ((size_t)64 << 20)
+#define TMPL_JINJA_MAX ((size_t)64 << 20)
 
 /* A special token as transformers stores it: "tok" or {"content": "tok"}. */
 static json_t *token_value(json_t *v) {
@@ -148,27 +126,45 @@ static json_t *special_tokens(json_t *cfg) {
     return vars;
 }
 
-static json_t *load_config(const char *dir, inf__err *err, int *code) {
+/* tokenizer_config.json text -> a JSON object; NULL text: none (NULL
+ * returned, *code INF_OK).  `dir` labels messages (may be NULL). */
+static json_t *parse_config(const char *text, size_t len, const char *dir, inf__err *err, int *code) {
     *code = INF_OK;
-    char *p = path_join(dir, "tokenizer_config.json");
-    if (!p) { *code = inf__seterr(err, INF_E_NOMEM, "out of memory"); return NULL; }
-    FILE *f = fopen(p, "rb");
-    if (!f) { free(p); return NULL; }
-    fclose(f);
+    if (!text) return NULL;
     json_error_t je;
     /* model_max_length can exceed int64 (llama 3 writes 1e30 as an integer) */
-    json_t *cfg = json_load_file(p, JSON_DECODE_INT_AS_REAL, &je);
-    if (!cfg || !json_is_object(cfg))
-        *code = inf__seterr(err, INF_E_FORMAT, "%s: invalid JSON at line %d: %s", p, je.line, je.text);
-    free(p);
-    if (*code) { json_decref(cfg); return NULL; }
+    json_t *cfg = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &je);
+    if (!cfg || !json_is_object(cfg)) {
+        json_decref(cfg);
+        *code = inf__seterr(err, INF_E_FORMAT, "%s%stokenizer_config.json: invalid JSON at line %d: %s",
+                            dir ? dir : "", dir ? "/" : "", je.line, cfg ? "not an object" : je.text);
+        return NULL;
+    }
     return cfg;
 }
 
-int inf__tmpl_dir_special_tokens(const char *dir, char **json_out, inf__err *err) {
-    if (!dir || !json_out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "NULL argument");
+/* Reads dir/name into *text (NULL when the file is absent). */
+static int read_optional(const char *dir, const char *name, size_t max, char **text, size_t *len,
+                         inf__err *err) {
+    *text = NULL;
+    *len = 0;
+    char *p = inf__path_join(dir, name);
+    if (!p) return inf__seterr(err, INF_E_NOMEM, "out of memory");
+    int rc = inf__read_file(p, max, text, len, err);
+    free(p);
+    if (rc == INF_E_NOT_FOUND) {
+        inf__err_clear(err);
+        rc = INF_OK;
+    }
+    return rc;
+}
+
+int inf__tmpl_special_tokens_text(const char *config_json, size_t config_len, const char *dir,
+                                  char **json_out, inf__err *err) {
+    if (!json_out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "NULL argument");
+    *json_out = NULL;
     int code;
-    json_t *cfg = load_config(dir, err, &code);
+    json_t *cfg = parse_config(config_json, config_len, dir, err, &code);
     if (code) return code;
     json_t *vars = special_tokens(cfg);
     json_decref(cfg);
@@ -177,17 +173,27 @@ int inf__tmpl_dir_special_tokens(const char *dir, char **json_out, inf__err *err
     return *json_out ? INF_OK : inf__seterr(err, INF_E_NOMEM, "out of memory");
 }
 
-int inf__tmpl_load_dir(const char *dir, inf__chat_template **out, inf__err *err) {
+int inf__tmpl_dir_special_tokens(const char *dir, char **json_out, inf__err *err) {
+    if (!dir || !json_out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "NULL argument");
+    char *text;
+    size_t len;
+    int rc = read_optional(dir, "tokenizer_config.json", TMPL_CONFIG_MAX, &text, &len, err);
+    if (rc == INF_OK) rc = inf__tmpl_special_tokens_text(text, len, dir, json_out, err);
+    free(text);
+    return rc;
+}
+
+int inf__tmpl_load_texts(const char *config_json, size_t config_len, const char *jinja, const char *dir,
+                         inf__chat_template **out, inf__err *err) {
     inf__err local;
     if (!err) err = &local;
     inf__err_clear(err);
     if (out) *out = NULL;
-    if (!dir || !out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "chat template: NULL argument");
+    if (!out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "chat template: NULL argument");
     int code;
-    json_t *cfg = load_config(dir, err, &code);
+    json_t *cfg = parse_config(config_json, config_len, dir, err, &code);
     if (code) return code;
     const char *src = NULL;
-    char *file_src = NULL;
     json_t *ct = cfg ? json_object_get(cfg, "chat_template") : NULL;
     if (json_is_string(ct)) src = json_string_value(ct);
     else if (json_is_array(ct)) {
@@ -201,22 +207,32 @@ int inf__tmpl_load_dir(const char *dir, inf__chat_template **out, inf__err *err)
             if (name && strcmp(name, "default") == 0) { src = json_string_value(tpl); break; }
         }
     }
-    if (!src) {
-        char *p = path_join(dir, "chat_template.jinja");
-        if (p) file_src = read_file(p);
-        free(p);
-        src = file_src;
-    }
+    if (!src) src = jinja;
     json_t *vars = special_tokens(cfg);
     char *vars_s = vars ? json_dumps(vars, JSON_COMPACT) : NULL;
     json_decref(vars);
     int fallback = src == NULL;
     int rc = inf__tmpl_from_source(src ? src : inf__tmpl_chatml_source, vars_s, out, err);
     free(vars_s);
-    free(file_src);
     json_decref(cfg);
     if (rc == INF_OK) (*out)->fallback = fallback;
-    else inf__err_prefix(err, "%s: chat template", dir);
+    else inf__err_prefix(err, "%s: chat template", dir ? dir : "model");
+    return rc;
+}
+
+int inf__tmpl_load_dir(const char *dir, inf__chat_template **out, inf__err *err) {
+    inf__err local;
+    if (!err) err = &local;
+    inf__err_clear(err);
+    if (out) *out = NULL;
+    if (!dir || !out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "chat template: NULL argument");
+    char *cfg = NULL, *jinja = NULL;
+    size_t cfg_len = 0, jinja_len = 0;
+    int rc = read_optional(dir, "tokenizer_config.json", TMPL_CONFIG_MAX, &cfg, &cfg_len, err);
+    if (rc == INF_OK) rc = read_optional(dir, "chat_template.jinja", TMPL_JINJA_MAX, &jinja, &jinja_len, err);
+    if (rc == INF_OK) rc = inf__tmpl_load_texts(cfg, cfg_len, jinja, dir, out, err);
+    free(cfg);
+    free(jinja);
     return rc;
 }
 

@@ -1,8 +1,8 @@
 /* Chat templates: Hugging Face Jinja chat templates rendered in C.
  *
- * A template is parsed once (inf__tmpl_load_dir / inf__tmpl_from_source)
- * and can then be rendered any number of times, from several threads at
- * once (rendering only reads the template).  Each render runs in its own
+ * A template is parsed once (inf__tmpl_load_texts / inf__tmpl_load_dir /
+ * inf__tmpl_from_source) and can then be rendered any number of times,
+ * from several threads at once (rendering only reads the template).  Each render runs in its own
  * arena with limits on loop iterations, recursion depth, memory and output
  * size, so any template source and any input terminates without crashing.
  *
@@ -30,14 +30,30 @@ typedef struct inf__chat_template inf__chat_template;
  *   <|im_start|>assistant\n when add_generation_prompt. */
 extern const char inf__tmpl_chatml_source[];
 
-/* Loads the template of a model directory: tokenizer_config.json
- * "chat_template" (a string, or a list of {name, template} where "default"
- * is used, else the first), else chat_template.jinja, else the ChatML
- * fallback (inf__tmpl_is_fallback() then returns 1).  The special tokens of
- * tokenizer_config.json (bos_token, eos_token, unk_token, sep_token,
- * pad_token, cls_token, mask_token, additional_special_tokens; plain
- * strings or {"content": ...}) become template variables.
+/* The template of a model directory, from the texts of its files (the
+ * directory itself is read elsewhere: by src/model/modeldir for a model,
+ * which the engine hands over, or by inf__tmpl_load_dir below):
+ * tokenizer_config.json "chat_template" (a string, or a list of {name,
+ * template} where "default" is used, else the first), else
+ * chat_template.jinja, else the ChatML fallback (inf__tmpl_is_fallback()
+ * then returns 1).  The special tokens of tokenizer_config.json
+ * (bos_token, eos_token, unk_token, sep_token, pad_token, cls_token,
+ * mask_token, additional_special_tokens; plain strings or
+ * {"content": ...}) become template variables.
+ *   config_json[config_len]: tokenizer_config.json, NULL when absent;
+ *   jinja: chat_template.jinja (NUL-terminated), NULL when absent;
+ *   dir: the directory, for messages only (may be NULL).
+ * Errors: INF_E_FORMAT (tokenizer_config.json is not a JSON object),
+ * INF_E_TEMPLATE (a syntax error, with its line), INF_E_NOMEM.
  * On success *out owns a new template (free with inf__tmpl_free). */
+int inf__tmpl_load_texts(const char *config_json, size_t config_len,
+                         const char *jinja, const char *dir,
+                         inf__chat_template **out, inf__err *err);
+
+/* Standalone use (no model loaded): reads dir/tokenizer_config.json and
+ * dir/chat_template.jinja (each optional; present but unreadable or over
+ * 64 MiB is an error naming the file) and goes through
+ * inf__tmpl_load_texts. */
 int inf__tmpl_load_dir(const char *dir, inf__chat_template **out, inf__err *err);
 
 /* Parses template source.  special_tokens_json: a JSON object of extra
@@ -89,8 +105,20 @@ int inf__tmpl_render_json_limits(const inf__chat_template *t,
                                  const inf__tmpl_limits *limits, char **out,
                                  inf__err *err);
 
-/* Special-token variables of a model directory's tokenizer_config.json as
- * a malloc'd JSON object string ("{}" when the file is absent). */
+/* Special-token variables of tokenizer_config.json text (NULL: absent) as a
+ * malloc'd JSON object string ("{}" when absent); dir labels messages. */
+int inf__tmpl_special_tokens_text(const char *config_json, size_t config_len,
+                                  const char *dir, char **json_out,
+                                  inf__err *err);
+/* The same, reading dir/tokenizer_config.json (standalone use). */
 int inf__tmpl_dir_special_tokens(const char *dir, char **json_out, inf__err *err);
+
+/* The public handle (inference.h's inf_chat_template) around a parsed
+ * template, so that the code which loaded one (the engine) can own a handle
+ * and lend it out.  inf__tmpl_wrap takes ownership of t (freed by
+ * inf_chat_template_free, or here when out of memory, when it returns
+ * NULL); inf__tmpl_unwrap gives the template inside (NULL for NULL). */
+inf_chat_template *inf__tmpl_wrap(inf__chat_template *t);
+const inf__chat_template *inf__tmpl_unwrap(const inf_chat_template *h);
 
 #endif
