@@ -1,8 +1,10 @@
 /* libFuzzer: config.json -> model description (dims, flags, per-layer rope
- * and windows, quantisation rules), and generation_config.json merging. */
+ * and windows, quantisation rules), the lenient peek inf_discover uses
+ * (agreeing with the full parse), and generation_config.json merging. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/hfconfig.h"
 
@@ -12,6 +14,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     inf__hfconfig c;
     inf__err err;
     int rc = inf__hfconfig_parse((const char *)data, size, "config.json", &c, &err);
+    /* The lenient reading inf_discover uses agrees with the loader's. */
+    inf__hfconfig_peek_t pk;
+    int prc = inf__hfconfig_peek((const char *)data, size, "config.json", &pk, NULL);
+    if (rc == INF_OK && (prc != INF_OK || !pk.supported || strcmp(pk.model_type, c.desc.model_type) != 0))
+        abort();
     if (rc != INF_OK) {
         if (c.desc.layers || err.msg[0] == '\0') abort();
         return 0;

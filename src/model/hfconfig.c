@@ -145,6 +145,27 @@ static int arch_of(const char *t) {
 }
 enum { A_LLAMA, A_QWEN2, A_QWEN3, A_GEMMA3, A_MISTRAL };
 
+/* The model_type that decides the architecture, given the top-level one:
+ * a nested text_config's own model_type first (multimodal checkpoints),
+ * gemma3 meaning its text model gemma3_text.  *text is the object the
+ * dimensions come from (the text_config, else root). */
+static const char *resolve_type(json_t *root, const char *top, json_t **text) {
+    json_t *tc = json_object_get(root, "text_config");
+    *text = root;
+    if (json_is_object(tc)) {
+        *text = tc;
+        const char *mt = json_string_value(json_object_get(tc, "model_type"));
+        if (mt) return mt;
+    }
+    return strcmp(top, "gemma3") == 0 ? "gemma3_text" : top;
+}
+
+/* The architecture's name as the description carries it ("gemma3" for
+ * gemma3_text). */
+static const char *arch_name(int arch, const char *mt) {
+    return arch == A_GEMMA3 ? "gemma3" : mt;
+}
+
 /* Adds id to the eos list unless present. */
 static void add_eos(inf__model_desc *d, int64_t id) {
     for (int i = 0; i < d->n_eos; i++)
@@ -212,20 +233,30 @@ static int read_group_bits(const cfg *c, json_t *o, const char *what,
     return 0;
 }
 
+/* The quantisation block of a config: "quantization", else
+ * "quantization_config" (NULL when neither).  *foreign is the quant_method
+ * of a quantization_config that names one: transformers' own quantisers
+ * (GPTQ, AWQ, bitsandbytes...) say quant_method; MLX writes the same block
+ * as "quantization" or without it. */
+static json_t *quant_block(json_t *root, json_t **foreign) {
+    *foreign = NULL;
+    json_t *q = json_object_get(root, "quantization");
+    if (q && !json_is_null(q)) return q;
+    q = json_object_get(root, "quantization_config");
+    if (!q || json_is_null(q)) return NULL;
+    *foreign = json_object_get(q, "quant_method");
+    return q;
+}
+
 static int parse_quant(const cfg *c, inf__hfconfig *h) {
-    json_t *q = json_object_get(c->root, "quantization");
-    if (!q || json_is_null(q)) {
-        q = json_object_get(c->root, "quantization_config");
-        if (!q || json_is_null(q)) return 0;
-        /* transformers' own quantisers (GPTQ, AWQ, bitsandbytes...) say
-         * quant_method; MLX writes the same block as "quantization". */
-        json_t *m = json_object_get(q, "quant_method");
-        if (m)
-            return inf__seterr(c->err, INF_E_UNSUPPORTED,
-                               "%s: quant_method \"%.32s\" is not supported (MLX "
-                               "affine 4/8-bit is)", c->fname,
-                               json_is_string(m) ? json_string_value(m) : "?");
-    }
+    json_t *m;
+    json_t *q = quant_block(c->root, &m);
+    if (!q) return 0;
+    if (m)
+        return inf__seterr(c->err, INF_E_UNSUPPORTED,
+                           "%s: quant_method \"%.32s\" is not supported (MLX "
+                           "affine 4/8-bit is)", c->fname,
+                           json_is_string(m) ? json_string_value(m) : "?");
     if (!json_is_object(q))
         return inf__seterr(c->err, INF_E_FORMAT, "%s: \"quantization\" must be an object",
                            c->fname);
@@ -365,16 +396,8 @@ int inf__hfconfig_parse(const char *json, size_t len, const char *fname,
         goto done;
     }
     snprintf(h->top_model_type, sizeof h->top_model_type, "%s", top);
-    json_t *tc = json_object_get(root, "text_config");
-    const char *mt = top;
-    if (json_is_object(tc)) {
-        c.text = tc;
-        h->nested = 1;
-        mt = json_string_value(json_object_get(tc, "model_type"));
-        if (!mt) mt = strcmp(top, "gemma3") == 0 ? "gemma3_text" : top;
-    } else if (strcmp(top, "gemma3") == 0) {
-        mt = "gemma3_text";
-    }
+    const char *mt = resolve_type(root, top, &c.text);
+    h->nested = c.text != root;
     int arch = arch_of(mt);
     if (arch < 0) {
         inf__seterr(err, INF_E_UNSUPPORTED,
@@ -383,7 +406,7 @@ int inf__hfconfig_parse(const char *json, size_t len, const char *fname,
         goto done;
     }
     int gemma = arch == A_GEMMA3;
-    snprintf(d->model_type, sizeof d->model_type, "%s", gemma ? "gemma3" : mt);
+    snprintf(d->model_type, sizeof d->model_type, "%s", arch_name(arch, mt));
 
     if (need_int(&c, "vocab_size", 1, MAX_DIM, &d->vocab_size) ||
         need_int(&c, "hidden_size", 1, MAX_DIM, &d->hidden_size) ||
@@ -504,17 +527,60 @@ int inf__hfconfig_parse_gen(const char *json, size_t len, const char *fname,
         read_bos(&c, json_object_get(root, "bos_token_id"), &bos))
         goto done;
     if (d->bos_id < 0) d->bos_id = bos;
-    double t, p, rp, k;
-    if (obj_num(&c, root, "temperature", 0, &t) < 0 || obj_num(&c, root, "top_p", 0, &p) < 0 ||
-        obj_num(&c, root, "repetition_penalty", 0, &rp) < 0 ||
-        obj_num(&c, root, "top_k", 0, &k) < 0)
+    double t, p, rp, k, mp;
+    int ht, hp, hrp, hk, hmp;
+    if ((ht = obj_num(&c, root, "temperature", 0, &t)) < 0 ||
+        (hp = obj_num(&c, root, "top_p", 0, &p)) < 0 ||
+        (hrp = obj_num(&c, root, "repetition_penalty", 0, &rp)) < 0 ||
+        (hk = obj_num(&c, root, "top_k", 0, &k)) < 0 ||
+        (hmp = obj_num(&c, root, "min_p", 0, &mp)) < 0)
         goto done;
+    d->gen_do_sample = json_is_true(json_object_get(root, "do_sample"));
     d->gen_temperature = (float)t;
     d->gen_top_p = (float)p;
     d->gen_repeat_penalty = (float)rp;
+    d->gen_min_p = (float)mp;
     d->gen_top_k = k > 0 && k < INT32_MAX ? (int32_t)k : 0;
+    d->gen_have = (ht ? INF__GEN_TEMPERATURE : 0u) | (hp ? INF__GEN_TOP_P : 0u) |
+                  (hrp ? INF__GEN_REPEAT_PENALTY : 0u) | (hmp ? INF__GEN_MIN_P : 0u) |
+                  /* top_k counts only as an integer (50, not 50.5) */
+                  (hk && json_is_integer(json_object_get(root, "top_k")) ? INF__GEN_TOP_K : 0u);
     rc = INF_OK;
 done:
+    json_decref(root);
+    return rc;
+}
+
+int inf__hfconfig_peek(const char *json, size_t len, const char *fname,
+                       inf__hfconfig_peek_t *out, inf__err *err) {
+    memset(out, 0, sizeof *out);
+    if (!fname) fname = "config.json";
+    json_error_t je;
+    json_t *root = json_loadb(json, len, 0, &je);
+    if (!root)
+        return inf__seterr(err, INF_E_FORMAT, "%s: malformed JSON: %s (line %d, column %d)",
+                           fname, je.text, je.line, je.column);
+    int rc = INF_OK;
+    const char *top = json_string_value(json_object_get(root, "model_type"));
+    if (!json_is_object(root)) {
+        rc = inf__seterr(err, INF_E_FORMAT, "%s: not a JSON object", fname);
+    } else {
+        if (top) {
+            json_t *text;
+            const char *mt = resolve_type(root, top, &text);
+            int arch = arch_of(mt);
+            out->supported = arch >= 0;
+            snprintf(out->model_type, sizeof out->model_type, "%s",
+                     arch >= 0 ? arch_name(arch, mt) : mt);
+        }
+        json_t *foreign;
+        json_t *q = quant_block(root, &foreign);
+        json_t *b = json_object_get(q, "bits"), *g = json_object_get(q, "group_size");
+        if (!foreign && json_is_integer(b) && json_is_integer(g)) {
+            out->quant_bits = (int32_t)json_integer_value(b);
+            out->quant_group = (int32_t)json_integer_value(g);
+        }
+    }
     json_decref(root);
     return rc;
 }

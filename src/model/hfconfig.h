@@ -46,9 +46,27 @@ int inf__hfconfig_parse(const char *json, size_t len, const char *fname,
 
 /* Merges generation_config.json text into desc: eos ids not yet present are
  * appended (config.json's come first), bos when unknown, and the sampling
- * defaults temperature / top_p / top_k / repetition_penalty. */
+ * defaults: do_sample, temperature / top_p / top_k / min_p /
+ * repetition_penalty, with desc->gen_have saying which were given. */
 int inf__hfconfig_parse_gen(const char *json, size_t len, const char *fname,
                             inf__model_desc *desc, inf__err *err);
+
+/* What config.json names, read leniently (inf_discover lists directories
+ * whose config the loader would refuse): the model type as
+ * inf__hfconfig_parse resolves it (a nested text_config's model_type first;
+ * "gemma3" for gemma3_text), whether the loader supports it, and the MLX
+ * quantisation bits / group_size as written (0 when absent or not MLX). */
+typedef struct inf__hfconfig_peek_t {
+    char model_type[64];  /* "" when config.json has no model_type; an
+                             unsupported one as resolved */
+    int supported;        /* 1 when inf__hfconfig_parse knows the type */
+    int32_t quant_bits, quant_group;
+} inf__hfconfig_peek_t;
+
+/* Fails only for malformed JSON or a top level that is not an object
+ * (INF_E_FORMAT; *out is then zeroed). */
+int inf__hfconfig_peek(const char *json, size_t len, const char *fname,
+                       inf__hfconfig_peek_t *out, inf__err *err);
 
 /* How the module `module` (tensor name without ".weight") is stored: returns
  * 1 and the bits/group when the config says it is MLX-quantised, else 0. */

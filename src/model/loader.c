@@ -1,7 +1,6 @@
-/* inf__model_open: config.json + safetensors (or dummy weights) -> the
- * model description, with every expected tensor checked against the
- * config. */
-#include <errno.h>
+/* inf__model_open: a model directory's parsed config (src/model/modeldir)
+ * + safetensors (or dummy weights) -> the model description, with every
+ * expected tensor checked against the config. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "model/dummy.h"
 #include "model/hfconfig.h"
 #include "model/model.h"
+#include "model/modeldir.h"
 #include "model/safetensors.h"
 
 struct inf__model_files {
@@ -307,56 +307,6 @@ static int walk_model(walk *w, inf__model_desc *d, const char *lm_name) {
  * Files
  * ------------------------------------------------------------------------ */
 
-static char *join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (p) {
-        memcpy(p, dir, a);
-        p[a] = '/';
-        memcpy(p + a + 1, name, b + 1);
-    }
-    return p;
-}
-
-/* Reads dir/name; INF_E_NOT_FOUND when absent. */
-static int read_text(const char *path, char **buf, size_t *len, inf__err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return inf__seterr(err, errno == ENOENT ? INF_E_NOT_FOUND : INF_E_IO,
-                           "%s: cannot open: %s", path, strerror(errno));
-    char *b = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 4096) {
-            if (cap > ((size_t)64 << 20)) {
-                fclose(f);
-                free(b);
-                return inf__seterr(err, INF_E_FORMAT, "%s: larger than 64 MiB", path);
-            }
-            cap = cap ? 2 * cap : 16384;
-            char *nb = realloc(b, cap);
-            if (!nb) {
-                fclose(f);
-                free(b);
-                return inf__seterr(err, INF_E_NOMEM, "out of memory");
-            }
-            b = nb;
-        }
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(b);
-        return inf__seterr(err, INF_E_IO, "%s: read error", path);
-    }
-    *buf = b;
-    *len = n;
-    return INF_OK;
-}
-
 static int parse_dtype_name(const char *s, inf__dtype *dt) {
     static const struct { const char *n; inf__dtype d; } t[] = {
         {"bf16", INF__DT_BF16}, {"bfloat16", INF__DT_BF16}, {"BF16", INF__DT_BF16},
@@ -369,9 +319,8 @@ static int parse_dtype_name(const char *s, inf__dtype *dt) {
     return 0;
 }
 
-static int open_dummy(const char *dir, const inf__load_params *p, inf__hfconfig *cfg,
-                      inf__model_files *f, inf__err *err) {
-    inf__model_desc *d = &cfg->desc;
+static int open_dummy(const char *dir, const inf__load_params *p, const inf__hfconfig *cfg,
+                      inf__model_desc *d, inf__model_files *f, inf__err *err) {
     walk w = {.mode = M_PLAN, .cfg = cfg, .dir = dir, .prefix = "model.", .err = err,
               .progress = p->progress, .user = p->progress_user, .base = 0.1f};
     const char *dts = p->dummy_dtype ? p->dummy_dtype : d->dtype;
@@ -426,9 +375,8 @@ static void half_progress(float x, void *user) {
     h->fn(0.5f * x, h->user);
 }
 
-static int open_files(const char *dir, const inf__load_params *p, inf__hfconfig *cfg,
-                      inf__model_files *f, inf__err *err) {
-    inf__model_desc *d = &cfg->desc;
+static int open_files(const char *dir, const inf__load_params *p, const inf__hfconfig *cfg,
+                      inf__model_desc *d, inf__model_files *f, inf__err *err) {
     /* Mapping and parsing the files is the first half of the progress,
      * checking the tensors layer by layer the second. */
     progress_half half = {p->progress, p->progress_user};
@@ -463,6 +411,47 @@ static int open_files(const char *dir, const inf__load_params *p, inf__hfconfig 
     return rc2;
 }
 
+int inf__model_open_md(const struct inf__modeldir *md, const inf__load_params *p,
+                       inf__model_desc *desc, inf__model_files **out, inf__err *err) {
+    inf__err local;
+    if (!err) err = &local;
+    inf__err_clear(err);
+    if (out) *out = NULL;
+    if (desc) memset(desc, 0, sizeof *desc);
+    if (!md || !desc || !out)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "inf__model_open_md: NULL argument");
+    if ((md->what & INF__MD_MODEL) != INF__MD_MODEL)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "inf__model_open_md: %s was opened without its parsed config", md->dir);
+    inf__load_params defaults = {0};
+    if (!p) p = &defaults;
+    const inf__hfconfig *cfg = &md->cfg;
+    /* The description is worked on as a copy: the directory's parse stays
+     * as it was read. */
+    inf__model_desc d = cfg->desc;
+    size_t lb = (size_t)d.n_layers * sizeof *d.layers;
+    d.layers = malloc(lb ? lb : 1);
+    inf__model_files *f = calloc(1, sizeof *f);
+    if (!d.layers || !f) {
+        free(d.layers);
+        free(f);
+        return inf__seterr(err, INF_E_NOMEM, "out of memory");
+    }
+    if (lb) memcpy(d.layers, cfg->desc.layers, lb);
+    f->layers = d.layers; /* owned by the files object from here on */
+    if (p->progress) p->progress(0.0f, p->progress_user);
+    int rc = p->dummy_weights ? open_dummy(md->dir, p, cfg, &d, f, err)
+                              : open_files(md->dir, p, cfg, &d, f, err);
+    if (rc) {
+        inf__model_files_free(f);
+        return rc;
+    }
+    *desc = d;
+    if (p->progress) p->progress(1.0f, p->progress_user);
+    *out = f;
+    return INF_OK;
+}
+
 int inf__model_open(const char *dir, const inf__load_params *p, inf__model_desc *desc,
                     inf__model_files **out, inf__err *err) {
     inf__err local;
@@ -472,48 +461,10 @@ int inf__model_open(const char *dir, const inf__load_params *p, inf__model_desc 
     if (desc) memset(desc, 0, sizeof *desc);
     if (!dir || !desc || !out)
         return inf__seterr(err, INF_E_INVALID_ARGUMENT, "inf__model_open: NULL argument");
-    inf__load_params defaults = {0};
-    if (!p) p = &defaults;
-
-    char *path = join(dir, "config.json");
-    char *text = NULL;
-    size_t len = 0;
-    if (!path) return inf__seterr(err, INF_E_NOMEM, "out of memory");
-    int rc = read_text(path, &text, &len, err);
-    if (rc == INF_E_NOT_FOUND)
-        inf__seterr(err, rc, "%s: not found (not a model directory?)", path);
-    inf__hfconfig cfg;
-    memset(&cfg, 0, sizeof cfg);
-    if (!rc) rc = inf__hfconfig_parse(text, len, path, &cfg, err);
-    free(text);
-    free(path);
-    text = NULL;
-    if (!rc && (path = join(dir, "generation_config.json")) != NULL) {
-        int r = read_text(path, &text, &len, err);
-        if (r == INF_OK) rc = inf__hfconfig_parse_gen(text, len, path, &cfg.desc, err);
-        else if (r != INF_E_NOT_FOUND) rc = r;
-        else inf__err_clear(err);
-        free(text);
-        free(path);
-    }
-    inf__model_files *f = NULL;
-    if (!rc && !(f = calloc(1, sizeof *f))) rc = inf__seterr(err, INF_E_NOMEM, "out of memory");
-    if (!rc) {
-        if (p->progress) p->progress(0.0f, p->progress_user);
-        rc = p->dummy_weights ? open_dummy(dir, p, &cfg, f, err)
-                              : open_files(dir, p, &cfg, f, err);
-    }
-    if (rc) {
-        inf__model_files_free(f);
-        inf__hfconfig_free(&cfg);
-        return rc;
-    }
-    /* The layers move to the files object; the rest of the config goes. */
-    f->layers = cfg.desc.layers;
-    *desc = cfg.desc;
-    cfg.desc.layers = NULL;
-    inf__hfconfig_free(&cfg);
-    if (p->progress) p->progress(1.0f, p->progress_user);
-    *out = f;
-    return INF_OK;
+    inf__modeldir md;
+    int rc = inf__modeldir_open(dir, INF__MD_MODEL, &md, err);
+    if (rc) return rc;
+    rc = inf__model_open_md(&md, p, desc, out, err);
+    inf__modeldir_free(&md);
+    return rc;
 }

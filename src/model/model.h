@@ -152,11 +152,21 @@ typedef struct inf__model_desc {
     int32_t bos_id;      /* -1 when unknown */
     int32_t eos_ids[INF__MAX_EOS];
     int32_t n_eos;
-    /* generation_config.json sampling defaults (0 when absent). */
+    /* generation_config.json sampling defaults (0 when absent; gen_have
+     * says which the file gave, INF__GEN_* bits). */
+    int gen_do_sample;      /* "do_sample": true */
     float gen_temperature, gen_top_p;
-    int32_t gen_top_k;
-    float gen_repeat_penalty;
+    int32_t gen_top_k;      /* given only as an integer */
+    float gen_repeat_penalty; /* "repetition_penalty" */
+    float gen_min_p;
+    uint32_t gen_have;
 } inf__model_desc;
+
+#define INF__GEN_TEMPERATURE 1u
+#define INF__GEN_TOP_P 2u
+#define INF__GEN_TOP_K 4u
+#define INF__GEN_MIN_P 8u
+#define INF__GEN_REPEAT_PENALTY 16u
 
 /* A loaded model directory: description, tensors, and the storage behind
  * them (mmaps or a dummy buffer). */
@@ -171,11 +181,18 @@ typedef struct inf__load_params {
     void *progress_user;
 } inf__load_params;
 
-/* Loads and validates a model directory: parses config.json (and
- * generation_config.json), maps the safetensors files (single or sharded),
- * checks every expected tensor's dtype and shape against the config, and
- * fills *desc.  desc's pointers stay valid until inf__model_files_free(*out).
- * Errors name the file and the problem. */
+/* Loads and validates a model directory already read by
+ * src/model/modeldir (opened with at least INF__MD_MODEL: config.json and
+ * generation_config.json parsed): maps the safetensors files (single or
+ * sharded), checks every expected tensor's dtype and shape against the
+ * config, and fills *desc.  md is only read and may be freed afterwards;
+ * desc's pointers stay valid until inf__model_files_free(*out).  Errors
+ * name the file and the problem. */
+struct inf__modeldir;
+int inf__model_open_md(const struct inf__modeldir *md,
+                       const inf__load_params *p, inf__model_desc *desc,
+                       inf__model_files **out, inf__err *err);
+/* The same from a directory path: reads it (INF__MD_MODEL) first. */
 int inf__model_open(const char *dir, const inf__load_params *p,
                     inf__model_desc *desc, inf__model_files **out,
                     inf__err *err);

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 /* ------------------------------------------------------------------------
  * Header parsing
  * ------------------------------------------------------------------------ */
@@ -250,7 +252,7 @@ void inf__st_set_free(inf__st_set *s) {
 
 static int map_file(const char *path, st_file *f, inf__err *err) {
     memset(f, 0, sizeof *f);
-    f->path = strdup(path);
+    f->path = inf__strdup(path);
     if (!f->path) return inf__seterr(err, INF_E_NOMEM, "out of memory");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -360,16 +362,6 @@ int64_t inf__st_data_bytes(const inf__st_set *s) {
     return b;
 }
 
-static char *join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -386,7 +378,7 @@ static int open_files(const char *dir, char **names, size_t n, inf__st_set **out
     }
     int rc = INF_OK;
     for (size_t i = 0; i < n && rc == INF_OK; i++) {
-        char *path = join(dir, names[i]);
+        char *path = inf__path_join(dir, names[i]);
         if (!path) {
             rc = inf__seterr(err, INF_E_NOMEM, "out of memory");
             break;
@@ -411,7 +403,7 @@ static int open_files(const char *dir, char **names, size_t n, inf__st_set **out
 int inf__st_open_file(const char *path, inf__st_set **out, inf__err *err) {
     *out = NULL;
     char *names[1] = {(char *)base_name(path)};
-    char *dir = strdup(path);
+    char *dir = inf__strdup(path);
     if (!dir) return inf__seterr(err, INF_E_NOMEM, "out of memory");
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0'; else strcpy(dir, ".");
@@ -425,13 +417,15 @@ int inf__st_open_file(const char *path, inf__st_set **out, inf__err *err) {
 static int read_index(const char *ipath, json_t **root_out, char ***names,
                       size_t *n_names, inf__err *err) {
     json_error_t je;
-    json_t *root = json_load_file(ipath, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        if (access(ipath, R_OK) != 0)
-            return inf__seterr(err, INF_E_IO, "%s: cannot read: %s", ipath, strerror(errno));
+    char *text;
+    size_t len;
+    int rc0 = inf__read_file(ipath, (size_t)64 << 20, &text, &len, err);
+    if (rc0 != INF_OK) return rc0;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!root)
         return inf__seterr(err, INF_E_FORMAT, "%s: malformed JSON: %s (line %d)",
                            ipath, je.text, je.line);
-    }
     json_t *wm = json_object_get(root, "weight_map");
     if (!json_is_object(wm)) {
         json_decref(root);
@@ -456,7 +450,7 @@ static int read_index(const char *ipath, json_t **root_out, char ***names,
         }
         int seen = 0;
         for (size_t i = 0; i < n && !seen; i++) seen = strcmp(v[i], f) == 0;
-        if (!seen && !(v[n++] = strdup(f))) {
+        if (!seen && !(v[n++] = inf__strdup(f))) {
             rc = inf__seterr(err, INF_E_NOMEM, "out of memory");
             break;
         }
@@ -479,7 +473,7 @@ static int read_index(const char *ipath, json_t **root_out, char ***names,
 int inf__st_open_dir(const char *dir, inf__st_set **out,
                      void (*progress)(float, void *), void *user, inf__err *err) {
     *out = NULL;
-    char *ipath = join(dir, "model.safetensors.index.json");
+    char *ipath = inf__path_join(dir, "model.safetensors.index.json");
     if (!ipath) return inf__seterr(err, INF_E_NOMEM, "out of memory");
     char **names = NULL;
     size_t n = 0;
@@ -506,7 +500,7 @@ int inf__st_open_dir(const char *dir, inf__st_set **out,
                     if (!nv) { rc = inf__seterr(err, INF_E_NOMEM, "out of memory"); break; }
                     names = nv;
                 }
-                if (!(names[n] = strdup(e->d_name))) {
+                if (!(names[n] = inf__strdup(e->d_name))) {
                     rc = inf__seterr(err, INF_E_NOMEM, "out of memory");
                     break;
                 }

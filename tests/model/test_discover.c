@@ -1,5 +1,6 @@
-/* inf_discover on the bundled models, the tiny fixtures and a constructed
- * tree (base directory first, subdirectories sorted, non-models skipped). */
+/* inf_discover on the bundled models, the tiny fixtures and constructed
+ * trees (base directory first, subdirectories sorted, non-models skipped;
+ * config.json understood as the loader understands it). */
 #include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
@@ -28,7 +29,9 @@ static void check_entries(const inf_discovered *d, size_t n) {
         snprintf(p, sizeof p, "%s/config.json", d[i].path);
         json_t *c = json_load_file(p, 0, NULL);
         CHECK_MSG(c != NULL, "%s", p);
-        CHECK_EQ_STR(d[i].model_type, json_string_value(json_object_get(c, "model_type")));
+        /* the architecture as the loader names it: gemma3_text is gemma3 */
+        const char *mt = json_string_value(json_object_get(c, "model_type"));
+        CHECK_EQ_STR(d[i].model_type, mt && strcmp(mt, "gemma3_text") == 0 ? "gemma3" : mt);
         json_t *q = json_object_get(c, "quantization");
         CHECK_EQ_INT(d[i].quant_bits, q ? json_integer_value(json_object_get(q, "bits")) : 0);
         CHECK_EQ_INT(d[i].quant_group, q ? json_integer_value(json_object_get(q, "group_size")) : 0);
@@ -110,6 +113,54 @@ int main(void) {
     }
     inf_discovered_free(d, n);
     nftw(tmp, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+
+    /* Discover reads config.json as the loader does (hfconfig): a nested
+     * text_config's model_type names the architecture; an unsupported one
+     * is still listed, as written; a config that does not parse or cannot
+     * be read is listed with model_type ""; MLX quantisation under
+     * "quantization_config" counts, a transformers quant_method does not. */
+    char tmp2[] = "/tmp/inf_discover_XXXXXX";
+    CHECK(mkdtemp(tmp2) != NULL);
+    static const struct { const char *dir, *config, *type; int bits, group; } nest[] = {
+        {"llava", "{\"model_type\": \"llava\", \"text_config\": {\"model_type\": \"llama\"}}",
+         "llama", 0, 0},
+        {"mistral3", "{\"model_type\": \"mistral3\", \"text_config\": {\"model_type\": \"mistral\"},"
+                     " \"quantization_config\": {\"bits\": 8, \"group_size\": 64}}", "mistral", 8, 64},
+        {"paligemma", "{\"model_type\": \"paligemma\", \"text_config\": {\"model_type\": \"gemma2\"}}",
+         "gemma2", 0, 0},
+        {"gemma3-text", "{\"model_type\": \"gemma3_text\"}", "gemma3", 0, 0},
+        {"nested-no-type", "{\"model_type\": \"qwen3\", \"text_config\": {\"hidden_size\": 8}}", "qwen3", 0, 0},
+        {"gptq", "{\"model_type\": \"llama\", \"quantization_config\": {\"quant_method\": \"gptq\","
+                 " \"bits\": 4, \"group_size\": 128}}", "llama", 0, 0},
+        {"bert", "{\"model_type\": \"bert\"}", "bert", 0, 0},
+        {"broken", "{\"model_type\": ", "", 0, 0},
+        {"no-type", "{\"quantization\": {\"bits\": 4, \"group_size\": 32}}", "", 4, 32},
+        {"array", "[1, 2]", "", 0, 0},
+    };
+    size_t n_nest = sizeof nest / sizeof nest[0];
+    for (size_t i = 0; i < n_nest; i++) {
+        snprintf(p, sizeof p, "%s/%s", tmp2, nest[i].dir);
+        mkdir(p, 0755);
+        touch(p, "config.json", nest[i].config);
+        touch(p, "model.safetensors", "");
+    }
+    CHECK_EQ_INT(inf_discover(tmp2, &d, &n, &msg), INF_OK);
+    CHECK_EQ_INT(n, n_nest);
+    for (size_t i = 0; i < n_nest; i++) {
+        const inf_discovered *e = NULL;
+        for (size_t j = 0; j < n; j++) {
+            const char *slash = strrchr(d[j].path, '/');
+            if (slash && strcmp(slash + 1, nest[i].dir) == 0) e = &d[j];
+        }
+        CHECK_MSG(e != NULL, "%s not listed", nest[i].dir);
+        if (!e) continue;
+        CHECK_EQ_STR(e->model_type, nest[i].type);
+        CHECK_EQ_INT(e->quant_bits, nest[i].bits);
+        CHECK_EQ_INT(e->quant_group, nest[i].group);
+        CHECK_EQ_INT(e->n_safetensors, 1);
+    }
+    inf_discovered_free(d, n);
+    nftw(tmp2, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 
     /* Errors: the message names the directory and is freed with inf_free. */
     CHECK_EQ_INT(inf_discover("/nonexistent/models", &d, &n, &msg), INF_E_NOT_FOUND);

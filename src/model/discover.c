@@ -1,21 +1,27 @@
 /* inf_discover: find Hugging Face model directories (config.json plus at
- * least one *.safetensors) in a directory and its immediate subdirectories. */
+ * least one *.safetensors) in a directory and its immediate subdirectories.
+ * config.json is read by src/model/modeldir and understood by the loader's
+ * own parser (hfconfig.c), leniently: a directory whose config the loader
+ * would refuse is still listed, so that loading it can say why. */
 #include <dirent.h>
 #include <errno.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/util.h"
 #include "inference.h"
+#include "model/hfconfig.h"
+#include "model/modeldir.h"
 
-static int set_msg(char **errmsg, int code, const char *fmt, const char *a, const char *b) {
+static int set_msg(char **errmsg, int code, const char *msg, const char *dir) {
     if (errmsg) {
         char buf[1024];
-        snprintf(buf, sizeof buf, fmt, a, b);
-        *errmsg = strdup(buf);
+        if (dir) snprintf(buf, sizeof buf, "%s: %s", dir, msg);
+        else snprintf(buf, sizeof buf, "%s", msg);
+        *errmsg = inf__strdup(buf);
     }
     return code;
 }
@@ -42,32 +48,30 @@ static int is_dir(const char *p) {
 
 /* Fills *m when dir is a model directory; 1 if so, 0 if not, -1 on OOM. */
 static int probe(const char *dir, inf_discovered *m) {
-    char cfg[PATH_MAX + 16];
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    char *cfg = inf__path_join(dir, "config.json");
+    if (!cfg) return -1;
     struct stat st;
-    if (stat(cfg, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    int is_cfg = stat(cfg, &st) == 0 && S_ISREG(st.st_mode);
+    free(cfg);
+    if (!is_cfg) return 0;
     int n = count_safetensors(dir);
     if (n <= 0) return 0;
     memset(m, 0, sizeof *m);
     m->n_safetensors = n;
     char real[PATH_MAX];
-    m->path = strdup(realpath(dir, real) ? real : dir);
-    /* A config that does not parse still marks a model directory; loading
-     * it reports the problem. */
-    json_t *root = json_load_file(cfg, 0, NULL);
-    const char *mt = json_string_value(json_object_get(root, "model_type"));
-    m->model_type = strdup(mt ? mt : "");
-    json_t *q = json_object_get(root, "quantization");
-    if (!json_is_object(q)) {
-        q = json_object_get(root, "quantization_config");
-        if (json_object_get(q, "quant_method")) q = NULL; /* not MLX */
+    m->path = inf__strdup(realpath(dir, real) ? real : dir);
+    /* A config that cannot be read or does not parse still marks a model
+     * directory (model_type ""); loading it reports the problem. */
+    inf__modeldir md;
+    inf__hfconfig_peek_t pk;
+    memset(&pk, 0, sizeof pk);
+    if (inf__modeldir_open(dir, INF__MD_CONFIG, &md, NULL) == INF_OK) {
+        inf__hfconfig_peek(md.config.text, md.config.len, md.config.path, &pk, NULL);
+        inf__modeldir_free(&md);
     }
-    json_t *b = json_object_get(q, "bits"), *g = json_object_get(q, "group_size");
-    if (json_is_integer(b) && json_is_integer(g)) {
-        m->quant_bits = (int32_t)json_integer_value(b);
-        m->quant_group = (int32_t)json_integer_value(g);
-    }
-    json_decref(root);
+    m->model_type = inf__strdup(pk.model_type);
+    m->quant_bits = pk.quant_bits;
+    m->quant_group = pk.quant_group;
     if (!m->path || !m->model_type) {
         free(m->path);
         free(m->model_type);
@@ -94,40 +98,48 @@ int inf_discover(const char *dir, inf_discovered **out, size_t *n, char **errmsg
     if (out) *out = NULL;
     if (n) *n = 0;
     if (!dir || !out || !n)
-        return set_msg(errmsg, INF_E_INVALID_ARGUMENT, "inf_discover: NULL argument%s%s", "", "");
+        return set_msg(errmsg, INF_E_INVALID_ARGUMENT, "inf_discover: NULL argument", NULL);
     DIR *d = opendir(dir);
-    if (!d)
-        return set_msg(errmsg, errno == ENOENT ? INF_E_NOT_FOUND : INF_E_IO,
-                       "%s: cannot open directory: %s", dir, strerror(errno));
+    if (!d) {
+        char why[256];
+        snprintf(why, sizeof why, "cannot open directory: %s", strerror(errno));
+        return set_msg(errmsg, errno == ENOENT ? INF_E_NOT_FOUND : INF_E_IO, why, dir);
+    }
     inf_discovered *v = NULL;
     size_t len = 0, cap = 0;
     int rc = INF_OK;
     /* Slot 0 is the base directory when it is a model. */
     for (int base = 1;; base = 0) {
-        char sub[PATH_MAX];
+        char *sub;
         if (base) {
-            snprintf(sub, sizeof sub, "%s", dir);
+            sub = inf__strdup(dir);
         } else {
             struct dirent *e = readdir(d);
             if (!e) break;
             if (e->d_name[0] == '.') continue;
-            if (snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) >= (int)sizeof sub) continue;
-            if (!is_dir(sub)) continue;
+            sub = inf__path_join(dir, e->d_name);
+            if (sub && !is_dir(sub)) {
+                free(sub);
+                continue;
+            }
         }
+        if (!sub) { rc = INF_E_NOMEM; break; }
         if (len == cap) {
-            cap = cap ? 2 * cap : 16;
-            inf_discovered *nv = realloc(v, cap * sizeof *nv);
-            if (!nv) { rc = INF_E_NOMEM; break; }
+            size_t ncap = cap ? 2 * cap : 16;
+            inf_discovered *nv = realloc(v, ncap * sizeof *nv);
+            if (!nv) { free(sub); rc = INF_E_NOMEM; break; }
             v = nv;
+            cap = ncap;
         }
         int r = probe(sub, &v[len]);
+        free(sub);
         if (r < 0) { rc = INF_E_NOMEM; break; }
         if (r == 1) len++;
     }
     closedir(d);
     if (rc) {
         inf_discovered_free(v, len);
-        return set_msg(errmsg, rc, "out of memory%s%s", "", "");
+        return set_msg(errmsg, rc, "out of memory", NULL);
     }
     /* The base directory, when it is a model, was probed first: keep it
      * there and sort the rest. */
