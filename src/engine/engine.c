@@ -3,23 +3,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/options.h"
+#include "core/util.h"
 #include "engine/engine_int.h"
+#include "model/modeldir.h"
 #include "text/template/chat_template.h"
-
-static char *dupstr(const char *s) {
-    size_t n = strlen(s ? s : "");
-    char *d = malloc(n + 1);
-    if (d) memcpy(d, s ? s : "", n + 1);
-    return d;
-}
 
 /* Hands an error to a caller of the ops table (message malloc'd). */
 static int fail(char **errmsg, const inf__err *err, int rc) {
-    if (errmsg) *errmsg = dupstr(err->msg[0] ? err->msg : inf_strerror(rc));
+    if (errmsg) *errmsg = inf__strdup_or_empty(err->msg[0] ? err->msg : inf_strerror(rc));
     return rc;
 }
 
@@ -37,8 +31,8 @@ static void engine_free(inf__engine *e) {
     if (!e) return;
     inf__sched_stop(e);
     if (e->cctx) e->compute->free(e->cctx);
-    inf__tmpl_free(e->tmpl);
-    inf__tok_free(e->tok);
+    inf_chat_template_free(e->tmpl_pub); /* and e->tmpl inside it */
+    inf_tokenizer_free(e->tok_pub);      /* and e->tok */
     inf__model_files_free(e->files);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -59,8 +53,19 @@ int inf__engine_create(const inf__engine_parts *p, void **model,
     pthread_cond_init(&e->cv, NULL);
     e->desc = *p->desc;
     e->files = p->files;
+    /* The engine owns the public handles (lent out by inf_model_tokenizer /
+     * inf_model_chat_template); e->tok / e->tmpl are what they hold. */
     e->tok = p->tok;
     e->tmpl = p->tmpl;
+    e->tok_pub = inf__tok_wrap(p->tok);
+    e->tmpl_pub = inf__tmpl_wrap(p->tmpl);
+    if ((p->tok && !e->tok_pub) || (p->tmpl && !e->tmpl_pub)) {
+        /* a failed wrap freed what it was given */
+        if (!e->tok_pub) e->tok = NULL;
+        if (!e->tmpl_pub) e->tmpl = NULL;
+        engine_free(e);
+        return inf__seterr(err, INF_E_NOMEM, "out of memory");
+    }
     e->tmpl_code = p->tmpl_code;
     snprintf(e->tmpl_err, sizeof e->tmpl_err, "%s",
              p->tmpl_err ? p->tmpl_err : "");
@@ -130,25 +135,37 @@ int inf__engine_open(const char *path, const inf_load_options *opts_in,
         .progress = o.progress,
         .progress_user = o.progress_user,
     };
+    /* The directory is read once; the model, the tokenizer and the chat
+     * template are made from what was read. */
+    inf__modeldir md;
+    int rc = inf__modeldir_open(path, INF__MD_ALL, &md, &err);
+    if (rc != INF_OK) return fail(errmsg, &err, rc);
     inf__model_desc desc;
     inf__model_files *files = NULL;
-    int rc = inf__model_open(path, &lp, &desc, &files, &err);
-    if (rc != INF_OK) return fail(errmsg, &err, rc);
+    rc = inf__model_open_md(&md, &lp, &desc, &files, &err);
+    if (rc != INF_OK) {
+        inf__modeldir_free(&md);
+        return fail(errmsg, &err, rc);
+    }
 
     inf__tokenizer *tok = NULL;
-    char tj[4096];
-    snprintf(tj, sizeof tj, "%s/tokenizer.json", path);
-    if (access(tj, F_OK) == 0) {
-        rc = inf__tok_load_dir(path, &tok, &err);
+    if (md.tokenizer.text) {
+        rc = inf__tok_load_mem(md.tokenizer.text, md.tokenizer.len,
+                               md.tokenizer_config.text,
+                               md.tokenizer_config.len, &tok, &err);
+        inf__modeldir_drop_tokenizer(&md); /* the large one: done with it */
         if (rc != INF_OK) {
+            inf__err_prefix(&err, "%s", path);
             inf__model_files_free(files);
+            inf__modeldir_free(&md);
             return fail(errmsg, &err, rc);
         }
     } else if (!o.dummy_weights && !(flags & INF__ENGINE_NO_TOKENIZER_OK)) {
-        inf__model_files_free(files);
         inf__seterr(&err, INF_E_NOT_FOUND,
                     "%s: not found (the model directory needs its "
-                    "tokenizer)", tj);
+                    "tokenizer)", md.tokenizer.path);
+        inf__model_files_free(files);
+        inf__modeldir_free(&md);
         return fail(errmsg, &err, INF_E_NOT_FOUND);
     }
 
@@ -159,7 +176,10 @@ int inf__engine_open(const char *path, const inf_load_options *opts_in,
     if (tok) {
         inf__err terr;
         inf__err_clear(&terr);
-        tmpl_code = inf__tmpl_load_dir(path, &tmpl, &terr);
+        tmpl_code = inf__tmpl_load_texts(md.tokenizer_config.text,
+                                         md.tokenizer_config.len,
+                                         md.chat_template.text, path, &tmpl,
+                                         &terr);
         if (tmpl_code != INF_OK) {
             tmpl = NULL;
             snprintf(tmpl_msg, sizeof tmpl_msg, "%s", terr.msg);
@@ -170,6 +190,7 @@ int inf__engine_open(const char *path, const inf_load_options *opts_in,
                  "%s: the model has no tokenizer.json, so it cannot chat",
                  path);
     }
+    inf__modeldir_free(&md);
 
     inf__engine_parts parts = {
         .desc = &desc,
@@ -400,6 +421,43 @@ static int op_metrics(void *model, inf_metrics *out) {
 
 static void op_close(void *model) { engine_free(model); }
 
+static const inf_tokenizer *op_tokenizer(void *model) {
+    return ((inf__engine *)model)->tok_pub;
+}
+
+static const inf_chat_template *op_chat_template(void *model) {
+    return ((inf__engine *)model)->tmpl_pub;
+}
+
+/* v when generation_config.json gave it and it lies within the option's
+ * bounds (a value Generate would refuse is no default). */
+static int gen_value(const inf__model_desc *d, uint32_t bit, const char *field,
+                     double v) {
+    const inf_option_bound *b = inf_generate_option_bound(field);
+    return (d->gen_have & bit) && b && v >= b->min && v <= b->max;
+}
+
+/* generation_config.json with do_sample true: its temperature (1 when it
+ * names none), top_p, top_k (an integer), min_p and repetition_penalty;
+ * nothing when it asks for greedy decoding. */
+static void op_generation_defaults(void *model, inf_generate_options *o) {
+    const inf__model_desc *d = &((inf__engine *)model)->desc;
+    if (!o || !d->gen_do_sample) return;
+    o->temperature = gen_value(d, INF__GEN_TEMPERATURE, "temperature",
+                               d->gen_temperature)
+                         ? d->gen_temperature
+                         : 1.0f;
+    if (gen_value(d, INF__GEN_TOP_P, "top_p", d->gen_top_p))
+        o->top_p = d->gen_top_p;
+    if (gen_value(d, INF__GEN_TOP_K, "top_k", d->gen_top_k))
+        o->top_k = d->gen_top_k;
+    if (gen_value(d, INF__GEN_MIN_P, "min_p", d->gen_min_p))
+        o->min_p = d->gen_min_p;
+    if (gen_value(d, INF__GEN_REPEAT_PENALTY, "repeat_penalty",
+                  d->gen_repeat_penalty))
+        o->repeat_penalty = d->gen_repeat_penalty;
+}
+
 /* classify / batch_generate live in batch.c */
 const inf_model_ops inf__engine_ops = {
     .model_type = op_model_type,
@@ -410,4 +468,7 @@ const inf_model_ops inf__engine_ops = {
     .metrics = op_metrics,
     .close = op_close,
     .logits = inf__engine_op_logits,
+    .tokenizer = op_tokenizer,
+    .chat_template = op_chat_template,
+    .generation_defaults = op_generation_defaults,
 };

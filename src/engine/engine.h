@@ -59,8 +59,14 @@
 /* Loads the model directory at path for the compute backend `compute` and
  * returns the model operations table (static) in *ops and the model in
  * *model (an inf__engine *; close it with (*ops)->close).  opts may be NULL.
- * tokenizer.json is required unless opts->dummy_weights is set.  On error
- * returns the status and a malloc'd message in *errmsg (may be NULL). */
+ * The directory is read once (src/model/modeldir): the weights are loaded
+ * from its parsed config, the tokenizer built from its tokenizer.json and
+ * tokenizer_config.json texts, the chat template from tokenizer_config.json
+ * and chat_template.jinja.  tokenizer.json is required unless
+ * opts->dummy_weights is set.  The ops table lends the tokenizer and
+ * template (tokenizer / chat_template) and gives generation_config.json's
+ * sampling defaults (generation_defaults).  On error returns the status and
+ * a malloc'd message in *errmsg (may be NULL). */
 int inf__engine_load(const char *path, const inf_load_options *opts,
                      const inf__compute_ops *compute,
                      const inf_model_ops **ops, void **model, char **errmsg);

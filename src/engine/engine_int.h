@@ -76,6 +76,12 @@ struct inf__seq {
 struct inf__engine {
     inf__model_desc desc;
     struct inf__model_files *files;
+    /* The tokenizer and chat template are owned as the public handles
+     * (tok_pub / tmpl_pub, lent out through the ops table); tok and tmpl
+     * are the objects inside them, for the engine's own use.  Any may be
+     * NULL (no tokenizer.json; a template that failed to load). */
+    inf_tokenizer *tok_pub;
+    inf_chat_template *tmpl_pub;
     inf__tokenizer *tok;
     struct inf__chat_template *tmpl;
     int tmpl_code;
