@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
+
 /* Sanity bounds: far above any real model, low enough that products of
  * dims stay inside int64 and allocations stay plausible. */
 #define MAX_DIM (1 << 24)
@@ -274,7 +276,7 @@ static int parse_quant(const cfg *c, inf__hfconfig *h) {
             if (read_group_bits(c, v, key, &r->bits, &r->group)) return -1;
             r->quantized = 1;
         }
-        if (!(r->module = strdup(key))) return inf__seterr(c->err, INF_E_NOMEM, "out of memory");
+        if (!(r->module = inf__strdup(key))) return inf__seterr(c->err, INF_E_NOMEM, "out of memory");
         h->n_rules = ++n;
     }
     return 0;
