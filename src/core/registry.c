@@ -1,22 +1,29 @@
-/* The backend registry: backends compiled into the library register
- * themselves on first use; programs add their own with
- * inf_backend_register().  Built-in backends are found through weak
- * references, so a build without (say) CUDA simply has no "cuda" entry. */
+/* The backend registry: the backends built into the library register
+ * on first use, before any other; programs add their own with
+ * inf_backend_register().  The core names no backend: the built-in list
+ * and the default preference come from inf__builtin_backends
+ * (core/registry.h), defined above the core (src/backends/builtin.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/registry.h"
+#include "core/util.h"
 #include "inference_backend.h"
 
 #define INF__MAX_BACKENDS 32
 
-/* Defined by the backend areas that are built. */
-extern const inf_backend inf__backend_cuda __attribute__((weak));
-extern const inf_backend inf__backend_cpu __attribute__((weak));
-extern const inf_backend inf__backend_llama_cpp __attribute__((weak));
-extern const inf_backend inf__backend_openai __attribute__((weak));
+/* A weak reference: programs that link the core without the backends
+ * (tests/core) have no built-in list.  The static archive is one partially
+ * linked object so that this resolves there too (top-level CMakeLists.txt). */
+extern const inf__builtin_list *inf__builtin_backends(void) __attribute__((weak));
+
+static const inf__builtin_list *builtins(void) {
+    static const inf__builtin_list none = {NULL, 0, NULL, 0};
+    const inf__builtin_list *l = inf__builtin_backends ? inf__builtin_backends() : NULL;
+    return l ? l : &none;
+}
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
@@ -39,12 +46,10 @@ static int add_locked(const inf_backend *b) {
 }
 
 static void register_builtins(void) {
-    const inf_backend *builtin[] = {&inf__backend_cuda, &inf__backend_cpu,
-                                    &inf__backend_llama_cpp,
-                                    &inf__backend_openai};
+    const inf__builtin_list *l = builtins();
     pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
-        if (builtin[i]) add_locked(builtin[i]);
+    for (size_t i = 0; i < l->n; i++)
+        if (l->backends[i]) add_locked(l->backends[i]);
     pthread_mutex_unlock(&reg_mu);
 }
 
@@ -117,18 +122,18 @@ int inf_backend_available(const inf_backend *b, char *why, size_t why_size) {
     return b->available(b->user, why, why_size) ? 1 : 0;
 }
 
-/* The documented preference order; the rest follow in registration order. */
-static const char *const preferred[] = {"cuda", "cpu", "llama_cpp"};
-
 const inf_backend *inf_backend_default(char **errmsg) {
     if (errmsg) *errmsg = NULL;
     size_t n = inf_backend_count();
     if (n == 0) {
-        if (errmsg) *errmsg = strdup("no backends registered");
+        if (errmsg) *errmsg = inf__strdup("no backends registered");
         return NULL;
     }
-    for (size_t p = 0; p < sizeof preferred / sizeof preferred[0]; p++) {
-        const inf_backend *b = inf_backend_get(preferred[p]);
+    /* The documented preference (the built-in list's); the rest follow in
+     * registration order. */
+    const inf__builtin_list *l = builtins();
+    for (size_t p = 0; p < l->n_preferred; p++) {
+        const inf_backend *b = inf_backend_get(l->preferred[p]);
         if (b && inf_backend_available(b, NULL, 0)) return b;
     }
     for (size_t i = 0; i < n; i++) {
@@ -149,7 +154,7 @@ const inf_backend *inf_backend_default(char **errmsg) {
                                      b->name, why[0] ? why : "unavailable",
                                      i + 1 < n ? ";" : "");
         }
-        *errmsg = strdup(buf);
+        *errmsg = inf__strdup(buf);
     }
     return NULL;
 }

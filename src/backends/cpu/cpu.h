@@ -12,9 +12,14 @@
 #define INF_BACKENDS_CPU_CPU_H
 
 #include "engine/compute.h"
+#include "inference_backend.h"
 
 /* The operations table: name "cpu"; available() always returns 1. */
 extern const inf__compute_ops inf__cpu_compute;
+
+/* The "cpu" backend: the engine over inf__cpu_compute (cpu_register.c),
+ * listed by src/backends/builtin.c. */
+extern const inf_backend inf__backend_cpu;
 
 /* Name of the kernel set a context uses: "reference" or "avx2".
  * ctx is the pointer init() returned; NULL gives "". Static string. */

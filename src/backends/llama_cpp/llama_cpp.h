@@ -27,7 +27,7 @@
 
 #include "inference_backend.h"
 
-/* Registered by core/registry.c through a weak reference. */
+/* The backend, listed by src/backends/builtin.c. */
 extern const inf_backend inf__backend_llama_cpp;
 
 #endif

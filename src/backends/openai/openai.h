@@ -1,5 +1,5 @@
-/* The "openai" backend, private to src/backends/openai (other backends
- * include client.h: inf__openai_connect, inf__oai_simple).
+/* The "openai" backend, private to src/backends/openai and to the list of
+ * built-in backends (other backends include client.h).
  *
  * URL forms accepted by the "openai" backend's load(path):
  *   http://host:port/v1          base URL of the API (https:// too)
@@ -39,7 +39,7 @@
 int inf__openai_parse_url(const char *path, char **base, char **model,
                           inf__err *err);
 
-/* The backend, registered through the weak reference in core/registry.c. */
+/* The backend, listed by src/backends/builtin.c. */
 extern const inf_backend inf__backend_openai;
 
 #endif

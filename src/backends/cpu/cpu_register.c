@@ -1,6 +1,5 @@
-/* The "cpu" backend built into the library: the engine over the cpu
- * compute backend.  The core finds these through weak references, so a build
- * without one of them simply lacks that backend. */
+/* The "cpu" backend: the shared engine over the cpu compute backend
+ * (inf__cpu_compute).  Always available. */
 #include "backends/cpu/cpu.h"
 #include "engine/engine.h"
 
@@ -22,6 +21,3 @@ const inf_backend inf__backend_cpu = {
     .available = cpu_available,
     .load = cpu_load,
 };
-
-/* "cuda" is defined next to its compute backend, in
- * src/backends/cuda/cuda_backend.c, built only where nvcc is. */
