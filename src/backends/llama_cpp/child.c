@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 extern char **environ;
 
 static void sleep_ms(int ms) {
@@ -190,21 +192,17 @@ int inf__free_loopback_port(void) {
 char *inf__find_executable(const char *name) {
     if (!name || !name[0]) return NULL;
     if (strchr(name, '/'))
-        return access(name, X_OK) == 0 ? strdup(name) : NULL;
+        return access(name, X_OK) == 0 ? inf__strdup(name) : NULL;
     const char *path = getenv("PATH");
     if (!path) return NULL;
-    size_t nl = strlen(name);
     while (*path) {
         const char *colon = strchr(path, ':');
         size_t dl = colon ? (size_t)(colon - path) : strlen(path);
-        char *full = malloc(dl + nl + 2);
+        /* An empty entry is the current directory. */
+        char *dir = dl ? inf__strndup(path, dl) : inf__strdup(".");
+        char *full = dir ? inf__path_join(dir, name) : NULL;
+        free(dir);
         if (!full) return NULL;
-        if (dl == 0) snprintf(full, nl + 3, "./%s", name);
-        else {
-            memcpy(full, path, dl);
-            full[dl] = '/';
-            memcpy(full + dl + 1, name, nl + 1);
-        }
         struct stat st;
         if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0)
             return full;

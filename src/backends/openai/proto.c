@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/util.h"
 
 /* Sampling fields shared by both endpoints.  Only what is switched on is
  * sent, so servers that lack an extension field (top_k, min_p,
@@ -133,14 +134,6 @@ char *inf__oai_body_chat(const char *model, const inf_message *msgs,
     return finish_body(req, stream, bad);
 }
 
-static char *dupn(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (!d) return NULL;
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
-}
-
 static const char *static_finish(const char *r) {
     static const char *const known[] = {"stop", "length", "content_filter",
                                         "tool_calls", "function_call", "eos"};
@@ -225,7 +218,7 @@ int inf__oai_parse_event(const char *data, size_t len, int chat,
         if (json_is_string(t)) {
             /* jansson has validated the string as UTF-8, so every piece
              * holds whole characters. */
-            ev->text = dupn(json_string_value(t), json_string_length(t));
+            ev->text = inf__strndup(json_string_value(t), json_string_length(t));
             ev->text_len = json_string_length(t);
         }
         ev->token_id = choice_token_id(c0, root);
