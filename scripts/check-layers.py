@@ -288,7 +288,7 @@ def main():
     n = check(a.root, rules, sys.stdout)
     if n:
         print(f"check-layers: {n} include(s) break the layering in "
-              f"{os.path.relpath(rules_path, a.root)}", file=sys.stderr)
+              f"{a.rules or 'layers.txt'}", file=sys.stderr)
         return 1
     print("check-layers: ok")
     return 0
