@@ -118,7 +118,8 @@ async function main() {
 
   // Errors as the SDK's typed errors.
   await expectError(client.chat.completions.create({ model: "gpt-4o", messages }), 404, "unknown model", "model_not_found");
-  await expectError(client.chat.completions.create({ model: MODEL, messages, temperature: 7 }), 400, "temperature out of range");
+  // The range is the library's table (0..100), not OpenAI's 0..2.
+  await expectError(client.chat.completions.create({ model: MODEL, messages, temperature: 1000 }), 400, "temperature out of range");
   await expectError(client.chat.completions.create({ model: MODEL, messages: [] }), 400, "empty messages");
   await expectError(client.chat.completions.create({ model: MODEL, messages, n: 3 }), 400, "n = 3");
   await expectError(client.completions.create({ model: MODEL, prompt: "the jury said that ".repeat(400), max_tokens: 4 }),

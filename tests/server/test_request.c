@@ -38,7 +38,7 @@ int main(void) {
     cfg.max_messages = 4;
     cfg.max_tokens_limit = 100;
     cfg.default_max_tokens = 50;
-    cfg.default_temperature = 0.5f;
+    cfg.sampling.temperature = 0.5f; /* as a model's generation defaults */
 
     inf__srv_request r;
     inf__srv_error e;
@@ -78,13 +78,53 @@ int main(void) {
     CHECK_EQ_INT(r.opts.n_stop_strings, 1);
     CHECK_EQ_STR(r.opts.stop_strings[0], "end");
     CHECK_EQ_INT(r.stream, 0);
-    CHECK_EQ_INT(r.opts.seed, 0);
+    CHECK(r.opts.seed == INF_SEED_RANDOM); /* no seed: a random one */
     inf__srv_request_free(&r);
-    /* seed 0 is an explicit, reproducible seed (the engine's 0 = random). */
+    /* A seed is passed through as given: 0 is a fixed seed like any other,
+     * -1 is INF_SEED_RANDOM. */
     CHECK_EQ_INT(parse("{\"prompt\":\"hi\",\"seed\":0,\"max_tokens\":3}", 0, &r, &e), 0);
-    CHECK(r.opts.seed != 0);
+    CHECK(r.opts.seed == 0);
     CHECK_EQ_INT(r.opts.max_tokens, 3);
     inf__srv_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"hi\",\"seed\":-1}", 0, &r, &e), 0);
+    CHECK(r.opts.seed == INF_SEED_RANDOM);
+    inf__srv_request_free(&r);
+    /* The sampling ranges are the library's table (inf_generate_option_bound):
+     * its bounds are accepted, values just outside them are 400s. */
+    {
+        const char *fields[][2] = {{"temperature", "temperature"}, {"top_p", "top_p"},
+                                   {"min_p", "min_p"}, {"top_k", "top_k"},
+                                   {"repeat_penalty", "repeat_penalty"}};
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+            const inf_option_bound *b = inf_generate_option_bound(fields[i][1]);
+            CHECK_MSG(b != NULL, "a library bound for %s", fields[i][1]);
+            if (!b) continue;
+            char body[256];
+            snprintf(body, sizeof body, "{\"prompt\":\"a\",\"%s\":%.17g}", fields[i][0], b->max);
+            CHECK_MSG(parse(body, 0, &r, &e) == 0, "%s: %s", body, e.message);
+            inf__srv_request_free(&r);
+            snprintf(body, sizeof body, "{\"prompt\":\"a\",\"%s\":%.17g}", fields[i][0], b->min);
+            CHECK_MSG(parse(body, 0, &r, &e) == 0, "%s: %s", body, e.message);
+            inf__srv_request_free(&r);
+            snprintf(body, sizeof body, "{\"prompt\":\"a\",\"%s\":%.17g}", fields[i][0],
+                     b->max + (b->is_integer ? 1 : b->max * 0.01 + 0.01));
+            bad(body, 0, 400, fields[i][0]);
+            snprintf(body, sizeof body, "{\"prompt\":\"a\",\"%s\":%.17g}", fields[i][0],
+                     b->min - 1);
+            bad(body, 0, 400, fields[i][0]);
+        }
+    }
+    /* Temperatures above OpenAI's 2 are the library's to judge. */
+    CHECK_EQ_INT(parse("{\"prompt\":\"a\",\"temperature\":5}", 0, &r, &e), 0);
+    CHECK_NEAR(r.opts.temperature, 5, 1e-6);
+    inf__srv_request_free(&r);
+    /* The default max_tokens of a fresh configuration is the library's. */
+    {
+        inf__srv_config d;
+        inf__srv_config_default(&d);
+        CHECK_EQ_INT(d.default_max_tokens, INF_DEFAULT_MAX_TOKENS);
+        CHECK(d.sampling.seed == INF_SEED_RANDOM);
+    }
     /* logprobs ask the engine for logits. */
     CHECK_EQ_INT(parse("{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":true,"
                        "\"top_logprobs\":4}", 1, &r, &e), 0);

@@ -16,44 +16,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdutil.h"
 #include "commands.h"
-#include "common.h"
 
-static const char usage_text[] =
-    "usage: inference bench -m DIR [OPTIONS]\n"
-    "\n"
+static uint64_t g_rng = 1; /* the random prompt ids' generator */
+
+static const char about[] =
     "Measures load time, prefill and decode tokens/s (median, min, max over\n"
-    "the repetitions) and peak resident memory.\n"
-    "\n"
-    "Options:\n"
-    "  -p N                prompt tokens for the prefill test (default 512)\n"
-    "  -n N                tokens to decode (default 128)\n"
-    "  -r N                repetitions (default 5)\n"
-    "  -d N                decode after a prompt of N tokens (context depth;\n"
-    "                      default 0: a one-token prompt)\n"
-    "  -t LIST             thread counts, comma-separated (e.g. 1,2; default:\n"
-    "                      the backend's default); the model is reloaded for\n"
-    "                      each\n"
-    "  --batch B           also run B concurrent streams (aggregate tokens/s)\n"
-    "  --ctx N             context length\n"
-    "  --backend NAME      backend (default: automatic)\n"
-    "  --dummy             random weights from config.json alone\n"
-    "  --dummy-bits 4|8    with --dummy: MLX-quantised weights\n"
-    "  --dummy-dtype T     with --dummy: bf16, f16 or f32 (default: config's)\n"
-    "  --dummy-group N     with --dummy-bits: quantisation group (default 64)\n"
-    "  --seed N            seed of the random prompt ids (default 1)\n"
-    "  --json              one JSON object instead of the table\n"
-    "  -h, --help          this help\n";
+    "the repetitions) and peak resident memory.\n";
 
-enum {
-    OPT_BATCH = CLI_OPT_FIRST_FREE,
-    OPT_DUMMY,
-    OPT_DUMMY_BITS,
-    OPT_DUMMY_DTYPE,
-    OPT_DUMMY_GROUP,
-    OPT_JSON,
-    OPT_SEED
-};
+static int check_dummy_bits(void *user, const char *value) {
+    (void)value;
+    int bits = *(const int *)user;
+    if (bits != 4 && bits != 8) return cli_usage_err("--dummy-bits must be 4 or 8");
+    return 0;
+}
+
+static int check_dummy_dtype(void *user, const char *value) {
+    (void)user;
+    if (strcmp(value, "bf16") && strcmp(value, "f16") && strcmp(value, "f32"))
+        return cli_usage_err("--dummy-dtype must be bf16, f16 or f32");
+    return 0;
+}
+
+static int set_rng_seed(void *user, const char *value) {
+    (void)value;
+    g_rng = *(const uint64_t *)user * 0x9E3779B97F4A7C15ULL + 1;
+    return 0;
+}
 
 typedef struct stat3 {
     double med, min, max;
@@ -74,7 +64,6 @@ static stat3 stats(double *v, size_t n) {
     return s;
 }
 
-static uint64_t g_rng = 1;
 
 static uint32_t rnd(void) {
     /* xorshift64*: cheap, seeded, enough for picking token ids. */
@@ -174,7 +163,7 @@ out:
 
 typedef struct bench_cfg {
     cli_model_args ma;
-    long p, n, r, batch, depth;
+    int p, n, r, batch, depth;
     int json;
 } bench_cfg;
 
@@ -210,7 +199,7 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
                                 (int)info.context_length, "weight_bytes",
                                 (json_int_t)info.weight_bytes);
     if (cfg->p + 1 > info.context_length || cfg->depth + cfg->n + 2 > info.context_length) {
-        cli_err("-p %ld / -d %ld + -n %ld do not fit the context of %d tokens (use --ctx)",
+        cli_err("-p %d / -d %d + -n %d do not fit the context of %d tokens (use --ctx)",
                 cfg->p, cfg->depth, cfg->n, (int)info.context_length);
         goto done;
     }
@@ -258,7 +247,7 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
             goto free_all;
         }
         if (a.met.generated_tokens != cfg->n) {
-            cli_err("decode produced %lld tokens, expected %ld",
+            cli_err("decode produced %lld tokens, expected %d",
                     (long long)a.met.generated_tokens, cfg->n);
             goto free_all;
         }
@@ -303,15 +292,15 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
         else snprintf(tl, sizeof tl, "default");
         printf("%-8s %-16s %12.2f s\n", tl, "load", load_s);
         char name[64];
-        snprintf(name, sizeof name, "pp%ld", cfg->p);
+        snprintf(name, sizeof name, "pp%d", cfg->p);
         printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, spp.med, spp.min, spp.max);
-        if (cfg->depth > 0) snprintf(name, sizeof name, "tg%ld @ d%ld", cfg->n, cfg->depth);
-        else snprintf(name, sizeof name, "tg%ld", cfg->n);
+        if (cfg->depth > 0) snprintf(name, sizeof name, "tg%d @ d%d", cfg->n, cfg->depth);
+        else snprintf(name, sizeof name, "tg%d", cfg->n);
         printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, stg.med, stg.min, stg.max);
         if (cfg->batch > 1) {
-            snprintf(name, sizeof name, "pp%ld x%ld", cfg->p, cfg->batch);
+            snprintf(name, sizeof name, "pp%d x%d", cfg->p, cfg->batch);
             printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, sbpp.med, sbpp.min, sbpp.max);
-            snprintf(name, sizeof name, "tg%ld x%ld", cfg->n, cfg->batch);
+            snprintf(name, sizeof name, "tg%d x%d", cfg->n, cfg->batch);
             printf("%-8s %-16s %12.1f %12.1f %12.1f\n", tl, name, sbtg.med, sbtg.min, sbtg.max);
         }
         fflush(stdout);
@@ -329,21 +318,6 @@ done:
 }
 
 int inf_cmd_bench(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'},
-        {"backend", required_argument, 0, CLI_OPT_BACKEND},
-        {"ctx", required_argument, 0, CLI_OPT_CTX},
-        {"threads", required_argument, 0, 't'},
-        {"depth", required_argument, 0, 'd'},
-        {"batch", required_argument, 0, OPT_BATCH},
-        {"dummy", no_argument, 0, OPT_DUMMY},
-        {"dummy-bits", required_argument, 0, OPT_DUMMY_BITS},
-        {"dummy-dtype", required_argument, 0, OPT_DUMMY_DTYPE},
-        {"dummy-group", required_argument, 0, OPT_DUMMY_GROUP},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"json", no_argument, 0, OPT_JSON},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     bench_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cli_model_args_init(&cfg.ma);
@@ -351,75 +325,69 @@ int inf_cmd_bench(int argc, char **argv) {
     cfg.n = 128;
     cfg.r = 5;
     cfg.batch = 1;
-    const char *tlist = NULL;
-    int dummy = 0, c;
-    long l;
-    while ((c = getopt_long(argc, argv, ":m:p:n:r:d:t:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'm': case CLI_OPT_BACKEND: case CLI_OPT_CTX: {
-            int r = cli_model_opt(&cfg.ma, c, optarg);
-            if (r != 1) return r;
-            break;
-        }
-        case 'p':
-            if (cli_parse_long("-p", optarg, 1, 1 << 20, &cfg.p)) return CLI_EXIT_USAGE;
-            break;
-        case 'n':
-            if (cli_parse_long("-n", optarg, 1, 1 << 20, &cfg.n)) return CLI_EXIT_USAGE;
-            break;
-        case 'r':
-            if (cli_parse_long("-r", optarg, 1, 10000, &cfg.r)) return CLI_EXIT_USAGE;
-            break;
-        case 'd':
-            if (cli_parse_long("-d", optarg, 0, 1 << 20, &cfg.depth)) return CLI_EXIT_USAGE;
-            break;
-        case 't': tlist = optarg; break;
-        case OPT_BATCH:
-            if (cli_parse_long("--batch", optarg, 1, 1024, &cfg.batch)) return CLI_EXIT_USAGE;
-            break;
-        case OPT_DUMMY: dummy = 1; break;
-        case OPT_DUMMY_BITS:
-            if (cli_parse_long("--dummy-bits", optarg, 4, 8, &l)) return CLI_EXIT_USAGE;
-            if (l != 4 && l != 8) return cli_usage_err("--dummy-bits must be 4 or 8");
-            cfg.ma.lo.dummy_bits = (int32_t)l;
-            break;
-        case OPT_DUMMY_DTYPE:
-            if (strcmp(optarg, "bf16") && strcmp(optarg, "f16") && strcmp(optarg, "f32"))
-                return cli_usage_err("--dummy-dtype must be bf16, f16 or f32");
-            cfg.ma.lo.dummy_dtype = optarg;
-            break;
-        case OPT_DUMMY_GROUP:
-            if (cli_parse_long("--dummy-group", optarg, 1, 1 << 16, &l)) return CLI_EXIT_USAGE;
-            cfg.ma.lo.dummy_group = (int32_t)l;
-            break;
-        case OPT_SEED:
-            if (cli_parse_long("--seed", optarg, 0, INT32_MAX, &l)) return CLI_EXIT_USAGE;
-            g_rng = (uint64_t)l * 0x9E3779B97F4A7C15ULL + 1;
-            break;
-        case OPT_JSON: cfg.json = 1; break;
-        case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
-        default: return cli_bad_option(c, argc, argv);
-        }
+    cli_ids tlist = {NULL, 0};
+    int dummy = 0;
+    uint64_t seed = 1;
+    const cli_opt opts[] = {
+        {.short_name = 'p', .kind = CLI_INT, .dest = &cfg.p, .min = 1, .max = 1 << 20,
+         .show_default = 1, .help = "prompt tokens for the prefill test"},
+        {.short_name = 'n', .kind = CLI_INT, .dest = &cfg.n, .min = 1, .max = 1 << 20,
+         .show_default = 1, .help = "tokens to decode"},
+        {.short_name = 'r', .kind = CLI_INT, .dest = &cfg.r, .min = 1, .max = 10000,
+         .show_default = 1, .help = "repetitions"},
+        {.short_name = 'd', .name = "depth", .kind = CLI_INT, .dest = &cfg.depth,
+         .min = 0, .max = 1 << 20,
+         .help = "decode after a prompt of N tokens (context depth;\n"
+                 "default 0: a one-token prompt)"},
+        {.short_name = 't', .name = "threads", .kind = CLI_IDS, .dest = &tlist,
+         .min = 0, .max = 1024, .metavar = "LIST",
+         .help = "thread counts, comma-separated (e.g. 1,2; default:\n"
+                 "the backend's default); the model is reloaded for\n"
+                 "each"},
+        {.name = "batch", .kind = CLI_INT, .dest = &cfg.batch, .min = 1, .max = 1024,
+         .metavar = "B", .help = "also run B concurrent streams (aggregate tokens/s)"},
+        {.short_name = 'm', .name = "model", .kind = CLI_STRING, .dest = &cfg.ma.dir,
+         .metavar = "DIR", .help = "the model directory (or what --backend takes)"},
+        {.name = "ctx", .kind = CLI_INT, .dest = &cfg.ma.lo.context_length,
+         .min = 1, .max = INT32_MAX, .help = "context length"},
+        {.name = "backend", .kind = CLI_STRING, .dest = &cfg.ma.lo.backend,
+         .fn = cli_check_backend, .metavar = "NAME",
+         .help = "backend (default: automatic)"},
+        {.name = "dummy", .kind = CLI_FLAG, .dest = &dummy,
+         .help = "random weights from config.json alone"},
+        {.name = "dummy-bits", .kind = CLI_INT, .dest = &cfg.ma.lo.dummy_bits,
+         .min = 4, .max = 8, .fn = check_dummy_bits, .user = &cfg.ma.lo.dummy_bits,
+         .metavar = "4|8", .help = "with --dummy: MLX-quantised weights"},
+        {.name = "dummy-dtype", .kind = CLI_STRING, .dest = &cfg.ma.lo.dummy_dtype,
+         .fn = check_dummy_dtype, .metavar = "T",
+         .help = "with --dummy: bf16, f16 or f32 (default: config's)"},
+        {.name = "dummy-group", .kind = CLI_INT, .dest = &cfg.ma.lo.dummy_group,
+         .min = 1, .max = 1 << 16,
+         .help = "with --dummy-bits: quantisation group (default 64)"},
+        {.name = "seed", .kind = CLI_U64, .dest = &seed, .fn = set_rng_seed,
+         .user = &seed, .show_default = 1, .help = "seed of the random prompt ids"},
+        {.name = "json", .kind = CLI_FLAG, .dest = &cfg.json,
+         .help = "one JSON object instead of the table"},
+        CLI_END};
+    const cli_cmd cmd = {.synopsis = "-m DIR [OPTIONS]", .about = about, .opts = opts};
+    cli_args args;
+    int rc = cli_parse(&cmd, argc, argv, &args);
+    if (rc) {
+        cli_ids_free(&tlist);
+        return cli_parse_exit(rc);
     }
-    if (argc > optind) return cli_usage_err("unexpected argument '%s'", argv[optind]);
-    if (!dummy && (cfg.ma.lo.dummy_bits || cfg.ma.lo.dummy_dtype || cfg.ma.lo.dummy_group))
+    if (!dummy && (cfg.ma.lo.dummy_bits || cfg.ma.lo.dummy_dtype || cfg.ma.lo.dummy_group)) {
+        cli_ids_free(&tlist);
         return cli_usage_err("--dummy-bits/--dummy-dtype/--dummy-group need --dummy");
+    }
     cfg.ma.lo.dummy_weights = dummy;
-    int32_t *threads = NULL;
-    size_t nt = 0;
-    int rc;
-    if (tlist) {
-        if ((rc = cli_parse_ids("-t", tlist, 0, &threads, &nt))) return rc;
-        for (size_t i = 0; i < nt; i++)
-            if (threads[i] > 1024) {
-                free(threads);
-                return cli_usage_err("-t: %d threads is too many", (int)threads[i]);
-            }
-    } else {
+    int32_t *threads = tlist.v;
+    size_t nt = tlist.n;
+    if (!nt) {
         threads = calloc(1, sizeof *threads); /* 0 = the backend's default */
         nt = 1;
     }
-    if ((rc = cli_check_model_dir(&cfg.ma, !dummy))) {
+    if ((rc = cli_check_model_dir(&cfg.ma))) {
         free(threads);
         return rc;
     }
@@ -452,7 +420,7 @@ int inf_cmd_bench(int argc, char **argv) {
                    json_integer_value(json_object_get(md, "quant_bits")) ? ", quantised" : "",
                    dummy ? ", dummy weights" : "",
                    json_string_value(json_object_get(md, "backend")));
-            printf("weights: %.1f MiB, peak RSS: %.1f MiB, %ld repetitions\n",
+            printf("weights: %.1f MiB, peak RSS: %.1f MiB, %d repetitions\n",
                    (double)json_integer_value(json_object_get(md, "weight_bytes")) / (1 << 20),
                    (double)rss / (1 << 20), cfg.r);
         }

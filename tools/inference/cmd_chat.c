@@ -6,17 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdutil.h"
 #include "commands.h"
-#include "common.h"
 
 #ifdef INF_HAVE_LIBEDIT
 #include <editline/readline.h>
 #endif
 
-static const char usage_text[] =
-    "usage: inference chat -m DIR [OPTIONS]\n"
-    "       inference chat -m DIR --messages FILE [OPTIONS]\n"
-    "\n"
+static const char about[] =
     "Without --messages: an interactive conversation.  Type a message and\n"
     "press Enter; the reply streams back.  Commands:\n"
     "  /reset          forget the conversation (the system prompt stays)\n"
@@ -28,18 +25,7 @@ static const char usage_text[] =
     "\n"
     "With --messages FILE (\"-\" = standard input): FILE holds a JSON array of\n"
     "{\"role\", \"content\"} messages; the assistant's reply to it is printed\n"
-    "(a newline is added only when standard output is a terminal).\n"
-    "\n"
-    "Options:\n"
-    "  --messages FILE    reply once to this conversation\n"
-    "  --system TEXT      a system prompt to start with\n"
-    "  --template FILE    a Jinja chat template to use instead of the model's\n"
-    "  --var NAME=JSON    an extra template variable (repeatable), e.g.\n"
-    "                     --var enable_thinking=false\n"
-    "  -h, --help         this help\n"
-    "\n" CLI_MODEL_HELP "\n" CLI_SAMPLING_HELP;
-
-enum { OPT_MESSAGES = CLI_OPT_FIRST_FREE, OPT_SYSTEM, OPT_TEMPLATE, OPT_VAR };
+    "(a newline is added only when standard output is a terminal).\n";
 
 /* The conversation: owned role/content strings. */
 typedef struct convo {
@@ -88,8 +74,9 @@ static int reply(inf_model *m, const convo *cv, cli_sampling *sp, char **out,
     *out = NULL;
     *out_len = 0;
     int rc = CLI_EXIT_ERROR;
-    if (inf_chat(m, cv->m, cv->n, &o, &s) != INF_OK) {
-        cli_err("%s", inf_model_errmsg(m));
+    int st = inf_chat(m, cv->m, cv->n, &o, &s);
+    if (st != INF_OK) {
+        cli_lib_err(st, inf_model_errmsg(m));
         goto done;
     }
     cli_sigint_watch(cancel);
@@ -301,65 +288,54 @@ static int interactive(inf_model *m, convo *cv, cli_sampling *sp, int quiet,
     return rc;
 }
 
+/* --var NAME=JSON: adds the variable to the JSON object `user`. */
+static int add_var(void *user, const char *arg) {
+    const char *eq = strchr(arg, '=');
+    json_error_t jerr;
+    json_t *v = eq && eq != arg ? json_loads(eq + 1, JSON_DECODE_ANY, &jerr) : NULL;
+    if (!v) return cli_usage_err("--var '%s': expected NAME=JSON", arg);
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+    json_object_set_new(user, name, v);
+    return 0;
+}
+
 int inf_cmd_chat(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_MODEL_LONGOPTS,
-        CLI_SAMPLING_LONGOPTS,
-        {"messages", required_argument, 0, OPT_MESSAGES},
-        {"system", required_argument, 0, OPT_SYSTEM},
-        {"template", required_argument, 0, OPT_TEMPLATE},
-        {"var", required_argument, 0, OPT_VAR},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     cli_model_args ma;
     cli_sampling sp;
     cli_model_args_init(&ma);
-    cli_sampling_init(&sp, 512);
+    cli_sampling_init(&sp, INF_DEFAULT_MAX_TOKENS);
     const char *msgs_path = NULL, *system = NULL, *tmpl_path = NULL;
     json_t *vars = json_object();
+    const cli_opt opts[] = {
+        {.name = "messages", .kind = CLI_STRING, .dest = &msgs_path,
+         .metavar = "FILE", .help = "reply once to this conversation"},
+        {.name = "system", .kind = CLI_STRING, .dest = &system,
+         .help = "a system prompt to start with"},
+        {.name = "template", .kind = CLI_STRING, .dest = &tmpl_path,
+         .metavar = "FILE",
+         .help = "a Jinja chat template to use instead of the model's"},
+        {.name = "var", .kind = CLI_CALL, .fn = add_var, .user = vars,
+         .metavar = "NAME=JSON",
+         .help = "an extra template variable (repeatable), e.g.\n"
+                 "--var enable_thinking=false"},
+        CLI_MODEL_OPTIONS(&ma),
+        CLI_SAMPLING_OPTIONS(&sp),
+        CLI_END};
+    const cli_cmd cmd = {
+        .synopsis = "-m DIR [OPTIONS]\n-m DIR --messages FILE [OPTIONS]",
+        .about = about, .opts = opts,
+        .pos_hint = "chat takes messages interactively or with --messages FILE"};
     char *vars_text = NULL, *tmpl = NULL;
     convo cv = {0};
     inf_model *m = NULL;
-    int c, rc = CLI_EXIT_USAGE;
-    while ((c = getopt_long(argc, argv, ":m:t:h", longopts, NULL)) != -1) {
-        int r;
-        if ((r = cli_model_opt(&ma, c, optarg)) != 0 ||
-            (r = cli_sampling_opt(&sp, c, optarg)) != 0) {
-            if (r != 1) goto done;
-            continue;
-        }
-        switch (c) {
-        case OPT_MESSAGES: msgs_path = optarg; break;
-        case OPT_SYSTEM: system = optarg; break;
-        case OPT_TEMPLATE: tmpl_path = optarg; break;
-        case OPT_VAR: {
-            const char *eq = strchr(optarg, '=');
-            json_error_t jerr;
-            json_t *v = eq && eq != optarg ? json_loads(eq + 1, JSON_DECODE_ANY, &jerr) : NULL;
-            if (!v) {
-                rc = cli_usage_err("--var '%s': expected NAME=JSON", optarg);
-                goto done;
-            }
-            char name[256];
-            snprintf(name, sizeof name, "%.*s", (int)(eq - optarg), optarg);
-            json_object_set_new(vars, name, v);
-            break;
-        }
-        case 'h':
-            fputs(usage_text, stdout);
-            rc = CLI_EXIT_OK;
-            goto done;
-        default:
-            rc = cli_bad_option(c, argc, argv);
-            goto done;
-        }
-    }
-    if (argc > optind) {
-        rc = cli_usage_err("unexpected argument '%s' (chat takes messages "
-                           "interactively or with --messages FILE)", argv[optind]);
+    cli_args args;
+    int rc = cli_parse(&cmd, argc, argv, &args);
+    if (rc) {
+        rc = cli_parse_exit(rc);
         goto done;
     }
-    if ((rc = cli_check_model_dir(&ma, 1))) goto done;
+    if ((rc = cli_check_model_dir(&ma))) goto done;
     rc = CLI_EXIT_ERROR;
     if (system) {
         if (cli_require_utf8("--system text", system, strlen(system))) goto done;

@@ -3,95 +3,67 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdutil.h"
 #include "commands.h"
-#include "common.h"
 
-static const char usage_text[] =
-    "usage: inference generate -m DIR [OPTIONS] [PROMPT]\n"
-    "\n"
+static const char about[] =
     "Streams the model's continuation of PROMPT (raw text: no chat template)\n"
     "to standard output as it is produced.  Without PROMPT, the prompt is read\n"
-    "from standard input exactly as given (a trailing newline is kept).\n"
-    "\n"
-    "Options:\n"
-    "  -f, --file FILE      read the prompt from FILE\n"
-    "  --prompt-ids IDS     start from these comma-separated token ids (no BOS\n"
-    "                       is added) instead of text\n"
-    "  --json               one JSON object per token ({\"id\", \"text\"}), then\n"
-    "                       one with the finish reason and the metrics\n"
-    "  -h, --help           this help\n"
-    "\n" CLI_MODEL_HELP "\n" CLI_SAMPLING_HELP
-    "\n"
+    "from standard input exactly as given (a trailing newline is kept).\n";
+
+static const char epilog[] =
     "Output: the generated text only, exactly (a newline is added at the end\n"
     "only when standard output is a terminal).  A summary line (tokens,\n"
     "tokens/s) goes to standard error unless --quiet.  Ctrl-C stops the\n"
     "generation.\n";
 
-enum { OPT_JSON = CLI_OPT_FIRST_FREE, OPT_PROMPT_IDS };
-
 int inf_cmd_generate(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_MODEL_LONGOPTS,
-        CLI_SAMPLING_LONGOPTS,
-        {"file", required_argument, 0, 'f'},
-        {"prompt-ids", required_argument, 0, OPT_PROMPT_IDS},
-        {"json", no_argument, 0, OPT_JSON},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     cli_model_args ma;
     cli_sampling sp;
     cli_model_args_init(&ma);
-    cli_sampling_init(&sp, 256);
-    const char *file = NULL, *ids_arg = NULL;
-    int json = 0, c, rc = CLI_EXIT_USAGE;
+    cli_sampling_init(&sp, INF_DEFAULT_MAX_TOKENS);
+    const char *file = NULL;
+    cli_ids ids = {NULL, 0};
+    int json = 0;
+    const cli_opt opts[] = {
+        {.short_name = 'f', .name = "file", .kind = CLI_STRING, .dest = &file,
+         .metavar = "FILE", .help = "read the prompt from FILE"},
+        {.name = "prompt-ids", .kind = CLI_IDS, .dest = &ids,
+         .help = "start from these comma-separated token ids (no BOS\n"
+                 "is added) instead of text"},
+        {.name = "json", .kind = CLI_FLAG, .dest = &json,
+         .help = "one JSON object per token ({\"id\", \"text\"}), then\n"
+                 "one with the finish reason and the metrics"},
+        CLI_MODEL_OPTIONS(&ma),
+        CLI_SAMPLING_OPTIONS(&sp),
+        CLI_END};
+    const cli_cmd cmd = {.synopsis = "-m DIR [OPTIONS] [PROMPT]", .about = about,
+                         .epilog = epilog, .opts = opts, .pos_max = 1,
+                         .pos_name = "PROMPT", .pos_hint = "quote the prompt"};
+    cli_args args;
     char *prompt = NULL;
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
     inf_model *m = NULL;
     inf_stream *s = NULL;
     inf_cancel *cancel = NULL;
-
-    while ((c = getopt_long(argc, argv, ":m:t:f:h", longopts, NULL)) != -1) {
-        int r;
-        if ((r = cli_model_opt(&ma, c, optarg)) != 0 ||
-            (r = cli_sampling_opt(&sp, c, optarg)) != 0) {
-            if (r != 1) goto done;
-            continue;
-        }
-        switch (c) {
-        case 'f': file = optarg; break;
-        case OPT_PROMPT_IDS: ids_arg = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case 'h':
-            fputs(usage_text, stdout);
-            rc = CLI_EXIT_OK;
-            goto done;
-        default:
-            rc = cli_bad_option(c, argc, argv);
-            goto done;
-        }
-    }
-    int npos = argc - optind;
-    if (npos > 1) {
-        rc = cli_usage_err("expected one PROMPT argument, got %d (quote the "
-                           "prompt)", npos);
+    int rc = cli_parse(&cmd, argc, argv, &args);
+    if (rc) {
+        rc = cli_parse_exit(rc);
         goto done;
     }
-    if ((npos == 1) + (file != NULL) + (ids_arg != NULL) > 1) {
+    int npos = args.n;
+    if ((npos == 1) + (file != NULL) + (ids.n > 0) > 1) {
         rc = cli_usage_err("give the prompt once: as PROMPT, --file or "
                            "--prompt-ids");
         goto done;
     }
-    if ((rc = cli_check_model_dir(&ma, 1)) != 0) goto done;
+    if ((rc = cli_check_model_dir(&ma)) != 0) goto done;
 
     size_t plen = 0;
-    if (ids_arg) {
-        if ((rc = cli_parse_ids("--prompt-ids", ids_arg, 0, &ids, &n_ids)))
-            goto done;
-        sp.o.prompt_ids = ids;
-        sp.o.n_prompt_ids = n_ids;
+    if (ids.n) {
+        sp.o.prompt_ids = ids.v;
+        sp.o.n_prompt_ids = ids.n;
     } else if (npos == 1) {
-        prompt = strdup(argv[optind]);
+        prompt = strdup(args.pos[0]);
         plen = strlen(prompt);
     } else {
         if (!file && isatty(STDIN_FILENO) && !ma.quiet)
@@ -116,7 +88,7 @@ int inf_cmd_generate(int argc, char **argv) {
     sp.o.cancel = cancel;
     int st = inf_generate(m, prompt ? prompt : "", &sp.o, &s);
     if (st != INF_OK) {
-        cli_err("%s", inf_model_errmsg(m));
+        cli_lib_err(st, inf_model_errmsg(m));
         goto done;
     }
     cli_sigint_watch(cancel);
@@ -158,7 +130,7 @@ int inf_cmd_generate(int argc, char **argv) {
     }
     if (json) {
         json_t *o = json_object();
-        json_object_set_new(o, "finish_reason", json_string(cli_finish_name(fr)));
+        json_object_set_new(o, "finish_reason", json_string(inf_finish_reason_name(fr)));
         json_object_set_new(o, "metrics", cli_metrics_json(&met));
         if (cli_json_println(stdout, o)) goto done;
     }
@@ -170,7 +142,7 @@ done:
     inf_model_close(&m);
     inf_cancel_free(cancel);
     free(prompt);
-    free(ids);
+    cli_ids_free(&ids);
     cli_sampling_free(&sp);
     return rc;
 }

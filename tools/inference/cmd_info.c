@@ -4,29 +4,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cmdutil.h"
 #include "commands.h"
-#include "common.h"
 
-#ifdef INF_HAVE_INF_TOKENIZER
-#include "text/tokenizer/tokenizer.h"
-#endif
-#ifdef INF_HAVE_INF_TEMPLATE
-#include "text/template/chat_template.h"
-#endif
-
-static const char usage_text[] =
-    "usage: inference info -m DIR [--json] [model options]\n"
-    "\n"
+static const char about[] =
     "Loads the model and prints its ModelInfo (architecture, backend,\n"
     "vocabulary, layers, hidden size, quantisation, context length), the\n"
-    "tokenizer and chat template in use, and the memory its weights take.\n"
-    "\n"
-    "Options:\n"
-    "  --json       one JSON object\n"
-    "  -h, --help   this help\n"
-    "\n" CLI_MODEL_HELP;
-
-enum { OPT_JSON = CLI_OPT_FIRST_FREE };
+    "tokenizer and chat template in use, and the memory its weights take.\n";
 
 static int file_exists(const char *dir, const char *name) {
     char p[4096];
@@ -51,28 +35,70 @@ static void human_bytes(int64_t b, char *out, size_t n) {
     else snprintf(out, n, "%.1f KiB", (double)b / 1024);
 }
 
+/* The model's tokenizer, as {"file", "vocab_size", "bos", "eos"}; "file"
+ * is null for a model without one of its own (token ids only). */
+static json_t *tokenizer_json(const inf_model *m, int local) {
+    const inf_tokenizer *t = inf_model_tokenizer(m);
+    if (!t) return json_pack("{s:n}", "file");
+    json_t *o = json_pack("{s:s,s:i}", "file",
+                          local ? "tokenizer.json" : "the backend's",
+                          "vocab_size", (int)inf_tokenizer_vocab_size(t));
+    int32_t ids[2] = {inf_tokenizer_bos_id(t), inf_tokenizer_eos_id(t)};
+    const char *keys[2] = {"bos", "eos"};
+    for (int k = 0; k < 2; k++) {
+        const char *piece = ids[k] >= 0 ? inf_tokenizer_piece(t, ids[k]) : NULL;
+        json_object_set_new(o, keys[k],
+                            ids[k] >= 0 ? json_pack("{s:i,s:o}", "id", (int)ids[k], "text",
+                                                    cli_json_string(piece ? piece : "",
+                                                                    piece ? strlen(piece) : 0))
+                                        : json_null());
+    }
+    return o;
+}
+
+/* The chat template the model uses, as {"source", "fallback", "bytes"} (or
+ * "error" when it failed to load); an empty object for a model that has
+ * none of its own (remote backends render on their server). */
+static json_t *template_json(const inf_model *m, const char *dir, int local) {
+    json_t *o = json_object();
+    if (!local) return o;
+    const char *src = config_has_template(dir) ? "tokenizer_config.json"
+                      : file_exists(dir, "chat_template.jinja") ? "chat_template.jinja"
+                      : "ChatML fallback";
+    json_object_set_new(o, "source", json_string(src));
+    const inf_chat_template *t = inf_model_chat_template(m);
+    if (t) {
+        json_object_set_new(o, "fallback", json_boolean(inf_chat_template_is_fallback(t)));
+        json_object_set_new(o, "bytes", json_integer((json_int_t)strlen(inf_chat_template_source(t))));
+        return o;
+    }
+    /* The model loaded without its template: say why, as loading it alone
+     * does. */
+    inf_chat_template *own = NULL;
+    char *msg = NULL;
+    int st = inf_chat_template_load(dir, &own, &msg);
+    const char *why = st != INF_OK ? (msg && *msg ? msg : inf_strerror(st))
+                                   : "the backend did not load it";
+    json_object_set_new(o, "error", cli_json_string(why, strlen(why)));
+    inf_chat_template_free(own);
+    inf_free(msg);
+    return o;
+}
+
 int inf_cmd_info(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_MODEL_LONGOPTS,
-        {"json", no_argument, 0, OPT_JSON},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     cli_model_args ma;
     cli_model_args_init(&ma);
-    int json = 0, c, rc;
-    while ((c = getopt_long(argc, argv, ":m:t:h", longopts, NULL)) != -1) {
-        int r = cli_model_opt(&ma, c, optarg);
-        if (r == 1) continue;
-        if (r) return r;
-        switch (c) {
-        case OPT_JSON: json = 1; break;
-        case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
-        default: return cli_bad_option(c, argc, argv);
-        }
-    }
-    if (argc > optind)
-        return cli_usage_err("unexpected argument '%s'", argv[optind]);
-    if ((rc = cli_check_model_dir(&ma, 1))) return rc;
+    int json = 0;
+    const cli_opt opts[] = {
+        {.name = "json", .kind = CLI_FLAG, .dest = &json, .help = "one JSON object"},
+        CLI_MODEL_OPTIONS(&ma),
+        CLI_END};
+    const cli_cmd cmd = {.synopsis = "-m DIR [--json] [model options]",
+                         .about = about, .opts = opts};
+    cli_args args;
+    int rc = cli_parse(&cmd, argc, argv, &args);
+    if (rc) return cli_parse_exit(rc);
+    if ((rc = cli_check_model_dir(&ma))) return rc;
     ma.quiet = ma.quiet || json;
     inf_model *m = NULL;
     if ((rc = cli_load_model(&ma, &m))) return rc;
@@ -80,56 +106,14 @@ int inf_cmd_info(int argc, char **argv) {
     memset(&info, 0, sizeof info);
     int st = inf_model_info_get(m, &info);
     if (st != INF_OK) {
-        cli_err("cannot read the model's info: %s", inf_model_errmsg(m));
+        cli_err("cannot read the model's info: %s", inf_strerror(st));
         inf_model_close(&m);
         return CLI_EXIT_ERROR;
     }
-    inf_model_close(&m);
-
-    /* The tokenizer and template, read the way the engine reads them. */
-    json_t *tok = json_object(), *tmpl = json_object();
     const char *dir = ma.dir;
-    int local = cli_check_model_dir(&ma, 0) == 0 && file_exists(dir, "config.json");
-    if (local && file_exists(dir, "tokenizer.json")) {
-        json_object_set_new(tok, "file", json_string("tokenizer.json"));
-#ifdef INF_HAVE_INF_TOKENIZER
-        inf__tokenizer *t = NULL;
-        inf__err err;
-        inf__err_clear(&err);
-        if (inf__tok_load_dir(dir, &t, &err) == INF_OK) {
-            json_object_set_new(tok, "vocab_size", json_integer(inf__tok_vocab_size(t)));
-            int32_t bos = inf__tok_bos_id(t), eos = inf__tok_eos_id(t);
-            const char *bp = bos >= 0 ? inf__tok_piece(t, bos) : NULL;
-            const char *ep = eos >= 0 ? inf__tok_piece(t, eos) : NULL;
-            json_object_set_new(tok, "bos", bos >= 0 ? json_pack("{s:i,s:s}", "id", (int)bos, "text", bp ? bp : "") : json_null());
-            json_object_set_new(tok, "eos", eos >= 0 ? json_pack("{s:i,s:s}", "id", (int)eos, "text", ep ? ep : "") : json_null());
-            inf__tok_free(t);
-        } else {
-            json_object_set_new(tok, "error", json_string(err.msg));
-        }
-#endif
-    } else {
-        json_object_set_new(tok, "file", json_null());
-    }
-    if (local) {
-        const char *src = config_has_template(dir) ? "tokenizer_config.json"
-                          : file_exists(dir, "chat_template.jinja") ? "chat_template.jinja"
-                          : "ChatML fallback";
-        json_object_set_new(tmpl, "source", json_string(src));
-#ifdef INF_HAVE_INF_TEMPLATE
-        inf__chat_template *t = NULL;
-        inf__err err;
-        inf__err_clear(&err);
-        if (inf__tmpl_load_dir(dir, &t, &err) == INF_OK) {
-            json_object_set_new(tmpl, "fallback", json_boolean(inf__tmpl_is_fallback(t)));
-            const char *s = inf__tmpl_source(t);
-            json_object_set_new(tmpl, "bytes", json_integer(s ? (json_int_t)strlen(s) : 0));
-            inf__tmpl_free(t);
-        } else {
-            json_object_set_new(tmpl, "error", json_string(err.msg));
-        }
-#endif
-    }
+    int local = file_exists(dir, "config.json");
+    json_t *tok = tokenizer_json(m, local), *tmpl = template_json(m, dir, local);
+    inf_model_close(&m);
 
     if (json) {
         json_t *o = json_pack(
@@ -169,8 +153,6 @@ int inf_cmd_info(int argc, char **argv) {
         if (json_is_object(e))
             printf(", eos %s (%lld)", json_string_value(json_object_get(e, "text")),
                    (long long)json_integer_value(json_object_get(e, "id")));
-        json_t *er = json_object_get(tok, "error");
-        if (er) printf(" (error: %s)", json_string_value(er));
         printf("\n");
     } else {
         printf("tokenizer:      none (token ids only)\n");

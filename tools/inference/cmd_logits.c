@@ -4,24 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdutil.h"
 #include "commands.h"
-#include "common.h"
 
-static const char usage_text[] =
-    "usage: inference logits -m DIR --tokens IDS --out FILE [model options]\n"
-    "\n"
+static const char about[] =
     "Runs the comma-separated token ids IDS as one fresh sequence (no BOS is\n"
     "added) and writes the logits at every position to FILE (\"-\" = standard\n"
     "output): float32 little-endian, row-major [T, V] (T = number of ids,\n"
-    "V = vocabulary size).  The shape goes to standard error unless --quiet.\n"
-    "\n"
-    "Options:\n"
-    "  --tokens IDS   the token ids, e.g. 1,415,19723\n"
-    "  --out FILE     where to write the logits\n"
-    "  -h, --help     this help\n"
-    "\n" CLI_MODEL_HELP;
-
-enum { OPT_TOKENS = CLI_OPT_FIRST_FREE, OPT_OUT };
+    "V = vocabulary size).  The shape goes to standard error unless --quiet.\n";
 
 /* Writes n floats little-endian whatever the host order. */
 static int write_f32le(FILE *f, const float *v, size_t n) {
@@ -38,55 +28,52 @@ static int write_f32le(FILE *f, const float *v, size_t n) {
 }
 
 int inf_cmd_logits(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_MODEL_LONGOPTS,
-        {"tokens", required_argument, 0, OPT_TOKENS},
-        {"out", required_argument, 0, OPT_OUT},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     cli_model_args ma;
     cli_model_args_init(&ma);
-    const char *tokens = NULL, *out_path = NULL;
-    int c, rc;
-    while ((c = getopt_long(argc, argv, ":m:t:h", longopts, NULL)) != -1) {
-        int r = cli_model_opt(&ma, c, optarg);
-        if (r == 1) continue;
-        if (r) return r;
-        switch (c) {
-        case OPT_TOKENS: tokens = optarg; break;
-        case OPT_OUT: out_path = optarg; break;
-        case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
-        default: return cli_bad_option(c, argc, argv);
-        }
+    const char *out_path = NULL;
+    cli_ids ids = {NULL, 0};
+    const cli_opt opts[] = {
+        {.name = "tokens", .kind = CLI_IDS, .dest = &ids,
+         .help = "the token ids, e.g. 1,415,19723"},
+        {.name = "out", .kind = CLI_STRING, .dest = &out_path, .metavar = "FILE",
+         .help = "where to write the logits"},
+        CLI_MODEL_OPTIONS(&ma),
+        CLI_END};
+    const cli_cmd cmd = {.synopsis = "-m DIR --tokens IDS --out FILE [model options]",
+                         .about = about, .opts = opts};
+    cli_args args;
+    int rc = cli_parse(&cmd, argc, argv, &args);
+    if (rc) {
+        cli_ids_free(&ids);
+        return cli_parse_exit(rc);
     }
-    if (argc > optind)
-        return cli_usage_err("unexpected argument '%s'", argv[optind]);
-    if (!tokens) return cli_usage_err("no tokens given: use --tokens IDS");
-    if (!out_path) return cli_usage_err("no output file given: use --out FILE");
-    int32_t *ids = NULL;
-    size_t n = 0;
-    if ((rc = cli_parse_ids("--tokens", tokens, 0, &ids, &n))) return rc;
+    if (!ids.n) return cli_usage_err("no tokens given: use --tokens IDS");
+    if (!out_path) {
+        cli_ids_free(&ids);
+        return cli_usage_err("no output file given: use --out FILE");
+    }
+    size_t n = ids.n;
     inf_model *m = NULL;
     float *logits = NULL;
     FILE *f = NULL;
-    if ((rc = cli_check_model_dir(&ma, 1)) || (rc = cli_load_model(&ma, &m)))
+    if ((rc = cli_check_model_dir(&ma)) || (rc = cli_load_model(&ma, &m)))
         goto done;
     rc = CLI_EXIT_ERROR;
     inf_model_info info;
     if (inf_model_info_get(m, &info) == INF_OK && info.vocab_size > 0) {
         for (size_t i = 0; i < n; i++)
-            if (ids[i] >= info.vocab_size) {
+            if (ids.v[i] >= info.vocab_size) {
                 cli_err("token id %d (element %zu) is out of range: the "
-                        "vocabulary has %d tokens", (int)ids[i], i + 1,
+                        "vocabulary has %d tokens", (int)ids.v[i], i + 1,
                         (int)info.vocab_size);
                 goto done;
             }
     }
     int32_t vocab = 0;
     char *msg = NULL;
-    int st = inf_model_logits(m, ids, n, &logits, &vocab, &msg);
+    int st = inf_model_logits(m, ids.v, n, &logits, &vocab, &msg);
     if (st != INF_OK) {
-        cli_err("%s", msg && *msg ? msg : inf_strerror(st));
+        cli_lib_err(st, msg);
         inf_free(msg);
         goto done;
     }
@@ -110,6 +97,6 @@ done:
         rc = cli_err("cannot write '%s'", out_path);
     inf_free(logits);
     inf_model_close(&m);
-    free(ids);
+    cli_ids_free(&ids);
     return rc;
 }

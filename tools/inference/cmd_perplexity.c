@@ -3,28 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdutil.h"
 #include "commands.h"
-#include "common.h"
 
-static const char usage_text[] =
-    "usage: inference perplexity -m DIR (--text FILE | --ids-file FILE)\n"
-    "                            [--window N] [--json] [model options]\n"
-    "\n"
+static const char about[] =
     "Splits the tokens into non-overlapping windows of N tokens (default 256;\n"
     "a shorter last window counts when it has at least 2 tokens), runs each\n"
     "window as a fresh sequence, and averages the negative log-likelihood of\n"
-    "positions 1..N-1 of each window: ppl = exp(mean NLL).\n"
-    "\n"
-    "Options:\n"
-    "  --text FILE       UTF-8 text, tokenized with the model's tokenizer\n"
-    "                    (special tokens such as BOS added as it adds them)\n"
-    "  --ids-file FILE   a JSON array of token ids\n"
-    "  --window N        window length in tokens (default 256)\n"
-    "  --json            print {\"ppl\": X, \"tokens\": N} (N = tokens scored)\n"
-    "  -h, --help        this help\n"
-    "\n" CLI_MODEL_HELP;
-
-enum { OPT_TEXT = CLI_OPT_FIRST_FREE, OPT_IDS_FILE, OPT_WINDOW, OPT_JSON };
+    "positions 1..N-1 of each window: ppl = exp(mean NLL).\n";
 
 static int read_ids_file(const char *path, int32_t **ids, size_t *n) {
     char *text = cli_read_file(path, NULL);
@@ -57,40 +43,31 @@ static int read_ids_file(const char *path, int32_t **ids, size_t *n) {
 }
 
 int inf_cmd_perplexity(int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_MODEL_LONGOPTS,
-        {"text", required_argument, 0, OPT_TEXT},
-        {"ids-file", required_argument, 0, OPT_IDS_FILE},
-        {"window", required_argument, 0, OPT_WINDOW},
-        {"json", no_argument, 0, OPT_JSON},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     cli_model_args ma;
     cli_model_args_init(&ma);
     const char *text_path = NULL, *ids_path = NULL;
-    long window = 256;
-    int json = 0, c, rc;
-    while ((c = getopt_long(argc, argv, ":m:t:h", longopts, NULL)) != -1) {
-        int r = cli_model_opt(&ma, c, optarg);
-        if (r == 1) continue;
-        if (r) return r;
-        switch (c) {
-        case OPT_TEXT: text_path = optarg; break;
-        case OPT_IDS_FILE: ids_path = optarg; break;
-        case OPT_WINDOW:
-            if (cli_parse_long("--window", optarg, 2, 1 << 20, &window))
-                return CLI_EXIT_USAGE;
-            break;
-        case OPT_JSON: json = 1; break;
-        case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
-        default: return cli_bad_option(c, argc, argv);
-        }
-    }
-    if (argc > optind)
-        return cli_usage_err("unexpected argument '%s'", argv[optind]);
+    int window = 256, json = 0;
+    const cli_opt opts[] = {
+        {.name = "text", .kind = CLI_STRING, .dest = &text_path, .metavar = "FILE",
+         .help = "UTF-8 text, tokenized with the model's tokenizer\n"
+                 "(special tokens such as BOS added as it adds them)"},
+        {.name = "ids-file", .kind = CLI_STRING, .dest = &ids_path, .metavar = "FILE",
+         .help = "a JSON array of token ids"},
+        {.name = "window", .kind = CLI_INT, .dest = &window, .min = 2, .max = 1 << 20,
+         .show_default = 1, .help = "window length in tokens"},
+        {.name = "json", .kind = CLI_FLAG, .dest = &json,
+         .help = "print {\"ppl\": X, \"tokens\": N} (N = tokens scored)"},
+        CLI_MODEL_OPTIONS(&ma),
+        CLI_END};
+    const cli_cmd cmd = {.synopsis = "-m DIR (--text FILE | --ids-file FILE)\n"
+                                     " [--window N] [--json] [model options]",
+                         .about = about, .opts = opts};
+    cli_args args;
+    int rc = cli_parse(&cmd, argc, argv, &args);
+    if (rc) return cli_parse_exit(rc);
     if (!text_path == !ids_path)
         return cli_usage_err("give exactly one of --text FILE and --ids-file FILE");
-    if ((rc = cli_check_model_dir(&ma, 1))) return rc;
+    if ((rc = cli_check_model_dir(&ma))) return rc;
 
     int32_t *ids = NULL;
     size_t n = 0;
@@ -112,7 +89,7 @@ int inf_cmd_perplexity(int argc, char **argv) {
         free(text);
         inf_tokenizer_free(t);
         if (st != INF_OK) {
-            cli_err("%s", msg && *msg ? msg : inf_strerror(st));
+            cli_lib_err(st, msg);
             inf_free(msg);
             goto done;
         }
@@ -142,7 +119,7 @@ int inf_cmd_perplexity(int argc, char **argv) {
         char *msg = NULL;
         int st = inf_model_logits(m, ids + s, len, &logits, &vocab, &msg);
         if (st != INF_OK) {
-            cli_err("%s", msg && *msg ? msg : inf_strerror(st));
+            cli_lib_err(st, msg);
             inf_free(msg);
             goto done;
         }
@@ -167,7 +144,7 @@ int inf_cmd_perplexity(int argc, char **argv) {
                                                 (json_int_t)scored));
         if (rc) goto done;
     } else {
-        printf("perplexity %.4f over %zu tokens (%zu windows of up to %ld)\n",
+        printf("perplexity %.4f over %zu tokens (%zu windows of up to %d)\n",
                ppl, scored, windows, window);
         fflush(stdout);
     }

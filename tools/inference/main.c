@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdutil.h"
 #include "commands.h"
-#include "common.h"
+#include "server/serve.h"
 
 #ifndef INF_HAVE_SERVER
 /* Built without libmicrohttpd: serve exists but says why it cannot run. */
@@ -101,7 +102,6 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, sub) == 0) {
             cli_set_sub(commands[i].name);
-            cli_getopt_reset();
             return commands[i].fn(argc - 1, argv + 1);
         }
     }

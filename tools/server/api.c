@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cliutil.h"
 #include "server/request.h"
 #include "server/respond.h"
 #include "server/server.h"
@@ -39,52 +40,10 @@ static int fd_gone(int fd) {
 
 static int gone_cb(void *user) { return fd_gone(*(int *)user); }
 
-/* Replaces bytes that are not well-formed UTF-8 with U+FFFD, so that the
- * JSON we emit is always valid.  Returns a malloc'd copy or NULL. */
-static char *utf8_clean(const char *s, size_t n, size_t *out_n) {
-    char *o = malloc(n * 3 + 1);
-    if (!o) return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
-                   : (c >> 3) == 30 ? 4 : 0;
-        int ok = len > 0 && i + len <= n && c != 0xC0 && c != 0xC1 && c < 0xF5;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] >> 6) == 2;
-        if (ok) {
-            memcpy(o + j, s + i, len);
-            j += len;
-            i += len;
-        } else {
-            memcpy(o + j, "\xEF\xBF\xBD", 3);
-            j += 3;
-            i++;
-        }
-    }
-    o[j] = '\0';
-    *out_n = j;
-    return o;
-}
-
 /* A JSON string from text[n], repairing invalid UTF-8. */
 static json_t *text_json(const char *text, size_t n) {
-    json_t *v = json_stringn(text, n);
-    if (v) return v;
-    size_t m;
-    char *c = utf8_clean(text, n, &m);
-    v = c ? json_stringn(c, m) : NULL;
-    free(c);
+    json_t *v = cli_json_string(text, n);
     return v ? v : json_string("");
-}
-
-static const char *finish_name(inf_finish_reason f) {
-    switch (f) {
-    case INF_FINISH_LENGTH: return "length";
-    case INF_FINISH_EOS:
-    case INF_FINISH_STOP: return "stop";
-    default: return NULL;
-    }
 }
 
 /* The engine's status as an HTTP error. */
@@ -447,7 +406,7 @@ static int next_event(gen *g) {
                 return emit_json(g, inf__srv_error_json(&e));
             }
             g->phase = g->req.include_usage ? PH_USAGE : PH_DONE;
-            const char *fin = finish_name(inf_stream_finish_reason(g->stream));
+            const char *fin = inf_finish_reason_openai(inf_stream_finish_reason(g->stream));
             return emit_json(g, chunk(g, g->req.chat ? NULL : "", 0, NULL,
                                       fin ? fin : "stop"));
         }
@@ -538,7 +497,7 @@ static unsigned respond_whole(gen *g, struct MHD_Connection *conn) {
         status_error(&e, g->status, inf_stream_errmsg(g->stream), g->req.chat);
         return inf__srv_send_error(conn, &e);
     }
-    const char *fin = finish_name(inf_stream_finish_reason(g->stream));
+    const char *fin = inf_finish_reason_openai(inf_stream_finish_reason(g->stream));
     json_t *o = envelope(g, g->req.chat ? "chat.completion" : "text_completion");
     json_t *choice = json_pack("{s:i}", "index", 0);
     if (g->req.chat)
@@ -607,8 +566,7 @@ unsigned inf__srv_generate(inf__srv *s, struct MHD_Connection *conn,
         stopping = 1;
     }
     if (rc != INF_OK) {
-        /* The model's message is its latest failure from any thread;
-         * copied at once, it is this request's in all but a rare race. */
+        /* The model keeps the message of this thread's failed call. */
         char msg[512];
         snprintf(msg, sizeof msg, "%s",
                  stopping ? "the server is shutting down" : inf_model_errmsg(s->model));

@@ -17,9 +17,10 @@ void inf__srv_config_default(inf__srv_config *c) {
     c->max_body = 1 << 20;
     c->max_messages = 256;
     c->max_tokens_limit = 4096;
-    c->default_max_tokens = 512;
+    c->default_max_tokens = INF_DEFAULT_MAX_TOKENS;
     c->max_stop = 16;
     c->queue_timeout_ms = 600000;
+    inf_generate_options_default(&c->sampling);
 }
 
 #define BAD(param, ...) \
@@ -38,6 +39,27 @@ static unsigned get_number(json_t *root, const char *key, double lo, double hi,
     *out = d;
     *present = 1;
     return 0;
+}
+
+static unsigned get_int(json_t *root, const char *key, long long lo,
+                        long long hi, long long *out, int *present,
+                        inf__srv_error *err);
+
+/* A field of inf_generate_options, within the library's bound of `field`
+ * (inf_generate_option_bound) and [lo, hi], the server's own policy. */
+static unsigned get_bounded(json_t *root, const char *key, const char *field,
+                            double lo, double hi, double *out, int *present,
+                            inf__srv_error *err) {
+    const inf_option_bound *b = inf_generate_option_bound(field);
+    if (b && b->min > lo) lo = b->min;
+    if (b && b->max < hi) hi = b->max;
+    if (b && b->is_integer) {
+        long long x;
+        unsigned st = get_int(root, key, (long long)lo, (long long)hi, &x, present, err);
+        if (!st && *present) *out = (double)x;
+        return st;
+    }
+    return get_number(root, key, lo, hi, out, present, err);
 }
 
 static unsigned get_int(json_t *root, const char *key, long long lo,
@@ -226,37 +248,42 @@ static unsigned parse_sampling(json_t *root, const inf__srv_config *cfg,
     long long x;
     int have;
     unsigned st;
-    o->temperature = cfg->default_temperature;
-    o->top_p = cfg->default_top_p;
-    o->top_k = cfg->default_top_k;
-    o->min_p = cfg->default_min_p;
-    if ((st = get_number(root, "temperature", 0, 2, &d, &have, err))) return st;
+    /* Every range is the library's (one table for the library, the CLI and
+     * the server); the server adds its max_tokens policy on top. */
+    if ((st = get_bounded(root, "temperature", "temperature", -INFINITY, INFINITY, &d, &have, err)))
+        return st;
     if (have) o->temperature = (float)d;
-    if ((st = get_number(root, "top_p", 0, 1, &d, &have, err))) return st;
+    if ((st = get_bounded(root, "top_p", "top_p", -INFINITY, INFINITY, &d, &have, err))) return st;
     if (have) o->top_p = (float)d;
-    if ((st = get_number(root, "min_p", 0, 1, &d, &have, err))) return st;
+    if ((st = get_bounded(root, "min_p", "min_p", -INFINITY, INFINITY, &d, &have, err))) return st;
     if (have) o->min_p = (float)d;
-    if ((st = get_int(root, "top_k", 0, 1000000, &x, &have, err))) return st;
-    if (have) o->top_k = (int32_t)x;
-    if ((st = get_number(root, "repeat_penalty", 0, 100, &d, &have, err))) return st;
+    if ((st = get_bounded(root, "top_k", "top_k", -INFINITY, INFINITY, &d, &have, err))) return st;
+    if (have) o->top_k = (int32_t)d;
+    if ((st = get_bounded(root, "repeat_penalty", "repeat_penalty", -INFINITY, INFINITY, &d,
+                          &have, err)))
+        return st;
     if (have) o->repeat_penalty = (float)d;
     /* Accepted for compatibility, not applied: the engine has no
      * frequency/presence penalties (repeat_penalty is its equivalent). */
     if ((st = get_number(root, "frequency_penalty", -2, 2, &d, &have, err))) return st;
     if ((st = get_number(root, "presence_penalty", -2, 2, &d, &have, err))) return st;
+    /* Passed through as given: every value is a fixed seed, except -1
+     * (UINT64_MAX, INF_SEED_RANDOM), which asks for a random one, as does
+     * a request without a seed. */
     if ((st = get_int(root, "seed", INT64_MIN, INT64_MAX, &x, &have, err))) return st;
-    /* seed 0 means "random" to the engine; any explicit seed must be
-     * reproducible, so 0 is mapped to another fixed value. */
-    if (have) o->seed = x == 0 ? 0x9e3779b97f4a7c15ull : (uint64_t)x;
+    if (have) o->seed = (uint64_t)x;
 
-    long long mt = cfg->default_max_tokens;
-    if ((st = get_int(root, "max_tokens", 1, cfg->max_tokens_limit, &x, &have, err)))
+    /* max_tokens: at least 1 (0, "until the context is full", is not
+     * offered) and at most --max-tokens-limit. */
+    o->max_tokens = cfg->default_max_tokens;
+    if ((st = get_bounded(root, "max_tokens", "max_tokens", 1, cfg->max_tokens_limit, &d,
+                          &have, err)))
         return st;
-    if (have) mt = x;
-    if ((st = get_int(root, "max_completion_tokens", 1, cfg->max_tokens_limit, &x, &have, err)))
+    if (have) o->max_tokens = (int32_t)d;
+    if ((st = get_bounded(root, "max_completion_tokens", "max_tokens", 1,
+                          cfg->max_tokens_limit, &d, &have, err)))
         return st;
-    if (have) mt = x;
-    o->max_tokens = (int32_t)mt;
+    if (have) o->max_tokens = (int32_t)d;
 
     if ((st = get_int(root, "n", 1, 1, &x, &have, err))) {
         inf__srv_errorf(err, 400, "invalid_request_error", "n", NULL,
@@ -303,7 +330,7 @@ unsigned inf__srv_request_parse(const char *body, size_t len, int chat,
                                 inf__srv_request *r, inf__srv_error *err) {
     memset(r, 0, sizeof *r);
     r->chat = chat;
-    inf_generate_options_default(&r->opts);
+    r->opts = cfg->sampling;
     json_error_t je;
     r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!r->root) {

@@ -30,15 +30,18 @@ typedef struct inf__srv_config {
     const char *model_id;      /* the id /v1/models lists */
     size_t max_body;           /* request body bytes (default 1 MiB) */
     int max_messages;          /* messages per chat request */
-    int max_tokens_limit;      /* upper bound accepted for max_tokens */
-    int default_max_tokens;    /* when the request does not say */
+    int max_tokens_limit;      /* upper bound accepted for max_tokens (a
+                                  policy on top of the library's bound) */
+    int default_max_tokens;    /* when the request does not say (default
+                                  INF_DEFAULT_MAX_TOKENS) */
     int max_stop;              /* stop strings per request */
     int64_t queue_timeout_ms;  /* a queued request gives up after this */
-    /* Sampling defaults when a request omits a field (from the model's
-     * generation_config.json where it asks for sampling; else greedy). */
-    float default_temperature, default_top_p, default_min_p;
-    int default_top_k;
-    /* Optional (may be NULL): names the alternatives in top_logprobs. */
+    /* The options a request starts from: the library's defaults, with the
+     * model's sampling defaults (inf_model_generation_defaults) where it
+     * asks for sampling, else greedy.  Fields a request sets replace them. */
+    inf_generate_options sampling;
+    /* Optional (may be NULL; borrowed from the model, inf_model_tokenizer):
+     * names the alternatives in top_logprobs. */
     const inf_tokenizer *tokenizer;
 } inf__srv_config;
 

@@ -1,0 +1,121 @@
+/* Helpers of the `inference` subcommands; see cmdutil.h. */
+#include "cmdutil.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* --------------------------------------------------------------- sampling */
+
+void cli_sampling_init(cli_sampling *s, int32_t default_max) {
+    memset(s, 0, sizeof *s);
+    inf_generate_options_default(&s->o);
+    s->o.max_tokens = default_max;
+}
+
+void cli_sampling_free(cli_sampling *s) {
+    if (!s) return;
+    cli_strs_free(&s->stops);
+    s->o.stop_strings = NULL;
+    s->o.n_stop_strings = 0;
+}
+
+int cli_sampling_stop(void *user, const char *value) {
+    cli_sampling *s = user;
+    if (!*value) return cli_usage_err("--stop needs a non-empty text");
+    if (cli_require_utf8("--stop text", value, strlen(value))) return CLI_EXIT_USAGE;
+    s->o.stop_strings = s->stops.v;
+    s->o.n_stop_strings = s->stops.n;
+    return 0;
+}
+
+/* -------------------------------------------------------------- tokenizer */
+
+int cli_load_tokenizer(const char *dir, inf_tokenizer **out) {
+    *out = NULL;
+    if (!dir) return cli_usage_err("no tokenizer given: use -m DIR");
+    if (cli_require_dir(dir)) return CLI_EXIT_ERROR;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (access(path, F_OK) != 0) return cli_err("'%s' has no tokenizer.json", dir);
+    char *msg = NULL;
+    int st = inf_tokenizer_load(dir, out, &msg);
+    if (st != INF_OK) {
+        cli_err("cannot load the tokenizer of '%s': %s", dir,
+                msg && *msg ? msg : inf_strerror(st));
+        inf_free(msg);
+        return CLI_EXIT_ERROR;
+    }
+    inf_free(msg);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- output */
+
+json_t *cli_metrics_json(const inf_metrics *m) {
+    return json_pack("{s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I,s:I}",
+                     "prompt_tokens", (json_int_t)m->prompt_tokens,
+                     "generated_tokens", (json_int_t)m->generated_tokens,
+                     "prefill_seconds", m->prefill_seconds,
+                     "decode_seconds", m->decode_seconds,
+                     "total_seconds", m->total_seconds,
+                     "prefill_tokens_per_second", m->prefill_tokens_per_second,
+                     "decode_tokens_per_second", m->decode_tokens_per_second,
+                     "peak_memory_bytes", (json_int_t)m->peak_memory_bytes,
+                     "active_memory_bytes", (json_int_t)m->active_memory_bytes);
+}
+
+void cli_print_summary(const inf_metrics *m, inf_finish_reason r) {
+    fprintf(stderr,
+            "[%lld tokens, prompt %lld tokens at %.1f tok/s, generation "
+            "%.1f tok/s, %.2f s, finish: %s]\n",
+            (long long)m->generated_tokens, (long long)m->prompt_tokens,
+            m->prefill_tokens_per_second, m->decode_tokens_per_second,
+            m->total_seconds, inf_finish_reason_name(r));
+}
+
+/* ----------------------------------------------------------------- Ctrl-C */
+
+/* The token the SIGINT handler triggers.  inf_cancel_trigger is one atomic
+ * store, which is safe inside a signal handler. */
+static inf_cancel *volatile g_sigint_cancel;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    inf_cancel *c = g_sigint_cancel;
+    if (c) inf_cancel_trigger(c);
+}
+
+void cli_sigint_watch(inf_cancel *c) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    g_sigint_cancel = c;
+    sa.sa_handler = c ? on_sigint : SIG_DFL;
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* ----------------------------------------------------------- measurements */
+
+int64_t cli_peak_rss(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    int64_t kb = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            kb = strtoll(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb * 1024;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
