@@ -125,6 +125,10 @@ def group_generate():
             "--top-k", "40", "--top-p", "0.95", "--seed", "1234", p["prompt"]]
     a, b = run_ok(args), run_ok(args)
     check(a == b and len(a) > 0, "same seed, same text: %r vs %r" % (a, b))
+    # 0 is a seed like any other (no --seed asks for a random one).
+    args[args.index("1234")] = "0"
+    a, b = run_ok(args), run_ok(args)
+    check(a == b and len(a) > 0, "--seed 0 is a fixed seed: %r vs %r" % (a, b))
     # The quantised variants through batch: every prompt's 40 greedy tokens.
     for w, d in (("mlx8", "brown-llama-8m-mlx8"), ("mlx4", "brown-llama-8m-mlx4")):
         ps = [q for q in gold if q["weights"] == w]
@@ -358,6 +362,13 @@ def group_errors():
         E(["generate", "-m", M, "--top-p", "1.5", "x"], 2, "--top-p")
         E(["generate", "-m", M, "--seed", "-1", "x"], 2, "--seed")
         E(["generate", "-m", M, "--json=yes", "x"], 2, "takes no value")
+        # The sampling ranges are the library's table (inf_generate_option_bounds).
+        E(["generate", "-m", M, "--temp", "101", "x"], 2, "invalid value '101' for --temp: must be in [0, 100]")
+        E(["generate", "-m", M, "--temperature=-1", "x"], 2, "for --temp: must be in [0, 100]")
+        E(["generate", "-m", M, "--top-k", "2000000", "x"], 2, "for --top-k: must be in [0, 1000000]")
+        E(["generate", "-m", M, "--repeat-penalty", "nan", "x"], 2, "--repeat-penalty: expected a number")
+        E(["chat", "-m", M, "--stop", ""], 2, "--stop needs a non-empty text")
+        E(["batch", "-m", M, "--max-tokens", "1.5", "f"], 2, "--max-tokens: expected an integer")
         E(["generate", "x"], 2, "use -m DIR")
         E(["generate", "-m", M, "a", "b"], 2, "one PROMPT")
         E(["generate", "-m", os.path.join(tmp, "nope"), "x"], 1, "not found")
@@ -403,6 +414,15 @@ def group_errors():
         E(["bench", "-m", M, "--dummy-bits", "4"], 2, "need --dummy")
         E(["bench", "-m", M, "--dummy", "--dummy-bits", "5"], 2, "4 or 8")
         E(["backends", "extra"], 2, "unexpected argument")
+        E(["backends", "-x"], 2, "unknown option '-x'")
+        # serve reads its command line with the same parser (when built).
+        if b"serve" in run(["--help"])[1] and run(["serve", "--help"])[0] == 0:
+            E(["serve"], 2, "no model given: use -m DIR")
+            E(["serve", "-m", M, "--port", "70000"], 2, "invalid value '70000' for --port: must be in [0, 65535]")
+            E(["serve", "-m", M, "--bogus"], 2, "unknown option '--bogus'")
+            E(["serve", "-m", M, "--queue"], 2, "option '--queue' needs a value")
+            E(["serve", "-m", M, "extra"], 2, "unexpected argument 'extra'")
+            E(["serve", "-m", os.path.join(tmp, "nope")], 1, "not found")
         # A prompt too long for the context fails alone in classify / batch:
         # its line carries the error, the others their results, exit 1.
         pf = os.path.join(tmp, "prompts.txt")
@@ -426,6 +446,22 @@ def group_misc():
         check(rc == 0 and out.decode().startswith("usage: inference " + sub), "%s --help" % sub)
     rc, out, _ = run(["--help"])
     check(rc == 0 and b"serve" in out and b"perplexity" in out, "inference --help lists the subcommands")
+    rc, out, _ = run(["serve", "--help"])
+    if rc == 0:
+        check(out.decode().startswith("usage: inference serve") and "--max-tokens-limit N" in out.decode(),
+              "serve --help: %r" % out[:200])
+    # The help is generated from the option tables: groups, defaults.
+    out = run_ok(["generate", "--help"]).decode()
+    check("\nModel:\n  -m, --model DIR" in out and "\nSampling:\n  --temp X" in out and "  -h, --help" in out,
+          "generate --help has the Model and Sampling groups: %r" % out)
+    check("(default 256)" in out, "generate --help: max-tokens defaults to INF_DEFAULT_MAX_TOKENS: %r" % out)
+    for sub, want in (("chat", "(default 256)"), ("batch", "(default 256)"), ("classify", "(default 1)")):
+        h = run_ok([sub, "--help"]).decode()
+        line = [l for l in h.splitlines() if "--max-tokens" in l]
+        rest = h[h.index(line[0]):] if line else ""
+        check(want in rest[:200], "%s --help: --max-tokens %s: %r" % (sub, want, rest[:200]))
+    rc, out, _ = run(["help", "tokenize"])
+    check(rc == 0 and out.decode().startswith("usage: inference tokenize"), "inference help tokenize")
     # On a terminal (util-linux `script` provides one): the progress bar
     # while loading, cleared before the text; a final newline after the text;
     # neither bar nor summary with --quiet.

@@ -205,6 +205,18 @@ with Server(prog, "--parallel", "2") as s:
     a = json.loads(curl(u + "/v1/completions", samp)[2])["choices"][0]["text"]
     b = json.loads(curl(u + "/v1/completions", samp)[2])["choices"][0]["text"]
     T.eq(a, b, "same seed, same sampled text")
+    # The seed reaches the library as given (0 included), so the server and
+    # `inference generate --seed` sample the same text.
+    for seed in (1234, 0):
+        samp["seed"] = seed
+        a = json.loads(curl(u + "/v1/completions", samp)[2])["choices"][0]["text"]
+        b = json.loads(curl(u + "/v1/completions", samp)[2])["choices"][0]["text"]
+        T.eq(a, b, f"seed {seed}: same sampled text")
+        cli = subprocess.run([prog, "generate", "-m", MODEL, "--quiet", "--max-tokens", "20",
+                              "--temp", "0.9", "--top-p", "0.95", "--top-k", "40", "--min-p", "0.01",
+                              "--repeat-penalty", "1.1", "--seed", str(seed), "The jury said"],
+                             capture_output=True, timeout=120)
+        T.eq(cli.stdout.decode("utf-8", "replace"), a, f"seed {seed}: the server samples as inference generate does")
 
     # Errors: 4xx with an OpenAI error object, never a crash.
     cc = u + "/v1/chat/completions"
