@@ -7,7 +7,6 @@
  * callback pulls one token per call and writes one SSE event.  When the
  * client goes away, MHD frees the response, and the free callback cancels
  * the stream and gives the slot back. */
-#include <math.h>
 #include <microhttpd.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/cliutil.h"
+#include "server/logprobs.h"
 #include "server/request.h"
 #include "server/respond.h"
 #include "server/server.h"
@@ -89,126 +89,14 @@ struct inf__srv_gen {
     char *out;          /* bytes of the current event not yet written */
     size_t out_len, out_off;
     /* logprobs */
-    struct lp_info *first_lp; /* of the token pulled before the headers */
+    struct inf__srv_lp *first_lp; /* of the token pulled before the headers */
     json_t *lp;         /* non-streaming: the entries gathered so far */
     size_t text_off;    /* bytes of completion text so far (text_offset) */
 };
 
-/* --- logprobs ------------------------------------------------------------
- * From the logits the engine hands over with each token (return_logits):
- * log p(id) = logit[id] - logsumexp(logits).  Chat requests get OpenAI's
- * logprobs.content entries (plus "id", as llama.cpp's server adds);
- * completions get the legacy tokens / token_logprobs / top_logprobs /
- * text_offset arrays (text_offset: bytes into the completion text). */
-#define LP_TOP_MAX 20
-typedef struct lp_info {
-    int32_t id;
-    int have;           /* 0: the backend gave no logits */
-    double lp;
-    int k;
-    int32_t top_ids[LP_TOP_MAX];
-    double top_lps[LP_TOP_MAX];
-} lp_info;
-
-static void lp_compute(const inf_token *t, int k, lp_info *o) {
-    memset(o, 0, sizeof *o);
-    o->id = t->id;
-    if (!t->logits || t->n_logits <= 0 || t->id < 0 || t->id >= t->n_logits) return;
-    const float *x = t->logits;
-    int n = t->n_logits;
-    double mx = x[0];
-    for (int i = 1; i < n; i++) if (x[i] > mx) mx = x[i];
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)x[i] - mx);
-    double lse = mx + log(sum);
-    o->have = 1;
-    o->lp = x[t->id] - lse;
-    if (k > LP_TOP_MAX) k = LP_TOP_MAX;
-    if (k > n) k = n;
-    /* Insertion into a sorted top-k list; ties keep the lower id first. */
-    for (int i = 0; i < n && k > 0; i++) {
-        if (o->k == k && x[i] <= x[o->top_ids[k - 1]]) continue;
-        int at = o->k < k ? o->k++ : k - 1;
-        while (at > 0 && x[o->top_ids[at - 1]] < x[i]) {
-            o->top_ids[at] = o->top_ids[at - 1];
-            at--;
-        }
-        o->top_ids[at] = i;
-    }
-    for (int j = 0; j < o->k; j++) o->top_lps[j] = x[o->top_ids[j]] - lse;
-}
-
-static json_t *bytes_json(const char *s, size_t n) {
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer((unsigned char)s[i]));
-    return a;
-}
-
-/* The text of one token id on its own (the tokenizer's decoding). */
-static char *id_text(gen *g, int32_t id, size_t *len) {
-    char *text = NULL;
-    *len = 0;
-    if (g->srv->cfg.tokenizer &&
-        inf_detokenize(g->srv->cfg.tokenizer, &id, 1, 0, &text, len, NULL) == INF_OK)
-        return text;
-    return NULL;
-}
-
-static json_t *lp_value(const lp_info *o, double v) {
-    return o->have ? json_real(v) : json_null();
-}
-
-/* A chat logprobs.content entry for a token whose text piece is text[n]. */
-static json_t *lp_chat_entry(gen *g, const lp_info *o, const char *text, size_t n) {
-    json_t *e = json_pack("{s:i, s:o, s:o, s:o}", "id", (int)o->id, "token", text_json(text, n),
-                          "logprob", lp_value(o, o->lp), "bytes", bytes_json(text, n));
-    json_t *top = json_array();
-    for (int j = 0; j < o->k; j++) {
-        size_t len;
-        char *t = id_text(g, o->top_ids[j], &len);
-        json_array_append_new(top, json_pack("{s:i, s:o, s:o, s:o}", "id", (int)o->top_ids[j],
-                                             "token", text_json(t ? t : "", len),
-                                             "logprob", json_real(o->top_lps[j]),
-                                             "bytes", bytes_json(t ? t : "", len)));
-        inf_free(t);
-    }
-    json_object_set_new(e, "top_logprobs", top);
-    return e;
-}
-
-/* Adds one token to the legacy completions logprobs object lp. */
-static void lp_legacy_add(gen *g, json_t *lp, const lp_info *o, const char *text, size_t n) {
-    json_array_append_new(json_object_get(lp, "tokens"), text_json(text, n));
-    json_array_append_new(json_object_get(lp, "token_logprobs"), lp_value(o, o->lp));
-    json_t *top = json_object();
-    for (int j = 0; j < o->k; j++) {
-        size_t len;
-        char *t = id_text(g, o->top_ids[j], &len);
-        json_t *key = text_json(t ? t : "", len);
-        /* Keyed by text, as the legacy format is: ids that decode alike
-         * collide, and the likelier (earlier) one is kept. */
-        if (!json_object_get(top, json_string_value(key)))
-            json_object_set_new(top, json_string_value(key), json_real(o->top_lps[j]));
-        json_decref(key);
-        inf_free(t);
-    }
-    json_array_append_new(json_object_get(lp, "top_logprobs"), top);
-    json_array_append_new(json_object_get(lp, "text_offset"), json_integer((json_int_t)g->text_off));
-    g->text_off += n;
-}
-
-static json_t *lp_new(int chat) {
-    if (chat) return json_pack("{s:[]}", "content");
-    return json_pack("{s:[], s:[], s:[], s:[]}", "tokens", "token_logprobs", "top_logprobs",
-                     "text_offset");
-}
-
-/* Records a token's logprobs into obj (an lp_new object). */
-static void lp_add(gen *g, json_t *obj, const lp_info *o, const char *text, size_t n) {
-    if (g->req.chat)
-        json_array_append_new(json_object_get(obj, "content"), lp_chat_entry(g, o, text, n));
-    else
-        lp_legacy_add(g, obj, o, text, n);
+/* Records a token's logprobs into obj (an inf__srv_lp_new object). */
+static void lp_add(gen *g, json_t *obj, const inf__srv_lp *o, const char *text, size_t n) {
+    inf__srv_lp_add(obj, g->req.chat, g->srv->cfg.tokenizer, o, text, n, &g->text_off);
 }
 
 enum { PH_ROLE, PH_TOKENS, PH_USAGE, PH_DONE, PH_END };
@@ -325,10 +213,10 @@ static json_t *chunk(gen *g, const char *text, size_t n, const char *role,
 }
 
 /* A chunk for one token's text, with its logprobs when asked for. */
-static json_t *token_chunk(gen *g, const char *text, size_t n, const lp_info *o) {
+static json_t *token_chunk(gen *g, const char *text, size_t n, const inf__srv_lp *o) {
     json_t *c = chunk(g, text, n, NULL, NULL);
     if (o && c) {
-        json_t *lp = lp_new(g->req.chat);
+        json_t *lp = inf__srv_lp_new(g->req.chat);
         lp_add(g, lp, o, text, n);
         json_object_set_new(json_array_get(json_object_get(c, "choices"), 0), "logprobs", lp);
     }
@@ -389,8 +277,8 @@ static int next_event(gen *g) {
                 if (rc == 1) {
                     inf__metrics_tokens(&g->srv->metrics, 1);
                     if (g->req.logprobs) {
-                        lp_info o;
-                        lp_compute(&t, g->req.top_logprobs, &o);
+                        inf__srv_lp o;
+                        inf__srv_lp_compute(&t, g->req.top_logprobs, &o);
                         return emit_json(g, token_chunk(g, t.text, t.text_len, &o));
                     }
                     if (t.text_len == 0) continue; /* held-back bytes */
@@ -451,7 +339,7 @@ static unsigned respond_whole(gen *g, struct MHD_Connection *conn) {
     char *text = malloc(cap);
     if (!text) return 0;
     if (g->req.logprobs) {
-        g->lp = lp_new(g->req.chat);
+        g->lp = inf__srv_lp_new(g->req.chat);
         if (g->first_lp) lp_add(g, g->lp, g->first_lp, g->first_text, g->first_len);
     }
     if (g->first_text) {
@@ -478,8 +366,8 @@ static unsigned respond_whole(gen *g, struct MHD_Connection *conn) {
         }
         inf__metrics_tokens(&g->srv->metrics, 1);
         if (g->lp) {
-            lp_info o;
-            lp_compute(&t, g->req.top_logprobs, &o);
+            inf__srv_lp o;
+            inf__srv_lp_compute(&t, g->req.top_logprobs, &o);
             lp_add(g, g->lp, &o, t.text, t.text_len);
         }
         if (len + t.text_len + 1 > cap) {
@@ -590,7 +478,7 @@ unsigned inf__srv_generate(inf__srv *s, struct MHD_Connection *conn,
         if (g->req.logprobs) {
             g->first_lp = malloc(sizeof *g->first_lp);
             if (!g->first_lp) goto out;
-            lp_compute(&t, g->req.top_logprobs, g->first_lp);
+            inf__srv_lp_compute(&t, g->req.top_logprobs, g->first_lp);
         }
     } else {
         g->ended = 1;

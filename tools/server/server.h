@@ -6,7 +6,7 @@
  * lets at most `parallel` generations run and `queue` more wait, FIFO.
  *
  * Files: server.c (daemon, routing, bodies, auth), api.c (the /v1
- * generation endpoints), request.c (JSON request -> options), respond.c
+ * generation endpoints), logprobs.c (their log-probabilities), request.c (JSON request -> options), respond.c
  * (JSON and error responses), metrics.c (/metrics), admit.c (the gate),
  * web.c (the chat page, generated from web/index.html at build time). */
 #ifndef INF_SERVER_H
