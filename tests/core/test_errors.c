@@ -52,6 +52,22 @@ static void note_wrong(job *j, const char *got) {
     if (!j->wrong++) snprintf(j->first_wrong, sizeof j->first_wrong, "%s", got);
 }
 
+/* Runs fn on N_THREADS threads at once against m; each must have read only
+ * its own messages. */
+static void run_threads(inf_model *m, void *(*fn)(void *)) {
+    pthread_t th[N_THREADS];
+    job jobs[N_THREADS];
+    for (int t = 0; t < N_THREADS; t++) {
+        jobs[t] = (job){.m = m, .t = t};
+        pthread_create(&th[t], NULL, fn, &jobs[t]);
+    }
+    for (int t = 0; t < N_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_MSG(jobs[t].wrong == 0, "thread %d read %d foreign messages, "
+                  "first \"%s\"", t, jobs[t].wrong, jobs[t].first_wrong);
+    }
+}
+
 static void *fail_fake(void *p) {
     job *j = p;
     for (int i = 0; i < N_ITERS; i++) {
@@ -94,17 +110,7 @@ static void test_fake_backend(void) {
     /* A thread that never failed sees no error. */
     CHECK_EQ_INT(inf_model_errcode(m), INF_OK);
     CHECK_EQ_STR(inf_model_errmsg(m), "");
-    pthread_t th[N_THREADS];
-    job jobs[N_THREADS];
-    for (int t = 0; t < N_THREADS; t++) {
-        jobs[t] = (job){.m = m, .t = t};
-        pthread_create(&th[t], NULL, fail_fake, &jobs[t]);
-    }
-    for (int t = 0; t < N_THREADS; t++) {
-        pthread_join(th[t], NULL);
-        CHECK_MSG(jobs[t].wrong == 0, "thread %d read %d foreign messages, "
-                  "first \"%s\"", t, jobs[t].wrong, jobs[t].first_wrong);
-    }
+    run_threads(m, fail_fake);
     /* The main thread still has none: others' failures are not its own. */
     CHECK_EQ_STR(inf_model_errmsg(m), "");
     /* The callback form hands the message over directly. */
@@ -173,17 +179,7 @@ static void test_engine(void) {
     CHECK_MSG(rc == INF_OK, "load: %s", err ? err : "");
     inf_free(err);
     if (!m) return;
-    pthread_t th[N_THREADS];
-    job jobs[N_THREADS];
-    for (int t = 0; t < N_THREADS; t++) {
-        jobs[t] = (job){.m = m, .t = t};
-        pthread_create(&th[t], NULL, fail_engine, &jobs[t]);
-    }
-    for (int t = 0; t < N_THREADS; t++) {
-        pthread_join(th[t], NULL);
-        CHECK_MSG(jobs[t].wrong == 0, "thread %d read %d foreign messages, "
-                  "first \"%s\"", t, jobs[t].wrong, jobs[t].first_wrong);
-    }
+    run_threads(m, fail_engine);
     /* The engine's own message survives Classify's per-prompt results. */
     char long_prompt[1024] = "";
     for (int i = 0; i < 60; i++) strcat(long_prompt, "the jury said ");
