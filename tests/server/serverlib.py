@@ -42,10 +42,17 @@ class Checks:
 class Server:
     """`inference serve --port 0 ARGS` with the port read from its log."""
 
-    def __init__(self, program, *args, model=MODEL):
+    def __init__(self, program, *args, model=MODEL, env=None):
+        """env: variables to set (a value of None removes one)."""
         self.log = tempfile.NamedTemporaryFile(prefix="inf-serve-", suffix=".log", delete=False)
         cmd = [program, "serve", "-m", model, "--port", "0", *args]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        full_env = dict(os.environ)
+        for k, v in (env or {}).items():
+            if v is None:
+                full_env.pop(k, None)
+            else:
+                full_env[k] = v
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
         deadline = time.time() + 120
         self.port = None
         while time.time() < deadline:

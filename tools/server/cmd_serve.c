@@ -32,6 +32,13 @@ static const char *base_name(const char *path, char *buf, size_t n) {
     return slash && slash[1] ? slash + 1 : buf;
 }
 
+/* --api-key's check: the same rules the server applies. */
+static int check_api_key(void *user, const char *value) {
+    (void)user;
+    const char *why = inf__srv_api_key_problem(value);
+    return why ? cli_usage_err("--api-key: %s", why) : 0;
+}
+
 int inf_cmd_serve(int argc, char **argv) {
     inf__srv_config cfg;
     inf__srv_config_default(&cfg);
@@ -39,7 +46,7 @@ int inf_cmd_serve(int argc, char **argv) {
     cli_model_args_init(&ma);
     const char *model_name = NULL;
     int max_body = (int)cfg.max_body, queue_timeout_s = (int)(cfg.queue_timeout_ms / 1000);
-    cfg.api_key = getenv("INFERENCE_API_KEY");
+    const char *key_flag = NULL;
     const cli_opt opts[] = {
         {.short_name = 'm', .name = "model", .kind = CLI_STRING, .dest = &ma.dir,
          .metavar = "DIR", .help = "model directory (or what --backend accepts)"},
@@ -53,9 +60,11 @@ int inf_cmd_serve(int argc, char **argv) {
          .show_default = 1,
          .help = "requests that may wait for a slot; more get 503\n"
                  "with a JSON error"},
-        {.name = "api-key", .kind = CLI_STRING, .dest = &cfg.api_key, .metavar = "KEY",
+        {.name = "api-key", .kind = CLI_STRING, .dest = &key_flag, .metavar = "KEY",
+         .fn = check_api_key,
          .help = "require 'Authorization: Bearer KEY' on /v1/*\n"
-                 "(default: $INFERENCE_API_KEY when set)"},
+                 "(default: $INFERENCE_API_KEY when set; an empty\n"
+                 "key is an error, never \"no key\")"},
         {.name = "model-name", .kind = CLI_STRING, .dest = &model_name,
          .metavar = "NAME", .help = "the model id in /v1/models (default: DIR's name)"},
         {.name = "backend", .kind = CLI_STRING, .dest = &ma.lo.backend,
@@ -85,6 +94,18 @@ int inf_cmd_serve(int argc, char **argv) {
     cli_args args;
     int rc = cli_parse(&cmd, argc, argv, &args);
     if (rc) return cli_parse_exit(rc);
+    /* The flag wins; else $INFERENCE_API_KEY, where set-but-empty is an
+     * error rather than "unset" (an empty key must not turn authentication
+     * off while the operator believes it is on). */
+    if (key_flag) {
+        cfg.api_key = key_flag;
+    } else if ((cfg.api_key = getenv("INFERENCE_API_KEY"))) {
+        const char *why = inf__srv_api_key_problem(cfg.api_key);
+        if (why) {
+            cli_err("$INFERENCE_API_KEY: %s (unset it to serve without a key)", why);
+            return CLI_EXIT_USAGE;
+        }
+    }
     if ((rc = cli_check_model_dir(&ma))) return rc;
     cfg.max_body = (size_t)max_body;
     cfg.queue_timeout_ms = (int64_t)queue_timeout_s * 1000;

@@ -36,8 +36,21 @@ static int key_equal(const char *a, size_t an, const char *b, size_t bn) {
     return d == 0;
 }
 
+const char *inf__srv_api_key_problem(const char *key) {
+    if (!key) return NULL;
+    size_t n = strlen(key);
+    if (n == 0) return "the API key is empty";
+    if (key[0] == ' ' || key[0] == '\t' || key[n - 1] == ' ' || key[n - 1] == '\t')
+        return "the API key starts or ends with a blank, which no client can send";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
+            return "the API key holds a control character, which no client can send";
+    return NULL;
+}
+
 static int authorised(inf__srv *s, struct MHD_Connection *c) {
-    if (!s->cfg.api_key || !s->cfg.api_key[0]) return 1;
+    /* inf__srv_start refused an empty key: NULL is the only "no key". */
+    if (!s->cfg.api_key) return 1;
     const char *h = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
     h += 7;
@@ -233,6 +246,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 int inf__srv_start(inf_model *model, const inf__srv_config *cfg, inf__srv **out,
                    char *err, size_t err_size) {
     *out = NULL;
+    const char *bad_key = inf__srv_api_key_problem(cfg->api_key);
+    if (bad_key) {
+        /* An empty key must never mean "no authentication". */
+        snprintf(err, err_size, "%s", bad_key);
+        return INF_E_INVALID_ARGUMENT;
+    }
     inf__srv *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, err_size, "out of memory");

@@ -26,7 +26,10 @@ typedef struct inf__srv_config {
     int port;                  /* default 8080; 0 = any free port */
     int parallel;              /* concurrent generations (= engine slots) */
     int queue;                 /* requests that may wait for a slot */
-    const char *api_key;       /* NULL: no authentication */
+    const char *api_key;       /* NULL: no authentication; otherwise a
+                                  key that inf__srv_api_key_problem
+                                  accepts (never "": inf__srv_start
+                                  refuses it) */
     const char *model_id;      /* the id /v1/models lists */
     size_t max_body;           /* request body bytes (default 1 MiB) */
     int max_messages;          /* messages per chat request */
@@ -47,6 +50,11 @@ typedef struct inf__srv_config {
 
 /* Fills the defaults listed above (model_id NULL, host loopback). */
 void inf__srv_config_default(inf__srv_config *c);
+
+/* Why `key` cannot be an API key ("the API key is empty", a leading or
+ * trailing blank, a control character: keys no client could send), or
+ * NULL when it can (or is NULL: no key). */
+const char *inf__srv_api_key_problem(const char *key);
 
 typedef struct inf__srv inf__srv;
 
