@@ -30,6 +30,14 @@ static int begin(inf_model *m, const char *const *prompts, size_t n,
     return err.code;
 }
 
+/* A backend's own Classify / BatchGenerate returned rc and msg (malloc'd or
+ * NULL): a failure becomes the thread's model error; msg is freed. */
+static int backend_done(inf_model *m, int rc, char *msg) {
+    if (rc != INF_OK) inf__model_seterr(m, rc, msg);
+    free(msg);
+    return rc;
+}
+
 int inf_classify(inf_model *m, const char *const *prompts, size_t n,
                  const inf_generate_options *opts, inf_classify_result **out) {
     if (out) *out = NULL;
@@ -41,13 +49,10 @@ int inf_classify(inf_model *m, const char *const *prompts, size_t n,
     if (m->ops->classify) {
         char *msg = NULL;
         int rc = m->ops->classify(m->impl, prompts, n, &o, r, &msg);
-        if (rc != INF_OK) {
-            inf__model_seterr(m, rc, msg);
-            free(msg);
+        if (backend_done(m, rc, msg) != INF_OK) {
             inf_classify_results_free(r, n);
             return rc;
         }
-        free(msg);
         *out = r;
         return INF_OK;
     }
@@ -127,13 +132,10 @@ int inf_batch_generate(inf_model *m, const char *const *prompts, size_t n,
     if (m->ops->batch_generate) {
         char *msg = NULL;
         int rc = m->ops->batch_generate(m->impl, prompts, n, &o, r, &msg);
-        if (rc != INF_OK) {
-            inf__model_seterr(m, rc, msg);
-            free(msg);
+        if (backend_done(m, rc, msg) != INF_OK) {
             inf_batch_results_free(r, n);
             return rc;
         }
-        free(msg);
         *out = r;
         return INF_OK;
     }
