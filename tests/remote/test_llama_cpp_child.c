@@ -4,12 +4,15 @@
  * starts, a child that exits while starting (exit status and its last
  * output in the error), a scripted OpenAI server as the child (the flags it
  * gets, generation through it, token ids asked for), a child killed
- * mid-session (reported in the stream error), and close reaping the child. */
+ * mid-session (reported in the stream error), and close reaping the child.
+ * Also inf__find_executable over PATH forms (empty, "/", trailing ':'), a
+ * one-byte heap overflow once (issue 14) that the sanitizer pass catches. */
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include "backends/llama_cpp/child.h"
 #include "inference.h"
 #include "remote_util.h"
 #include "testutil.h"
@@ -61,6 +64,77 @@ static void write_script(const char *path, const char *body) {
     fprintf(f, "#!/bin/sh\n%s\n", body);
     fclose(f);
     chmod(path, 0755);
+}
+
+/* inf__find_executable with every shape of PATH entry.  An empty entry used
+ * to write "./NAME" one byte past its buffer (issue 14): under the
+ * sanitizers that is a heap-buffer-overflow report here. */
+static void expect_found(const char *path_env, const char *name, const char *want) {
+    setenv("PATH", path_env, 1);
+    char *got = inf__find_executable(name);
+    if (want) CHECK_MSG(got && strcmp(got, want) == 0, "PATH=\"%s\" %s: got %s, want %s",
+                        path_env, name, got ? got : "(null)", want);
+    else CHECK_MSG(got == NULL, "PATH=\"%s\" %s: got %s, want none", path_env, name,
+                   got ? got : "(null)");
+    free(got);
+}
+
+static void test_find_executable(void) {
+    char old_cwd[1024], bin[512], exe[600], plain[600], full[700], withslash[600];
+    const char *old_path = getenv("PATH");
+    char *saved_path = old_path ? strdup(old_path) : NULL;
+    CHECK(getcwd(old_cwd, sizeof old_cwd) != NULL);
+    snprintf(bin, sizeof bin, "%s/bin", dir);
+    mkdir(bin, 0755);
+    snprintf(exe, sizeof exe, "%s/fake-llama-exe", bin);
+    write_script(exe, "exit 0");
+    snprintf(plain, sizeof plain, "%s/not-executable", bin);
+    FILE *f = fopen(plain, "w");
+    if (f) fclose(f);
+    chmod(plain, 0644);
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/a-directory", bin);
+    mkdir(sub, 0755);
+    snprintf(withslash, sizeof withslash, "%s/", bin);
+    CHECK(chdir(bin) == 0);
+
+    /* Empty entries are the current directory: leading, doubled, trailing,
+     * alone; names of several lengths (the overflow was always one byte). */
+    const char *names[] = {"fake-llama-exe", "x", "xy", "abcdefghijklmnopqrstuvwxyz0123456789"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "./%s", names[i]);
+        if (i > 0) { /* make each name an executable in bin */
+            char p[700];
+            snprintf(p, sizeof p, "%s/%s", bin, names[i]);
+            write_script(p, "exit 0");
+        }
+        expect_found(":", names[i], want);
+        expect_found(":/nonexistent", names[i], want);
+        expect_found("/nonexistent::/also-not", names[i], want);
+        expect_found("/nonexistent:", names[i], want);
+        expect_found("/nonexistent::", names[i], want);
+    }
+    expect_found("", "fake-llama-exe", NULL);        /* empty PATH: nothing */
+    expect_found("/", "fake-llama-exe", NULL);       /* root, no match */
+    expect_found("/:/", "fake-llama-exe", NULL);
+    expect_found(bin, "fake-llama-exe", exe);
+    expect_found(withslash, "fake-llama-exe", exe);  /* no doubled slash */
+    snprintf(full, sizeof full, "/nonexistent:%s:/", bin);
+    expect_found(full, "fake-llama-exe", exe);
+    expect_found(bin, "not-executable", NULL);       /* not executable */
+    expect_found(bin, "a-directory", NULL);          /* not a file */
+    expect_found(":", "a-directory", NULL);
+    expect_found(bin, "", NULL);
+    expect_found(bin, exe, exe);                     /* a path as given */
+    expect_found(bin, "./fake-llama-exe", "./fake-llama-exe");
+    expect_found(bin, "/nonexistent/fake-llama-exe", NULL);
+    CHECK(inf__find_executable(NULL) == NULL);
+
+    CHECK(chdir(old_cwd) == 0);
+    if (saved_path) setenv("PATH", saved_path, 1);
+    else unsetenv("PATH");
+    free(saved_path);
 }
 
 static int load(const char *path, inf_model **m, char **err) {
@@ -232,6 +306,7 @@ int main(void) {
     snprintf(gguf, sizeof gguf, "%s/tiny.gguf", dir);
     write_tiny_gguf(gguf);
     inf_set_log_callback(on_log, NULL, INF_LOG_DEBUG);
+    test_find_executable();
     test_unavailable(gguf);
     test_bad_files();
     test_early_exit(gguf);

@@ -194,11 +194,12 @@ char *inf__find_executable(const char *name) {
     if (strchr(name, '/'))
         return access(name, X_OK) == 0 ? inf__strdup(name) : NULL;
     const char *path = getenv("PATH");
-    if (!path) return NULL;
-    while (*path) {
+    if (!path || !path[0]) return NULL; /* an empty PATH finds nothing */
+    for (;;) {
         const char *colon = strchr(path, ':');
         size_t dl = colon ? (size_t)(colon - path) : strlen(path);
-        /* An empty entry is the current directory. */
+        /* An empty entry (leading, doubled or trailing ':') is the current
+         * directory, as for execvp. */
         char *dir = dl ? inf__strndup(path, dl) : inf__strdup(".");
         char *full = dir ? inf__path_join(dir, name) : NULL;
         free(dir);

@@ -37,7 +37,10 @@ void inf__child_stop(inf__child *c, int grace_ms);
 int inf__free_loopback_port(void);
 
 /* The full path of an executable: `name` itself when it contains a '/',
- * else the first match on $PATH.  Returns a malloc'd string or NULL. */
+ * else the first regular, executable file NAME in the $PATH entries, in
+ * order; an empty entry (a leading, doubled or trailing ':') stands for the
+ * current directory and gives "./NAME", as for execvp; an unset or empty
+ * PATH finds nothing.  Returns a malloc'd string or NULL. */
 char *inf__find_executable(const char *name);
 
 #endif
