@@ -30,3 +30,27 @@ int inf__dtype_parse(const char *s) {
         if (strcmp(s, dtypes[i].name) == 0) return i;
     return -1;
 }
+
+/* ggml-common.h's block sizes: values per block, bytes per block. */
+static const struct { const char *name; int64_t elems, bytes; } wfmts[INF__W_COUNT] = {
+    [INF__W_NONE] = {"NONE", 0, 0},  [INF__W_F32] = {"F32", 1, 4},
+    [INF__W_F16] = {"F16", 1, 2},    [INF__W_BF16] = {"BF16", 1, 2},
+    [INF__W_MLX4] = {"MLX4", 0, 0},  [INF__W_MLX8] = {"MLX8", 0, 0},
+    [INF__W_Q8_0] = {"Q8_0", 32, 34}, [INF__W_Q4_0] = {"Q4_0", 32, 18},
+    [INF__W_Q4_1] = {"Q4_1", 32, 20}, [INF__W_Q5_0] = {"Q5_0", 32, 22},
+    [INF__W_Q5_1] = {"Q5_1", 32, 24}, [INF__W_Q2_K] = {"Q2_K", 256, 84},
+    [INF__W_Q3_K] = {"Q3_K", 256, 110}, [INF__W_Q4_K] = {"Q4_K", 256, 144},
+    [INF__W_Q5_K] = {"Q5_K", 256, 176}, [INF__W_Q6_K] = {"Q6_K", 256, 210},
+};
+
+int64_t inf__wfmt_block_elems(inf__wfmt f) {
+    return (int)f >= 0 && f < INF__W_COUNT ? wfmts[f].elems : 0;
+}
+
+int64_t inf__wfmt_block_bytes(inf__wfmt f) {
+    return (int)f >= 0 && f < INF__W_COUNT ? wfmts[f].bytes : 0;
+}
+
+const char *inf__wfmt_name(inf__wfmt f) {
+    return (int)f >= 0 && f < INF__W_COUNT ? wfmts[f].name : "?";
+}

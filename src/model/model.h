@@ -58,8 +58,33 @@ typedef enum inf__wfmt {
     INF__W_F16,
     INF__W_BF16,
     INF__W_MLX4, /* MLX affine 4-bit: packed U32, scales + biases per group */
-    INF__W_MLX8  /* MLX affine 8-bit */
+    INF__W_MLX8, /* MLX affine 8-bit */
+    /* ggml's block formats, as GGUF files store them: `data` points at
+     * rows * (cols / inf__wfmt_block_elems(fmt)) blocks of
+     * inf__wfmt_block_bytes(fmt) bytes each, row after row, in ggml's own
+     * block layout (ggml-common.h); cols is a multiple of the block size.
+     * Values are block-scaled as ggml defines each type. */
+    INF__W_Q8_0, /* 32 values: f16 d, int8 q[32]; w = d*q */
+    INF__W_Q4_0, /* 32 values: f16 d, 4-bit q packed (low nibbles first);
+                    w = d*(q-8) */
+    INF__W_Q4_1, /* 32 values: f16 d, f16 m, 4-bit q; w = d*q + m */
+    INF__W_Q5_0, /* 32 values: f16 d, 32 high bits, 4-bit low; w = d*(q-16) */
+    INF__W_Q5_1, /* 32 values: f16 d, f16 m, 32 high bits, 4-bit low */
+    INF__W_Q2_K, /* 256-value super-blocks (K-quants) */
+    INF__W_Q3_K,
+    INF__W_Q4_K,
+    INF__W_Q5_K,
+    INF__W_Q6_K,
+    INF__W_COUNT
 } inf__wfmt;
+
+/* Values per block and bytes per block of a ggml block format (1 and the
+ * element size for dense formats; 0 for NONE and the MLX formats, which
+ * are not block-contiguous).  Defined in src/model/dtype.c. */
+int64_t inf__wfmt_block_elems(inf__wfmt f);
+int64_t inf__wfmt_block_bytes(inf__wfmt f);
+/* "F32", "Q4_K", "MLX4", ... */
+const char *inf__wfmt_name(inf__wfmt f);
 
 /* A weight matrix [rows, cols] (rows = output features, cols = input
  * features, as nn.Linear and the embedding table store them).
@@ -94,6 +119,11 @@ typedef enum inf__rope_kind {
 } inf__rope_kind;
 
 typedef struct inf__rope {
+    /* Which dimensions RoPE rotates together: 0 (Hugging Face, NEOX style)
+     * pairs i with i + head_dim/2; 1 pairs 2i with 2i+1, as llama.cpp does
+     * for GGUF llama files, whose converter permuted the rows of Q and K to
+     * match. */
+    int adjacent_pairs;
     float theta;
     inf__rope_kind kind;
     float factor;
