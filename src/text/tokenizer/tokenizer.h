@@ -34,6 +34,42 @@ int inf__tok_load_mem(const char *tokenizer_json, size_t len,
 /* Frees t; NULL is a no-op. */
 void inf__tok_free(inf__tokenizer *t);
 
+/* A tokenizer described by plain arrays, as a GGUF file's tokenizer.ggml.*
+ * metadata holds it (the engine fills this in; text knows nothing of GGUF).
+ * The meaning is llama.cpp's (llama-vocab.cpp):
+ *   model "llama": SentencePiece-style; tokens with U+2581 for spaces,
+ *     scores (higher merges first), token types, <0xNN> byte fallback;
+ *   model "gpt2": byte-level BPE; tokens, merges ("a b"), and pre naming
+ *     the pre-tokenizer ("llama-bpe", "qwen2", "gpt-2", "default", ...).
+ * Token types (tokenizer.ggml.token_type): */
+enum { INF__TOK_TYPE_UNDEFINED = 0, INF__TOK_TYPE_NORMAL = 1, INF__TOK_TYPE_UNKNOWN = 2,
+       INF__TOK_TYPE_CONTROL = 3, INF__TOK_TYPE_USER_DEFINED = 4, INF__TOK_TYPE_UNUSED = 5,
+       INF__TOK_TYPE_BYTE = 6 };
+typedef struct inf__tok_vocab_spec {
+    const char *model;             /* tokenizer.ggml.model */
+    const char *pre;               /* tokenizer.ggml.pre; NULL when absent */
+    size_t n_tokens;               /* ids are 0 .. n_tokens-1 */
+    const char *const *tokens;     /* tokenizer.ggml.tokens */
+    const size_t *token_lens;      /* nullable: NUL-terminated tokens */
+    const float *scores;           /* tokenizer.ggml.scores; nullable */
+    const int32_t *token_types;    /* tokenizer.ggml.token_type; nullable */
+    size_t n_merges;
+    const char *const *merges;     /* tokenizer.ggml.merges, "a b" */
+    const size_t *merge_lens;      /* nullable: NUL-terminated merges */
+    /* tokenizer.ggml.*_token_id; -1 when not given. */
+    int32_t bos_id, eos_id, unk_id, sep_id, pad_id, mask_id, eot_id, eom_id;
+    /* tokenizer.ggml.add_bos_token, add_eos_token, add_space_prefix,
+     * remove_extra_whitespaces: 0 / 1, or -1 when not given. */
+    int add_bos, add_eos, add_space_prefix, remove_extra_whitespaces;
+} inf__tok_vocab_spec;
+/* Sets every pointer to NULL, every count to 0, every id and flag to -1. */
+void inf__tok_vocab_spec_init(inf__tok_vocab_spec *spec);
+/* Builds a tokenizer from spec (whose arrays are copied, not kept).
+ * INF_E_UNSUPPORTED naming the model or pre-tokenizer llama.cpp would
+ * handle but this library does not; INF_E_FORMAT for inconsistent arrays
+ * (a merge of unknown tokens, an id out of range, ...). */
+int inf__tok_load_vocab(const inf__tok_vocab_spec *spec, inf__tokenizer **out, inf__err *err);
+
 /* The public handle (inference.h's inf_tokenizer) around a built tokenizer,
  * so that the code which built one (the engine, from a model directory's
  * texts) can own a handle and lend it out.  inf__tok_wrap takes ownership
