@@ -14,6 +14,14 @@ prints the port on the first line of stdout.
   bad    400 with an OpenAI error object
   busy   429
   slow   a piece every 50 ms, up to max_tokens
+Hostile servers (issue 14: the client's buffers must stay bounded); each
+writes until the client hangs up:
+  endless   an event stream of "data:" lines that never has the blank line
+            ending the event
+  longline  an event stream whose one "data:" line never ends
+  flood     well-formed events of 1 MiB of text each, without end
+  bigerror  HTTP 400 with an error body that never ends
+  bigbody   HTTP 200 application/json (not a stream) that never ends
 A prompt containing "FAIL" gets a 400 with any model.
 
 It also stands in for llama.cpp's llama-server (the llama_cpp backend's
@@ -30,7 +38,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPLY = ["The", " cat", " sat", " on", " the", " mat", " \u00e9t\u00e9", "."]
-MODELS = ["echo", "flaky", "down", "cut", "bad", "busy", "slow"]
+MODELS = ["echo", "flaky", "down", "cut", "bad", "busy", "slow",
+          "endless", "longline", "flood", "bigerror", "bigbody"]
 
 lock = threading.Lock()
 counts = {}
@@ -112,6 +121,36 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 in_flight -= 1
 
+    def hostile(self, model, chat):
+        """Writes without end (until the client hangs up)."""
+        code = 400 if model == "bigerror" else 200
+        ctype = "text/event-stream" if model in ("endless", "longline", "flood") \
+            else "application/json"
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        if model == "endless":
+            line = b"data: " + b"x" * 4090 + b"\n"
+            while True:
+                self.chunk(line * 16)
+        if model == "longline":
+            self.chunk(b"data: ")
+            while True:
+                self.chunk(b"y" * 65536)
+        if model == "flood":
+            text = "z" * (1 << 20)
+            c = {"index": 0, "delta": {"content": text}, "finish_reason": None} if chat \
+                else {"index": 0, "text": text, "finish_reason": None}
+            ev = ("data: " + json.dumps({"choices": [c]}) + "\n\n").encode()
+            while True:
+                self.chunk(ev)
+        # bigerror, bigbody: a JSON object whose string never closes
+        self.chunk(b'{"error": {"message": "' if model == "bigerror" else b'{"choices": [{"text": "')
+        while True:
+            self.chunk(b"w" * 65536)
+
     def complete(self, body, model, count):
         chat = self.path == "/v1/chat/completions"
         if self.path not in ("/v1/completions", "/v1/chat/completions"):
@@ -136,6 +175,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(400, "prompt too long")
         if model == "busy":
             return self.error(429, "too many requests")
+        if model in ("endless", "longline", "flood", "bigerror", "bigbody"):
+            return self.hostile(model, chat)
         max_tokens = int(body.get("max_tokens", 16))
         pieces = REPLY[:max_tokens] if model != "slow" else ["x"] * max_tokens
         finish = "length" if max_tokens <= len(REPLY) or model == "slow" else "stop"

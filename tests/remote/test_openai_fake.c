@@ -2,10 +2,11 @@
  * server (fake_openai.py): streaming, chat, request fields, usage metrics,
  * retries before the first token and none after, HTTP errors, connection
  * refused, cancellation from another thread, deadlines, timeouts, API keys,
- * and Classify / BatchGenerate as concurrent requests with per-prompt
- * errors. */
+ * Classify / BatchGenerate as concurrent requests with per-prompt errors,
+ * and hostile servers that write without end (bounded memory, issue 14). */
 #include <jansson.h>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "inference.h"
 #include "remote_util.h"
@@ -407,6 +408,74 @@ static void test_classify_batch(void) {
     inf_model_close(&m);
 }
 
+/* Issue 14: a hostile or broken server cannot exhaust the client's memory.
+ * Each of fake_openai.py's hostile models writes without end; the client
+ * must fail the request with INF_E_REMOTE and a message naming the limit,
+ * promptly, with its peak memory bounded (a server streaming "data:" lines
+ * without the blank line that ends an event once took it to 1.4 GB). */
+static long peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
+}
+
+static void expect_limit(const char *model, int chat, const char *needle) {
+    inf_model *m = load(model, NULL, 30000); /* a deadline in case no limit acts */
+    if (!m) return;
+    inf_generate_options o;
+    inf_generate_options_default(&o);
+    o.max_tokens = 16;
+    inf_stream *s = NULL;
+    inf_message msg = {"user", "hi"};
+    double t0 = ru_now();
+    int rc = chat ? inf_chat(m, &msg, 1, &o, &s) : inf_generate(m, "hi", &o, &s);
+    CHECK_EQ_INT(rc, INF_OK);
+    inf_token t;
+    int r;
+    size_t bytes = 0;
+    while (s && (r = inf_stream_next(s, &t)) == 1) bytes += t.text_len;
+    double took = ru_now() - t0;
+    if (s) {
+        CHECK_MSG(r == INF_E_REMOTE, "%s: stream ended with %d (%s), want INF_E_REMOTE", model,
+                  r, inf_stream_errmsg(s));
+        CHECK_MSG(strstr(inf_stream_errmsg(s), needle), "%s: message \"%s\" should say \"%s\"",
+                  model, inf_stream_errmsg(s), needle);
+    }
+    CHECK_MSG(took < 20, "%s: failed after %.1f s", model, took);
+    printf("%s: %.2f s, %zu bytes of text, peak RSS %ld MiB: %s\n", model, took, bytes,
+           peak_rss_mib(), s ? inf_stream_errmsg(s) : "");
+    inf_stream_close(&s);
+    inf_model_close(&m);
+}
+
+static void test_hostile_servers(void) {
+    long before = peak_rss_mib();
+    expect_limit("endless", 0, "limit on one server-sent event");
+    expect_limit("endless", 1, "limit on one server-sent event");
+    expect_limit("longline", 0, "limit on one server-sent-events line");
+    expect_limit("flood", 1, "limit on one request's generated text");
+    expect_limit("bigbody", 0, "limit on a response body");
+    expect_limit("bigerror", 0, "limit on an error response");
+    /* BatchGenerate keeps the text: the same limits end each prompt. */
+    inf_model *m = load("endless", NULL, 30000);
+    if (m) {
+        inf_generate_options o;
+        inf_generate_options_default(&o);
+        const char *ps[] = {"a", "b"};
+        inf_batch_result *br = NULL;
+        CHECK_EQ_INT(inf_batch_generate(m, ps, 2, &o, &br), INF_OK);
+        for (int i = 0; br && i < 2; i++) {
+            CHECK_EQ_INT(br[i].status, INF_E_REMOTE);
+            CHECK_MSG(br[i].error && strstr(br[i].error, "limit on one server-sent event"), "%s",
+                      br[i].error ? br[i].error : "");
+        }
+        inf_batch_results_free(br, 2);
+        inf_model_close(&m);
+    }
+    long grew = peak_rss_mib() - before;
+    CHECK_MSG(grew < 400, "peak memory grew by %ld MiB against hostile servers", grew);
+}
+
 int main(void) {
     const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3"
                                                            : "python3";
@@ -428,6 +497,7 @@ int main(void) {
     test_errors_and_retries();
     test_cancel_and_deadlines();
     test_classify_batch();
+    test_hostile_servers();
     ru_stop(pid);
     close(fd);
     return tu_summary("test_openai_fake");

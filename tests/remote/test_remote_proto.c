@@ -73,8 +73,98 @@ static void test_sse_splits(void) {
     p.max_line = 16;
     char big[64];
     memset(big, 'x', sizeof big);
-    CHECK_EQ_INT(inf__sse_feed(&p, big, sizeof big, collect, &c), -1);
+    CHECK_EQ_INT(inf__sse_feed(&p, big, sizeof big, collect, &c), INF__SSE_E_LINE);
     inf__sse_free(&p);
+}
+
+/* Issue 14: every buffer the parser fills from the network is capped.  A
+ * server streaming "data:" lines that never end the event (no blank line)
+ * used to grow the event's data without bound (1.4 GB in 8 s). */
+static int count_events(const char *event, const char *data, size_t len, void *user) {
+    (void)event;
+    (void)data;
+    (void)len;
+    (*(int *)user)++;
+    return 0;
+}
+
+static void test_sse_limits(void) {
+    /* Data lines with no blank line: an error once the joined data would
+     * pass max_event, with the buffer never beyond it. */
+    inf__sse p;
+    inf__sse_init(&p);
+    p.max_event = 1000;
+    int n_events = 0, rc = 0;
+    const char *line = "data: 0123456789012345678901234567890123456789\n"; /* 40 bytes of data */
+    int lines = 0;
+    for (; lines < 1000 && rc == 0; lines++)
+        rc = inf__sse_feed(&p, line, strlen(line), count_events, &n_events);
+    CHECK_EQ_INT(rc, INF__SSE_E_EVENT);
+    CHECK_MSG(lines <= 25, "failed after %d lines (40 bytes each, limit 1000)", lines);
+    CHECK_MSG(p.data_cap <= 2048, "event buffer grew to %zu bytes", p.data_cap);
+    CHECK_EQ_INT(n_events, 0);
+    inf__sse_free(&p);
+
+    /* Exactly max_event bytes of data (two lines and the '\n' joining
+     * them) is fine; one more byte is not. */
+    inf__sse_init(&p);
+    p.max_event = 9;
+    n_events = 0;
+    const char *at_limit = "data: abcd\ndata: efgh\n\n", *over = "data: abcd\ndata: efghi\n\n";
+    CHECK_EQ_INT(inf__sse_feed(&p, at_limit, strlen(at_limit), count_events, &n_events), 0);
+    CHECK_EQ_INT(n_events, 1);
+    CHECK_EQ_INT(inf__sse_feed(&p, over, strlen(over), count_events, &n_events), INF__SSE_E_EVENT);
+    CHECK_EQ_INT(n_events, 1);
+    inf__sse_free(&p);
+
+    /* The default limit applies without any setting: up to 16 MiB of short
+     * data lines (10 bytes of data each) in 64 KiB network reads. */
+    inf__sse_init(&p);
+    size_t chunk_len = (size_t)64 << 10;
+    char *chunk = malloc(chunk_len);
+    for (size_t i = 0; i < chunk_len; i += 16) memcpy(chunk + i, "data: 123456789\n", 16);
+    rc = 0;
+    size_t fed = 0;
+    while (rc == 0 && fed < ((size_t)16 << 20)) {
+        rc = inf__sse_feed(&p, chunk, chunk_len, count_events, &n_events);
+        fed += chunk_len;
+    }
+    CHECK_EQ_INT(rc, INF__SSE_E_EVENT);
+    CHECK_MSG(p.data_cap <= 2 * INF__SSE_MAX_EVENT, "event buffer grew to %zu bytes", p.data_cap);
+    inf__sse_free(&p);
+
+    /* A line that arrives whole in one read is held to max_line as well
+     * as one assembled from several reads; a line at the limit is fine. */
+    inf__sse_init(&p);
+    p.max_line = 16;
+    n_events = 0;
+    const char *line16 = "data: 0123456789\n\n", *line17 = "data: 01234567890\n\n";
+    CHECK_EQ_INT(inf__sse_feed(&p, line16, strlen(line16), count_events, &n_events), 0);
+    CHECK_EQ_INT(n_events, 1);
+    CHECK_EQ_INT(inf__sse_feed(&p, line17, strlen(line17), count_events, &n_events),
+                 INF__SSE_E_LINE);
+    inf__sse_free(&p);
+    inf__sse_init(&p);
+    p.max_line = 16;
+    CHECK_EQ_INT(inf__sse_feed(&p, "data: 0123", strlen("data: 0123"), count_events, &n_events), 0);
+    CHECK_EQ_INT(inf__sse_feed(&p, "4567890\n", strlen("4567890\n"), count_events, &n_events),
+                 INF__SSE_E_LINE);
+    inf__sse_free(&p);
+    /* Default line limit, one unterminated line in 64 KiB reads. */
+    inf__sse_init(&p);
+    memset(chunk, 'x', chunk_len);
+    memcpy(chunk, "data: ", 6);
+    rc = inf__sse_feed(&p, chunk, chunk_len, count_events, &n_events);
+    memset(chunk, 'x', 6);
+    fed = chunk_len;
+    while (rc == 0 && fed < ((size_t)9 << 20)) {
+        rc = inf__sse_feed(&p, chunk, chunk_len, count_events, &n_events);
+        fed += chunk_len;
+    }
+    CHECK_EQ_INT(rc, INF__SSE_E_LINE);
+    CHECK_MSG(p.line_cap <= 2 * INF__SSE_MAX_LINE, "line buffer grew to %zu bytes", p.line_cap);
+    inf__sse_free(&p);
+    free(chunk);
 }
 
 static void test_events(void) {
@@ -230,6 +320,7 @@ static void test_urls(void) {
 
 int main(void) {
     test_sse_splits();
+    test_sse_limits();
     test_events();
     test_bodies();
     test_urls();

@@ -21,7 +21,14 @@
  * then INF_E_NETWORK (with the URL), INF_E_REMOTE (HTTP status and the
  * server's message), INF_E_BUSY (HTTP 429), INF_E_DEADLINE (timeout_ms).
  * Connecting times out after 10 s (or timeout_ms when shorter); without
- * timeout_ms a request has no total limit. */
+ * timeout_ms a request has no total limit.
+ * Limits (issue 14: a hostile or broken server must not exhaust the
+ * client's memory; xfer.h and sse.h): one server-sent-events line 8 MiB,
+ * one event's data (its "data:" lines joined) 8 MiB, a response that is not
+ * an event stream 16 MiB, an HTTP error's body 64 KiB, the text generated
+ * by one request 64 MiB.  Passing one fails the request with INF_E_REMOTE
+ * and a message naming the limit ("... (the limit on one server-sent
+ * event)"); the llama_cpp backend, a client of this one, has the same. */
 #ifndef INF_OPENAI_H
 #define INF_OPENAI_H
 

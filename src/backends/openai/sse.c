@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SSE_DEFAULT_MAX_LINE ((size_t)8 << 20)
-
 void inf__sse_init(inf__sse *p) {
     memset(p, 0, sizeof *p);
 }
@@ -34,7 +32,7 @@ static int grow(char **buf, size_t *cap, size_t need) {
 static int dispatch(inf__sse *p, inf__sse_fn fn, void *user) {
     int rc = 0;
     if (p->has_data) {
-        if (grow(&p->data, &p->data_cap, p->data_len + 1)) return -1;
+        if (grow(&p->data, &p->data_cap, p->data_len + 1)) return INF__SSE_E_NOMEM;
         p->data[p->data_len] = '\0';
         rc = fn(p->event, p->data, p->data_len, user);
     }
@@ -55,10 +53,14 @@ static int line(inf__sse *p, const char *s, size_t n, inf__sse_fn fn,
     size_t vlen = (size_t)(s + n - v);
     if (vlen && v[0] == ' ') { v++; vlen--; }
     if (flen == 4 && memcmp(s, "data", 4) == 0) {
-        /* Several data lines form one value joined by '\n'. */
+        /* Several data lines form one value joined by '\n', up to
+         * max_event bytes: a server that never ends the event cannot make
+         * it grow without bound. */
         size_t extra = p->has_data ? 1 : 0;
+        size_t max_event = p->max_event ? p->max_event : INF__SSE_MAX_EVENT;
+        if (p->data_len + extra + vlen > max_event) return INF__SSE_E_EVENT;
         if (grow(&p->data, &p->data_cap, p->data_len + extra + vlen + 1))
-            return -1;
+            return INF__SSE_E_NOMEM;
         if (extra) p->data[p->data_len++] = '\n';
         memcpy(p->data + p->data_len, v, vlen);
         p->data_len += vlen;
@@ -73,7 +75,7 @@ static int line(inf__sse *p, const char *s, size_t n, inf__sse_fn fn,
 
 int inf__sse_feed(inf__sse *p, const char *buf, size_t n, inf__sse_fn fn,
                   void *user) {
-    size_t max_line = p->max_line ? p->max_line : SSE_DEFAULT_MAX_LINE;
+    size_t max_line = p->max_line ? p->max_line : INF__SSE_MAX_LINE;
     size_t i = 0;
     if (p->last_cr && n > 0) {
         /* The '\r' that ended the previous chunk already ended a line; a
@@ -85,19 +87,20 @@ int inf__sse_feed(inf__sse *p, const char *buf, size_t n, inf__sse_fn fn,
         /* Find the end of the current line in this chunk. */
         size_t j = i;
         while (j < n && buf[j] != '\n' && buf[j] != '\r') j++;
+        /* Every line, whether it arrived whole or in pieces, is held to
+         * max_line. */
+        if (p->line_len + (j - i) > max_line) return INF__SSE_E_LINE;
         if (j == n) { /* unfinished: keep it for the next chunk */
-            if (p->line_len + (n - i) > max_line) return -1;
             if (grow(&p->line, &p->line_cap, p->line_len + (n - i) + 1))
-                return -1;
+                return INF__SSE_E_NOMEM;
             memcpy(p->line + p->line_len, buf + i, n - i);
             p->line_len += n - i;
             break;
         }
         int rc;
         if (p->line_len) { /* completes a line started in earlier chunks */
-            if (p->line_len + (j - i) > max_line) return -1;
             if (grow(&p->line, &p->line_cap, p->line_len + (j - i) + 1))
-                return -1;
+                return INF__SSE_E_NOMEM;
             memcpy(p->line + p->line_len, buf + i, j - i);
             size_t len = p->line_len + (j - i);
             p->line_len = 0;

@@ -2,6 +2,7 @@
 #include "backends/openai/xfer.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,6 @@
 #include "backends/openai/proto.h"
 #include "core/clock.h"
 
-#define RAW_MAX ((size_t)16 << 20)  /* a non-streamed body larger is an error */
 #define CONNECT_TIMEOUT_MS 10000
 #define BACKOFF_FIRST_MS 200
 #define BACKOFF_MAX_MS 4000
@@ -48,6 +48,7 @@ static void reset_response(inf__oai_xfer *x) {
     inf__sse_init(&x->sse);
     x->raw_len = 0;
     x->saw_done = 0;
+    x->text_bytes = 0; /* a retry starts before the first piece */
     x->finish = NULL;
     x->prompt_tokens = -1;
     x->completion_tokens = -1;
@@ -56,6 +57,7 @@ static void reset_response(inf__oai_xfer *x) {
 
 static int push_piece(inf__oai_xfer *x, const char *text, size_t len,
                       int32_t id) {
+    if (len > INF__OAI_MAX_TEXT - x->text_bytes) return 1; /* see take_event */
     if (x->q_head + x->q_len == x->q_cap) {
         if (x->q_head > 0) { /* reuse the taken slots at the front */
             memmove(x->q, x->q + x->q_head, x->q_len * sizeof *x->q);
@@ -74,6 +76,7 @@ static int push_piece(inf__oai_xfer *x, const char *text, size_t len,
     t[len] = '\0';
     x->q[x->q_head + x->q_len++] = (inf__oai_piece){t, len, id};
     x->n_pieces++;
+    x->text_bytes += len;
     if (!x->got_first) {
         x->got_first = 1;
         x->t_first_ns = inf__now_ns();
@@ -82,10 +85,26 @@ static int push_piece(inf__oai_xfer *x, const char *text, size_t len,
 }
 
 /* Marks a failure found while data arrives; the transfer ends with it. */
-static void fail(inf__oai_xfer *x, int code, const char *fmt, const char *a) {
+static void fail(inf__oai_xfer *x, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(inf__oai_xfer *x, int code, const char *fmt, ...) {
     if (x->status != INF_OK) return;
     x->status = code;
-    snprintf(x->errmsg, sizeof x->errmsg, fmt, a ? a : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->errmsg, sizeof x->errmsg, fmt, ap);
+    va_end(ap);
+}
+
+/* "8 MiB", "64 KiB": a limit as the messages name it. */
+static const char *size_text(size_t n, char *buf, size_t size) {
+    if (n >= ((size_t)1 << 20) && n % ((size_t)1 << 20) == 0)
+        snprintf(buf, size, "%zu MiB", n >> 20);
+    else if (n >= 1024 && n % 1024 == 0)
+        snprintf(buf, size, "%zu KiB", n >> 10);
+    else
+        snprintf(buf, size, "%zu bytes", n);
+    return buf;
 }
 
 /* Takes in one event's parsed content. 0: go on, 1: stop (error). */
@@ -98,9 +117,17 @@ static int take_event(inf__oai_xfer *x, inf__oai_event *ev) {
         x->saw_done = 1;
         return 0;
     }
-    if (ev->text && ev->text_len > 0 &&
-        push_piece(x, ev->text, ev->text_len, ev->token_id)) {
-        fail(x, INF_E_NOMEM, "out of memory%s", "");
+    int pr = ev->text && ev->text_len > 0
+                 ? push_piece(x, ev->text, ev->text_len, ev->token_id) : 0;
+    if (pr > 0) {
+        char lim[32];
+        fail(x, INF_E_REMOTE, "the completion from %s exceeds %s of text (the "
+             "limit on one request's generated text)", x->url,
+             size_text(INF__OAI_MAX_TEXT, lim, sizeof lim));
+        return 1;
+    }
+    if (pr < 0) {
+        fail(x, INF_E_NOMEM, "out of memory");
         return 1;
     }
     if (ev->finish) x->finish = ev->finish;
@@ -139,12 +166,32 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user) {
     if (atomic_load(&x->cancelled)) return 0; /* aborts the transfer */
     if (x->is_sse) {
         int rc = inf__sse_feed(&x->sse, ptr, n, on_event, x);
-        if (rc < 0) fail(x, INF_E_REMOTE, "event stream line too long or "
-                                          "out of memory%s", "");
+        char lim[32];
+        if (rc == INF__SSE_E_LINE)
+            fail(x, INF_E_REMOTE, "the event stream from %s has a line longer "
+                 "than %s (the limit on one server-sent-events line)", x->url,
+                 size_text(INF__SSE_MAX_LINE, lim, sizeof lim));
+        else if (rc == INF__SSE_E_EVENT)
+            fail(x, INF_E_REMOTE, "the event stream from %s has an event whose "
+                 "data exceeds %s (the limit on one server-sent event)", x->url,
+                 size_text(INF__SSE_MAX_EVENT, lim, sizeof lim));
+        else if (rc < 0)
+            fail(x, INF_E_NOMEM, "out of memory reading the event stream from %s",
+                 x->url);
         return rc ? 0 : n;
     }
-    if (x->raw_len + n > RAW_MAX) {
-        fail(x, INF_E_REMOTE, "response body too large%s", "");
+    /* An error body is only read for its message: a small limit. */
+    int is_error = x->http_status < 200 || x->http_status >= 300;
+    size_t max = is_error ? INF__OAI_MAX_ERROR_BODY : INF__OAI_MAX_BODY;
+    if (n > max - x->raw_len) {
+        char lim[32];
+        size_text(max, lim, sizeof lim);
+        if (is_error)
+            fail(x, INF_E_REMOTE, "HTTP %ld from %s with an error body over %s "
+                 "(the limit on an error response)", x->http_status, x->url, lim);
+        else
+            fail(x, INF_E_REMOTE, "the response from %s exceeds %s (the limit on "
+                 "a response body)", x->url, lim);
         return 0;
     }
     if (x->raw_len + n + 1 > x->raw_cap) {
@@ -152,7 +199,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user) {
         while (nc < x->raw_len + n + 1) nc *= 2;
         char *nr = realloc(x->raw, nc);
         if (!nr) {
-            fail(x, INF_E_NOMEM, "out of memory%s", "");
+            fail(x, INF_E_NOMEM, "out of memory");
             return 0;
         }
         x->raw = nr;
