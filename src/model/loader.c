@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "model/dummy.h"
+#include "model/gguf.h"
+#include "model/gguf_model.h"
 #include "model/hfconfig.h"
 #include "model/model.h"
 #include "model/modeldir.h"
@@ -15,6 +17,7 @@
 
 struct inf__model_files {
     inf__st_set *st;   /* mapped files, or NULL with dummy weights */
+    inf__gguf *gguf;   /* a GGUF source (a reference), or NULL */
     void *arena;       /* dummy weights (anonymous mapping) */
     size_t arena_size;
     inf__layer *layers;
@@ -24,6 +27,7 @@ struct inf__model_files {
 void inf__model_files_free(inf__model_files *f) {
     if (!f) return;
     inf__st_set_free(f->st);
+    inf__gguf_free(f->gguf);
     if (f->arena) munmap(f->arena, f->arena_size);
     free(f->layers);
     free(f);
@@ -440,8 +444,23 @@ int inf__model_open_md(const struct inf__modeldir *md, const inf__load_params *p
     if (lb) memcpy(d.layers, cfg->desc.layers, lb);
     f->layers = d.layers; /* owned by the files object from here on */
     if (p->progress) p->progress(0.0f, p->progress_user);
-    int rc = p->dummy_weights ? open_dummy(md->dir, p, cfg, &d, f, err)
+    int rc;
+    if (md->gguf) {
+        /* GGUF (src/model/gguf_model.c): the tensors stay in md's mapping,
+         * which the files object keeps a reference to. */
+        if (p->dummy_weights)
+            rc = inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                             "%s: dummy weights need a config.json directory, not a GGUF file",
+                             md->config.path);
+        else {
+            f->gguf = inf__gguf_ref(md->gguf);
+            f->weight_bytes = inf__gguf_data_bytes(f->gguf);
+            rc = inf__gguf_bind(f->gguf, &d, err);
+        }
+    } else {
+        rc = p->dummy_weights ? open_dummy(md->dir, p, cfg, &d, f, err)
                               : open_files(md->dir, p, cfg, &d, f, err);
+    }
     if (rc) {
         inf__model_files_free(f);
         return rc;

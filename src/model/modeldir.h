@@ -28,6 +28,20 @@
  * present) generation_config.json are parsed (src/model/hfconfig.c, strict)
  * into md->cfg, and their errors (INF_E_FORMAT, INF_E_UNSUPPORTED) name the
  * file too.
+ *
+ * GGUF, the second source: `dir` may also be a .gguf file (the first part
+ * of a split set), or a directory without config.json that holds exactly
+ * one GGUF model (a split set counts once; mmproj-*.gguf projector files
+ * are ignored).  Then md->gguf is the opened container (src/model/gguf.c;
+ * INF__MD_CONFIG maps it), config.path names the .gguf file, INF__MD_PARSE
+ * fills md->cfg from its metadata (src/model/gguf_model.c), and
+ * INF__MD_TEXT takes the chat template from tokenizer.chat_template (into
+ * chat_template.text) and writes a tokenizer_config.json-like object with
+ * bos_token / eos_token from tokenizer.ggml.tokens (into
+ * tokenizer_config.text) for the template's variables.  tokenizer.text
+ * stays NULL: the tokenizer is built from md->gguf's tokenizer.ggml.*
+ * metadata.  A directory with several GGUF models is INF_E_INVALID_ARGUMENT
+ * naming them.
  */
 #ifndef INF_MODEL_MODELDIR_H
 #define INF_MODEL_MODELDIR_H
@@ -36,6 +50,8 @@
 
 #include "core/error.h"
 #include "model/hfconfig.h"
+
+struct inf__gguf;
 
 /* What inf__modeldir_open reads. */
 #define INF__MD_CONFIG 1u     /* config.json (required) */
@@ -72,6 +88,9 @@ typedef struct inf__modeldir {
      * cfg.desc (eos/bos ids, sampling defaults).  Owned by md; zero without
      * INF__MD_PARSE. */
     inf__hfconfig cfg;
+    /* The GGUF source (see above), or NULL for a Hugging Face directory.
+     * md holds one reference (inf__gguf_ref to keep it beyond md). */
+    struct inf__gguf *gguf;
 } inf__modeldir;
 
 /* Reads the files `what` asks for from dir into *md.  On success free with
@@ -79,6 +98,12 @@ typedef struct inf__modeldir {
  * above; INF_E_INVALID_ARGUMENT for NULL arguments. */
 int inf__modeldir_open(const char *dir, unsigned what, inf__modeldir *md,
                        inf__err *err);
+
+/* The GGUF model file that `path` names (a .gguf file, or the one GGUF
+ * model in a directory without config.json) into *out (malloc'd), or NULL
+ * when path is a Hugging Face directory (or holds no GGUF).  INF_E_INVALID_ARGUMENT
+ * when a directory holds several GGUF models. */
+int inf__modeldir_gguf_path(const char *path, char **out, inf__err *err);
 
 /* Frees tokenizer.json's text (the large one) once it has been used; the
  * rest stays.  NULL is fine. */
