@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu_ctx.h"
+#include "backends/cpu/ggml_blocks.h"
 #include "core/log.h"
 #include "model/rope.h"
 
@@ -56,6 +57,15 @@ static int weight_ok(const inf__weight *w, int64_t rows, int64_t cols,
             return inf__seterr(err, INF_E_UNSUPPORTED,
                                "cpu: layer %d %s: unsupported MLX layout (group %d, cols %lld)",
                                layer, what, (int)w->group, (long long)cols);
+        break;
+    case INF__W_Q8_0: case INF__W_Q4_0: case INF__W_Q4_1: case INF__W_Q5_0: case INF__W_Q5_1:
+    case INF__W_Q2_K: case INF__W_Q3_K: case INF__W_Q4_K: case INF__W_Q5_K: case INF__W_Q6_K:
+        /* ggml blocks: whole blocks per row (ggml_blocks.h). */
+        if (cols % inf__cpu_ggml_block_elems(w->fmt) != 0)
+            return inf__seterr(err, INF_E_UNSUPPORTED,
+                               "cpu: layer %d %s: %s needs a multiple of %d columns, got %lld",
+                               layer, what, inf__cpu_ggml_name(w->fmt),
+                               (int)inf__cpu_ggml_block_elems(w->fmt), (long long)cols);
         break;
     default:
         return inf__seterr(err, INF_E_UNSUPPORTED, "cpu: layer %d %s: unsupported weight format %d",

@@ -184,13 +184,16 @@ static void stage_token(const stage_task *s, int64_t t) {
         if (C->bq) for (int64_t i = 0; i < qd; i++) q[i] += C->bq[i];
         if (C->bk) for (int64_t i = 0; i < kvd; i++) k[i] += C->bk[i];
         if (C->bv) for (int64_t i = 0; i < kvd; i++) v[i] += C->bv[i];
+        /* HF pairs (i, i + half), or GGUF llama's adjacent (2i, 2i+1). */
+        void (*rope)(float *, const float *, const float *, int32_t) =
+            d->layers[s->l].rope.adjacent_pairs ? inf__cpu_rope_apply_adjacent : inf__cpu_rope_apply;
         for (int32_t h = 0; h < d->n_heads; h++) {
             if (C->q_norm) inf__cpu_rmsnorm(q + h * hd, C->q_norm, d->norm_eps, hd, q + h * hd);
-            inf__cpu_rope_apply(q + h * hd, cs, sn, half);
+            rope(q + h * hd, cs, sn, half);
         }
         for (int32_t h = 0; h < d->n_kv_heads; h++) {
             if (C->k_norm) inf__cpu_rmsnorm(k + h * hd, C->k_norm, d->norm_eps, hd, k + h * hd);
-            inf__cpu_rope_apply(k + h * hd, cs, sn, half);
+            rope(k + h * hd, cs, sn, half);
         }
         inf__cpu_slot *S = &c->slots[s->slot[t]];
         memcpy(S->k[s->l] + (int64_t)s->pos[t] * kvd, k, (size_t)kvd * sizeof(float));

@@ -24,7 +24,7 @@
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define AI static inline __attribute__((always_inline))
 
-enum { F_F32, F_F16, F_BF16, F_Q4, F_Q8 };
+enum { F_F32, F_F16, F_BF16, F_Q4, F_Q8, F_GG /* ggml blocks */ };
 
 /* 8 dense weights starting at element index i of the matrix. */
 TGT AI __m256 load_dense(int fmt, const void *data, int64_t i) {
@@ -356,6 +356,10 @@ TGT AI int mlx_few(int fmt, const inf__weight *w, const float *x, int64_t ldx, i
 TGT AI void dequant_tile(int fmt, const inf__weight *w, int64_t r, int nr,
                          int64_t k0, int64_t kc, float *tile) {
     const int64_t cols = w->cols;
+    if (fmt == F_GG) { /* kernels_ggml.c: vector code per block type */
+        inf__cpu_ggml_avx2_tile(w, r, nr, k0, kc, tile, KC);
+        return;
+    }
     for (int i = 0; i < nr; i++) {
         float *dst = tile + i * KC;
         int64_t k = 0;
@@ -430,7 +434,8 @@ TGT AI void micro_rows(int R, const float *tile, int64_t kc, const float *x, int
 TGT AI void matmul_fmt(int fmt, const inf__weight *w, const float *x,
                        int64_t ldx, int64_t n, float *y, int64_t ldy,
                        int64_t r0, int64_t r1) {
-    if (n == 1) {
+    if (n == 1 && fmt == F_GG && inf__cpu_ggml_avx2_decode(w, x, y, r0, r1)) return;
+    if (n == 1 && fmt != F_GG) {
         decode_fmt(fmt, w, x, y, r0, r1);
         return;
     }
@@ -472,6 +477,7 @@ MM(mm_f16, F_F16)
 MM(mm_bf16, F_BF16)
 MM(mm_q4, F_Q4)
 MM(mm_q8, F_Q8)
+MM(mm_gg, F_GG)
 
 #define DQ(NAME, FMT)                                                          \
     TGT static void NAME(const inf__weight *w, int64_t r, int nr, int64_t k0,  \
@@ -483,6 +489,7 @@ DQ(dq_f16, F_F16)
 DQ(dq_bf16, F_BF16)
 DQ(dq_q4, F_Q4)
 DQ(dq_q8, F_Q8)
+DQ(dq_gg, F_GG)
 
 int inf__cpu_avx2_dequant_tile(const inf__weight *w, int64_t r, int nr, int64_t k0,
                                int64_t kc, float *tile) {
@@ -497,7 +504,9 @@ int inf__cpu_avx2_dequant_tile(const inf__weight *w, int64_t r, int nr, int64_t 
         else dq_q8(w, r, nr, k0, kc, tile);
         return 1;
     default:
-        return 0;
+        if (!inf__cpu_ggml_is(w->fmt)) return 0;
+        dq_gg(w, r, nr, k0, kc, tile);
+        return 1;
     }
 }
 
@@ -518,6 +527,12 @@ static void avx2_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
         }
         break;
     default:
+        /* ggml blocks: one token in registers where kernels_ggml.c has a
+         * kernel, else (and for 2+ tokens) the tile path. */
+        if (inf__cpu_ggml_is(w->fmt)) {
+            mm_gg(w, x, ldx, n, y, ldy, r0, r1);
+            return;
+        }
         break;
     }
     inf__cpu_kernels_ref.matmul_rows(w, x, ldx, n, y, ldy, r0, r1);

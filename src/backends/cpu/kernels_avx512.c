@@ -442,14 +442,15 @@ TGT5 static void avx512_attn_values(const float *p, int64_t ldp, int nq, const f
 static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
                                int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     const int dense = w->fmt == INF__W_F32 || w->fmt == INF__W_F16 || w->fmt == INF__W_BF16;
-    const int tiled = dense || ((w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) && w->group > 0 &&
-                                w->group % 8 == 0 && w->cols % w->group == 0);
+    const int mlx = w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8;
+    const int tiled = dense || inf__cpu_ggml_is(w->fmt) ||
+                      (mlx && w->group > 0 && w->group % 8 == 0 && w->cols % w->group == 0);
     /* 1-4 tokens of MLX: weights unpacked once per tile for all tokens. */
-    if (!dense && n <= 4 && mlx_decode(w, x, ldx, n, y, ldy, r0, r1)) return;
+    if (mlx && n <= 4 && mlx_decode(w, x, ldx, n, y, ldy, r0, r1)) return;
     /* 5+ tokens (MLX: above the few-token kernel) of a layout the tile
      * dequantiser takes: the packed GEMM; everything else, or no memory
      * for its panels: avx2. */
-    if (tiled && n > (dense ? 4 : INF__CPU_MLX_FEW_MAX) && mm_packed(w, x, ldx, n, y, ldy, r0, r1))
+    if (tiled && n > (mlx ? INF__CPU_MLX_FEW_MAX : 4) && mm_packed(w, x, ldx, n, y, ldy, r0, r1))
         return;
     avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
 }

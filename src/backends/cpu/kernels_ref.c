@@ -4,6 +4,8 @@
 
 #include <math.h>
 
+#include "backends/cpu/ggml_blocks.h"
+
 float inf__f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
@@ -74,6 +76,10 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         return;
     }
     default:
+        if (inf__cpu_is_ggml(w->fmt)) { /* ggml blocks (ggml_blocks.c) */
+            inf__cpu_ggml_dequant_range(w, r, k0, nk, out);
+            return;
+        }
         memset(out, 0, (size_t)nk * 4);
         return;
     }

@@ -24,6 +24,16 @@ const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *avx2);  /*
 const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact);     /* kernels_q8.c */
 const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512);  /* kernels_bf16.c */
 
+/* ggml block formats (kernels_ggml.c).  inf__cpu_ggml_is: Q8_0 .. Q6_K.
+ * _decode: one token, rows [r0, r1), y[r] = W[r] . x; returns 0 (nothing
+ * written) for a type or size it has no kernel for.  _tile: rows
+ * [r, r+nr) x columns [k0, k0+kc) as f32 into tile[i*ld + k], values
+ * bit-identical to inf__cpu_dequant_range. */
+static inline int inf__cpu_ggml_is(inf__wfmt f) { return f >= INF__W_Q8_0 && f <= INF__W_Q6_K; }
+int inf__cpu_ggml_avx2_decode(const inf__weight *w, const float *x, float *y, int64_t r0, int64_t r1);
+void inf__cpu_ggml_avx2_tile(const inf__weight *w, int64_t r, int nr, int64_t k0, int64_t kc,
+                             float *tile, int64_t ld);
+
 #define INF__X86_AVX2 static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 #define INF__X86_AVX512 static inline __attribute__((always_inline, target("avx512f")))
 

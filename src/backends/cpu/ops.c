@@ -28,6 +28,15 @@ void inf__cpu_rope_apply(float *x, const float *cs, const float *sn,
     }
 }
 
+void inf__cpu_rope_apply_adjacent(float *x, const float *cs, const float *sn,
+                                  int32_t half) {
+    for (int32_t i = 0; i < half; i++) {
+        float a = x[2 * i], b = x[2 * i + 1];
+        x[2 * i] = a * cs[i] - b * sn[i];
+        x[2 * i + 1] = b * cs[i] + a * sn[i];
+    }
+}
+
 void inf__cpu_act_mul(inf__act act, float *g, const float *u, int64_t n) {
     if (act == INF__ACT_GELU_TANH) {
         const float c = 0.7978845608028654f; /* sqrt(2/pi) */

@@ -24,6 +24,12 @@ void inf__cpu_rope_cos_sin(const float *inv, int32_t half, int32_t pos,
 void inf__cpu_rope_apply(float *x, const float *cs, const float *sn,
                          int32_t half);
 
+/* The same rotation with adjacent pairs (2i, 2i+1) at frequency i, as
+ * llama.cpp's ggml_rope mode 0 does for GGUF llama files
+ * (inf__rope.adjacent_pairs). */
+void inf__cpu_rope_apply_adjacent(float *x, const float *cs, const float *sn,
+                                  int32_t half);
+
 /* g[i] = act(g[i]) * u[i] over n (SiLU or gelu-tanh). */
 void inf__cpu_act_mul(inf__act act, float *g, const float *u, int64_t n);
 

@@ -287,12 +287,53 @@ static int alloc_step_buffers(cu_ctx *c, int T, inf__err *err) {
     return INF_OK;
 }
 
+/* What this backend has no kernels for yet: ggml's block formats (GGUF
+ * files; the cpu backend runs them) and RoPE on adjacent pairs.  Refused
+ * up front, before any device memory is taken. */
+static const char *unsupported_fmt(inf__wfmt f) {
+    switch (f) {
+    case INF__W_Q8_0: return "Q8_0";
+    case INF__W_Q4_0: return "Q4_0";
+    case INF__W_Q4_1: return "Q4_1";
+    case INF__W_Q5_0: return "Q5_0";
+    case INF__W_Q5_1: return "Q5_1";
+    case INF__W_Q2_K: return "Q2_K";
+    case INF__W_Q3_K: return "Q3_K";
+    case INF__W_Q4_K: return "Q4_K";
+    case INF__W_Q5_K: return "Q5_K";
+    case INF__W_Q6_K: return "Q6_K";
+    default: return NULL;
+    }
+}
+
+static int check_supported(const inf__model_desc *d, inf__err *err) {
+    const char *name = unsupported_fmt(d->embed.fmt);
+    if (!name) name = unsupported_fmt(d->lm_head.fmt);
+    for (int l = 0; !name && l < d->n_layers; l++) {
+        const inf__layer *L = &d->layers[l];
+        const inf__weight *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; !name && i < 7; i++) name = unsupported_fmt(ws[i]->fmt);
+    }
+    if (name)
+        return inf__seterr(err, INF_E_UNSUPPORTED,
+                           "cuda: weight type %s is not supported yet (the cpu backend runs it)", name);
+    for (int l = 0; l < d->n_layers; l++)
+        if (d->layers[l].rope.adjacent_pairs)
+            return inf__seterr(err, INF_E_UNSUPPORTED,
+                               "cuda: RoPE on adjacent pairs (GGUF llama) is not supported yet");
+    return INF_OK;
+}
+
 static int cuda_init(const inf__model_desc *d, const inf__compute_params *p,
                      void **out, inf__err *err) {
     *out = NULL;
     char why[256];
     if (!cuda_available(why, sizeof why))
         return inf__seterr(err, INF_E_BACKEND_UNAVAILABLE, "%s", why);
+    if (d && d->layers) {
+        int rc0 = check_supported(d, err);
+        if (rc0) return rc0;
+    }
     if (p->gpu_layers >= 0 && p->gpu_layers < d->n_layers)
         return inf__seterr(err, INF_E_UNSUPPORTED,
                            "cuda: partial offload (gpu_layers %d of %d) is not "
