@@ -285,7 +285,7 @@ class Model:
             self._closing = True
             streams = list(self._streams)
         for s in streams:
-            s.close()
+            s._close_handle(reason=CancelledError("the model was closed"))
         with self._lock:
             if self._users or not self._h:
                 return
@@ -776,8 +776,11 @@ class TokenStream(Iterator[Token]):
         self._lock = threading.Lock()
         self._busy = False
         self._close_pending = False
+        self._pending_error: Optional[InferenceError] = None
+        self._close_reason: Optional[InferenceError] = None
         self._watched = False
         self._first = True
+        self._reader: Optional[int] = None  # the thread reading it
         self._metrics: Optional[Metrics] = None
         self.finish_reason: Optional[str] = None
         """"eos", "stop" or "length" after a normal end; None before and
@@ -792,11 +795,16 @@ class TokenStream(Iterator[Token]):
         with self._lock:
             h = self._h
             if h is None:
+                e, self._pending_error = self._pending_error, None
+                if e is not None:  # closed by Model.close() between two tokens
+                    self.error = e
+                    raise e
                 raise StopIteration
             self._busy = True
         try:
             if self._first:
                 self._first = False
+                self._reader = threading.get_ident()
                 self._watched = _sigint.watch(self._cancel_token._c)
             rc = lib.inf_stream_next(h, self._tokp)
             if rc == 1:
@@ -813,8 +821,8 @@ class TokenStream(Iterator[Token]):
             with self._lock:
                 self._busy = False
                 pending = self._close_pending
-            if pending:
-                self._close_handle()
+            if pending:  # closed by another thread meanwhile
+                self._close_handle(reason=self._close_reason)
         raise StopIteration  # not reached: _end raises
 
     def _end(self, h: int, rc: int) -> None:
@@ -840,16 +848,26 @@ class TokenStream(Iterator[Token]):
             self.error = CancelledError("interrupted")
         self._close_handle(from_reader=True)
 
-    def _close_handle(self, from_reader: bool = False) -> None:
+    def _close_handle(self, from_reader: bool = False,
+                      reason: Optional[InferenceError] = None) -> None:
+        """Closes the library stream.  Called by another thread while the
+        reader waits in inf_stream_next: cancels it instead (the reader then
+        sees E_CANCELLED and closes it).  `reason`: what the reader's next
+        __next__ raises when the stream is closed between two tokens."""
         with self._lock:
             h = self._h
             if h is None:
                 return
+            if reason is None and not from_reader and self._reader not in (
+                    None, threading.get_ident()):
+                reason = CancelledError()  # another thread closed it
             if self._busy and not from_reader:
                 lib.inf_stream_cancel(h)
                 self._close_pending = True
+                self._close_reason = reason or CancelledError()
                 return
             self._h = None
+            self._pending_error = reason
         if self._metrics is None:
             m = _lib.inf_metrics()
             lib.inf_stream_metrics(h, byref(m))
@@ -889,8 +907,9 @@ class TokenStream(Iterator[Token]):
 
     def close(self) -> None:
         """Ends the stream now (cancelling it if still running) and frees it.
-        From another thread while it is being read: cancels it, and the
-        reading thread frees it.  Idempotent."""
+        From another thread while it is being read: cancels it; the reading
+        thread's iteration then raises CancelledError and frees it.
+        Idempotent."""
         if lib is None:
             return
         self._close_handle()
