@@ -11,6 +11,7 @@ PKGS="build-essential cmake pkg-config git ca-certificates curl
   libjansson-dev libpcre2-dev libutf8proc-dev
   libcurl4-openssl-dev libmicrohttpd-dev libedit-dev
   python3 python3-numpy python3-jinja2
+  python3-pip python3-setuptools python3-wheel python3-pytest
   tmux wrk chromium chromium-driver"
 
 missing=""

@@ -3,13 +3,13 @@
 
 At build time this
   - records the source tree the package was built from (inference/_source_tree.py),
-    so that an installed package still finds the library in that tree's
-    build folders;
-  - copies the shared library next to the package when one is found:
-    $INFERENCE_LIBRARY (a file or its folder), else the source tree's
-    build/libinference.so.  The installed package then loads that copy
-    (INFERENCE_LIBRARY at run time still takes precedence).
-    INFERENCE_BUNDLE=0 installs the Python files only.
+    so that the installed package finds the library in that tree's build
+    folder (build/, then the other build*/ folders), as it is rebuilt;
+  - copies a shared library next to the package when asked: the library
+    named by $INFERENCE_LIBRARY (a file or its folder) at install time, or
+    with INFERENCE_BUNDLE=1 the source tree's build/libinference.so.  The
+    installed package then loads that copy, and no longer depends on the
+    source tree (INFERENCE_LIBRARY at run time still takes precedence).
 """
 import os
 import shutil
@@ -35,19 +35,18 @@ def sanitized(build_dir):
 
 
 def library_to_bundle():
-    if os.environ.get("INFERENCE_BUNDLE", "1") == "0":
-        return None
     env = os.environ.get("INFERENCE_LIBRARY")
     if env:
         p = os.path.join(env, "libinference.so") if os.path.isdir(env) else env
         if not os.path.isfile(p):
             raise SystemExit(f"INFERENCE_LIBRARY={env}: no such library")
         return os.path.realpath(p)
-    if in_source_tree():
+    if os.environ.get("INFERENCE_BUNDLE") == "1" and in_source_tree():
         d = os.path.join(ROOT, "build")
         p = os.path.join(d, "libinference.so")
         if os.path.isfile(p) and not sanitized(d):
             return os.path.realpath(p)
+        raise SystemExit(f"INFERENCE_BUNDLE=1: no {p} to bundle (build the library first)")
     return None
 
 
