@@ -1,0 +1,140 @@
+/* Micro-benchmark of the cpu backend's ggml block formats (not a test).
+ *
+ *   bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS]
+ *
+ * For Q8_0, Q4_0, Q4_K, Q6_K (and BF16 beside them for scale): matmul of a
+ * ROWS x COLS matrix (default 2048 x 2048) of random blocks with 1 token
+ * and with TOKENS tokens (default 64), for each exact kernel set this
+ * processor has (reference, avx2, avx512; SETS: a comma list to pick).
+ * Reports the median of RUNS (default 9) calls: microseconds per call, GB/s
+ * of weights read, tokens/s of this matrix (n / time), and GFLOP/s.  One
+ * thread, timed in process CPU time (the shared machine's neighbours do
+ * not count).  COPIES (default 1) distinct matrices are cycled through so
+ * that, with enough of them, the weights come from memory instead of the
+ * caches (a 2048 x 2048 Q4_0 matrix is 2.4 MB). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/cpu/kernels.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+
+typedef struct fmt { inf__wfmt f; const char *name; int elems, bytes, d_off[2]; } fmt;
+static const fmt FMTS[] = {
+    {INF__W_BF16, "BF16", 1, 2, {-1, -1}},
+    {INF__W_Q8_0, "Q8_0", 32, 34, {0, -1}},
+    {INF__W_Q4_0, "Q4_0", 32, 18, {0, -1}},
+    {INF__W_Q4_K, "Q4_K", 256, 144, {0, 2}},
+    {INF__W_Q6_K, "Q6_K", 256, 210, {208, -1}},
+};
+
+/* Random blocks with f16 scales near 2^-6 (finite, moderate values). */
+static void *make_data(const fmt *f, int64_t rows, int64_t cols) {
+    const int64_t nb = rows * cols / f->elems;
+    uint8_t *d = malloc((size_t)(nb * f->bytes));
+    for (int64_t i = 0; i < nb * f->bytes; i++) d[i] = (uint8_t)rnd();
+    for (int64_t b = 0; b < nb; b++)
+        for (int j = 0; j < 2; j++)
+            if (f->d_off[j] >= 0) {
+                const uint16_t h = (uint16_t)((9u << 10) | (rnd() & 0x3ff));
+                memcpy(d + b * f->bytes + f->d_off[j], &h, 2);
+            }
+    if (f->f == INF__W_BF16)
+        for (int64_t i = 0; i < nb; i++) {
+            const uint16_t h = (uint16_t)(0x3c00 | (rnd() & 0x7f) | (rnd() & 1) << 15);
+            memcpy(d + 2 * i, &h, 2);
+        }
+    return d;
+}
+
+static int cmp(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    int64_t rows = 2048, cols = 2048, ntok = 64;
+    int runs = 9, copies = 1;
+    const char *sets = "reference,avx2,avx512";
+    int opt;
+    while ((opt = getopt(argc, argv, "r:c:n:k:m:s:")) != -1) {
+        switch (opt) {
+        case 'r': rows = atoll(optarg); break;
+        case 'c': cols = atoll(optarg); break;
+        case 'n': ntok = atoll(optarg); break;
+        case 'k': runs = atoi(optarg); break;
+        case 'm': copies = atoi(optarg); break;
+        case 's': sets = optarg; break;
+        default:
+            fprintf(stderr, "usage: bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS]\n");
+            return 2;
+        }
+    }
+    if (cols % 256 || rows <= 0 || ntok <= 0 || runs <= 0 || copies <= 0 || runs > 99) {
+        fprintf(stderr, "bench_ggml: COLS must be a multiple of 256; positive sizes\n");
+        return 2;
+    }
+    float *x = malloc((size_t)(ntok * cols) * sizeof(float));
+    float *y = malloc((size_t)(ntok * rows) * sizeof(float));
+    for (int64_t i = 0; i < ntok * cols; i++) x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+    printf("matrix %lld x %lld, %d cop%s, median of %d, 1 thread (CPU time)\n", (long long)rows,
+           (long long)cols, copies, copies == 1 ? "y" : "ies", runs);
+    printf("%-10s %-5s %6s %10s %8s %10s %8s\n", "set", "type", "tokens", "us/call", "GB/s", "tok/s",
+           "GFLOP/s");
+    static const char *names[] = {"reference", "avx2", "avx512"};
+    for (int si = 0; si < 3; si++) {
+        if (!strstr(sets, names[si])) continue;
+        const inf__cpu_kernels *k = inf__cpu_kernels_select(names[si]);
+        if (strcmp(k->name, names[si]) != 0) {
+            printf("%-10s (not available here)\n", names[si]);
+            continue;
+        }
+        for (size_t fi = 0; fi < sizeof FMTS / sizeof FMTS[0]; fi++) {
+            const fmt *f = &FMTS[fi];
+            inf__weight *w = calloc((size_t)copies, sizeof *w);
+            for (int c = 0; c < copies; c++) {
+                w[c].fmt = f->f;
+                w[c].rows = rows;
+                w[c].cols = cols;
+                w[c].data = make_data(f, rows, cols);
+            }
+            const double bytes = (double)rows * cols / f->elems * f->bytes;
+            const int64_t toks[2] = {1, ntok};
+            for (int ti = 0; ti < 2; ti++) {
+                const int64_t n = toks[ti];
+                /* The reference set at 64 tokens takes seconds: fewer runs. */
+                const int nr = si == 0 && n > 1 ? 3 : runs;
+                double t[99];
+                k->matmul_rows(&w[0], x, cols, n, y, rows, 0, rows); /* warm-up */
+                for (int r = 0; r < nr; r++) {
+                    const double t0 = now();
+                    k->matmul_rows(&w[r % copies], x, cols, n, y, rows, 0, rows);
+                    t[r] = now() - t0;
+                }
+                qsort(t, (size_t)nr, sizeof t[0], cmp);
+                const double med = t[nr / 2];
+                printf("%-10s %-5s %6lld %10.1f %8.2f %10.1f %8.2f\n", names[si], f->name, (long long)n,
+                       med * 1e6, bytes / med / 1e9, (double)n / med, 2.0 * rows * cols * n / med / 1e9);
+            }
+            for (int c = 0; c < copies; c++) free((void *)w[c].data);
+            free(w);
+        }
+    }
+    free(x);
+    free(y);
+    return 0;
+}
