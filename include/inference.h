@@ -494,10 +494,21 @@ typedef struct inf_discovered {
     int32_t quant_bits;  /* 0 when not quantised */
     int32_t quant_group; /* 0 when not quantised */
     int32_t n_safetensors;
+    /* Added with GGUF support (issue 19); new fields go below. */
+    char *format;        /* "safetensors" (a model directory) or "gguf" (a
+                            GGUF model file: path is the file, the first
+                            part of a split set) */
+    char *weight_types;  /* GGUF: the tensors' ggml types, most frequent
+                            first, e.g. "Q4_K 190, F32 65"; "" otherwise */
+    int32_t n_files;     /* GGUF: files of the model (split parts, else 1);
+                            safetensors: n_safetensors */
 } inf_discovered;
 
 /* Scans dir and its immediate subdirectories for model directories
- * (config.json plus at least one *.safetensors).  The base directory, when
+ * (config.json plus at least one *.safetensors) and GGUF model files (one
+ * row per model: a split set once, as its first part; mmproj-*.gguf
+ * projectors are left out; model_type is general.architecture, "" when the
+ * file does not parse).  The base directory, when
  * it is a model directory, comes first; the rest are sorted by path.
  * Stores a new array in *out (free with inf_discovered_free). */
 INF_API int inf_discover(const char *dir, inf_discovered **out, size_t *n,

@@ -13,6 +13,8 @@
 
 #include "core/util.h"
 #include "inference.h"
+#include "model/gguf.h"
+#include "model/gguf_model.h"
 #include "model/hfconfig.h"
 #include "model/modeldir.h"
 
@@ -72,12 +74,80 @@ static int probe(const char *dir, inf_discovered *m) {
     m->model_type = inf__strdup(pk.model_type);
     m->quant_bits = pk.quant_bits;
     m->quant_group = pk.quant_group;
-    if (!m->path || !m->model_type) {
+    m->format = inf__strdup("safetensors");
+    m->weight_types = inf__strdup("");
+    m->n_files = n;
+    if (!m->path || !m->model_type || !m->format || !m->weight_types) {
         free(m->path);
         free(m->model_type);
+        free(m->format);
+        free(m->weight_types);
         return -1;
     }
     return 1;
+}
+
+/* One row for a GGUF model file; a file that does not open or parse is
+ * still listed (model_type ""), so that loading it can say why. */
+static int probe_gguf(const char *path, inf_discovered *m) {
+    memset(m, 0, sizeof *m);
+    char real[PATH_MAX], mix[256] = "", arch[64] = "";
+    inf__gguf *g = NULL;
+    if (inf__gguf_open(path, &g, NULL) == INF_OK) {
+        inf__gguf_str_copy(g, "general.architecture", arch, sizeof arch);
+        inf__gguf_type_mix(g, mix, sizeof mix);
+        m->n_files = inf__gguf_file_count(g);
+        inf__hfconfig c;
+        if (inf__gguf_config(g, &c, NULL) == INF_OK) {
+            m->quant_bits = c.desc.quant_bits;
+            m->quant_group = c.desc.quant_group;
+            inf__hfconfig_free(&c);
+        }
+        inf__gguf_free(g);
+    }
+    m->path = inf__strdup(realpath(path, real) ? real : path);
+    m->model_type = inf__strdup(arch);
+    m->format = inf__strdup("gguf");
+    m->weight_types = inf__strdup(mix);
+    if (!m->path || !m->model_type || !m->format || !m->weight_types) {
+        free(m->path);
+        free(m->model_type);
+        free(m->format);
+        free(m->weight_types);
+        return -1;
+    }
+    return 1;
+}
+
+static int grow(inf_discovered **v, size_t len, size_t *cap) {
+    if (len < *cap) return 0;
+    size_t ncap = *cap ? 2 * *cap : 16;
+    inf_discovered *nv = realloc(*v, ncap * sizeof *nv);
+    if (!nv) return -1;
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
+/* The GGUF models in dir, sorted by name, appended to v. */
+static int add_gguf(const char *dir, inf_discovered **v, size_t *len, size_t *cap) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        if (!inf__modeldir_is_gguf_model(e->d_name)) continue;
+        char *p = inf__path_join(dir, e->d_name);
+        struct stat st;
+        if (!p) { rc = -1; break; }
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (grow(v, *len, cap) || probe_gguf(p, &(*v)[*len]) < 0) rc = -1;
+            else (*len)++;
+        }
+        free(p);
+    }
+    closedir(d);
+    return rc;
 }
 
 static int cmp_path(const void *a, const void *b) {
@@ -89,6 +159,8 @@ void inf_discovered_free(inf_discovered *d, size_t n) {
     for (size_t i = 0; i < n; i++) {
         free(d[i].path);
         free(d[i].model_type);
+        free(d[i].format);
+        free(d[i].weight_types);
     }
     free(d);
 }
@@ -132,9 +204,10 @@ int inf_discover(const char *dir, inf_discovered **out, size_t *n, char **errmsg
             cap = ncap;
         }
         int r = probe(sub, &v[len]);
+        if (r == 1) len++;
+        if (r >= 0 && add_gguf(sub, &v, &len, &cap) < 0) r = -1;
         free(sub);
         if (r < 0) { rc = INF_E_NOMEM; break; }
-        if (r == 1) len++;
     }
     closedir(d);
     if (rc) {

@@ -342,15 +342,9 @@ static int rd_value(rd *r, int type, int depth, const char *key, inf__gguf_kv *k
         }
         return INF_OK;
     }
+    /* An array of arrays: each element is an array value (element type,
+     * count, elements), at most INF__GGUF_MAX_DEPTH deep. */
     for (uint64_t i = 0; i < n; i++) {
-        uint32_t t;
-        if (need(r, 4, "an array's element type")) return INF_E_FORMAT;
-        t = (uint32_t)le(r->p + r->off, 4);
-        if (t != INF__GGUF_ARRAY)
-            return inf__seterr(r->err, INF_E_FORMAT,
-                               "%s: key \"%s\": an array element of an array of arrays is "
-                               "not an array", r->fname, key);
-        r->off += 4;
         int rc = rd_value(r, INF__GGUF_ARRAY, depth + 1, key, NULL);
         if (rc) return rc;
     }

@@ -66,7 +66,7 @@ static int parse(inf__modeldir *md, inf__err *err) {
  * GGUF
  * ------------------------------------------------------------------------ */
 
-static int is_model_gguf(const char *name) {
+int inf__modeldir_is_gguf_model(const char *name) {
     if (!inf__gguf_is_gguf_name(name) || name[0] == '.') return 0;
     if (strncmp(name, "mmproj", 6) == 0) return 0; /* vision projectors */
     int k;
@@ -99,7 +99,7 @@ int inf__modeldir_gguf_path(const char *path, char **out, inf__err *err) {
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!is_model_gguf(e->d_name)) continue;
+        if (!inf__modeldir_is_gguf_model(e->d_name)) continue;
         if (n < 8 && !(names[n] = inf__strdup(e->d_name))) {
             for (size_t i = 0; i < n; i++) free(names[i]);
             closedir(d);

@@ -105,6 +105,10 @@ int inf__modeldir_open(const char *dir, unsigned what, inf__modeldir *md,
  * when a directory holds several GGUF models. */
 int inf__modeldir_gguf_path(const char *path, char **out, inf__err *err);
 
+/* 1 when a file name is that of a GGUF model: *.gguf, not hidden, not an
+ * mmproj-* projector, not a later part of a split set. */
+int inf__modeldir_is_gguf_model(const char *name);
+
 /* Frees tokenizer.json's text (the large one) once it has been used; the
  * rest stays.  NULL is fine. */
 void inf__modeldir_drop_tokenizer(inf__modeldir *md);

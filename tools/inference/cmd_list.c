@@ -119,15 +119,22 @@ static void d_type(json_t *row, char *buf, size_t n) {
     snprintf(buf, n, "%s", *t ? t : "?");
 }
 
+static void d_format(json_t *row, char *buf, size_t n) {
+    snprintf(buf, n, "%s", str_of(row, "format"));
+}
+
 static void d_quant(json_t *row, char *buf, size_t n) {
-    if (int_of(row, "quant_bits"))
+    const char *wt = str_of(row, "weight_types");
+    if (*wt)  /* GGUF: the most frequent type ("Q4_K 190, ..." -> "Q4_K") */
+        snprintf(buf, n, "%.*s", (int)strcspn(wt, " "), wt);
+    else if (int_of(row, "quant_bits"))
         snprintf(buf, n, "%d-bit/g%d", int_of(row, "quant_bits"), int_of(row, "quant_group"));
     else
         snprintf(buf, n, "-");
 }
 
-static void d_safetensors(json_t *row, char *buf, size_t n) {
-    snprintf(buf, n, "%d", int_of(row, "safetensors"));
+static void d_files(json_t *row, char *buf, size_t n) {
+    snprintf(buf, n, "%d", int_of(row, "files"));
 }
 
 static void d_path(json_t *row, char *buf, size_t n) {
@@ -139,13 +146,14 @@ int inf_cmd_discover(int argc, char **argv) {
     const cli_opt opts[] = {
         {.name = "json", .kind = CLI_FLAG, .dest = &json,
          .help = "a JSON array of {path, model_type, quant_bits,\n"
-                 "quant_group, safetensors}"},
+                 "quant_group, safetensors, format, weight_types, files}"},
         CLI_END};
     const cli_cmd cmd = {
         .synopsis = "[--json] DIR",
-        .about = "Lists the model directories (config.json plus *.safetensors) in DIR and\n"
-                 "its immediate subdirectories: path, architecture, quantisation, number\n"
-                 "of safetensors files.\n",
+        .about = "Lists the model directories (config.json plus *.safetensors) and GGUF\n"
+                 "model files (a split set once) in DIR and its immediate subdirectories:\n"
+                 "architecture, format, quantisation (GGUF: the most frequent tensor type),\n"
+                 "number of files, path.\n",
         .opts = opts, .pos_min = 1, .pos_max = 1, .pos_name = "DIR"};
     cli_args args;
     int rc = cli_parse(&cmd, argc, argv, &args);
@@ -165,19 +173,23 @@ int inf_cmd_discover(int argc, char **argv) {
     json_t *rows = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(
-            rows, json_pack("{s:s,s:s,s:i,s:i,s:i}", "path", d[i].path,
+            rows, json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:s,s:i}", "path", d[i].path,
                             "model_type", d[i].model_type ? d[i].model_type : "",
                             "quant_bits", (int)d[i].quant_bits,
                             "quant_group", (int)d[i].quant_group,
-                            "safetensors", (int)d[i].n_safetensors));
+                            "safetensors", (int)d[i].n_safetensors,
+                            "format", d[i].format ? d[i].format : "",
+                            "weight_types", d[i].weight_types ? d[i].weight_types : "",
+                            "files", (int)d[i].n_files));
     inf_discovered_free(d, n);
     if (json) return cli_json_println(stdout, rows);
     static const column cols[] = {{"TYPE", 12, d_type},
+                                  {"FORMAT", 11, d_format},
                                   {"QUANT", 10, d_quant},
-                                  {"SAFETENSORS", 11, d_safetensors},
+                                  {"FILES", 5, d_files},
                                   {"PATH", 0, d_path}};
-    if (n == 0) printf("no model directories in %s\n", dir);
-    else print_table(cols, 4, rows);
+    if (n == 0) printf("no models in %s\n", dir);
+    else print_table(cols, 5, rows);
     fflush(stdout);
     json_decref(rows);
     return CLI_EXIT_OK;
