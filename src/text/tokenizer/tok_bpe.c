@@ -109,6 +109,7 @@ static int32_t piece_id(const inf__tokenizer *t, const char *w, size_t n, size_t
 
 int inf__tk_bpe(const inf__tokenizer *t, const char *w, size_t n, tk_ids *out, tk_bpe_scratch *s) {
     if (n == 0) return 0;
+    if (t->spm_score) return inf__tk_spm(t, w, n, out); /* GGUF "llama" vocabularies */
     if (t->ignore_merges) {
         int32_t id = inf__tk_strmap_get(&t->vocab, w, n);
         if (id >= 0) return inf__tk_ids_push(out, id);

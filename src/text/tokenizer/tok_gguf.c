@@ -1,9 +1,31 @@
 /* A tokenizer from plain vocabulary arrays (a GGUF file's tokenizer.ggml.*
- * metadata, handed over by the engine), with llama.cpp's meaning. */
+ * metadata, handed over by the engine), with the meaning llama.cpp gives
+ * them (llama-vocab.cpp):
+ *
+ * - "llama" (SentencePiece-style): spaces become U+2581, a U+2581 goes in
+ *   front of every stretch of text when add_space_prefix (default on);
+ *   pieces merge by score (tok_spm.c); unknown characters fall back to
+ *   <0xNN> byte tokens.  BOS is added by default, EOS not.
+ * - "gpt2" (byte-level BPE): tokens, merges ranked by their order, and the
+ *   pre-tokenizer that tokenizer.ggml.pre names.  Each supported name gets
+ *   the pipeline the model's own tokenizer.json describes (built with the
+ *   same component readers as tokenizer.json, tok_load_pipeline.c), so a
+ *   GGUF tokenizer encodes as the model's Hugging Face one does.
+ *
+ * Tokens of type CONTROL, USER_DEFINED and UNKNOWN are added tokens, found
+ * in the raw text before anything else (longest first); CONTROL and
+ * UNKNOWN ones are special (recognised only with INF__TOK_PARSE_SPECIAL,
+ * skipped by decode's skip_special), USER_DEFINED ones always match. */
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "text/tokenizer/tok_internal.h"
+#include "text/tokenizer/tok_load.h"
+
+#define OOM(err) inf__seterr(err, INF_E_NOMEM, "out of memory loading tokenizer")
+#define MAX_TOKENS 0x7FFFFFF
 
 void inf__tok_vocab_spec_init(inf__tok_vocab_spec *spec) {
     if (!spec) return;
@@ -13,9 +35,337 @@ void inf__tok_vocab_spec_init(inf__tok_vocab_spec *spec) {
     spec->add_bos = spec->add_eos = spec->add_space_prefix = spec->remove_extra_whitespaces = -1;
 }
 
+/* ---- pre-tokenizers by tokenizer.ggml.pre ------------------------------- */
+/* The regular expressions as the models' tokenizer.json files write them
+ * (llama.cpp carries rewritten equivalents for its own regex engine). */
+static const char RE_LLAMA3[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char RE_QWEN2[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char RE_QWEN35[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*"
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* The GPT-2 expression without its last "|\s+" (llama.cpp's sets use it
+ * so; text no expression matches stays a piece of its own anyway). */
+static const char RE_GPT2_NOWS[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+
+enum { PRE_LLAMA3, PRE_QWEN2, PRE_QWEN35, PRE_GPT2, PRE_DEFAULT, PRE_STARCODER };
+static const struct { const char *name; int kind; } PRE_NAMES[] = {
+    {"llama3", PRE_LLAMA3}, {"llama-v3", PRE_LLAMA3}, {"llama-bpe", PRE_LLAMA3}, {"falcon3", PRE_LLAMA3},
+    {"falcon-h1", PRE_LLAMA3}, {"pixtral", PRE_LLAMA3}, {"midm-2.0", PRE_LLAMA3}, {"lfm2", PRE_LLAMA3},
+    {"dbrx", PRE_LLAMA3}, {"smaug-bpe", PRE_LLAMA3},
+    {"qwen2", PRE_QWEN2}, {"deepseek-r1-qwen", PRE_QWEN2}, {"megrez", PRE_QWEN2}, {"stablelm2", PRE_QWEN2},
+    {"hunyuan", PRE_QWEN2}, {"qwen35", PRE_QWEN35},
+    {"gpt-2", PRE_GPT2}, {"phi-2", PRE_GPT2}, {"mpt", PRE_GPT2}, {"olmo", PRE_GPT2}, {"jais", PRE_GPT2},
+    {"exaone4", PRE_GPT2},
+    {"default", PRE_DEFAULT},
+    {"starcoder", PRE_STARCODER}, {"refact", PRE_STARCODER}, {"command-r", PRE_STARCODER},
+    {"smollm", PRE_STARCODER}, {"codeshell", PRE_STARCODER}, {"exaone", PRE_STARCODER},
+    {"minerva-7b", PRE_STARCODER},
+};
+
+static json_t *split_isolated(const char *re) {
+    return json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split", "pattern", "Regex", re,
+                     "behavior", "Isolated", "invert", 0);
+}
+
+static json_t *bytelevel(int use_regex) {
+    return json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0,
+                     "trim_offsets", 0, "use_regex", use_regex);
+}
+
+/* The byte-level pipeline for pre-tokenizer kind: pre_tokenizer and
+ * normalizer (json null when none) as tokenizer.json would write them;
+ * *ignore_merges and *add_bos (llama.cpp's defaults for the kind). */
+static int bpe_pipeline(int kind, json_t **pre, json_t **norm, int *ignore_merges, int *add_bos) {
+    *norm = json_null();
+    *ignore_merges = 0;
+    *add_bos = 0;
+    switch (kind) {
+    case PRE_LLAMA3:
+        *ignore_merges = 1;
+        *add_bos = 1;
+        *pre = json_pack("{s:s, s:[o, o]}", "type", "Sequence", "pretokenizers", split_isolated(RE_LLAMA3), bytelevel(0));
+        break;
+    case PRE_QWEN2:
+    case PRE_QWEN35:
+        /* Qwen's tokenizer.json puts NFC in front (llama.cpp does not). */
+        *norm = json_pack("{s:s}", "type", "NFC");
+        *pre = json_pack("{s:s, s:[o, o]}", "type", "Sequence", "pretokenizers",
+                         split_isolated(kind == PRE_QWEN2 ? RE_QWEN2 : RE_QWEN35), bytelevel(0));
+        break;
+    case PRE_GPT2:
+        *pre = bytelevel(1);
+        break;
+    case PRE_DEFAULT:
+        *pre = json_pack("{s:s, s:[o, o, o, o, o]}", "type", "Sequence", "pretokenizers",
+                         split_isolated("[\\p{P}\\$\\+<=>\\^~\\|]+"), split_isolated(RE_GPT2_NOWS),
+                         split_isolated("\\p{N}+"), split_isolated("[0-9][0-9][0-9]"), bytelevel(0));
+        break;
+    case PRE_STARCODER:
+        *pre = json_pack("{s:s, s:[o, o, o]}", "type", "Sequence", "pretokenizers", split_isolated("\\p{N}"),
+                         split_isolated(RE_GPT2_NOWS), bytelevel(0));
+        break;
+    default:
+        *pre = NULL;
+    }
+    return *pre && *norm ? 0 : -1;
+}
+
+/* ---- added-token tries (as tok_load.c builds them for tokenizer.json) --- */
+static int trie_init(tk_trie *tr) {
+    memset(tr, 0, sizeof *tr);
+    if (inf__tk_pairmap_init(&tr->edges, 64)) return -1;
+    tr->cap_nodes = 64;
+    tr->term = malloc((size_t)tr->cap_nodes * sizeof *tr->term);
+    if (!tr->term) return -1;
+    tr->term[0] = -1;
+    tr->n_nodes = 1;
+    return 0;
+}
+
+static int trie_add(tk_trie *tr, const char *s, size_t n, int32_t idx) {
+    int32_t node = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)s[i];
+        const tk_pslot *e = inf__tk_pairmap_get(&tr->edges, node, c);
+        if (e) { node = e->id; continue; }
+        if (tr->n_nodes == tr->cap_nodes) {
+            int32_t *p = realloc(tr->term, (size_t)tr->cap_nodes * 2 * sizeof *p);
+            if (!p) return -1;
+            tr->term = p;
+            tr->cap_nodes *= 2;
+        }
+        int32_t child = tr->n_nodes++;
+        tr->term[child] = -1;
+        if (inf__tk_pairmap_put(&tr->edges, node, c, 0, child)) return -1;
+        node = child;
+    }
+    if (n) tr->first[(uint8_t)s[0]] = 1;
+    tr->term[node] = idx;
+    return 0;
+}
+
+/* ---- loading --------------------------------------------------------------- */
+static size_t tok_len(const inf__tok_vocab_spec *sp, size_t i) {
+    return sp->token_lens ? sp->token_lens[i] : (sp->tokens[i] ? strlen(sp->tokens[i]) : 0);
+}
+
+/* Vocabulary strings (and, for "llama", the scores) into one block owned
+ * by t->blob; the by-id tables and the string -> id map. */
+static int load_tokens(inf__tokenizer *t, const inf__tok_vocab_spec *sp, int spm, inf__err *err) {
+    size_t n = sp->n_tokens, total = spm ? n * sizeof(float) : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!sp->tokens[i] && tok_len(sp, i))
+            return inf__seterr(err, INF_E_FORMAT, "token %zu is NULL", i);
+        size_t l = tok_len(sp, i);
+        if (l > UINT32_MAX / 2 || total + l + 1 < total) return inf__seterr(err, INF_E_FORMAT, "token %zu is too long", i);
+        total += l + 1;
+    }
+    t->n_ids = (int32_t)n;
+    t->blob = malloc(total ? total : 1);
+    t->model_piece = calloc(n, sizeof *t->model_piece);
+    t->model_len = calloc(n, sizeof *t->model_len);
+    t->added_of_id = malloc(n * sizeof *t->added_of_id);
+    if (!t->blob || !t->model_piece || !t->model_len || !t->added_of_id) return OOM(err);
+    for (size_t i = 0; i < n; i++) t->added_of_id[i] = -1;
+    char *p = t->blob;
+    if (spm) {
+        float *sc = (float *)(void *)t->blob;
+        for (size_t i = 0; i < n; i++) sc[i] = sp->scores ? sp->scores[i] : 0.0f;
+        t->spm_score = sc;
+        p += n * sizeof(float);
+    }
+    if (inf__tk_strmap_init(&t->vocab, n)) return OOM(err);
+    for (size_t i = 0; i < n; i++) {
+        size_t l = tok_len(sp, i);
+        if (l) memcpy(p, sp->tokens[i], l);
+        p[l] = '\0';
+        t->model_piece[i] = p;
+        t->model_len[i] = (uint32_t)l;
+        /* An empty token is never produced (llama.cpp renames it). For a
+         * string given twice the later id wins, as in llama.cpp. */
+        if (l && inf__tk_strmap_put(&t->vocab, p, l, (int32_t)i)) return OOM(err);
+        p += l + 1;
+    }
+    t->cp_id = malloc(65536 * sizeof *t->cp_id);
+    if (!t->cp_id) return OOM(err);
+    for (int i = 0; i < 65536; i++) t->cp_id[i] = -1;
+    for (int32_t id = 0; id < t->n_ids; id++) {
+        int l;
+        if (!t->model_len[id] || inf__utf8_valid_prefix(t->model_piece[id], t->model_len[id]) != t->model_len[id]) continue;
+        uint32_t cp = inf__tk_utf8_dec(t->model_piece[id], t->model_len[id], &l);
+        if ((uint32_t)l == t->model_len[id] && cp < 65536 && inf__tk_strmap_get(&t->vocab, t->model_piece[id], (size_t)l) == id)
+            t->cp_id[cp] = id;
+    }
+    return INF_OK;
+}
+
+static int load_merges(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err *err) {
+    if (inf__tk_pairmap_init(&t->merges, sp->n_merges ? sp->n_merges : 1)) return OOM(err);
+    tk_buf cat = {0};
+    for (size_t i = 0; i < sp->n_merges; i++) {
+        const char *m = sp->merges[i];
+        size_t l = sp->merge_lens ? sp->merge_lens[i] : (m ? strlen(m) : 0);
+        /* "a b", split at the first space after the first byte. */
+        const char *spc = l > 1 ? memchr(m + 1, ' ', l - 1) : NULL;
+        if (!spc) { free(cat.p); return inf__seterr(err, INF_E_FORMAT, "merge %zu \"%.*s\" has no space", i, (int)l, m ? m : ""); }
+        size_t la = (size_t)(spc - m), lb = l - la - 1;
+        int32_t a = inf__tk_strmap_get(&t->vocab, m, la), b = inf__tk_strmap_get(&t->vocab, spc + 1, lb);
+        cat.n = 0;
+        if (inf__tk_buf_put(&cat, m, la) || inf__tk_buf_put(&cat, spc + 1, lb)) { free(cat.p); return OOM(err); }
+        int32_t c = inf__tk_strmap_get(&t->vocab, cat.p, cat.n);
+        /* llama.cpp keeps merges of unknown pieces but they can never apply
+         * (or yield no token); they are dropped here. */
+        if (a < 0 || b < 0 || c < 0) continue;
+        if (inf__tk_pairmap_put(&t->merges, a, b, (int32_t)i, c)) { free(cat.p); return OOM(err); }
+    }
+    free(cat.p);
+    return INF_OK;
+}
+
+static int load_added(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err *err) {
+    size_t n = 0;
+    for (size_t i = 0; sp->token_types && i < sp->n_tokens; i++) {
+        int ty = sp->token_types[i];
+        n += (ty == INF__TOK_TYPE_CONTROL || ty == INF__TOK_TYPE_USER_DEFINED || ty == INF__TOK_TYPE_UNKNOWN) &&
+             t->model_len[i] > 0;
+    }
+    if (inf__tk_strmap_init(&t->added_map, n ? n : 1)) return OOM(err);
+    if (trie_init(&t->trie_raw) || trie_init(&t->trie_norm)) return OOM(err);
+    if (!n) return INF_OK;
+    if (!(t->added = calloc(n, sizeof *t->added))) return OOM(err);
+    /* Longest first as llama.cpp tries them; the trie's leftmost-longest
+     * match gives the same split wherever tokens do not overlap. */
+    for (size_t i = 0; i < sp->n_tokens; i++) {
+        int ty = sp->token_types[i];
+        if (!(ty == INF__TOK_TYPE_CONTROL || ty == INF__TOK_TYPE_USER_DEFINED || ty == INF__TOK_TYPE_UNKNOWN) ||
+            t->model_len[i] == 0)
+            continue;
+        tk_added *a = &t->added[t->n_added++];
+        a->id = (int32_t)i;
+        a->content = t->model_piece[i];
+        a->len = t->model_len[i];
+        a->special = ty != INF__TOK_TYPE_USER_DEFINED;
+        a->normalized = 0;
+        t->added_of_id[i] = (int32_t)(t->n_added - 1);
+        if (inf__tk_strmap_put(&t->added_map, a->content, a->len, a->id) ||
+            trie_add(&t->trie_raw, a->content, a->len, (int32_t)(t->n_added - 1)))
+            return OOM(err);
+    }
+    return INF_OK;
+}
+
+/* tokenizer_config.json-style names for the special tokens, so that
+ * inf__tok_config_token answers as for a model directory. */
+static int add_cfg(inf__tokenizer *t, const char *name, int32_t id, inf__err *err) {
+    if (id < 0 || id >= t->n_ids || !t->model_len[id]) return INF_OK;
+    tk_cfgtok *c = &t->cfg[t->n_cfg++];
+    c->name = inf__tk_arena_dup(&t->arena, name, strlen(name));
+    c->value = t->model_piece[id];
+    return c->name ? INF_OK : OOM(err);
+}
+
+static int32_t id_or(int32_t given, int32_t dflt, size_t n) {
+    int32_t id = given >= 0 ? given : dflt;
+    return id >= 0 && (size_t)id < n ? id : -1;
+}
+
+static int build(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err *err) {
+    int spm = !strcmp(sp->model, "llama"), rc;
+    int pre_kind = -1;
+    if (!spm) {
+        if (strcmp(sp->model, "gpt2"))
+            return inf__seterr(err, INF_E_UNSUPPORTED, "tokenizer model \"%s\" is not supported (only \"llama\" and \"gpt2\")",
+                               sp->model);
+        /* No tokenizer.ggml.pre: llama.cpp falls back to "default". */
+        const char *pre = sp->pre && *sp->pre ? sp->pre : "default";
+        for (size_t i = 0; i < sizeof PRE_NAMES / sizeof PRE_NAMES[0]; i++)
+            if (!strcmp(pre, PRE_NAMES[i].name)) pre_kind = PRE_NAMES[i].kind;
+        if (pre_kind < 0) return inf__seterr(err, INF_E_UNSUPPORTED, "pre-tokenizer \"%s\" is not supported", pre);
+        if (!sp->merges && sp->n_merges) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "merges is NULL");
+    }
+    if ((rc = load_tokens(t, sp, spm, err))) return rc;
+    if ((rc = load_added(t, sp, err))) return rc;
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    json_t *norm = NULL, *pre = NULL, *dec = NULL;
+    int add_bos, add_space = sp->add_space_prefix != 0; /* default on for "llama" */
+    if (spm) {
+        if (inf__tk_pairmap_init(&t->merges, 1)) return OOM(err);
+        for (int b = 0; b < 256; b++) {
+            char name[8];
+            snprintf(name, sizeof name, "<0x%02X>", b);
+            t->byte_id[b] = inf__tk_strmap_get(&t->vocab, name, 6);
+            /* llama.cpp falls back to the byte itself as a token. */
+            if (t->byte_id[b] < 0 && b < 0x80) {
+                char c = (char)b;
+                t->byte_id[b] = inf__tk_strmap_get(&t->vocab, &c, 1);
+            }
+        }
+        t->byte_fallback = 1;
+        t->unk_id = id_or(sp->unk_id, 0, sp->n_tokens);
+        add_bos = 1;
+        norm = add_space ? json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:{s:s}, s:s}]}", "type", "Sequence", "normalizers",
+                                     "type", "Prepend", "prepend", "\xE2\x96\x81",
+                                     "type", "Replace", "pattern", "String", " ", "content", "\xE2\x96\x81")
+                         : json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern", "String", " ", "content",
+                                     "\xE2\x96\x81");
+        pre = json_null();
+        dec = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}]}", "type", "Sequence", "decoders",
+                        "type", "Replace", "pattern", "String", "\xE2\x96\x81", "content", " ",
+                        "type", "ByteFallback", "type", "Fuse");
+        if (dec && add_space)
+            json_array_append_new(json_object_get(dec, "decoders"),
+                                  json_pack("{s:s, s:s, s:i, s:i}", "type", "Strip", "content", " ", "start", 1, "stop", 0));
+        t->bos_id = id_or(sp->bos_id, 1, sp->n_tokens);
+        t->eos_id = id_or(sp->eos_id, 2, sp->n_tokens);
+    } else {
+        if ((rc = load_merges(t, sp, err))) return rc;
+        if (bpe_pipeline(pre_kind, &pre, &norm, &t->ignore_merges, &add_bos)) {
+            json_decref(pre);
+            json_decref(norm);
+            return OOM(err);
+        }
+        dec = bytelevel(1);
+        t->unk_id = -1;
+        t->bos_id = id_or(sp->bos_id, 11, sp->n_tokens);
+        t->eos_id = id_or(sp->eos_id, 11, sp->n_tokens);
+    }
+    if (!norm || !pre || !dec) rc = OOM(err);
+    if (!rc) rc = inf__tk_parse_normalizer(t, norm, err);
+    if (!rc) rc = inf__tk_parse_pretok(t, pre, err);
+    if (!rc) rc = inf__tk_parse_decoder(t, dec, err);
+    json_decref(norm);
+    json_decref(pre);
+    json_decref(dec);
+    if (rc) return rc;
+    t->add_bos_cfg = sp->add_bos >= 0 ? sp->add_bos != 0 : add_bos;
+    t->add_eos_cfg = sp->add_eos >= 0 ? sp->add_eos != 0 : 0;
+    if (!(t->cfg = calloc(4, sizeof *t->cfg))) return OOM(err);
+    if ((rc = add_cfg(t, "bos_token", t->bos_id, err)) || (rc = add_cfg(t, "eos_token", t->eos_id, err)) ||
+        (rc = add_cfg(t, "unk_token", id_or(sp->unk_id, spm ? 0 : -1, sp->n_tokens), err)) ||
+        (rc = add_cfg(t, "pad_token", id_or(sp->pad_id, -1, sp->n_tokens), err)))
+        return rc;
+    return INF_OK;
+}
+
 int inf__tok_load_vocab(const inf__tok_vocab_spec *spec, inf__tokenizer **out, inf__err *err) {
     if (out) *out = NULL;
     if (!spec || !out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "load_vocab: NULL argument");
-    return inf__seterr(err, INF_E_UNSUPPORTED, "tokenizer model \"%s\" from vocabulary arrays is not supported yet",
-                       spec->model ? spec->model : "(none)");
+    if (!spec->model) return inf__seterr(err, INF_E_FORMAT, "no tokenizer model (tokenizer.ggml.model)");
+    if (!spec->tokens || spec->n_tokens == 0) return inf__seterr(err, INF_E_FORMAT, "empty vocabulary (tokenizer.ggml.tokens)");
+    if (spec->n_tokens > MAX_TOKENS) return inf__seterr(err, INF_E_FORMAT, "vocabulary of %zu tokens is too large", spec->n_tokens);
+    inf__tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return OOM(err);
+    t->add_bos_cfg = t->add_eos_cfg = -1;
+    t->bos_id = t->eos_id = t->unk_id = -1;
+    int rc = build(t, spec, err);
+    if (rc) {
+        inf__tok_free(t);
+        return rc;
+    }
+    *out = t;
+    return INF_OK;
 }

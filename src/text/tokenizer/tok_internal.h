@@ -157,6 +157,10 @@ struct inf__tokenizer {
     tk_cfgtok *cfg; size_t n_cfg;
     int32_t bos_id, eos_id;
     int add_bos_cfg, add_eos_cfg;           /* -1 unset, 0, 1 */
+    /* SentencePiece-style merging by score (tok_spm.c, llama.cpp's SPM
+     * tokenizer), set for GGUF "llama" vocabularies: by id, NULL when the
+     * model merges by rank.  Points into blob (freed with it). */
+    const float *spm_score;
 };
 
 /* tok_normalize.c: applies t's normalizers to s[n], result in *out
@@ -180,6 +184,11 @@ tk_bpe_scratch *inf__tk_bpe_scratch_new(void);
 void inf__tk_bpe_scratch_free(tk_bpe_scratch *s);
 int inf__tk_bpe(const inf__tokenizer *t, const char *w, size_t n,
                 tk_ids *out, tk_bpe_scratch *s);
+/* tok_spm.c: the pre-token w[n] merged by score (t->spm_score): the
+ * adjacent pair whose concatenation is the vocabulary token of highest
+ * score first (leftmost on ties); characters left that are no token become
+ * their <0xNN> byte tokens (or unk).  0, or -1 when out of memory. */
+int inf__tk_spm(const inf__tokenizer *t, const char *w, size_t n, tk_ids *out);
 /* tok_regex.c: compiles a pattern (PCRE2, UTF + UCP, JIT when possible;
  * literal: match pat as plain text).  NULL with INF_E_UNSUPPORTED in err
  * when PCRE2 rejects it.  Free with pcre2_code_free. */

@@ -56,18 +56,28 @@ typedef struct inf__tok_vocab_spec {
     size_t n_merges;
     const char *const *merges;     /* tokenizer.ggml.merges, "a b" */
     const size_t *merge_lens;      /* nullable: NUL-terminated merges */
-    /* tokenizer.ggml.*_token_id; -1 when not given. */
+    /* tokenizer.ggml.*_token_id; -1 when not given (then llama.cpp's
+     * defaults: "llama" bos 1, eos 2, unk 0; "gpt2" bos = eos = 11).  sep,
+     * mask, eot and eom are carried for the engine (end-of-generation
+     * tokens) and not used by the tokenizer. */
     int32_t bos_id, eos_id, unk_id, sep_id, pad_id, mask_id, eot_id, eom_id;
     /* tokenizer.ggml.add_bos_token, add_eos_token, add_space_prefix,
-     * remove_extra_whitespaces: 0 / 1, or -1 when not given. */
+     * remove_extra_whitespaces: 0 / 1, or -1 when not given (then
+     * llama.cpp's defaults: BOS for "llama" and the Llama 3 pre-tokenizers,
+     * no EOS, space prefix for "llama").  remove_extra_whitespaces only
+     * matters to models not supported here (llama.cpp's "t5"). */
     int add_bos, add_eos, add_space_prefix, remove_extra_whitespaces;
 } inf__tok_vocab_spec;
 /* Sets every pointer to NULL, every count to 0, every id and flag to -1. */
 void inf__tok_vocab_spec_init(inf__tok_vocab_spec *spec);
 /* Builds a tokenizer from spec (whose arrays are copied, not kept).
- * INF_E_UNSUPPORTED naming the model or pre-tokenizer llama.cpp would
- * handle but this library does not; INF_E_FORMAT for inconsistent arrays
- * (a merge of unknown tokens, an id out of range, ...). */
+ * CONTROL, UNKNOWN and USER_DEFINED tokens are added tokens matched in the
+ * raw text (the first two flagged special); bos/eos/unk/pad also answer
+ * inf__tok_config_token ("bos_token", ...).  INF_E_UNSUPPORTED naming the
+ * model or pre-tokenizer when it is not one of those handled (tok_gguf.c
+ * lists them); INF_E_FORMAT for an empty vocabulary or a merge without a
+ * space.  Merges whose pieces or result are not in the vocabulary are
+ * dropped (llama.cpp keeps them; a valid vocabulary has none). */
 int inf__tok_load_vocab(const inf__tok_vocab_spec *spec, inf__tokenizer **out, inf__err *err);
 
 /* The public handle (inference.h's inf_tokenizer) around a built tokenizer,
