@@ -117,6 +117,9 @@ def option_bounds() -> Dict[str, OptionBound]:
 
 _log_lock = threading.Lock()
 _log_cb: Optional[ctypes._CFuncPtr] = None  # type: ignore[name-defined]
+# Every callback ever installed stays alive: a library thread may be inside
+# the previous one while it is replaced.
+_log_cbs: List[object] = []
 
 
 def set_log_callback(fn: Optional[Callable[[int, str], None]],
@@ -134,8 +137,9 @@ def set_log_callback(fn: Optional[Callable[[int, str], None]],
         def cb(level: int, msg: bytes, user: object) -> None:
             fn(level, msg.decode("utf-8", "replace") if msg else "")
         new = _lib.LOG_FN(cb)
+        _log_cbs.append(new)
         lib.inf_set_log_callback(new, None, int(min_level))
-        _log_cb = new  # the old one is unreachable from the library now
+        _log_cb = new
 
 
 _PY_LEVELS = {LOG_DEBUG: logging.DEBUG, LOG_INFO: logging.INFO, LOG_WARN: logging.WARNING,

@@ -332,11 +332,17 @@ def _open() -> Tuple[ctypes.CDLL, str]:
             if where == LIBRARY_ENV:
                 break
             continue
-        _declare(cdll, path)
-        v = cdll.inf_version_number()
-        if not _MIN_VERSION <= v < _MAX_VERSION_EXCL:
-            raise ImportError(f"{path} is libinference {cdll.inf_version().decode()}; this "
-                              f"binding needs 0.1 or a later 0.x")
+        try:
+            _declare(cdll, path)
+            v = cdll.inf_version_number()
+            if not _MIN_VERSION <= v < _MAX_VERSION_EXCL:
+                raise ImportError(f"{path} is libinference {cdll.inf_version().decode()}; "
+                                  f"this binding needs 0.1 or a later 0.x")
+        except ImportError as e:
+            tried.append(f"{path} ({where}): {e}")
+            if where == LIBRARY_ENV:
+                break
+            continue
         real = path
         try:
             # The path the loader actually mapped (a bare soname resolves here).

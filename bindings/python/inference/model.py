@@ -8,7 +8,7 @@ import operator
 import threading
 import weakref
 from array import array
-from ctypes import byref, c_char_p, c_int32, c_size_t, c_void_p, POINTER
+from ctypes import byref, c_char_p, c_int32, c_void_p, POINTER
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
                     Sequence, Tuple, Union)
 
