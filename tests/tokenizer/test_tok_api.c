@@ -244,6 +244,90 @@ static void test_errors(void) {
     inf__tok_free(NULL);
 }
 
+/* Issue 14: per-id tables are sized by the largest id, so a 300-byte file
+ * with one id 0x7FFFFFF cost 535 MB and 6 s.  Ids far beyond the number of
+ * entries are refused, as are repeated ids and an empty vocabulary (a
+ * tokenizer that silently drops text).  Each case runs through the fast
+ * vocab reader and through jansson (a leading placeholder "model" member,
+ * which the fast reader declines and jansson replaces with the later one). */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void expect_both(const char *body, int code, const char *needle) {
+    char a[1024], b[1100];
+    snprintf(a, sizeof a, "{%s}", body);
+    snprintf(b, sizeof b, "{\"model\":{\"vocab\":{},\"merges\":[]},%s}", body);
+    const char *docs[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        inf__tokenizer *t = NULL;
+        inf__err err;
+        inf__err_clear(&err);
+        double t0 = now_s();
+        int rc = inf__tok_load_mem(docs[i], strlen(docs[i]), NULL, 0, &t, &err);
+        double took = now_s() - t0;
+        CHECK_MSG(rc == code, "%s: %d (%s), want %d", docs[i], rc, err.msg, code);
+        CHECK_MSG(took < 0.5, "%s: %.2f s", docs[i], took);
+        if (code != INF_OK) {
+            CHECK(t == NULL);
+            CHECK_MSG(strstr(err.msg, needle) != NULL, "message \"%s\" should name \"%s\"", err.msg,
+                      needle);
+        } else if (needle) {
+            CHECK_MSG(t && inf__tok_piece_id(t, needle) >= 0, "%s: \"%s\" has no id", docs[i],
+                      needle);
+        }
+        inf__tok_free(t);
+    }
+}
+
+static void test_id_limits(void) {
+    /* The slow-path trick itself loads what the later member says. */
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}",
+                INF_OK, "ab");
+    /* One id 0x7FFFFFF among three entries. */
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":134217727},\"merges\":[]}",
+                INF_E_FORMAT, "134217727");
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},"
+                "\"added_tokens\":[{\"id\":134217727,\"content\":\"<x>\"}]",
+                INF_E_FORMAT, "134217727");
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},"
+                "\"added_tokens\":[{\"id\":2000000,\"content\":\"<x>\"}]",
+                INF_E_FORMAT, "2000000");
+    /* The slack: 3 entries allow ids below 2 * 3 + 1024 = 1030 (real files
+     * have gaps and added tokens above the model's vocabulary). */
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[]},"
+                "\"added_tokens\":[{\"id\":1029,\"content\":\"<x>\"}]", INF_OK, "<x>");
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1029},\"merges\":[]},"
+                "\"added_tokens\":[{\"id\":1,\"content\":\"<x>\"}]", INF_OK, "b");
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1030},\"merges\":[]},"
+                "\"added_tokens\":[{\"id\":1,\"content\":\"<x>\"}]", INF_E_FORMAT, "1030");
+    /* Two pieces with one id: one of them could never be decoded. */
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"c\":1},\"merges\":[]}",
+                INF_E_FORMAT, "id 1");
+    /* Two added tokens with one id. */
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},"
+                "\"added_tokens\":[{\"id\":1,\"content\":\"<x>\"},{\"id\":1,\"content\":\"<y>\"}]",
+                INF_E_FORMAT, "id 1");
+    /* An added token that is also a vocab entry is normal (Llama's <s>). */
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{\"<s>\":0,\"a\":1},\"merges\":[]},"
+                "\"added_tokens\":[{\"id\":0,\"content\":\"<s>\",\"special\":true}]", INF_OK, "<s>");
+    /* An empty vocabulary: every ordinary character would vanish. */
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]}", INF_E_FORMAT, "empty");
+    expect_both("\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]},"
+                "\"added_tokens\":[{\"id\":0,\"content\":\"<s>\"}]", INF_E_FORMAT, "empty");
+    /* The same piece twice in the vocabulary (the fast reader sees it;
+     * jansson keeps the last). */
+    const char *dup = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"a\":1},\"merges\":[]}}";
+    inf__tokenizer *t = NULL;
+    inf__err err;
+    inf__err_clear(&err);
+    CHECK_EQ_INT(inf__tok_load_mem(dup, strlen(dup), NULL, 0, &t, &err), INF_E_FORMAT);
+    CHECK_MSG(strstr(err.msg, "\"a\""), "%s", err.msg);
+    inf__tok_free(t);
+}
+
 static void test_public_api(void) {
     inf_tokenizer *t = NULL;
     char *msg = NULL;
@@ -355,6 +439,7 @@ int main(void) {
     test_stream_bytes();
     test_threads();
     test_errors();
+    test_id_limits();
     test_public_api();
     test_public_accessors();
     inf__tok_free(brown);

@@ -1,7 +1,9 @@
 /* Reading tokenizer.json (+ tokenizer_config.json) into an inf__tokenizer.
  * Every component the encoder or decoder would need but does not implement
  * is an INF_E_UNSUPPORTED error naming it: a silently wrong tokenisation is
- * worse than none. The pipeline parts are read in tok_load_pipeline.c. */
+ * worse than none.  So is, as INF_E_FORMAT, a vocabulary that would drop or
+ * confuse text (empty; two pieces or two added tokens with one id; a piece
+ * listed twice), and an id far beyond the entries (id_limit below). The pipeline parts are read in tok_load_pipeline.c. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,12 @@ int inf__tk_json_bool(json_t *o, const char *k, int dflt) {
 
 /* ---- model ------------------------------------------------------------- */
 static void find_sp_chunking(inf__tokenizer *t);
+
+/* Two vocab pieces with one id: one of them could never be decoded. */
+static int repeated_id(const inf__tokenizer *t, int32_t id, const char *piece, inf__err *err) {
+    return inf__seterr(err, INF_E_FORMAT, "vocab ids repeat: \"%.40s\" and \"%.40s\" are both id %d",
+                       t->model_piece[id], piece, (int)id);
+}
 
 static int vocab_lookup(const inf__tokenizer *t, const char *s, size_t n) {
     return inf__tk_strmap_get(&t->vocab, s, n);
@@ -114,7 +122,28 @@ static int parse_merges(inf__tokenizer *t, json_t *merges, const tk_fastjson *fj
     return rc;
 }
 
-static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, tk_fastjson *fj, inf__err *err) {
+/* The largest id a tokenizer.json may use: below twice its entries (vocab
+ * plus added tokens) plus INF__TK_ID_SLACK.  Per-id tables are sized by the
+ * largest id, so without a bound a 300-byte file with one id 0x7FFFFFF cost
+ * 535 MB (issue 14); with it, memory follows the file's size.  Real files
+ * have gaps and added tokens above the model's vocabulary (Qwen3: 151,643
+ * entries, added ids up to 151,668; Llama 3: 128,000 and 128,255), well
+ * within this. */
+#define INF__TK_ID_SLACK 1024
+
+static int64_t id_limit(size_t n_vocab, size_t n_added) {
+    return 2 * ((int64_t)n_vocab + (int64_t)n_added) + INF__TK_ID_SLACK;
+}
+
+static int id_too_large(int64_t id, const char *what, int64_t limit, size_t n_vocab,
+                        size_t n_added, inf__err *err) {
+    return inf__seterr(err, INF_E_FORMAT,
+                       "%s has id %lld, far beyond the %zu vocab entries and %zu added "
+                       "tokens (ids must be below %lld)", what, (long long)id, n_vocab,
+                       n_added, (long long)limit);
+}
+
+static int parse_model(inf__tokenizer *t, json_t *model, json_t *added, tk_fastjson *fj, inf__err *err) {
     if (!json_is_object(model)) return inf__seterr(err, INF_E_FORMAT, "tokenizer.json has no \"model\" object");
     const char *type = jstr(model, "type");
     json_t *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
@@ -127,23 +156,47 @@ static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, tk_f
     if (json_is_number(dropout) && json_number_value(dropout) > 0.0)
         return inf__seterr(err, INF_E_UNSUPPORTED, "BPE dropout is not supported");
 
-    /* Ids first, so the by-id tables are sized once. */
-    int32_t max_id = max_added;
+    /* Ids first, so the by-id tables are sized once, and bounded by the
+     * number of entries (id_limit). */
     const char *key;
     json_t *val;
     size_t n_vocab = fj ? fj->n_vocab : json_object_size(vocab);
+    size_t n_added = json_array_size(added);
+    if (n_vocab == 0)
+        return inf__seterr(err, INF_E_FORMAT, "the BPE vocab is empty (every ordinary "
+                           "character would be dropped)");
+    int64_t limit = id_limit(n_vocab, n_added);
+    int32_t max_id = -1;
+    char what[96];
     if (fj) {
         for (size_t i = 0; i < fj->n_vocab; i++) {
             size_t id = fj->vocab[3 * i + 2];
-            if (id > 0x7FFFFFF) return inf__seterr(err, INF_E_FORMAT, "vocab id %zu is too large", id);
+            if ((uint64_t)id >= (uint64_t)limit) {
+                snprintf(what, sizeof what, "vocab entry \"%.40s\"", fj->blob.p + fj->vocab[3 * i]);
+                return id_too_large((int64_t)id, what, limit, n_vocab, n_added, err);
+            }
             if ((int32_t)id > max_id) max_id = (int32_t)id;
         }
     } else {
         json_object_foreach(vocab, key, val) {
-            if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) > 0x7FFFFFF)
+            if (!json_is_integer(val) || json_integer_value(val) < 0)
                 return inf__seterr(err, INF_E_FORMAT, "vocab entry \"%s\" has an invalid id", key);
+            if (json_integer_value(val) >= limit) {
+                snprintf(what, sizeof what, "vocab entry \"%.40s\"", key);
+                return id_too_large(json_integer_value(val), what, limit, n_vocab, n_added, err);
+            }
             if (json_integer_value(val) > max_id) max_id = (int32_t)json_integer_value(val);
         }
+    }
+    size_t ai;
+    json_array_foreach(added, ai, val) { /* parse_added checks the rest */
+        json_t *id = json_object_get(val, "id");
+        if (!json_is_integer(id) || json_integer_value(id) < 0) continue;
+        if (json_integer_value(id) >= limit) {
+            snprintf(what, sizeof what, "added_tokens[%zu]", ai);
+            return id_too_large(json_integer_value(id), what, limit, n_vocab, n_added, err);
+        }
+        if (json_integer_value(id) > max_id) max_id = (int32_t)json_integer_value(id);
     }
     t->n_ids = max_id + 1;
     t->model_piece = calloc((size_t)t->n_ids, sizeof *t->model_piece);
@@ -168,16 +221,29 @@ static int parse_model(inf__tokenizer *t, json_t *model, int32_t max_added, tk_f
                 const size_t *q = fj->vocab + 3 * (i0 + j);
                 char *k = t->blob + q[0];
                 int32_t id = (int32_t)q[2];
+                if (t->model_piece[id]) return repeated_id(t, id, k, err);
                 if (inf__tk_strmap_put_h(&t->vocab, k, q[1], id, h[j])) return OOM(err);
                 t->model_piece[id] = k;
                 t->model_len[id] = (uint32_t)q[1];
             }
         }
-        /* From here on the strings are read through t->blob. */
+        /* From here on the strings are read through t->blob.  A piece
+         * listed twice (jansson would keep the last) is an error too: the
+         * map holds fewer keys than there were entries. */
+        if (t->vocab.count != fj->n_vocab) {
+            for (size_t i = 0; i < fj->n_vocab; i++) {
+                const size_t *q = fj->vocab + 3 * i;
+                int32_t id = inf__tk_strmap_get(&t->vocab, t->blob + q[0], q[1]);
+                if (id != (int32_t)q[2])
+                    return inf__seterr(err, INF_E_FORMAT, "the vocab lists \"%.40s\" twice (ids %d and %d)",
+                                       t->blob + q[0], (int)q[2], (int)id);
+            }
+        }
     } else {
         size_t klen;
         json_object_keylen_foreach(vocab, key, klen, val) {
             int32_t id = (int32_t)json_integer_value(val);
+            if (t->model_piece[id]) return repeated_id(t, id, key, err);
             char *k = inf__tk_arena_dup(&t->arena, key, klen);
             if (!k || inf__tk_strmap_put(&t->vocab, k, klen, id)) return OOM(err);
             t->model_piece[id] = k;
@@ -249,18 +315,6 @@ static void find_sp_chunking(inf__tokenizer *t) {
 }
 
 /* ---- added tokens -------------------------------------------------------- */
-static int32_t added_max_id(json_t *added) {
-    int32_t m = -1;
-    size_t i;
-    json_t *a;
-    json_array_foreach(added, i, a) {
-        json_t *id = json_object_get(a, "id");
-        if (json_is_integer(id) && json_integer_value(id) > m && json_integer_value(id) <= 0x7FFFFFF)
-            m = (int32_t)json_integer_value(id);
-    }
-    return m;
-}
-
 static int parse_added(inf__tokenizer *t, json_t *added, inf__err *err) {
     size_t n = json_array_size(added);
     if (inf__tk_strmap_init(&t->added_map, n)) return OOM(err);
@@ -274,8 +328,12 @@ static int parse_added(inf__tokenizer *t, json_t *added, inf__err *err) {
         if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= t->n_ids ||
             !json_is_string(content) || json_string_length(content) == 0)
             return inf__seterr(err, INF_E_FORMAT, "added_tokens[%zu] needs an id and a non-empty content", i);
+        int32_t xid = (int32_t)json_integer_value(id);
+        if (t->added_of_id[xid] >= 0)
+            return inf__seterr(err, INF_E_FORMAT, "added_tokens[%zu] repeats id %d (of added_tokens[%d])",
+                               i, (int)xid, (int)t->added_of_id[xid]);
         tk_added *x = &t->added[t->n_added++];
-        x->id = (int32_t)json_integer_value(id);
+        x->id = xid;
         x->len = json_string_length(content);
         if (!(x->content = inf__tk_arena_dup(&t->arena, json_string_value(content), x->len))) return OOM(err);
         x->special = (uint8_t)inf__tk_json_bool(a, "special", 0);
@@ -462,7 +520,7 @@ int inf__tok_load_mem(const char *js, size_t len, const char *cfg, size_t cfg_le
                          trunc && !json_is_null(trunc) ? "truncation" : "padding");
         goto done;
     }
-    if ((rc = parse_model(t, json_object_get(root, "model"), added_max_id(added), fast ? &fj : NULL, err))) goto done;
+    if ((rc = parse_model(t, json_object_get(root, "model"), added, fast ? &fj : NULL, err))) goto done;
     if ((rc = parse_added(t, added, err))) goto done;
     if ((rc = inf__tk_parse_normalizer(t, json_object_get(root, "normalizer"), err))) goto done;
     if ((rc = inf__tk_parse_pretok(t, json_object_get(root, "pre_tokenizer"), err))) goto done;
