@@ -244,6 +244,166 @@ TGT int inf__cpu_ggml_avx2_decode(const inf__weight *w, const float *x, float *y
     }
 }
 
+/* ---- one token, AVX-512 (the avx512 set): the same kernels on 16 lanes -- */
+
+#define TGT5 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+TGT5 AI __m512i u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+TGT5 AI __m512i i8x16(const uint8_t *p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+
+TGT5 AI void q8_0_rows16(int R, const inf__weight *w, int64_t r, const float *x, float *y) {
+    const int64_t nb = w->cols / 32;
+    const uint8_t *base = (const uint8_t *)w->data + r * nb * 34;
+    __m512 acc[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const uint8_t *p = base + (i * nb + b) * 34;
+            __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(i8x16(p + 2)), x0);
+            s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i8x16(p + 18)), x1, s);
+            acc[i] = _mm512_fmadd_ps(s, _mm512_set1_ps(h2f(p)), acc[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) y[r + i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+TGT5 AI void q4_0_rows16(int R, const inf__weight *w, int64_t r, const float *x, float *y) {
+    const int64_t nb = w->cols / 32;
+    const uint8_t *base = (const uint8_t *)w->data + r * nb * 18;
+    const __m512i m4 = _mm512_set1_epi32(15), eight = _mm512_set1_epi32(8);
+    __m512 acc[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const uint8_t *p = base + (i * nb + b) * 18;
+            const __m512i v = u8x16(p + 2);
+            __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, m4), eight)), x0);
+            s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), eight)), x1, s);
+            acc[i] = _mm512_fmadd_ps(s, _mm512_set1_ps(h2f(p)), acc[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) y[r + i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+TGT5 AI void q4_k_rows16(int R, const inf__weight *w, int64_t r, const float *x, const float *xs,
+                         float *y) {
+    const int64_t nb = w->cols / 256;
+    const uint8_t *base = (const uint8_t *)w->data + r * nb * 144;
+    const __m512i m4 = _mm512_set1_epi32(15);
+    __m512 acc[2][2];
+    __m256 macc[2];
+#pragma GCC unroll 2
+    for (int i = 0; i < R; i++) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        macc[i] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + 256 * b;
+#pragma GCC unroll 2
+        for (int i = 0; i < R; i++) {
+            const uint8_t *p = base + (i * nb + b) * 144;
+            uint8_t sc[8], mn[8];
+            k4_scales(p + 4, sc, mn);
+            float ds[8] __attribute__((aligned(32)));
+            _mm256_store_ps(ds, _mm256_mul_ps(_mm256_set1_ps(h2f(p)), _mm256_cvtepi32_ps(u8x8(sc))));
+            const __m256 mv = _mm256_mul_ps(_mm256_set1_ps(h2f(p + 2)), _mm256_cvtepi32_ps(u8x8(mn)));
+            macc[i] = _mm256_fmadd_ps(mv, _mm256_loadu_ps(xs + 8 * b), macc[i]);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const uint8_t *q = p + 16 + 32 * j;
+                const float *xj = xb + 64 * j;
+                const __m512i v0 = u8x16(q), v1 = u8x16(q + 16);
+                __m512 slo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v0, m4)), _mm512_loadu_ps(xj));
+                slo = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v1, m4)), _mm512_loadu_ps(xj + 16), slo);
+                __m512 shi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v0, 4)), _mm512_loadu_ps(xj + 32));
+                shi = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v1, 4)), _mm512_loadu_ps(xj + 48), shi);
+                acc[i][0] = _mm512_fmadd_ps(slo, _mm512_set1_ps(ds[2 * j]), acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(shi, _mm512_set1_ps(ds[2 * j + 1]), acc[i][1]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < R; i++)
+        y[r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][0], acc[i][1])) - inf__hsum8(macc[i]);
+}
+
+TGT5 AI void q6_k_rows16(int R, const inf__weight *w, int64_t r, const float *x, float *y) {
+    const int64_t nb = w->cols / 256;
+    const uint8_t *base = (const uint8_t *)w->data + r * nb * 210;
+    const __m512i m4 = _mm512_set1_epi32(15), m48 = _mm512_set1_epi32(48), c32 = _mm512_set1_epi32(32);
+    __m512 acc[2][2];
+#pragma GCC unroll 2
+    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+#pragma GCC unroll 2
+        for (int i = 0; i < R; i++) {
+            const uint8_t *p = base + (i * nb + b) * 210;
+            const __m512 ds = _mm512_mul_ps(_mm512_set1_ps(h2f(p + 208)), _mm512_cvtepi32_ps(i8x16(p + 192)));
+            float dsa[16] __attribute__((aligned(64)));
+            _mm512_store_ps(dsa, ds);
+#pragma GCC unroll 2
+            for (int h2 = 0; h2 < 2; h2++) {
+                const uint8_t *ql = p + 64 * h2, *qh = p + 128 + 32 * h2;
+                const float *xh = x + 256 * b + 128 * h2;
+#pragma GCC unroll 2
+                for (int g = 0; g < 2; g++) {
+                    const int l = 16 * g;
+                    const __m512i A = u8x16(ql + l), B = u8x16(ql + 32 + l), H = u8x16(qh + l);
+                    const __m512i q0 = _mm512_or_si512(_mm512_and_si512(A, m4), _mm512_and_si512(_mm512_slli_epi32(H, 4), m48));
+                    const __m512i q1 = _mm512_or_si512(_mm512_and_si512(B, m4), _mm512_and_si512(_mm512_slli_epi32(H, 2), m48));
+                    const __m512i q2 = _mm512_or_si512(_mm512_srli_epi32(A, 4), _mm512_and_si512(H, m48));
+                    const __m512i q3 = _mm512_or_si512(_mm512_srli_epi32(B, 4), _mm512_and_si512(_mm512_srli_epi32(H, 2), m48));
+                    const float *dg = dsa + 8 * h2 + g;
+#define Q6W(v, s) _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(v, c32)), _mm512_set1_ps(dg[s]))
+                    acc[i][0] = _mm512_fmadd_ps(Q6W(q0, 0), _mm512_loadu_ps(xh + l), acc[i][0]);
+                    acc[i][1] = _mm512_fmadd_ps(Q6W(q1, 2), _mm512_loadu_ps(xh + 32 + l), acc[i][1]);
+                    acc[i][0] = _mm512_fmadd_ps(Q6W(q2, 4), _mm512_loadu_ps(xh + 64 + l), acc[i][0]);
+                    acc[i][1] = _mm512_fmadd_ps(Q6W(q3, 6), _mm512_loadu_ps(xh + 96 + l), acc[i][1]);
+#undef Q6W
+                }
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < R; i++) y[r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]));
+}
+
+TGT5 int inf__cpu_ggml_avx512_decode(const inf__weight *w, const float *x, float *y, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    switch (w->fmt) {
+    case INF__W_Q8_0:
+        for (; r + 4 <= r1; r += 4) q8_0_rows16(4, w, r, x, y);
+        for (; r < r1; r++) q8_0_rows16(1, w, r, x, y);
+        return 1;
+    case INF__W_Q4_0:
+        for (; r + 4 <= r1; r += 4) q4_0_rows16(4, w, r, x, y);
+        for (; r < r1; r++) q4_0_rows16(1, w, r, x, y);
+        return 1;
+    case INF__W_Q4_K: {
+        if (w->cols / 32 > XS_MAX) return 0;
+        float xs[XS_MAX];
+        sums32(x, w->cols, xs);
+        for (; r + 2 <= r1; r += 2) q4_k_rows16(2, w, r, x, xs, y);
+        for (; r < r1; r++) q4_k_rows16(1, w, r, x, xs, y);
+        return 1;
+    }
+    case INF__W_Q6_K:
+        for (; r + 2 <= r1; r += 2) q6_k_rows16(2, w, r, x, y);
+        for (; r < r1; r++) q6_k_rows16(1, w, r, x, y);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* ---- tiles ------------------------------------------------------------- */
 
 /* Whole blocks [b0, b0+nblk) of one row into dst, same values and

@@ -31,6 +31,8 @@ const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512);  /*
  * bit-identical to inf__cpu_dequant_range. */
 static inline int inf__cpu_ggml_is(inf__wfmt f) { return f >= INF__W_Q8_0 && f <= INF__W_Q6_K; }
 int inf__cpu_ggml_avx2_decode(const inf__weight *w, const float *x, float *y, int64_t r0, int64_t r1);
+/* The same on AVX-512 F/BW/VL (the avx512 set's one-token path). */
+int inf__cpu_ggml_avx512_decode(const inf__weight *w, const float *x, float *y, int64_t r0, int64_t r1);
 void inf__cpu_ggml_avx2_tile(const inf__weight *w, int64_t r, int nr, int64_t k0, int64_t kc,
                              float *tile, int64_t ld);
 
