@@ -51,6 +51,18 @@ AI void k4_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
     memcpy(mn + 4, &mh, 4);
 }
 
+/* Software prefetch for the one-token kernels: rows [r, r+R) are one
+ * contiguous run of R*nb blocks, and the next R rows follow it; while
+ * block b of this group is read, the same share of the next group is
+ * fetched (R rows ahead, e.g. 8.5 KiB for 4 rows of 2048 Q8_0 values).
+ * Short rows are separate streams that the hardware prefetcher ramps up
+ * on too late (as for MLX in kernels_avx512.c).  Prefetches never fault,
+ * so the last group's reach past the matrix is harmless. */
+AI void pf_next(const uint8_t *base, int R, int64_t nb, int64_t bb, int64_t b) {
+    const uint8_t *p = base + (int64_t)R * nb * bb + b * R * bb;
+    for (int64_t o = 0; o < R * bb; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
 /* ---- one token --------------------------------------------------------- */
 
 /* Q8_0: 34-byte blocks of f16 d and 32 int8. */
@@ -61,6 +73,7 @@ TGT AI void q8_0_rows(int R, const inf__weight *w, int64_t r, const float *x, fl
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        pf_next(base, R, nb, 34, b);
         const float *xb = x + 32 * b;
         const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
         const __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
@@ -88,6 +101,7 @@ TGT AI void q4_0_rows(int R, const inf__weight *w, int64_t r, const float *x, fl
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        pf_next(base, R, nb, 18, b);
         const float *xb = x + 32 * b;
         const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
         const __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
@@ -121,6 +135,7 @@ TGT AI void q4_k_rows(int R, const inf__weight *w, int64_t r, const float *x, co
 #pragma GCC unroll 2
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = macc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        pf_next(base, R, nb, 144, b);
         const float *xb = x + 256 * b;
 #pragma GCC unroll 2
         for (int i = 0; i < R; i++) {
@@ -164,6 +179,7 @@ TGT AI void q6_k_rows(int R, const inf__weight *w, int64_t r, const float *x, fl
 #pragma GCC unroll 2
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        pf_next(base, R, nb, 210, b);
 #pragma GCC unroll 2
         for (int i = 0; i < R; i++) {
             const uint8_t *p = base + (i * nb + b) * 210;
@@ -258,6 +274,7 @@ TGT5 AI void q8_0_rows16(int R, const inf__weight *w, int64_t r, const float *x,
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        pf_next(base, R, nb, 34, b);
         const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
@@ -279,6 +296,7 @@ TGT5 AI void q4_0_rows16(int R, const inf__weight *w, int64_t r, const float *x,
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        pf_next(base, R, nb, 18, b);
         const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
@@ -306,6 +324,7 @@ TGT5 AI void q4_k_rows16(int R, const inf__weight *w, int64_t r, const float *x,
         macc[i] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < nb; b++) {
+        pf_next(base, R, nb, 144, b);
         const float *xb = x + 256 * b;
 #pragma GCC unroll 2
         for (int i = 0; i < R; i++) {
@@ -343,6 +362,7 @@ TGT5 AI void q6_k_rows16(int R, const inf__weight *w, int64_t r, const float *x,
 #pragma GCC unroll 2
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        pf_next(base, R, nb, 210, b);
 #pragma GCC unroll 2
         for (int i = 0; i < R; i++) {
             const uint8_t *p = base + (i * nb + b) * 210;
