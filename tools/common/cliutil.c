@@ -1,6 +1,7 @@
 /* Model loading, input and JSON helpers of the tools; see cliutil.h. */
 #include "common/cliutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,22 @@ static int is_local_backend(const char *b) {
     return !b || !*b || strcmp(b, "cpu") == 0 || strcmp(b, "cuda") == 0;
 }
 
+static int has_suffix(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* 1 when dir holds a *.gguf file (the library then decides which model). */
+static int dir_has_gguf(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int found = 0;
+    for (struct dirent *e; !found && (e = readdir(d));)
+        found = e->d_name[0] != '.' && has_suffix(e->d_name, ".gguf");
+    closedir(d);
+    return found;
+}
+
 int cli_check_model_dir(const cli_model_args *a) {
     if (!a->dir) return cli_usage_err("no model given: use -m DIR");
     if (!is_local_backend(a->lo.backend)) return 0;
@@ -33,14 +50,16 @@ int cli_check_model_dir(const cli_model_args *a) {
     if (stat(a->dir, &st) != 0)
         return cli_err("model directory '%s' not found: %s", a->dir,
                        strerror(errno));
-    if (!S_ISDIR(st.st_mode))
+    if (!S_ISDIR(st.st_mode)) {
+        if (has_suffix(a->dir, ".gguf")) return 0; /* a GGUF file */
         return cli_err("'%s' is not a directory (expected a Hugging Face "
-                       "model directory)", a->dir);
+                       "model directory or a .gguf file)", a->dir);
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", a->dir);
-    if (stat(path, &st) != 0)
-        return cli_err("'%s' is not a model directory: it has no config.json",
-                       a->dir);
+    if (stat(path, &st) != 0 && !dir_has_gguf(a->dir))
+        return cli_err("'%s' is not a model directory: it has no config.json "
+                       "(nor a .gguf file)", a->dir);
     return 0;
 }
 
