@@ -258,6 +258,34 @@ static int load_added(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err
     return INF_OK;
 }
 
+/* Long SentencePiece words may be cut before a U+2581 that follows a
+ * character x when no token holds "x\u2581": no pair merged by score can
+ * cross there (every merge makes a token), so the parts encode as the whole
+ * does, and the encoder's word cache then serves the parts (tok_encode.c's
+ * sp_chunk; the tokenizer.json loader finds the same characters). */
+static void find_chunking(inf__tokenizer *t) {
+    t->sp_chunk = 0;
+    t->n_sp_unsafe = 0;
+    for (int32_t id = 0; id < t->n_ids; id++) {
+        const char *p = t->model_piece[id];
+        size_t n = t->model_len[id];
+        for (size_t j = 1; j + 3 <= n; j++) {
+            if (memcmp(p + j, "\xE2\x96\x81", 3) != 0) continue;
+            size_t k = j - 1;
+            while (k > 0 && ((uint8_t)p[k] & 0xC0) == 0x80) k--;
+            if (inf__utf8_valid_prefix(p + k, j - k) != j - k) return; /* a byte piece: no chunking */
+            int l;
+            uint32_t x = inf__tk_utf8_dec(p + k, j - k, &l);
+            int known = x == 0x2581;
+            for (int u = 0; u < t->n_sp_unsafe && !known; u++) known = t->sp_unsafe[u] == x;
+            if (known) continue;
+            if (t->n_sp_unsafe == 32) return;
+            t->sp_unsafe[t->n_sp_unsafe++] = x;
+        }
+    }
+    t->sp_chunk = 1;
+}
+
 /* tokenizer_config.json-style names for the special tokens, so that
  * inf__tok_config_token answers as for a model directory. */
 static int add_cfg(inf__tokenizer *t, const char *name, int32_t id, inf__err *err) {
@@ -321,6 +349,7 @@ static int build(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err *err
                                   json_pack("{s:s, s:s, s:i, s:i}", "type", "Strip", "content", " ", "start", 1, "stop", 0));
         t->bos_id = id_or(sp->bos_id, 1, sp->n_tokens);
         t->eos_id = id_or(sp->eos_id, 2, sp->n_tokens);
+        find_chunking(t);
     } else {
         if ((rc = load_merges(t, sp, err))) return rc;
         if (bpe_pipeline(pre_kind, &pre, &norm, &t->ignore_merges, &add_bos)) {

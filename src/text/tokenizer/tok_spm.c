@@ -72,11 +72,15 @@ int inf__tk_spm(const inf__tokenizer *t, const char *w, size_t n, tk_ids *out) {
     if (n == 0) return 0;
     spm_state s = {0};
     int rc = -1;
-    s.off = malloc(n * sizeof *s.off);
-    s.len = malloc(n * sizeof *s.len);
-    s.prev = malloc(n * sizeof *s.prev);
-    s.next = malloc(n * sizeof *s.next);
-    if (!s.off || !s.len || !s.prev || !s.next) goto done;
+    /* Words are mostly short: their symbols live on the stack. */
+    enum { SMALL = 128 };
+    uint32_t small[4 * SMALL];
+    uint32_t *arr = n <= SMALL ? small : malloc(4 * n * sizeof *arr);
+    if (!arr) return -1;
+    s.off = arr;
+    s.len = arr + n;
+    s.prev = (int32_t *)(arr + 2 * n);
+    s.next = (int32_t *)(arr + 3 * n);
     int32_t ns = 0;
     for (size_t i = 0; i < n;) {
         int l;
@@ -115,6 +119,7 @@ int inf__tk_spm(const inf__tokenizer *t, const char *w, size_t n, tk_ids *out) {
     }
     rc = 0;
 done:
-    free(s.off); free(s.len); free(s.prev); free(s.next); free(s.heap);
+    if (arr != small) free(arr);
+    free(s.heap);
     return rc;
 }
