@@ -1,4 +1,7 @@
 /* Hugging Face tokenizer.json: load, encode, decode, streaming decode.
+ * The same tokenizer can also be built from plain vocabulary arrays as a
+ * GGUF file holds them (inf__tok_load_vocab, tok_gguf.c), with llama.cpp's
+ * meaning.
  *
  * Encoding follows the `tokenizers` library pipeline: added tokens are split
  * out of the raw text (longest match first), the rest is normalized,
