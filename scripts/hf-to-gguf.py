@@ -12,11 +12,27 @@ tokenizer.ggml.* arrays when tokenizer.json is there.
 Python 3 only (no numpy): meant for the small test models, not for real
 checkpoints.
 
-  scripts/hf-to-gguf.py SRC_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]
-                        [--split N] [--tokenizer DIR] [--name NAME]
+  scripts/hf-to-gguf.py SRC_DIR OUT.gguf [--type TYPE] [--split N]
+                        [--tokenizer DIR] [--name NAME]
+  scripts/hf-to-gguf.py --dequantize IN.gguf OUT.gguf
+
+TYPE: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k.
+Every matrix gets TYPE (llama.cpp's mixes, e.g. Q6_K for output.weight,
+are not imitated); 1-D tensors stay F32.  The blocks are ggml's exact
+layouts (ggml-common.h); the values come from simple rules in the spirit
+of ggml-quants.c's quantize_row_*_ref (the legacy types exactly as there;
+the K types take each sub-block's scale and min from its extremes, without
+ggml's search for the best ones).  A matrix whose rows are not a multiple
+of the block falls back as llama.cpp does: q2_k/q3_k -> q4_0, q4_k ->
+q5_0, q5_k -> q5_1, q6_k -> q8_0 (rows a multiple of 32), else F16.
 
 --split N writes OUT as N files NAME-0000K-of-0000N.gguf (OUT's name
 without .gguf is NAME) with llama.cpp's split.* keys.
+
+--dequantize writes OUT as IN with every tensor in F32: the values each
+block stands for, decoded here from the block layouts (independently of
+the library's kernels), and general.file_type 0; the metadata is copied
+as it is.  One file in, one out (no split sets).
 """
 import argparse
 import array
@@ -32,9 +48,23 @@ ALIGN = 32
 # value types
 U8, I8, U16, I16, U32, I32, F32V, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
 # ggml types
-T_F32, T_F16, T_Q4_0, T_Q8_0, T_BF16 = 0, 1, 2, 8, 30
+T_F32, T_F16, T_Q4_0, T_Q4_1, T_Q5_0, T_Q5_1, T_Q8_0 = 0, 1, 2, 3, 6, 7, 8
+T_Q2_K, T_Q3_K, T_Q4_K, T_Q5_K, T_Q6_K, T_BF16 = 10, 11, 12, 13, 14, 30
+# --type -> (ggml type, general.file_type: llama.cpp's llama_ftype; the K
+# types as their _S mixes, Q2_K as MOSTLY_Q2_K)
 TYPES = {"f32": (T_F32, 0), "f16": (T_F16, 1), "bf16": (T_BF16, 32),
-         "q8_0": (T_Q8_0, 7), "q4_0": (T_Q4_0, 2)}
+         "q8_0": (T_Q8_0, 7), "q4_0": (T_Q4_0, 2), "q4_1": (T_Q4_1, 3),
+         "q5_0": (T_Q5_0, 8), "q5_1": (T_Q5_1, 9), "q2_k": (T_Q2_K, 10),
+         "q3_k": (T_Q3_K, 11), "q4_k": (T_Q4_K, 14), "q5_k": (T_Q5_K, 16),
+         "q6_k": (T_Q6_K, 18)}
+# ggml type -> (values per block, bytes per block)
+BLOCK = {T_F32: (1, 4), T_F16: (1, 2), T_BF16: (1, 2), T_Q4_0: (32, 18),
+         T_Q4_1: (32, 20), T_Q5_0: (32, 22), T_Q5_1: (32, 24), T_Q8_0: (32, 34),
+         T_Q2_K: (256, 84), T_Q3_K: (256, 110), T_Q4_K: (256, 144),
+         T_Q5_K: (256, 176), T_Q6_K: (256, 210)}
+# what a K type becomes when the rows are not a multiple of 256
+K_FALLBACK = {T_Q2_K: T_Q4_0, T_Q3_K: T_Q4_0, T_Q4_K: T_Q5_0, T_Q5_K: T_Q5_1,
+              T_Q6_K: T_Q8_0}
 
 
 # ---------------------------------------------------------------- safetensors
@@ -125,6 +155,403 @@ def enc_q4_0(a):
     return bytes(out)
 
 
+def f16r(x):
+    """x rounded to float16 and back (the value a stored ggml_half holds)."""
+    return struct.unpack("<e", struct.pack("<e", x))[0]
+
+
+def largest(blk):
+    """The value of largest magnitude (the first such)."""
+    mx = 0.0
+    for x in blk:
+        if abs(x) > abs(mx):
+            mx = x
+    return mx
+
+
+def nibbles(q):
+    """32 values 0..15 -> 16 bytes: value j in the low nibble of byte j, value
+    j+16 in its high nibble (Q4_0, Q4_1, Q5_0, Q5_1)."""
+    return bytes(q[j] | (q[j + 16] << 4) for j in range(16))
+
+
+def high_bits(q):
+    """32 values 0..31 -> their bit 4 as a u32, value j at bit j (Q5_0, Q5_1)."""
+    h = 0
+    for j in range(32):
+        h |= ((q[j] >> 4) & 1) << j
+    return struct.pack("<I", h)
+
+
+def enc_q4_1(a):
+    # quantize_row_q4_1_ref: d = (max-min)/15, m = min, q = min(15, (int)((x-min)/d + 0.5))
+    out = bytearray()
+    for i in range(0, len(a), 32):
+        blk = a[i:i + 32]
+        mn, mx = min(blk), max(blk)
+        d = (mx - mn) / 15.0
+        idl = 1.0 / d if d else 0.0
+        q = [min(15, int((x - mn) * idl + 0.5)) for x in blk]
+        out += struct.pack("<ee", d, mn) + nibbles(q)
+    return bytes(out)
+
+
+def enc_q5_0(a):
+    # quantize_row_q5_0_ref: d = max/-16, q = min(31, (int)(x/d + 16.5));
+    # bit 4 of q in qh, the low 4 bits as Q4_0's nibbles
+    out = bytearray()
+    for i in range(0, len(a), 32):
+        blk = a[i:i + 32]
+        d = largest(blk) / -16.0
+        idl = 1.0 / d if d else 0.0
+        q = [min(31, int(x * idl + 16.5)) for x in blk]
+        out += struct.pack("<e", d) + high_bits(q) + nibbles([v & 15 for v in q])
+    return bytes(out)
+
+
+def enc_q5_1(a):
+    # quantize_row_q5_1_ref: d = (max-min)/31, m = min, q = (int)((x-min)/d + 0.5)
+    out = bytearray()
+    for i in range(0, len(a), 32):
+        blk = a[i:i + 32]
+        mn, mx = min(blk), max(blk)
+        d = (mx - mn) / 31.0
+        idl = 1.0 / d if d else 0.0
+        q = [min(31, int((x - mn) * idl + 0.5)) for x in blk]
+        out += struct.pack("<ee", d, mn) + high_bits(q) + nibbles([v & 15 for v in q])
+    return bytes(out)
+
+
+# K types: super-blocks of 256 values.
+def affine_k(blk, sub, nmax, smax):
+    """Sub-blocks of `sub` values as d*sc*q - dmin*m, q in 0..nmax, sc and m
+    in 0..smax: each sub-block's scale (max-min)/nmax and min -min(0, min);
+    d, dmin = the largest of them / smax.  -> d, dmin, sc, m, q."""
+    ns = 256 // sub
+    scales, mins = [], []
+    for j in range(ns):
+        s = blk[j * sub:(j + 1) * sub]
+        mn = min(min(s), 0.0)
+        scales.append((max(s) - mn) / nmax)
+        mins.append(-mn)
+    d = f16r(max(scales) / smax)
+    dmin = f16r(max(mins) / smax)
+    sc = [min(smax, round(v / d)) if d else 0 for v in scales]
+    m = [min(smax, round(v / dmin)) if dmin else 0 for v in mins]
+    q = []
+    for j in range(ns):
+        dl, ml = d * sc[j], dmin * m[j]
+        s = blk[j * sub:(j + 1) * sub]
+        if dl:
+            idl = 1.0 / dl
+            q.extend(min(nmax, max(0, round((x + ml) * idl))) for x in s)
+        else:
+            q.extend([0] * sub)
+    return d, dmin, sc, m, q
+
+
+def symmetric_k(blk, qlo, slo):
+    """16 sub-blocks of 16 as d*sc*q, q in qlo..-qlo-1, sc in slo..-slo-1:
+    each sub-block's scale maps its value of largest magnitude to qlo, d maps
+    the scale of largest magnitude to slo.  -> d, sc, q (offset by -qlo)."""
+    scales = [largest(blk[j * 16:(j + 1) * 16]) / qlo for j in range(16)]
+    d = f16r(largest(scales) / slo)
+    sc = [max(slo, min(-slo - 1, round(v / d))) if d else 0 for v in scales]
+    q = []
+    for j in range(16):
+        dl = d * sc[j]
+        s = blk[j * 16:(j + 1) * 16]
+        if dl:
+            idl = 1.0 / dl
+            q.extend(max(qlo, min(-qlo - 1, round(x * idl))) - qlo for x in s)
+        else:
+            q.extend([-qlo] * 16)
+    return d, sc, q
+
+
+def crumbs(q):
+    """256 values 0..3 -> 64 bytes: per 128 values, byte l holds values
+    l, l+32, l+64, l+96 at bits 0, 2, 4, 6 (Q2_K, Q3_K)."""
+    out = bytearray()
+    for j in (0, 128):
+        out += bytes(q[j + l] | (q[j + l + 32] << 2) | (q[j + l + 64] << 4) | (q[j + l + 96] << 6)
+                     for l in range(32))
+    return out
+
+
+def nibbles_k(q):
+    """256 values 0..15 -> 128 bytes: per 64 values, byte l holds value l low,
+    l+32 high (Q4_K, Q5_K)."""
+    out = bytearray()
+    for j in range(0, 256, 64):
+        out += bytes(q[j + l] | (q[j + l + 32] << 4) for l in range(32))
+    return out
+
+
+def bits_k(q, bit):
+    """256 values -> 32 bytes: bit `bit` of value e at bit e//32 of byte e%32
+    (Q3_K's hmask, Q5_K's qh)."""
+    h = [0] * 32
+    for e in range(256):
+        h[e % 32] |= ((q[e] >> bit) & 1) << (e // 32)
+    return bytes(h)
+
+
+def scales_k4(sc, m):
+    """8 6-bit scales and mins -> 12 bytes (Q4_K, Q5_K; get_scale_min_k4)."""
+    b = [0] * 12
+    for j in range(4):
+        b[j], b[j + 4] = sc[j], m[j]
+    for j in range(4, 8):
+        b[j + 4] = (sc[j] & 15) | ((m[j] & 15) << 4)
+        b[j - 4] |= (sc[j] >> 4) << 6
+        b[j] |= (m[j] >> 4) << 6
+    return bytes(b)
+
+
+def enc_q2_k(a):
+    # block_q2_K: scales[16] (scale | min << 4), qs[64], d, dmin
+    out = bytearray()
+    for i in range(0, len(a), 256):
+        d, dmin, sc, m, q = affine_k(a[i:i + 256], 16, 3, 15)
+        out += bytes(sc[j] | (m[j] << 4) for j in range(16)) + crumbs(q) + struct.pack("<ee", d, dmin)
+    return bytes(out)
+
+
+def enc_q3_k(a):
+    # block_q3_K: hmask[32], qs[64], scales[12] (6-bit, +32), d
+    out = bytearray()
+    for i in range(0, len(a), 256):
+        d, sc, q = symmetric_k(a[i:i + 256], -4, -32)
+        b = [0] * 12
+        for j in range(16):
+            v = sc[j] + 32
+            if j < 8:
+                b[j] = v & 15
+            else:
+                b[j - 8] |= (v & 15) << 4
+            b[8 + j % 4] |= (v >> 4) << (2 * (j // 4))
+        out += bits_k(q, 2) + crumbs([v & 3 for v in q]) + bytes(b) + struct.pack("<e", d)
+    return bytes(out)
+
+
+def enc_q4_k(a):
+    # block_q4_K: d, dmin, scales[12], qs[128]
+    out = bytearray()
+    for i in range(0, len(a), 256):
+        d, dmin, sc, m, q = affine_k(a[i:i + 256], 32, 15, 63)
+        out += struct.pack("<ee", d, dmin) + scales_k4(sc, m) + nibbles_k(q)
+    return bytes(out)
+
+
+def enc_q5_k(a):
+    # block_q5_K: d, dmin, scales[12], qh[32], qs[128]
+    out = bytearray()
+    for i in range(0, len(a), 256):
+        d, dmin, sc, m, q = affine_k(a[i:i + 256], 32, 31, 63)
+        out += struct.pack("<ee", d, dmin) + scales_k4(sc, m) + bits_k(q, 4)
+        out += nibbles_k([v & 15 for v in q])
+    return bytes(out)
+
+
+def enc_q6_k(a):
+    # block_q6_K: ql[128], qh[64], scales[16] (int8), d
+    out = bytearray()
+    for i in range(0, len(a), 256):
+        d, sc, q = symmetric_k(a[i:i + 256], -32, -128)
+        ql, qh = bytearray(), bytearray()
+        for j in (0, 128):
+            ql += bytes((q[j + l] & 15) | ((q[j + l + 64] & 15) << 4) for l in range(32))
+            ql += bytes((q[j + l + 32] & 15) | ((q[j + l + 96] & 15) << 4) for l in range(32))
+            qh += bytes((q[j + l] >> 4) | ((q[j + l + 32] >> 4) << 2) | ((q[j + l + 64] >> 4) << 4)
+                        | ((q[j + l + 96] >> 4) << 6) for l in range(32))
+        out += ql + qh + struct.pack("<16b", *sc) + struct.pack("<e", d)
+    return bytes(out)
+
+
+ENCODE = {T_F32: lambda x: x.tobytes(), T_F16: enc_f16, T_BF16: enc_bf16,
+          T_Q8_0: enc_q8_0, T_Q4_0: enc_q4_0, T_Q4_1: enc_q4_1, T_Q5_0: enc_q5_0,
+          T_Q5_1: enc_q5_1, T_Q2_K: enc_q2_k, T_Q3_K: enc_q3_k, T_Q4_K: enc_q4_k,
+          T_Q5_K: enc_q5_k, T_Q6_K: enc_q6_k}
+
+
+# ---------------------------------------------------------------- decodings
+# Written from the block layouts alone: each returns the values of `data`
+# (whole blocks) as a list of floats.
+def unnibble(qs):
+    """16 bytes -> 32 values: the low nibbles, then the high ones."""
+    return [b & 15 for b in qs] + [b >> 4 for b in qs]
+
+
+def dec_q4_0(data):
+    y = []
+    for o in range(0, len(data), 18):
+        d = struct.unpack_from("<e", data, o)[0]
+        y.extend(d * (v - 8) for v in unnibble(data[o + 2:o + 18]))
+    return y
+
+
+def dec_q4_1(data):
+    y = []
+    for o in range(0, len(data), 20):
+        d, m = struct.unpack_from("<ee", data, o)
+        y.extend(d * v + m for v in unnibble(data[o + 4:o + 20]))
+    return y
+
+
+def dec_q5_0(data):
+    y = []
+    for o in range(0, len(data), 22):
+        d, qh = struct.unpack_from("<eI", data, o)
+        lo = unnibble(data[o + 6:o + 22])
+        y.extend(d * ((lo[j] | (((qh >> j) & 1) << 4)) - 16) for j in range(32))
+    return y
+
+
+def dec_q5_1(data):
+    y = []
+    for o in range(0, len(data), 24):
+        d, m, qh = struct.unpack_from("<eeI", data, o)
+        lo = unnibble(data[o + 8:o + 24])
+        y.extend(d * (lo[j] | (((qh >> j) & 1) << 4)) + m for j in range(32))
+    return y
+
+
+def dec_q8_0(data):
+    y = []
+    for o in range(0, len(data), 34):
+        d = struct.unpack_from("<e", data, o)[0]
+        y.extend(d * v for v in struct.unpack_from("<32b", data, o + 2))
+    return y
+
+
+def uncrumb(qs):
+    """64 bytes -> 256 values 0..3 (inverse of crumbs)."""
+    q = []
+    for h in (0, 32):
+        for s in (0, 2, 4, 6):
+            q.extend((qs[h + l] >> s) & 3 for l in range(32))
+    return q
+
+
+def unnibble_k(qs):
+    """128 bytes -> 256 values 0..15 (inverse of nibbles_k)."""
+    q = []
+    for h in range(0, 128, 32):
+        q.extend(b & 15 for b in qs[h:h + 32])
+        q.extend(b >> 4 for b in qs[h:h + 32])
+    return q
+
+
+def unbits_k(hb):
+    """32 bytes -> 256 bits: value e is bit e//32 of byte e%32."""
+    return [(hb[e % 32] >> (e // 32)) & 1 for e in range(256)]
+
+
+def unscales_k4(b):
+    sc, m = [], []
+    for j in range(8):
+        if j < 4:
+            sc.append(b[j] & 63)
+            m.append(b[j + 4] & 63)
+        else:
+            sc.append((b[j + 4] & 15) | ((b[j - 4] >> 6) << 4))
+            m.append((b[j + 4] >> 4) | ((b[j] >> 6) << 4))
+    return sc, m
+
+
+def dec_q2_k(data):
+    y = []
+    for o in range(0, len(data), 84):
+        s = data[o:o + 16]
+        q = uncrumb(data[o + 16:o + 80])
+        d, dmin = struct.unpack_from("<ee", data, o + 80)
+        for j in range(16):
+            dl, ml = d * (s[j] & 15), dmin * (s[j] >> 4)
+            y.extend(dl * v - ml for v in q[16 * j:16 * j + 16])
+    return y
+
+
+def dec_q3_k(data):
+    y = []
+    for o in range(0, len(data), 110):
+        hb = unbits_k(data[o:o + 32])
+        q = uncrumb(data[o + 32:o + 96])
+        b = data[o + 96:o + 108]
+        d = struct.unpack_from("<e", data, o + 108)[0]
+        for j in range(16):
+            lo = b[j] & 15 if j < 8 else b[j - 8] >> 4
+            sc = (lo | (((b[8 + j % 4] >> (2 * (j // 4))) & 3) << 4)) - 32
+            dl = d * sc
+            y.extend(dl * (q[e] + 4 * hb[e] - 4) for e in range(16 * j, 16 * j + 16))
+    return y
+
+
+def dec_q4_k(data):
+    y = []
+    for o in range(0, len(data), 144):
+        d, dmin = struct.unpack_from("<ee", data, o)
+        sc, m = unscales_k4(data[o + 4:o + 16])
+        q = unnibble_k(data[o + 16:o + 144])
+        for j in range(8):
+            dl, ml = d * sc[j], dmin * m[j]
+            y.extend(dl * v - ml for v in q[32 * j:32 * j + 32])
+    return y
+
+
+def dec_q5_k(data):
+    y = []
+    for o in range(0, len(data), 176):
+        d, dmin = struct.unpack_from("<ee", data, o)
+        sc, m = unscales_k4(data[o + 4:o + 16])
+        hb = unbits_k(data[o + 16:o + 48])
+        q = unnibble_k(data[o + 48:o + 176])
+        for j in range(8):
+            dl, ml = d * sc[j], dmin * m[j]
+            y.extend(dl * (q[e] + 16 * hb[e]) - ml for e in range(32 * j, 32 * j + 32))
+    return y
+
+
+def dec_q6_k(data):
+    y = []
+    for o in range(0, len(data), 210):
+        ql, qh = data[o:o + 128], data[o + 128:o + 192]
+        sc = struct.unpack_from("<16b", data, o + 192)
+        d = struct.unpack_from("<e", data, o + 208)[0]
+        for e in range(256):
+            n, r = divmod(e, 128)
+            g, l = divmod(r, 32)
+            b = ql[n * 64 + l + (32 if g & 1 else 0)]
+            lo = b & 15 if g < 2 else b >> 4
+            hi = (qh[n * 32 + l] >> (2 * g)) & 3
+            y.append(d * sc[e // 16] * ((lo | (hi << 4)) - 32))
+    return y
+
+
+def dec_f16(data):
+    return list(struct.unpack("<%de" % (len(data) // 2), data))
+
+
+def dec_bf16(data):
+    h = array.array("H")
+    h.frombytes(data)
+    a = array.array("f")
+    a.frombytes(array.array("I", (x << 16 for x in h)).tobytes())
+    return a
+
+
+def dec_f32(data):
+    a = array.array("f")
+    a.frombytes(data)
+    return a
+
+
+DECODE = {T_F32: dec_f32, T_F16: dec_f16, T_BF16: dec_bf16, T_Q8_0: dec_q8_0,
+          T_Q4_0: dec_q4_0, T_Q4_1: dec_q4_1, T_Q5_0: dec_q5_0, T_Q5_1: dec_q5_1,
+          T_Q2_K: dec_q2_k, T_Q3_K: dec_q3_k, T_Q4_K: dec_q4_k, T_Q5_K: dec_q5_k,
+          T_Q6_K: dec_q6_k}
+
+
 # ---------------------------------------------------------------- GGUF writer
 class Writer:
     def __init__(self):
@@ -170,6 +597,87 @@ class Writer:
             for (name, ne, gt, data), o in zip(tensors, offs):
                 f.write(data)
                 f.write(b"\0" * ((-len(data)) % ALIGN))
+
+
+# ---------------------------------------------------------------- GGUF reader
+def read_gguf(path):
+    """-> (kv [(key, type, value, elem type)], tensors [(name, ne, type, bytes)])"""
+    raw = open(path, "rb").read()
+    pos = [0]
+
+    def take(fmt):
+        v = struct.unpack_from(fmt, raw, pos[0])
+        pos[0] += struct.calcsize(fmt)
+        return v[0] if len(v) == 1 else v
+
+    def string():
+        n = take("<Q")
+        s = raw[pos[0]:pos[0] + n]
+        pos[0] += n
+        return s.decode("utf-8", "surrogateescape")
+
+    fmt = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32V: "<f",
+           BOOL: "<?", U64: "<Q", I64: "<q", F64: "<d"}
+
+    def value(t):
+        if t == STRING:
+            return string()
+        if t == ARRAY:
+            raise SystemExit("%s: nested arrays are not copied" % path)
+        return take(fmt[t])
+
+    magic, version, nt, nkv = take("<IIQQ")
+    if magic != GGUF_MAGIC or version not in (2, 3):
+        raise SystemExit("%s: not a GGUF v2/v3 file" % path)
+    kv = []
+    align = ALIGN
+    for _ in range(nkv):
+        key = string()
+        t = take("<I")
+        if t == ARRAY:
+            et, n = take("<IQ")
+            kv.append((key, t, [value(et) for _ in range(n)], et))
+        else:
+            kv.append((key, t, value(t), None))
+            if key == "general.alignment":
+                align = kv[-1][2]
+    infos = []
+    for _ in range(nt):
+        name = string()
+        nd = take("<I")
+        ne = list(struct.unpack_from("<%dQ" % nd, raw, pos[0]))
+        pos[0] += 8 * nd
+        gt, off = take("<IQ")
+        infos.append((name, ne, gt, off))
+    base = (pos[0] + align - 1) // align * align
+    tensors = []
+    for name, ne, gt, off in infos:
+        if gt not in BLOCK:
+            raise SystemExit("%s: tensor %s has ggml type %d, not read here" % (path, name, gt))
+        n = 1
+        for x in ne:
+            n *= x
+        be, bb = BLOCK[gt]
+        size = n // be * bb
+        tensors.append((name, ne, gt, raw[base + off:base + off + size]))
+    return kv, tensors
+
+
+def dequantize(inp, out):
+    kv, tensors = read_gguf(inp)
+    if any(k.startswith("split.") for k, _, _, _ in kv):
+        raise SystemExit("%s: split files are not dequantised here" % inp)
+    w = Writer()
+    for k, t, v, et in kv:
+        if k == "general.file_type":
+            v = 0
+        elif k == "general.alignment" and v != ALIGN:
+            raise SystemExit("%s: general.alignment %d (only %d is written here)" % (inp, v, ALIGN))
+        w.add(k, t, v, et)
+    for name, ne, gt, data in tensors:
+        w.add_tensor(name, ne, T_F32, array.array("f", DECODE[gt](data)).tobytes())
+    w.write(out)
+    return [out]
 
 
 # ---------------------------------------------------------------- the model
@@ -322,10 +830,11 @@ def convert(src, out, qtype, split, tokdir, name):
         t = gtype
         if len(shape) == 1 or g.endswith("norm.weight") or g == "rope_freqs.weight":
             t = T_F32
-        elif t in (T_Q8_0, T_Q4_0) and ne[0] % 32:
+        if t in K_FALLBACK and ne[0] % 256:
+            t = K_FALLBACK[t]
+        if BLOCK[t][0] > 1 and ne[0] % BLOCK[t][0]:
             t = T_F16
-        data = {T_F32: lambda x: x.tobytes(), T_F16: enc_f16, T_BF16: enc_bf16,
-                T_Q8_0: enc_q8_0, T_Q4_0: enc_q4_0}[t](a)
+        data = ENCODE[t](a)
         w.add_tensor(g, ne, t, data)
 
     # token ids and the tokenizer
@@ -403,14 +912,20 @@ def add_tokenizer(w, tj, tokdir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("src")
+    ap.add_argument("src", help="model directory (a GGUF file with --dequantize)")
     ap.add_argument("out")
     ap.add_argument("--type", default="f16", choices=sorted(TYPES))
     ap.add_argument("--split", type=int, default=1)
     ap.add_argument("--tokenizer", help="directory with tokenizer.json (default: SRC)")
     ap.add_argument("--name")
+    ap.add_argument("--dequantize", action="store_true",
+                    help="write SRC (a GGUF file) as F32: every tensor decoded")
     a = ap.parse_args()
-    for p in convert(a.src, a.out, a.type, a.split, a.tokenizer, a.name):
+    if a.dequantize:
+        paths = dequantize(a.src, a.out)
+    else:
+        paths = convert(a.src, a.out, a.type, a.split, a.tokenizer, a.name)
+    for p in paths:
         print(p)
 
 
