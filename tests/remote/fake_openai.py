@@ -26,12 +26,19 @@ A prompt containing "FAIL" gets a 400 with any model.
 
 It also stands in for llama.cpp's llama-server (the llama_cpp backend's
 child process): `fake_openai.py -m FILE --port N --alias NAME ...` listens on
-port N, serves GET /health, treats model NAME like "echo", and reports its
-command line at GET /debug/argv.
+port N, serves GET /health ({"status":"ok"}) and GET /props, treats model
+NAME like "echo", and reports its command line at GET /debug/argv.  Like
+llama-server, it then requires `Authorization: Bearer $LLAMA_API_KEY` when
+that variable is set (401 otherwise) on every path but /health, /v1/health,
+/models, /v1/models (and /debug/*; GET /debug/key shows the key it got).
+$FAKE_LLAMA_MODE makes it an impostor instead: "noauth" accepts any request,
+"otherkey" wants a key of its own, "health" answers /health with another
+body.
 GET /debug/last -> the last request (body + auth header), /debug/stats ->
 request counts per model and the most requests seen in flight at once.
 """
 import json
+import os
 import sys
 import threading
 import time
@@ -76,10 +83,36 @@ class Handler(BaseHTTPRequestHandler):
         for i in range(0, len(data), step):
             self.chunk(data[i:i + step])
 
+    def authorised(self):
+        """llama-server's rule, when standing in for it (ALIAS set)."""
+        if ALIAS is None or self.path.startswith("/debug/") or self.path in (
+                "/health", "/v1/health", "/models", "/v1/models"):
+            return True
+        mode = os.environ.get("FAKE_LLAMA_MODE", "")
+        key = os.environ.get("LLAMA_API_KEY")
+        if mode == "noauth":
+            return True
+        if mode == "otherkey":
+            key = "not-the-key-you-gave-me"
+        if not key or self.headers.get("Authorization", "") == "Bearer " + key:
+            return True
+        self.send_json(401, {"error": {"code": 401, "message": "Invalid API Key",
+                                       "type": "authentication_error"}})
+        return False
+
     def do_GET(self):
         global max_in_flight
+        if not self.authorised():
+            return
         if self.path == "/health":
-            self.send_json(200, {"status": "ok"})
+            if ALIAS and os.environ.get("FAKE_LLAMA_MODE") == "health":
+                self.send_json(200, {"healthy": True})
+            else:
+                self.send_json(200, {"status": "ok"})
+        elif self.path == "/props" and ALIAS:
+            self.send_json(200, {"total_slots": 1, "default_generation_settings": {}})
+        elif self.path == "/debug/key":
+            self.send_json(200, {"key": os.environ.get("LLAMA_API_KEY")})
         elif self.path == "/debug/argv":
             self.send_json(200, {"argv": sys.argv[1:]})
         elif self.path == "/v1/models":
@@ -103,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         global in_flight, max_in_flight
         n = int(self.headers.get("Content-Length", "0"))
+        if not self.authorised():
+            self.rfile.read(n)
+            return
         body = json.loads(self.rfile.read(n) or b"{}")
         model = body.get("model", "")
         with lock:

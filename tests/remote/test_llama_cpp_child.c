@@ -5,6 +5,8 @@
  * output in the error), a scripted OpenAI server as the child (the flags it
  * gets, generation through it, token ids asked for), a child killed
  * mid-session (reported in the stream error), and close reaping the child.
+ * The child's random API key (environment, every request, each child its
+ * own) and impostors on its port refused (issue 14).
  * Also inf__find_executable over PATH forms (empty, "/", trailing ':'), a
  * one-byte heap overflow once (issue 14) that the sanitizer pass catches. */
 #include <errno.h>
@@ -250,8 +252,24 @@ static void test_with_fake_server(const char *gguf) {
     CHECK_MSG(args && strstr(args, "\"--n-gpu-layers\",\"999\""), "%s", args ? args : "");
     CHECK_MSG(args && strstr(args, "\"--threads\",\"2\""), "%s", args ? args : "");
     CHECK_MSG(args && strstr(args, "\"--alias\",\"tiny\""), "%s", args ? args : "");
+
+    /* Issue 14: the child runs with a random API key (64 hex digits) from
+     * its environment, never on its command line (world-readable). */
+    json_t *k = get_json(port, "/debug/key");
+    char key[128] = "";
+    const char *kv = k ? json_string_value(json_object_get(k, "key")) : NULL;
+    snprintf(key, sizeof key, "%s", kv ? kv : "");
+    json_decref(k);
+    CHECK_MSG(strlen(key) == 64 && strspn(key, "0123456789abcdef") == 64, "key \"%s\"", key);
+    CHECK_MSG(args && key[0] && !strstr(args, key), "the key is on the command line: %s",
+              args ? args : "");
+    CHECK_MSG(args && !strstr(args, "api-key"), "%s", args ? args : "");
     free(args);
     json_decref(a);
+    /* The server refuses requests without it. */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/props", port);
+    CHECK_EQ_INT(ru_get(url, NULL), 401);
 
     inf_generate_options o;
     inf_generate_options_default(&o);
@@ -269,6 +287,10 @@ static void test_with_fake_server(const char *gguf) {
     CHECK_EQ_STR(json_string_value(json_object_get(req, "model")), "tiny");
     /* token ids come from llama-server's logprobs */
     CHECK_EQ_INT(json_integer_value(json_object_get(req, "logprobs")), 1);
+    /* Every request carries the key. */
+    char bearer[160];
+    snprintf(bearer, sizeof bearer, "Bearer %s", key);
+    CHECK_EQ_STR(json_string_value(json_object_get(last, "auth")), bearer);
     json_decref(last);
 
     /* The child dies: the next stream says so. */
@@ -291,12 +313,61 @@ static void test_with_fake_server(const char *gguf) {
     inf_free(err);
     pthread_mutex_lock(&log_mu);
     pid = last_pid;
+    port = last_port;
     pthread_mutex_unlock(&log_mu);
     CHECK(kill(pid, 0) == 0);
+    /* Each child gets its own key. */
+    k = get_json(port, "/debug/key");
+    const char *key2 = k ? json_string_value(json_object_get(k, "key")) : NULL;
+    CHECK_MSG(key2 && strlen(key2) == 64 && strcmp(key2, key) != 0, "%s / %s", key,
+              key2 ? key2 : "(none)");
+    json_decref(k);
     double t0 = ru_now();
     inf_model_close(&m);
     CHECK(ru_now() - t0 < 4.0);
     CHECK(pid_gone(pid));
+}
+
+/* Issue 14: the port is picked free and released, so another local process
+ * may bind it before llama-server does.  Whatever then answers must prove
+ * to be our child: llama-server's /health body, and GET /props refused
+ * without the child's key and served with it.  Stand-ins that behave like
+ * such impostors (fake_openai.py's FAKE_LLAMA_MODE) fail the load, and the
+ * child is stopped. */
+static void test_impostors(const char *gguf) {
+    static const struct { const char *mode, *needle; } cases[] = {
+        {"noauth", "not the llama-server we started"},   /* accepts anything */
+        {"otherkey", "not the llama-server we started"}, /* someone else's key */
+        {"health", "not llama-server's"},                /* another /health */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char script[512], body[1024];
+        snprintf(script, sizeof script, "%s/impostor-%s.sh", dir, cases[i].mode);
+        snprintf(body, sizeof body, "FAKE_LLAMA_MODE=%s exec %s %s/tests/remote/fake_openai.py \"$@\"",
+                 cases[i].mode,
+                 access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3",
+                 INF_SOURCE_DIR);
+        write_script(script, body);
+        setenv("INFERENCE_LLAMA_SERVER", script, 1);
+        pthread_mutex_lock(&log_mu);
+        last_pid = -1;
+        pthread_mutex_unlock(&log_mu);
+        inf_model *m = NULL;
+        char *err = NULL;
+        double t0 = ru_now();
+        int rc = load(gguf, &m, &err);
+        CHECK_MSG(rc == INF_E_REMOTE, "%s: load gave %d (%s), want INF_E_REMOTE", cases[i].mode, rc,
+                  err ? err : "");
+        CHECK_MSG(err && strstr(err, cases[i].needle), "%s: \"%s\" should say \"%s\"",
+                  cases[i].mode, err ? err : "", cases[i].needle);
+        CHECK(ru_now() - t0 < 30);
+        inf_free(err);
+        if (m) inf_model_close(&m);
+        pthread_mutex_lock(&log_mu);
+        int pid = last_pid;
+        pthread_mutex_unlock(&log_mu);
+        CHECK_MSG(pid > 0 && pid_gone(pid), "%s: the child was stopped", cases[i].mode);
+    }
 }
 
 int main(void) {
@@ -311,5 +382,6 @@ int main(void) {
     test_bad_files();
     test_early_exit(gguf);
     test_with_fake_server(gguf);
+    test_impostors(gguf);
     return tu_summary("test_llama_cpp_child");
 }

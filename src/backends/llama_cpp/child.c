@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,10 +26,36 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
-int inf__child_start(inf__child *c, char *const argv[]) {
+/* environ with extra_env's variables replacing or added: a malloc'd array
+ * of borrowed strings, or NULL when out of memory. */
+static char **merged_env(const char *const extra_env[]) {
+    size_t n = 0, k = 0;
+    while (environ && environ[n]) n++;
+    while (extra_env && extra_env[k]) k++;
+    char **env = malloc((n + k + 1) * sizeof *env);
+    if (!env) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int replaced = 0;
+        for (size_t j = 0; j < k && !replaced; j++) {
+            const char *eq = strchr(extra_env[j], '=');
+            size_t nl = eq ? (size_t)(eq - extra_env[j]) : strlen(extra_env[j]);
+            replaced = strncmp(environ[i], extra_env[j], nl) == 0 && environ[i][nl] == '=';
+        }
+        if (!replaced) env[o++] = environ[i];
+    }
+    for (size_t j = 0; j < k; j++) env[o++] = (char *)extra_env[j];
+    env[o] = NULL;
+    return env;
+}
+
+int inf__child_start(inf__child *c, char *const argv[],
+                     const char *const extra_env[]) {
     memset(c, 0, sizeof *c);
     c->pid = -1;
     c->log_fd = -1;
+    char **env = merged_env(extra_env);
+    if (!env) return ENOMEM;
     pthread_mutex_init(&c->mu, NULL);
     const char *tmp = getenv("TMPDIR");
     char path[512];
@@ -40,6 +67,7 @@ int inf__child_start(inf__child *c, char *const argv[]) {
     if (fd < 0) {
         int e = errno;
         pthread_mutex_destroy(&c->mu);
+        free(env);
         return e;
     }
     unlink(path); /* the file lives while descriptors point at it */
@@ -65,9 +93,10 @@ int inf__child_start(inf__child *c, char *const argv[]) {
                                         POSIX_SPAWN_SETSIGDEF |
                                         POSIX_SPAWN_SETPGROUP);
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
+    int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
+    free(env);
     if (rc != 0) {
         close(fd);
         pthread_mutex_destroy(&c->mu);
@@ -212,4 +241,36 @@ char *inf__find_executable(const char *name) {
         path = colon + 1;
     }
     return NULL;
+}
+
+int inf__random_hex(char *out, size_t n_bytes) {
+    unsigned char buf[64];
+    if (n_bytes > sizeof buf) return EINVAL;
+    size_t got = 0;
+    while (got < n_bytes) {
+        ssize_t r = getrandom(buf + got, n_bytes - got, 0);
+        if (r > 0) got += (size_t)r;
+        else if (r < 0 && errno == EINTR) continue;
+        else break;
+    }
+    if (got < n_bytes) { /* no getrandom (old kernel, seccomp): the device */
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return errno;
+        got = 0;
+        while (got < n_bytes) {
+            ssize_t r = read(fd, buf + got, n_bytes - got);
+            if (r > 0) got += (size_t)r;
+            else if (r < 0 && errno == EINTR) continue;
+            else break;
+        }
+        close(fd);
+        if (got < n_bytes) return EIO;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n_bytes; i++) {
+        out[2 * i] = hex[buf[i] >> 4];
+        out[2 * i + 1] = hex[buf[i] & 15];
+    }
+    out[2 * n_bytes] = '\0';
+    return 0;
 }

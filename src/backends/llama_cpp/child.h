@@ -16,9 +16,13 @@ typedef struct inf__child {
     int wstatus;
 } inf__child;
 
-/* Starts argv[0] (a path) with argv.  Returns 0 and fills *c, or an errno
- * value. */
-int inf__child_start(inf__child *c, char *const argv[]);
+/* Starts argv[0] (a path) with argv and our environment, where each
+ * "NAME=VALUE" of extra_env (NULL-terminated; may be NULL) replaces or adds
+ * that variable (secrets go there rather than on the command line, which
+ * every local user can read in /proc/PID/cmdline).  Returns 0 and fills *c,
+ * or an errno value. */
+int inf__child_start(inf__child *c, char *const argv[],
+                     const char *const extra_env[]);
 /* 1 when the child has exited (reaping it), else 0.  Thread-safe. */
 int inf__child_exited(inf__child *c);
 /* Describes how it exited ("exit status 1", "killed by signal 9") into
@@ -33,8 +37,14 @@ void inf__child_log_tail(const inf__child *c, int max_lines, char *buf,
 void inf__child_stop(inf__child *c, int grace_ms);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0
- * and released), or -1. */
+ * and released), or -1.  Another local process may take it before the
+ * child binds it: the caller must check who answers there (llama_cpp.c). */
 int inf__free_loopback_port(void);
+
+/* n_bytes random bytes from the kernel (getrandom, else /dev/urandom) as
+ * 2 * n_bytes lowercase hex digits and a NUL in out.  Returns 0 or an errno
+ * value. */
+int inf__random_hex(char *out, size_t n_bytes);
 
 /* The full path of an executable: `name` itself when it contains a '/',
  * else the first regular, executable file NAME in the $PATH entries, in

@@ -1,5 +1,7 @@
 /* The "llama_cpp" backend (documented in llama_cpp.h): llama-server as a
  * child process on a free loopback port, used through the openai client. */
+#include <curl/curl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +19,22 @@
 #define START_TIMEOUT_MS 120000
 #define STOP_GRACE_MS 5000
 #define LOG_LINES 8
+#define ENV_KEY "LLAMA_API_KEY" /* llama-server's --api-key, from the environment */
+#define KEY_BYTES 32            /* random bytes of the child's API key */
 
 typedef struct lc_server {
     inf__child child;
     int port;
+    char key[2 * KEY_BYTES + 1];                /* hex */
+    char key_env[sizeof ENV_KEY + 2 * KEY_BYTES + 1]; /* ENV_KEY=key */
 } lc_server;
+
+static void forget_key(lc_server *s) {
+    /* volatile: the stores must not be optimised away before free */
+    volatile char *k = s->key, *e = s->key_env;
+    for (size_t i = 0; i < sizeof s->key; i++) k[i] = 0;
+    for (size_t i = 0; i < sizeof s->key_env; i++) e[i] = 0;
+}
 
 static char *server_binary(void) {
     const char *env = getenv(ENV_BIN);
@@ -68,10 +81,60 @@ static void diag(void *user, char *buf, size_t size) {
 static void on_close(void *user) {
     lc_server *s = user;
     inf__child_stop(&s->child, STOP_GRACE_MS);
+    forget_key(s);
     free(s);
 }
 
-/* Polls /health until 200, the child exits, or the time is up. */
+/* llama-server's /health once its model is loaded: {"status":"ok"} (503
+ * while loading). */
+static int health_ok(const char *body) {
+    json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+    const char *st = json_string_value(json_object_get(j, "status"));
+    int ok = st && strcmp(st, "ok") == 0;
+    json_decref(j);
+    return ok;
+}
+
+/* The port was free when we picked it, but another local process may have
+ * bound it before the child did (then the child fails to bind and exits,
+ * and that process answers).  llama-server, given our random key, refuses
+ * GET /props without it (401; /health and /models are open by design) and
+ * serves it with it (200): a server that answers otherwise is not ours.
+ * What remains: a process that took the port and imitates llama-server,
+ * refusing requests without a key and accepting any key, is not told apart
+ * (it would receive the prompts); and our child must still be running. */
+static int verify_ours(lc_server *s, const char *bin, inf__err *err) {
+    char url[64], auth[64 + sizeof s->key], msg[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/props", s->port);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->key);
+    long open_http = 0, auth_http = 0;
+    inf__oai_simple(url, NULL, 5000, 0, &open_http, NULL, msg, sizeof msg);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    if (!h) return inf__seterr(err, INF_E_NOMEM, "out of memory");
+    inf__oai_simple(url, h, 5000, 0, &auth_http, NULL, msg, sizeof msg);
+    curl_slist_free_all(h);
+    volatile char *a = auth;
+    for (size_t i = 0; i < sizeof auth; i++) a[i] = 0;
+    if (inf__child_exited(&s->child)) {
+        char how[96], tail[1024];
+        inf__child_describe_exit(&s->child, how, sizeof how);
+        inf__child_log_tail(&s->child, LOG_LINES, tail, sizeof tail);
+        return inf__seterr(err, INF_E_REMOTE,
+                           "%s exited while starting (%s) and something else answers on "
+                           "127.0.0.1:%d: %s", bin, how, s->port, tail[0] ? tail : "(no output)");
+    }
+    if (open_http != 401 || auth_http != 200)
+        return inf__seterr(err, INF_E_REMOTE,
+                           "the server on 127.0.0.1:%d is not the llama-server we started "
+                           "(GET /props answered %ld without its API key and %ld with it; "
+                           "llama-server answers 401 and 200): another process may hold the "
+                           "port, or %s ignores $%s (too old?)",
+                           s->port, open_http, auth_http, bin, ENV_KEY);
+    return INF_OK;
+}
+
+/* Polls /health until llama-server's 200 {"status":"ok"}, the child exits,
+ * or the time is up; then checks that the server is ours. */
 static int wait_ready(lc_server *s, const char *bin, inf__err *err) {
     int64_t limit = START_TIMEOUT_MS;
     const char *env = getenv(ENV_TIMEOUT);
@@ -89,9 +152,20 @@ static int wait_ready(lc_server *s, const char *bin, inf__err *err) {
                                tail[0] ? tail : "(no output)");
         }
         long http = 0;
-        char msg[256];
-        inf__oai_simple(url, NULL, 2000, 0, &http, NULL, msg, sizeof msg);
-        if (http == 200) return INF_OK;
+        char msg[256], *body = NULL;
+        inf__oai_simple(url, NULL, 2000, 0, &http, &body, msg, sizeof msg);
+        if (http == 200) {
+            int ok = health_ok(body);
+            char shown[128];
+            snprintf(shown, sizeof shown, "%s", body ? body : "");
+            free(body);
+            if (ok) return verify_ours(s, bin, err);
+            return inf__seterr(err, INF_E_REMOTE,
+                               "GET /health on 127.0.0.1:%d answered 200 with \"%s\", not "
+                               "llama-server's {\"status\":\"ok\"}: another process may hold "
+                               "the port", s->port, shown);
+        }
+        free(body);
         sleep_ms(100);
     }
     char tail[1500];
@@ -118,6 +192,12 @@ static int b_load(void *user, const char *path, const inf_load_options *opts,
         rc = inf__seterr(&err, INF_E_NOMEM, "out of memory");
     if (rc == INF_OK && (s->port = inf__free_loopback_port()) <= 0)
         rc = inf__seterr(&err, INF_E_NETWORK, "no free loopback port");
+    /* A fresh random key per child: only we can use it, and its answers
+     * show that the server on the port is ours (verify_ours). */
+    int ke = rc == INF_OK ? inf__random_hex(s->key, KEY_BYTES) : 0;
+    if (ke) rc = inf__seterr(&err, INF_E_IO, "no random bytes for llama-server's API key: %s",
+                             strerror(ke));
+    if (rc == INF_OK) snprintf(s->key_env, sizeof s->key_env, "%s=%s", ENV_KEY, s->key);
     /* The model's name in requests: general.name, else the file name. */
     const char *alias = meta.name[0] ? meta.name : path;
     if (!meta.name[0] && strrchr(path, '/')) alias = strrchr(path, '/') + 1;
@@ -146,7 +226,10 @@ static int b_load(void *user, const char *path, const inf_load_options *opts,
         if (opts->parallel_slots > 0) { argv[a++] = "--parallel"; argv[a++] = par; }
         if (opts->n_threads > 0) { argv[a++] = "--threads"; argv[a++] = thr; }
         argv[a] = NULL;
-        int e = inf__child_start(&s->child, argv);
+        /* The key goes in the environment (private to our user), not on
+         * the command line (/proc/PID/cmdline is world-readable). */
+        const char *env[] = {s->key_env, NULL};
+        int e = inf__child_start(&s->child, argv, env);
         if (e != 0) {
             rc = inf__seterr(&err, INF_E_IO, "cannot start %s: %s", bin, strerror(e));
         } else {
@@ -156,6 +239,7 @@ static int b_load(void *user, const char *path, const inf_load_options *opts,
             if (rc != INF_OK) inf__child_stop(&s->child, STOP_GRACE_MS);
         }
         if (e != 0) {
+            forget_key(s);
             free(s);
             s = NULL;
         }
@@ -174,6 +258,7 @@ static int b_load(void *user, const char *path, const inf_load_options *opts,
         inf__openai_config cfg = {0};
         cfg.base_url = base;
         cfg.model_name = alias;
+        cfg.api_key = s->key; /* Bearer on every request */
         cfg.timeout_ms = opts->timeout_ms;
         cfg.max_retries = 1; /* a local child: one retry is plenty */
         cfg.backend_name = "llama_cpp";
@@ -189,6 +274,7 @@ static int b_load(void *user, const char *path, const inf_load_options *opts,
         if (rc != INF_OK) inf__child_stop(&s->child, STOP_GRACE_MS);
     }
     if (rc != INF_OK) {
+        if (s) forget_key(s);
         free(s); /* the child, if any, was stopped above */
         if (errmsg) *errmsg = strdup(err.msg);
     }

@@ -12,9 +12,21 @@
  *    (gpu_layers; -1 = all = 999), and --ctx-size / --parallel / --threads
  *    when context_length / parallel_slots / n_threads are > 0.  Its stdout
  *    and stderr go to an unlinked temporary file, never to ours.
- *  - Startup waits for GET /health = 200 for up to 120 s
- *    ($INFERENCE_LLAMA_SERVER_TIMEOUT_MS); a child that exits first fails
- *    the load with INF_E_REMOTE, its exit status and last output lines.
+ *  - The child runs with a random API key (32 bytes from getrandom, or
+ *    /dev/urandom, as hex), new for each load, given in its environment as
+ *    $LLAMA_API_KEY (llama-server's --api-key; the command line is
+ *    world-readable) and sent as "Authorization: Bearer" on every request.
+ *  - Startup waits for GET /health = 200 with llama-server's body
+ *    {"status":"ok"} for up to 120 s ($INFERENCE_LLAMA_SERVER_TIMEOUT_MS);
+ *    a child that exits first fails the load with INF_E_REMOTE, its exit
+ *    status and last output lines.  The port was free when picked, but
+ *    another local process may bind it before the child does, so whatever
+ *    answers must then prove to be ours: GET /props refused without the key
+ *    (401) and served with it (200), and the child still running; anything
+ *    else (another /health body too) fails the load with INF_E_REMOTE.  Not
+ *    told apart: a process that took the port and imitates llama-server,
+ *    refusing requests without a key but accepting any key.  A llama-server
+ *    too old to read $LLAMA_API_KEY or to serve /props is refused as well.
  *  - Requests ask for logprobs of the top token so that inf_token.id is the
  *    real token id (llama-server reports it there).
  *  - A child that dies later makes the failing stream's message say so
