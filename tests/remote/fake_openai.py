@@ -29,8 +29,10 @@ child process): `fake_openai.py -m FILE --port N --alias NAME ...` listens on
 port N, serves GET /health ({"status":"ok"}) and GET /props, treats model
 NAME like "echo", and reports its command line at GET /debug/argv.  Like
 llama-server, it then requires `Authorization: Bearer $LLAMA_API_KEY` when
-that variable is set (401 otherwise) on every path but /health, /v1/health,
-/models, /v1/models (and /debug/*; GET /debug/key shows the key it got).
+that variable is set (401 otherwise) on every path but /health and
+/v1/health (as the llama.cpp that scripts/build-llama-cpp.sh builds; older
+ones also left /models open) and /debug/* (GET /debug/key shows the key it
+got).
 $FAKE_LLAMA_MODE makes it an impostor instead: "noauth" accepts any request,
 "otherkey" wants a key of its own, "health" answers /health with another
 body.
@@ -86,7 +88,7 @@ class Handler(BaseHTTPRequestHandler):
     def authorised(self):
         """llama-server's rule, when standing in for it (ALIAS set)."""
         if ALIAS is None or self.path.startswith("/debug/") or self.path in (
-                "/health", "/v1/health", "/models", "/v1/models"):
+                "/health", "/v1/health"):
             return True
         mode = os.environ.get("FAKE_LLAMA_MODE", "")
         key = os.environ.get("LLAMA_API_KEY")
