@@ -2,7 +2,7 @@
 """The binding's overhead: tokens per second of `generate` from Python beside
 the `inference` program's, on the same model, prompt and token count.
 
-    python3 bindings/python/bench.py [--runs 11] [--max-tokens 256] \\
+    python3 bindings/python/bench.py [--runs 11] [--max-tokens 1000] \\
         [--cli build/tools/inference/inference] [--model models/brown-llama-8m]
 
 Each round runs the program once (`inference generate --ignore-eos`, output
@@ -13,13 +13,16 @@ and the same cold start (first touch of the mapped weights, the KV cache).
 Process start and model load are left out on both sides.
 
 Figures, each the median over the rounds with its spread (min..max):
-  cli       generated tokens / the stream's total_seconds, as the program
-            reports them (the library's clock: prefill + decode)
+  cli       generated tokens / (prefill + decode seconds), from the
+            program's summary line (the library's clock)
   python    generated tokens / wall-clock seconds from model.generate() to
-            the end of the iteration (everything Python adds included)
-  python-lib  the same stream's library-measured rate (total_seconds), for
-            comparison with `cli`: the engine's own speed under Python
-and the ratio python / cli of the medians (1.00 = no overhead).  Last, the
+            the end of the iteration (everything Python adds included, and
+            the stream's admission, which `cli` leaves out)
+  python-lib  the same stream's library-measured rate (prefill + decode),
+            for comparison with `cli`: the engine's own speed under Python
+and the ratio python / cli of the medians (1.00 = no overhead), and the
+median of the rounds' own ratios (each round's two runs saw about the same
+machine load, so this one is the steadier on a busy machine).  Last, the
 binding's own cost per token, free of the machine's noise: a stream is left
 to finish in the library, then its 1,000 waiting tokens are read from
 Python (TokenStream.__next__ with inf_stream_next, the text decoded, the
@@ -67,10 +70,13 @@ def run_cli(cli: str, model: str, prompt: str, n: int, threads: int) -> float:
     m = SUMMARY.search(r.stderr)
     if not m:
         raise SystemExit(f"no summary line from the program: {r.stderr!r}")
-    tokens, seconds = int(m.group(1)), float(m.group(5))
+    tokens, prompt = int(m.group(1)), int(m.group(2))
+    prefill_rate, decode_rate = float(m.group(3)), float(m.group(4))
     if tokens != n:
         raise SystemExit(f"the program generated {tokens} tokens, not {n}")
-    return tokens / seconds
+    # prefill + decode seconds from the two rates (printed to 0.1 tok/s; the
+    # total it prints is rounded to 10 ms, too coarse here)
+    return tokens / (prompt / prefill_rate + tokens / decode_rate)
 
 
 def run_python(model: inference.Model, prompt: str, n: int, sink) -> tuple:
@@ -84,7 +90,8 @@ def run_python(model: inference.Model, prompt: str, n: int, sink) -> tuple:
     wall = time.perf_counter() - t0
     if count != n:
         raise SystemExit(f"python generated {count} tokens, not {n}")
-    return count / wall, count / s.metrics.total_seconds
+    met = s.metrics
+    return count / wall, count / (met.prefill_seconds + met.decode_seconds)
 
 
 def run_python_child(a: argparse.Namespace) -> tuple:
@@ -157,13 +164,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "brown-llama-8m"))
     ap.add_argument("--prompt", default="The jury said")
-    ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--max-tokens", type=int, default=1000,
+                    help="tokens per run (default 1000: the bundled model's 1024-token "
+                    "context less the prompt; longer runs average out a busy machine)")
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--threads", type=int, default=0, help="compute threads (0: one per core)")
     ap.add_argument("--cli", default=None, help="the inference program (default: beside "
                     "the library, else build/)")
     ap.add_argument("--check", action="store_true", help="exit 1 beyond 5%% overhead")
     ap.add_argument("--concurrency", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every round")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -190,6 +200,13 @@ def main() -> int:
     print(f"python      {spread(py_r)}")
     print(f"python-lib  {spread(py_lib)}")
     print(f"python / cli = {ratio:.3f} ({100 * (ratio - 1):+.1f}%)")
+    pairs = sorted(p / c for p, c in zip(py_r, cli_r))
+    q = len(pairs) // 4
+    print(f"per-round ratio python / cli: median {statistics.median(pairs):.3f}, "
+          f"middle half {pairs[q]:.3f}..{pairs[-q - 1]:.3f}")
+    if a.verbose:
+        for i, (c, p, l) in enumerate(zip(cli_r, py_r, py_lib)):
+            print(f"  round {i:2d}: cli {c:7.1f}  python {p:7.1f}  python-lib {l:7.1f}")
     us = per_token_cost(a.model, a.prompt, a.threads)
     print(f"binding cost per token {us:.1f} us = {100 * us * 1e-6 * statistics.median(cli_r):.2f}% "
           f"of a token's time at the program's median rate")

@@ -148,10 +148,10 @@ def test_ctrl_c_cancels_the_stream():
 def test_ctrl_c_interrupts_a_blocking_call():
     # BatchGenerate is one library call: without the cancel token the
     # watcher triggers, Python would see Ctrl-C only after all 8 sequences
-    # filled their context (several seconds).
+    # filled their context (8 s on an idle 2-core machine, against 0.3 s).
     r = run_python(_CTRL_C_BLOCKING)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("interrupted after"), lines
-    assert float(lines[0].split()[-1]) < 1.5
+    assert float(lines[0].split()[-1]) < 3
     assert lines[1] == "after: he was a"

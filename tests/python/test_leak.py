@@ -41,7 +41,7 @@ for i in range(1, 1001):
 
 
 def test_rss_bounded_over_1000_cycles():
-    r = run_python(CHILD, timeout=280, MALLOC_ARENA_MAX="2")
+    r = run_python(CHILD, timeout=580, MALLOC_ARENA_MAX="2")
     assert r.returncode == 0, r.stderr
     rss = dict(tuple(map(int, line.split())) for line in r.stdout.split("\n") if line)
     at100, at1000 = rss[100], rss[1000]

@@ -8,7 +8,7 @@ import inference
 from conftest import MODEL
 
 PROMPTS = ["The jury said", "Once upon a time", "In the morning, the", "He asked whether the"]
-N = 96
+N = 160
 
 
 def test_four_threads_give_the_same_tokens_as_one_at_a_time(model):
