@@ -13,6 +13,7 @@ from serverlib import GOLDEN, MODEL, Checks, Server, curl, metric, sse_events
 
 prog = sys.argv[1]
 T = Checks("server_curl")
+JSON_CT = "Content-Type: application/json"  # the server refuses other bodies
 golden = json.load(open(GOLDEN))
 bf16 = [p for p in golden["prompts"] if p["weights"] == "bf16"]
 
@@ -320,7 +321,7 @@ with Server(prog, "--api-key", "s3cret", "--model-name", "brown") as s:
 # and its slot goes to the waiting request at once.
 with Server(prog, "--parallel", "1", "--queue", "1") as s:
     long_req = json.dumps({"prompt": "Once upon a time", "max_tokens": 1000, "stream": True})
-    runner = subprocess.Popen(["curl", "-sN", "--data-binary", long_req, s.url + "/v1/completions"],
+    runner = subprocess.Popen(["curl", "-sN", "-H", JSON_CT, "--data-binary", long_req, s.url + "/v1/completions"],
                               stdout=subprocess.PIPE)
     first = runner.stdout.readline()  # the first event: it is running
     T.check(first.startswith(b"data: "), "long stream started", first)
@@ -329,7 +330,7 @@ with Server(prog, "--parallel", "1", "--queue", "1") as s:
         m = curl(s.url + "/metrics")[2]
         return metric(m, "inference_slots_busy"), metric(m, "inference_queue_depth")
 
-    waiter = subprocess.Popen(["curl", "-s", "--data-binary",
+    waiter = subprocess.Popen(["curl", "-s", "-H", JSON_CT, "--data-binary",
                                json.dumps({"prompt": "The jury said", "max_tokens": 40}),
                                s.url + "/v1/completions"], stdout=subprocess.PIPE)
     for _ in range(200):
@@ -359,11 +360,11 @@ with Server(prog, "--parallel", "1", "--queue", "1") as s:
     T.eq(busy_waiting(), (0, 0), "idle again")
 
     # A queued client that gives up leaves the queue (and never runs).
-    runner = subprocess.Popen(["curl", "-sN", "--data-binary", long_req, s.url + "/v1/completions"],
+    runner = subprocess.Popen(["curl", "-sN", "-H", JSON_CT, "--data-binary", long_req, s.url + "/v1/completions"],
                               stdout=subprocess.PIPE)
     runner.stdout.readline()
     gens = metric(curl(s.url + "/metrics")[2], "inference_generations_total")
-    waiter = subprocess.Popen(["curl", "-s", "--data-binary",
+    waiter = subprocess.Popen(["curl", "-s", "-H", JSON_CT, "--data-binary",
                                json.dumps({"prompt": "The jury said", "max_tokens": 40}),
                                s.url + "/v1/completions"], stdout=subprocess.PIPE)
     for _ in range(200):
@@ -380,7 +381,7 @@ with Server(prog, "--parallel", "1", "--queue", "1") as s:
     # A non-streaming client that leaves mid-generation frees its slot too.
     runner.kill()
     runner.wait()
-    whole = subprocess.Popen(["curl", "-s", "--data-binary",
+    whole = subprocess.Popen(["curl", "-s", "-H", JSON_CT, "--data-binary",
                               json.dumps({"prompt": "Once upon a time", "max_tokens": 1000}),
                               s.url + "/v1/completions"], stdout=subprocess.PIPE)
     for _ in range(200):
@@ -403,7 +404,7 @@ with Server(prog, "--parallel", "1", "--queue", "1") as s:
     T.eq(metric(m, "inference_generations_cancelled_total"), 3, "three generations cancelled")
     # SIGTERM while a stream runs: the stream is cancelled and the server
     # exits 0 promptly.
-    runner = subprocess.Popen(["curl", "-sN", "--data-binary", long_req, s.url + "/v1/completions"],
+    runner = subprocess.Popen(["curl", "-sN", "-H", JSON_CT, "--data-binary", long_req, s.url + "/v1/completions"],
                               stdout=subprocess.PIPE)
     runner.stdout.readline()
     t0 = time.time()

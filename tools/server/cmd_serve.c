@@ -39,7 +39,18 @@ static int check_api_key(void *user, const char *value) {
     return why ? cli_usage_err("--api-key: %s", why) : 0;
 }
 
-int inf_cmd_serve(int argc, char **argv) {
+/* --cors-origin's check: the same rules the server applies. */
+static int check_cors_origin(void *user, const char *value) {
+    (void)user;
+    const char *why = inf__srv_cors_origin_problem(value);
+    return why ? cli_usage_err("--cors-origin: '%s': %s (scheme://host[:port], '*' or 'null')",
+                               value, why)
+               : 0;
+}
+
+/* The command; --cors-origin's values go to *cors (freed by the caller on
+ * every path). */
+static int serve(int argc, char **argv, cli_strs *cors) {
     inf__srv_config cfg;
     inf__srv_config_default(&cfg);
     cli_model_args ma;
@@ -65,6 +76,12 @@ int inf_cmd_serve(int argc, char **argv) {
          .help = "require 'Authorization: Bearer KEY' on /v1/*\n"
                  "(default: $INFERENCE_API_KEY when set; an empty\n"
                  "key is an error, never \"no key\")"},
+        {.name = "cors-origin", .kind = CLI_STRINGS, .dest = cors, .metavar = "ORIGIN",
+         .fn = check_cors_origin,
+         .help = "also allow requests from web pages at ORIGIN\n"
+                 "(scheme://host[:port]; repeatable; '*' any page):\n"
+                 "CORS headers and preflights for them (default:\n"
+                 "the server's own page only)"},
         {.name = "model-name", .kind = CLI_STRING, .dest = &model_name,
          .metavar = "NAME", .help = "the model id in /v1/models (default: DIR's name)"},
         {.name = "backend", .kind = CLI_STRING, .dest = &ma.lo.backend,
@@ -107,6 +124,8 @@ int inf_cmd_serve(int argc, char **argv) {
         }
     }
     if ((rc = cli_check_model_dir(&ma))) return rc;
+    cfg.cors_origins = cors->v;
+    cfg.n_cors_origins = cors->n;
     cfg.max_body = (size_t)max_body;
     cfg.queue_timeout_ms = (int64_t)queue_timeout_s * 1000;
     if (cfg.default_max_tokens > cfg.max_tokens_limit)
@@ -158,4 +177,11 @@ int inf_cmd_serve(int argc, char **argv) {
     inf__srv_stop(srv);
     inf_model_close(&model);
     return CLI_EXIT_OK;
+}
+
+int inf_cmd_serve(int argc, char **argv) {
+    cli_strs cors = {NULL, 0};
+    int rc = serve(argc, argv, &cors);
+    cli_strs_free(&cors);
+    return rc;
 }

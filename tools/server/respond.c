@@ -29,10 +29,18 @@ json_t *inf__srv_error_json(const inf__srv_error *e) {
                      "code", e->code[0] ? json_string(e->code) : json_null());
 }
 
+static _Thread_local const char *tls_cors_origin;
+
+void inf__srv_cors_set(const char *origin) { tls_cors_origin = origin; }
+
 void inf__srv_common_headers(struct MHD_Response *r, const char *ctype) {
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (tls_cors_origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", tls_cors_origin);
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
 }
 
 unsigned inf__srv_send_bytes(struct MHD_Connection *c, unsigned status,

@@ -29,8 +29,15 @@ unsigned inf__srv_errorf(inf__srv_error *e, unsigned status, const char *type,
 /* The error object as JSON (new reference). */
 json_t *inf__srv_error_json(const inf__srv_error *e);
 
-/* Adds the headers every response carries (content type, no-store). */
+/* Adds the headers every response carries (content type, no-store, and
+ * the CORS headers of the request being answered, see below). */
 void inf__srv_common_headers(struct MHD_Response *r, const char *ctype);
+/* The allowed cross-origin Origin of the request this thread answers
+ * (libmicrohttpd runs one thread per connection and every response is
+ * created while the request is dispatched), or NULL: while set, every
+ * response carries Access-Control-Allow-Origin: origin and Vary: Origin.
+ * The string must outlive the responses' creation. */
+void inf__srv_cors_set(const char *origin);
 
 /* Queues `body` (copied) with status and content type.  Returns status, or
  * 0 when the response could not be queued. */

@@ -1,8 +1,11 @@
 /* The HTTP daemon: libmicrohttpd with one thread per connection, routing,
- * request bodies under a size limit, Bearer authentication on the /v1 paths, and
- * the small endpoints (/health, /v1/models, /metrics, the chat page).  The
- * generation endpoints live in api.c. */
+ * request bodies under a size limit, Bearer authentication on the /v1 paths,
+ * the checks against cross-site requests and DNS rebinding (Host, Origin,
+ * JSON bodies, CORS for --cors-origin), and the small endpoints (/health,
+ * /v1/models, /metrics, the chat page).  The generation endpoints live in
+ * api.c. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@ typedef struct conn_ctx {
     size_t len, cap;
     int too_big;
     int answered; /* a response was queued on an earlier call */
+    const char *cors; /* the request's Origin when --cors-origin allows it */
 } conn_ctx;
 
 static const char *header(struct MHD_Connection *c, const char *name) {
@@ -56,6 +60,169 @@ static int authorised(inf__srv *s, struct MHD_Connection *c) {
     h += 7;
     while (*h == ' ') h++;
     return key_equal(h, strlen(h), s->cfg.api_key, strlen(s->cfg.api_key));
+}
+
+const char *inf__srv_cors_origin_problem(const char *origin) {
+    if (!origin || !origin[0]) return "an origin cannot be empty";
+    if (strcmp(origin, "*") == 0 || strcmp(origin, "null") == 0) return NULL;
+    const char *host = strncmp(origin, "http://", 7) == 0    ? origin + 7
+                       : strncmp(origin, "https://", 8) == 0 ? origin + 8
+                                                             : NULL;
+    if (!host) return "an origin starts with http:// or https://";
+    if (!host[0] || host[0] == ':') return "an origin names a host";
+    for (const char *p = host; *p; p++)
+        if (*p == '/' || *p <= ' ' || *p == 0x7f)
+            return "an origin is scheme://host[:port], without a path or blanks";
+    return NULL;
+}
+
+/* ---- cross-site requests and DNS rebinding --------------------------- */
+
+static int is_wildcard(const char *host) {
+    return !host || !host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+           strcmp(host, "[::]") == 0;
+}
+
+/* Whether a Host header names this server: one of localhost, 127.0.0.1,
+ * [::1] or the bound host (any IP literal when bound to every interface),
+ * with our port (or none when it is 80).  A page that rebinds its own name
+ * to 127.0.0.1 sends its name here, and is refused. */
+static int host_allowed(const inf__srv *s, const char *h) {
+    char name[256];
+    const char *port;
+    if (h[0] == '[') {
+        const char *end = strchr(h, ']');
+        if (!end || (size_t)(end - h + 1) >= sizeof name) return 0;
+        memcpy(name, h, (size_t)(end - h + 1));
+        name[end - h + 1] = '\0';
+        port = end + 1;
+    } else {
+        size_t n = strcspn(h, ":");
+        if (n >= sizeof name) return 0;
+        memcpy(name, h, n);
+        name[n] = '\0';
+        port = h + n;
+    }
+    if (*port == ':') {
+        char *e;
+        long p = strtol(port + 1, &e, 10);
+        if (e == port + 1 || *e || p != s->port) return 0;
+    } else if (*port || s->port != 80) {
+        return 0;
+    }
+    if (strcasecmp(name, "localhost") == 0 || strcmp(name, "127.0.0.1") == 0 ||
+        strcmp(name, "[::1]") == 0)
+        return 1;
+    const char *bound = s->cfg.host;
+    if (bound && bound[0]) {
+        size_t bl = strlen(bound);
+        if (strchr(bound, ':') && bound[0] != '[') { /* a bare IPv6 address */
+            if (strlen(name) == bl + 2 && name[0] == '[' && strncasecmp(name + 1, bound, bl) == 0)
+                return 1;
+        } else if (strcasecmp(name, bound) == 0) {
+            return 1;
+        }
+    }
+    if (is_wildcard(bound)) { /* every interface: any address literal */
+        unsigned char a[16];
+        if (inet_pton(AF_INET, name, a) == 1) return 1;
+        size_t nl = strlen(name);
+        if (nl > 2 && name[0] == '[') {
+            char v6[256];
+            memcpy(v6, name + 1, nl - 2);
+            v6[nl - 2] = '\0';
+            if (inet_pton(AF_INET6, v6, a) == 1) return 1;
+        }
+    }
+    return 0;
+}
+
+static int origin_listed(const inf__srv *s, const char *origin) {
+    for (size_t i = 0; i < s->cfg.n_cors_origins; i++)
+        if (strcmp(s->cfg.cors_origins[i], "*") == 0 ||
+            strcasecmp(s->cfg.cors_origins[i], origin) == 0)
+            return 1;
+    return 0;
+}
+
+/* A JSON body: "application/json", any parameters after ';'.  Forms and
+ * text/plain are what a page elsewhere can POST without a CORS preflight. */
+static int json_content_type(const char *ct) {
+    if (!ct) return 0;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    if (strncasecmp(ct, "application/json", 16) != 0) return 0;
+    char next = ct[16];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+/* Access-Control-Request-Headers echoed when it is a plain list of header
+ * names (the official clients send x-stainless-* headers), else ours. */
+static const char *preflight_headers(struct MHD_Connection *c) {
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                "Access-Control-Request-Headers");
+    if (!h || !h[0] || strlen(h) > 1024) return "Authorization, Content-Type";
+    for (const char *p = h; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("-_, ", *p)) return "Authorization, Content-Type";
+    return h;
+}
+
+static unsigned send_preflight(struct MHD_Connection *c, const char *origin) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"",
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (!r) return 0;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST, OPTIONS");
+    if (origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", preflight_headers(c));
+        MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+    enum MHD_Result ok = MHD_queue_response(c, 204, r);
+    MHD_destroy_response(r);
+    return ok == MHD_YES ? 204 : 0;
+}
+
+/* Runs when a request's headers have arrived, before its body is read:
+ * checks Host (unless an API key guards the server: a rebinding page
+ * cannot send it) and Origin (the server's own page, or an origin that
+ * --cors-origin allows), and answers OPTIONS.  Returns 0 to go on (with
+ * cc->cors set for an allowed cross-origin request), else the status it
+ * queued (or 499 when queuing failed). */
+static unsigned guard(inf__srv *s, struct MHD_Connection *c, conn_ctx *cc, const char *method) {
+    inf__srv_error e;
+    const char *host = header(c, MHD_HTTP_HEADER_HOST);
+    if (!s->cfg.api_key && host && !host_allowed(s, host)) {
+        inf__srv_errorf(&e, 403, "invalid_request_error", NULL, "host_not_allowed",
+                        "Host '%.100s' is not this server's address (localhost, 127.0.0.1, "
+                        "[::1] or the --host it listens on, with its port); use one of those, "
+                        "or --api-key", host);
+        unsigned st = inf__srv_send_error(c, &e);
+        return st ? st : 499;
+    }
+    const char *origin = header(c, "Origin");
+    if (origin) {
+        /* The server's own page: the origin of the address it was loaded
+         * from, which the Host header names. */
+        int same = host && strncasecmp(origin, "http://", 7) == 0 &&
+                   strcasecmp(origin + 7, host) == 0;
+        if (!same) {
+            if (!origin_listed(s, origin)) {
+                inf__srv_errorf(&e, 403, "invalid_request_error", NULL, "origin_not_allowed",
+                                "requests from pages at '%.100s' are not allowed (the server "
+                                "allows its own page; more with --cors-origin)", origin);
+                unsigned st = inf__srv_send_error(c, &e);
+                return st ? st : 499;
+            }
+            cc->cors = origin;
+        }
+    }
+    if (strcmp(method, "OPTIONS") == 0) {
+        unsigned st = send_preflight(c, cc->cors);
+        return st ? st : 499;
+    }
+    return 0;
 }
 
 static json_t *model_object(inf__srv *s) {
@@ -124,15 +291,23 @@ static unsigned dispatch(inf__srv *s, struct MHD_Connection *c, conn_ctx *cc,
     }
     switch (cc->ep) {
     case INF__EP_CHAT:
-    case INF__EP_COMPLETIONS:
+    case INF__EP_COMPLETIONS: {
         if (!post) return wrong_method(c, method, "POST");
         if (cc->too_big) {
             inf__srv_errorf(&e, 413, "invalid_request_error", NULL, "request_too_large",
                             "the request body exceeds %zu bytes", s->cfg.max_body);
             return inf__srv_send_error(c, &e);
         }
+        const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!json_content_type(ct)) {
+            inf__srv_errorf(&e, 415, "invalid_request_error", NULL, "unsupported_media_type",
+                            "the body must be JSON sent as 'Content-Type: application/json' "
+                            "(got %s%.100s%s)", ct ? "'" : "", ct ? ct : "none", ct ? "'" : "");
+            return inf__srv_send_error(c, &e);
+        }
         return inf__srv_generate(s, c, cc->body ? cc->body : "", cc->len,
                                  cc->ep == INF__EP_CHAT);
+    }
     case INF__EP_MODELS:
         if (!get) return wrong_method(c, method, "GET");
         if (url[10] == '/') {
@@ -187,6 +362,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (!cc) return MHD_NO;
         cc->ep = classify(url);
         *con_cls = cc;
+        /* Host, Origin and preflights are settled before any body is read. */
+        unsigned gst = guard(s, c, cc, method);
+        if (gst) {
+            cc->answered = 1;
+            cc->too_big = 1; /* a body that follows is discarded */
+            inf__metrics_request(&s->metrics, cc->ep, gst);
+            return gst != 499 ? MHD_YES : MHD_NO;
+        }
         /* A declared oversized body is refused before it is read. */
         const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
@@ -194,7 +377,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
              * reading a body that will be refused anyway. */
             cc->too_big = 1;
             cc->answered = 1;
+            inf__srv_cors_set(cc->cors);
             unsigned st = dispatch(s, c, cc, url, method);
+            inf__srv_cors_set(NULL);
             inf__metrics_request(&s->metrics, cc->ep, st ? st : 499);
             return st ? MHD_YES : MHD_NO;
         }
@@ -225,7 +410,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (cc->answered) return MHD_YES;
     cc->answered = 1;
+    inf__srv_cors_set(cc->cors); /* CORS headers on whatever dispatch sends */
     unsigned st = dispatch(s, c, cc, url, method);
+    inf__srv_cors_set(NULL);
     inf__metrics_request(&s->metrics, cc->ep, st ? st : 499);
     return st ? MHD_YES : MHD_NO;
 }
@@ -251,6 +438,13 @@ int inf__srv_start(inf_model *model, const inf__srv_config *cfg, inf__srv **out,
         /* An empty key must never mean "no authentication". */
         snprintf(err, err_size, "%s", bad_key);
         return INF_E_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < cfg->n_cors_origins; i++) {
+        const char *why = inf__srv_cors_origin_problem(cfg->cors_origins[i]);
+        if (why) {
+            snprintf(err, err_size, "CORS origin '%s': %s", cfg->cors_origins[i], why);
+            return INF_E_INVALID_ARGUMENT;
+        }
     }
     inf__srv *s = calloc(1, sizeof *s);
     if (!s) {

@@ -39,6 +39,12 @@ typedef struct inf__srv_config {
                                   INF_DEFAULT_MAX_TOKENS) */
     int max_stop;              /* stop strings per request */
     int64_t queue_timeout_ms;  /* a queued request gives up after this */
+    /* Browser origins allowed beyond the server's own page (--cors-origin;
+     * "*" any, "null" the opaque origin), each checked with
+     * inf__srv_cors_origin_problem.  Requests from them get CORS headers
+     * and OPTIONS preflights are answered; any other Origin is refused. */
+    const char *const *cors_origins;
+    size_t n_cors_origins;
     /* The options a request starts from: the library's defaults, with the
      * model's sampling defaults (inf_model_generation_defaults) where it
      * asks for sampling, else greedy.  Fields a request sets replace them. */
@@ -55,6 +61,9 @@ void inf__srv_config_default(inf__srv_config *c);
  * trailing blank, a control character: keys no client could send), or
  * NULL when it can (or is NULL: no key). */
 const char *inf__srv_api_key_problem(const char *key);
+/* Why `origin` cannot be a --cors-origin (it must be scheme://host[:port]
+ * with scheme http or https and no path, or "*", or "null"), or NULL. */
+const char *inf__srv_cors_origin_problem(const char *origin);
 
 typedef struct inf__srv inf__srv;
 
