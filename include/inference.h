@@ -314,6 +314,24 @@ typedef struct inf_model_info {
     int32_t quant_group;    /* 0 when not quantised */
     int32_t context_length; /* the context in use */
     int64_t weight_bytes;   /* memory the weights take */
+    /* Appended with GGUF support (fields below are 0 / "" where a backend
+     * does not fill them, e.g. the remote ones). */
+    char format[16];        /* "gguf" or "safetensors" */
+    char weight_types[128]; /* GGUF: the tensors' ggml types by count, most
+                               frequent first, e.g. "Q4_K 145, Q6_K 24,
+                               F32 57" (truncated to fit); safetensors: the
+                               dtype, e.g. "bfloat16", and "mlx 4-bit group
+                               64" when MLX-quantised */
+    int32_t train_context;  /* the context the model was trained for
+                               (max_position_embeddings, or the GGUF's
+                               ARCH.context_length); 0 when unknown */
+    char tokenizer_model[16]; /* GGUF tokenizer.ggml.model ("llama",
+                                 "gpt2"); "" otherwise */
+    char tokenizer_pre[32];   /* GGUF tokenizer.ggml.pre; "" otherwise */
+    int32_t chat_template;    /* GGUF: 1 when the file carries
+                                 tokenizer.chat_template, else 0;
+                                 safetensors: -1 (see the directory's
+                                 tokenizer_config.json / chat_template.jinja) */
 } inf_model_info;
 
 /* Metrics of the last operation that completed on a model (or a stream). */

@@ -489,6 +489,22 @@ static int op_info(void *model, inf_model_info *out) {
     out->quant_group = e->desc.quant_group;
     out->context_length = e->n_ctx;
     out->weight_bytes = inf__model_weight_bytes(e->files);
+    out->train_context = e->desc.max_positions;
+    if (e->desc.format[0]) {
+        snprintf(out->format, sizeof out->format, "%s", e->desc.format);
+        snprintf(out->weight_types, sizeof out->weight_types, "%s", e->desc.weight_types);
+        snprintf(out->tokenizer_model, sizeof out->tokenizer_model, "%s", e->desc.tok_model);
+        snprintf(out->tokenizer_pre, sizeof out->tokenizer_pre, "%s", e->desc.tok_pre);
+        out->chat_template = e->desc.has_chat_template;
+    } else {
+        snprintf(out->format, sizeof out->format, "safetensors");
+        if (e->desc.quant_bits)
+            snprintf(out->weight_types, sizeof out->weight_types, "%s, mlx %d-bit group %d",
+                     e->desc.dtype, (int)e->desc.quant_bits, (int)e->desc.quant_group);
+        else
+            snprintf(out->weight_types, sizeof out->weight_types, "%s", e->desc.dtype);
+        out->chat_template = -1;
+    }
     return INF_OK;
 }
 

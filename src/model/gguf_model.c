@@ -317,6 +317,17 @@ int inf__gguf_config(const inf__gguf *g, inf__hfconfig *h, inf__err *err) {
         if (token_id(&c, eos_keys[i], &id)) rc = INF_E_FORMAT;
         else add_eos(d, id);
     }
+    if (!rc) {
+        snprintf(d->format, sizeof d->format, "gguf");
+        inf__gguf_type_mix(g, d->weight_types, sizeof d->weight_types);
+        if (inf__gguf_find(g, "tokenizer.ggml.model") &&
+            !inf__gguf_str_copy(g, "tokenizer.ggml.model", d->tok_model, sizeof d->tok_model))
+            d->tok_model[0] = 0;
+        if (inf__gguf_find(g, "tokenizer.ggml.pre") &&
+            !inf__gguf_str_copy(g, "tokenizer.ggml.pre", d->tok_pre, sizeof d->tok_pre))
+            d->tok_pre[0] = 0;
+        d->has_chat_template = inf__gguf_find(g, "tokenizer.chat_template") != NULL;
+    }
     if (rc) inf__hfconfig_free(h);
     return rc;
 }

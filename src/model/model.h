@@ -190,6 +190,14 @@ typedef struct inf__model_desc {
     float gen_repeat_penalty; /* "repetition_penalty" */
     float gen_min_p;
     uint32_t gen_have;
+
+    /* The file format, for ModelInfo: filled by src/model/gguf_model.c for
+     * GGUF files; all empty/0 for safetensors directories. */
+    char format[16];          /* "gguf" */
+    char weight_types[128];   /* tensor types by count, e.g. "Q4_K 145, Q6_K 24, F32 57" */
+    char tok_model[16];       /* tokenizer.ggml.model ("llama", "gpt2"), "" when absent */
+    char tok_pre[32];         /* tokenizer.ggml.pre, "" when absent */
+    int has_chat_template;    /* tokenizer.chat_template present */
 } inf__model_desc;
 
 #define INF__GEN_TEMPERATURE 1u

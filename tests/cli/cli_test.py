@@ -503,6 +503,34 @@ def group_misc():
     check(0.95 * size < i["weight_bytes"] <= size, "info: weight bytes %d vs files %d" % (i["weight_bytes"], size))
     text = run_ok(["info", "-m", BROWN]).decode()
     check("architecture:   llama" in text and "ChatML fallback" in text, "info table: %r" % text)
+    check("format:         safetensors" in text and "weight types:   bfloat16" in text,
+          "info table: format and weight types: %r" % text)
+    # info on a GGUF file: format, the weight type mix, the training
+    # context, the tokenizer.ggml model/pre and the file's own chat template
+    # (tiny llama-f32 as Q8_0 with the bundled tokenizer and a template).
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(os.path.join(BROWN, "tokenizer.json"), tmp)
+        tc = load_json(BROWN, "tokenizer_config.json")
+        tc["chat_template"] = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+        with open(os.path.join(tmp, "tokenizer_config.json"), "w") as f:
+            json.dump(tc, f)
+        gg = os.path.join(tmp, "tiny-q8_0.gguf")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "hf-to-gguf.py"),
+                        os.path.join(FIX, "tiny", "llama-f32"), gg, "--type", "q8_0",
+                        "--tokenizer", tmp], check=True, stdout=subprocess.DEVNULL)
+        tcfg = load_json(FIX, "tiny", "llama-f32", "config.json")
+        i = json.loads(run_ok(["info", "-m", gg, "--json"]))
+        check(i.get("format") == "gguf" and i.get("weight_types") == "Q8_0 23, F32 7" and
+              i.get("train_context") == tcfg["max_position_embeddings"] and
+              i.get("tokenizer_model") == "llama" and i.get("tokenizer_pre") == "default" and
+              i.get("has_chat_template") is True and i["vocab_size"] == tcfg["vocab_size"] and
+              i["chat_template"].get("source") == "tokenizer.chat_template",
+              "info --json on a GGUF: %r" % i)
+        text = run_ok(["info", "-m", gg]).decode()
+        check("format:         gguf" in text and "weight types:   Q8_0 23, F32 7" in text and
+              "(trained for %d)" % tcfg["max_position_embeddings"] in text and
+              "gguf tokenizer: model llama, pre default; chat template present" in text,
+              "info table on a GGUF: %r" % text)
     # chat --messages replies as generate does on the rendered prompt.
     with tempfile.TemporaryDirectory() as tmp:
         conv = [{"role": "system", "content": "You write about the jury."},

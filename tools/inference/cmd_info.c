@@ -10,7 +10,9 @@
 static const char about[] =
     "Loads the model and prints its ModelInfo (architecture, backend,\n"
     "vocabulary, layers, hidden size, quantisation, context length), the\n"
-    "tokenizer and chat template in use, and the memory its weights take.\n";
+    "tokenizer and chat template in use, and the memory its weights take.\n"
+    "For a GGUF file also its weight types, training context, tokenizer\n"
+    "model and pre-tokenizer, and whether it carries a chat template.\n";
 
 static int file_exists(const char *dir, const char *name) {
     char p[4096];
@@ -37,11 +39,11 @@ static void human_bytes(int64_t b, char *out, size_t n) {
 
 /* The model's tokenizer, as {"file", "vocab_size", "bos", "eos"}; "file"
  * is null for a model without one of its own (token ids only). */
-static json_t *tokenizer_json(const inf_model *m, int local) {
+static json_t *tokenizer_json(const inf_model *m, int local, int gguf) {
     const inf_tokenizer *t = inf_model_tokenizer(m);
     if (!t) return json_pack("{s:n}", "file");
     json_t *o = json_pack("{s:s,s:i}", "file",
-                          local ? "tokenizer.json" : "the backend's",
+                          gguf ? "GGUF tokenizer.ggml.*" : local ? "tokenizer.json" : "the backend's",
                           "vocab_size", (int)inf_tokenizer_vocab_size(t));
     int32_t ids[2] = {inf_tokenizer_bos_id(t), inf_tokenizer_eos_id(t)};
     const char *keys[2] = {"bos", "eos"};
@@ -59,10 +61,13 @@ static json_t *tokenizer_json(const inf_model *m, int local) {
 /* The chat template the model uses, as {"source", "fallback", "bytes"} (or
  * "error" when it failed to load); an empty object for a model that has
  * none of its own (remote backends render on their server). */
-static json_t *template_json(const inf_model *m, const char *dir, int local) {
+static json_t *template_json(const inf_model *m, const char *dir, int local, int gguf) {
     json_t *o = json_object();
-    if (!local) return o;
-    const char *src = config_has_template(dir) ? "tokenizer_config.json"
+    if (!local && !gguf) return o;
+    const inf_chat_template *own_t = inf_model_chat_template(m);
+    const char *src = gguf ? (own_t && !inf_chat_template_is_fallback(own_t)
+                                  ? "tokenizer.chat_template" : "ChatML fallback")
+                      : config_has_template(dir) ? "tokenizer_config.json"
                       : file_exists(dir, "chat_template.jinja") ? "chat_template.jinja"
                       : "ChatML fallback";
     json_object_set_new(o, "source", json_string(src));
@@ -112,7 +117,8 @@ int inf_cmd_info(int argc, char **argv) {
     }
     const char *dir = ma.dir;
     int local = file_exists(dir, "config.json");
-    json_t *tok = tokenizer_json(m, local), *tmpl = template_json(m, dir, local);
+    int gguf = strcmp(info.format, "gguf") == 0;
+    json_t *tok = tokenizer_json(m, local, gguf), *tmpl = template_json(m, dir, local, gguf);
     inf_model_close(&m);
 
     if (json) {
@@ -124,11 +130,20 @@ int inf_cmd_info(int argc, char **argv) {
             "quant_group", (int)info.quant_group, "context_length",
             (int)info.context_length, "weight_bytes", (json_int_t)info.weight_bytes,
             "tokenizer", tok, "chat_template", tmpl);
+        json_object_set_new(o, "format", json_string(info.format));
+        json_object_set_new(o, "weight_types", json_string(info.weight_types));
+        json_object_set_new(o, "train_context", json_integer(info.train_context));
+        if (gguf) {
+            json_object_set_new(o, "tokenizer_model", json_string(info.tokenizer_model));
+            json_object_set_new(o, "tokenizer_pre", json_string(info.tokenizer_pre));
+            json_object_set_new(o, "has_chat_template", json_boolean(info.chat_template == 1));
+        }
         return cli_json_println(stdout, o);
     }
     char wb[64];
     human_bytes(info.weight_bytes, wb, sizeof wb);
     printf("model:          %s\n", dir);
+    if (info.format[0]) printf("format:         %s\n", info.format);
     printf("architecture:   %s\n", info.architecture);
     printf("backend:        %s\n", info.backend);
     printf("vocabulary:     %d tokens\n", (int)info.vocab_size);
@@ -139,7 +154,10 @@ int inf_cmd_info(int argc, char **argv) {
                (int)info.quant_group);
     else
         printf("quantisation:   none\n");
-    printf("context length: %d tokens\n", (int)info.context_length);
+    if (info.weight_types[0]) printf("weight types:   %s\n", info.weight_types);
+    printf("context length: %d tokens", (int)info.context_length);
+    if (info.train_context > 0) printf(" (trained for %d)", (int)info.train_context);
+    printf("\n");
     printf("weights:        %s (%lld bytes)\n", wb, (long long)info.weight_bytes);
     json_t *f = json_object_get(tok, "file");
     if (json_is_string(f)) {
@@ -157,6 +175,11 @@ int inf_cmd_info(int argc, char **argv) {
     } else {
         printf("tokenizer:      none (token ids only)\n");
     }
+    if (gguf)
+        printf("gguf tokenizer: model %s, pre %s; chat template %s\n",
+               info.tokenizer_model[0] ? info.tokenizer_model : "(none)",
+               info.tokenizer_pre[0] ? info.tokenizer_pre : "(none)",
+               info.chat_template == 1 ? "present" : "absent");
     json_t *ts = json_object_get(tmpl, "source");
     if (ts) {
         printf("chat template:  %s", json_string_value(ts));
