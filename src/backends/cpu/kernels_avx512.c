@@ -445,8 +445,12 @@ static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx
     const int mlx = w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8;
     const int tiled = dense || inf__cpu_ggml_is(w->fmt) ||
                       (mlx && w->group > 0 && w->group % 8 == 0 && w->cols % w->group == 0);
-    /* One token of a ggml block format: unpacked in 16-lane registers. */
-    if (n == 1 && inf__cpu_ggml_is(w->fmt) && inf__cpu_ggml_avx512_decode(w, x, y, r0, r1)) return;
+    /* One token of a ggml block format: unpacked in 16-lane registers
+     * (two tokens: two calls, faster than the tile, as on avx2). */
+    if (n <= 2 && inf__cpu_ggml_is(w->fmt) && inf__cpu_ggml_avx512_decode(w, x, y, r0, r1)) {
+        if (n == 2) inf__cpu_ggml_avx512_decode(w, x + ldx, y + ldy, r0, r1);
+        return;
+    }
     /* 1-4 tokens of MLX: weights unpacked once per tile for all tokens. */
     if (mlx && n <= 4 && mlx_decode(w, x, ldx, n, y, ldy, r0, r1)) return;
     /* 5+ tokens (MLX: above the few-token kernel) of a layout the tile
