@@ -2,6 +2,7 @@
 registry, Discover, the option table, the tokenizer and template handles."""
 import ctypes
 import os
+import shutil
 import subprocess
 import sys
 
@@ -96,6 +97,7 @@ def test_discover():
     by = {os.path.basename(d.path): d for d in found}
     assert by["brown-llama-8m"].model_type == "llama"
     assert by["brown-llama-8m"].quant_bits == 0 and by["brown-llama-8m"].n_safetensors == 2
+    assert by["brown-llama-8m"].format == "safetensors" and by["brown-llama-8m"].n_files == 2
     assert (by["brown-llama-8m-mlx4"].quant_bits, by["brown-llama-8m-mlx4"].quant_group) == (4, 64)
     assert inference.discover(MODEL)[0].path == os.path.realpath(MODEL)
     with pytest.raises(inference.InferenceError):
@@ -114,6 +116,8 @@ def test_model_info_and_type(model):
     assert (i.architecture, i.backend, i.vocab_size, i.n_layers, i.hidden_size) == \
         ("llama", "cpu", 32000, 6, 192)
     assert i.context_length == 1024 and i.quant_bits == 0 and i.weight_bytes > 0
+    assert (i.format, i.weight_types, i.train_context, i.chat_template) == \
+        ("safetensors", "bfloat16", 1024, -1)
     assert model.model_type == "llama"
     assert model.generation_defaults()["temperature"] == 0  # brown: greedy
 
@@ -183,3 +187,59 @@ def test_log_callback():
     finally:
         inference.set_log_callback(None)
     assert seen and all(isinstance(m, str) for _, m in seen)
+
+
+MIRRORED = ["inf_token", "inf_message", "inf_generate_options", "inf_option_bound",
+            "inf_load_options", "inf_model_info", "inf_metrics", "inf_classify_result",
+            "inf_batch_result", "inf_discovered"]
+
+
+def header_fields(header, name):
+    """Field names of `typedef struct name { ... } name;` in order."""
+    import re
+    text = re.sub(r"/\*.*?\*/", "", header, flags=re.S)
+    m = re.search(r"typedef struct %s \{(.*?)\} %s;" % (name, name), text, re.S)
+    assert m, name
+    names = []
+    for decl in m.group(1).split(";"):
+        decl = decl.strip()
+        if not decl:
+            continue
+        fp = re.search(r"\(\s*\*\s*(\w+)\s*\)", decl)
+        if fp:
+            names.append(fp.group(1))
+            continue
+        for part in decl.split(","):  # double min, max
+            names.append(re.search(r"(\w+)\s*(\[[^\]]*\])?$", part.strip()).group(1))
+    return names
+
+
+def test_struct_layouts_match_the_header(tmp_path):
+    """Every struct the binding mirrors has the header's fields, in order, at
+    the offsets and size a C compiler gives them."""
+    with open(os.path.join(SOURCE_DIR, "include", "inference.h"), encoding="utf-8") as f:
+        header = f.read()
+    lines = []
+    for name in MIRRORED:
+        fields = header_fields(header, name)
+        mirror = [f[0] for f in getattr(_lib, name)._fields_]
+        assert mirror == fields, f"{name}: the binding has {mirror}, the header {fields}"
+        lines.append(f'printf("{name} %zu\\n", sizeof({name}));')
+        lines += [f'printf("{name}.{f} %zu\\n", offsetof({name}, {f}));' for f in fields]
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler to check the offsets")
+    src = tmp_path / "layout.c"
+    src.write_text("#include <stddef.h>\n#include <stdio.h>\n#include <inference.h>\n"
+                   "int main(void) {\n" + "\n".join(lines) + "\nreturn 0;\n}\n")
+    exe = tmp_path / "layout"
+    subprocess.run([cc, "-I", os.path.join(SOURCE_DIR, "include"), str(src), "-o", str(exe)],
+                   check=True)
+    c = dict(line.rsplit(" ", 1) for line in
+             subprocess.run([str(exe)], stdout=subprocess.PIPE, text=True,
+                            check=True).stdout.splitlines())
+    for name in MIRRORED:
+        t = getattr(_lib, name)
+        assert int(c[name]) == ctypes.sizeof(t), name
+        for f in t._fields_:
+            assert int(c[f"{name}.{f[0]}"]) == getattr(t, f[0]).offset, f"{name}.{f[0]}"

@@ -79,9 +79,10 @@ def default_backend() -> str:
 
 
 def discover(path: str) -> List[Discovered]:
-    """Model directories (config.json plus *.safetensors) in `path` and its
-    immediate subdirectories: `path` itself first when it is one, the rest
-    sorted by path."""
+    """Models in `path` and its immediate subdirectories: model directories
+    (config.json plus *.safetensors) and GGUF files (a split set once);
+    `path` itself first when it is a model directory, the rest sorted by
+    path."""
     out = POINTER(_lib.inf_discovered)()
     n = c_size_t()
     err = c_void_p()
@@ -93,14 +94,17 @@ def discover(path: str) -> List[Discovered]:
         res = []
         for i in range(n.value):
             d = out[i]
-            res.append(Discovered(
-                ctypes.string_at(d.path).decode("utf-8", "replace") if d.path else "",
-                ctypes.string_at(d.model_type).decode("utf-8", "replace") if d.model_type else "",
-                d.quant_bits, d.quant_group, d.n_safetensors))
+            res.append(Discovered(_str(d.path), _str(d.model_type), d.quant_bits,
+                                  d.quant_group, d.n_safetensors, _str(d.format),
+                                  _str(d.weight_types), d.n_files))
         return res
     finally:
         if out:
             lib.inf_discovered_free(out, n.value)
+
+
+def _str(p: Optional[int]) -> str:
+    return ctypes.string_at(p).decode("utf-8", "replace") if p else ""
 
 
 def option_bounds() -> Dict[str, OptionBound]:

@@ -113,6 +113,13 @@ class inf_model_info(Structure):
         ("quant_group", c_int32),
         ("context_length", c_int32),
         ("weight_bytes", c_int64),
+        # appended with GGUF support
+        ("format", c_char * 16),
+        ("weight_types", c_char * 128),
+        ("train_context", c_int32),
+        ("tokenizer_model", c_char * 16),
+        ("tokenizer_pre", c_char * 32),
+        ("chat_template", c_int32),
     ]
 
 
@@ -160,6 +167,10 @@ class inf_discovered(Structure):
         ("quant_bits", c_int32),
         ("quant_group", c_int32),
         ("n_safetensors", c_int32),
+        # added with GGUF support
+        ("format", c_void_p),  # char *
+        ("weight_types", c_void_p),  # char *
+        ("n_files", c_int32),
     ]
 
 

@@ -81,6 +81,17 @@ class ModelInfo:
     quant_group: int
     context_length: int
     weight_bytes: int
+    format: str = ""
+    """"safetensors" or "gguf" ("" where the backend does not say)."""
+    weight_types: str = ""
+    """GGUF: the tensors' ggml types by count ("Q4_K 145, Q6_K 24, ...");
+    safetensors: the dtype ("bfloat16", "mlx 4-bit group 64")."""
+    train_context: int = 0
+    """The context the model was trained for; 0 when unknown."""
+    tokenizer_model: str = ""
+    tokenizer_pre: str = ""
+    chat_template: int = 0
+    """GGUF: 1 when the file carries a chat template, else 0; safetensors: -1."""
 
 
 @dataclass(frozen=True)
@@ -116,12 +127,18 @@ class Backend:
 
 @dataclass(frozen=True)
 class Discovered:
-    """A model directory found by inference.discover()."""
+    """A model found by inference.discover(): a model directory or a GGUF
+    file."""
     path: str
     model_type: str
     quant_bits: int
     quant_group: int
     n_safetensors: int
+    format: str = ""
+    """"safetensors" (a model directory) or "gguf" (a GGUF file: `path` is
+    the file, the first part of a split set)."""
+    weight_types: str = ""
+    n_files: int = 0
 
 
 @dataclass(frozen=True)

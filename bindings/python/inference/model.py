@@ -326,18 +326,24 @@ class Model:
 
     @property
     def info(self) -> ModelInfo:
-        """inf_model_info: backend, vocabulary, layers, context in use."""
-        i = _lib.inf_model_info()
+        """inf_model_info: backend, vocabulary, layers, context in use,
+        weight format and types."""
+        # inf_model_info has no struct_size and has grown before: a library
+        # newer than this mirror writes more, so give it room.
+        buf = ctypes.create_string_buffer(ctypes.sizeof(_lib.inf_model_info) + 4096)
         h = self._enter()
         try:
-            rc = lib.inf_model_info_get(h, byref(i))
+            rc = lib.inf_model_info_get(h, ctypes.cast(buf, POINTER(_lib.inf_model_info)))
         finally:
             self._leave()
         if rc:
             raise error_for(rc)
-        return ModelInfo(i.architecture.decode(), i.backend.decode(), i.vocab_size,
-                         i.n_layers, i.hidden_size, i.quant_bits, i.quant_group,
-                         i.context_length, i.weight_bytes)
+        i = _lib.inf_model_info.from_buffer(buf)
+        t = lambda b: b.decode("utf-8", "replace")  # noqa: E731
+        return ModelInfo(t(i.architecture), t(i.backend), i.vocab_size, i.n_layers,
+                         i.hidden_size, i.quant_bits, i.quant_group, i.context_length,
+                         i.weight_bytes, t(i.format), t(i.weight_types), i.train_context,
+                         t(i.tokenizer_model), t(i.tokenizer_pre), i.chat_template)
 
     @property
     def metrics(self) -> Metrics:
