@@ -431,7 +431,7 @@ static void expect_limit(const char *model, int chat, const char *needle) {
     int rc = chat ? inf_chat(m, &msg, 1, &o, &s) : inf_generate(m, "hi", &o, &s);
     CHECK_EQ_INT(rc, INF_OK);
     inf_token t;
-    int r;
+    int r = 0;
     size_t bytes = 0;
     while (s && (r = inf_stream_next(s, &t)) == 1) bytes += t.text_len;
     double took = ru_now() - t0;
