@@ -20,6 +20,14 @@ def pip_install(src, target, **env):
     if subprocess.run([sys.executable, "-m", "pip", "--version"], stdout=subprocess.DEVNULL,
                       stderr=subprocess.DEVNULL).returncode != 0:
         pytest.skip("no pip for this python (apt-get install python3-pip)")
+    try:
+        import setuptools
+        import wheel  # noqa: F401  (setuptools < 70.1 builds wheels with it)
+    except ImportError:
+        pytest.skip("no setuptools or wheel for this python (apt-get install "
+                    "python3-setuptools python3-wheel)")
+    if int(setuptools.__version__.split(".")[0]) < 61:
+        pytest.skip(f"setuptools {setuptools.__version__} is older than 61")
     e = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", **env)
     e.pop("INFERENCE_LIBRARY", None)
     e.update(env)
