@@ -59,13 +59,15 @@ extern "C" {
  * ------------------------------------------------------------------------ */
 
 #define INF_VERSION_MAJOR 0
-#define INF_VERSION_MINOR 1
+#define INF_VERSION_MINOR 2
 #define INF_VERSION_PATCH 0
 #define INF_VERSION_NUMBER \
     (INF_VERSION_MAJOR * 10000 + INF_VERSION_MINOR * 100 + INF_VERSION_PATCH)
-#define INF_VERSION_STRING "0.1.0"
+#define INF_VERSION_STRING "0.2.0"
 
-/* The version of the library linked at run time, e.g. "0.1.0". Static. */
+/* The version of the library linked at run time, e.g. "0.2.0". Static.
+ * Before 1.0 each minor version may change the ABI; the soname carries it
+ * (libinference.so.0.2). */
 INF_API const char *inf_version(void);
 /* INF_VERSION_NUMBER of the library linked at run time. */
 INF_API int inf_version_number(void);
@@ -370,9 +372,10 @@ INF_API int inf_model_metrics(const inf_model *m, inf_metrics *out);
 /* The code and message of the calling thread's most recent failed
  * model-level call on m (inf_generate, inf_chat, inf_classify,
  * inf_batch_generate); INF_OK and "" when that thread has none.  Each thread
- * sees its own: another thread's failure never replaces it.  The message is
- * owned by the library and valid on this thread until its next failed
- * model-level call.  Never NULL. */
+ * sees its own: another thread's failure never replaces it.  A thread
+ * remembers the last failure of each of the last 4 models it failed on (a
+ * fifth forgets the oldest).  The message is owned by the library and valid
+ * on this thread until its next failed model-level call.  Never NULL. */
 INF_API int inf_model_errcode(const inf_model *m);
 INF_API const char *inf_model_errmsg(const inf_model *m);
 
@@ -416,7 +419,8 @@ INF_API const char *inf_stream_errmsg(const inf_stream *s);
 INF_API inf_finish_reason inf_stream_finish_reason(const inf_stream *s);
 /* Metrics of this stream so far. */
 INF_API int inf_stream_metrics(const inf_stream *s, inf_metrics *out);
-/* Asks the stream to stop; thread-safe; the stream ends with
+/* Asks the stream to stop; thread-safe (but not while another thread
+ * closes the stream: close ends its life); the stream ends with
  * INF_E_CANCELLED within one decode step. */
 INF_API void inf_stream_cancel(inf_stream *s);
 /* Ends the stream (cancelling it if still running), releases it and sets *s

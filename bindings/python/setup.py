@@ -59,8 +59,8 @@ class BuildPy(build_py):
             f.write(f"SOURCE_TREE = {ROOT if in_source_tree() else None!r}\n")
         lib = library_to_bundle()
         if lib:
-            shutil.copyfile(lib, os.path.join(pkg, "libinference.so.0"))
-            print(f"bundling {lib} as inference/libinference.so.0")
+            shutil.copyfile(lib, os.path.join(pkg, "libinference.so.0.2"))
+            print(f"bundling {lib} as inference/libinference.so.0.2")
 
 
 class MaybeBinaryDistribution(Distribution):

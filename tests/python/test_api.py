@@ -17,7 +17,7 @@ def test_library_from_environment():
     want = os.environ.get("INFERENCE_LIBRARY")
     if want:
         assert inference.library_path == os.path.realpath(want)
-    assert inference.library_version() == "0.1.0"
+    assert inference.library_version() == "0.2.0"
 
 
 def test_library_lookup_error_names_what_it_tried():

@@ -60,10 +60,10 @@ def test_pip_install_bundling_the_library(tmp_path):
     src, site = str(tmp_path / "pkg"), str(tmp_path / "site")
     copy_package(src)
     pip_install(src, site, INFERENCE_LIBRARY=LIB)
-    assert os.path.isfile(os.path.join(site, "inference", "libinference.so.0"))
+    assert os.path.isfile(os.path.join(site, "inference", "libinference.so.0.2"))
     assert os.path.isfile(os.path.join(site, "inference", "py.typed"))
     path, text = use_installed(site)
-    assert path == os.path.join(site, "inference", "libinference.so.0")
+    assert path == os.path.join(site, "inference", "libinference.so.0.2")
     assert text == "he was a"
 
 
@@ -78,6 +78,6 @@ def test_pip_install_finds_the_source_trees_build(tmp_path):
     copy_package(str(root / "bindings" / "python"))
     site = str(tmp_path / "site")
     pip_install(str(root / "bindings" / "python"), site)
-    assert not os.path.exists(os.path.join(site, "inference", "libinference.so.0"))
+    assert not os.path.exists(os.path.join(site, "inference", "libinference.so.0.2"))
     path, text = use_installed(site)
     assert path == os.path.realpath(LIB) and text == "he was a"

@@ -30,7 +30,7 @@ from .errors import InferenceError, error_for
 from .model import CancelToken, Model, TokenStream, load
 from .text import ChatTemplate, Tokenizer, render_chat_template
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "load", "Model", "TokenStream", "Token", "Message", "Metrics", "ModelInfo",
@@ -45,7 +45,7 @@ LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR = 0, 1, 2, 3
 
 
 def library_version() -> str:
-    """The linked library's version ("0.1.0")."""
+    """The linked library's version ("0.2.0")."""
     return lib.inf_version().decode()
 
 

@@ -17,14 +17,14 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double,
 from typing import Iterator, List, Optional, Tuple
 
 LIBRARY_ENV = "INFERENCE_LIBRARY"
-SONAME = "libinference.so.0"
+SONAME = "libinference.so.0.2"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The library versions this binding was written for: 0.1 and later 0.x
-# (the option structs only grow, and struct_size tells the library which
-# fields this binding knows).
-_MIN_VERSION = 100  # INF_VERSION_NUMBER of 0.1.0
-_MAX_VERSION_EXCL = 10000  # 1.0.0
+# The library versions this binding was written for: 0.2.x (before 1.0 a
+# minor version may change the ABI: 0.2 grew inf_model_info and
+# inf_discovered, whose layouts are mirrored below).
+_MIN_VERSION = 200  # INF_VERSION_NUMBER of 0.2.0
+_MAX_VERSION_EXCL = 300  # 0.3.0
 
 INF_SEED_RANDOM = 2**64 - 1
 INF_DEFAULT_MAX_TOKENS = 256
