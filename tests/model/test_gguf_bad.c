@@ -282,7 +282,7 @@ int main(void) {
             str(&s, "split.no"); u32(&s, 2); uint8_t no[2] = {(uint8_t)k, 0}; put(&s, no, 2);
             str(&s, "split.count"); u32(&s, 2); uint8_t c3[2] = {3, 0}; put(&s, c3, 2);
             str(&s, "split.tensors.count"); u32(&s, 5); u32(&s, 3);
-            char name[8];
+            char name[16];
             snprintf(name, sizeof name, "t%d", k);
             tinfo(&s, name, 1, ne8, 0, 0);
             pad(&s, 32);
