@@ -114,39 +114,6 @@ static int bpe_pipeline(int kind, json_t **pre, json_t **norm, int *ignore_merge
     return *pre && *norm ? 0 : -1;
 }
 
-/* ---- added-token tries (as tok_load.c builds them for tokenizer.json) --- */
-static int trie_init(tk_trie *tr) {
-    memset(tr, 0, sizeof *tr);
-    if (inf__tk_pairmap_init(&tr->edges, 64)) return -1;
-    tr->cap_nodes = 64;
-    tr->term = malloc((size_t)tr->cap_nodes * sizeof *tr->term);
-    if (!tr->term) return -1;
-    tr->term[0] = -1;
-    tr->n_nodes = 1;
-    return 0;
-}
-
-static int trie_add(tk_trie *tr, const char *s, size_t n, int32_t idx) {
-    int32_t node = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = (uint8_t)s[i];
-        const tk_pslot *e = inf__tk_pairmap_get(&tr->edges, node, c);
-        if (e) { node = e->id; continue; }
-        if (tr->n_nodes == tr->cap_nodes) {
-            int32_t *p = realloc(tr->term, (size_t)tr->cap_nodes * 2 * sizeof *p);
-            if (!p) return -1;
-            tr->term = p;
-            tr->cap_nodes *= 2;
-        }
-        int32_t child = tr->n_nodes++;
-        tr->term[child] = -1;
-        if (inf__tk_pairmap_put(&tr->edges, node, c, 0, child)) return -1;
-        node = child;
-    }
-    if (n) tr->first[(uint8_t)s[0]] = 1;
-    tr->term[node] = idx;
-    return 0;
-}
 
 /* ---- loading --------------------------------------------------------------- */
 static size_t tok_len(const inf__tok_vocab_spec *sp, size_t i) {
@@ -234,7 +201,7 @@ static int load_added(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err
              t->model_len[i] > 0;
     }
     if (inf__tk_strmap_init(&t->added_map, n ? n : 1)) return OOM(err);
-    if (trie_init(&t->trie_raw) || trie_init(&t->trie_norm)) return OOM(err);
+    if (inf__tk_trie_init(&t->trie_raw) || inf__tk_trie_init(&t->trie_norm)) return OOM(err);
     if (!n) return INF_OK;
     if (!(t->added = calloc(n, sizeof *t->added))) return OOM(err);
     /* Longest first as llama.cpp tries them; the trie's leftmost-longest
@@ -252,39 +219,12 @@ static int load_added(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err
         a->normalized = 0;
         t->added_of_id[i] = (int32_t)(t->n_added - 1);
         if (inf__tk_strmap_put(&t->added_map, a->content, a->len, a->id) ||
-            trie_add(&t->trie_raw, a->content, a->len, (int32_t)(t->n_added - 1)))
+            inf__tk_trie_add(&t->trie_raw, a->content, a->len, (int32_t)(t->n_added - 1)))
             return OOM(err);
     }
     return INF_OK;
 }
 
-/* Long SentencePiece words may be cut before a U+2581 that follows a
- * character x when no token holds "x\u2581": no pair merged by score can
- * cross there (every merge makes a token), so the parts encode as the whole
- * does, and the encoder's word cache then serves the parts (tok_encode.c's
- * sp_chunk; the tokenizer.json loader finds the same characters). */
-static void find_chunking(inf__tokenizer *t) {
-    t->sp_chunk = 0;
-    t->n_sp_unsafe = 0;
-    for (int32_t id = 0; id < t->n_ids; id++) {
-        const char *p = t->model_piece[id];
-        size_t n = t->model_len[id];
-        for (size_t j = 1; j + 3 <= n; j++) {
-            if (memcmp(p + j, "\xE2\x96\x81", 3) != 0) continue;
-            size_t k = j - 1;
-            while (k > 0 && ((uint8_t)p[k] & 0xC0) == 0x80) k--;
-            if (inf__utf8_valid_prefix(p + k, j - k) != j - k) return; /* a byte piece: no chunking */
-            int l;
-            uint32_t x = inf__tk_utf8_dec(p + k, j - k, &l);
-            int known = x == 0x2581;
-            for (int u = 0; u < t->n_sp_unsafe && !known; u++) known = t->sp_unsafe[u] == x;
-            if (known) continue;
-            if (t->n_sp_unsafe == 32) return;
-            t->sp_unsafe[t->n_sp_unsafe++] = x;
-        }
-    }
-    t->sp_chunk = 1;
-}
 
 /* tokenizer_config.json-style names for the special tokens, so that
  * inf__tok_config_token answers as for a model directory. */
@@ -349,7 +289,7 @@ static int build(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err *err
                                   json_pack("{s:s, s:s, s:i, s:i}", "type", "Strip", "content", " ", "start", 1, "stop", 0));
         t->bos_id = id_or(sp->bos_id, 1, sp->n_tokens);
         t->eos_id = id_or(sp->eos_id, 2, sp->n_tokens);
-        find_chunking(t);
+        inf__tk_find_sp_chunking(t);
     } else {
         if ((rc = load_merges(t, sp, err))) return rc;
         if (bpe_pipeline(pre_kind, &pre, &norm, &t->ignore_merges, &add_bos)) {

@@ -201,4 +201,12 @@ int inf__tk_regex_next(const pcre2_code *re, pcre2_match_data *md,
                        const char *s, size_t n, size_t pos,
                        size_t *ms, size_t *me);
 
+/* The added-token trie (tok_load.c), used by both vocabulary loaders. */
+int inf__tk_trie_init(tk_trie *tr);
+/* Adds s[0..n) ending at added-token index idx; a later equal content wins. */
+int inf__tk_trie_add(tk_trie *tr, const char *s, size_t n, int32_t idx);
+void inf__tk_trie_free(tk_trie *tr);
+/* Sets t->sp_chunk / sp_unsafe for a SentencePiece-style vocabulary. */
+void inf__tk_find_sp_chunking(inf__tokenizer *t);
+
 #endif

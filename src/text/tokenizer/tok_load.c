@@ -32,7 +32,6 @@ int inf__tk_json_bool(json_t *o, const char *k, int dflt) {
 }
 
 /* ---- model ------------------------------------------------------------- */
-static void find_sp_chunking(inf__tokenizer *t);
 
 /* Two vocab pieces with one id: one of them could never be decoded. */
 static int repeated_id(const inf__tokenizer *t, int32_t id, const char *piece, inf__err *err) {
@@ -287,13 +286,18 @@ static int parse_model(inf__tokenizer *t, json_t *model, json_t *added, tk_fastj
         uint32_t cp = inf__tk_utf8_dec(p, t->model_len[id], &l);
         if ((uint32_t)l == t->model_len[id] && cp < 65536 && t->cp_id[cp] < 0) t->cp_id[cp] = id;
     }
-    find_sp_chunking(t);
+    t->sp_chunk = 0;
+    if (!t->cont_prefix && !t->eow_suffix && t->cp_id[0x2581] >= 0) inf__tk_find_sp_chunking(t);
     return INF_OK;
 }
 
-static void find_sp_chunking(inf__tokenizer *t) {
+/* Long SentencePiece words may be cut before a U+2581 that follows a
+ * character x when no token holds "x\u2581": no merge can cross there, so
+ * the parts encode as the whole does and the encoder's word cache serves
+ * them (tok_encode.c's sp_chunk).  Shared with the GGUF loader (tok_gguf.c). */
+void inf__tk_find_sp_chunking(inf__tokenizer *t) {
     t->sp_chunk = 0;
-    if (t->cont_prefix || t->eow_suffix || t->cp_id[0x2581] < 0) return;
+    t->n_sp_unsafe = 0;
     for (int32_t id = 0; id < t->n_ids; id++) {
         const char *p = t->model_piece[id];
         size_t n = t->model_len[id];
@@ -301,11 +305,11 @@ static void find_sp_chunking(inf__tokenizer *t) {
             if (memcmp(p + j, "\xE2\x96\x81", 3) != 0) continue;
             size_t k = j - 1;
             while (k > 0 && ((uint8_t)p[k] & 0xC0) == 0x80) k--;
+            if (inf__utf8_valid_prefix(p + k, j - k) != j - k) return; /* a byte piece: no chunking */
             int l;
             uint32_t x = inf__tk_utf8_dec(p + k, j - k, &l);
-            if (x == 0x2581) continue;
-            int known = 0;
-            for (int u = 0; u < t->n_sp_unsafe; u++) known |= t->sp_unsafe[u] == x;
+            int known = x == 0x2581;
+            for (int u = 0; u < t->n_sp_unsafe && !known; u++) known = t->sp_unsafe[u] == x;
             if (known) continue;
             if (t->n_sp_unsafe == 32) return; /* too many: no chunking */
             t->sp_unsafe[t->n_sp_unsafe++] = x;
@@ -348,7 +352,7 @@ static int parse_added(inf__tokenizer *t, json_t *added, inf__err *err) {
 }
 
 /* ---- added-token trie ------------------------------------------------------ */
-static int trie_init(tk_trie *tr) {
+int inf__tk_trie_init(tk_trie *tr) {
     memset(tr, 0, sizeof *tr);
     if (inf__tk_pairmap_init(&tr->edges, 64)) return -1;
     tr->cap_nodes = 64;
@@ -359,7 +363,7 @@ static int trie_init(tk_trie *tr) {
     return 0;
 }
 
-static int trie_add(tk_trie *tr, const char *s, size_t n, int32_t idx) {
+int inf__tk_trie_add(tk_trie *tr, const char *s, size_t n, int32_t idx) {
     int32_t node = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t c = (uint8_t)s[i];
@@ -383,26 +387,26 @@ static int trie_add(tk_trie *tr, const char *s, size_t n, int32_t idx) {
     return 0;
 }
 
-static void trie_free(tk_trie *tr) {
+void inf__tk_trie_free(tk_trie *tr) {
     inf__tk_pairmap_free(&tr->edges);
     free(tr->term);
     tr->term = NULL;
 }
 
 static int build_tries(inf__tokenizer *t, inf__err *err) {
-    if (trie_init(&t->trie_raw) || trie_init(&t->trie_norm)) return OOM(err);
+    if (inf__tk_trie_init(&t->trie_raw) || inf__tk_trie_init(&t->trie_norm)) return OOM(err);
     tk_buf norm = {0}, tmp = {0};
     int rc = INF_OK;
     for (size_t i = 0; i < t->n_added && !rc; i++) {
         tk_added *a = &t->added[i];
         if (!a->normalized) {
-            if (trie_add(&t->trie_raw, a->content, a->len, (int32_t)i)) rc = OOM(err);
+            if (inf__tk_trie_add(&t->trie_raw, a->content, a->len, (int32_t)i)) rc = OOM(err);
             continue;
         }
         /* Normalized tokens are matched in normalized text, so their own
          * content is normalized the same way first (HF does this too). */
         rc = inf__tk_normalize(t, a->content, a->len, &norm, &tmp, err);
-        if (!rc && norm.n && trie_add(&t->trie_norm, norm.p, norm.n, (int32_t)i)) rc = OOM(err);
+        if (!rc && norm.n && inf__tk_trie_add(&t->trie_norm, norm.p, norm.n, (int32_t)i)) rc = OOM(err);
     }
     free(norm.p);
     free(tmp.p);
@@ -585,8 +589,8 @@ void inf__tok_free(inf__tokenizer *t) {
     inf__tk_strmap_free(&t->vocab);
     inf__tk_strmap_free(&t->added_map);
     inf__tk_pairmap_free(&t->merges);
-    trie_free(&t->trie_raw);
-    trie_free(&t->trie_norm);
+    inf__tk_trie_free(&t->trie_raw);
+    inf__tk_trie_free(&t->trie_norm);
     for (size_t i = 0; i < t->n_norm; i++) pcre2_code_free(t->norm[i].re);
     for (size_t i = 0; i < t->n_pre; i++) pcre2_code_free(t->pre[i].re);
     free(t->norm);
