@@ -194,7 +194,8 @@ int main(void) {
         b = (buf){0}; hdr(&b, 3, 1, 0); tinfo(&b, "t", 2, q, 8, 0); pad(&b, 32); zeros(&b, 64);
         expect("Q8_0 row of 33 values", b, INF_E_FORMAT, "blocks");
     }
-    b = (buf){0}; hdr(&b, 3, 1, 0); tinfo(&b, "t", 5, ne8, 0, 0); pad(&b, 32); zeros(&b, 64);
+    uint64_t ne5[5] = {8, 1, 1, 1, 1};
+    b = (buf){0}; hdr(&b, 3, 1, 0); tinfo(&b, "t", 5, ne5, 0, 0); pad(&b, 32); zeros(&b, 64);
     expect("5 dimensions", b, INF_E_FORMAT, "dimensions");
     b = (buf){0}; hdr(&b, 3, 1, 0); tinfo(&b, "t", 1, ne8, 0, 8); pad(&b, 32); zeros(&b, 64);
     expect("misaligned offset", b, INF_E_FORMAT, "alignment");
