@@ -1,7 +1,8 @@
 #!/bin/sh
-# build-llama-cpp.sh — builds llama.cpp's `llama-server` and `llama-bench`
-# (CPU only) into .cache/llama.cpp/build/bin, for the llama_cpp backend's
-# integration test and for benchmarks.
+# build-llama-cpp.sh — builds llama.cpp's `llama-server`, `llama-bench`
+# and `llama-tokenize` (CPU only) into .cache/llama.cpp/build/bin, for the
+# llama_cpp backend's integration test, for benchmarks and for
+# scripts/gguf-vs-llama-cpp.py (llama-tokenize loads a GGUF vocab-only).
 #
 # llama.cpp's source comes from the npm package node-llama-cpp@3.21.1, which
 # ships it as a git bundle (llama/gitRelease.bundle; llama/llama.cpp.info.json
@@ -47,7 +48,7 @@ if [ ! -f "$SRC/CMakeLists.txt" ]; then
 fi
 
 # 4. Configure once (CPU only, no curl: models are local files), then build
-#    the two programs.  GGML_NATIVE=ON tunes for this CPU.
+#    the three programs.  GGML_NATIVE=ON tunes for this CPU.
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
         -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DGGML_CUDA=OFF \
@@ -56,8 +57,9 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
         -DBUILD_SHARED_LIBS=OFF >/dev/null
 fi
 cmake --build "$BUILD" --config Release -j "$JOBS" \
-    --target llama-server llama-bench >/dev/null
+    --target llama-server llama-bench llama-tokenize >/dev/null
 
 test -x "$BUILD/bin/llama-server"
 test -x "$BUILD/bin/llama-bench"
+test -x "$BUILD/bin/llama-tokenize"
 echo "$BUILD/bin/llama-server"
