@@ -203,11 +203,12 @@ def self_test(rules_path):
         "src/backends/cuda/k.cuh": "",
         "src/backends/cuda/c.cu": ('#include "k.cuh"\n#include "backends/cpu/cpu.h"\n'
                                    '#include "generated.h"\n'),
-        "src/backends/openai/client.h": '#include "xfer.h"\n',
-        "src/backends/openai/xfer.h": "",
-        "src/backends/llama_cpp/l.c": ('#include "backends/openai/client.h"\n'
-                                      '#include "backends/openai/xfer.h"\n'),
-        "src/backends/builtin.c": '#include "backends/cpu/cpu.h"\n#include "backends/openai/client.h"\n',
+        "src/remote/client.h": '#include "core/error.h"\n',
+        "src/remote/r.c": '#include "client.h"\n#include "engine/engine.h"\n',
+        "src/backends/openai/openai.h": '#include "remote/client.h"\n',
+        "src/backends/llama_cpp/l.c": ('#include "remote/client.h"\n'
+                                      '#include "backends/openai/openai.h"\n'),
+        "src/backends/builtin.c": '#include "backends/cpu/cpu.h"\n#include "backends/openai/openai.h"\n',
         "src/backends/stray.h": "",
         "tools/server/server.h": '#include "inference.h"\n#include "inference/commands.h"\n',
         "tools/inference/commands.h": '#include "server/server.h"\n',
@@ -217,10 +218,11 @@ def self_test(rules_path):
     }
     expected = [
         "src/backends/cuda/c.cu:2: includes backends/cpu/cpu.h, layer cuda may not depend on layer cpu",
-        "src/backends/llama_cpp/l.c:2: includes backends/openai/xfer.h, layer llama_cpp may not depend on layer openai",
+        "src/backends/llama_cpp/l.c:2: includes backends/openai/openai.h, layer llama_cpp may not depend on layer openai",
         "src/backends/stray.h:1: is in no layer of the rules file",
         "src/core/x.c:2: includes engine/engine.h, layer core may not depend on layer engine",
         "src/engine/e.c:2: includes backends/cpu/cpu.h, layer engine may not depend on layer cpu",
+        "src/remote/r.c:2: includes engine/engine.h, layer remote may not depend on layer engine",
         "src/model/model.h:2: includes text/tokenizer/tokenizer.h, layer model may not depend on layer tokenizer",
         "src/text/template/t.c:1: includes text/tokenizer/tokenizer.h, layer template may not depend on layer tokenizer",
         "tools/inference/c.c:2: includes text/tokenizer/tokenizer.h, layer cli may not depend on layer tokenizer",

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/openai/proto.h"
-#include "backends/openai/sse.h"
+#include "remote/proto.h"
+#include "remote/sse.h"
 
 #define MAX_LINE 64
 #define MAX_EVENT 256

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "backends/openai/openai.h"
-#include "backends/openai/proto.h"
-#include "backends/openai/sse.h"
+#include "remote/proto.h"
+#include "remote/sse.h"
 #include "testutil.h"
 
 typedef struct collected {

@@ -10,7 +10,7 @@
 #include "backends/llama_cpp/child.h"
 #include "backends/llama_cpp/gguf_meta.h"
 #include "backends/llama_cpp/llama_cpp.h"
-#include "backends/openai/client.h"
+#include "remote/client.h"
 #include "core/clock.h"
 #include "core/log.h"
 

@@ -1,5 +1,5 @@
 /* HTTP transfers with incremental server-sent events (see xfer.h). */
-#include "backends/openai/xfer.h"
+#include "remote/xfer.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/openai/proto.h"
+#include "remote/proto.h"
 #include "core/clock.h"
 
 #define CONNECT_TIMEOUT_MS 10000

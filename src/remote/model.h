@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "backends/openai/xfer.h"
+#include "remote/xfer.h"
 #include "inference_backend.h"
 
 typedef struct inf__oai_model {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/openai/model.h"
-#include "backends/openai/proto.h"
+#include "remote/model.h"
+#include "remote/proto.h"
 #include "core/clock.h"
 
 #define POLL_MS 50 /* also how often a caller's inf_cancel deadline is seen */

@@ -2,7 +2,7 @@
  * event-stream rules that matter for completion streams: lines end in LF,
  * CR or CRLF; "field: value" drops one space after the colon; an empty line
  * dispatches the event; an event without data is not dispatched. */
-#include "backends/openai/sse.h"
+#include "remote/sse.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* OpenAI request bodies and response events (see proto.h). */
-#include "backends/openai/proto.h"
+#include "remote/proto.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/openai/model.h"
-#include "backends/openai/proto.h"
+#include "remote/model.h"
+#include "remote/proto.h"
 #include "core/clock.h"
 #include "core/log.h"
 

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backends/openai/client.h" /* inf__oai_diag_fn, inf__oai_simple */
-#include "backends/openai/sse.h"
+#include "remote/client.h" /* inf__oai_diag_fn, inf__oai_simple */
+#include "remote/sse.h"
 #include "inference.h"
 
 /* Limits on what a server can make one transfer hold (issue 14: a hostile
@@ -108,6 +108,5 @@ int inf__oai_pump(CURLM *multi, inf__oai_xfer **xs, size_t n,
                   size_t max_active, int wait_ms);
 
 /* Ensures curl_global_init ran (thread-safe).  Returns 0 on success. */
-int inf__oai_curl_init(void);
 
 #endif

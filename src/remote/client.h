@@ -1,16 +1,33 @@
-/* The openai backend's client, for other backends: THE ONE HEADER OF
- * src/backends/openai THAT ANOTHER BACKEND MAY INCLUDE.  Everything else
- * in this folder (openai.h, xfer.h, proto.h, sse.h, model.h) is private to
- * the openai backend.
+/* The client of OpenAI-compatible HTTP servers (libcurl) that the remote
+ * backends share: "openai" connects to any such server, "llama_cpp" to the
+ * llama-server it starts.  This header is the client's interface; the rest
+ * of src/remote (xfer.h, proto.h, sse.h, model.h) is private to it.
  *
- * A backend that runs an OpenAI-compatible server itself (llama_cpp starts
- * llama-server) polls it with inf__oai_simple until it is ready and then
- * reaches the model through inf__openai_connect, getting the same model
- * and stream ops as the "openai" backend (requests, retries and errors are
- * described in openai.h).  A backend that includes this header links the
- * inf_openai area. */
-#ifndef INF_OPENAI_CLIENT_H
-#define INF_OPENAI_CLIENT_H
+ * A backend that runs the server itself polls it with inf__oai_simple until
+ * it is ready; both then reach the model through inf__openai_connect and
+ * get its model and stream ops.
+ *
+ * Requests: Generate -> POST {base}/completions, Chat -> POST
+ * {base}/chat/completions, both with "stream": true and usage in the last
+ * chunk.  Sampling options are sent where switched on (temperature and
+ * max_tokens always); stop token ids cannot be expressed (logged, ignored);
+ * return_logits fails with INF_E_UNSUPPORTED.  Token ids are -1 unless the
+ * server reports them (token_ids, tokens, or logprobs[].id).
+ * Errors: connection failures and HTTP 5xx are retried 3 times with
+ * backoff (200 ms, doubling) while no token has arrived, never after;
+ * then INF_E_NETWORK (with the URL), INF_E_REMOTE (HTTP status and the
+ * server's message), INF_E_BUSY (HTTP 429), INF_E_DEADLINE (timeout_ms).
+ * Connecting times out after 10 s (or timeout_ms when shorter); without
+ * timeout_ms a request has no total limit.
+ * Limits (a hostile or broken server must not exhaust the
+ * client's memory; xfer.h and sse.h): one server-sent-events line 8 MiB,
+ * one event's data (its "data:" lines joined) 8 MiB, a response that is not
+ * an event stream 16 MiB, an HTTP error's body 64 KiB, the text generated
+ * by one request 64 MiB.  Passing one fails the request with INF_E_REMOTE
+ * and a message naming the limit ("... (the limit on one server-sent
+ * event)"), for both backends. */
+#ifndef INF_REMOTE_CLIENT_H
+#define INF_REMOTE_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -60,5 +77,8 @@ int inf__openai_connect(const inf__openai_config *cfg,
 int inf__oai_simple(const char *url, const struct curl_slist *headers,
                     int64_t timeout_ms, int max_retries, long *http,
                     char **body, char *errmsg, size_t size);
+
+/* Initialises libcurl once per process; 0 on success.  Thread-safe. */
+int inf__oai_curl_init(void);
 
 #endif
