@@ -310,8 +310,9 @@ def main():
     ap.add_argument("--tokens", type=int, default=40)
     ap.add_argument("--tie", type=float, default=1e-3,
                     help="a divergence where our top-2 gap is below this is allowed")
-    ap.add_argument("--tie-act", type=float, default=0.05,
-                    help="... and one where both engines' gaps are below this, each "
+    ap.add_argument("--tie-act", type=float, default=0.0,
+                    help="opt-in, default off (the issue's criterion is --tie alone): "
+                    "also allow a divergence where both engines' gaps are below this, each "
                     "engine's second choice being the other's first (llama.cpp rounds "
                     "the activations to F16 / Q8_0 before its dot products, ours keeps f32)")
     ap.add_argument("--skip-greedy", action="store_true")
