@@ -57,6 +57,8 @@ static int serve(int argc, char **argv, cli_strs *cors) {
     cli_model_args_init(&ma);
     const char *model_name = NULL;
     int max_body = (int)cfg.max_body, queue_timeout_s = (int)(cfg.queue_timeout_ms / 1000);
+    int header_timeout_s = (int)(cfg.header_timeout_ms / 1000);
+    int body_timeout_s = (int)(cfg.body_timeout_ms / 1000);
     const char *key_flag = NULL;
     const cli_opt opts[] = {
         {.short_name = 'm', .name = "model", .kind = CLI_STRING, .dest = &ma.dir,
@@ -105,6 +107,21 @@ static int serve(int argc, char **argv, cli_strs *cors) {
         {.name = "queue-timeout", .kind = CLI_INT, .dest = &queue_timeout_s, .min = 1,
          .max = 86400, .metavar = "S", .show_default = 1,
          .help = "seconds a request may wait for a slot"},
+        {.name = "max-connections", .kind = CLI_INT, .dest = &cfg.max_connections,
+         .min = 1, .max = 100000, .show_default = 1,
+         .help = "open connections in all (one thread each)"},
+        {.name = "max-connections-per-address", .kind = CLI_INT,
+         .dest = &cfg.max_connections_per_address, .min = 1, .max = 100000,
+         .metavar = "N", .show_default = 1,
+         .help = "open connections from one client address;\n"
+                 "more are closed at once"},
+        {.name = "header-timeout", .kind = CLI_INT, .dest = &header_timeout_s, .min = 1,
+         .max = 3600, .metavar = "S", .show_default = 1,
+         .help = "seconds a client has to send a request's\n"
+                 "header (also the keep-alive idle time)"},
+        {.name = "body-timeout", .kind = CLI_INT, .dest = &body_timeout_s, .min = 1,
+         .max = 3600, .metavar = "S", .show_default = 1,
+         .help = "seconds a client has to send a request's body"},
         CLI_END};
     const cli_cmd cmd = {.synopsis = "-m DIR [OPTIONS]", .about = about,
                          .epilog = epilog, .opts = opts};
@@ -128,6 +145,8 @@ static int serve(int argc, char **argv, cli_strs *cors) {
     cfg.n_cors_origins = cors->n;
     cfg.max_body = (size_t)max_body;
     cfg.queue_timeout_ms = (int64_t)queue_timeout_s * 1000;
+    cfg.header_timeout_ms = (int64_t)header_timeout_s * 1000;
+    cfg.body_timeout_ms = (int64_t)body_timeout_s * 1000;
     if (cfg.default_max_tokens > cfg.max_tokens_limit)
         cfg.default_max_tokens = cfg.max_tokens_limit;
     char namebuf[PATH_MAX];

@@ -20,6 +20,10 @@ void inf__srv_config_default(inf__srv_config *c) {
     c->default_max_tokens = INF_DEFAULT_MAX_TOKENS;
     c->max_stop = 16;
     c->queue_timeout_ms = 600000;
+    c->max_connections = 1024;
+    c->max_connections_per_address = 128;
+    c->header_timeout_ms = 10000;
+    c->body_timeout_ms = 30000;
     inf_generate_options_default(&c->sampling);
 }
 

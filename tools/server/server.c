@@ -1,5 +1,7 @@
-/* The HTTP daemon: libmicrohttpd with one thread per connection, routing,
- * request bodies under a size limit, Bearer authentication on the /v1 paths,
+/* The HTTP daemon: libmicrohttpd with one thread per connection, limits on
+ * connections (in all and per client address) with header and body
+ * deadlines (conns.c), routing, request bodies under a size limit (a body
+ * that grows past it closes the connection), Bearer authentication on the /v1 paths,
  * the checks against cross-site requests and DNS rebinding (Host, Origin,
  * JSON bodies, CORS for --cors-origin), and the small endpoints (/health,
  * /v1/models, /metrics, the chat page).  The generation endpoints live in
@@ -362,9 +364,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (!cc) return MHD_NO;
         cc->ep = classify(url);
         *con_cls = cc;
+        /* The header is complete: the body's deadline starts now. */
+        inf__conns_phase(&s->conns, c, INF__CONN_BODY);
         /* Host, Origin and preflights are settled before any body is read. */
         unsigned gst = guard(s, c, cc, method);
         if (gst) {
+            /* Still in BODY: a body that follows is read and discarded
+             * within the body deadline. */
             cc->answered = 1;
             cc->too_big = 1; /* a body that follows is discarded */
             inf__metrics_request(&s->metrics, cc->ep, gst);
@@ -386,13 +392,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!cc->too_big && cc->len + *upload_size > s->cfg.max_body) {
+        if (cc->too_big) {
+            /* The body of a request already answered (Host or Origin
+             * refused): MHD discards it, within the body deadline. */
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        if (cc->len + *upload_size > s->cfg.max_body) {
+            /* A body without a length (chunked) that grows past the limit:
+             * close the connection now instead of reading and discarding
+             * the rest for as long as the client sends it.  (MHD cannot
+             * queue a response in the middle of a body.) */
             cc->too_big = 1;
+            cc->answered = 1;
             free(cc->body);
             cc->body = NULL;
             cc->len = cc->cap = 0;
+            inf__metrics_request(&s->metrics, cc->ep, 413);
+            return MHD_NO;
         }
-        if (!cc->too_big) {
+        {
             if (cc->len + *upload_size + 1 > cc->cap) {
                 size_t cap = (cc->len + *upload_size + 1) * 2;
                 if (cap > s->cfg.max_body + 1) cap = s->cfg.max_body + 1;
@@ -410,6 +429,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (cc->answered) return MHD_YES;
     cc->answered = 1;
+    /* The request is complete: answering it (queue wait, generation,
+     * streaming) has no deadline from the watch. */
+    inf__conns_phase(&s->conns, c, INF__CONN_RESPONSE);
     inf__srv_cors_set(cc->cors); /* CORS headers on whatever dispatch sends */
     unsigned st = dispatch(s, c, cc, url, method);
     inf__srv_cors_set(NULL);
@@ -419,9 +441,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)c;
+    inf__srv *s = cls;
     (void)toe;
+    /* A kept-alive connection now waits for its next request's header. */
+    inf__conns_phase(&s->conns, c, INF__CONN_HEADER);
     conn_ctx *cc = *con_cls;
     if (cc) {
         free(cc->body);
@@ -446,6 +469,11 @@ int inf__srv_start(inf_model *model, const inf__srv_config *cfg, inf__srv **out,
             return INF_E_INVALID_ARGUMENT;
         }
     }
+    if (cfg->max_connections < 1 || cfg->max_connections_per_address < 1 ||
+        cfg->header_timeout_ms < 1 || cfg->body_timeout_ms < 1) {
+        snprintf(err, err_size, "connection limits and header/body timeouts must be positive");
+        return INF_E_INVALID_ARGUMENT;
+    }
     inf__srv *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, err_size, "out of memory");
@@ -465,6 +493,11 @@ int inf__srv_start(inf_model *model, const inf__srv_config *cfg, inf__srv **out,
         snprintf(err, err_size, "cannot create the metrics lock");
         return INF_E_INTERNAL;
     }
+    if (inf__conns_start(&s->conns, cfg->header_timeout_ms, cfg->body_timeout_ms) != 0) {
+        snprintf(err, err_size, "cannot start the connection watch thread");
+        inf__srv_stop(s);
+        return INF_E_INTERNAL;
+    }
     /* Resolve the host: numeric addresses and names (e.g. "localhost"). */
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
@@ -482,12 +515,17 @@ int inf__srv_start(inf_model *model, const inf__srv_config *cfg, inf__srv **out,
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ITC;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    unsigned limit = (unsigned)(cfg->parallel + cfg->queue + 256);
+    /* Slowloris: a client address holds at most max_connections_per_address
+     * connections (MHD closes further ones at once), and the watch cuts a
+     * connection that has not sent its header or body in time.  The idle
+     * timeout still covers a reader that stops reading a response. */
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_NOTIFY_CONNECTION, inf__conns_notify, &s->conns,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_address,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
         MHD_OPTION_END);
     freeaddrinfo(ai);
@@ -517,6 +555,7 @@ void inf__srv_stop(inf__srv *s) {
         inf__srv_cancel_all(s);
         MHD_stop_daemon(s->daemon);
     }
+    inf__conns_stop(&s->conns);
     pthread_mutex_destroy(&s->live_mu);
     inf__metrics_destroy(&s->metrics);
     inf__admit_destroy(&s->gate);

@@ -7,7 +7,8 @@
  *
  * Files: server.c (daemon, routing, bodies, auth), api.c (the /v1
  * generation endpoints), logprobs.c (their log-probabilities), request.c (JSON request -> options), respond.c
- * (JSON and error responses), metrics.c (/metrics), admit.c (the gate),
+ * (JSON and error responses), metrics.c (/metrics), admit.c (the gate), conns.c (header and body
+ * deadlines),
  * web.c (the chat page, generated from web/index.html at build time). */
 #ifndef INF_SERVER_H
 #define INF_SERVER_H
@@ -18,6 +19,7 @@
 
 #include "inference.h"
 #include "server/admit.h"
+#include "server/conns.h"
 #include "server/metrics.h"
 
 /* Everything `inference serve` can be told on its command line. */
@@ -52,6 +54,15 @@ typedef struct inf__srv_config {
     /* Optional (may be NULL; borrowed from the model, inf_model_tokenizer):
      * names the alternatives in top_logprobs. */
     const inf_tokenizer *tokenizer;
+    /* Against slowloris (conns.h): open connections in all (default 1024)
+     * and from one client address (default 128; further ones are closed
+     * at once), and the time a client has to send a request's header
+     * (from the accept, or the end of the previous request on a kept-alive
+     * connection; default 10 s) and then its body (default 30 s). */
+    int max_connections;
+    int max_connections_per_address;
+    int64_t header_timeout_ms;
+    int64_t body_timeout_ms;
 } inf__srv_config;
 
 /* Fills the defaults listed above (model_id NULL, host loopback). */
@@ -92,6 +103,7 @@ struct inf__srv {
     int port;
     inf__admit gate;
     inf__metrics metrics;
+    inf__conns conns; /* header and body deadlines */
     int64_t started_unix; /* for "created" fields */
     pthread_mutex_t live_mu; /* guards live and stopping */
     struct inf__srv_gen *live; /* generations running now (api.c) */
