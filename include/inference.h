@@ -239,6 +239,21 @@ typedef struct inf_generate_options {
      * prompt text and starts from these ids exactly (no BOS is added). */
     const int32_t *prompt_ids;
     size_t n_prompt_ids;
+    /* Appended with issue 16 (OpenAI's sampling fields; see
+     * src/engine/sample.h for where they sit in the sampling order).
+     * Presence and frequency penalties follow OpenAI: they count the
+     * GENERATED tokens only, not the prompt:
+     *   logit[j] -= count[j] * frequency_penalty
+     *               + (count[j] > 0) * presence_penalty. */
+    float presence_penalty;   /* default 0 = off; -2..2 */
+    float frequency_penalty;  /* default 0 = off; -2..2 */
+    /* logit_bias: logit_bias_values[i] (-100..100) is added to the logit
+     * of token logit_bias_ids[i] before everything else; +100 all but
+     * forces a token, -100 all but bans it.  Ids must be in the
+     * vocabulary (inf_generate refuses others). */
+    const int32_t *logit_bias_ids;
+    const float *logit_bias_values;
+    size_t n_logit_bias;
 } inf_generate_options;
 
 /* Fills *o with the defaults listed above. */
@@ -254,7 +269,10 @@ INF_API void inf_generate_options_default(inf_generate_options *o);
  *   min_p            0    1           0 = off
  *   repeat_penalty   0    100         0 and 1 = off
  *   repeat_last_n    0    2147483647  0 = all tokens
- * (NaN is outside every range.) */
+ *   presence_penalty -2   2           0 = off
+ *   frequency_penalty -2  2           0 = off
+ * (NaN is outside every range.)  Each logit_bias value must be within
+ * [-100, 100], as OpenAI's API has it. */
 typedef struct inf_option_bound {
     const char *field;   /* the struct field's name, e.g. "temperature" */
     double min, max;     /* inclusive */
@@ -267,7 +285,8 @@ INF_API const inf_option_bound *inf_generate_option_bounds(size_t *n);
 INF_API const inf_option_bound *inf_generate_option_bound(const char *field);
 
 /* Checks *o as Generate would: every bounded field in range, no NULL array
- * with a non-zero count, no NULL stop string, no stop string that is empty.
+ * with a non-zero count, no NULL stop string, no stop string that is empty,
+ * no negative logit_bias id, no logit_bias value outside [-100, 100].
  * Returns INF_OK, or INF_E_INVALID_ARGUMENT with a message naming the field
  * and its range in *errmsg (when not NULL; free with inf_free).  o may be
  * an older, smaller struct (struct_size says). */

@@ -34,6 +34,8 @@ static const inf_option_bound bounds[] = {
     {"min_p", 0, 1, 0},
     {"repeat_penalty", 0, 100, 0},
     {"repeat_last_n", 0, I32MAX, 1},
+    {"presence_penalty", -2, 2, 0},
+    {"frequency_penalty", -2, 2, 0},
 };
 #define N_BOUNDS (sizeof bounds / sizeof bounds[0])
 
@@ -57,7 +59,9 @@ static double field_value(const inf_generate_options *o, size_t i) {
     case 3: return o->top_p;
     case 4: return o->min_p;
     case 5: return o->repeat_penalty;
-    default: return o->repeat_last_n;
+    case 6: return o->repeat_last_n;
+    case 7: return o->presence_penalty;
+    default: return o->frequency_penalty;
     }
 }
 
@@ -87,6 +91,22 @@ static int check_full(const inf_generate_options *o, inf__err *err) {
         return inf__seterr(err, INF_E_INVALID_ARGUMENT,
                            "n_prompt_ids is %zu but prompt_ids is NULL",
                            o->n_prompt_ids);
+    if (o->n_logit_bias && (!o->logit_bias_ids || !o->logit_bias_values))
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "n_logit_bias is %zu but logit_bias_ids or "
+                           "logit_bias_values is NULL", o->n_logit_bias);
+    for (size_t i = 0; i < o->n_logit_bias; i++) {
+        float b = o->logit_bias_values[i];
+        if (o->logit_bias_ids[i] < 0)
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                               "logit_bias id %d is negative",
+                               o->logit_bias_ids[i]);
+        if (isnan(b) || b < -100 || b > 100)
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                               "logit_bias value %g for token %d is out of "
+                               "range [-100, 100]", (double)b,
+                               o->logit_bias_ids[i]);
+    }
     return INF_OK;
 }
 

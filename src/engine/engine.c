@@ -437,6 +437,12 @@ int inf__engine_submit_ids(inf__engine *e, const int32_t *ids, size_t n,
                                "token id %d at position %zu is outside the "
                                "vocabulary (0..%d)",
                                ids[i], i, e->vocab - 1);
+    for (size_t i = 0; o->logit_bias_ids && i < o->n_logit_bias; i++)
+        if (o->logit_bias_ids[i] < 0 || o->logit_bias_ids[i] >= e->vocab)
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                               "logit_bias names token id %d, outside the "
+                               "vocabulary (0..%d)",
+                               o->logit_bias_ids[i], e->vocab - 1);
     inf__seq *s = inf__seq_new(e, ids, n, o, want_text, err);
     if (!s) return err && err->code ? err->code : INF_E_NOMEM;
     int rc = inf__sched_submit(e, s, bypass_limit, err);

@@ -36,7 +36,9 @@ struct inf__seq {
     /* Request, fixed at submit. */
     size_t n_prompt;
     int32_t max_tokens;
-    inf__sampler_cfg scfg;
+    inf__sampler_cfg scfg;  /* its logit-bias arrays are bias_ids/bias */
+    int32_t *bias_ids;      /* owned copies of the request's logit_bias */
+    float *bias;
     inf__rng rng;
     int32_t *stop_ids;
     size_t n_stop_ids;

@@ -67,6 +67,7 @@ void inf__sample_scratch_free(inf__sample_scratch *s) {
     free(s->vals);
     free(s->ids);
     free(s->seen);
+    free(s->counts);
     memset(s, 0, sizeof *s);
 }
 
@@ -78,8 +79,11 @@ static int scratch_reserve(inf__sample_scratch *s, size_t n) {
     if (ids) s->ids = ids;
     uint8_t *seen = realloc(s->seen, n);
     if (seen) s->seen = seen;
-    if (!v || !ids || !seen) return -1;
+    int32_t *counts = realloc(s->counts, n * sizeof *counts);
+    if (counts) s->counts = counts;
+    if (!v || !ids || !seen || !counts) return -1;
     memset(s->seen + s->cap, 0, n - s->cap);
+    memset(s->counts + s->cap, 0, (n - s->cap) * sizeof *counts);
     s->cap = n;
     return 0;
 }
@@ -149,21 +153,49 @@ static void apply_repeat_penalty(const inf__sampler_cfg *cfg, float *v,
         if (hist[i] >= 0 && hist[i] < n_vocab) seen[hist[i]] = 0;
 }
 
+/* OpenAI's frequency and presence penalties over the generated tokens
+ * hist[from..n_hist): each distinct token once, with its count. */
+static void apply_freq_presence(const inf__sampler_cfg *cfg, float *v,
+                                int32_t n_vocab, const int32_t *hist,
+                                size_t from, size_t n_hist, int32_t *counts) {
+    for (size_t i = from; i < n_hist; i++)
+        if (hist[i] >= 0 && hist[i] < n_vocab) counts[hist[i]]++;
+    for (size_t i = from; i < n_hist; i++) {
+        int32_t t = hist[i];
+        if (t < 0 || t >= n_vocab || counts[t] == 0) continue;
+        v[t] -= (float)counts[t] * cfg->frequency_penalty +
+                cfg->presence_penalty;
+        counts[t] = 0; /* applied once; leaves the array zeroed */
+    }
+}
+
 int32_t inf__sample(const inf__sampler_cfg *cfg, const float *logits,
                     int32_t n_vocab, const int32_t *history, size_t n_hist,
                     inf__rng *rng, inf__sample_scratch *scratch) {
     if (n_vocab <= 0 || !logits) return -1;
     int penalty = cfg->repeat_penalty > 0 && cfg->repeat_penalty != 1.0f &&
                   n_hist > 0 && history;
+    int freq_pres = (cfg->frequency_penalty != 0 ||
+                     cfg->presence_penalty != 0) &&
+                    history && n_hist > cfg->n_prompt;
+    int bias = cfg->n_bias > 0 && cfg->bias_ids && cfg->bias;
     int greedy = !(cfg->temperature > 0) || !rng;
-    if (greedy && !penalty) return inf__argmax(logits, n_vocab);
+    if (greedy && !penalty && !freq_pres && !bias)
+        return inf__argmax(logits, n_vocab);
 
     /* cand needs 8 bytes per entry: vals+ids give exactly that room */
     if (scratch_reserve(scratch, (size_t)n_vocab * 2) != 0) return -1;
     float *v = scratch->vals;
     memcpy(v, logits, (size_t)n_vocab * sizeof *v);
+    if (bias)
+        for (size_t i = 0; i < cfg->n_bias; i++)
+            if (cfg->bias_ids[i] >= 0 && cfg->bias_ids[i] < n_vocab)
+                v[cfg->bias_ids[i]] += cfg->bias[i];
     if (penalty)
         apply_repeat_penalty(cfg, v, n_vocab, history, n_hist, scratch->seen);
+    if (freq_pres)
+        apply_freq_presence(cfg, v, n_vocab, history, cfg->n_prompt, n_hist,
+                            scratch->counts);
     if (greedy) return inf__argmax(v, n_vocab);
 
     /* Candidates live in the ids buffer (2*n_vocab int32 = n_vocab cands). */

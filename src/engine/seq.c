@@ -37,6 +37,9 @@ inf__seq *inf__seq_new(inf__engine *e, const int32_t *ids, size_t n,
     s->scfg.min_p = o->min_p;
     s->scfg.repeat_penalty = o->repeat_penalty;
     s->scfg.repeat_last_n = o->repeat_last_n;
+    s->scfg.presence_penalty = o->presence_penalty;
+    s->scfg.frequency_penalty = o->frequency_penalty;
+    s->scfg.n_prompt = n;
     inf__rng_seed(&s->rng, o->seed);
     s->ignore_eos = o->ignore_eos;
     s->return_logits = o->return_logits;
@@ -56,6 +59,17 @@ inf__seq *inf__seq_new(inf__engine *e, const int32_t *ids, size_t n,
         if (!s->stop_ids) goto nomem;
         memcpy(s->stop_ids, o->stop_ids, o->n_stop_ids * sizeof *s->stop_ids);
         s->n_stop_ids = o->n_stop_ids;
+    }
+    if (o->n_logit_bias && o->logit_bias_ids && o->logit_bias_values) {
+        size_t nb = o->n_logit_bias;
+        s->bias_ids = malloc(nb * sizeof *s->bias_ids);
+        s->bias = malloc(nb * sizeof *s->bias);
+        if (!s->bias_ids || !s->bias) goto nomem;
+        memcpy(s->bias_ids, o->logit_bias_ids, nb * sizeof *s->bias_ids);
+        memcpy(s->bias, o->logit_bias_values, nb * sizeof *s->bias);
+        s->scfg.bias_ids = s->bias_ids;
+        s->scfg.bias = s->bias;
+        s->scfg.n_bias = nb;
     }
     if (want_text && e->tok) {
         s->detok = inf__detok_new(e->tok, 1);
@@ -82,6 +96,8 @@ void inf__seq_unref(inf__seq *s) {
     inf__event_clear(&s->pending);
     free(s->hist);
     free(s->stop_ids);
+    free(s->bias_ids);
+    free(s->bias);
     inf__detok_free(s->detok);
     inf__stopstr_free(s->stop);
     pthread_mutex_destroy(&s->mu);

@@ -2,6 +2,7 @@
 #include "remote/proto.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,26 @@ static int add_sampling(json_t *req, const inf_generate_options *o) {
         if (o->repeat_last_n > 0)
             bad |= json_object_set_new(req, "repeat_last_n",
                                        json_integer(o->repeat_last_n));
+    }
+    if (o->presence_penalty != 0)
+        bad |= json_object_set_new(req, "presence_penalty",
+                                   json_real((double)o->presence_penalty));
+    if (o->frequency_penalty != 0)
+        bad |= json_object_set_new(req, "frequency_penalty",
+                                   json_real((double)o->frequency_penalty));
+    if (o->n_logit_bias > 0) {
+        /* OpenAI's shape: token ids as strings -> bias.  A repeated id
+         * adds up, as it does in the engine's sampler. */
+        json_t *lb = json_object();
+        for (size_t i = 0; lb && i < o->n_logit_bias; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", (int)o->logit_bias_ids[i]);
+            double v = (double)o->logit_bias_values[i];
+            json_t *prev = json_object_get(lb, key);
+            if (prev) v += json_number_value(prev);
+            bad |= json_object_set_new(lb, key, json_real(v));
+        }
+        bad |= json_object_set_new(req, "logit_bias", lb);
     }
     if (o->seed != INF_SEED_RANDOM)
         /* JSON integers are signed 64-bit in jansson: keep the low 63 bits

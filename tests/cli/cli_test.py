@@ -129,6 +129,26 @@ def group_generate():
     args[args.index("1234")] = "0"
     a, b = run_ok(args), run_ok(args)
     check(a == b and len(a) > 0, "--seed 0 is a fixed seed: %r vs %r" % (a, b))
+    # OpenAI's sampling fields (issue 16): --logit-bias +100 forces a token,
+    # -100 bans the greedy one; a large --frequency-penalty changes the
+    # greedy text, the same way every run; each also reaches batch.
+    def ids_of(args):
+        out = run_ok(["generate", "-m", BROWN, "--json", "--quiet"] + args + [p["prompt"]])
+        return [json.loads(l)["id"] for l in out.decode().splitlines()[:-1]]
+    forced = 1000
+    got = ids_of(["--max-tokens", "4", "--logit-bias", "%d=100" % forced])
+    check(got == [forced] * 4, "--logit-bias %d=100 forces it: %r" % (forced, got))
+    g0 = p["greedy_ids"][0]
+    got = ids_of(["--max-tokens", "1", "--logit-bias", "%d=-100,%d=0" % (g0, forced)])
+    check(len(got) == 1 and got[0] != g0, "--logit-bias %d=-100 bans the greedy token: %r" % (g0, got))
+    a = ids_of(["--max-tokens", "40", "--frequency-penalty", "2"])
+    b = ids_of(["--max-tokens", "40", "--frequency-penalty", "2"])
+    check(a == b and a != p["greedy_ids"] and a[0] == g0,
+          "--frequency-penalty 2: deterministic, first token unchanged, text changed: %r" % a)
+    c = ids_of(["--max-tokens", "40", "--presence-penalty", "2"])
+    check(c != p["greedy_ids"] and c[0] == g0, "--presence-penalty 2 changes the greedy text: %r" % c)
+    check(ids_of(["--max-tokens", "40", "--presence-penalty", "0", "--frequency-penalty", "0"])
+          == p["greedy_ids"], "penalties 0 are off")
     # The quantised variants through batch: every prompt's 40 greedy tokens.
     for w, d in (("mlx8", "brown-llama-8m-mlx8"), ("mlx4", "brown-llama-8m-mlx4")):
         ps = [q for q in gold if q["weights"] == w]
@@ -368,6 +388,12 @@ def group_errors():
         E(["generate", "-m", M, "--top-k", "2000000", "x"], 2, "for --top-k: must be in [0, 1000000]")
         E(["generate", "-m", M, "--repeat-penalty", "nan", "x"], 2, "--repeat-penalty: expected a number")
         E(["chat", "-m", M, "--stop", ""], 2, "--stop needs a non-empty text")
+        E(["generate", "-m", M, "--presence-penalty", "3", "x"], 2, "for --presence-penalty: must be in [-2, 2]")
+        E(["generate", "-m", M, "--frequency-penalty", "-2.5", "x"], 2, "for --frequency-penalty: must be in [-2, 2]")
+        E(["generate", "-m", M, "--logit-bias", "5=200", "x"], 2, "BIAS must be a number in [-100, 100]")
+        E(["generate", "-m", M, "--logit-bias", "abc", "x"], 2, "expected ID=BIAS")
+        E(["batch", "-m", M, "--logit-bias", "5", "f"], 2, "expected ID=BIAS")
+        E(["generate", "-m", M, "--quiet", "--logit-bias", "99999=1", "x"], 1, "outside the vocabulary")
         E(["batch", "-m", M, "--max-tokens", "1.5", "f"], 2, "--max-tokens: expected an integer")
         E(["generate", "x"], 2, "use -m DIR")
         E(["generate", "-m", M, "a", "b"], 2, "one PROMPT")

@@ -96,7 +96,7 @@ static void test_options(void) {
 static void test_option_bounds(void) {
     size_t n = 0;
     const inf_option_bound *b = inf_generate_option_bounds(&n);
-    CHECK_EQ_INT(n, 7);
+    CHECK_EQ_INT(n, 9);
     CHECK(inf_generate_option_bound("temperature") != NULL);
     CHECK(inf_generate_option_bound("no_such_field") == NULL);
     CHECK(inf_generate_option_bound(NULL) == NULL);
@@ -118,6 +118,8 @@ static void test_option_bounds(void) {
                 else if (!strcmp(b[i].field, "min_p")) o.min_p = (float)v;
                 else if (!strcmp(b[i].field, "repeat_penalty")) o.repeat_penalty = (float)v;
                 else if (!strcmp(b[i].field, "repeat_last_n")) o.repeat_last_n = (int32_t)v;
+                else if (!strcmp(b[i].field, "presence_penalty")) o.presence_penalty = (float)v;
+                else if (!strcmp(b[i].field, "frequency_penalty")) o.frequency_penalty = (float)v;
                 else CHECK_MSG(0, "field %s not covered by this test", b[i].field);
                 char *msg = NULL;
                 int rc = inf_generate_options_check(&o, &msg);
@@ -141,6 +143,33 @@ static void test_option_bounds(void) {
     CHECK_EQ_INT(inf_generate_options_check(&o, &msg), INF_E_INVALID_ARGUMENT);
     CHECK_EQ_STR(msg, "stop string 0 is empty");
     inf_free(msg);
+    /* logit_bias: arrays present, ids non-negative, values in [-100, 100] */
+    inf_generate_options_default(&o);
+    int32_t bid[2] = {3, 7};
+    float bval[2] = {100.0f, -100.0f};
+    o.n_logit_bias = 2;
+    CHECK_EQ_INT(inf_generate_options_check(&o, NULL), INF_E_INVALID_ARGUMENT);
+    o.logit_bias_ids = bid;
+    o.logit_bias_values = bval;
+    CHECK_EQ_INT(inf_generate_options_check(&o, NULL), INF_OK);
+    bval[1] = -100.5f;
+    CHECK_EQ_INT(inf_generate_options_check(&o, &msg), INF_E_INVALID_ARGUMENT);
+    CHECK_EQ_STR(msg, "logit_bias value -100.5 for token 7 is out of range [-100, 100]");
+    inf_free(msg);
+    bval[1] = NAN;
+    CHECK_EQ_INT(inf_generate_options_check(&o, NULL), INF_E_INVALID_ARGUMENT);
+    bval[1] = 0;
+    bid[0] = -1;
+    CHECK_EQ_INT(inf_generate_options_check(&o, &msg), INF_E_INVALID_ARGUMENT);
+    CHECK_EQ_STR(msg, "logit_bias id -1 is negative");
+    inf_free(msg);
+    /* A struct from before issue 16 ends at n_prompt_ids: the new fields
+     * read as off, whatever lies past its end. */
+    inf_generate_options_default(&o);
+    o.struct_size = offsetof(inf_generate_options, presence_penalty);
+    o.presence_penalty = 99.0f;
+    o.n_logit_bias = 5; /* past its end: never read */
+    CHECK_EQ_INT(inf_generate_options_check(&o, NULL), INF_OK);
     /* An older, smaller struct: the fields it lacks keep their defaults. */
     inf_generate_options_default(&o);
     o.struct_size = offsetof(inf_generate_options, seed);

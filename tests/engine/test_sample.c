@@ -256,9 +256,103 @@ static void test_stopstr(void) {
     inf__stopstr_free(NULL);
 }
 
+/* logit_bias is added before everything else: +100 forces a token, -100
+ * bans one, the caller's logits stay as they were, out-of-vocabulary ids
+ * are ignored, and a bias applies under sampling as well as greedy. */
+static void test_logit_bias(void) {
+    float l[4] = {1.0f, 3.0f, 2.0f, 0.0f};
+    int32_t ids[2] = {3, 1};
+    float b[2] = {100.0f, 0.0f};
+    inf__sampler_cfg c = {.bias_ids = ids, .bias = b, .n_bias = 1};
+    CHECK_EQ_INT(sample(&c, l, 4, NULL, 0, NULL), 3);
+    CHECK(l[3] == 0.0f && l[1] == 3.0f);
+    /* -100 on the argmax: the next best wins */
+    ids[0] = 1;
+    b[0] = -100.0f;
+    CHECK_EQ_INT(sample(&c, l, 4, NULL, 0, NULL), 2);
+    /* a small bias tips a near tie: 2 + 1.5 > 3 */
+    ids[0] = 2;
+    b[0] = 1.5f;
+    CHECK_EQ_INT(sample(&c, l, 4, NULL, 0, NULL), 2);
+    /* two entries add up in order; an id outside the vocabulary is ignored */
+    int32_t ids2[3] = {0, 0, 99};
+    float b2[3] = {1.5f, 1.0f, 100.0f};
+    inf__sampler_cfg c2 = {.bias_ids = ids2, .bias = b2, .n_bias = 3};
+    CHECK_EQ_INT(sample(&c2, l, 4, NULL, 0, NULL), 0); /* 1 + 2.5 > 3 */
+    /* under sampling: a banned token is never drawn, a forced one always */
+    inf__sampler_cfg t = {.temperature = 1.0f, .bias_ids = ids, .bias = b, .n_bias = 1};
+    ids[0] = 1;
+    b[0] = -100.0f;
+    float flat[4] = {0, 0, 0, 0};
+    double f[4];
+    freqs(&t, flat, 4, 7, 4000, f);
+    CHECK(f[1] == 0.0);
+    CHECK(f[0] > 0.25 && f[2] > 0.25 && f[3] > 0.25);
+    b[0] = 100.0f;
+    freqs(&t, flat, 4, 7, 1000, f);
+    CHECK(f[1] > 0.999);
+}
+
+/* OpenAI's frequency and presence penalties: over generated tokens only
+ * (history after n_prompt), logit -= count * freq + (count > 0) * pres. */
+static void test_freq_presence(void) {
+    float l[4] = {3.0f, 2.5f, 2.0f, 0.0f};
+    /* prompt {0, 0, 0}, then token 0 generated twice */
+    int32_t h[5] = {0, 0, 0, 0, 0};
+    inf__sampler_cfg c = {.frequency_penalty = 0.2f, .n_prompt = 3};
+    /* 3 - 2*0.2 = 2.6 > 2.5: still 0 */
+    CHECK_EQ_INT(sample(&c, l, 4, h, 5, NULL), 0);
+    /* 3 - 2*0.3 = 2.4 < 2.5: now 1 */
+    c.frequency_penalty = 0.3f;
+    CHECK_EQ_INT(sample(&c, l, 4, h, 5, NULL), 1);
+    /* the prompt does not count: with all five as prompt nothing changes */
+    c.n_prompt = 5;
+    CHECK_EQ_INT(sample(&c, l, 4, h, 5, NULL), 0);
+    /* presence: once, however often: 3 - 0.6 = 2.4 < 2.5 */
+    inf__sampler_cfg p = {.presence_penalty = 0.6f, .n_prompt = 3};
+    CHECK_EQ_INT(sample(&p, l, 4, h, 5, NULL), 1);
+    p.presence_penalty = 0.4f; /* 3 - 0.4 = 2.6: 0 again, count ignored */
+    CHECK_EQ_INT(sample(&p, l, 4, h, 5, NULL), 0);
+    /* both: 3 - 2*0.1 - 0.35 = 2.45 < 2.5 */
+    inf__sampler_cfg b = {.frequency_penalty = 0.1f, .presence_penalty = 0.35f, .n_prompt = 3};
+    CHECK_EQ_INT(sample(&b, l, 4, h, 5, NULL), 1);
+    /* negative values encourage: token 2 generated once, 2 + 1.5 > 3 */
+    int32_t h2[2] = {3, 2};
+    inf__sampler_cfg n = {.presence_penalty = -1.5f, .n_prompt = 1};
+    CHECK_EQ_INT(sample(&n, l, 4, h2, 2, NULL), 2);
+    /* the scratch counts are left zeroed: the same call twice agrees */
+    CHECK_EQ_INT(sample(&c, l, 4, h, 5, NULL), 0);
+    c.n_prompt = 3;
+    CHECK_EQ_INT(sample(&c, l, 4, h, 5, NULL), 1);
+    CHECK_EQ_INT(sample(&c, l, 4, h, 5, NULL), 1);
+    /* order: logit bias first, then repeat penalty, then frequency:
+     * l[0] = (3 + 1) / 2 - 2*0.3 = 1.4 < 2.5 but (3 + 1) - 0.6 = 3.4 without
+     * the repeat penalty */
+    int32_t bid[1] = {0};
+    float bv[1] = {1.0f};
+    inf__sampler_cfg o = {.bias_ids = bid, .bias = bv, .n_bias = 1,
+                          .frequency_penalty = 0.3f, .n_prompt = 3};
+    CHECK_EQ_INT(sample(&o, l, 4, h, 5, NULL), 0);
+    o.repeat_penalty = 2.0f;
+    CHECK_EQ_INT(sample(&o, l, 4, h, 5, NULL), 1);
+    /* a negative biased logit is multiplied by the repeat penalty, which
+     * it would not be if the bias came after: -1 - 1 = -2 -> -4, then
+     * -4 - 0.3*2 = -4.6 vs l2 = -4.5 */
+    float m[3] = {-1.0f, -4.5f, -10.0f};
+    bv[0] = -1.0f;
+    int32_t hm[3] = {2, 0, 0};
+    inf__sampler_cfg q = {.bias_ids = bid, .bias = bv, .n_bias = 1, .repeat_penalty = 2.0f,
+                          .frequency_penalty = 0.3f, .n_prompt = 1};
+    CHECK_EQ_INT(sample(&q, m, 3, hm, 3, NULL), 1);
+    bv[0] = 0.0f; /* -1 -> -2 -> -2.6 > -4.5 */
+    CHECK_EQ_INT(sample(&q, m, 3, hm, 3, NULL), 0);
+}
+
 int main(void) {
     test_greedy();
     test_repeat_penalty();
+    test_logit_bias();
+    test_freq_presence();
     test_distribution();
     test_seed();
     test_stopstr();

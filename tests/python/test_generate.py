@@ -51,6 +51,27 @@ def test_stop_string_and_stop_ids(model):
     assert [t.id for t in s] == p["greedy_ids"][:3] and s.finish_reason == "stop"
 
 
+def test_openai_sampling_fields_as_the_cli(model):
+    # presence/frequency penalties and logit_bias reach the library as the
+    # CLI's flags do: the same ids from both.
+    prompt = "The jury said"
+    for kw, flags in (({"frequency_penalty": 1.5}, ["--frequency-penalty", "1.5"]),
+                      ({"presence_penalty": -1.0}, ["--presence-penalty", "-1"]),
+                      ({"logit_bias": {1000: 100}}, ["--logit-bias", "1000=100"])):
+        out = run_cli("generate", "-m", MODEL, "--max-tokens", "20", "--json", "--quiet",
+                      *flags, prompt)
+        want = [json.loads(l)["id"] for l in out.decode().splitlines()[:-1]]
+        got = [t.id for t in model.generate(prompt, max_tokens=20, **kw)]
+        assert got == want, kw
+    assert [t.id for t in model.generate(prompt, max_tokens=3, logit_bias={1000: 100})] == [1000] * 3
+    with pytest.raises(inference.InvalidArgumentError, match="presence_penalty"):
+        model.generate(prompt, presence_penalty=2.5)
+    with pytest.raises(inference.InvalidArgumentError, match="logit_bias"):
+        model.generate(prompt, logit_bias={5: 101})
+    with pytest.raises(inference.InvalidArgumentError, match="outside the vocabulary"):
+        list(model.generate(prompt, logit_bias={10 ** 6: 1}))
+
+
 def test_seeds(model):
     kw = dict(max_tokens=20, temperature=0.9, top_k=40, top_p=0.95)
     a = model.generate("The jury said", seed=1234, **kw).read()

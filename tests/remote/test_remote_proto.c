@@ -249,6 +249,13 @@ static void test_bodies(void) {
     o.n_stop_strings = 2;
     o.prompt_ids = ids;
     o.n_prompt_ids = 3;
+    o.presence_penalty = 0.5f;
+    o.frequency_penalty = -0.25f;
+    int32_t bias_ids[] = {42, 7, 42};
+    float bias_vals[] = {-100.0f, 3.0f, 1.0f};
+    o.logit_bias_ids = bias_ids;
+    o.logit_bias_values = bias_vals;
+    o.n_logit_bias = 3;
     b = inf__oai_body_completion(NULL, NULL, ids, 3, &o, 0, NULL);
     j = json_loads(b, 0, NULL);
     CHECK(json_object_get(j, "model") == NULL);
@@ -261,6 +268,12 @@ static void test_bodies(void) {
     CHECK_NEAR(json_number_value(json_object_get(j, "min_p")), 0.05, 1e-6);
     CHECK_NEAR(json_number_value(json_object_get(j, "repeat_penalty")), 1.1, 1e-6);
     CHECK_EQ_INT(json_integer_value(json_object_get(j, "seed")), 1234);
+    CHECK_NEAR(json_number_value(json_object_get(j, "presence_penalty")), 0.5, 1e-6);
+    CHECK_NEAR(json_number_value(json_object_get(j, "frequency_penalty")), -0.25, 1e-6);
+    json_t *lb = json_object_get(j, "logit_bias");
+    CHECK(json_is_object(lb) && json_object_size(lb) == 2);
+    CHECK_NEAR(json_number_value(json_object_get(lb, "42")), -99.0, 1e-6); /* adds up */
+    CHECK_NEAR(json_number_value(json_object_get(lb, "7")), 3.0, 1e-6);
     json_t *st = json_object_get(j, "stop");
     CHECK(json_is_array(st) && json_array_size(st) == 2);
     CHECK_EQ_STR(json_string_value(json_array_get(st, 1)), "END");

@@ -1,7 +1,9 @@
 /* Helpers of the `inference` subcommands; see cmdutil.h. */
 #include "cmdutil.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +22,45 @@ void cli_sampling_free(cli_sampling *s) {
     cli_strs_free(&s->stops);
     s->o.stop_strings = NULL;
     s->o.n_stop_strings = 0;
+    free(s->bias_ids);
+    free(s->bias_vals);
+    s->bias_ids = NULL;
+    s->bias_vals = NULL;
+    s->n_bias = 0;
+    s->o.logit_bias_ids = NULL;
+    s->o.logit_bias_values = NULL;
+    s->o.n_logit_bias = 0;
+}
+
+int cli_sampling_bias(void *user, const char *value) {
+    cli_sampling *s = user;
+    const char *p = value;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long id = strtol(p, &end, 10);
+        if (end == p || *end != '=' || errno || id < 0 || id > INT32_MAX)
+            return cli_usage_err("--logit-bias '%s': expected ID=BIAS with a token id "
+                                 "(a non-negative integer), e.g. 42=-100", value);
+        p = end + 1;
+        double b = strtod(p, &end);
+        if (end == p || (*end && *end != ',') || errno || !(b >= -100 && b <= 100))
+            return cli_usage_err("--logit-bias '%s': BIAS must be a number in "
+                                 "[-100, 100]", value);
+        int32_t *ids = realloc(s->bias_ids, (s->n_bias + 1) * sizeof *ids);
+        if (ids) s->bias_ids = ids;
+        float *vals = realloc(s->bias_vals, (s->n_bias + 1) * sizeof *vals);
+        if (vals) s->bias_vals = vals;
+        if (!ids || !vals) return cli_err("out of memory");
+        s->bias_ids[s->n_bias] = (int32_t)id;
+        s->bias_vals[s->n_bias] = (float)b;
+        s->n_bias++;
+        s->o.logit_bias_ids = s->bias_ids;
+        s->o.logit_bias_values = s->bias_vals;
+        s->o.n_logit_bias = s->n_bias;
+        if (!*end) return 0;
+        p = end + 1;
+    }
 }
 
 int cli_sampling_stop(void *user, const char *value) {

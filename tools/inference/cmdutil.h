@@ -19,8 +19,12 @@
 
 /* Sampling options being collected from the command line. */
 typedef struct cli_sampling {
-    inf_generate_options o; /* stop_strings points into `stops` */
+    inf_generate_options o; /* stop_strings points into `stops`, the
+                               logit_bias arrays into bias_* */
     cli_strs stops;         /* borrowed argv strings */
+    int32_t *bias_ids;      /* --logit-bias entries, malloc'd */
+    float *bias_vals;
+    size_t n_bias;
 } cli_sampling;
 
 /* Initialises s with the library's defaults and max_tokens = default_max. */
@@ -30,6 +34,9 @@ void cli_sampling_free(cli_sampling *s);
 /* --stop's check (user: the cli_sampling): a non-empty UTF-8 text; keeps
  * o.stop_strings pointing at the texts so far. */
 int cli_sampling_stop(void *user, const char *value);
+/* --logit-bias (user: the cli_sampling): "ID=BIAS[,ID=BIAS...]", each
+ * BIAS in [-100, 100]; appends to o.logit_bias_ids / values. */
+int cli_sampling_bias(void *user, const char *value);
 
 /* The sampling options as rows of an option table (a cli_sampling *s).
  * Their ranges are the library's (inf_generate_option_bound). */
@@ -49,6 +56,18 @@ int cli_sampling_stop(void *user, const char *value);
     {.name = "repeat-last-n", .kind = CLI_INT, .dest = &(s)->o.repeat_last_n,  \
      .bound = "repeat_last_n",                                                 \
      .help = "tokens the penalty looks back (0 = all)"},                       \
+    {.name = "presence-penalty", .kind = CLI_FLOAT,                            \
+     .dest = &(s)->o.presence_penalty, .bound = "presence_penalty",            \
+     .help = "OpenAI's: subtract X from tokens already\n"                      \
+             "generated (the prompt does not count; 0 = off)"},                \
+    {.name = "frequency-penalty", .kind = CLI_FLOAT,                           \
+     .dest = &(s)->o.frequency_penalty, .bound = "frequency_penalty",          \
+     .help = "OpenAI's: subtract X times each token's count\n"                 \
+             "so far in the generated text (0 = off)"},                        \
+    {.name = "logit-bias", .kind = CLI_CALL, .fn = cli_sampling_bias,          \
+     .user = (s), .metavar = "ID=BIAS",                                        \
+     .help = "add BIAS (-100..100) to token ID's logit\n"                      \
+             "(repeatable, or comma-separated)"},                              \
     {.name = "seed", .kind = CLI_U64, .dest = &(s)->o.seed,                    \
      .help = "sampling seed; the same seed gives the same text\n"             \
              "(default: a random one)"},                                       \

@@ -70,6 +70,11 @@ class inf_generate_options(Structure):
         ("add_generation_prompt", c_int),
         ("prompt_ids", POINTER(c_int32)),
         ("n_prompt_ids", c_size_t),
+        ("presence_penalty", c_float),
+        ("frequency_penalty", c_float),
+        ("logit_bias_ids", POINTER(c_int32)),
+        ("logit_bias_values", POINTER(c_float)),
+        ("n_logit_bias", c_size_t),
     ]
 
 

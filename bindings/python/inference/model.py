@@ -8,7 +8,7 @@ import operator
 import threading
 import weakref
 from array import array
-from ctypes import byref, c_char_p, c_int32, c_void_p, POINTER
+from ctypes import byref, c_char_p, c_float, c_int32, c_void_p, POINTER
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
                     Sequence, Tuple, Union)
 
@@ -223,6 +223,10 @@ _SAMPLING_DOC = """
                       context is full)
       temperature     0 = greedy;  top_k (0 = off), top_p, min_p (0 = off),
       repeat_penalty  (0 and 1 = off), repeat_last_n (0 = all tokens)
+      presence_penalty, frequency_penalty  OpenAI's (-2..2, 0 = off), over
+                      the generated tokens only
+      logit_bias      {token_id: bias} with bias in [-100, 100], added to
+                      the logits before anything else
       seed            None: random; any int in [0, 2**64-1), 0 included, is
                       a fixed seed that reproduces the tokens
       stop            a string or strings that end generation (not emitted)
@@ -422,6 +426,9 @@ class Model:
                  stop_ids: Optional[Sequence[int]] = None, ignore_eos: bool = False,
                  logits: bool = False, timeout: Optional[float] = None,
                  cancel: Optional[CancelToken] = None,
+                 presence_penalty: Optional[float] = None,
+                 frequency_penalty: Optional[float] = None,
+                 logit_bias: Optional[Mapping[int, float]] = None,
                  ) -> Tuple[_lib.inf_generate_options, List[Any], CancelToken]:
         o = self._options_base(model_defaults)
         keep: List[Any] = []
@@ -453,6 +460,18 @@ class Model:
             if len(a):
                 o.stop_ids = ctypes.cast(_ids_ptr(a), POINTER(c_int32))
                 o.n_stop_ids = len(a)
+        if presence_penalty is not None:
+            o.presence_penalty = _float("presence_penalty", presence_penalty)
+        if frequency_penalty is not None:
+            o.frequency_penalty = _float("frequency_penalty", frequency_penalty)
+        if logit_bias:
+            items = list(dict(logit_bias).items())
+            ids = _ids("logit_bias", [k for k, _ in items])
+            vals = (c_float * len(items))(*[_float("logit_bias", v) for _, v in items])
+            keep.extend([ids, vals])
+            o.logit_bias_ids = ctypes.cast(_ids_ptr(ids), POINTER(c_int32))
+            o.logit_bias_values = ctypes.cast(vals, POINTER(c_float))
+            o.n_logit_bias = len(items)
         o.ignore_eos = 1 if ignore_eos else 0
         o.return_logits = 1 if logits else 0
         if cancel is not None:
@@ -478,7 +497,10 @@ class Model:
                  seed: Optional[int] = None, stop: Union[str, Sequence[str], None] = None,
                  stop_ids: Optional[Sequence[int]] = None, ignore_eos: bool = False,
                  logits: bool = False, timeout: Optional[float] = None,
-                 cancel: Optional[CancelToken] = None) -> "TokenStream":
+                 cancel: Optional[CancelToken] = None,
+                 presence_penalty: Optional[float] = None,
+                 frequency_penalty: Optional[float] = None,
+                 logit_bias: Optional[Mapping[int, float]] = None) -> "TokenStream":
         """Starts generating the continuation of `prompt` (raw text, BOS added
         where the tokenizer adds it; or a sequence of token ids, used
         exactly) and returns a TokenStream: iterate it for Token(id, text);
@@ -489,7 +511,10 @@ class Model:
         DeadlineExceededError, ...)."""
         o, keep, tok = self._options(True, max_tokens, temperature, top_k, top_p, min_p,
                                      repeat_penalty, repeat_last_n, seed, stop, stop_ids,
-                                     ignore_eos, logits, timeout, cancel)
+                                     ignore_eos, logits, timeout, cancel,
+                                     presence_penalty=presence_penalty,
+                                     frequency_penalty=frequency_penalty,
+                                     logit_bias=logit_bias)
         if isinstance(prompt, str):
             p = _encode("prompt", prompt)
         else:
@@ -513,7 +538,10 @@ class Model:
              seed: Optional[int] = None, stop: Union[str, Sequence[str], None] = None,
              stop_ids: Optional[Sequence[int]] = None, ignore_eos: bool = False,
              logits: bool = False, timeout: Optional[float] = None,
-             cancel: Optional[CancelToken] = None) -> "TokenStream":
+             cancel: Optional[CancelToken] = None,
+                 presence_penalty: Optional[float] = None,
+                 frequency_penalty: Optional[float] = None,
+                 logit_bias: Optional[Mapping[int, float]] = None) -> "TokenStream":
         """Renders `messages` (dicts {"role", "content"} or Message) with the
         model's chat template (or `template`, Jinja source) and generates the
         reply; returns a TokenStream as generate() does.
@@ -528,7 +556,10 @@ class Model:
         msgs = [_message_dict(m) for m in messages]
         o, keep, tok = self._options(True, max_tokens, temperature, top_k, top_p, min_p,
                                      repeat_penalty, repeat_last_n, seed, stop, stop_ids,
-                                     ignore_eos, logits, timeout, cancel)
+                                     ignore_eos, logits, timeout, cancel,
+                                     presence_penalty=presence_penalty,
+                                     frequency_penalty=frequency_penalty,
+                                     logit_bias=logit_bias)
         o.add_generation_prompt = 1 if add_generation_prompt else 0
         tools_json = json.dumps(list(tools)).encode() if tools is not None else None
         vars_json = json.dumps(dict(template_vars)).encode() if template_vars else None
@@ -606,7 +637,10 @@ class Model:
                  top_k: Optional[int] = None, top_p: Optional[float] = None,
                  min_p: Optional[float] = None, seed: Optional[int] = None,
                  timeout: Optional[float] = None,
-                 cancel: Optional[CancelToken] = None) -> List[Classification]:
+                 cancel: Optional[CancelToken] = None,
+                 presence_penalty: Optional[float] = None,
+                 frequency_penalty: Optional[float] = None,
+                 logit_bias: Optional[Mapping[int, float]] = None) -> List[Classification]:
         """The next token of each prompt, all prompts in one batched prefill
         (inf_classify): greedy unless temperature > 0 (the model's
         generation defaults are not applied: labelling wants the argmax).
@@ -617,7 +651,10 @@ class Model:
         if errors not in ("raise", "return"):
             raise ValueError('errors must be "raise" or "return"')
         o, keep, tok = self._options(False, None, temperature, top_k, top_p, min_p, None,
-                                     None, seed, None, None, False, logits, timeout, cancel)
+                                     None, seed, None, None, False, logits, timeout, cancel,
+                                     presence_penalty=presence_penalty,
+                                     frequency_penalty=frequency_penalty,
+                                     logit_bias=logit_bias)
         arr, n = self._prompt_array(prompts, keep)
         out = POINTER(_lib.inf_classify_result)()
         results: List[Classification] = []
@@ -654,7 +691,10 @@ class Model:
                        stop: Union[str, Sequence[str], None] = None,
                        stop_ids: Optional[Sequence[int]] = None, ignore_eos: bool = False,
                        timeout: Optional[float] = None,
-                       cancel: Optional[CancelToken] = None) -> List[BatchResult]:
+                       cancel: Optional[CancelToken] = None,
+                 presence_penalty: Optional[float] = None,
+                 frequency_penalty: Optional[float] = None,
+                 logit_bias: Optional[Mapping[int, float]] = None) -> List[BatchResult]:
         """Generates from all `prompts` together (inf_batch_generate: the
         sequences are decoded in one batch) and returns one BatchResult per
         prompt, in order.  Sampling starts from the model's generation
@@ -663,7 +703,10 @@ class Model:
             raise ValueError('errors must be "raise" or "return"')
         o, keep, tok = self._options(True, max_tokens, temperature, top_k, top_p, min_p,
                                      repeat_penalty, repeat_last_n, seed, stop, stop_ids,
-                                     ignore_eos, False, timeout, cancel)
+                                     ignore_eos, False, timeout, cancel,
+                                     presence_penalty=presence_penalty,
+                                     frequency_penalty=frequency_penalty,
+                                     logit_bias=logit_bias)
         arr, n = self._prompt_array(prompts, keep)
         out = POINTER(_lib.inf_batch_result)()
         results: List[BatchResult] = []
