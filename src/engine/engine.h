@@ -55,6 +55,11 @@
 #define INF__ENGINE_DEFAULT_SLOTS 4   /* default parallel_slots */
 #define INF__ENGINE_QUEUE_MAX 256     /* queued sequences before E_BUSY */
 #define INF__ENGINE_STEP_TOKENS 512   /* token rows per forward step */
+/* Tokens carrying logits (return_logits) that may wait for a stream's
+ * reader: at this many the sequence is paused (gets no decode row) until
+ * the reader takes one, so a stalled reader holds at most this many
+ * vocab-sized copies instead of one per generated token. */
+#define INF__SEQ_LOGITS_BACKLOG 16
 
 /* Loads the model directory at path for the compute backend `compute` and
  * returns the model operations table (static) in *ops and the model in

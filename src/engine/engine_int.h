@@ -101,6 +101,9 @@ struct inf__engine {
     inf__seq *q_head, *q_tail;
     size_t q_len;
     int stopping;
+    uint64_t wakes;       /* bumped by submit and by a reader that unpauses
+                             its sequence, so the worker never sleeps
+                             through either */
     inf_metrics last;     /* last completed operation */
 
     /* Worker-only. */
@@ -130,6 +133,12 @@ void inf__seq_deliver(inf__seq *s, inf__event *ev);
 /* Worker side: marks the sequence finished and wakes the reader. */
 void inf__seq_finish(inf__seq *s, int status, inf_finish_reason why,
                      const char *msg);
+/* Worker side: 1 when s is paused because INF__SEQ_LOGITS_BACKLOG tokens
+ * with logits wait for its reader (locks s->mu). */
+int inf__seq_backlogged(inf__seq *s);
+/* Reader side, under s->mu, after taking an event: wakes the worker when
+ * that unpaused the sequence. */
+void inf__seq_unpause_locked(inf__seq *s);
 /* Waits until the sequence has finished (reader side). */
 void inf__seq_wait(inf__seq *s);
 /* Metrics of the sequence so far (locks s->mu). */

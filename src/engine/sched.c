@@ -6,14 +6,19 @@
  *      deadline) — so a cancel takes effect within one step;
  *   2. admits queued sequences into free slots;
  *   3. builds ONE batch: a decode row for every sequence that has sampled a
- *      token, then prompt chunks of sequences still prefilling, up to
+ *      token (except those paused because INF__SEQ_LOGITS_BACKLOG tokens
+ *      with logits wait for a stalled reader), then prompt chunks of sequences still prefilling, up to
  *      step_tokens rows (continuous batching: prefill mixes with decode);
  *   4. runs forward() once and samples a token for every sequence whose
  *      last row was in the batch.
+ * With nothing to run (every active sequence paused) the worker sleeps
+ * until a submit or a reader wakes it, or 50 ms pass (cancellations and
+ * deadlines of paused sequences are noticed then).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "engine/engine_int.h"
@@ -255,8 +260,9 @@ static void take_token(inf__engine *e, inf__seq *s, const float *logits) {
     }
 }
 
-/* One forward step over the active sequences. */
-static void step(inf__engine *e) {
+/* One forward step over the active sequences.  Returns the rows run (0:
+ * nothing was runnable). */
+static int32_t step(inf__engine *e) {
     const char *msg = NULL;
     for (int32_t i = 0; i < e->n_slots; i++) {
         inf__seq *s = e->active[i];
@@ -272,6 +278,7 @@ static void step(inf__engine *e) {
     for (int32_t i = 0; i < e->n_slots; i++) {
         inf__seq *s = e->active[i];
         if (!s || s->all_logits || s->n_hist - s->n_past != 1) continue;
+        if (inf__seq_backlogged(s)) continue; /* its reader is behind */
         e->b_tok[n] = s->hist[s->n_past];
         e->b_pos[n] = (int32_t)s->n_past;
         e->b_slot[n] = i;
@@ -325,7 +332,7 @@ static void step(inf__engine *e) {
         }
         adv[i] = (int32_t)take;
     }
-    if (n == 0) return;
+    if (n == 0) return 0;
 
     inf__batch b = {.n_tokens = n, .tokens = e->b_tok, .pos = e->b_pos,
                     .slot = e->b_slot, .want = e->b_want,
@@ -343,7 +350,7 @@ static void step(inf__engine *e) {
             end_seq(e, s, rc, INF_FINISH_NONE,
                     err.msg[0] ? err.msg : "forward pass failed");
         }
-        return;
+        return n;
     }
     for (int32_t i = 0; i < e->n_slots; i++)
         if (e->active[i]) e->active[i]->n_past += (size_t)adv[i];
@@ -363,6 +370,7 @@ static void step(inf__engine *e) {
             end_seq(e, s, INF_OK, INF_FINISH_LENGTH, NULL);
         }
     }
+    return n;
 }
 
 /* Ends queued sequences that were cancelled before they ran; under e->mu.
@@ -397,6 +405,7 @@ static void *worker(void *arg) {
             continue;
         }
         if (e->stopping) break;
+        uint64_t wakes = e->wakes;
         inf__seq *dead = purge_queue(e);
         inf__seq *admitted[e->n_slots > 0 ? e->n_slots : 1];
         int32_t n_adm = 0;
@@ -430,8 +439,16 @@ static void *worker(void *arg) {
             s->t_admit = now;
             pthread_mutex_unlock(&s->mu);
         }
-        step(e);
+        int32_t rows = step(e);
         pthread_mutex_lock(&e->mu);
+        if (rows == 0 && e->wakes == wakes && !e->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+        }
     }
     /* Closing: nothing may keep running on a model that goes away. */
     inf__seq *q = e->q_head;
@@ -533,6 +550,7 @@ int inf__sched_submit(inf__engine *e, inf__seq *s, int bypass_limit,
     else e->q_head = s;
     e->q_tail = s;
     e->q_len++;
+    e->wakes++;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
     return INF_OK;

@@ -145,6 +145,30 @@ void inf__seq_finish(inf__seq *s, int status, inf_finish_reason why,
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Text-only events are a few bytes and max_tokens bounds them; events
+ * with logits are vocab-sized, hence the pause. */
+int inf__seq_backlogged(inf__seq *s) {
+    if (!s->return_logits) return 0;
+    pthread_mutex_lock(&s->mu);
+    int full = s->ev_len >= INF__SEQ_LOGITS_BACKLOG;
+    pthread_mutex_unlock(&s->mu);
+    return full;
+}
+
+void inf__seq_unpause_locked(inf__seq *s) {
+    /* Only the event that brought the queue under the bound matters.  The
+     * engine is alive while s is not done: the worker ends every sequence
+     * (under s->mu) before the engine is freed. */
+    if (!s->return_logits || s->done ||
+        s->ev_len + 1 != INF__SEQ_LOGITS_BACKLOG)
+        return;
+    inf__engine *e = s->eng;
+    pthread_mutex_lock(&e->mu);
+    e->wakes++;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
 void inf__seq_wait(inf__seq *s) {
     pthread_mutex_lock(&s->mu);
     while (!s->done) pthread_cond_wait(&s->cv, &s->mu);

@@ -17,6 +17,7 @@ static int s_next(void *p, inf_token *tok) {
         s->cur = s->ev[s->ev_head];
         s->ev_head = (s->ev_head + 1) % s->ev_cap;
         s->ev_len--;
+        inf__seq_unpause_locked(s);
         pthread_mutex_unlock(&s->mu);
         tok->id = s->cur.id;
         tok->text = s->cur.text ? s->cur.text : "";

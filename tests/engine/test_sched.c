@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "engine/engine.h"
+#include "engine/engine_int.h"
 #include "text/tokenizer/tokenizer.h"
 #include "engine_testutil.h"
 
@@ -431,8 +432,114 @@ static void test_text(void) {
     inf__engine_ops.close(m);
 }
 
+/* Issue 14, defect 7: a reader that stops reading a stream with logits
+ * must not make the engine buffer a vocab-sized copy per token.  The
+ * sequence pauses at INF__SEQ_LOGITS_BACKLOG waiting tokens while the
+ * engine keeps serving other streams, and resumes exactly where it was
+ * once the reader comes back. */
+static void test_stalled_reader(void) {
+    void *m = open_fake();
+    if (!m) return;
+    enum { GEN = 200 };
+    int32_t prompt[3] = {11, 22, 33};
+    inf_generate_options o;
+    inf_generate_options_default(&o);
+    o.max_tokens = GEN;
+    o.return_logits = 1;
+    const inf_stream_ops *so;
+    void *st;
+    char *e = NULL;
+    int rc = inf__engine_start_ids(m, prompt, 3, &o, &so, &st, &e);
+    free(e);
+    CHECK_EQ_INT(rc, INF_OK);
+    if (rc != INF_OK) {
+        inf__engine_ops.close(m);
+        return;
+    }
+    inf__seq *sq = st;
+    /* Other streams run to completion meanwhile (the engine is not held
+     * up by the stalled one); the queue is sampled all along. */
+    size_t max_len = 0;
+    for (int r = 0; r < 3; r++) {
+        static job other;
+        memset(&other, 0, sizeof other);
+        other.m = m;
+        other.n = 2;
+        other.prompt[0] = 5 + r;
+        other.prompt[1] = 6;
+        other.gen = 60;
+        run_job(&other);
+        int32_t want[60];
+        expected(other.prompt, 2, 60, want);
+        CHECK(other.err == INF_OK && other.n_got == 60 &&
+              memcmp(other.got, want, sizeof want) == 0);
+        pthread_mutex_lock(&sq->mu);
+        if (sq->ev_len > max_len) max_len = sq->ev_len;
+        pthread_mutex_unlock(&sq->mu);
+    }
+    struct timespec ts = {0, 120 * 1000000L}; /* > 2 idle waits */
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&sq->mu);
+    size_t len = sq->ev_len;
+    int done = sq->done;
+    pthread_mutex_unlock(&sq->mu);
+    if (len > max_len) max_len = len;
+    printf("  stalled reader: %zu tokens with logits queued (bound %d, "
+           "%d generated), %zu bytes of logits\n",
+           max_len, INF__SEQ_LOGITS_BACKLOG, GEN,
+           max_len * (size_t)V * sizeof(float));
+    CHECK_MSG(max_len <= INF__SEQ_LOGITS_BACKLOG,
+              "queue grew to %zu events", max_len);
+    CHECK_EQ_INT(len, INF__SEQ_LOGITS_BACKLOG); /* it ran up to the bound */
+    CHECK(!done);
+    /* The reader comes back: every token, in order, with its own logits. */
+    int32_t want[GEN];
+    expected(prompt, 3, GEN, want);
+    static int32_t hist[3 + GEN];
+    memcpy(hist, prompt, sizeof prompt);
+    int n = 0, logits_ok = 1;
+    inf_token t;
+    while (so->next(st, &t) == 1 && n < GEN) {
+        float ref[V];
+        hist[3 + n] = t.id;
+        ref_logits(hist, 3 + n, ref);
+        if (!t.logits || t.n_logits != V || memcmp(ref, t.logits, sizeof ref) != 0)
+            logits_ok = 0;
+        if (t.id != want[n]) break;
+        n++;
+        pthread_mutex_lock(&sq->mu);
+        if (sq->ev_len > max_len) max_len = sq->ev_len;
+        pthread_mutex_unlock(&sq->mu);
+    }
+    CHECK_EQ_INT(n, GEN);
+    CHECK(logits_ok);
+    CHECK_EQ_INT(so->err(st), INF_OK);
+    CHECK(max_len <= INF__SEQ_LOGITS_BACKLOG);
+    so->close(st);
+
+    /* Closing a paused stream ends it (the idle worker notices). */
+    rc = inf__engine_start_ids(m, prompt, 3, &o, &so, &st, &e);
+    free(e);
+    CHECK_EQ_INT(rc, INF_OK);
+    if (rc == INF_OK) {
+        nanosleep(&ts, NULL);
+        so->close(st);
+    }
+    static job last;
+    memset(&last, 0, sizeof last);
+    last.m = m;
+    last.n = 1;
+    last.prompt[0] = 9;
+    last.gen = 10;
+    run_job(&last);
+    CHECK_EQ_INT(last.err, INF_OK);
+    CHECK_EQ_INT(last.n_got, 10);
+    inf__engine_ops.close(m);
+}
+
 int main(void) {
     test_mixed();
     test_text();
+    test_stalled_reader();
     return tu_summary("test_engine_sched");
 }
