@@ -103,6 +103,23 @@ int main(void) {
     CHECK_EQ_INT(behind.res, INF__ADMIT_OK);
     CHECK_EQ_INT(order[0], 7);
 
+    /* k slots at once (n choices): a request for 2 waits until both are
+     * free together; one for more than all slots is refused at once. */
+    inf__admit_release(&gate); /* the slot the waiter above was left */
+    inf__admit_stats(&gate, &busy, &waiting);
+    CHECK_EQ_INT(busy, 0);
+    CHECK_EQ_INT(inf__admit_acquire_n(&gate, 3, 100, NULL, NULL), INF__ADMIT_FULL);
+    CHECK_EQ_INT(inf__admit_acquire(&gate, 100, NULL, NULL), INF__ADMIT_OK);
+    CHECK_EQ_INT(inf__admit_acquire_n(&gate, 2, 80, NULL, NULL), INF__ADMIT_TIMEOUT);
+    inf__admit_release(&gate);
+    CHECK_EQ_INT(inf__admit_acquire_n(&gate, 2, 100, NULL, NULL), INF__ADMIT_OK);
+    inf__admit_stats(&gate, &busy, &waiting);
+    CHECK_EQ_INT(busy, 2);
+    CHECK_EQ_INT(inf__admit_acquire(&gate, 50, NULL, NULL), INF__ADMIT_TIMEOUT);
+    inf__admit_release_n(&gate, 1); /* one stays held for the test below */
+    inf__admit_stats(&gate, &busy, &waiting);
+    CHECK_EQ_INT(busy, 1);
+
     /* Closing wakes waiters with CLOSED and refuses later arrivals. */
     flag_gone = 0;
     CHECK_EQ_INT(inf__admit_acquire(&gate, 100, NULL, NULL), INF__ADMIT_OK);

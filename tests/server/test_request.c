@@ -67,6 +67,22 @@ int main(void) {
     CHECK_EQ_STR(r.opts.stop_strings[1], "yy");
     CHECK_EQ_INT(r.stream, 1);
     CHECK_EQ_INT(r.include_usage, 1);
+    CHECK_EQ_INT(r.n, 1);
+    CHECK(r.opts.presence_penalty == 0 && r.opts.frequency_penalty == 0 && !r.opts.n_logit_bias);
+    inf__srv_request_free(&r);
+    /* OpenAI's sampling fields (issue 16) reach the options. */
+    CHECK_EQ_INT(parse("{\"prompt\":\"a\",\"n\":3,\"presence_penalty\":-0.5,\"frequency_penalty\":1.25,"
+                       "\"logit_bias\":{\"42\":-100,\"7\":2.5},\"echo\":true}", 0, &r, &e), 0);
+    CHECK_EQ_INT(r.n, 3);
+    CHECK_EQ_INT(r.echo, 1);
+    CHECK_NEAR(r.opts.presence_penalty, -0.5, 1e-6);
+    CHECK_NEAR(r.opts.frequency_penalty, 1.25, 1e-6);
+    CHECK_EQ_INT(r.opts.n_logit_bias, 2);
+    for (size_t i = 0; i < r.opts.n_logit_bias; i++) {
+        int32_t id = r.opts.logit_bias_ids[i];
+        CHECK(id == 42 || id == 7);
+        CHECK_NEAR(r.opts.logit_bias_values[i], id == 42 ? -100.0 : 2.5, 1e-6);
+    }
     inf__srv_request_free(&r);
     inf__srv_request_free(&r); /* twice is fine */
 
@@ -182,7 +198,18 @@ int main(void) {
     bad("{\"prompt\":\"a\",\"max_tokens\":0}", 0, 400, "max_tokens");
     bad("{\"prompt\":\"a\",\"max_tokens\":101}", 0, 400, "max_tokens");
     bad("{\"prompt\":\"a\",\"max_completion_tokens\":-3}", 0, 400, "max_completion_tokens");
-    bad("{\"prompt\":\"a\",\"n\":2}", 0, 400, "n");
+    bad("{\"prompt\":\"a\",\"n\":5}", 0, 400, "n"); /* above --parallel 4 */
+    bad("{\"prompt\":\"a\",\"n\":0}", 0, 400, "n");
+    bad("{\"prompt\":\"a\",\"n\":1.5}", 0, 400, "n");
+    bad("{\"prompt\":\"a\",\"presence_penalty\":2.5}", 0, 400, "presence_penalty");
+    bad("{\"prompt\":\"a\",\"frequency_penalty\":\"x\"}", 0, 400, "frequency_penalty");
+    bad("{\"prompt\":\"a\",\"logit_bias\":[1]}", 0, 400, "logit_bias");
+    bad("{\"prompt\":\"a\",\"logit_bias\":{\"abc\":1}}", 0, 400, "logit_bias");
+    bad("{\"prompt\":\"a\",\"logit_bias\":{\"-3\":1}}", 0, 400, "logit_bias");
+    bad("{\"prompt\":\"a\",\"logit_bias\":{\"12x\":1}}", 0, 400, "logit_bias");
+    bad("{\"prompt\":\"a\",\"logit_bias\":{\"12\":101}}", 0, 400, "logit_bias");
+    bad("{\"prompt\":\"a\",\"logit_bias\":{\"12\":\"1\"}}", 0, 400, "logit_bias");
+    bad("{\"prompt\":\"a\",\"echo\":1}", 0, 400, "echo");
     bad("{\"prompt\":\"a\",\"stop\":3}", 0, 400, "stop");
     bad("{\"prompt\":\"a\",\"stop\":[\"\"]}", 0, 400, "stop");
     bad("{\"prompt\":\"a\",\"stop\":[\"a\",1]}", 0, 400, "stop");

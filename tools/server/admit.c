@@ -53,13 +53,23 @@ static void unlink_waiter(inf__admit *g, struct inf__admit_waiter *w) {
 
 inf__admit_result inf__admit_acquire(inf__admit *g, int64_t timeout_ms,
                                      int (*gone)(void *user), void *user) {
+    return inf__admit_acquire_n(g, 1, timeout_ms, gone, user);
+}
+
+inf__admit_result inf__admit_acquire_n(inf__admit *g, int k, int64_t timeout_ms,
+                                       int (*gone)(void *user), void *user) {
+    if (k < 1) k = 1;
     pthread_mutex_lock(&g->mu);
     if (g->closed) {
         pthread_mutex_unlock(&g->mu);
         return INF__ADMIT_CLOSED;
     }
-    if (!g->head && g->busy < g->slots) {
-        g->busy++;
+    if (k > g->slots) {
+        pthread_mutex_unlock(&g->mu);
+        return INF__ADMIT_FULL; /* could never be admitted */
+    }
+    if (!g->head && g->busy + k <= g->slots) {
+        g->busy += k;
         pthread_mutex_unlock(&g->mu);
         return INF__ADMIT_OK;
     }
@@ -75,7 +85,7 @@ inf__admit_result inf__admit_acquire(inf__admit *g, int64_t timeout_ms,
     inf__admit_result res = INF__ADMIT_OK;
     for (;;) {
         if (g->closed) { res = INF__ADMIT_CLOSED; break; }
-        if (g->head == &me && g->busy < g->slots) break;
+        if (g->head == &me && g->busy + k <= g->slots) break;
         int64_t t = now_ms();
         if (deadline && t >= deadline) { res = INF__ADMIT_TIMEOUT; break; }
         int64_t wait = 50;
@@ -96,16 +106,18 @@ inf__admit_result inf__admit_acquire(inf__admit *g, int64_t timeout_ms,
     }
     unlink_waiter(g, &me);
     g->waiting--;
-    if (res == INF__ADMIT_OK) g->busy++;
+    if (res == INF__ADMIT_OK) g->busy += k;
     /* The new head (if any) may be able to go now. */
     pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
     return res;
 }
 
-void inf__admit_release(inf__admit *g) {
+void inf__admit_release(inf__admit *g) { inf__admit_release_n(g, 1); }
+
+void inf__admit_release_n(inf__admit *g, int k) {
     pthread_mutex_lock(&g->mu);
-    if (g->busy > 0) g->busy--;
+    g->busy = g->busy > k ? g->busy - k : 0;
     pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
 }

@@ -37,8 +37,15 @@ void inf__admit_destroy(inf__admit *g);
  * the wait.  timeout_ms <= 0 waits without limit. */
 inf__admit_result inf__admit_acquire(inf__admit *g, int64_t timeout_ms,
                                      int (*gone)(void *user), void *user);
+/* The same for k slots at once (a request with n choices): the request
+ * waits in line until k are free together, so two such requests never hold
+ * part of what each needs.  k > slots: INF__ADMIT_FULL at once. */
+inf__admit_result inf__admit_acquire_n(inf__admit *g, int k, int64_t timeout_ms,
+                                       int (*gone)(void *user), void *user);
 /* Gives a slot back and wakes the next waiter. */
 void inf__admit_release(inf__admit *g);
+/* Gives k slots back (what inf__admit_acquire_n took). */
+void inf__admit_release_n(inf__admit *g, int k);
 /* Refuses every later acquire and wakes the waiters (INF__ADMIT_CLOSED). */
 void inf__admit_close(inf__admit *g);
 /* A consistent snapshot of busy slots and waiting requests. */

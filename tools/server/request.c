@@ -267,10 +267,15 @@ static unsigned parse_sampling(json_t *root, const inf__srv_config *cfg,
                           &have, err)))
         return st;
     if (have) o->repeat_penalty = (float)d;
-    /* Accepted for compatibility, not applied: the engine has no
-     * frequency/presence penalties (repeat_penalty is its equivalent). */
-    if ((st = get_number(root, "frequency_penalty", -2, 2, &d, &have, err))) return st;
-    if ((st = get_number(root, "presence_penalty", -2, 2, &d, &have, err))) return st;
+    /* OpenAI's penalties, over the generated tokens (see sample.h). */
+    if ((st = get_bounded(root, "frequency_penalty", "frequency_penalty", -INFINITY,
+                          INFINITY, &d, &have, err)))
+        return st;
+    if (have) o->frequency_penalty = (float)d;
+    if ((st = get_bounded(root, "presence_penalty", "presence_penalty", -INFINITY,
+                          INFINITY, &d, &have, err)))
+        return st;
+    if (have) o->presence_penalty = (float)d;
     /* Passed through as given: every value is a fixed seed, except -1
      * (UINT64_MAX, INF_SEED_RANDOM), which asks for a random one, as does
      * a request without a seed. */
@@ -289,11 +294,64 @@ static unsigned parse_sampling(json_t *root, const inf__srv_config *cfg,
         return st;
     if (have) o->max_tokens = (int32_t)d;
 
-    if ((st = get_int(root, "n", 1, 1, &x, &have, err))) {
+    /* n: every choice holds an engine slot of its own while it runs (the
+     * admission gate takes n at once), so n is bounded by --parallel. */
+    r->n = 1;
+    if ((st = get_int(root, "n", 1, cfg->parallel, &x, &have, err))) {
         inf__srv_errorf(err, 400, "invalid_request_error", "n", NULL,
-                        "only n = 1 is supported");
+                        "'n' must be an integer between 1 and %d (this server runs %d "
+                        "generations at once)", cfg->parallel, cfg->parallel);
         return 400;
     }
+    if (have) r->n = (int)x;
+    return 0;
+}
+
+/* logit_bias: OpenAI's object of token ids (decimal strings) -> bias in
+ * [-100, 100].  Ids beyond the vocabulary are the library's to refuse (the
+ * server may not know the vocabulary: remote backends). */
+#define LOGIT_BIAS_MAX 1024
+static unsigned parse_logit_bias(json_t *root, inf__srv_request *r,
+                                 inf__srv_error *err) {
+    json_t *lb = json_object_get(root, "logit_bias");
+    if (!lb || json_is_null(lb)) return 0;
+    if (!json_is_object(lb))
+        return BAD("logit_bias", "'logit_bias' must be an object mapping token ids "
+                                 "(strings) to biases between -100 and 100");
+    size_t n = json_object_size(lb);
+    if (n == 0) return 0;
+    if (n > LOGIT_BIAS_MAX)
+        return BAD("logit_bias", "'logit_bias' has %zu entries; at most %d are accepted", n,
+                   LOGIT_BIAS_MAX);
+    r->bias_ids = malloc(n * sizeof *r->bias_ids);
+    r->bias_vals = malloc(n * sizeof *r->bias_vals);
+    if (!r->bias_ids || !r->bias_vals)
+        return inf__srv_errorf(err, 500, "server_error", NULL, NULL, "out of memory");
+    const char *key;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach(lb, key, v) {
+        char *end;
+        long long id = strtoll(key, &end, 10);
+        if (!*key || *end || key[0] == '-' || key[0] == '+' || key[0] == ' ' || id < 0 ||
+            id > INT32_MAX)
+            return BAD("logit_bias", "'logit_bias' key '%.40s' is not a token id (a "
+                                     "non-negative integer written as a string)", key);
+        if (!json_is_number(v))
+            return BAD("logit_bias", "'logit_bias' value for token %lld must be a number",
+                       id);
+        double b = json_number_value(v);
+        if (!isfinite(b) || b < -100 || b > 100)
+            return BAD("logit_bias", "'logit_bias' value for token %lld must be between "
+                                     "-100 and 100, got %g", id, b);
+        r->bias_ids[i] = (int32_t)id;
+        r->bias_vals[i] = (float)b;
+        i++;
+    }
+    r->n_bias = i;
+    r->opts.logit_bias_ids = r->bias_ids;
+    r->opts.logit_bias_values = r->bias_vals;
+    r->opts.n_logit_bias = i;
     return 0;
 }
 
@@ -371,6 +429,8 @@ unsigned inf__srv_request_parse(const char *body, size_t len, int chat,
     if (chat ? parse_messages(r->root, cfg, r, err) : parse_prompt(r->root, r, err))
         goto fail;
     if (parse_sampling(r->root, cfg, r, err)) goto fail;
+    if (parse_logit_bias(r->root, r, err)) goto fail;
+    if (!chat && get_bool(r->root, "echo", &r->echo, err)) goto fail;
     if (parse_logprobs(r->root, r, err)) goto fail;
     if (parse_stop(r->root, cfg, r, err)) goto fail;
     if (r->n_prompt_ids) {
@@ -391,6 +451,8 @@ void inf__srv_request_free(inf__srv_request *r) {
     free(r->msgs);
     free(r->prompt_ids);
     free(r->stops);
+    free(r->bias_ids);
+    free(r->bias_vals);
     json_decref(r->root);
     memset(r, 0, sizeof *r);
 }

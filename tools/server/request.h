@@ -28,6 +28,12 @@ typedef struct inf__srv_request {
     int include_usage;       /* stream_options.include_usage */
     int logprobs;            /* report the log-probability of each token */
     int top_logprobs;        /* and of this many most likely tokens */
+    int n;                   /* choices to generate (1..cfg->parallel) */
+    int echo;                /* completions: the prompt leads the text (and
+                                its tokens the logprobs) */
+    int32_t *bias_ids;       /* logit_bias: [n_bias] token ids ... */
+    float *bias_vals;        /* ... and their biases (-100..100) */
+    size_t n_bias;
     inf_generate_options opts; /* filled, pointing into the above */
 } inf__srv_request;
 
