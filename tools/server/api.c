@@ -6,7 +6,14 @@
  * still get a 4xx status; after that a libmicrohttpd content-reader
  * callback pulls one token per call and writes one SSE event.  When the
  * client goes away, MHD frees the response, and the free callback cancels
- * the stream and gives the slot back. */
+ * the stream and gives the slot back.
+ *
+ * n > 1: one `gen` per choice, each with its own stream; choice 0 (the
+ * lead) owns the request, the connection's output and the n admission
+ * slots, the others borrow its request.  The n streams are submitted
+ * together, so the engine batches them (and its prefix cache can share
+ * their prompt).  Streaming takes one token from each unfinished choice in
+ * turn; every chunk carries its choice's index. */
 #include <microhttpd.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -21,6 +28,7 @@
 #include "server/request.h"
 #include "server/respond.h"
 #include "server/server.h"
+#include "server/tokenize.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -66,16 +74,27 @@ static void status_error(inf__srv_error *e, int st, const char *msg, int chat) {
     }
 }
 
-/* One generation in flight. */
+/* One generation (one choice) in flight. */
 typedef struct inf__srv_gen gen;
 struct inf__srv_gen {
     gen *prev, *next;   /* in srv->live while the stream is open */
     int linked;
     inf__srv *srv;
-    inf__srv_request req;
+    inf__srv_request req; /* choices other than the lead: a shallow copy of
+                             the lead's (borrowed; only opts.seed differs) */
     inf_stream *stream;
     int fd;
-    int slot_held;
+    int slot_held;      /* admission slots held (the lead: n) */
+    gen *lead;          /* choice 0; itself for the lead */
+    gen **choices;      /* the lead: [n_choices], choices[0] == lead */
+    int n_choices;
+    int index;          /* this choice's index */
+    int rr;             /* the lead, streaming: the next choice to serve */
+    int role_sent;      /* the lead, streaming chat: role chunks sent */
+    int fin_sent;       /* streaming: this choice's last chunk went out */
+    char *echo;         /* completions echo: the prompt text not yet sent */
+    size_t echo_len;
+    json_t *echo_lp;    /* and its tokens' logprobs, or NULL */
     int ended;          /* the stream reached its end (or error) */
     int status;         /* INF_OK or the stream's error */
     char id[48];
@@ -147,8 +166,11 @@ void inf__srv_cancel_all(inf__srv *s) {
     pthread_mutex_unlock(&s->live_mu);
 }
 
-/* Ends the generation's bookkeeping once: metrics, slot, stream. */
+/* Ends the generation's bookkeeping once: metrics, slot, stream; the
+ * lead's ends every choice's. */
 static void gen_finish(gen *g, int cancelled) {
+    for (int i = 1; g->choices && i < g->n_choices; i++)
+        if (g->choices[i]) gen_finish(g->choices[i], cancelled);
     live_unlink(g);
     if (g->stream) {
         inf_metrics m = {0};
@@ -161,7 +183,7 @@ static void gen_finish(gen *g, int cancelled) {
                                 cancelled);
     }
     if (g->slot_held) {
-        inf__admit_release(&g->srv->gate);
+        inf__admit_release_n(&g->srv->gate, g->slot_held);
         g->slot_held = 0;
     }
 }
@@ -169,7 +191,11 @@ static void gen_finish(gen *g, int cancelled) {
 static void gen_free(gen *g) {
     if (!g) return;
     gen_finish(g, !g->ended);
-    inf__srv_request_free(&g->req);
+    for (int i = 1; g->choices && i < g->n_choices; i++) gen_free(g->choices[i]);
+    free(g->choices);
+    if (g->lead == g || !g->lead) inf__srv_request_free(&g->req);
+    free(g->echo);
+    json_decref(g->echo_lp);
     free(g->first_text);
     free(g->first_lp);
     json_decref(g->lp);
@@ -177,12 +203,31 @@ static void gen_free(gen *g) {
     free(g);
 }
 
+/* Prompt tokens that the engine did not have to compute for g's stream
+ * (served from a cache of earlier requests' prompts).  The engine has no
+ * prefix cache yet: none are, and 0 is the true count. */
+static int64_t cached_tokens(const inf_metrics *m) {
+    (void)m;
+    return 0;
+}
+
+/* OpenAI's usage: the prompt counted once (choice 0's), the completion
+ * tokens of every choice. */
 static json_t *usage_json(gen *g) {
     inf_metrics m = {0};
-    if (g->stream) inf_stream_metrics(g->stream, &m);
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)m.prompt_tokens,
-                     "completion_tokens", (json_int_t)m.generated_tokens,
-                     "total_tokens", (json_int_t)(m.prompt_tokens + m.generated_tokens));
+    int64_t completion = 0;
+    for (int i = 0; i < g->n_choices; i++) {
+        gen *c = g->choices[i];
+        inf_metrics cm = {0};
+        if (c->stream) inf_stream_metrics(c->stream, &cm);
+        if (i == 0) m = cm;
+        completion += cm.generated_tokens;
+    }
+    return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)m.prompt_tokens,
+                     "completion_tokens", (json_int_t)completion,
+                     "total_tokens", (json_int_t)(m.prompt_tokens + completion),
+                     "prompt_tokens_details", "cached_tokens",
+                     (json_int_t)cached_tokens(&m));
 }
 
 /* The envelope shared by chunks and whole responses. */
@@ -197,7 +242,7 @@ static json_t *chunk(gen *g, const char *text, size_t n, const char *role,
                      const char *finish) {
     int chat = g->req.chat;
     json_t *o = envelope(g, chat ? "chat.completion.chunk" : "text_completion");
-    json_t *choice = json_pack("{s:i}", "index", 0);
+    json_t *choice = json_pack("{s:i}", "index", g->index);
     if (chat) {
         json_t *delta = json_object();
         if (role) json_object_set_new(delta, "role", json_string(role));
@@ -212,19 +257,36 @@ static json_t *chunk(gen *g, const char *text, size_t n, const char *role,
     return o;
 }
 
-/* A chunk for one token's text, with its logprobs when asked for. */
+/* A chunk for one token's text, with its logprobs when asked for.  The
+ * first chunk of an echoing choice leads with the prompt (and its
+ * tokens' logprobs). */
 static json_t *token_chunk(gen *g, const char *text, size_t n, const inf__srv_lp *o) {
-    json_t *c = chunk(g, text, n, NULL, NULL);
-    if (o && c) {
-        json_t *lp = inf__srv_lp_new(g->req.chat);
-        lp_add(g, lp, o, text, n);
+    json_t *c;
+    if (g->echo) {
+        char *both = malloc(g->echo_len + n + 1);
+        if (!both) return NULL;
+        memcpy(both, g->echo, g->echo_len);
+        if (n) memcpy(both + g->echo_len, text, n);
+        c = chunk(g, both, g->echo_len + n, NULL, NULL);
+        free(both);
+        free(g->echo);
+        g->echo = NULL;
+    } else {
+        c = chunk(g, text, n, NULL, NULL);
+    }
+    if ((o || g->echo_lp) && c) {
+        json_t *lp = g->echo_lp ? g->echo_lp : inf__srv_lp_new(g->req.chat);
+        g->echo_lp = NULL;
+        if (o) lp_add(g, lp, o, text, n);
         json_object_set_new(json_array_get(json_object_get(c, "choices"), 0), "logprobs", lp);
     }
     return c;
 }
 
-/* Sets g->out to "data: <json>\n\n" (steals obj). 0 ok, -1 out of memory. */
+/* Sets the response's output (the lead's g->out) to "data: <json>\n\n"
+ * (steals obj). 0 ok, -1 out of memory. */
 static int emit_json(gen *g, json_t *obj) {
+    g = g->lead;
     char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
     if (!s) return -1;
@@ -246,6 +308,7 @@ static int emit_json(gen *g, json_t *obj) {
 }
 
 static int emit_raw(gen *g, const char *s) {
+    g = g->lead;
     free(g->out);
     g->out = strdup(s);
     if (!g->out) return -1;
@@ -254,18 +317,33 @@ static int emit_raw(gen *g, const char *s) {
     return 0;
 }
 
-/* Produces the next SSE event into g->out.  Returns 0, 1 at the end of the
- * response, -1 to abort the connection. */
-static int next_event(gen *g) {
-    switch (g->phase) {
-    case PH_ROLE:
-        g->phase = PH_TOKENS;
-        return emit_json(g, chunk(g, NULL, 0, "assistant", NULL));
-    case PH_TOKENS:
+/* The next choice to serve, in turn among those not finished. */
+static gen *next_choice(gen *lead) {
+    for (int k = 0; k < lead->n_choices; k++) {
+        int i = (lead->rr + k) % lead->n_choices;
+        if (!lead->choices[i]->fin_sent) {
+            lead->rr = (i + 1) % lead->n_choices;
+            return lead->choices[i];
+        }
+    }
+    return lead; /* not reached: PH_TOKENS ends with the last choice */
+}
+
+/* Produces the next SSE event into lead->out.  Returns 0, 1 at the end of
+ * the response, -1 to abort the connection. */
+static int next_event(gen *lead) {
+    switch (lead->phase) {
+    case PH_ROLE: {
+        gen *c = lead->choices[lead->role_sent++];
+        if (lead->role_sent >= lead->n_choices) lead->phase = PH_TOKENS;
+        return emit_json(c, chunk(c, NULL, 0, "assistant", NULL));
+    }
+    case PH_TOKENS: {
+        gen *g = next_choice(lead);
         for (;;) {
             if (g->first_pending) {
                 g->first_pending = 0;
-                if (g->first_text && (g->first_len || g->first_lp))
+                if (g->first_text && (g->first_len || g->first_lp || g->echo))
                     return emit_json(g, token_chunk(g, g->first_text, g->first_len,
                                                     g->first_lp));
                 if (!g->ended) continue;
@@ -290,27 +368,31 @@ static int next_event(gen *g) {
             if (g->status != INF_OK) {
                 inf__srv_error e;
                 status_error(&e, g->status, inf_stream_errmsg(g->stream), g->req.chat);
-                g->phase = PH_DONE;
+                lead->phase = PH_DONE; /* one failed choice ends the response */
                 return emit_json(g, inf__srv_error_json(&e));
             }
-            g->phase = g->req.include_usage ? PH_USAGE : PH_DONE;
+            g->fin_sent = 1;
+            int all = 1;
+            for (int i = 0; i < lead->n_choices; i++) all &= lead->choices[i]->fin_sent;
+            if (all) lead->phase = g->req.include_usage ? PH_USAGE : PH_DONE;
             const char *fin = inf_finish_reason_openai(inf_stream_finish_reason(g->stream));
             return emit_json(g, chunk(g, g->req.chat ? NULL : "", 0, NULL,
                                       fin ? fin : "stop"));
         }
+    }
     case PH_USAGE: {
-        g->phase = PH_DONE;
-        json_t *o = envelope(g, g->req.chat ? "chat.completion.chunk" : "text_completion");
+        lead->phase = PH_DONE;
+        json_t *o = envelope(lead, lead->req.chat ? "chat.completion.chunk" : "text_completion");
         json_object_set_new(o, "choices", json_array());
-        json_object_set_new(o, "usage", usage_json(g));
-        return emit_json(g, o);
+        json_object_set_new(o, "usage", usage_json(lead));
+        return emit_json(lead, o);
     }
     case PH_DONE:
-        g->phase = PH_END;
-        /* The generation is over: give the slot back before the last
+        lead->phase = PH_END;
+        /* The generation is over: give the slots back before the last
          * bytes are flushed to a possibly slow client. */
-        gen_finish(g, 0);
-        return emit_raw(g, "data: [DONE]\n\n");
+        gen_finish(lead, 0);
+        return emit_raw(lead, "data: [DONE]\n\n");
     default:
         return 1;
     }
@@ -333,29 +415,48 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static void sse_free(void *cls) { gen_free(cls); }
 
-/* Non-streaming: pull everything, then one JSON response. */
-static unsigned respond_whole(gen *g, struct MHD_Connection *conn) {
+/* Appends src[n] to the growing buffer *buf (*len used, *cap allocated).
+ * 0, or -1 when out of memory. */
+static int buf_add(char **buf, size_t *len, size_t *cap, const char *src, size_t n) {
+    if (*len + n + 1 > *cap) {
+        size_t c = (*len + n + 1) * 2;
+        char *p = realloc(*buf, c);
+        if (!p) return -1;
+        *buf = p;
+        *cap = c;
+    }
+    if (n) memcpy(*buf + *len, src, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+/* Non-streaming, one choice: pulls its stream to the end and builds its
+ * entry of "choices" in *out.  Returns 0; 1 when the client left or memory
+ * ran out (nothing to answer); 2 when the stream failed (*e filled). */
+static int whole_choice(gen *g, json_t **out, inf__srv_error *e) {
     size_t cap = 256, len = 0;
     char *text = malloc(cap);
-    if (!text) return 0;
+    *out = NULL;
+    if (!text) return 1;
+    text[0] = '\0';
+    if (g->echo && buf_add(&text, &len, &cap, g->echo, g->echo_len) != 0) {
+        free(text);
+        return 1;
+    }
     if (g->req.logprobs) {
-        g->lp = inf__srv_lp_new(g->req.chat);
+        g->lp = g->echo_lp ? g->echo_lp : inf__srv_lp_new(g->req.chat);
+        g->echo_lp = NULL;
         if (g->first_lp) lp_add(g, g->lp, g->first_lp, g->first_text, g->first_len);
     }
-    if (g->first_text) {
-        if (g->first_len + 1 > cap) {
-            cap = g->first_len + 256;
-            char *t = realloc(text, cap);
-            if (!t) { free(text); return 0; }
-            text = t;
-        }
-        memcpy(text, g->first_text, g->first_len);
-        len = g->first_len;
+    if (g->first_text && buf_add(&text, &len, &cap, g->first_text, g->first_len) != 0) {
+        free(text);
+        return 1;
     }
     while (!g->ended) {
         if (fd_gone(g->fd)) {
             free(text);
-            return 0; /* the caller frees g, which cancels the stream */
+            return 1; /* the caller frees g, which cancels the stream */
         }
         inf_token t;
         int rc = inf_stream_next(g->stream, &t);
@@ -370,24 +471,18 @@ static unsigned respond_whole(gen *g, struct MHD_Connection *conn) {
             inf__srv_lp_compute(&t, g->req.top_logprobs, &o);
             lp_add(g, g->lp, &o, t.text, t.text_len);
         }
-        if (len + t.text_len + 1 > cap) {
-            cap = (len + t.text_len + 1) * 2;
-            char *p = realloc(text, cap);
-            if (!p) { free(text); return 0; }
-            text = p;
+        if (buf_add(&text, &len, &cap, t.text, t.text_len) != 0) {
+            free(text);
+            return 1;
         }
-        memcpy(text + len, t.text, t.text_len);
-        len += t.text_len;
     }
     if (g->status != INF_OK) {
         free(text);
-        inf__srv_error e;
-        status_error(&e, g->status, inf_stream_errmsg(g->stream), g->req.chat);
-        return inf__srv_send_error(conn, &e);
+        status_error(e, g->status, inf_stream_errmsg(g->stream), g->req.chat);
+        return 2;
     }
     const char *fin = inf_finish_reason_openai(inf_stream_finish_reason(g->stream));
-    json_t *o = envelope(g, g->req.chat ? "chat.completion" : "text_completion");
-    json_t *choice = json_pack("{s:i}", "index", 0);
+    json_t *choice = json_pack("{s:i}", "index", g->index);
     if (g->req.chat)
         json_object_set_new(choice, "message",
                             json_pack("{s:s, s:o}", "role", "assistant",
@@ -397,9 +492,198 @@ static unsigned respond_whole(gen *g, struct MHD_Connection *conn) {
     free(text);
     json_object_set_new(choice, "logprobs", g->lp ? json_incref(g->lp) : json_null());
     json_object_set_new(choice, "finish_reason", json_string(fin ? fin : "stop"));
-    json_object_set_new(o, "choices", json_pack("[o]", choice));
+    *out = choice;
+    return 0;
+}
+
+/* Non-streaming: pull everything (choice by choice; they all run in the
+ * engine meanwhile), then one JSON response. */
+static unsigned respond_whole(gen *g, struct MHD_Connection *conn) {
+    json_t *choices = json_array();
+    if (!choices) return 0;
+    for (int i = 0; i < g->n_choices; i++) {
+        json_t *c;
+        inf__srv_error e;
+        int r = whole_choice(g->choices[i], &c, &e);
+        if (r != 0) {
+            json_decref(choices);
+            return r == 2 ? inf__srv_send_error(conn, &e) : 0;
+        }
+        json_array_append_new(choices, c);
+    }
+    json_t *o = envelope(g, g->req.chat ? "chat.completion" : "text_completion");
+    json_object_set_new(o, "choices", choices);
     json_object_set_new(o, "usage", usage_json(g));
     return inf__srv_send_json(conn, 200, o);
+}
+
+/* Completions with echo: the prompt text that leads each choice's text
+ * (the prompt as sent, or a token-id prompt decoded) and, with logprobs,
+ * its tokens' log-probabilities from the prompt's logits
+ * (inf_model_logits: [prompt tokens, vocab] floats for the time of the
+ * call).  A text prompt is tokenized here once and generated from those
+ * ids, so the echoed tokens are exactly the ones the engine saw.
+ * Returns 0, or the HTTP status with *e filled. */
+static unsigned prepare_echo(gen *g, inf__srv_error *e) {
+    inf__srv_request *r = &g->req;
+    const inf_tokenizer *tok = g->srv->cfg.tokenizer;
+    if (!r->n_prompt_ids) {
+        g->echo_len = strlen(r->prompt);
+        g->echo = malloc(g->echo_len + 1);
+        if (!g->echo) return inf__srv_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
+        memcpy(g->echo, r->prompt, g->echo_len + 1);
+        if (!r->logprobs) return 0;
+    }
+    if (!tok)
+        return inf__srv_errorf(e, 400, "invalid_request_error", "echo", NULL,
+                               "'echo' with %s needs the model's own tokenizer, which this "
+                               "(remote) model does not have",
+                               r->n_prompt_ids ? "a token-id prompt" : "'logprobs'");
+    if (!r->n_prompt_ids) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        char *msg = NULL;
+        int rc = inf_tokenize(tok, r->prompt, g->echo_len, 1, &ids, &n, &msg);
+        if (rc == INF_OK && n) {
+            r->prompt_ids = malloc(n * sizeof *r->prompt_ids);
+            if (r->prompt_ids) memcpy(r->prompt_ids, ids, n * sizeof *ids);
+            r->n_prompt_ids = r->prompt_ids ? n : 0;
+        }
+        inf_free(ids);
+        if (rc != INF_OK) {
+            status_error(e, rc, msg && *msg ? msg : inf_strerror(rc), 0);
+            inf_free(msg);
+            return e->status;
+        }
+        if (!r->n_prompt_ids)
+            return inf__srv_errorf(e, n ? 500 : 400, n ? "server_error" : "invalid_request_error",
+                                   n ? NULL : "prompt", NULL,
+                                   n ? "out of memory" : "the prompt is empty (no tokens)");
+        r->opts.prompt_ids = r->prompt_ids;
+        r->opts.n_prompt_ids = r->n_prompt_ids;
+    } else {
+        char *buf;
+        size_t *off;
+        if (inf__srv_token_pieces(tok, r->prompt_ids, r->n_prompt_ids, 1, &buf, &off) != INF_OK)
+            return inf__srv_errorf(e, 400, "invalid_request_error", "prompt", NULL,
+                                   "the token-id prompt cannot be decoded for 'echo'");
+        g->echo = buf;
+        g->echo_len = off[r->n_prompt_ids];
+        free(off);
+        if (!r->logprobs) return 0;
+    }
+    float *logits = NULL;
+    int32_t vocab = 0;
+    char *msg = NULL;
+    int rc = inf_model_logits(g->srv->model, r->prompt_ids, r->n_prompt_ids, &logits, &vocab,
+                              &msg);
+    if (rc != INF_OK) {
+        status_error(e, rc, msg && *msg ? msg : inf_strerror(rc), 0);
+        inf_free(msg);
+        return e->status;
+    }
+    g->echo_lp = inf__srv_lp_new(0);
+    size_t off = 0;
+    rc = g->echo_lp ? inf__srv_lp_prompt(g->echo_lp, tok, r->prompt_ids, r->n_prompt_ids, logits,
+                                          vocab, r->top_logprobs, &off)
+                    : INF_E_NOMEM;
+    inf_free(logits);
+    if (rc != INF_OK)
+        return inf__srv_errorf(e, 500, "server_error", NULL, NULL,
+                               "cannot report the prompt's logprobs: %s", inf_strerror(rc));
+    /* The completion's text_offset counts from the end of the echo. */
+    g->text_off = g->echo_len;
+    return 0;
+}
+
+/* Choices 1..n-1: the lead's request (borrowed) with a seed of their own,
+ * and their own copy of the echo.  0, or -1 when out of memory. */
+static int make_choices(gen *g) {
+    for (int i = 1; i < g->n_choices; i++) {
+        gen *c = calloc(1, sizeof *c);
+        if (!c) return -1;
+        g->choices[i] = c;
+        c->srv = g->srv;
+        c->req = g->req;
+        c->fd = g->fd;
+        c->lead = g;
+        c->index = i;
+        c->t_request = g->t_request;
+        c->created = g->created;
+        memcpy(c->id, g->id, sizeof c->id);
+        /* A fixed seed still gives n different choices, reproducibly. */
+        if (c->req.opts.seed != INF_SEED_RANDOM) {
+            c->req.opts.seed += (uint64_t)i;
+            if (c->req.opts.seed == INF_SEED_RANDOM) c->req.opts.seed = 0;
+        }
+        if (g->echo) {
+            c->echo = malloc(g->echo_len + 1);
+            if (!c->echo) return -1;
+            memcpy(c->echo, g->echo, g->echo_len + 1);
+            c->echo_len = g->echo_len;
+        }
+        if (g->echo_lp && !(c->echo_lp = json_deep_copy(g->echo_lp))) return -1;
+        c->text_off = g->text_off;
+    }
+    return 0;
+}
+
+/* Starts choice c's stream.  0, or the HTTP status with *e filled. */
+static unsigned start_choice(gen *c, inf__srv_error *e) {
+    inf__srv *s = c->srv;
+    int chat = c->req.chat;
+    int rc = chat ? inf_chat(s->model, c->req.msgs, c->req.n_msgs, &c->req.opts, &c->stream)
+                  : inf_generate(s->model, c->req.prompt, &c->req.opts, &c->stream);
+    int stopping = 0;
+    if (rc == INF_OK && live_link(c) != 0) {
+        inf_stream_close(&c->stream);
+        rc = INF_E_CANCELLED;
+        stopping = 1;
+    }
+    if (rc != INF_OK) {
+        /* The model keeps the message of this thread's failed call. */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s",
+                 stopping ? "the server is shutting down" : inf_model_errmsg(s->model));
+        if (!msg[0]) snprintf(msg, sizeof msg, "%s", inf_strerror(rc));
+        c->stream = NULL;
+        status_error(e, rc, msg, chat);
+        return e->status;
+    }
+    return 0;
+}
+
+/* Pulls choice c's first token before answering (see the file comment).
+ * 0; the HTTP status with *e filled when the stream failed; 1 when out of
+ * memory (nothing to answer). */
+static unsigned first_token(gen *c, inf__srv_error *e) {
+    inf_token t;
+    int rc = inf_stream_next(c->stream, &t);
+    c->t_first = now_s();
+    if (rc == 1) {
+        inf__metrics_tokens(&c->srv->metrics, 1);
+        c->first_text = malloc(t.text_len + 1);
+        if (!c->first_text) return 1;
+        memcpy(c->first_text, t.text, t.text_len);
+        c->first_text[t.text_len] = '\0';
+        c->first_len = t.text_len;
+        if (c->req.logprobs) {
+            c->first_lp = malloc(sizeof *c->first_lp);
+            if (!c->first_lp) return 1;
+            inf__srv_lp_compute(&t, c->req.top_logprobs, c->first_lp);
+        }
+    } else {
+        c->ended = 1;
+        c->status = rc < 0 ? rc : inf_stream_err(c->stream);
+        if (c->status != INF_OK) {
+            status_error(e, c->status, inf_stream_errmsg(c->stream), c->req.chat);
+            return e->status;
+        }
+        /* No token at all: an echo still has its text to send. */
+        if (c->echo && !(c->first_text = calloc(1, 1))) return 1;
+    }
+    c->first_pending = 1;
+    return 0;
 }
 
 unsigned inf__srv_generate(inf__srv *s, struct MHD_Connection *conn,
@@ -418,10 +702,21 @@ unsigned inf__srv_generate(inf__srv *s, struct MHD_Connection *conn,
         free(g);
         return inf__srv_send_error(conn, &e);
     }
+    g->lead = g;
+    g->n_choices = g->req.n > 0 ? g->req.n : 1;
+    g->choices = calloc((size_t)g->n_choices, sizeof *g->choices);
+    if (!g->choices) {
+        inf__srv_request_free(&g->req);
+        free(g);
+        return 0;
+    }
+    g->choices[0] = g;
     unsigned st = 0;
-    switch (inf__admit_acquire(&s->gate, s->cfg.queue_timeout_ms, gone_cb, &g->fd)) {
+    /* One slot per choice, all at once (admit.h). */
+    switch (inf__admit_acquire_n(&s->gate, g->n_choices, s->cfg.queue_timeout_ms, gone_cb,
+                                 &g->fd)) {
     case INF__ADMIT_OK:
-        g->slot_held = 1;
+        g->slot_held = g->n_choices;
         break;
     case INF__ADMIT_FULL:
         inf__metrics_rejected(&s->metrics);
@@ -444,52 +739,25 @@ unsigned inf__srv_generate(inf__srv *s, struct MHD_Connection *conn,
     case INF__ADMIT_ABANDONED:
         goto out; /* nobody to answer */
     }
-
-    int rc = chat ? inf_chat(s->model, g->req.msgs, g->req.n_msgs, &g->req.opts, &g->stream)
-                  : inf_generate(s->model, g->req.prompt, &g->req.opts, &g->stream);
-    int stopping = 0;
-    if (rc == INF_OK && live_link(g) != 0) {
-        inf_stream_close(&g->stream);
-        rc = INF_E_CANCELLED;
-        stopping = 1;
-    }
-    if (rc != INF_OK) {
-        /* The model keeps the message of this thread's failed call. */
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s",
-                 stopping ? "the server is shutting down" : inf_model_errmsg(s->model));
-        if (!msg[0]) snprintf(msg, sizeof msg, "%s", inf_strerror(rc));
-        g->stream = NULL;
-        status_error(&e, rc, msg, chat);
+    if (!chat && g->req.echo && prepare_echo(g, &e)) {
         st = inf__srv_send_error(conn, &e);
         goto out;
     }
-    /* Pull the first token before answering (see the file comment). */
-    inf_token t;
-    rc = inf_stream_next(g->stream, &t);
-    g->t_first = now_s();
-    if (rc == 1) {
-        inf__metrics_tokens(&s->metrics, 1);
-        g->first_text = malloc(t.text_len + 1);
-        if (!g->first_text) goto out;
-        memcpy(g->first_text, t.text, t.text_len);
-        g->first_text[t.text_len] = '\0';
-        g->first_len = t.text_len;
-        if (g->req.logprobs) {
-            g->first_lp = malloc(sizeof *g->first_lp);
-            if (!g->first_lp) goto out;
-            inf__srv_lp_compute(&t, g->req.top_logprobs, g->first_lp);
+    if (make_choices(g) != 0) goto out;
+    /* Every choice is submitted before any is read, so they run together. */
+    for (int i = 0; i < g->n_choices; i++)
+        if (start_choice(g->choices[i], &e)) {
+            st = inf__srv_send_error(conn, &e);
+            goto out;
         }
-    } else {
-        g->ended = 1;
-        g->status = rc < 0 ? rc : inf_stream_err(g->stream);
-        if (g->status != INF_OK) {
-            status_error(&e, g->status, inf_stream_errmsg(g->stream), chat);
+    for (int i = 0; i < g->n_choices; i++) {
+        unsigned fs = first_token(g->choices[i], &e);
+        if (fs == 1) goto out;
+        if (fs) {
             st = inf__srv_send_error(conn, &e);
             goto out;
         }
     }
-    g->first_pending = 1;
 
     if (!g->req.stream) {
         st = respond_whole(g, conn);

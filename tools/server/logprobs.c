@@ -2,9 +2,11 @@
 #include "server/logprobs.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/cliutil.h"
+#include "server/tokenize.h"
 
 void inf__srv_lp_compute(const inf_token *t, int k, inf__srv_lp *o) {
     memset(o, 0, sizeof *o);
@@ -112,4 +114,30 @@ void inf__srv_lp_add(json_t *obj, int chat, const inf_tokenizer *tok,
         json_array_append_new(json_object_get(obj, "content"), chat_entry(tok, o, text, n));
     else
         legacy_add(obj, tok, o, text, n, text_off);
+}
+
+int inf__srv_lp_prompt(json_t *obj, const inf_tokenizer *tok, const int32_t *ids,
+                       size_t n, const float *logits, int32_t vocab, int k,
+                       size_t *text_off) {
+    char *buf;
+    size_t *off;
+    int rc = inf__srv_token_pieces(tok, ids, n, 1, &buf, &off);
+    if (rc != INF_OK) return rc;
+    for (size_t i = 0; i < n; i++) {
+        inf__srv_lp o;
+        memset(&o, 0, sizeof o);
+        o.id = ids[i];
+        if (i > 0) {
+            inf_token t = {.id = ids[i], .logits = logits + (i - 1) * (size_t)vocab,
+                           .n_logits = vocab};
+            inf__srv_lp_compute(&t, k, &o);
+        }
+        legacy_add(obj, tok, &o, buf + off[i], off[i + 1] - off[i], text_off);
+    }
+    /* The first token has no alternatives either: null, not {}. */
+    json_t *top = json_object_get(obj, "top_logprobs");
+    if (n > 0) json_array_set_new(top, json_array_size(top) - n, json_null());
+    free(buf);
+    free(off);
+    return INF_OK;
 }

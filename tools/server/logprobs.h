@@ -38,4 +38,15 @@ void inf__srv_lp_add(json_t *obj, int chat, const inf_tokenizer *tok,
                      const inf__srv_lp *o, const char *text, size_t n,
                      size_t *text_off);
 
+/* Echo on /v1/completions: adds the prompt's tokens ids[0..n) to a
+ * completions logprobs object (chat 0), in order, with their text pieces
+ * (tokenize.h, special tokens adding nothing).  Token i's log-probability
+ * and alternatives come from logits row i - 1 ([n, vocab], row i predicts
+ * token i + 1: inf_model_logits); the first token has none (null, as
+ * OpenAI reports it).  *text_off is advanced over the pieces.  Returns
+ * INF_OK, or an error of the tokenizer / INF_E_NOMEM. */
+int inf__srv_lp_prompt(json_t *obj, const inf_tokenizer *tok, const int32_t *ids,
+                       size_t n, const float *logits, int32_t vocab, int k,
+                       size_t *text_off);
+
 #endif

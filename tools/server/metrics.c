@@ -10,7 +10,7 @@
 
 static const char *const ep_names[INF__EP_COUNT] = {
     "/v1/chat/completions", "/v1/completions", "/v1/models", "/health",
-    "/metrics", "/", "other"};
+    "/metrics", "/", "/tokenize", "/detokenize", "other"};
 
 int inf__metrics_init(inf__metrics *m) {
     memset(m, 0, sizeof *m);

@@ -9,7 +9,8 @@
 /* Endpoints counted separately (anything else is "other"). */
 typedef enum inf__srv_endpoint {
     INF__EP_CHAT = 0, INF__EP_COMPLETIONS, INF__EP_MODELS, INF__EP_HEALTH,
-    INF__EP_METRICS, INF__EP_WEB, INF__EP_OTHER, INF__EP_COUNT
+    INF__EP_METRICS, INF__EP_WEB, INF__EP_TOKENIZE, INF__EP_DETOKENIZE, INF__EP_OTHER,
+    INF__EP_COUNT
 } inf__srv_endpoint;
 
 #define INF__METRICS_CODES 12 /* distinct HTTP status codes tracked */

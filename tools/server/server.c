@@ -19,6 +19,7 @@
 
 #include "server/respond.h"
 #include "server/server.h"
+#include "server/tokenize.h"
 
 /* Per-connection state while a request body arrives. */
 typedef struct conn_ctx {
@@ -277,6 +278,8 @@ static inf__srv_endpoint classify(const char *url) {
     if (strcmp(url, "/health") == 0) return INF__EP_HEALTH;
     if (strcmp(url, "/metrics") == 0) return INF__EP_METRICS;
     if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) return INF__EP_WEB;
+    if (strcmp(url, "/tokenize") == 0) return INF__EP_TOKENIZE;
+    if (strcmp(url, "/detokenize") == 0) return INF__EP_DETOKENIZE;
     return INF__EP_OTHER;
 }
 
@@ -286,14 +289,20 @@ static unsigned dispatch(inf__srv *s, struct MHD_Connection *c, conn_ctx *cc,
     int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     int post = strcmp(method, "POST") == 0;
     inf__srv_error e;
-    if (strncmp(url, "/v1/", 4) == 0 && !authorised(s, c)) {
+    /* The key guards everything that uses the model (llama.cpp's server
+     * guards /tokenize and /detokenize too). */
+    int guarded = strncmp(url, "/v1/", 4) == 0 || cc->ep == INF__EP_TOKENIZE ||
+                  cc->ep == INF__EP_DETOKENIZE;
+    if (guarded && !authorised(s, c)) {
         inf__srv_errorf(&e, 401, "invalid_request_error", NULL, "invalid_api_key",
                         "missing or incorrect API key: send 'Authorization: Bearer <key>'");
         return inf__srv_send_error(c, &e);
     }
     switch (cc->ep) {
     case INF__EP_CHAT:
-    case INF__EP_COMPLETIONS: {
+    case INF__EP_COMPLETIONS:
+    case INF__EP_TOKENIZE:
+    case INF__EP_DETOKENIZE: {
         if (!post) return wrong_method(c, method, "POST");
         if (cc->too_big) {
             inf__srv_errorf(&e, 413, "invalid_request_error", NULL, "request_too_large",
@@ -307,6 +316,9 @@ static unsigned dispatch(inf__srv *s, struct MHD_Connection *c, conn_ctx *cc,
                             "(got %s%.100s%s)", ct ? "'" : "", ct ? ct : "none", ct ? "'" : "");
             return inf__srv_send_error(c, &e);
         }
+        if (cc->ep == INF__EP_TOKENIZE || cc->ep == INF__EP_DETOKENIZE)
+            return inf__srv_tokenize(s, c, cc->body ? cc->body : "", cc->len,
+                                     cc->ep == INF__EP_DETOKENIZE);
         return inf__srv_generate(s, c, cc->body ? cc->body : "", cc->len,
                                  cc->ep == INF__EP_CHAT);
     }
