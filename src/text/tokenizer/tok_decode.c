@@ -299,3 +299,68 @@ int inf__detok_flush(inf__detok *d, const char **piece, size_t *len, inf__err *e
     inf__detok_reset(d);
     return INF_OK;
 }
+
+/* One token's bytes as the decoder chain would produce them in the middle
+ * of a sequence: the same decoders as decode_into, except that nothing is
+ * made valid UTF-8 (a byte-level or <0xNN> token stays its raw bytes), the
+ * sequence-start rules are not applied (Strip, Metaspace's first-token
+ * prefix) and a word-end suffix counts as not last. */
+int inf__tok_token_bytes(const inf__tokenizer *t, int32_t id, char **out, size_t *out_len, inf__err *err) {
+    *out = NULL;
+    *out_len = 0;
+    const char *p = inf__tok_piece(t, id);
+    if (!p) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "token id %d has no piece", (int)id);
+    toklist a = {0}, b = {0};
+    int rc = tl_push(&a, p, strlen(p));
+    for (size_t k = 0; k < t->n_dec && !rc; k++) {
+        const tk_dec *d = &t->dec[k];
+        const char *s = TOK(&a, 0);
+        size_t n = TLEN(&a, 0);
+        b.b.n = 0;
+        b.n = 0;
+        switch (d->type) {
+        case DC_BYTELEVEL: {
+            rc = tl_push(&b, "", 0);
+            for (size_t i = 0; i < n && !rc;) {
+                int l;
+                int c = inf__tk_cp2byte(inf__tk_utf8_dec(s + i, n - i, &l));
+                if (c < 0) { b.b.n = 0; b.o[1] = 0; rc = tl_append(&b, s, n); break; }
+                char ch = (char)c;
+                rc = tl_append(&b, &ch, 1);
+                i += (size_t)l;
+            }
+            break;
+        }
+        case DC_BYTEFALLBACK: {
+            int hi, lo;
+            if (n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && (hi = hexv(s[3])) >= 0 && (lo = hexv(s[4])) >= 0) {
+                char c = (char)(hi * 16 + lo);
+                rc = tl_push(&b, &c, 1);
+            } else rc = tl_push(&b, s, n);
+            break;
+        }
+        case DC_REPLACE: rc = replace_all(&b, s, n, d->pat, d->pat_len, d->content, d->content_len); break;
+        case DC_BPE_SUFFIX: rc = replace_all(&b, s, n, d->pat, d->pat_len, " ", 1); break;
+        case DC_METASPACE: rc = replace_all(&b, s, n, d->repl, (size_t)d->repl_len, " ", 1); break;
+        case DC_FUSE:
+        case DC_STRIP:
+        default: rc = tl_push(&b, s, n); break;
+        }
+        toklist sw = a;
+        a = b;
+        b = sw;
+    }
+    if (!rc) {
+        size_t n = TLEN(&a, 0);
+        *out = malloc(n + 1);
+        if (!*out) rc = -1;
+        else {
+            memcpy(*out, TOK(&a, 0), n);
+            (*out)[n] = 0;
+            *out_len = n;
+        }
+    }
+    tl_free(&a);
+    tl_free(&b);
+    return rc ? OOM(err) : INF_OK;
+}

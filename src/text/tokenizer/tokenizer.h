@@ -117,6 +117,15 @@ int inf__tok_decode(const inf__tokenizer *t, const int32_t *ids, size_t n,
                     int skip_special, char **out, size_t *out_len,
                     inf__err *err);
 
+/* The bytes id stands for in the middle of a sequence (for constrained
+ * decoding): the decoder chain applied to this one token without making
+ * the result valid UTF-8 (byte-level BPE pieces become their raw bytes,
+ * <0xNN> one byte) and without the sequence-start rules (Strip, the first
+ * token's Metaspace prefix).  *out is malloc'd (caller frees), NUL-
+ * terminated, *out_len bytes.  INF_E_INVALID_ARGUMENT for an id without a
+ * piece, INF_E_NOMEM. */
+int inf__tok_token_bytes(const inf__tokenizer *t, int32_t id, char **out, size_t *out_len, inf__err *err);
+
 /* Max id + 1, added tokens included. */
 int32_t inf__tok_vocab_size(const inf__tokenizer *t);
 /* The raw vocabulary string of id (e.g. "Ġthe", "▁the", "<0x0A>"), owned by
