@@ -53,6 +53,7 @@ struct inf__matcher {
     top *pool;
     size_t n_pool, cap_pool;
     size_t *lv_off, *lv_n, *lv_fr;
+    uint8_t *simple;   /* [n_states] no calls, not final: steps without frames */
     /* mask cache */
     centry **tab;
     size_t tab_cap, n_entries, cache_bytes;
@@ -186,7 +187,14 @@ int inf__matcher_new(const inf__grammar *g, const inf__grammar_vocab *v, inf__ma
     m->cap_cur = 1;
     m->tab_cap = 1024;
     m->tab = calloc(m->tab_cap, sizeof *m->tab);
-    if (!m->lv_off || !m->lv_n || !m->lv_fr || !m->cur || !m->tab) {
+    m->simple = malloc(g->n_states ? g->n_states : 1);
+    if (m->simple)
+        for (uint32_t s = 0; s < g->n_states; s++) {
+            int calls = 0;
+            for (uint32_t k = g->st_ref[s]; k < g->st_ref[s + 1]; k++) calls |= g->refs[k].rule != UINT32_MAX;
+            m->simple[s] = !calls && !g->st_final[s];
+        }
+    if (!m->simple || !m->lv_off || !m->lv_n || !m->lv_fr || !m->cur || !m->tab) {
         inf__matcher_free(m);
         return inf__seterr(err, INF_E_NOMEM, "out of memory");
     }
@@ -215,7 +223,7 @@ void inf__matcher_free(inf__matcher *m) {
     if (m->tab) cache_clear(m);
     free(m->tab); free(m->key);
     free(m->fr); free(m->cur); free(m->vis); free(m->pool);
-    free(m->lv_off); free(m->lv_n); free(m->lv_fr);
+    free(m->lv_off); free(m->lv_n); free(m->lv_fr); free(m->simple);
     free(m);
 }
 
@@ -294,29 +302,55 @@ static void cache_put(inf__matcher *m, uint64_t h, size_t kl, const uint32_t *bi
     m->cache_bytes += bytes;
 }
 
-/* The trie walk (see the top of the file). */
+/* The trie walk (see the top of the file).  Most levels hold one parse
+ * whose state has neither calls nor an end (inside a string, a number, a
+ * literal): those step inline, without frames; the rest go through
+ * step_set. */
 static void walk(inf__matcher *m, uint32_t *bits) {
     const inf__grammar_vocab *v = m->v;
+    const inf__grammar *g = m->g;
     size_t fr0 = m->n_fr;
-    m->n_pool = 0;
-    if (grow_arr((void **)&m->pool, &m->cap_pool, m->n_cur, sizeof *m->pool)) { m->oom = 1; return; }
+    size_t need = m->n_cur + (size_t)v->max_depth + 2;
+    if (grow_arr((void **)&m->pool, &m->cap_pool, need, sizeof *m->pool)) { m->oom = 1; return; }
     memcpy(m->pool, m->cur, m->n_cur * sizeof *m->pool);
     m->n_pool = m->n_cur;
     m->lv_off[0] = 0;
     m->lv_n[0] = m->n_cur;
     m->lv_fr[0] = fr0;
-    for (uint32_t i = 0; i < v->n_nodes && !m->oom && !m->limit_hit;) {
-        uint32_t d = v->ndepth[i];
-        /* drop what the previous sibling subtrees left above this level */
-        m->n_pool = m->lv_off[d - 1] + m->lv_n[d - 1];
-        m->n_fr = m->lv_fr[d - 1];
-        size_t n = step_set(m, m->pool + m->lv_off[d - 1], m->lv_n[d - 1], v->nbyte[i]);
-        if (!n) { i = v->nskip[i]; continue; }
-        m->lv_off[d] = m->n_pool - n;
-        m->lv_n[d] = n;
-        m->lv_fr[d] = m->n_fr;
-        for (uint32_t k = v->ntok[i]; k < v->ntok[i + 1]; k++) {
-            int32_t id = v->toks[k];
+    const uint8_t *simple = m->simple;
+    const uint32_t *st_rule = g->st_rule;
+    const size_t *st_trans = g->st_trans;
+    const int32_t *trans = g->trans;
+    const uint8_t *cls = g->rule_cls;
+    const uint8_t *nbyte = v->nbyte;
+    const uint32_t *ndepth = v->ndepth, *nskip = v->nskip, *ntok = v->ntok;
+    const int32_t *toks = v->toks;
+    for (uint32_t i = 0; i < v->n_nodes;) {
+        uint32_t d = ndepth[i];
+        size_t po = m->lv_off[d - 1], pn = m->lv_n[d - 1], base = po + pn;
+        top *prev = m->pool + po;
+        if (pn == 1 && simple[prev->pos] && base < m->cap_pool) {
+            uint32_t pos = prev->pos;
+            int32_t nx = trans[st_trans[pos] + cls[(size_t)st_rule[pos] * 256 + nbyte[i]]];
+            if (nx < 0) { i = nskip[i]; continue; }
+            m->pool[base] = (top){(uint32_t)nx, prev->parent};
+            m->n_pool = base + 1;
+            m->lv_off[d] = base;
+            m->lv_n[d] = 1;
+            m->lv_fr[d] = m->lv_fr[d - 1];
+        } else {
+            /* drop what the previous sibling subtrees left above this level */
+            m->n_pool = base;
+            m->n_fr = m->lv_fr[d - 1];
+            size_t n = step_set(m, m->pool + po, pn, nbyte[i]);
+            if (m->oom || m->limit_hit) break;
+            if (!n) { i = nskip[i]; continue; }
+            m->lv_off[d] = m->n_pool - n;
+            m->lv_n[d] = n;
+            m->lv_fr[d] = m->n_fr;
+        }
+        for (uint32_t k = ntok[i]; k < ntok[i + 1]; k++) {
+            int32_t id = toks[k];
             bits[id >> 5] |= 1u << (id & 31);
         }
         i++;
