@@ -639,6 +639,67 @@ static void test_close(void) {
     }
 }
 
+/* Issue 14, defect 7, on the real model: a reader that stalls on a stream
+ * with logits (32000 floats, 125 KiB a token) does not make the process
+ * grow by a copy per token while the engine serves another stream, and
+ * the stream resumes with the same tokens as an unstalled run. */
+static int64_t rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int64_t kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %lld", (long long *)&kib) == 1) break;
+    if (f) fclose(f);
+    return kib;
+}
+
+static void test_stalled_logits_reader(void) {
+    enum { GEN = 600 };
+    inf_generate_options o;
+    gen_opts(&o, GEN);
+    o.ignore_eos = 1;
+    et_run *ref = calloc(1, sizeof *ref);
+    if (!ref) return;
+    et_generate(g_m, prompts[1], NULL, 0, &o, ref);
+    CHECK_EQ_INT((int)ref->n, GEN);
+    o.return_logits = 1;
+    inf_stream *s = NULL;
+    int64_t before = rss_kib();
+    CHECK_EQ_INT(inf_generate(g_m, prompts[1], &o, &s), INF_OK);
+    if (!s) {
+        free(ref);
+        return;
+    }
+    /* Another stream runs to its end meanwhile: long enough for the
+     * stalled one to have produced all its 600 tokens without the bound. */
+    et_run *other = calloc(1, sizeof *other);
+    inf_generate_options o2;
+    gen_opts(&o2, GEN);
+    o2.ignore_eos = 1;
+    if (other) et_generate(g_m, prompts[0], NULL, 0, &o2, other);
+    CHECK(other && other->err == INF_OK && (int)other->n == GEN);
+    free(other);
+    int64_t grown = rss_kib() - before;
+    printf("  stalled logits reader: RSS grew %lld KiB while another stream ran "
+           "%d tokens (unbounded: about %lld KiB)\n", (long long)grown, GEN,
+           (long long)GEN * 32000 * 4 / 1024);
+    CHECK_MSG(grown < 24 * 1024, "RSS grew by %lld KiB", (long long)grown);
+    /* The reader comes back: the same tokens as without logits, each
+     * with its logits. */
+    inf_token t;
+    size_t n = 0;
+    int same = 1;
+    while (inf_stream_next(s, &t) == 1) {
+        if (n >= ref->n || t.id != ref->ids[n] || !t.logits) same = 0;
+        n++;
+    }
+    CHECK_EQ_INT(inf_stream_err(s), INF_OK);
+    CHECK_EQ_INT((int)n, GEN);
+    CHECK(same);
+    inf_stream_close(&s);
+    free(ref);
+}
+
 int main(void) {
     g_m = et_load(BROWN, 0, 4);
     if (!g_m) return tu_summary("test_engine_api");
@@ -655,6 +716,7 @@ int main(void) {
     test_seeded();
     printf("concurrency\n");
     test_concurrency();
+    test_stalled_logits_reader();
     printf("classify, batch\n");
     test_classify();
     test_batch();
