@@ -412,4 +412,19 @@ with Server(prog, "--parallel", "1", "--queue", "1") as s:
     T.check(time.time() - t0 < 10, "stopped within 10 s while streaming", f"{time.time() - t0:.1f}s")
     runner.wait(timeout=30)
 
+# echo with logprobs needs prompt x vocabulary floats: a prompt whose logits
+# would pass 256 MiB is a 400 naming echo (brown: 32000 entries, so more
+# than 2048 tokens; a 4096 context lets the prompt in); without logprobs
+# the same prompt is served.
+with Server(prog, "--ctx", "4096", "--parallel", "1") as s:
+    cc = s.url + "/v1/completions"
+    long_prompt = " the jury said that" * 600
+    st, _, body = curl(cc, {"prompt": long_prompt, "max_tokens": 1, "echo": True, "logprobs": 1})
+    error_of(st, body, 400, "echo+logprobs of a prompt past 256 MiB of logits", param="echo")
+    T.check("256 MiB" in body, "the message names the bound", body[:200])
+    st, _, body = curl(cc, {"prompt": long_prompt, "max_tokens": 1, "echo": True})
+    T.eq(st, 200, "echo without logprobs of the same prompt")
+    T.check(json.loads(body)["choices"][0]["text"].startswith(long_prompt), "echoed", body[:100])
+    s.stop(T)
+
 T.done()

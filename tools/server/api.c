@@ -524,6 +524,7 @@ static unsigned respond_whole(gen *g, struct MHD_Connection *conn) {
  * call).  A text prompt is tokenized here once and generated from those
  * ids, so the echoed tokens are exactly the ones the engine saw.
  * Returns 0, or the HTTP status with *e filled. */
+#define ECHO_LOGITS_MAX ((size_t)256 << 20)
 static unsigned prepare_echo(gen *g, inf__srv_error *e) {
     inf__srv_request *r = &g->req;
     const inf_tokenizer *tok = g->srv->cfg.tokenizer;
@@ -572,6 +573,18 @@ static unsigned prepare_echo(gen *g, inf__srv_error *e) {
         free(off);
         if (!r->logprobs) return 0;
     }
+    /* The prompt's logits are prompt x vocabulary floats at once: bounded,
+     * so that one request cannot take gigabytes (a 4096-token prompt of a
+     * 151936-token vocabulary would be 2.3 GiB). */
+    inf_model_info info;
+    if (inf_model_info_get(g->srv->model, &info) == INF_OK && info.vocab_size > 0 &&
+        (double)r->n_prompt_ids * info.vocab_size * sizeof(float) > ECHO_LOGITS_MAX)
+        return inf__srv_errorf(e, 400, "invalid_request_error", "echo", NULL,
+                               "'echo' with 'logprobs' needs the logits of every prompt "
+                               "token: %zu tokens x %d vocabulary entries exceed this "
+                               "server's %d MiB for them; shorten the prompt",
+                               r->n_prompt_ids, (int)info.vocab_size,
+                               (int)(ECHO_LOGITS_MAX >> 20));
     float *logits = NULL;
     int32_t vocab = 0;
     char *msg = NULL;
