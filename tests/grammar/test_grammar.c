@@ -132,6 +132,9 @@ static const gcase cases[] = {
     {SCHEMA, "{\"type\":\"array\",\"prefixItems\":[{\"const\":1}],\"items\":{\"const\":2},\"minItems\":2}", {"[1,2]", "[1,2,2]"}, {"[1]", "[2,2]"}},
     {SCHEMA, "{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"string\",\"maxLength\":1}]}", {"1", "\"a\""}, {"\"ab\"", "null"}},
     {SCHEMA, "{\"oneOf\":[{\"const\":1},{\"const\":2}]}", {"1", "2"}, {"3"}},
+    {SCHEMA, "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"k\":{\"const\":\"a\"},\"x\":{\"type\":\"integer\"}},\"required\":[\"k\"]},"
+             "{\"type\":\"object\",\"properties\":{\"k\":{\"enum\":[\"b\",\"c\"]},\"y\":{\"type\":\"string\"}},\"required\":[\"k\"]},{\"type\":\"string\"}]}",
+     {"{\"k\":\"a\",\"x\":1}", "{\"k\":\"c\",\"y\":\"s\"}", "\"s\""}, {"{\"k\":\"a\",\"y\":\"s\"}", "{}"}},
     {SCHEMA, "{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]},{\"properties\":{\"b\":{\"type\":\"boolean\"}},\"required\":[\"b\"]}]}",
      {"{\"a\":1,\"b\":true}"}, {"{\"a\":1}", "{\"b\":true}"}},
     {SCHEMA, "{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"kids\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/node\"}}},\"required\":[\"v\"]}},\"$ref\":\"#/$defs/node\"}",
@@ -188,6 +191,7 @@ static const struct { int kind; const char *src; int code; const char *msg_part;
     {SCHEMA, "{\"allOf\":[{\"$ref\":\"#\"}]}", INF_E_LIMIT, "nested too deeply"},
     {SCHEMA, "{\"type\":\"string\",\"maxLength\":100000}", INF_E_LIMIT, "above the limit"},
     {SCHEMA, "{\"type\":\"string\",\"pattern\":\"(a\"}", INF_E_INVALID_ARGUMENT, "pattern"},
+    {SCHEMA, "{\"oneOf\":[{\"type\":\"integer\"},{\"minimum\":2}]}", INF_E_UNSUPPORTED, "oneOf whose branches may overlap"},
 };
 
 static void run_cases(void) {

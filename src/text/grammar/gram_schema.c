@@ -756,6 +756,82 @@ static int value_type_ok(json_t *v, int mask) {
     return (mask >> t) & 1;
 }
 
+/* What a oneOf branch can be, to show that no value matches two branches
+ * (a grammar cannot check "exactly one"): its types, and its values when it
+ * lists them (enum / const). */
+static int branch_types(sc *c, json_t *b, json_t **vals) {
+    *vals = NULL;
+    for (int k = 0; k < 16 && json_is_object(b) && json_is_string(json_object_get(b, "$ref")); k++) {
+        json_t *t = resolve(c, json_string_value(json_object_get(b, "$ref")), "");
+        if (!t) { c->rc = 0; inf__err_clear(c->err); break; }
+        b = t;
+    }
+    if (json_is_false(b)) return 0;
+    if (!json_is_object(b)) return 0x7F;
+    json_t *en = json_object_get(b, "enum"), *cn = json_object_get(b, "const");
+    if (cn) { *vals = json_pack("[O]", cn); }
+    else if (json_is_array(en)) *vals = json_incref(en);
+    int m = type_mask(json_object_get(b, "type"));
+    if (json_is_true(json_object_get(b, "nullable"))) m |= 1;
+    if (*vals) {
+        int vm = 0;
+        size_t i;
+        json_t *x;
+        json_array_foreach(*vals, i, x) vm |= 1 << (json_is_null(x) ? 0 : json_is_boolean(x) ? 1 : json_is_object(x) ? 2
+                                                  : json_is_array(x) ? 3 : json_is_string(x) ? 5 : 4);
+        if (vm & (1 << 4)) vm |= 1 << 6;
+        m &= vm;
+    }
+    return m;
+}
+
+/* A property both object branches require whose const / enum values are
+ * disjoint (a discriminator, e.g. "kind": "circle" / "kind": "square"). */
+static int discriminated(sc *c, json_t *a, json_t *b) {
+    json_t *pa = json_object_get(a, "properties"), *pb = json_object_get(b, "properties");
+    json_t *ra = json_object_get(a, "required"), *rb = json_object_get(b, "required");
+    size_t i, j;
+    json_t *x, *y;
+    json_array_foreach(ra, i, x) json_array_foreach(rb, j, y) {
+        if (!json_equal(x, y) || !json_is_string(x)) continue;
+        json_t *va, *vb;
+        int ma = branch_types(c, json_object_get(pa, json_string_value(x)), &va);
+        int mb = branch_types(c, json_object_get(pb, json_string_value(x)), &vb);
+        int dis = !(ma & mb);
+        if (!dis && va && vb) {
+            dis = 1;
+            size_t p, q;
+            json_t *u, *w;
+            json_array_foreach(va, p, u) json_array_foreach(vb, q, w) if (json_equal(u, w)) dis = 0;
+        }
+        json_decref(va);
+        json_decref(vb);
+        if (dis) return 1;
+    }
+    return 0;
+}
+
+static int one_of_disjoint(sc *c, json_t *list) {
+    size_t n = json_array_size(list);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            json_t *a = json_array_get(list, i), *b = json_array_get(list, j), *va, *vb;
+            int ma = branch_types(c, a, &va), mb = branch_types(c, b, &vb);
+            int dis = !(ma & mb);
+            if (!dis && va && vb) {
+                dis = 1;
+                size_t p, q;
+                json_t *u, *w;
+                json_array_foreach(va, p, u) json_array_foreach(vb, q, w) if (json_equal(u, w)) dis = 0;
+            }
+            json_decref(va);
+            json_decref(vb);
+            if (!dis && (ma & mb) == 4 && discriminated(c, a, b)) dis = 1;
+            if (!dis) return 0;
+        }
+    return 1;
+}
+
 static gx_node *gen_inner(sc *c, json_t *s, const char *path) {
     if (json_is_true(s)) return any_value(c);
     if (json_is_false(s)) return gx_alt(c->b);
@@ -779,6 +855,12 @@ static gx_node *gen_inner(sc *c, json_t *s, const char *path) {
         json_t *list = any ? any : one;
         if (!json_is_array(list) || !json_array_size(list)) {
             fail(c, INF_E_INVALID_ARGUMENT, path, "%s must be a non-empty array", any ? "anyOf" : "oneOf");
+            return NULL;
+        }
+        if (one && !one_of_disjoint(c, one)) {
+            fail(c, INF_E_UNSUPPORTED, path, "%s",
+                 "oneOf whose branches may overlap is not supported (a grammar cannot check that exactly one matches; "
+                 "branches of different types, const / enum values or a required discriminator property are fine; or use anyOf)");
             return NULL;
         }
         static const char *const only_alt[] = {"anyOf", "oneOf", NULL};
