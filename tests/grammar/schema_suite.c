@@ -342,5 +342,8 @@ int main(int argc, char **argv) {
     printf("%d random documents written to %s\n", docs, argv[3]);
     CHECK(docs > 0);
     inf__grammar_vocab_free(vocab);
+    free(st);
+    for (size_t i = 0; i < n_exp; i++) { free(exp_list[i].kw); free(exp_list[i].group); free(exp_list[i].test); }
+    free(exp_list);
     return tu_summary("schema_suite");
 }

@@ -380,6 +380,7 @@ done:
 
 void inf__grammar_free(inf__grammar *g) {
     if (!g) return;
+    gx_cache_free(g->cache);
     if (g->rule_name)
         for (uint32_t i = 0; i < g->n_rules; i++) free(g->rule_name[i]);
     free(g->rule_name); free(g->rule_start); free(g->rule_nullable); free(g->rule_ncls); free(g->rule_cls);
@@ -449,8 +450,9 @@ int gx_compile(gx_builder *b, const char *root_name, inf__grammar **out, inf__er
     g->rule_name = calloc(b->n_rules, sizeof *g->rule_name);
     g->rule_ncls = calloc(b->n_rules, sizeof *g->rule_ncls);
     g->rule_cls = calloc((size_t)b->n_rules * 256, 1);
+    g->cache = gx_cache_new();
     int rc = INF_OK;
-    if (!g->rule_start || !g->rule_nullable || !g->rule_name || !g->rule_ncls || !g->rule_cls) goto oom;
+    if (!g->cache || !g->rule_start || !g->rule_nullable || !g->rule_name || !g->rule_ncls || !g->rule_cls) goto oom;
     for (uint32_t i = 0; i < b->n_rules; i++)
         if (!(g->rule_name[i] = strdup(b->rules[i].name))) goto oom;
     gout o = {g, 0, 0, 0, 0, 0};

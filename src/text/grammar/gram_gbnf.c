@@ -194,7 +194,7 @@ static gx_node *parse_class(gp *p) {
     }
     gx_node *out = NULL;
     if (!p->rc) {
-        qsort(r, n, 2 * sizeof *r, cmp_range);
+        if (n) qsort(r, n, 2 * sizeof *r, cmp_range);
         size_t m = 0;
         for (size_t k = 0; k < n; k++) {
             if (m && r[2 * k] <= r[2 * (m - 1) + 1] + 1) {

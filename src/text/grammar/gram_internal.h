@@ -76,8 +76,19 @@ typedef struct gx_refedge {
     uint32_t target;  /* state to return to */
 } gx_refedge;
 
+/* gram_cache.c: masks shared by a grammar's matchers (thread-safe). */
+typedef struct gx_cache gx_cache;
+gx_cache *gx_cache_new(void);
+void gx_cache_free(gx_cache *c);
+/* 1 and the mask in bits when (vocab, key) is cached, else 0. */
+int gx_cache_get(gx_cache *c, uint64_t vocab, uint64_t hash, const uint32_t *key, size_t key_len, uint32_t *bits,
+                 size_t words);
+void gx_cache_put(gx_cache *c, uint64_t vocab, uint64_t hash, const uint32_t *key, size_t key_len,
+                  const uint32_t *bits, size_t words);
+
 struct inf__grammar {
     inf__grammar_limits lim;
+    gx_cache *cache;          /* the one mutable part: internally locked */
     uint32_t n_rules, n_states, root;
     uint32_t *rule_start;     /* [n_rules] start state */
     uint8_t *rule_nullable;   /* [n_rules] */
@@ -98,6 +109,7 @@ struct inf__grammar {
  * is one pass over the arrays that jumps over every subtree whose prefix
  * the grammar refuses. */
 struct inf__grammar_vocab {
+    uint64_t uid;       /* unique over the process: the mask cache's key */
     int32_t n;          /* ids */
     char *blob;         /* all tokens' bytes */
     size_t *off;        /* [n] start in blob */

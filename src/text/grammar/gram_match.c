@@ -24,17 +24,6 @@
 typedef struct { uint32_t pos; int32_t parent; uint32_t depth; } frame;
 typedef struct { uint32_t pos; int32_t parent; } top;
 
-/* One cached mask: key words (canonical state), then the bitset. */
-typedef struct centry {
-    struct centry *next;
-    uint64_t hash;
-    uint32_t key_len;
-    uint32_t *key;     /* [key_len] */
-    uint32_t *bits;    /* [mask words] */
-} centry;
-
-#define CACHE_MAX_BYTES ((size_t)256 << 20)
-
 struct inf__matcher {
     const inf__grammar *g;
     const inf__grammar_vocab *v;
@@ -54,10 +43,7 @@ struct inf__matcher {
     size_t n_pool, cap_pool;
     size_t *lv_off, *lv_n, *lv_fr;
     uint8_t *simple;   /* [n_states] no calls, not final: steps without frames */
-    /* mask cache */
-    centry **tab;
-    size_t tab_cap, n_entries, cache_bytes;
-    uint32_t *key;
+    uint32_t *key;     /* the canonical state (make_key) */
     size_t cap_key;
 };
 
@@ -185,8 +171,6 @@ int inf__matcher_new(const inf__grammar *g, const inf__grammar_vocab *v, inf__ma
     m->lv_fr = malloc(lv * sizeof *m->lv_fr);
     m->cur = malloc(sizeof *m->cur);
     m->cap_cur = 1;
-    m->tab_cap = 1024;
-    m->tab = calloc(m->tab_cap, sizeof *m->tab);
     m->simple = malloc(g->n_states ? g->n_states : 1);
     if (m->simple)
         for (uint32_t s = 0; s < g->n_states; s++) {
@@ -194,7 +178,7 @@ int inf__matcher_new(const inf__grammar *g, const inf__grammar_vocab *v, inf__ma
             for (uint32_t k = g->st_ref[s]; k < g->st_ref[s + 1]; k++) calls |= g->refs[k].rule != UINT32_MAX;
             m->simple[s] = !calls && !g->st_final[s];
         }
-    if (!m->simple || !m->lv_off || !m->lv_n || !m->lv_fr || !m->cur || !m->tab) {
+    if (!m->simple || !m->lv_off || !m->lv_n || !m->lv_fr || !m->cur) {
         inf__matcher_free(m);
         return inf__seterr(err, INF_E_NOMEM, "out of memory");
     }
@@ -203,25 +187,9 @@ int inf__matcher_new(const inf__grammar *g, const inf__grammar_vocab *v, inf__ma
     return INF_OK;
 }
 
-static void cache_clear(inf__matcher *m) {
-    for (size_t i = 0; i < m->tab_cap; i++) {
-        centry *e = m->tab[i];
-        while (e) {
-            centry *nx = e->next;
-            free(e->key);
-            free(e->bits);
-            free(e);
-            e = nx;
-        }
-        m->tab[i] = NULL;
-    }
-    m->n_entries = m->cache_bytes = 0;
-}
-
 void inf__matcher_free(inf__matcher *m) {
     if (!m) return;
-    if (m->tab) cache_clear(m);
-    free(m->tab); free(m->key);
+    free(m->key);
     free(m->fr); free(m->cur); free(m->vis); free(m->pool);
     free(m->lv_off); free(m->lv_n); free(m->lv_fr); free(m->simple);
     free(m);
@@ -280,26 +248,6 @@ static uint64_t hash_key(const uint32_t *k, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 0x100000001B3ull;
     return h ^ (h >> 31);
-}
-
-static centry *cache_find(inf__matcher *m, uint64_t h, size_t kl) {
-    for (centry *e = m->tab[h & (m->tab_cap - 1)]; e; e = e->next)
-        if (e->hash == h && e->key_len == kl && !memcmp(e->key, m->key, kl * sizeof *m->key)) return e;
-    return NULL;
-}
-
-static void cache_put(inf__matcher *m, uint64_t h, size_t kl, const uint32_t *bits) {
-    size_t bytes = sizeof(centry) + kl * sizeof(uint32_t) + m->words * sizeof(uint32_t);
-    if (m->cache_bytes + bytes > CACHE_MAX_BYTES) cache_clear(m);
-    centry *e = malloc(sizeof *e);
-    uint32_t *k = malloc(kl * sizeof *k), *b = malloc(m->words * sizeof *b);
-    if (!e || !k || !b) { free(e); free(k); free(b); return; } /* a cache miss later, not an error */
-    memcpy(k, m->key, kl * sizeof *k);
-    memcpy(b, bits, m->words * sizeof *b);
-    *e = (centry){m->tab[h & (m->tab_cap - 1)], h, (uint32_t)kl, k, b};
-    m->tab[h & (m->tab_cap - 1)] = e;
-    m->n_entries++;
-    m->cache_bytes += bytes;
 }
 
 /* The trie walk (see the top of the file).  Most levels hold one parse
@@ -366,11 +314,7 @@ int inf__matcher_fill_mask(inf__matcher *m, uint32_t *bits, inf__err *err) {
     size_t kl = make_key(m);
     if (!kl) return inf__seterr(err, INF_E_NOMEM, "out of memory");
     uint64_t h = hash_key(m->key, kl);
-    centry *e = cache_find(m, h, kl);
-    if (e) {
-        memcpy(bits, e->bits, m->words * sizeof *bits);
-        return INF_OK;
-    }
+    if (gx_cache_get(m->g->cache, m->v->uid, h, m->key, kl, bits, m->words)) return INF_OK;
     walk(m, bits);
     rc = status(m, err);
     if (rc) { memset(bits, 0, m->words * sizeof *bits); return rc; }
@@ -379,7 +323,7 @@ int inf__matcher_fill_mask(inf__matcher *m, uint32_t *bits, inf__err *err) {
             int32_t id = m->v->eos_ids[k];
             bits[id >> 5] |= 1u << (id & 31);
         }
-    cache_put(m, h, kl, bits);
+    gx_cache_put(m->g->cache, m->v->uid, h, m->key, kl, bits, m->words);
     return INF_OK;
 }
 

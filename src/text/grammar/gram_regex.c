@@ -48,7 +48,7 @@ static int cmp_pair(const void *a, const void *b) {
 
 /* Sorts and merges; negate: complement over all code points. */
 static int cs_norm(rp *p, cpset *c, int negate) {
-    qsort(c->r, c->n, 2 * sizeof *c->r, cmp_pair);
+    if (c->n) qsort(c->r, c->n, 2 * sizeof *c->r, cmp_pair);
     size_t m = 0;
     for (size_t k = 0; k < c->n; k++) {
         if (m && c->r[2 * k] <= c->r[2 * (m - 1) + 1] + 1) {

@@ -85,6 +85,8 @@ int inf__grammar_vocab_from_bytes(const char *const *toks, const size_t *lens, i
     if (n_tokens <= 0) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "empty vocabulary");
     inf__grammar_vocab *v = calloc(1, sizeof *v);
     if (!v) return inf__seterr(err, INF_E_NOMEM, "out of memory");
+    static _Atomic uint64_t next_uid = 1;
+    v->uid = next_uid++;
     v->n = n_tokens;
     v->off = calloc((size_t)n_tokens, sizeof *v->off);
     v->len = calloc((size_t)n_tokens, sizeof *v->len);

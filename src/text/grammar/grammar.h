@@ -15,16 +15,18 @@
  * tokens decode to.
  *
  * Objects and who owns them:
- *   inf__grammar        compiled constraint; immutable, may be shared by
- *                       any number of threads and matchers.
+ *   inf__grammar        compiled constraint; immutable (but for an internal,
+ *                       locked cache of the masks its matchers computed,
+ *                       bounded to 64 MiB), may be shared by any number of
+ *                       threads and matchers: a schema reused across
+ *                       requests computes each state's mask once.
  *   inf__grammar_vocab  one tokenizer's vocabulary as decoded bytes (byte-
  *                       fallback tokens as their byte; special / control
  *                       tokens excluded) plus the end-of-sequence ids;
  *                       immutable, shareable, built once per tokenizer.
  *   inf__matcher        the state of ONE sequence under one grammar; not
- *                       thread-safe (one thread at a time), keeps caches of
- *                       masks it has computed.  The grammar and the vocab
- *                       must outlive it.
+ *                       thread-safe (one thread at a time).  The grammar
+ *                       and the vocab must outlive it.
  *
  * Errors: functions that can fail return INF_OK or a negative INF_E_* code
  * with a message in *err (err may be NULL):
@@ -118,7 +120,7 @@ typedef struct inf__matcher inf__matcher;
 int inf__matcher_new(const inf__grammar *g, const inf__grammar_vocab *v,
                      inf__matcher **out, inf__err *err);
 void inf__matcher_free(inf__matcher *m);
-/* Back to the start of the output (caches are kept). */
+/* Back to the start of the output. */
 void inf__matcher_reset(inf__matcher *m);
 
 /* Words of the mask bitset: (inf__grammar_vocab_size + 31) / 32. */
