@@ -254,6 +254,10 @@ typedef struct inf_generate_options {
     const int32_t *logit_bias_ids;
     const float *logit_bias_values;
     size_t n_logit_bias;
+    /* Appended with fair scheduling (native backends): requests wait first
+     * come, first served; a higher priority goes ahead of every waiting
+     * request of a lower one (it does not stop running ones).  Default 0. */
+    int32_t priority;
 } inf_generate_options;
 
 /* Fills *o with the defaults listed above. */
@@ -312,6 +316,16 @@ typedef struct inf_load_options {
     int64_t timeout_ms;      /* remote backends: per-request timeout; 0 def. */
     void (*progress)(float fraction, void *user); /* load progress 0..1 */
     void *progress_user;
+    /* Appended with paged KV memory, the prefix cache and chunked prefill
+     * (native engine; the cuda backend keeps one cache per slot and ignores
+     * kv_memory and the prefix cache, see src/engine/README.md): */
+    int64_t kv_memory;       /* bytes of KV cache shared by all sequences, in
+                                blocks of 32 positions (kv_block_tokens);
+                                0: context_length x parallel_slots */
+    int no_prefix_cache;     /* non-zero: never reuse cached prompt blocks */
+    int32_t prefill_chunk;   /* prompt tokens per step while other streams
+                                decode: 0 = default (64), -1 = no chunking
+                                (a prompt is prefilled in one step) */
 } inf_load_options;
 
 INF_API void inf_load_options_default(inf_load_options *o);
@@ -366,6 +380,21 @@ typedef struct inf_metrics {
     double decode_tokens_per_second;
     int64_t peak_memory_bytes;   /* peak resident (or device) memory */
     int64_t active_memory_bytes; /* current resident (or device) memory */
+    /* Appended with the prefix cache (0 where a backend has none). */
+    int64_t cached_prompt_tokens; /* prompt tokens served from the prefix
+                                     cache instead of being prefilled (a
+                                     stream: its own; the model: the last
+                                     operation's) */
+    /* Model-wide state, filled by inf_model_metrics only (0 in a stream's
+     * metrics): the prefix cache since load and the KV blocks now. */
+    int64_t prefix_lookup_tokens; /* prompt tokens looked up in the cache */
+    int64_t prefix_hit_tokens;    /* of those, found (hit rate = hit/lookup) */
+    int64_t kv_blocks_total;      /* blocks in the pool */
+    int64_t kv_blocks_used;       /* held by running sequences */
+    int64_t kv_blocks_cached;     /* unused but holding a cached prefix */
+    int64_t kv_blocks_free;       /* empty */
+    int64_t kv_evictions;         /* cached blocks reused for other data */
+    int32_t kv_block_tokens;      /* positions per block (0: no paging) */
 } inf_metrics;
 
 /* Loads the model at `path` (a Hugging Face model directory, or what the
