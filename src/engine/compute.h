@@ -8,6 +8,19 @@
  * different sequences (slots) at different positions, as llama.cpp's
  * llama_batch does: prefill of several prompts, decode of many sequences,
  * or both mixed, in one pass.
+ *
+ * KV memory comes in two modes, chosen by the backend:
+ *  - paged (the backend has copy_block and kv_token_bytes; cpu): the
+ *    backend stores kv_blocks blocks of kv_block_tokens positions each (all
+ *    layers of a position in the same block id) and nothing per slot.  The
+ *    ENGINE owns everything else: which block holds which positions of a
+ *    sequence (its block table, passed in every batch), allocation,
+ *    reference counts, the prefix index and copy-on-write (src/engine/kv.h).
+ *    A slot is then only a row of block_tables; the backend never decides
+ *    which block to use and keeps no per-slot state.
+ *  - per slot (cuda, test fakes): one cache per slot sized by the context,
+ *    positions continue the slot's cache, seq_reset starts it over; the
+ *    engine runs without the prefix cache.
  */
 #ifndef INF_ENGINE_COMPUTE_H
 #define INF_ENGINE_COMPUTE_H
@@ -18,10 +31,16 @@
 #include "model/model.h"
 
 /* One forward step.
- * Tokens of the same slot must appear in increasing position order, and a
- * slot's positions must continue its cache: the first token of a slot in
- * this batch has pos == the number of tokens already cached for that slot
- * (the engine calls seq_reset() to start a slot over). */
+ * Tokens of the same slot must appear in consecutive increasing positions.
+ * Per-slot mode: a slot's positions continue its cache: the first token of
+ * a slot in this batch has pos == the number of tokens already cached for
+ * that slot (the engine calls seq_reset() to start a slot over).
+ * Paged mode: a token at pos of slot s reads and writes through
+ * block_tables[s]: position p lives in block block_tables[s][p / bt] at row
+ * p % bt (bt = kv_block_tokens).  The engine guarantees that positions
+ * below a slot's first pos in the batch were written before (by this
+ * sequence or, for a shared prefix, another one) and that no block written
+ * by this batch is shared with another sequence or read by it elsewhere. */
 typedef struct inf__batch {
     int32_t n_tokens;
     const int32_t *tokens;  /* [n_tokens] token ids */
@@ -32,6 +51,9 @@ typedef struct inf__batch {
      * [n_want, vocab_size] float32, written by forward(). The caller
      * provides the buffer. */
     float *logits;
+    /* Paged mode only (NULL otherwise): [n_slots] block tables, entries
+     * < kv_blocks, covering positions 0..max pos of the slot's rows. */
+    const int32_t *const *block_tables;
 } inf__batch;
 
 typedef struct inf__compute_params {
@@ -39,6 +61,9 @@ typedef struct inf__compute_params {
     int32_t context_length; /* positions per slot */
     int32_t n_threads;      /* 0: one per core */
     int32_t gpu_layers;     /* -1: all */
+    /* Paged mode (0, 0: per slot; a backend without copy_block gets 0). */
+    int32_t kv_block_tokens; /* positions per block */
+    int32_t kv_blocks;       /* blocks in the pool */
 } inf__compute_params;
 
 typedef struct inf__compute_ops {
@@ -56,6 +81,15 @@ typedef struct inf__compute_ops {
      * unknown so the engine falls back to the process's resident size). */
     void (*memory)(void *ctx, int64_t *active, int64_t *peak);
     void (*free)(void *ctx);
+    /* Paged mode (both NULL for per-slot backends). */
+    /* Bytes of KV storage per position (all layers), for sizing the pool
+     * from inf_load_options.kv_memory before init. */
+    int64_t (*kv_token_bytes)(const inf__model_desc *desc);
+    /* Copies rows [0, n_rows) of block src into block dst, every layer
+     * (copy-on-write of a shared block before the engine writes into it).
+     * Returns INF_OK or an error (blocks out of range). */
+    int (*copy_block)(void *ctx, int32_t dst, int32_t src, int32_t n_rows,
+                      inf__err *err);
 } inf__compute_ops;
 
 #endif

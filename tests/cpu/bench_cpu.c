@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     double t_load = now() - t0;
-    inf__compute_params cp = {slots, prefill + decode + 1, threads, -1};
+    inf__compute_params cp = {slots, prefill + decode + 1, threads, -1, 0, 0};
     void *ctx = NULL;
     if (inf__cpu_compute.init(&d, &cp, &ctx, &e) != INF_OK) {
         fprintf(stderr, "%s\n", e.msg);
@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
     for (int r0 = 0; r0 < n; r0 += 512) {
         int m = n - r0 < 512 ? n - r0 : 512, nw = 0;
         for (int i = r0; i < r0 + m; i++) nw += want[i];
-        inf__batch b = {m, tok + r0, pos + r0, slot + r0, want + r0, lg};
+        inf__batch b = {m, tok + r0, pos + r0, slot + r0, want + r0, lg, NULL};
         (void)nw;
         if (inf__cpu_compute.forward(ctx, &b, &e) != INF_OK) { fprintf(stderr, "%s\n", e.msg); return 1; }
     }
@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
     t0 = now();
     c0 = cpu_now();
     for (int i = 0; i < decode; i++) {
-        inf__batch b = {slots, tok, pos, slot, want, lg};
+        inf__batch b = {slots, tok, pos, slot, want, lg, NULL};
         if (inf__cpu_compute.forward(ctx, &b, &e) != INF_OK) { fprintf(stderr, "%s\n", e.msg); return 1; }
         for (int s = 0; s < slots; s++) { pos[s]++; tok[s] = (tok[s] * 31 + 7) % V; }
     }

@@ -45,7 +45,7 @@ static inline int g_forward(const inf__compute_ops *ops, void *ctx, int n, const
         w = malloc((size_t)n + 1);
         for (int i = 0; i < n; i++) w[i] = 1;
     }
-    inf__batch b = {n, tok, pos, slot, want ? want : w, logits};
+    inf__batch b = {n, tok, pos, slot, want ? want : w, logits, NULL};
     int rc = ops->forward(ctx, &b, err);
     free(w);
     return rc;

@@ -32,7 +32,7 @@
 static void *init_ctx(const inf__model_desc *d, const char *kernels) {
     unsetenv("INF_CPU_REFERENCE");
     setenv("INF_CPU_KERNELS", kernels, 1);
-    inf__compute_params p = {1, WIN, 0, -1};
+    inf__compute_params p = {1, WIN, 0, -1, 0, 0};
     void *ctx = NULL;
     inf__err e;
     int rc = inf__cpu_compute.init(d, &p, &ctx, &e);

@@ -42,7 +42,7 @@ static void f_memory(void *ctx, int64_t *a, int64_t *p) {
     *a = *p = 0;
 }
 static void f_free(void *ctx) { (void)ctx; }
-static const inf__compute_ops fake = {"fake", f_available, f_init, f_forward, f_reset, f_memory, f_free};
+static const inf__compute_ops fake = {"fake", f_available, f_init, f_forward, f_reset, f_memory, f_free, NULL, NULL};
 
 /* Opens dir on the fake backend; NULL on failure (*msg says why). */
 static inf__engine *open_dir(const char *dir, int dummy, const inf_model_ops **ops, char **msg) {

@@ -123,7 +123,7 @@ static void f_free(void *ctx) {
 
 static const inf__compute_ops fake_ops = {"fake", f_available, f_init,
                                           f_forward, f_reset, f_memory,
-                                          f_free};
+                                          f_free, NULL, NULL};
 
 /* The greedy continuation of p[0..n) under the fake model. */
 static void expected(const int32_t *p, int32_t n, int32_t gen, int32_t *out) {

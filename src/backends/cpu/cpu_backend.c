@@ -1,5 +1,5 @@
 /* The cpu compute backend's life cycle: checks the description, converts
- * the small vectors, starts the thread pool, owns the KV caches. */
+ * the small vectors, starts the thread pool, owns the KV block pools. */
 #include "backends/cpu/cpu.h"
 
 #include <stdlib.h>
@@ -93,45 +93,55 @@ static void cpu_free(void *ctx) {
         free(c->layers);
     }
     free(c->final_norm);
-    if (c->slots) {
-        for (int32_t s = 0; s < c->n_slots; s++) {
-            inf__cpu_slot *S = &c->slots[s];
-            if (S->k)
-                for (int32_t l = 0; l < c->d->n_layers; l++) { free(S->k[l]); free(S->v[l]); }
-            free(S->k); free(S->v);
-        }
-        free(c->slots);
-    }
+    if (c->kp)
+        for (int32_t l = 0; l < c->d->n_layers; l++) free(c->kp[l]);
+    if (c->vp)
+        for (int32_t l = 0; l < c->d->n_layers; l++) free(c->vp[l]);
+    free(c->kp); free(c->vp);
+    free(c->own_tables); free(c->own); free(c->n_cached);
     free(c->x); free(c->h); free(c->o); free(c->q); free(c->att);
     free(c->k); free(c->v); free(c->gate); free(c->up);
-    free(c->cs); free(c->sn); free(c->scores); free(c->att_q); free(c->att_o);
+    free(c->cs); free(c->sn); free(c->scores); free(c->att_q); free(c->att_o); free(c->att_o2);
     free(c);
 }
 
-int inf__cpu_slot_reserve(inf__cpu_ctx *c, int32_t s, int32_t need, inf__err *err) {
-    inf__cpu_slot *S = &c->slots[s];
-    if (need <= S->cap) return INF_OK;
-    int64_t cap = S->cap ? (int64_t)S->cap * 2 : 256;
-    if (cap < need) cap = need;
-    if (cap > c->n_ctx) cap = c->n_ctx;
-    const size_t bytes = (size_t)cap * (size_t)c->kv_dim * sizeof(float);
-    /* Grow layer by layer; a failure leaves every layer at least at the old
-     * capacity, so the cache stays usable. */
-    for (int32_t l = 0; l < c->d->n_layers; l++) {
-        float *k = realloc(S->k[l], bytes);
-        if (!k) goto nomem;
-        S->k[l] = k;
-        float *v = realloc(S->v[l], bytes);
-        if (!v) goto nomem;
-        S->v[l] = v;
+/* Positions per block when the engine does not page (per-slot mode). */
+#define CPU_SLOT_BLOCK 32
+
+static int64_t cpu_kv_token_bytes(const inf__model_desc *d) {
+    return 2 * (int64_t)d->n_layers * d->n_kv_heads * d->head_dim * (int64_t)sizeof(float);
+}
+
+/* The pools and, in per-slot mode, the slots' fixed tables. */
+static int kv_init(inf__cpu_ctx *c, const inf__compute_params *p, inf__err *err) {
+    const inf__model_desc *d = c->d;
+    c->paged = p->kv_block_tokens > 0;
+    c->bt = c->paged ? p->kv_block_tokens : CPU_SLOT_BLOCK;
+    c->slot_blocks = (c->n_ctx + c->bt - 1) / c->bt;
+    c->n_blocks = c->paged ? p->kv_blocks : c->slot_blocks * c->n_slots;
+    if (c->n_blocks <= 0)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: init: %d KV blocks", (int)c->n_blocks);
+    c->kp = calloc((size_t)d->n_layers, sizeof *c->kp);
+    c->vp = calloc((size_t)d->n_layers, sizeof *c->vp);
+    if (!c->kp || !c->vp) goto nomem;
+    const size_t bytes = (size_t)c->n_blocks * (size_t)c->bt * (size_t)c->kv_dim * sizeof(float);
+    for (int32_t l = 0; l < d->n_layers; l++) {
+        c->kp[l] = malloc(bytes);
+        c->vp[l] = malloc(bytes);
+        if (!c->kp[l] || !c->vp[l]) goto nomem;
     }
-    c->kv_bytes += 2 * (int64_t)c->d->n_layers * (cap - S->cap) * c->kv_dim * (int64_t)sizeof(float);
-    S->cap = (int32_t)cap;
-    note_alloc(c);
+    if (!c->paged) {
+        c->own_tables = malloc((size_t)c->n_blocks * sizeof *c->own_tables);
+        c->own = malloc((size_t)c->n_slots * sizeof *c->own);
+        c->n_cached = calloc((size_t)c->n_slots, sizeof *c->n_cached);
+        if (!c->own_tables || !c->own || !c->n_cached) goto nomem;
+        for (int32_t i = 0; i < c->n_blocks; i++) c->own_tables[i] = i;
+        for (int32_t s = 0; s < c->n_slots; s++) c->own[s] = c->own_tables + (int64_t)s * c->slot_blocks;
+    }
     return INF_OK;
 nomem:
-    return inf__seterr(err, INF_E_NOMEM, "cpu: KV cache of slot %d: out of memory (%lld positions)",
-                       (int)s, (long long)cap);
+    return inf__seterr(err, INF_E_NOMEM, "cpu: KV cache of %d blocks of %d positions: out of memory",
+                       (int)c->n_blocks, (int)c->bt);
 }
 
 static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
@@ -216,15 +226,7 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
             return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: missing final norm weights");
         }
     }
-    if (ok) {
-        c->slots = calloc((size_t)c->n_slots, sizeof *c->slots);
-        ok = c->slots != NULL;
-        for (int32_t s = 0; ok && s < c->n_slots; s++) {
-            c->slots[s].k = calloc((size_t)d->n_layers, sizeof(float *));
-            c->slots[s].v = calloc((size_t)d->n_layers, sizeof(float *));
-            ok = c->slots[s].k && c->slots[s].v;
-        }
-    }
+    if (ok && (rc = kv_init(c, p, err))) { cpu_free(c); return rc; }
     if (ok) {
         const int64_t R = CPU_MAX_ROWS;
         c->max_rows = R;
@@ -246,14 +248,18 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
         c->att_qb = CPU_ATT_QUERY_ROWS / rep > 1 ? CPU_ATT_QUERY_ROWS / rep : 1;
         c->att_rows = c->att_qb * rep;
         const int64_t arows = (int64_t)c->nth * c->att_rows;
-        c->scores = malloc((size_t)(arows * c->n_ctx) * 4);
+        /* Scores are computed for whole blocks (forward.c): room up to
+         * the end of the block holding the last position. */
+        c->lds = (int64_t)c->slot_blocks * c->bt;
+        c->scores = malloc((size_t)(arows * c->lds) * 4);
         c->att_q = malloc((size_t)(arows * d->head_dim) * 4);
         c->att_o = malloc((size_t)(arows * d->head_dim) * 4);
+        c->att_o2 = malloc((size_t)(arows * d->head_dim) * 4);
         ok = c->x && c->h && c->o && c->q && c->att && c->k && c->v && c->gate &&
-             c->up && c->cs && c->sn && c->scores && c->att_q && c->att_o;
+             c->up && c->cs && c->sn && c->scores && c->att_q && c->att_o && c->att_o2;
         c->scratch_bytes = 4 * (R * (2 * H + c->ldh + qd + c->ld_att + 2 * kvd + 2 * c->ld_ffn +
                                      2 * c->half) +
-                                arows * (c->n_ctx + 2 * (int64_t)d->head_dim));
+                                arows * (c->lds + 3 * (int64_t)d->head_dim));
         note_alloc(c);
     }
     if (!ok) {
@@ -266,7 +272,30 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
 
 static void cpu_seq_reset(void *ctx, int32_t slot) {
     inf__cpu_ctx *c = ctx;
-    if (c && slot >= 0 && slot < c->n_slots) c->slots[slot].n_cached = 0;
+    if (c && !c->paged && slot >= 0 && slot < c->n_slots) c->n_cached[slot] = 0;
+}
+
+static int cpu_copy_block(void *ctx, int32_t dst, int32_t src, int32_t n_rows, inf__err *err) {
+    inf__cpu_ctx *c = ctx;
+    if (!c || dst < 0 || src < 0 || dst >= c->n_blocks || src >= c->n_blocks || n_rows < 0 ||
+        n_rows > c->bt)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: copy_block %d -> %d (%d rows) out of range",
+                           (int)src, (int)dst, (int)n_rows);
+    const size_t off_d = (size_t)dst * c->bt * c->kv_dim, off_s = (size_t)src * c->bt * c->kv_dim;
+    const size_t bytes = (size_t)n_rows * c->kv_dim * sizeof(float);
+    for (int32_t l = 0; l < c->d->n_layers; l++) {
+        memcpy(c->kp[l] + off_d, c->kp[l] + off_s, bytes);
+        memcpy(c->vp[l] + off_d, c->vp[l] + off_s, bytes);
+    }
+    inf__cpu_note_blocks(c, dst + 1);
+    return INF_OK;
+}
+
+void inf__cpu_note_blocks(inf__cpu_ctx *c, int32_t hw) {
+    if (hw <= c->kv_hw) return;
+    c->kv_hw = hw;
+    c->kv_bytes = (int64_t)hw * c->bt * cpu_kv_token_bytes(c->d);
+    note_alloc(c);
 }
 
 static void cpu_memory(void *ctx, int64_t *active, int64_t *peak) {
@@ -282,4 +311,5 @@ const char *inf__cpu_kernels_name(const void *ctx) {
 
 const inf__compute_ops inf__cpu_compute = {
     "cpu", cpu_available, cpu_init, inf__cpu_forward, cpu_seq_reset, cpu_memory, cpu_free,
+    cpu_kv_token_bytes, cpu_copy_block,
 };

@@ -20,15 +20,6 @@ typedef struct inf__cpu_layer {
     int rope_as_prev;        /* same RoPE as layer i-1: reuse its cos/sin */
 } inf__cpu_layer;
 
-/* One sequence's cache: per layer K and V [cap, kv_dim] f32, positions
- * 0..n_cached-1 filled.  Plain (not ring) even for sliding layers; grown
- * on demand up to the context length. */
-typedef struct inf__cpu_slot {
-    int32_t n_cached;
-    int32_t cap;
-    float **k, **v; /* [n_layers] */
-} inf__cpu_slot;
-
 typedef struct inf__cpu_ctx {
     const inf__model_desc *d;
     const inf__cpu_kernels *kern;
@@ -38,7 +29,22 @@ typedef struct inf__cpu_ctx {
     int32_t q_dim, kv_dim, half;
     inf__cpu_layer *layers; /* [n_layers] */
     float *final_norm;      /* [hidden] */
-    inf__cpu_slot *slots;   /* [n_slots] */
+    /* The KV cache: per layer one pool of n_blocks blocks of bt positions,
+     * K and V [n_blocks * bt, kv_dim] f32; position p of a slot lives at row
+     * table[p / bt] * bt + p % bt.  The engine passes the tables (paged
+     * mode, compute.h); without them (direct callers, per-slot mode) slot s
+     * owns blocks [s * slot_blocks, (s + 1) * slot_blocks) in order and
+     * n_cached[s] counts its positions.  The pools are allocated once and
+     * left untouched, so the OS commits their pages as blocks are first
+     * written; kv_hw (blocks ever written, the engine hands out low ids
+     * first) measures that. */
+    int32_t bt, n_blocks, slot_blocks;
+    int paged;
+    float **kp, **vp;       /* [n_layers] pools */
+    int32_t *own_tables;    /* per-slot mode: [n_slots * slot_blocks] */
+    const int32_t **own;    /* per-slot mode: [n_slots] rows of own_tables */
+    int32_t *n_cached;      /* per-slot mode: [n_slots] */
+    int32_t kv_hw;
 
     /* Scratch for up to max_rows tokens per pass (a longer batch runs in
      * chunks of max_rows). */
@@ -58,15 +64,17 @@ typedef struct inf__cpu_ctx {
      * att_rows = att_qb * (n_heads / n_kv_heads) query rows that share every
      * key and value read (a block of one sequence's consecutive tokens). */
     int32_t att_qb, att_rows;
-    float *scores;          /* [nth, att_rows, n_ctx] attention rows */
+    int64_t lds;            /* score row stride: n_ctx rounded up to whole blocks */
+    float *scores;          /* [nth, att_rows, lds] attention rows */
     float *att_q, *att_o;   /* [nth, att_rows, head_dim] gathered queries / outputs */
+    float *att_o2;          /* [nth, att_rows, head_dim] one block's values */
 
     int64_t kv_bytes, scratch_bytes, peak_bytes;
 } inf__cpu_ctx;
 
-/* Grows slot s's cache to hold at least need positions (need <= n_ctx).
- * Returns INF_OK or INF_E_NOMEM (the cache stays as it was). */
-int inf__cpu_slot_reserve(inf__cpu_ctx *c, int32_t s, int32_t need, inf__err *err);
+
+/* Records that blocks [0, hw) have been written (the memory in use). */
+void inf__cpu_note_blocks(inf__cpu_ctx *c, int32_t hw);
 
 /* The forward pass (engine/compute.h: forward). */
 int inf__cpu_forward(void *ctx, const inf__batch *b, inf__err *err);

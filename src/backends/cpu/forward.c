@@ -8,9 +8,10 @@
  * Per pass of up to max_rows tokens (shapes per token row):
  *   x = embed[tok] * embed_scale                       [hidden]
  *   per layer: h = norm(x); q,k,v = h W^T (+b)         [q_dim],[kv_dim]
- *              q,k per-head norm; RoPE at pos; k,v -> cache[slot][pos]
+ *              q,k per-head norm; RoPE at pos; k,v -> the cache row of
+ *              (slot, pos) through the slot's block table
  *              att = softmax(q K^T * scale) V over the slot's cached
- *              positions (window-limited)                [q_dim]
+ *              positions (window-limited), block by block  [q_dim]
  *              o = att Wo^T; x += post_norm?(o)
  *              h = norm(x); g = act(h Wg^T) * (h Wu^T); x += post_norm?(g Wd^T)
  *   rows with want: logits = norm(x) Wlm^T (softcap)    [vocab]
@@ -75,6 +76,7 @@ typedef struct attn_task {
     int32_t layer;
     int64_t n;
     const int32_t *pos, *slot;
+    const int32_t *const *tables; /* [n_slots] block tables */
     int64_t n_blocks; /* token blocks of att_qb tokens */
     int64_t per;      /* (token block, kv head) units per chunk */
 } attn_task;
@@ -89,17 +91,27 @@ static int32_t attn_lo(int32_t p, int32_t window) {
  * row of the group is read once for all of them.  Scores are computed over
  * the union [lo, hi] of the rows' key ranges; a row's keys outside its own
  * range get probability exactly 0, so each output is the same sum as for
- * that token alone. */
+ * that token alone.
+ *
+ * The keys and values are read KV block by KV block through the slot's
+ * table.  Scores are computed for whole blocks (rows past hi are computed
+ * and discarded), so a key's score takes the same kernel path whatever the
+ * batch around it; values are summed per block (exact zeros past a row's
+ * own position) and the blocks' sums added in order.  A position's output
+ * therefore depends only on the cache contents and the block size, not on
+ * how the sequence was batched or which physical blocks hold it: the
+ * prefix cache's reused-prefix logits equal fresh ones. */
 static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int ith) {
     inf__cpu_ctx *c = a->c;
     const inf__model_desc *d = c->d;
-    const int32_t hd = d->head_dim, rep = d->n_heads / d->n_kv_heads;
+    const int32_t hd = d->head_dim, rep = d->n_heads / d->n_kv_heads, bt = c->bt;
     const int32_t window = d->layers[a->layer].sliding_window;
     const float cap = d->attn_logit_softcap;
-    const int64_t lds = c->n_ctx;
-    float *sc = c->scores + (int64_t)ith * c->att_rows * lds; /* [nr, n_ctx] */
+    const int64_t lds = c->lds;
+    float *sc = c->scores + (int64_t)ith * c->att_rows * lds; /* [nr, lds] */
     float *qb = c->att_q + (int64_t)ith * c->att_rows * hd;   /* [nr, hd] */
     float *ob = c->att_o + (int64_t)ith * c->att_rows * hd;   /* [nr, hd] */
+    float *ob2 = c->att_o2 + (int64_t)ith * c->att_rows * hd; /* [nr, hd] */
     int32_t lo = INT32_MAX, hi = 0;
     for (int64_t t = t0; t < t1; t++) {
         const int32_t l = attn_lo(a->pos[t], window);
@@ -108,14 +120,18 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
         memcpy(qb + (t - t0) * rep * hd, c->q + t * c->q_dim + (int64_t)g * rep * hd,
                (size_t)rep * hd * sizeof(float));
     }
-    const int32_t m = hi - lo + 1;
+    /* Blocks [b0, b1]; the score row starts at block b0's first position. */
+    const int32_t b0 = lo / bt, b1 = hi / bt, base = b0 * bt;
+    const int32_t m = hi - base + 1;
     const int nr = (int)(t1 - t0) * rep;
-    const inf__cpu_slot *S = &c->slots[a->slot[t0]];
-    const float *K = S->k[a->layer] + (int64_t)lo * c->kv_dim + (int64_t)g * hd;
-    const float *V = S->v[a->layer] + (int64_t)lo * c->kv_dim + (int64_t)g * hd;
-    c->kern->attn_scores(qb, nr, K, c->kv_dim, m, hd, d->attn_scale, sc, lds);
+    const int32_t *tab = a->tables[a->slot[t0]];
+    const float *Kl = c->kp[a->layer] + (int64_t)g * hd, *Vl = c->vp[a->layer] + (int64_t)g * hd;
+    for (int32_t b = b0; b <= b1; b++) {
+        const float *K = Kl + (int64_t)tab[b] * bt * c->kv_dim;
+        c->kern->attn_scores(qb, nr, K, c->kv_dim, bt, hd, d->attn_scale, sc + (b - b0) * bt, lds);
+    }
     for (int64_t t = t0; t < t1; t++) {
-        const int32_t j0 = attn_lo(a->pos[t], window) - lo, j1 = a->pos[t] - lo + 1;
+        const int32_t j0 = attn_lo(a->pos[t], window) - base, j1 = a->pos[t] - base + 1;
         for (int32_t h = 0; h < rep; h++) {
             float *s = sc + ((t - t0) * rep + h) * lds;
             if (cap > 0)
@@ -125,7 +141,13 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
             memset(s + j1, 0, (size_t)(m - j1) * sizeof(float));
         }
     }
-    c->kern->attn_values(sc, lds, nr, V, c->kv_dim, m, hd, ob);
+    for (int32_t b = b0; b <= b1; b++) {
+        const int32_t len = b < b1 ? bt : hi - b * bt + 1;
+        const float *V = Vl + (int64_t)tab[b] * bt * c->kv_dim;
+        c->kern->attn_values(sc + (b - b0) * bt, lds, nr, V, c->kv_dim, len, hd, b == b0 ? ob : ob2);
+        if (b > b0)
+            for (int64_t i = 0; i < (int64_t)nr * hd; i++) ob[i] += ob2[i];
+    }
     for (int64_t t = t0; t < t1; t++)
         memcpy(c->att + t * c->ld_att + (int64_t)g * rep * hd, ob + (t - t0) * rep * hd,
                (size_t)rep * hd * sizeof(float));
@@ -163,6 +185,7 @@ typedef struct stage_task {
     int32_t l;
     stage st;
     const int32_t *pos, *slot;
+    const int32_t *const *tables;
     int64_t n, per;
 } stage_task;
 
@@ -195,9 +218,10 @@ static void stage_token(const stage_task *s, int64_t t) {
             if (C->k_norm) inf__cpu_rmsnorm(k + h * hd, C->k_norm, d->norm_eps, hd, k + h * hd);
             rope(k + h * hd, cs, sn, half);
         }
-        inf__cpu_slot *S = &c->slots[s->slot[t]];
-        memcpy(S->k[s->l] + (int64_t)s->pos[t] * kvd, k, (size_t)kvd * sizeof(float));
-        memcpy(S->v[s->l] + (int64_t)s->pos[t] * kvd, v, (size_t)kvd * sizeof(float));
+        const int32_t p = s->pos[t];
+        const int64_t row = (int64_t)s->tables[s->slot[t]][p / c->bt] * c->bt + p % c->bt;
+        memcpy(c->kp[s->l] + row * kvd, k, (size_t)kvd * sizeof(float));
+        memcpy(c->vp[s->l] + row * kvd, v, (size_t)kvd * sizeof(float));
         break;
     }
     case ST_ATTN_OUT: {
@@ -230,8 +254,8 @@ static void stage_chunk(void *arg, int64_t chunk, int ith) {
  * touches that token's rows (and its own cache row), so they may run in
  * any order and on any thread.  A few tokens (decode) stay on the caller. */
 static void run_stage(inf__cpu_ctx *c, int32_t l, stage st, int64_t n, const int32_t *pos,
-                      const int32_t *slot) {
-    stage_task s = {c, l, st, pos, slot, n, 0};
+                      const int32_t *slot, const int32_t *const *tables) {
+    stage_task s = {c, l, st, pos, slot, tables, n, 0};
     if (n < 8 || c->nth == 1) {
         for (int64_t t = 0; t < n; t++) stage_token(&s, t);
         return;
@@ -244,7 +268,7 @@ static void run_stage(inf__cpu_ctx *c, int32_t l, stage st, int64_t n, const int
 
 static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
                      const int32_t *pos, const int32_t *slot, const uint8_t *want,
-                     float *logits) {
+                     const int32_t *const *tables, float *logits) {
     const inf__model_desc *d = c->d;
     const int64_t H = d->hidden_size;
 
@@ -258,24 +282,24 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
     for (int32_t l = 0; l < d->n_layers; l++) {
         const inf__layer *L = &d->layers[l];
 
-        run_stage(c, l, ST_ATTN_IN, n, pos, slot);
+        run_stage(c, l, ST_ATTN_IN, n, pos, slot, tables);
         matmul(c, c->h, c->ldh, n, 0, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
-        run_stage(c, l, ST_QKV, n, pos, slot);
+        run_stage(c, l, ST_QKV, n, pos, slot, tables);
 
         /* (token block, KV head) units in small chunks: causal rows differ in length,
          * dynamic claiming evens the load. */
-        attn_task at = {c, l, n, pos, slot, (n + c->att_qb - 1) / c->att_qb, 0};
+        attn_task at = {c, l, n, pos, slot, tables, (n + c->att_qb - 1) / c->att_qb, 0};
         const int64_t units = at.n_blocks * d->n_kv_heads;
         at.per = units / ((int64_t)c->nth * 8);
         if (at.per < 1) at.per = 1;
         inf__pool_run(c->pool, attn_chunk, &at, (units + at.per - 1) / at.per);
         matmul(c, c->att, c->ld_att, n, 0, 1, &L->wo, c->o, NULL, NULL, NULL, NULL);
-        run_stage(c, l, ST_ATTN_OUT, n, pos, slot);
+        run_stage(c, l, ST_ATTN_OUT, n, pos, slot, tables);
 
         matmul(c, c->h, c->ldh, n, c->ld_ffn, 2, &L->w_gate, c->gate, &L->w_up, c->up, NULL, NULL);
-        run_stage(c, l, ST_ACT, n, pos, slot);
+        run_stage(c, l, ST_ACT, n, pos, slot, tables);
         matmul(c, c->gate, c->ld_ffn, n, 0, 1, &L->w_down, c->o, NULL, NULL, NULL, NULL);
-        run_stage(c, l, ST_FFN_OUT, n, pos, slot);
+        run_stage(c, l, ST_FFN_OUT, n, pos, slot, tables);
     }
 
     /* Final norm and lm_head only for the rows that want logits. */
@@ -310,13 +334,19 @@ int inf__cpu_forward(void *ctx, const inf__batch *b, inf__err *err) {
     }
     if (n_want > 0 && !b->logits)
         return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: forward: no logits buffer");
-    /* Positions must continue each slot's cache: walk the slots in use. */
+    if (c->paged && n > 0 && !b->block_tables)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: forward: paged KV cache but no block tables");
+    const int32_t *const *tables = c->paged ? b->block_tables : c->own;
+    /* A slot's rows have consecutive positions, continuing its cache in
+     * per-slot mode; in paged mode every block they read or write exists. */
+    int32_t hw = 0;
     for (int32_t i = 0; i < n; i++) {
-        int32_t s = b->slot[i], expect = c->slots[s].n_cached;
+        int32_t s = b->slot[i];
         int first = 1;
         for (int32_t j = 0; j < i; j++)
             if (b->slot[j] == s) { first = 0; break; }
         if (!first) continue;
+        int32_t expect = c->paged ? b->pos[i] : c->n_cached[s];
         for (int32_t j = i; j < n; j++) {
             if (b->slot[j] != s) continue;
             if (b->pos[j] != expect)
@@ -325,19 +355,28 @@ int inf__cpu_forward(void *ctx, const inf__batch *b, inf__err *err) {
                                    (int)s, (int)j, (int)b->pos[j], (int)expect);
             expect++;
         }
-        int rc = inf__cpu_slot_reserve(c, s, expect, err);
-        if (rc) return rc;
+        if (!tables[s])
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: forward: slot %d has no block table", (int)s);
+        for (int32_t k = 0; k <= (expect - 1) / c->bt; k++) {
+            int32_t id = tables[s][k];
+            if (id < 0 || id >= c->n_blocks)
+                return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                                   "cpu: forward: slot %d block %d is %d, outside the pool [0, %d)", (int)s,
+                                   (int)k, (int)id, (int)c->n_blocks);
+            if (id + 1 > hw) hw = id + 1;
+        }
     }
+    inf__cpu_note_blocks(c, hw);
 
     float *logits = b->logits;
     for (int32_t c0 = 0; c0 < n; c0 += (int32_t)c->max_rows) {
         int32_t m = n - c0 < c->max_rows ? n - c0 : (int32_t)c->max_rows;
-        run_pass(c, m, b->tokens + c0, b->pos + c0, b->slot + c0, b->want + c0, logits);
+        run_pass(c, m, b->tokens + c0, b->pos + c0, b->slot + c0, b->want + c0, tables, logits);
         for (int32_t i = c0; i < c0 + m; i++)
             if (b->want[i]) logits += c->d->vocab_size;
     }
-    for (int32_t i = 0; i < n; i++)
-        if (b->pos[i] + 1 > c->slots[b->slot[i]].n_cached)
-            c->slots[b->slot[i]].n_cached = b->pos[i] + 1;
+    if (!c->paged)
+        for (int32_t i = 0; i < n; i++)
+            if (b->pos[i] + 1 > c->n_cached[b->slot[i]]) c->n_cached[b->slot[i]] = b->pos[i] + 1;
     return INF_OK;
 }

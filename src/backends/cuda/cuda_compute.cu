@@ -623,4 +623,6 @@ static void cuda_free(void *p) {
 
 extern "C" const inf__compute_ops inf__cuda_compute = {
     "cuda", cuda_available, cuda_init, cuda_forward,
-    cuda_seq_reset, cuda_memory, cuda_free};
+    cuda_seq_reset, cuda_memory, cuda_free,
+    /* per-slot KV caches: no paging, no prefix cache (compute.h) */
+    NULL, NULL};
