@@ -162,6 +162,15 @@ int inf__load_opts_prepare(const inf_load_options *in, inf_load_options *out,
         return inf__seterr(err, INF_E_INVALID_ARGUMENT,
                            "n_threads = %d is negative (0 = one per core)",
                            out->n_threads);
+    if (out->kv_memory < 0)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "kv_memory = %lld is negative (0 = context x slots)",
+                           (long long)out->kv_memory);
+    if (out->prefill_chunk < -1)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "prefill_chunk = %d: 0 is the default, -1 turns "
+                           "chunking off, otherwise tokens per step",
+                           out->prefill_chunk);
     if (out->timeout_ms < 0)
         return inf__seterr(err, INF_E_INVALID_ARGUMENT,
                            "timeout_ms = %lld is negative (0 = the default)",

@@ -27,6 +27,7 @@ static void aggregate(inf__engine *e, inf__seq **seqs, size_t n, int64_t t0,
         pthread_mutex_lock(&s->mu);
         m->prompt_tokens += (int64_t)s->n_prompt;
         m->generated_tokens += s->n_gen;
+        m->cached_prompt_tokens += s->n_cached;
         if (!admit || s->t_admit < admit) admit = s->t_admit;
         if (s->t_first > first) first = s->t_first;
         if (s->t_end > end) end = s->t_end;

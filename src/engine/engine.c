@@ -32,6 +32,7 @@ int32_t inf__engine_slots(const void *model) {
 static void engine_free(inf__engine *e) {
     if (!e) return;
     inf__sched_stop(e);
+    inf__kv_free(&e->kv);
     if (e->cctx) e->compute->free(e->cctx);
     inf_chat_template_free(e->tmpl_pub); /* and e->tmpl inside it */
     inf_tokenizer_free(e->tok_pub);      /* and e->tok */
@@ -93,7 +94,40 @@ int inf__engine_create(const inf__engine_parts *p, void **model,
         for (int32_t i = 0; i < e->n_eos; i++) have |= e->eos[i] == te;
         if (!have) e->eos[e->n_eos++] = te;
     }
-    int rc = e->compute->init(&e->desc, &p->params, &e->cctx, err);
+    /* Paged KV memory when the backend stores blocks (compute.h): the
+     * pool holds kv_memory bytes, by default as many positions as the
+     * per-slot caches would (context x slots), at least one context. */
+    inf__compute_params cp = p->params;
+    cp.kv_block_tokens = cp.kv_blocks = 0;
+    e->prefill_chunk = p->prefill_chunk ? p->prefill_chunk : INF__ENGINE_PREFILL_CHUNK;
+    if (e->prefill_chunk < -1) e->prefill_chunk = -1;
+    if (e->compute->copy_block && e->compute->kv_token_bytes) {
+        const int64_t ctx_blocks = (e->n_ctx + INF__KV_BLOCK - 1) / INF__KV_BLOCK;
+        const int64_t block_bytes = e->compute->kv_token_bytes(&e->desc) * INF__KV_BLOCK;
+        int64_t nb = ctx_blocks * e->n_slots;
+        if (p->kv_memory > 0) {
+            nb = block_bytes > 0 ? p->kv_memory / block_bytes : 0;
+            if (nb < ctx_blocks) {
+                int64_t need = ctx_blocks * block_bytes;
+                engine_free(e);
+                return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                                   "kv_memory = %lld bytes holds %lld blocks of %d positions; "
+                                   "one context of %d positions needs %lld bytes",
+                                   (long long)p->kv_memory, (long long)nb, INF__KV_BLOCK,
+                                   (int)e->n_ctx, (long long)need);
+            }
+        }
+        if (nb > INT32_MAX / INF__KV_BLOCK) nb = INT32_MAX / INF__KV_BLOCK;
+        int rc = inf__kv_init(&e->kv, (int32_t)nb, !p->no_prefix_cache, err);
+        if (rc != INF_OK) {
+            engine_free(e);
+            return rc;
+        }
+        e->paged = 1;
+        cp.kv_block_tokens = INF__KV_BLOCK;
+        cp.kv_blocks = (int32_t)nb;
+    }
+    int rc = e->compute->init(&e->desc, &cp, &e->cctx, err);
     if (rc != INF_OK) {
         e->cctx = NULL;
         engine_free(e);
@@ -327,6 +361,9 @@ int inf__engine_open(const char *path, const inf_load_options *opts_in,
     }
     parts.params.n_threads = o.n_threads;
     parts.params.gpu_layers = o.gpu_layers;
+    parts.kv_memory = o.kv_memory;
+    parts.no_prefix_cache = o.no_prefix_cache;
+    parts.prefill_chunk = o.prefill_chunk;
     rc = inf__engine_create(&parts, model, &err);
     if (rc != INF_OK) return fail(errmsg, &err, rc);
     *ops = &inf__engine_ops;
@@ -551,6 +588,15 @@ static int op_metrics(void *model, inf_metrics *out) {
     if (!out) return INF_E_INVALID_ARGUMENT;
     pthread_mutex_lock(&e->mu);
     *out = e->last;
+    const inf_metrics *k = &e->kv_stats;
+    out->prefix_lookup_tokens = k->prefix_lookup_tokens;
+    out->prefix_hit_tokens = k->prefix_hit_tokens;
+    out->kv_blocks_total = k->kv_blocks_total;
+    out->kv_blocks_used = k->kv_blocks_used;
+    out->kv_blocks_cached = k->kv_blocks_cached;
+    out->kv_blocks_free = k->kv_blocks_free;
+    out->kv_evictions = k->kv_evictions;
+    out->kv_block_tokens = k->kv_block_tokens;
     pthread_mutex_unlock(&e->mu);
     return INF_OK;
 }

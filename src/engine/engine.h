@@ -60,6 +60,7 @@
  * the reader takes one, so a stalled reader holds at most this many
  * vocab-sized copies instead of one per generated token. */
 #define INF__SEQ_LOGITS_BACKLOG 16
+#define INF__ENGINE_PREFILL_CHUNK 64  /* prompt rows per step while others decode */
 
 /* Loads the model directory at path for the compute backend `compute` and
  * returns the model operations table (static) in *ops and the model in
@@ -96,7 +97,12 @@ typedef struct inf__engine_parts {
     int tmpl_code;            /* error loading the template, else INF_OK */
     const char *tmpl_err;     /* its message */
     const inf__compute_ops *compute;
-    inf__compute_params params; /* n_slots / context_length must be > 0 */
+    inf__compute_params params; /* n_slots / context_length must be > 0;
+                                   the engine sets the kv_ fields */
+    /* inf_load_options' KV fields (0: defaults). */
+    int64_t kv_memory;
+    int no_prefix_cache;
+    int32_t prefill_chunk;
 } inf__engine_parts;
 
 /* Creates the engine and starts its worker.  Returns the status; *model is

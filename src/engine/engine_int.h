@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "engine/kv.h"
 #include "engine/sample.h"
 #include "engine/stopstr.h"
 #include "model/model.h"
@@ -60,6 +61,19 @@ struct inf__seq {
     inf__event pending;
     int64_t t_submit, t_admit, t_first, t_end;
     int64_t mem_active, mem_peak; /* memory when it ended */
+    int32_t priority;     /* queue order: higher first, then FCFS */
+    uint64_t admit_no;    /* admission order (preemption takes the youngest) */
+    int preempted;        /* was sent back to the queue once (seqkv.c) */
+    int counted;          /* its prompt is in the cache's lookup count */
+
+    /* Paged KV (seqkv.c; empty in per-slot mode). Position p lives in
+     * block blocks[p / INF__KV_BLOCK]; blocks[0..n_pub) are published in
+     * the prefix index (or were matched there), bhash[k] is block k's chain
+     * hash.  n_cached: prompt tokens taken from the cache (metrics). */
+    int32_t *blocks;
+    uint64_t *bhash;
+    int32_t n_blocks, n_pub, blocks_cap;
+    int64_t n_cached;
 
     /* Shared with the reader, under mu. */
     pthread_mutex_t mu;
@@ -105,6 +119,15 @@ struct inf__engine {
                              its sequence, so the worker never sleeps
                              through either */
     inf_metrics last;     /* last completed operation */
+    inf_metrics kv_stats; /* the pool's counters, copied by the worker */
+
+    /* Paged KV memory (paged = the backend has copy_block; compute.h). */
+    int paged;
+    inf__kv kv;           /* worker-only */
+    const int32_t **tables; /* [n_slots] block tables of the batch */
+    int32_t prefill_chunk; /* prompt rows per step while others decode;
+                              -1: whole prompts in one step */
+    uint64_t admit_count;
 
     /* Worker-only. */
     inf__seq **active;    /* [n_slots] */
@@ -162,6 +185,30 @@ int inf__sched_submit(inf__engine *e, inf__seq *s, int bypass_limit,
 void inf__engine_set_last(inf__engine *e, const inf_metrics *m);
 /* Fills the memory fields of m from the compute backend or the process. */
 void inf__engine_memory(inf__engine *e, inf_metrics *m);
+
+/* --- paged KV of a sequence (seqkv.c), worker-only --- */
+
+/* Extends s's cached prefix from the prefix index while s is still
+ * prefilling and stands at a block boundary: matched blocks are shared
+ * (referenced), n_past advances, and at least the last prompt token is
+ * left to compute.  Counts the hits. */
+void inf__seqkv_match(inf__engine *e, inf__seq *s);
+/* Makes positions [from, to) of s writable: new blocks, and a private copy
+ * of a shared block written into (copy-on-write).  Returns INF_OK,
+ * INF_E_BUSY when the pool has no block left (nothing changed for the
+ * missing block), or the backend's error. */
+int inf__seqkv_reserve(inf__engine *e, inf__seq *s, size_t from, size_t to,
+                       inf__err *err);
+/* Publishes s's blocks that became full (positions below n_past). */
+void inf__seqkv_publish(inf__engine *e, inf__seq *s);
+/* Drops all of s's blocks (it ends or goes back to the queue). */
+void inf__seqkv_release(inf__engine *e, inf__seq *s);
+/* The (index, hash) of the full prompt block s computes next, for letting
+ * one of several identical prompts go first; 0 when there is none. */
+int inf__seqkv_next_block(inf__engine *e, const inf__seq *s, int32_t *k,
+                          uint64_t *hash);
+/* Blocks s still needs to hold its whole history plus one token. */
+int64_t inf__seqkv_blocks_needed(const inf__engine *e, const inf__seq *s);
 
 /* --- streams (stream.c) --- */
 

@@ -4,13 +4,21 @@
  * Each step the worker
  *   1. ends sequences that were cancelled (stream cancel/close, inf_cancel,
  *      deadline) — so a cancel takes effect within one step;
- *   2. admits queued sequences into free slots;
+ *   2. admits queued sequences into free slots (queue order: priority,
+ *      then first come first served; paged mode: the longest cached prefix
+ *      is taken from the prefix index, and a sequence waits while the KV
+ *      pool cannot hold its prompt);
  *   3. builds ONE batch: a decode row for every sequence that has sampled a
  *      token (except those paused because INF__SEQ_LOGITS_BACKLOG tokens
  *      with logits wait for a stalled reader), then prompt chunks of sequences still prefilling, up to
- *      step_tokens rows (continuous batching: prefill mixes with decode);
- *   4. runs forward() once and samples a token for every sequence whose
- *      last row was in the batch.
+ *      step_tokens rows, and only prefill_chunk prompt rows while other
+ *      sequences decode (so a long prompt delays their next token by one
+ *      small chunk per step, not by its whole prefill);
+ *   4. paged mode: gives every row a writable block (new blocks,
+ *      copy-on-write of shared ones); when the pool is exhausted the
+ *      youngest sequence goes back to the queue and recomputes later;
+ *   5. runs forward() once, publishes the blocks that became full, and
+ *      samples a token for every sequence whose last row was in the batch.
  * With nothing to run (every active sequence paused) the worker sleeps
  * until a submit or a reader wakes it, or 50 ms pass (cancellations and
  * deadlines of paused sequences are noticed then).
@@ -81,6 +89,7 @@ static void end_seq(inf__engine *e, inf__seq *s, int status,
     inf__seq_metrics(s, &m);
     inf__engine_set_last(e, &m);
     inf__seq_finish(s, status, why, msg);
+    if (e->paged) inf__seqkv_release(e, s);
     if (s->slot >= 0 && e->active[s->slot] == s) e->active[s->slot] = NULL;
     s->slot = -1;
     inf__seq_unref(s);
@@ -260,6 +269,78 @@ static void take_token(inf__engine *e, inf__seq *s, const float *logits) {
     }
 }
 
+/* Puts s back at the head of the queue (under e->mu). */
+static void requeue_front(inf__engine *e, inf__seq *s) {
+    s->next = e->q_head;
+    e->q_head = s;
+    if (!e->q_tail) e->q_tail = s;
+    e->q_len++;
+}
+
+/* Paged mode, out of blocks: s leaves its slot and goes back to the head
+ * of the queue.  Its blocks are released (the full ones stay cached, so
+ * the recompute of its history when it comes back is mostly hits). */
+static void preempt(inf__engine *e, inf__seq *s) {
+    inf__seqkv_release(e, s);
+    if (s->slot >= 0 && e->active[s->slot] == s) e->active[s->slot] = NULL;
+    s->slot = -1;
+    s->n_past = 0;
+    s->preempted = 1;
+    pthread_mutex_lock(&e->mu);
+    requeue_front(e, s);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* The most recently admitted active sequence, or NULL. */
+static inf__seq *youngest(inf__engine *e) {
+    inf__seq *y = NULL;
+    for (int32_t i = 0; i < e->n_slots; i++) {
+        inf__seq *s = e->active[i];
+        if (s && (!y || s->admit_no > y->admit_no)) y = s;
+    }
+    return y;
+}
+
+/* Paged mode: blocks for the planned rows adv[], oldest sequence first;
+ * preempts the youngest sequences when the pool runs out. */
+static void reserve_rows(inf__engine *e, int32_t *adv) {
+    const int32_t ns = e->n_slots;
+    int32_t order[ns > 0 ? ns : 1], n = 0;
+    for (int32_t i = 0; i < ns; i++) {
+        if (!e->active[i] || !adv[i]) continue;
+        int32_t j = n++;
+        while (j > 0 && e->active[order[j - 1]]->admit_no > e->active[i]->admit_no) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (int32_t o = 0; o < n; o++) {
+        const int32_t i = order[o];
+        inf__seq *s = e->active[i];
+        while (s && adv[i]) {
+            inf__err err;
+            inf__err_clear(&err);
+            int rc = inf__seqkv_reserve(e, s, s->n_past, s->n_past + (size_t)adv[i], &err);
+            if (rc == INF_OK) break;
+            inf__seq *v = rc == INF_E_BUSY ? youngest(e) : NULL;
+            int alone = v == s;
+            for (int32_t k = 0; alone && k < ns; k++) alone = !e->active[k] || e->active[k] == s;
+            if (!v || alone) {
+                adv[i] = 0;
+                if (rc == INF_E_BUSY)
+                    end_seq(e, s, INF_E_NOMEM, INF_FINISH_NONE,
+                            "the KV memory cannot hold this sequence (raise kv_memory)");
+                else
+                    end_seq(e, s, rc, INF_FINISH_NONE, err.msg[0] ? err.msg : "copy-on-write failed");
+                break;
+            }
+            adv[v->slot] = 0;
+            preempt(e, v);
+        }
+    }
+}
+
 /* One forward step over the active sequences.  Returns the rows run (0:
  * nothing was runnable). */
 static int32_t step(inf__engine *e) {
@@ -270,73 +351,119 @@ static int32_t step(inf__engine *e) {
         int rc = check_cancel(s, &msg);
         if (rc != INF_OK) end_seq(e, s, rc, INF_FINISH_NONE, msg);
     }
+    /* Prompts that stand at a block another sequence just computed take it
+     * from the prefix index instead of computing it again. */
+    if (e->paged)
+        for (int32_t i = 0; i < e->n_slots; i++)
+            if (e->active[i]) inf__seqkv_match(e, e->active[i]);
 
-    int32_t n = 0, n_want = 0;
-    int32_t adv[e->n_slots > 0 ? e->n_slots : 1];
+    const int32_t ns = e->n_slots > 0 ? e->n_slots : 1;
+    int32_t adv[ns];
     memset(adv, 0, sizeof adv);
-    /* Decode rows first: every sequence that sampled a token advances. */
+    /* Plan.  Decode rows first: every sequence that sampled a token
+     * advances. */
+    int32_t rows = 0, n_dec = 0, wants = 0;
     for (int32_t i = 0; i < e->n_slots; i++) {
         inf__seq *s = e->active[i];
         if (!s || s->all_logits || s->n_hist - s->n_past != 1) continue;
         if (inf__seq_backlogged(s)) continue; /* its reader is behind */
-        e->b_tok[n] = s->hist[s->n_past];
-        e->b_pos[n] = (int32_t)s->n_past;
-        e->b_slot[n] = i;
-        e->b_want[n] = 1;
-        n++;
         adv[i] = 1;
-        e->b_wpos[n_want] = (int32_t)s->n_past;
-        e->b_seq[n_want++] = s;
+        rows++;
+        n_dec++;
+        wants++;
     }
-    /* Then prompt chunks with the rows left; a prompt wants the logits of
-     * its last row only. */
-    for (int32_t i = 0; i < e->n_slots && n < e->step_tokens; i++) {
+    /* Then prompt chunks: up to the step's rows, but only prefill_chunk
+     * while others decode; without chunking (-1) only whole prompts.  Of
+     * several prompts about to compute the same full block (a shared
+     * system prompt), only the first does; the others take it from the
+     * index next step. */
+    int32_t budget = e->step_tokens - rows;
+    if (n_dec > 0 && e->prefill_chunk > 0 && budget > e->prefill_chunk) budget = e->prefill_chunk;
+    int32_t lead_k[ns];
+    uint64_t lead_h[ns];
+    int32_t n_lead = 0;
+    for (int32_t i = 0; i < e->n_slots && budget > 0; i++) {
         inf__seq *s = e->active[i];
         if (!s || s->all_logits || s->n_hist - s->n_past <= 1) continue;
+        int32_t k;
+        uint64_t h;
+        if (inf__seqkv_next_block(e, s, &k, &h)) {
+            int wait = 0;
+            for (int32_t j = 0; j < n_lead && !wait; j++) wait = lead_k[j] == k && lead_h[j] == h;
+            if (wait) continue;
+            lead_k[n_lead] = k;
+            lead_h[n_lead++] = h;
+        }
         size_t left = s->n_hist - s->n_past;
-        size_t take = (size_t)(e->step_tokens - n);
-        if (take > left) take = left;
-        for (size_t j = 0; j < take; j++) {
-            size_t p = s->n_past + j;
-            e->b_tok[n] = s->hist[p];
-            e->b_pos[n] = (int32_t)p;
-            e->b_slot[n] = i;
-            e->b_want[n] = p == s->n_hist - 1;
-            n++;
-        }
+        if (e->prefill_chunk < 0 && left > (size_t)budget) continue;
+        size_t take = left < (size_t)budget ? left : (size_t)budget;
         adv[i] = (int32_t)take;
-        if (take == left) {
-            e->b_wpos[n_want] = (int32_t)(s->n_hist - 1);
-            e->b_seq[n_want++] = s;
-        }
+        budget -= (int32_t)take;
+        rows += (int32_t)take;
+        wants += take == left;
     }
     /* Logits-at-every-position requests take what is left of both the
      * rows and the logits buffer (each of their rows is wanted). */
-    for (int32_t i = 0; i < e->n_slots && n < e->step_tokens; i++) {
+    for (int32_t i = 0; i < e->n_slots && rows < e->step_tokens; i++) {
         inf__seq *s = e->active[i];
-        if (!s || !s->all_logits || n_want >= e->want_rows) continue;
+        if (!s || !s->all_logits || wants >= e->want_rows) continue;
         size_t left = s->n_hist - s->n_past;
-        size_t take = (size_t)(e->step_tokens - n);
-        if (take > (size_t)(e->want_rows - n_want))
-            take = (size_t)(e->want_rows - n_want);
+        size_t take = (size_t)(e->step_tokens - rows);
+        if (take > (size_t)(e->want_rows - wants)) take = (size_t)(e->want_rows - wants);
         if (take > left) take = left;
-        for (size_t j = 0; j < take; j++) {
-            size_t p = s->n_past + j;
-            e->b_tok[n] = s->hist[p];
-            e->b_pos[n] = (int32_t)p;
-            e->b_slot[n] = i;
-            e->b_want[n] = 1;
-            n++;
-            e->b_wpos[n_want] = (int32_t)p;
-            e->b_seq[n_want++] = s;
-        }
         adv[i] = (int32_t)take;
+        rows += (int32_t)take;
+        wants += (int32_t)take;
+    }
+    if (e->paged) reserve_rows(e, adv);
+
+    /* Build the batch from the plan, in the same order. */
+    int32_t n = 0, n_want = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        for (int32_t i = 0; i < e->n_slots; i++) {
+            inf__seq *s = e->active[i];
+            if (!s || !adv[i]) continue;
+            const int is_dec = !s->all_logits && s->n_hist - s->n_past == 1;
+            if ((pass == 0) != is_dec || (pass == 2) != (s->all_logits != NULL)) continue;
+            for (int32_t j = 0; j < adv[i]; j++) {
+                size_t p = s->n_past + (size_t)j;
+                e->b_tok[n] = s->hist[p];
+                e->b_pos[n] = (int32_t)p;
+                e->b_slot[n] = i;
+                /* a prompt wants the logits of its last row only */
+                e->b_want[n] = s->all_logits || p == s->n_hist - 1;
+                if (e->b_want[n]) {
+                    e->b_wpos[n_want] = (int32_t)p;
+                    e->b_seq[n_want++] = s;
+                }
+                n++;
+            }
+        }
     }
     if (n == 0) return 0;
+    if (e->paged) {
+        /* Every block a sequence reads must be held (a broken count would
+         * let the pool hand it to another sequence): checked each step,
+         * it costs a table walk next to a forward pass. */
+        for (int32_t i = 0; i < e->n_slots; i++) {
+            inf__seq *s = e->active[i];
+            e->tables[i] = s ? s->blocks : NULL;
+            if (!s || !adv[i]) continue;
+            const int32_t last = (int32_t)((s->n_past + (size_t)adv[i] - 1) / INF__KV_BLOCK);
+            for (int32_t k = 0; k <= last; k++) {
+                if (k < s->n_blocks && e->kv.b[s->blocks[k]].ref > 0) continue;
+                adv[i] = 0;
+                end_seq(e, s, INF_E_INTERNAL, INF_FINISH_NONE,
+                        "internal error: a KV block of this sequence is not held");
+                return 0; /* its rows are in the batch; run the rest next step */
+            }
+        }
+    }
 
     inf__batch b = {.n_tokens = n, .tokens = e->b_tok, .pos = e->b_pos,
                     .slot = e->b_slot, .want = e->b_want,
-                    .logits = e->b_logits};
+                    .logits = e->b_logits,
+                    .block_tables = e->paged ? e->tables : NULL};
     inf__err err;
     inf__err_clear(&err);
     int rc = e->compute->forward(e->cctx, &b, &err);
@@ -352,8 +479,12 @@ static int32_t step(inf__engine *e) {
         }
         return n;
     }
-    for (int32_t i = 0; i < e->n_slots; i++)
-        if (e->active[i]) e->active[i]->n_past += (size_t)adv[i];
+    for (int32_t i = 0; i < e->n_slots; i++) {
+        inf__seq *s = e->active[i];
+        if (!s || !adv[i]) continue;
+        s->n_past += (size_t)adv[i];
+        if (e->paged) inf__seqkv_publish(e, s);
+    }
     for (int32_t w = 0; w < n_want; w++) {
         inf__seq *s = e->b_seq[w];
         const float *row = e->b_logits + (size_t)w * e->vocab;
@@ -394,6 +525,71 @@ static inf__seq *purge_queue(inf__engine *e) {
     return dead;
 }
 
+/* Starts the sequences just taken from the queue.  Paged mode: each takes
+ * its cached prefix; one whose prompt the pool cannot hold now (with the
+ * ones after it) goes back to the queue while others run. */
+static void admit(inf__engine *e, inf__seq **adm, int32_t n) {
+    int64_t now = inf__now_ns();
+    for (int32_t k = 0; k < n; k++) {
+        inf__seq *s = adm[k];
+        s->n_past = 0;
+        if (!e->paged) {
+            e->compute->seq_reset(e->cctx, s->slot);
+        } else {
+            if (!s->counted && e->kv.cache_on && !s->all_logits)
+                e->kv.lookup_tokens += (int64_t)s->n_prompt;
+            s->counted = 1;
+            inf__seqkv_match(e, s);
+            /* Others that will run: the active ones but s and those after. */
+            int others = 0;
+            for (int32_t i = 0; i < e->n_slots; i++) {
+                inf__seq *a = e->active[i];
+                int later = 0;
+                for (int32_t j = k; j < n && a; j++) later |= adm[j] == a;
+                others |= a && !later;
+            }
+            if (others && inf__seqkv_blocks_needed(e, s) > inf__kv_available(&e->kv)) {
+                /* Undo: this one and every later one wait, in order. */
+                for (int32_t j = n - 1; j >= k; j--) {
+                    inf__seq *w = adm[j];
+                    if (e->active[w->slot] == w) e->active[w->slot] = NULL;
+                    w->slot = -1;
+                    if (w->n_blocks) {
+                        e->kv.hit_tokens -= w->n_cached;
+                        pthread_mutex_lock(&w->mu);
+                        w->n_cached = 0;
+                        pthread_mutex_unlock(&w->mu);
+                        inf__seqkv_release(e, w);
+                    }
+                    w->n_past = 0;
+                    pthread_mutex_lock(&e->mu);
+                    requeue_front(e, w);
+                    pthread_mutex_unlock(&e->mu);
+                }
+                return;
+            }
+        }
+        s->admit_no = ++e->admit_count;
+        pthread_mutex_lock(&s->mu);
+        if (!s->t_admit) s->t_admit = now;
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/* The pool's counters for inf_model_metrics (under e->mu). */
+static void kv_snapshot(inf__engine *e) {
+    if (!e->paged) return;
+    inf_metrics *m = &e->kv_stats;
+    m->prefix_lookup_tokens = e->kv.lookup_tokens;
+    m->prefix_hit_tokens = e->kv.hit_tokens;
+    m->kv_blocks_total = e->kv.n_blocks;
+    m->kv_blocks_used = e->kv.n_used;
+    m->kv_blocks_cached = e->kv.n_cached;
+    m->kv_blocks_free = e->kv.n_free;
+    m->kv_evictions = e->kv.evictions;
+    m->kv_block_tokens = INF__KV_BLOCK;
+}
+
 static void *worker(void *arg) {
     inf__engine *e = arg;
     pthread_mutex_lock(&e->mu);
@@ -430,17 +626,10 @@ static void *worker(void *arg) {
             end_seq(e, s, rc != INF_OK ? rc : INF_E_CANCELLED,
                     INF_FINISH_NONE, msg);
         }
-        int64_t now = inf__now_ns();
-        for (int32_t k = 0; k < n_adm; k++) {
-            inf__seq *s = admitted[k];
-            e->compute->seq_reset(e->cctx, s->slot);
-            s->n_past = 0;
-            pthread_mutex_lock(&s->mu);
-            s->t_admit = now;
-            pthread_mutex_unlock(&s->mu);
-        }
+        admit(e, admitted, n_adm);
         int32_t rows = step(e);
         pthread_mutex_lock(&e->mu);
+        kv_snapshot(e);
         if (rows == 0 && e->wakes == wakes && !e->stopping) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -471,9 +660,15 @@ static void *worker(void *arg) {
 
 int inf__sched_start(inf__engine *e, inf__err *err) {
     e->step_tokens = INF__ENGINE_STEP_TOKENS;
+    /* Without chunking a whole prompt goes in one step. */
+    if (e->prefill_chunk < 0) e->step_tokens = e->n_ctx + e->n_slots;
     if (e->step_tokens < e->n_slots) e->step_tokens = e->n_slots;
     size_t st = (size_t)e->step_tokens;
     e->active = calloc((size_t)e->n_slots, sizeof *e->active);
+    if (e->paged) {
+        e->tables = calloc((size_t)e->n_slots, sizeof *e->tables);
+        if (!e->tables) return inf__seterr(err, INF_E_NOMEM, "out of memory");
+    }
     e->b_tok = malloc(st * sizeof *e->b_tok);
     e->b_pos = malloc(st * sizeof *e->b_pos);
     e->b_slot = malloc(st * sizeof *e->b_slot);
@@ -490,6 +685,7 @@ int inf__sched_start(inf__engine *e, inf__err *err) {
     if (!e->active || !e->b_tok || !e->b_pos || !e->b_slot || !e->b_want ||
         !e->b_seq || !e->b_wpos || !e->b_logits)
         return inf__seterr(err, INF_E_NOMEM, "out of memory");
+    kv_snapshot(e);
     if (pthread_create(&e->thread, NULL, worker, e) != 0)
         return inf__seterr(err, INF_E_INTERNAL,
                            "could not start the engine's worker thread");
@@ -514,6 +710,8 @@ void inf__sched_stop(inf__engine *e) {
     free(e->b_seq);
     free(e->b_wpos);
     free(e->b_logits);
+    free(e->tables);
+    e->tables = NULL;
     inf__sample_scratch_free(&e->ss);
     e->active = NULL;
     e->b_tok = e->b_pos = e->b_slot = NULL;
@@ -546,9 +744,18 @@ int inf__sched_submit(inf__engine *e, inf__seq *s, int bypass_limit,
     }
     atomic_fetch_add(&s->refs, 1); /* the worker's */
     s->next = NULL;
-    if (e->q_tail) e->q_tail->next = s;
-    else e->q_head = s;
-    e->q_tail = s;
+    if (!e->q_tail || e->q_tail->priority >= s->priority) {
+        /* first come, first served within a priority (the usual case) */
+        if (e->q_tail) e->q_tail->next = s;
+        else e->q_head = s;
+        e->q_tail = s;
+    } else {
+        /* ahead of every waiting request of a lower priority */
+        inf__seq **pp = &e->q_head;
+        while ((*pp)->priority >= s->priority) pp = &(*pp)->next;
+        s->next = *pp;
+        *pp = s;
+    }
     e->q_len++;
     e->wakes++;
     pthread_cond_broadcast(&e->cv);

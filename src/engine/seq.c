@@ -54,6 +54,13 @@ inf__seq *inf__seq_new(inf__engine *e, const int32_t *ids, size_t n,
     memcpy(s->hist, ids, n * sizeof *ids);
     s->n_hist = n;
 
+    s->priority = o->priority;
+    if (e->paged) {
+        s->blocks_cap = (int32_t)((s->hist_cap + INF__KV_BLOCK - 1) / INF__KV_BLOCK) + 1;
+        s->blocks = malloc((size_t)s->blocks_cap * sizeof *s->blocks);
+        s->bhash = malloc((size_t)s->blocks_cap * sizeof *s->bhash);
+        if (!s->blocks || !s->bhash) goto nomem;
+    }
     if (o->n_stop_ids && o->stop_ids) {
         s->stop_ids = malloc(o->n_stop_ids * sizeof *s->stop_ids);
         if (!s->stop_ids) goto nomem;
@@ -95,6 +102,8 @@ void inf__seq_unref(inf__seq *s) {
     inf__event_clear(&s->cur);
     inf__event_clear(&s->pending);
     free(s->hist);
+    free(s->blocks);
+    free(s->bhash);
     free(s->stop_ids);
     free(s->bias_ids);
     free(s->bias);
@@ -187,6 +196,7 @@ void inf__seq_metrics(inf__seq *s, inf_metrics *m) {
     m->peak_memory_bytes = s->mem_peak;
     m->prompt_tokens = (int64_t)s->n_prompt;
     m->generated_tokens = s->n_gen;
+    m->cached_prompt_tokens = s->n_cached;
     m->prefill_seconds = s->t_admit ? (double)(first - admit) * 1e-9 : 0;
     m->decode_seconds = s->t_first ? (double)(end - first) * 1e-9 : 0;
     m->total_seconds = (double)(end - s->t_submit) * 1e-9;
