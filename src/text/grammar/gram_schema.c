@@ -93,7 +93,11 @@ static gx_node *str_char(sc *c) {
 
 static gx_node *any_string(sc *c) { return SEQ(c, lit(c, "\""), gx_rep(c->b, str_char(c), 0, GX_INF), lit(c, "\"")); }
 
-static gx_node *number_plain(sc *c) { return regex(c, "^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$", ""); }
+/* Numbers have bounded digits (19 integer, 17 fraction, 3 exponent: every
+ * double fits) so that sampling cannot run on in digits forever. */
+static gx_node *number_plain(sc *c) {
+    return regex(c, "^-?(0|[1-9][0-9]{0,18})(\\.[0-9]{1,17})?([eE][+-]?[0-9]{1,3})?$", "");
+}
 
 /* The rule for any JSON value (made on first use). */
 static gx_node *any_value(sc *c) {
@@ -159,7 +163,7 @@ static gx_node *fixed_range(sc *c, const char *a, const char *b, int w) {
 static gx_node *nat_range(sc *c, uint64_t lo, uint64_t hi) {
     gx_node *alt = gx_alt(c->b);
     if (lo > hi) return alt;
-    int dl = ndigits(lo), dh = hi == UINT64_MAX ? 20 : ndigits(hi);
+    int dl = ndigits(lo), dh = hi == UINT64_MAX ? 19 : ndigits(hi);
     for (int d = dl; d <= dh && d < 20; d++) {
         uint64_t p = 1;
         for (int k = 1; k < d; k++) p *= 10;
@@ -173,9 +177,7 @@ static gx_node *nat_range(sc *c, uint64_t lo, uint64_t hi) {
         snprintf(sz, sizeof sz, "%0*llu", d, (unsigned long long)z);
         if (gx_add(c->b, alt, fixed_range(c, sa, sz, d))) return NULL;
     }
-    if (hi == UINT64_MAX) /* 20 digits and more */
-        if (gx_add(c->b, alt, SEQ(c, digit_range(c, 1, 9), gx_rep(c->b, digit_range(c, 0, 9), 19, GX_INF)))) return NULL;
-    return alt;
+    return alt; /* no upper bound: at most 19 digits (see number_plain) */
 }
 
 /* Bounds as read from the schema; has_* = 0: none. */
@@ -224,7 +226,7 @@ static gx_node *int_range(sc *c, int has_lo, int64_t lo, int has_hi, int64_t hi)
 static gx_node *integer(sc *c, json_t *s, const char *path) {
     bounds bd;
     if (read_bounds(c, s, path, &bd)) return NULL;
-    if (!bd.has_lo && !bd.has_hi) return regex(c, "^-?(0|[1-9][0-9]*)$", "");
+    if (!bd.has_lo && !bd.has_hi) return regex(c, "^-?(0|[1-9][0-9]{0,18})$", "");
     int64_t lo = 0, hi = 0;
     if (bd.has_lo) { double v = ceil(bd.lo); if (bd.lo_ex && v == bd.lo) v += 1; lo = (int64_t)v; }
     if (bd.has_hi) { double v = floor(bd.hi); if (bd.hi_ex && v == bd.hi) v -= 1; hi = (int64_t)v; }
@@ -236,9 +238,9 @@ static gx_node *integer(sc *c, json_t *s, const char *path) {
 static gx_node *magnitude(sc *c, uint64_t a, int a_ex, uint64_t b, int b_ex) {
     gx_node *alt = gx_alt(c->b);
     if (a > b) return alt;
-    gx_node *frac_any = gx_rep(c->b, SEQ(c, lit(c, "."), gx_rep(c->b, digit_range(c, 0, 9), 1, GX_INF)), 0, 1);
-    gx_node *frac_zero = gx_rep(c->b, SEQ(c, lit(c, "."), gx_rep(c->b, lit(c, "0"), 1, GX_INF)), 0, 1);
-    gx_node *frac_nonzero = regex(c, "^\\.[0-9]*[1-9][0-9]*$", "");
+    gx_node *frac_any = gx_rep(c->b, SEQ(c, lit(c, "."), gx_rep(c->b, digit_range(c, 0, 9), 1, 17)), 0, 1);
+    gx_node *frac_zero = gx_rep(c->b, SEQ(c, lit(c, "."), gx_rep(c->b, lit(c, "0"), 1, 17)), 0, 1);
+    gx_node *frac_nonzero = regex(c, "^\\.(0{0,16}[1-9][0-9]{0,16})$", "");
     char buf[24];
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)a);
     if (a == b) {
@@ -286,10 +288,13 @@ static gx_node *number(sc *c, json_t *s, const char *path) {
 
 /* ---- strings ---- */
 
+/* Days that exist: 31 in 01 03 05 07 08 10 12, 30 in 04 06 09 11, 28 in
+ * 02 and the 29th in leap years (divisible by 4, centuries by 400). */
+#define DATE_RE "([0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[048]|[2468][048]|[13579][26])00)-02-29)"
 static const struct { const char *name, *re; } formats[] = {
-    {"date", "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"},
+    {"date", "^" DATE_RE "$"},
     {"time", "^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?([zZ]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"},
-    {"date-time", "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[tT]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    {"date-time", "^" DATE_RE "[tT]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
                   "(\\.[0-9]{1,9})?([zZ]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"},
     {"uuid", "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},
     {"email", "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
@@ -463,33 +468,45 @@ static json_t *mask_types(int m) {
     return a;
 }
 
-static int merge_into(sc *c, json_t *dst, json_t *src, const char *path) {
-    if (++c->depth > c->b->lim.max_ref_depth) return fail(c, INF_E_LIMIT, path, "%s", "allOf / $ref nested too deeply");
-    int rc = 0;
-    if (json_is_true(src)) goto out;
-    if (json_is_false(src) || !json_is_object(src)) {
-        if (!json_is_false(src)) { rc = fail(c, INF_E_INVALID_ARGUMENT, path, "%s", "a schema must be an object or a boolean"); goto out; }
-        json_object_set_new(dst, "enum", json_array()); /* nothing valid */
-        goto out;
+/* additionalProperties speaks of the properties of its own schema object:
+ * when two objects merge, each one's additionalProperties applies to the
+ * other's properties that it does not list itself. */
+static json_t *apply_ap(json_t *props, json_t *own, json_t *ap) {
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(props, k, v) {
+        if (own && json_object_get(own, k)) json_object_set(out, k, v);
+        else if (json_is_false(ap)) json_object_set_new(out, k, json_false());
+        else json_object_set_new(out, k, json_pack("{s:[O,O]}", "allOf", v, ap));
     }
-    if ((rc = check_keywords(c, src, path))) goto out;
+    return out;
+}
+
+/* Merges the keywords of src itself (not its $ref, not its allOf). */
+static int merge_unit(sc *c, json_t *dst, json_t *src, const char *path) {
+    int rc = 0;
+    json_t *sp = json_object_get(src, "properties"), *sap = json_object_get(src, "additionalProperties");
+    json_t *dp = json_object_get(dst, "properties"), *dap = json_object_get(dst, "additionalProperties");
+    json_t *src_copy = NULL;
+    if (json_is_object(sp) && dap && !json_is_true(dap)) {
+        src_copy = json_copy(src);
+        json_object_set_new(src_copy, "properties", apply_ap(sp, dp, dap));
+        src = src_copy;
+    }
+    if (json_is_object(dp) && sap && !json_is_true(sap))
+        json_object_set_new(dst, "properties", apply_ap(dp, sp, sap));
     const char *k;
     json_t *v;
     json_object_foreach(src, k, v) {
         json_t *d = json_object_get(dst, k);
         if (in_list(ignored_kw, k)) continue;
-        if (!strcmp(k, "$ref")) {
-            json_t *t = json_is_string(v) ? resolve(c, json_string_value(v), path) : NULL;
-            if (!t) { rc = c->rc ? c->rc : fail(c, INF_E_INVALID_ARGUMENT, path, "%s", "$ref must be a string"); break; }
-            if ((rc = merge_into(c, dst, t, path))) break;
-        } else if (!strcmp(k, "allOf")) {
-            size_t i;
-            json_t *x;
-            if (!json_is_array(v)) { rc = fail(c, INF_E_INVALID_ARGUMENT, path, "%s must be an array", k); break; }
-            json_array_foreach(v, i, x) if ((rc = merge_into(c, dst, x, path))) break;
-            if (rc) break;
+        if (!strcmp(k, "$ref") || !strcmp(k, "allOf")) {
+            continue; /* merge_into follows them */
         } else if (!d) {
-            json_object_set(dst, k, v);
+            /* a copy: later members add to properties / required in place,
+             * and the schema document must stay as it was */
+            json_object_set_new(dst, k, json_copy(v));
         } else if (!strcmp(k, "type")) {
             json_object_set_new(dst, k, mask_types(type_mask(d) & type_mask(v)));
         } else if (!strcmp(k, "properties")) {
@@ -535,6 +552,32 @@ static int merge_into(sc *c, json_t *dst, json_t *src, const char *path) {
             rc = fail(c, INF_E_UNSUPPORTED, path, "allOf / $ref with siblings: two different '%s' cannot be combined", k);
             break;
         }
+    }
+    json_decref(src_copy);
+    return rc;
+}
+
+static int merge_into(sc *c, json_t *dst, json_t *src, const char *path) {
+    if (++c->depth > c->b->lim.max_ref_depth) return fail(c, INF_E_LIMIT, path, "%s", "allOf / $ref nested too deeply");
+    int rc = 0;
+    if (json_is_true(src)) goto out;
+    if (json_is_false(src) || !json_is_object(src)) {
+        if (!json_is_false(src)) { rc = fail(c, INF_E_INVALID_ARGUMENT, path, "%s", "a schema must be an object or a boolean"); goto out; }
+        json_object_set_new(dst, "enum", json_array()); /* nothing valid */
+        goto out;
+    }
+    if ((rc = check_keywords(c, src, path)) || (rc = merge_unit(c, dst, src, path))) goto out;
+    json_t *ref = json_object_get(src, "$ref"), *all = json_object_get(src, "allOf");
+    if (ref) {
+        json_t *t = json_is_string(ref) ? resolve(c, json_string_value(ref), path) : NULL;
+        if (!t) { rc = c->rc ? c->rc : fail(c, INF_E_INVALID_ARGUMENT, path, "%s", "$ref must be a string"); goto out; }
+        if ((rc = merge_into(c, dst, t, path))) goto out;
+    }
+    if (all) {
+        size_t i;
+        json_t *x;
+        if (!json_is_array(all)) { rc = fail(c, INF_E_INVALID_ARGUMENT, path, "%s must be an array", "allOf"); goto out; }
+        json_array_foreach(all, i, x) if ((rc = merge_into(c, dst, x, path))) break;
     }
 out:
     c->depth--;
