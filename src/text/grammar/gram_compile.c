@@ -222,7 +222,14 @@ static size_t closure(const nfa *a, uint32_t *buf, size_t n, uint8_t *mark, uint
         }
     }
     for (size_t i = 0; i < out; i++) mark[buf[i]] = 0;
-    qsort(buf, out, sizeof *buf, cmp_u32);
+    if (out > 48) qsort(buf, out, sizeof *buf, cmp_u32);
+    else /* closures are mostly small: insertion sort beats qsort's setup */
+        for (size_t i = 1; i < out; i++) {
+            uint32_t x = buf[i];
+            size_t j = i;
+            for (; j > 0 && buf[j - 1] > x; j--) buf[j] = buf[j - 1];
+            buf[j] = x;
+        }
     return out;
 }
 
@@ -310,7 +317,9 @@ static int compile_rule(gx_builder *b, uint32_t r, gout *o, inf__err *err) {
     g->rule_ncls[r] = ncls;
 
     int rc = INF_OK;
-    setmap m = {0};
+    setmap m = {0}, pm = {0}; /* DFA states; targets before closure */
+    int64_t *pre_dfa = NULL;  /* pm id -> DFA state */
+    size_t cap_pre = 0;
     uint32_t *buf = malloc((size_t)a.n * sizeof *buf), *stk = malloc((size_t)a.n * sizeof *stk);
     uint8_t *mark = calloc(a.n, 1);
     uint32_t *rules_seen = malloc((size_t)a.n * sizeof *rules_seen);
@@ -343,10 +352,28 @@ static int compile_rule(gx_builder *b, uint32_t r, gout *o, inf__err *err) {
                     buf[n++] = (uint32_t)q->out1;
             }
             if (!n) continue;
-            n = closure(&a, buf, n, mark, stk);
-            int64_t t = sm_get(&m, buf, n, &added);
-            if (t < 0) { free(set); goto oom; }
-            g->trans[g->st_trans[s] + c] = (int32_t)(base + t);
+            /* the targets before closure decide the DFA state: remember
+             * them (many classes and states lead to the same few) */
+            if (n > 1) qsort(buf, n, sizeof *buf, cmp_u32);
+            size_t u = 0;
+            for (size_t i = 0; i < n; i++)
+                if (!u || buf[u - 1] != buf[i]) buf[u++] = buf[i];
+            n = u;
+            int64_t pi = sm_get(&pm, buf, n, &added);
+            if (pi < 0) { free(set); goto oom; }
+            if (added) {
+                if ((size_t)pi >= cap_pre) {
+                    size_t cap = cap_pre ? cap_pre * 2 : 256;
+                    int64_t *np = realloc(pre_dfa, cap * sizeof *np);
+                    if (!np) { free(set); goto oom; }
+                    pre_dfa = np;
+                    cap_pre = cap;
+                }
+                n = closure(&a, buf, n, mark, stk);
+                pre_dfa[pi] = sm_get(&m, buf, n, &added);
+                if (pre_dfa[pi] < 0) { free(set); goto oom; }
+            }
+            g->trans[g->st_trans[s] + c] = (int32_t)(base + pre_dfa[pi]);
         }
         /* rule calls, one edge per distinct callee */
         g->st_ref[s] = (uint32_t)o->n_refs;
@@ -374,6 +401,7 @@ oom:
 done:
     free(buf); free(stk); free(mark); free(rules_seen);
     free(m.pool); free(m.off); free(m.tab);
+    free(pm.pool); free(pm.off); free(pm.tab); free(pre_dfa);
     free(a.s); free(a.sets);
     return rc;
 }
