@@ -233,29 +233,101 @@ static gx_node *integer(sc *c, json_t *s, const char *path) {
     return int_range(c, bd.has_lo, lo, bd.has_hi, hi);
 }
 
-/* Non-negative decimals I.F (F optional) with magnitude between a and b
- * (integers; b = UINT64_MAX: none), each end inclusive or not. */
-static gx_node *magnitude(sc *c, uint64_t a, int a_ex, uint64_t b, int b_ex) {
+/* A non-negative decimal bound: integer part and fraction digits (no
+ * trailing zeros). */
+typedef struct { uint64_t i; char f[20]; } dec;
+
+/* The shortest fixed-point form of v >= 0 that reads back as v, with at
+ * most 17 fraction digits; -1 when there is none. */
+static int to_dec(double v, dec *d) {
+    char buf[64];
+    for (int p = 0; p <= 17; p++) {
+        snprintf(buf, sizeof buf, "%.*f", p, v);
+        if (strtod(buf, NULL) != v) continue;
+        char *dot = strchr(buf, '.');
+        d->i = strtoull(buf, NULL, 10);
+        d->f[0] = 0;
+        if (dot) {
+            snprintf(d->f, sizeof d->f, "%s", dot + 1);
+            size_t n = strlen(d->f);
+            while (n && d->f[n - 1] == '0') d->f[--n] = 0;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* Fraction digits from position pos on (a '.' was written when pos > 0),
+ * at most maxd, between lo and hi (digit strings; "tight" while the digits
+ * so far equal the bound's), each bound strict or not.  Decimals compare as
+ * if padded with zeros. */
+static gx_node *frac_from(sc *c, const char *lo, int lo_s, const char *hi, int hi_s, int pos, int lt, int ht, int maxd) {
     gx_node *alt = gx_alt(c->b);
-    if (a > b) return alt;
-    gx_node *frac_any = gx_rep(c->b, SEQ(c, lit(c, "."), gx_rep(c->b, digit_range(c, 0, 9), 1, 17)), 0, 1);
-    gx_node *frac_zero = gx_rep(c->b, SEQ(c, lit(c, "."), gx_rep(c->b, lit(c, "0"), 1, 17)), 0, 1);
-    gx_node *frac_nonzero = regex(c, "^\\.(0{0,16}[1-9][0-9]{0,16})$", "");
+    if (!alt) return NULL;
+    int m = lo ? (int)strlen(lo) : 0, n = hi ? (int)strlen(hi) : 0;
+    /* end here: the rest is zeros */
+    int end = pos > 0;
+    if (end && lt && (pos < m || lo_s)) end = 0;
+    if (end && ht && pos >= n && hi_s) end = 0;
+    if (end && gx_add(c->b, alt, gx_seq(c->b))) return NULL;
+    if (pos >= maxd) return alt;
+    int l = lt ? (pos < m ? lo[pos] - '0' : 0) : 0, h = ht ? (pos < n ? hi[pos] - '0' : 0) : 9;
+    for (int d = l; d <= h;) {
+        int tl = lt && d == l, th = ht && d == h;
+        if (!tl && !th) {
+            /* a run of digits that keeps both bounds loose */
+            int e = ht ? h - 1 : 9;
+            gx_node *rest = gx_rep(c->b, digit_range(c, 0, 9), 0, (uint32_t)(maxd - pos - 1));
+            if (gx_add(c->b, alt, SEQ(c, digit_range(c, d, e), rest))) return NULL;
+            d = e + 1;
+            continue;
+        }
+        if (gx_add(c->b, alt, SEQ(c, digit_range(c, d, d), frac_from(c, lo, lo_s, hi, hi_s, pos + 1, tl, th, maxd)))) return NULL;
+        d++;
+    }
+    return alt;
+}
+
+/* The optional fraction of a number whose integer part is ip: none
+ * (value .0) or '.' and digits, between lo and hi (NULL: no bound).  Next
+ * to a bound, a value must keep at most 15 significant digits: those are
+ * the decimals that stay distinct and in order as doubles, so that the
+ * validator, reading a double, agrees with the grammar's decimal
+ * comparison (1.10000000000000001 is the double 1.1). */
+static gx_node *fraction(sc *c, uint64_t ip, const char *lo, int lo_s, const char *hi, int hi_s) {
+    int maxd = 17;
+    if (lo || hi) {
+        maxd = 15 - (ip ? ndigits(ip) : 0);
+        if (maxd < 1) maxd = 1;
+    }
+    gx_node *alt = gx_alt(c->b);
+    int lt = lo != NULL, ht = hi != NULL;
+    /* no fraction at all: value == integer part */
+    int none = !(lt && (lo[0] || lo_s)) && !(ht && !hi[0] && hi_s);
+    if (none && gx_add(c->b, alt, gx_seq(c->b))) return NULL;
+    if (gx_add(c->b, alt, SEQ(c, lit(c, "."), frac_from(c, lo, lo_s, hi, hi_s, 0, lt, ht, maxd)))) return NULL;
+    return alt;
+}
+
+/* Non-negative decimals I.F (F optional) between a and b (b NULL: none),
+ * each end strict or not. */
+static gx_node *magnitude(sc *c, const dec *a, int a_ex, const dec *b, int b_ex) {
+    gx_node *alt = gx_alt(c->b);
+    if (b && (a->i > b->i || (a->i == b->i && strcmp(a->f, b->f) > 0))) return alt;
     char buf[24];
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)a);
-    if (a == b) {
-        if (!a_ex && !b_ex && gx_add(c->b, alt, SEQ(c, lit(c, buf), frac_zero))) return NULL;
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)a->i);
+    if (b && a->i == b->i) {
+        if (gx_add(c->b, alt, SEQ(c, lit(c, buf), fraction(c, a->i, a->f, a_ex, b->f, b_ex)))) return NULL;
         return alt;
     }
-    /* I == a */
-    if (gx_add(c->b, alt, SEQ(c, lit(c, buf), a_ex ? frac_nonzero : frac_any))) return NULL;
-    /* a < I < b */
-    if (b == UINT64_MAX || a + 1 <= b - 1)
-        if (gx_add(c->b, alt, SEQ(c, nat_range(c, a + 1, b == UINT64_MAX ? UINT64_MAX : b - 1), frac_any))) return NULL;
-    /* I == b */
-    if (b != UINT64_MAX && !b_ex) {
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)b);
-        if (gx_add(c->b, alt, SEQ(c, lit(c, buf), frac_zero))) return NULL;
+    /* I == a.i, I strictly between, I == b.i */
+    if (gx_add(c->b, alt, SEQ(c, lit(c, buf), fraction(c, a->i, a->f, a_ex, NULL, 0)))) return NULL;
+    if (!b || a->i + 1 <= b->i - 1)
+        if (gx_add(c->b, alt, SEQ(c, nat_range(c, a->i + 1, b ? b->i - 1 : UINT64_MAX), fraction(c, 0, NULL, 0, NULL, 0))))
+            return NULL;
+    if (b) {
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)b->i);
+        if (gx_add(c->b, alt, SEQ(c, lit(c, buf), fraction(c, b->i, NULL, 0, b->f, b_ex)))) return NULL;
     }
     return alt;
 }
@@ -264,23 +336,24 @@ static gx_node *number(sc *c, json_t *s, const char *path) {
     bounds bd;
     if (read_bounds(c, s, path, &bd)) return NULL;
     if (!bd.has_lo && !bd.has_hi) return number_plain(c);
-    if ((bd.has_lo && bd.lo != floor(bd.lo)) || (bd.has_hi && bd.hi != floor(bd.hi))) {
-        fail(c, INF_E_UNSUPPORTED, path, "%s: a fractional minimum / maximum of a number is not supported", "minimum");
+    dec lo = {0, ""}, hi = {0, ""}, zero = {0, ""};
+    if ((bd.has_lo && to_dec(fabs(bd.lo), &lo)) || (bd.has_hi && to_dec(fabs(bd.hi), &hi))) {
+        fail(c, INF_E_UNSUPPORTED, path, "%s: a bound needing more than 17 decimals is not supported", "minimum / maximum");
         return NULL;
     }
     gx_node *alt = gx_alt(c->b);
-    int64_t lo = (int64_t)bd.lo, hi = (int64_t)bd.hi;
-    /* x >= 0 side */
-    if (!bd.has_hi || hi > 0 || (hi == 0 && !bd.hi_ex)) {
-        uint64_t a = bd.has_lo && lo >= 0 ? (uint64_t)lo : 0;
-        int a_ex = bd.has_lo && lo >= 0 && bd.lo_ex;
-        if (gx_add(c->b, alt, magnitude(c, a, a_ex, bd.has_hi ? (uint64_t)hi : UINT64_MAX, bd.hi_ex))) return NULL;
+    /* x >= 0: magnitudes from max(lo, 0) to hi */
+    if (!bd.has_hi || bd.hi > 0 || (bd.hi == 0 && !bd.hi_ex)) {
+        int from_lo = bd.has_lo && bd.lo >= 0;
+        if (gx_add(c->b, alt, magnitude(c, from_lo ? &lo : &zero, from_lo && bd.lo_ex, bd.has_hi ? &hi : NULL, bd.hi_ex)))
+            return NULL;
     }
-    /* x < 0 side: "-" magnitude, magnitude > 0 (0 is on the other side) */
-    if (!bd.has_lo || lo < 0) {
-        uint64_t a = bd.has_hi && hi < 0 ? (uint64_t)(-hi) : 0;
-        int a_ex = bd.has_hi && hi < 0 ? bd.hi_ex : 1;
-        if (gx_add(c->b, alt, SEQ(c, lit(c, "-"), magnitude(c, a, a_ex, bd.has_lo ? (uint64_t)(-lo) : UINT64_MAX, bd.lo_ex))))
+    /* x < 0: "-" and magnitudes from max(-hi, 0) (0 itself excluded: it
+     * is on the other side) to -lo */
+    if (!bd.has_lo || bd.lo < 0) {
+        int from_hi = bd.has_hi && bd.hi < 0;
+        if (gx_add(c->b, alt, SEQ(c, lit(c, "-"), magnitude(c, from_hi ? &hi : &zero, from_hi ? bd.hi_ex : 1,
+                                                             bd.has_lo ? &lo : NULL, bd.lo_ex))))
             return NULL;
     }
     return alt;
