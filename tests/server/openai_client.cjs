@@ -103,6 +103,20 @@ async function issue16() {
   eq(cf.choices.map((c) => c.message.content), cn.choices.map((c) => c.message.content),
      "chat stream helper n = 2: both choices assembled");
 
+  // cached_tokens: a prompt sent again is served from the engine's prefix
+  // cache (whole blocks of it; the last token is always computed).
+  const again = "The jury further said that the city of Atlanta deserves praise and thanks for the " +
+                "manner in which the election was conducted, and the grand jury commented on a number of " +
+                "other topics.";
+  const a1 = await client.completions.create({ model: MODEL, prompt: again, max_tokens: 2 });
+  const a2 = await client.completions.create({ model: MODEL, prompt: again, max_tokens: 2 });
+  cachedOk(a1.usage, "first send");
+  cachedOk(a2.usage, "second send");
+  check(a2.usage.prompt_tokens > 16 && a2.usage.prompt_tokens_details.cached_tokens >= 16 &&
+        a2.usage.prompt_tokens_details.cached_tokens < a2.usage.prompt_tokens,
+        "a prompt sent again: cached_tokens counts its cached blocks", a2.usage);
+  eq(a2.choices[0].text, a1.choices[0].text, "a prompt sent again: the same greedy text");
+
   // Penalties change the greedy text, the same way every time; 0 is off.
   for (const f of ["frequency_penalty", "presence_penalty"]) {
     const a = await client.completions.create({ model: MODEL, prompt: p.prompt, max_tokens: 40, [f]: 2 });

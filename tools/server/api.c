@@ -203,12 +203,11 @@ static void gen_free(gen *g) {
     free(g);
 }
 
-/* Prompt tokens that the engine did not have to compute for g's stream
- * (served from a cache of earlier requests' prompts).  The engine has no
- * prefix cache yet: none are, and 0 is the true count. */
+/* Prompt tokens that the engine did not have to compute for a stream:
+ * served from its prefix cache (0 with the cache off, or a backend
+ * without one). */
 static int64_t cached_tokens(const inf_metrics *m) {
-    (void)m;
-    return 0;
+    return m->cached_prompt_tokens;
 }
 
 /* OpenAI's usage: the prompt counted once (choice 0's), the completion
