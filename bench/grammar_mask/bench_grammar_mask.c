@@ -123,7 +123,8 @@ int main(int argc, char **argv) {
             json_t *doc;
             json_array_foreach(docs, di, doc) {
                 for (int style = 0; style < 2; style++) {
-                    char *text = json_dumps(doc, style ? JSON_INDENT(2) : 0);
+                    /* numbers as people and models write them (0.93, not 0.93000000000000005) */
+                    char *text = json_dumps(doc, (style ? JSON_INDENT(2) : 0) | JSON_REAL_PRECISION(15));
                     int32_t *ids = NULL;
                     size_t n_ids = 0;
                     if (inf__tok_encode(tok, text, strlen(text), 0, &ids, &n_ids, &err)) { fprintf(stderr, "encode: %s\n", err.msg); return 1; }
