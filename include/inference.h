@@ -324,7 +324,9 @@ typedef struct inf_load_options {
                                 0: context_length x parallel_slots */
     int no_prefix_cache;     /* non-zero: never reuse cached prompt blocks */
     int32_t prefill_chunk;   /* prompt tokens per step while other streams
-                                decode: 0 = default (64), -1 = no chunking
+                                decode: 0 = adaptive (as many as keep a
+                                step under ~2x a decode-only step, timed
+                                as it runs), N > 0 = N, -1 = no chunking
                                 (a prompt is prefilled in one step) */
 } inf_load_options;
 

@@ -60,7 +60,10 @@
  * the reader takes one, so a stalled reader holds at most this many
  * vocab-sized copies instead of one per generated token. */
 #define INF__SEQ_LOGITS_BACKLOG 16
-#define INF__ENGINE_PREFILL_CHUNK 64  /* prompt rows per step while others decode */
+/* Adaptive prefill chunks (prefill_chunk 0) while others decode: rows such
+ * that a step costs about 1.8x a decode-only step, within these bounds. */
+#define INF__ENGINE_CHUNK_MIN 2
+#define INF__ENGINE_CHUNK_FIRST 32 /* before any step was timed */
 
 /* Loads the model directory at path for the compute backend `compute` and
  * returns the model operations table (static) in *ops and the model in

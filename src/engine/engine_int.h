@@ -125,7 +125,10 @@ struct inf__engine {
     int paged;
     inf__kv kv;           /* worker-only */
     const int32_t **tables; /* [n_slots] block tables of the batch */
-    int32_t prefill_chunk; /* prompt rows per step while others decode;
+    double t_dec;         /* seconds of a decode-only step (moving avg.) */
+    double t_row;         /* seconds per prompt row added to decode rows */
+    int32_t prefill_chunk; /* prompt rows per step while others decode:
+                              0 adaptive (t_dec / t_row), > 0 fixed,
                               -1: whole prompts in one step */
     uint64_t admit_count;
 

@@ -11,9 +11,11 @@
  *   3. builds ONE batch: a decode row for every sequence that has sampled a
  *      token (except those paused because INF__SEQ_LOGITS_BACKLOG tokens
  *      with logits wait for a stalled reader), then prompt chunks of sequences still prefilling, up to
- *      step_tokens rows, and only prefill_chunk prompt rows while other
+ *      step_tokens rows, and only a chunk of prompt rows while other
  *      sequences decode (so a long prompt delays their next token by one
- *      small chunk per step, not by its whole prefill);
+ *      small chunk per step, not by its whole prefill): prefill_chunk
+ *      rows, or adaptive: as many as keep the step under ~2x the measured
+ *      decode-only step;
  *   4. paged mode: gives every row a writable block (new blocks,
  *      copy-on-write of shared ones); when the pool is exhausted the
  *      youngest sequence goes back to the queue and recomputes later;
@@ -378,7 +380,19 @@ static int32_t step(inf__engine *e) {
      * system prompt), only the first does; the others take it from the
      * index next step. */
     int32_t budget = e->step_tokens - rows;
-    if (n_dec > 0 && e->prefill_chunk > 0 && budget > e->prefill_chunk) budget = e->prefill_chunk;
+    if (n_dec > 0 && e->prefill_chunk >= 0) {
+        int32_t chunk = e->prefill_chunk;
+        if (chunk == 0) {
+            /* Adaptive: the prompt rows a step can add and still cost
+             * about 1.8x a decode-only step (the times measured below). */
+            double c = e->t_dec > 0 && e->t_row > 0 ? 0.8 * e->t_dec / e->t_row
+                                                    : INF__ENGINE_CHUNK_FIRST;
+            chunk = c < INF__ENGINE_CHUNK_MIN ? INF__ENGINE_CHUNK_MIN
+                    : c > e->step_tokens ? e->step_tokens : (int32_t)c;
+        }
+        if (budget > chunk) budget = chunk;
+    }
+    int32_t n_pf = 0;
     int32_t lead_k[ns];
     uint64_t lead_h[ns];
     int32_t n_lead = 0;
@@ -400,6 +414,7 @@ static int32_t step(inf__engine *e) {
         adv[i] = (int32_t)take;
         budget -= (int32_t)take;
         rows += (int32_t)take;
+        n_pf += (int32_t)take;
         wants += take == left;
     }
     /* Logits-at-every-position requests take what is left of both the
@@ -466,7 +481,17 @@ static int32_t step(inf__engine *e) {
                     .block_tables = e->paged ? e->tables : NULL};
     inf__err err;
     inf__err_clear(&err);
+    int64_t t0 = inf__now_ns();
     int rc = e->compute->forward(e->cctx, &b, &err);
+    /* Step costs for adaptive chunks: a decode-only step, and what each
+     * prompt row adds to the decode rows (moving averages). */
+    double dt = (double)(inf__now_ns() - t0) * 1e-9;
+    if (rc == INF_OK && n_dec > 0 && n == n_dec) {
+        e->t_dec = e->t_dec > 0 ? 0.9 * e->t_dec + 0.1 * dt : dt;
+    } else if (rc == INF_OK && n_dec > 0 && n_pf > 0 && n == n_dec + n_pf && e->t_dec > 0) {
+        double r = (dt - e->t_dec) / n_pf;
+        if (r > 0) e->t_row = e->t_row > 0 ? 0.8 * e->t_row + 0.2 * r : r;
+    }
     if (rc != INF_OK) {
         /* The caches of the slots in this batch are now unknown: end
          * those sequences with the backend's error. */
