@@ -60,6 +60,7 @@ static int serve(int argc, char **argv, cli_strs *cors) {
     int header_timeout_s = (int)(cfg.header_timeout_ms / 1000);
     int body_timeout_s = (int)(cfg.body_timeout_ms / 1000);
     const char *key_flag = NULL;
+    int kv_mib = 0;
     const cli_opt opts[] = {
         {.short_name = 'm', .name = "model", .kind = CLI_STRING, .dest = &ma.dir,
          .metavar = "DIR", .help = "model directory (or what --backend accepts)"},
@@ -93,6 +94,17 @@ static int serve(int argc, char **argv, cli_strs *cors) {
          .max = INT32_MAX, .help = "context length (default: the backend's)"},
         {.short_name = 't', .name = "threads", .kind = CLI_INT, .dest = &ma.lo.n_threads,
          .min = 1, .max = 1024, .help = "compute threads (default: one per core)"},
+        {.name = "kv-memory", .kind = CLI_INT, .dest = &kv_mib, .min = 1, .max = INT32_MAX,
+         .metavar = "MIB",
+         .help = "KV cache shared by all generations (native\n"
+                 "engine; default: context x parallel)"},
+        {.name = "no-prefix-cache", .kind = CLI_FLAG, .dest = &ma.lo.no_prefix_cache,
+         .help = "never reuse cached prompt prefixes"},
+        {.name = "prefill-chunk", .kind = CLI_INT, .dest = &ma.lo.prefill_chunk, .min = -1,
+         .max = INT32_MAX, .metavar = "N",
+         .help = "prompt tokens per step while others decode\n"
+                 "(default 0: adaptive, a step stays under ~2x\n"
+                 "a decode step; -1: a prompt in one step)"},
         {.name = "max-body", .kind = CLI_INT, .dest = &max_body, .min = 1024,
          .max = 1 << 30, .metavar = "BYTES", .show_default = 1,
          .help = "largest request body"},
@@ -153,6 +165,7 @@ static int serve(int argc, char **argv, cli_strs *cors) {
     cfg.model_id = model_name ? model_name : base_name(ma.dir, namebuf, sizeof namebuf);
 
     ma.lo.parallel_slots = cfg.parallel;
+    ma.lo.kv_memory = (int64_t)kv_mib << 20;
     inf_model *model = NULL;
     if ((rc = cli_load_model(&ma, &model))) return rc;
     /* Requests start from the model's own sampling defaults; its tokenizer

@@ -99,7 +99,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
 }
 
 char *inf__metrics_render(inf__metrics *m, int busy, int slots, int waiting,
-                          int queue) {
+                          int queue, const inf_metrics *model) {
     sbuf b = {malloc(4096), 0, 4096, 0};
     if (!b.p) return NULL;
     b.p[0] = '\0';
@@ -165,6 +165,38 @@ char *inf__metrics_render(inf__metrics *m, int busy, int slots, int waiting,
                   "# TYPE inference_queue_capacity gauge\n"
                   "inference_queue_capacity %d\n",
               busy, slots, waiting, queue);
+    if (model && model->kv_block_tokens > 0) {
+        const inf_metrics *k = model;
+        sb_printf(&b, "# HELP inference_prefix_cache_lookup_tokens_total Prompt tokens looked up in the prefix cache.\n"
+                      "# TYPE inference_prefix_cache_lookup_tokens_total counter\n"
+                      "inference_prefix_cache_lookup_tokens_total %lld\n"
+                      "# HELP inference_prefix_cache_hit_tokens_total Prompt tokens served from the prefix cache (not prefilled).\n"
+                      "# TYPE inference_prefix_cache_hit_tokens_total counter\n"
+                      "inference_prefix_cache_hit_tokens_total %lld\n"
+                      "# HELP inference_prefix_cache_hit_ratio Hit tokens / lookup tokens since start.\n"
+                      "# TYPE inference_prefix_cache_hit_ratio gauge\n"
+                      "inference_prefix_cache_hit_ratio %.4f\n",
+                  (long long)k->prefix_lookup_tokens, (long long)k->prefix_hit_tokens,
+                  k->prefix_lookup_tokens > 0
+                      ? (double)k->prefix_hit_tokens / (double)k->prefix_lookup_tokens : 0.0);
+        sb_printf(&b, "# HELP inference_kv_blocks KV cache blocks by state: used by running sequences, cached (reusable prefix), free.\n"
+                      "# TYPE inference_kv_blocks gauge\n"
+                      "inference_kv_blocks{state=\"used\"} %lld\n"
+                      "inference_kv_blocks{state=\"cached\"} %lld\n"
+                      "inference_kv_blocks{state=\"free\"} %lld\n"
+                      "# HELP inference_kv_blocks_total KV cache blocks in the pool.\n"
+                      "# TYPE inference_kv_blocks_total gauge\n"
+                      "inference_kv_blocks_total %lld\n"
+                      "# HELP inference_kv_block_tokens Positions per KV cache block.\n"
+                      "# TYPE inference_kv_block_tokens gauge\n"
+                      "inference_kv_block_tokens %d\n"
+                      "# HELP inference_kv_evictions_total Cached blocks evicted for new data.\n"
+                      "# TYPE inference_kv_evictions_total counter\n"
+                      "inference_kv_evictions_total %lld\n",
+                  (long long)k->kv_blocks_used, (long long)k->kv_blocks_cached,
+                  (long long)k->kv_blocks_free, (long long)k->kv_blocks_total,
+                  (int)k->kv_block_tokens, (long long)k->kv_evictions);
+    }
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inference.h"
+
 /* Endpoints counted separately (anything else is "other"). */
 typedef enum inf__srv_endpoint {
     INF__EP_CHAT = 0, INF__EP_COMPLETIONS, INF__EP_MODELS, INF__EP_HEALTH,
@@ -44,9 +46,11 @@ void inf__metrics_generation(inf__metrics *m, uint64_t prompt_tokens,
                              double seconds, double ttft, int cancelled);
 /* Counts a request turned away because slots and queue were full. */
 void inf__metrics_rejected(inf__metrics *m);
-/* Renders the Prometheus text; busy/slots/waiting/queue are the gate's.
+/* Renders the Prometheus text; busy/slots/waiting/queue are the gate's;
+ * model: inf_model_metrics of the served model (the prefix cache and KV
+ * block lines, when its kv_block_tokens > 0), or NULL.
  * Returns a malloc'd NUL-terminated string (caller frees) or NULL. */
 char *inf__metrics_render(inf__metrics *m, int busy, int slots, int waiting,
-                          int queue);
+                          int queue, const inf_metrics *model);
 
 #endif

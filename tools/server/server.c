@@ -347,8 +347,10 @@ static unsigned dispatch(inf__srv *s, struct MHD_Connection *c, conn_ctx *cc,
         if (!get) return wrong_method(c, method, "GET");
         int busy, waiting;
         inf__admit_stats(&s->gate, &busy, &waiting);
+        inf_metrics km;
+        int have_km = inf_model_metrics(s->model, &km) == INF_OK;
         char *text = inf__metrics_render(&s->metrics, busy, s->cfg.parallel, waiting,
-                                         s->cfg.queue);
+                                         s->cfg.queue, have_km ? &km : NULL);
         if (!text) return 0;
         unsigned st = inf__srv_send_bytes(c, 200, "text/plain; version=0.0.4; charset=utf-8",
                                           text, strlen(text));
