@@ -258,7 +258,35 @@ typedef struct inf_generate_options {
      * come, first served; a higher priority goes ahead of every waiting
      * request of a lower one (it does not stop running ones).  Default 0. */
     int32_t priority;
+    /* Structured output (appended with issue 15): decoding is constrained
+     * so that the generated text is a sentence of `constraint`.  Before
+     * each token is sampled, every token that would leave the language is
+     * removed; the end-of-sequence tokens are allowed exactly when the text
+     * so far is complete, and generation ends when nothing can follow.
+     * constraint_kind is an inf_constraint_kind (below); constraint holds
+     * the GBNF grammar, the regular expression or the JSON schema as text
+     * (NULL for INF_CONSTRAINT_NONE and INF_CONSTRAINT_JSON).  The syntax
+     * and the supported JSON Schema keywords are in src/text/grammar/
+     * README.md; a constraint that does not compile, uses an unsupported
+     * keyword or can never be satisfied fails the call with
+     * INF_E_INVALID_ARGUMENT and a message that says why.  Stop strings
+     * and max_tokens still end generation early (the text may then be an
+     * unfinished sentence).  Local backends (cpu, cuda) apply it; the
+     * openai and llama_cpp backends pass JSON schemas and "any JSON" on as
+     * OpenAI response_format and refuse grammars and regexes with
+     * INF_E_UNSUPPORTED. */
+    int32_t constraint_kind;  /* default INF_CONSTRAINT_NONE */
+    const char *constraint;
 } inf_generate_options;
+
+/* What inf_generate_options.constraint holds. */
+typedef enum inf_constraint_kind {
+    INF_CONSTRAINT_NONE = 0,        /* unconstrained (constraint ignored) */
+    INF_CONSTRAINT_GRAMMAR = 1,     /* a GBNF grammar; its rule "root" */
+    INF_CONSTRAINT_REGEX = 2,       /* a regular expression, matched whole */
+    INF_CONSTRAINT_JSON_SCHEMA = 3, /* a JSON Schema document (JSON text) */
+    INF_CONSTRAINT_JSON = 4         /* any JSON object ("json_object") */
+} inf_constraint_kind;
 
 /* Fills *o with the defaults listed above. */
 INF_API void inf_generate_options_default(inf_generate_options *o);

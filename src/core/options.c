@@ -107,6 +107,17 @@ static int check_full(const inf_generate_options *o, inf__err *err) {
                                "range [-100, 100]", (double)b,
                                o->logit_bias_ids[i]);
     }
+    if (o->constraint_kind < INF_CONSTRAINT_NONE ||
+        o->constraint_kind > INF_CONSTRAINT_JSON)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "constraint_kind = %d is not an inf_constraint_kind "
+                           "(0 none, 1 grammar, 2 regex, 3 JSON schema, 4 JSON)",
+                           (int)o->constraint_kind);
+    if (o->constraint_kind >= INF_CONSTRAINT_GRAMMAR &&
+        o->constraint_kind <= INF_CONSTRAINT_JSON_SCHEMA && !o->constraint)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "constraint_kind = %d needs the constraint text, "
+                           "but constraint is NULL", (int)o->constraint_kind);
     return INF_OK;
 }
 

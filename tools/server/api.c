@@ -28,6 +28,7 @@
 #include "server/request.h"
 #include "server/respond.h"
 #include "server/server.h"
+#include "server/toolcall.h"
 #include "server/tokenize.h"
 
 static double now_s(void) {
@@ -111,6 +112,12 @@ struct inf__srv_gen {
     struct inf__srv_lp *first_lp; /* of the token pulled before the headers */
     json_t *lp;         /* non-streaming: the entries gathered so far */
     size_t text_off;    /* bytes of completion text so far (text_offset) */
+    int32_t first_id;   /* the id of the token pulled before the headers */
+    /* tool calls (chat with tools offered): the reply so far, with the
+     * special tokens the parser needs put back; content is sent up to
+     * tc_sent, the rest is held (toolcall.h) */
+    char *tc_text;
+    size_t tc_len, tc_cap, tc_sent;
 };
 
 /* Records a token's logprobs into obj (an inf__srv_lp_new object). */
@@ -198,6 +205,7 @@ static void gen_free(gen *g) {
     json_decref(g->echo_lp);
     free(g->first_text);
     free(g->first_lp);
+    free(g->tc_text);
     json_decref(g->lp);
     free(g->out);
     free(g);
@@ -316,6 +324,167 @@ static int emit_raw(gen *g, const char *s) {
     return 0;
 }
 
+/* ---- tool calls (toolcall.h, structured.h) ---- */
+
+/* Appends a token's text to the reply kept for the tool-call parser,
+ * preceded by the text of a special token the parser needs.  0, or -1
+ * when out of memory. */
+static int tc_add(gen *g, int32_t id, const char *text, size_t n) {
+    const char *mark = inf__srv_marker_text(inf_model_tokenizer(g->srv->model), id);
+    size_t ml = mark ? strlen(mark) : 0;
+    if (g->tc_len + ml + n + 1 > g->tc_cap) {
+        size_t cap = (g->tc_len + ml + n + 1) * 2 + 64;
+        char *p = realloc(g->tc_text, cap);
+        if (!p) return -1;
+        g->tc_text = p;
+        g->tc_cap = cap;
+    }
+    if (ml) memcpy(g->tc_text + g->tc_len, mark, ml);
+    memcpy(g->tc_text + g->tc_len + ml, text, n);
+    g->tc_len += ml + n;
+    g->tc_text[g->tc_len] = '\0';
+    return 0;
+}
+
+/* Parses the whole reply (the forced prefix first).  Returns the number of
+ * calls with *calls and *content set (see inf__tc_parse), 0 when the reply
+ * is text. */
+static int tc_parse(gen *g, const char *reply, size_t n, json_t **calls, char **content) {
+    const inf__srv_structured *st = &g->req.st;
+    size_t pl = st->prefix ? strlen(st->prefix) : 0;
+    char *all = malloc(pl + n + 1);
+    *calls = NULL;
+    *content = NULL;
+    if (!all) return 0;
+    if (pl) memcpy(all, st->prefix, pl);
+    if (n) memcpy(all + pl, reply, n);
+    all[pl + n] = '\0';
+    int k = inf__tc_parse(st->format, all, pl + n, st->tools, calls, content);
+    free(all);
+    return k > 0 ? k : 0;
+}
+
+/* The OpenAI tool_calls array for parsed calls (ids made here). */
+static json_t *tc_openai(gen *g, json_t *calls, int with_index) {
+    json_t *out = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(calls, i, c) {
+        char id[40];
+        inf__tc_make_id(g->req.st.format, id, sizeof id);
+        json_t *o = json_pack("{s:s, s:s, s:{s:O, s:O}}", "id", id, "type", "function",
+                              "function", "name", json_object_get(c, "name"), "arguments",
+                              json_object_get(c, "arguments"));
+        if (with_index) json_object_set_new(o, "index", json_integer((json_int_t)i));
+        json_array_append_new(out, o);
+    }
+    return out;
+}
+
+/* Sets g->out to several events at once (steals the objects; NULLs are
+ * skipped).  0, or -1 when out of memory. */
+static int emit_many(gen *g, json_t **objs, size_t n) {
+    size_t len = 0, cap = 256;
+    char *o = malloc(cap);
+    int bad = !o;
+    for (size_t i = 0; i < n; i++) {
+        if (!objs[i]) continue;
+        char *s = bad ? NULL : json_dumps(objs[i], JSON_COMPACT);
+        json_decref(objs[i]);
+        if (!s) {
+            bad = 1;
+            continue;
+        }
+        size_t sl = strlen(s);
+        if (len + sl + 9 > cap) {
+            cap = (len + sl + 9) * 2;
+            char *p = realloc(o, cap);
+            if (!p) {
+                free(s);
+                bad = 1;
+                continue;
+            }
+            o = p;
+        }
+        memcpy(o + len, "data: ", 6);
+        memcpy(o + len + 6, s, sl);
+        memcpy(o + len + 6 + sl, "\n\n", 3);
+        len += sl + 8;
+        free(s);
+    }
+    if (bad) {
+        free(o);
+        return -1;
+    }
+    g = g->lead;
+    free(g->out);
+    g->out = o;
+    g->out_len = len;
+    g->out_off = 0;
+    return 0;
+}
+
+/* Streaming with tools: the content that became safe to send, or NULL
+ * (nothing to send yet). */
+static json_t *tc_safe_chunk(gen *g) {
+    if (g->req.st.prefix) return NULL; /* a forced call: all of it is the call */
+    size_t safe = inf__tc_safe_prefix(g->req.st.format, g->tc_text, g->tc_len);
+    if (safe <= g->tc_sent) return NULL;
+    json_t *c = chunk(g, g->tc_text + g->tc_sent, safe - g->tc_sent, NULL, NULL);
+    g->tc_sent = safe;
+    return c;
+}
+
+/* Streaming with tools, at the end: the held text as content, or the calls
+ * (a chunk announcing each with its id and name, then one with its
+ * arguments, as OpenAI streams them), then the finish chunk. */
+static int tc_stream_end(gen *g, const char *fin) {
+    json_t *calls = NULL;
+    char *content = NULL;
+    json_t *ev[64];
+    size_t n = 0;
+    int k = tc_parse(g, g->tc_text, g->tc_len, &calls, &content);
+    if (k == 0) {
+        if (g->tc_len > g->tc_sent)
+            ev[n++] = chunk(g, g->tc_text + g->tc_sent, g->tc_len - g->tc_sent, NULL, NULL);
+        ev[n++] = chunk(g, NULL, 0, NULL, fin);
+        return emit_many(g, ev, n);
+    }
+    /* Content after what was already sent (text after the calls). */
+    size_t sent = g->tc_sent, skip = 0;
+    while (skip < sent && (g->tc_text[skip] == ' ' || g->tc_text[skip] == '\n')) skip++;
+    size_t cl = strlen(content);
+    if (sent - skip < cl && strncmp(content, g->tc_text + skip, sent - skip) == 0)
+        ev[n++] = chunk(g, content + (sent - skip), cl - (sent - skip), NULL, NULL);
+    free(content);
+    json_t *oa = tc_openai(g, calls, 1);
+    json_decref(calls);
+    size_t i;
+    json_t *c;
+    json_array_foreach(oa, i, c) {
+        if (n + 3 > sizeof ev / sizeof ev[0]) break;
+        json_t *args = json_object_get(json_object_get(c, "function"), "arguments");
+        json_t *head = json_pack("{s:O, s:O, s:O, s:{s:O, s:s}}", "index",
+                                 json_object_get(c, "index"), "id", json_object_get(c, "id"),
+                                 "type", json_object_get(c, "type"), "function", "name",
+                                 json_object_get(json_object_get(c, "function"), "name"),
+                                 "arguments", "");
+        json_t *body = json_pack("{s:O, s:{s:O}}", "index", json_object_get(c, "index"),
+                                 "function", "arguments", args);
+        json_t *pair[2] = {head, body};
+        for (int j = 0; j < 2; j++) {
+            json_t *ch = chunk(g, NULL, 0, NULL, NULL);
+            json_t *delta = json_object_get(json_array_get(json_object_get(ch, "choices"), 0),
+                                            "delta");
+            json_object_set_new(delta, "tool_calls", json_pack("[o]", pair[j]));
+            ev[n++] = ch;
+        }
+    }
+    json_decref(oa);
+    ev[n++] = chunk(g, NULL, 0, NULL, "tool_calls");
+    return emit_many(g, ev, n);
+}
+
 /* The next choice to serve, in turn among those not finished. */
 static gen *next_choice(gen *lead) {
     for (int k = 0; k < lead->n_choices; k++) {
@@ -340,6 +509,14 @@ static int next_event(gen *lead) {
     case PH_TOKENS: {
         gen *g = next_choice(lead);
         for (;;) {
+            if (g->first_pending && g->req.st.parse_calls) {
+                g->first_pending = 0;
+                if (g->first_text && tc_add(g, g->first_id, g->first_text, g->first_len))
+                    return -1;
+                json_t *c = tc_safe_chunk(g);
+                if (c) return emit_json(g, c);
+                if (!g->ended) continue;
+            }
             if (g->first_pending) {
                 g->first_pending = 0;
                 if (g->first_text && (g->first_len || g->first_lp || g->echo))
@@ -353,6 +530,13 @@ static int next_event(gen *lead) {
                 int rc = inf_stream_next(g->stream, &t);
                 if (rc == 1) {
                     inf__metrics_tokens(&g->srv->metrics, 1);
+                    if (g->req.st.parse_calls) {
+                        /* No logprobs here: held text has no token of its own. */
+                        if (tc_add(g, t.id, t.text, t.text_len)) return -1;
+                        json_t *c = tc_safe_chunk(g);
+                        if (c) return emit_json(g, c);
+                        continue;
+                    }
                     if (g->req.logprobs) {
                         inf__srv_lp o;
                         inf__srv_lp_compute(&t, g->req.top_logprobs, &o);
@@ -375,6 +559,7 @@ static int next_event(gen *lead) {
             for (int i = 0; i < lead->n_choices; i++) all &= lead->choices[i]->fin_sent;
             if (all) lead->phase = g->req.include_usage ? PH_USAGE : PH_DONE;
             const char *fin = inf_finish_reason_openai(inf_stream_finish_reason(g->stream));
+            if (g->req.st.parse_calls) return tc_stream_end(g, fin ? fin : "stop");
             return emit_json(g, chunk(g, g->req.chat ? NULL : "", 0, NULL,
                                       fin ? fin : "stop"));
         }
@@ -452,6 +637,11 @@ static int whole_choice(gen *g, json_t **out, inf__srv_error *e) {
         free(text);
         return 1;
     }
+    if (g->first_text && g->req.st.parse_calls &&
+        tc_add(g, g->first_id, g->first_text, g->first_len)) {
+        free(text);
+        return 1;
+    }
     while (!g->ended) {
         if (fd_gone(g->fd)) {
             free(text);
@@ -465,6 +655,10 @@ static int whole_choice(gen *g, json_t **out, inf__srv_error *e) {
             break;
         }
         inf__metrics_tokens(&g->srv->metrics, 1);
+        if (g->req.st.parse_calls && tc_add(g, t.id, t.text, t.text_len)) {
+            free(text);
+            return 1;
+        }
         if (g->lp) {
             inf__srv_lp o;
             inf__srv_lp_compute(&t, g->req.top_logprobs, &o);
@@ -482,7 +676,19 @@ static int whole_choice(gen *g, json_t **out, inf__srv_error *e) {
     }
     const char *fin = inf_finish_reason_openai(inf_stream_finish_reason(g->stream));
     json_t *choice = json_pack("{s:i}", "index", g->index);
-    if (g->req.chat)
+    json_t *calls = NULL;
+    char *content = NULL;
+    if (g->req.st.parse_calls && tc_parse(g, g->tc_text, g->tc_len, &calls, &content) > 0) {
+        /* The calls, with the text around them as content (null when none). */
+        json_t *msg = json_pack("{s:s}", "role", "assistant");
+        json_object_set_new(msg, "content", content[0] ? text_json(content, strlen(content))
+                                                       : json_null());
+        json_object_set_new(msg, "tool_calls", tc_openai(g, calls, 0));
+        json_object_set_new(choice, "message", msg);
+        json_decref(calls);
+        free(content);
+        fin = "tool_calls";
+    } else if (g->req.chat)
         json_object_set_new(choice, "message",
                             json_pack("{s:s, s:o}", "role", "assistant",
                                       "content", text_json(text, len)));
@@ -644,7 +850,9 @@ static int make_choices(gen *g) {
 static unsigned start_choice(gen *c, inf__srv_error *e) {
     inf__srv *s = c->srv;
     int chat = c->req.chat;
-    int rc = chat ? inf_chat(s->model, c->req.msgs, c->req.n_msgs, &c->req.opts, &c->stream)
+    char start_msg[512] = "";
+    int rc = chat ? inf__srv_chat_start(s->model, c->req.msgs, c->req.n_msgs, &c->req.opts,
+                                        &c->req.st, &c->stream, start_msg, sizeof start_msg)
                   : inf_generate(s->model, c->req.prompt, &c->req.opts, &c->stream);
     int stopping = 0;
     if (rc == INF_OK && live_link(c) != 0) {
@@ -656,7 +864,8 @@ static unsigned start_choice(gen *c, inf__srv_error *e) {
         /* The model keeps the message of this thread's failed call. */
         char msg[512];
         snprintf(msg, sizeof msg, "%s",
-                 stopping ? "the server is shutting down" : inf_model_errmsg(s->model));
+                 stopping ? "the server is shutting down"
+                 : start_msg[0] ? start_msg : inf_model_errmsg(s->model));
         if (!msg[0]) snprintf(msg, sizeof msg, "%s", inf_strerror(rc));
         c->stream = NULL;
         status_error(e, rc, msg, chat);
@@ -679,6 +888,7 @@ static unsigned first_token(gen *c, inf__srv_error *e) {
         memcpy(c->first_text, t.text, t.text_len);
         c->first_text[t.text_len] = '\0';
         c->first_len = t.text_len;
+        c->first_id = t.id;
         if (c->req.logprobs) {
             c->first_lp = malloc(sizeof *c->first_lp);
             if (!c->first_lp) return 1;
@@ -754,6 +964,17 @@ unsigned inf__srv_generate(inf__srv *s, struct MHD_Connection *conn,
     if (!chat && g->req.echo && prepare_echo(g, &e)) {
         st = inf__srv_send_error(conn, &e);
         goto out;
+    }
+    /* Tools / response_format: the format, the constraint (shared by the
+     * choices, owned by the lead's request). */
+    if (chat) {
+        char msg[512];
+        int rc = inf__srv_structured_prepare(s->model, &g->req.st, &g->req.opts, msg, sizeof msg);
+        if (rc != INF_OK) {
+            status_error(&e, rc, msg, chat);
+            st = inf__srv_send_error(conn, &e);
+            goto out;
+        }
     }
     if (make_choices(g) != 0) goto out;
     /* Every choice is submitted before any is read, so they run together. */

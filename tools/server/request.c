@@ -433,6 +433,7 @@ unsigned inf__srv_request_parse(const char *body, size_t len, int chat,
     if (!chat && get_bool(r->root, "echo", &r->echo, err)) goto fail;
     if (parse_logprobs(r->root, r, err)) goto fail;
     if (parse_stop(r->root, cfg, r, err)) goto fail;
+    if (chat && inf__srv_structured_parse(r->root, &r->st, err)) goto fail;
     if (r->n_prompt_ids) {
         r->opts.prompt_ids = r->prompt_ids;
         r->opts.n_prompt_ids = r->n_prompt_ids;
@@ -453,6 +454,7 @@ void inf__srv_request_free(inf__srv_request *r) {
     free(r->stops);
     free(r->bias_ids);
     free(r->bias_vals);
+    inf__srv_structured_free(&r->st);
     json_decref(r->root);
     memset(r, 0, sizeof *r);
 }

@@ -11,6 +11,7 @@
 #include "inference.h"
 #include "server/respond.h"
 #include "server/server.h"
+#include "server/structured.h"
 
 typedef struct inf__srv_request {
     int chat;                /* 1: chat completions, 0: completions */
@@ -35,6 +36,8 @@ typedef struct inf__srv_request {
     float *bias_vals;        /* ... and their biases (-100..100) */
     size_t n_bias;
     inf_generate_options opts; /* filled, pointing into the above */
+    /* Chat: tools, tool_choice, response_format (structured.h). */
+    inf__srv_structured st;
 } inf__srv_request;
 
 /* Parses body[len] (chat selects the endpoint's schema) under the limits

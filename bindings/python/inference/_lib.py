@@ -75,6 +75,9 @@ class inf_generate_options(Structure):
         ("logit_bias_ids", POINTER(c_int32)),
         ("logit_bias_values", POINTER(c_float)),
         ("n_logit_bias", c_size_t),
+        ("priority", c_int32),
+        ("constraint_kind", c_int32),
+        ("constraint", c_char_p),
     ]
 
 
