@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/options.h"
 #include "core/util.h"
+#include "engine/constrain.h"
 #include "engine/engine_int.h"
 #include "model/gguf.h"
 #include "model/modeldir.h"
@@ -37,6 +38,8 @@ static void engine_free(inf__engine *e) {
     inf_chat_template_free(e->tmpl_pub); /* and e->tmpl inside it */
     inf_tokenizer_free(e->tok_pub);      /* and e->tok */
     inf__model_files_free(e->files);
+    inf__constraint_engine_free(e);
+    pthread_mutex_destroy(&e->gmu);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);
@@ -53,6 +56,7 @@ int inf__engine_create(const inf__engine_parts *p, void **model,
         return inf__seterr(err, INF_E_NOMEM, "out of memory");
     }
     pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->gmu, NULL);
     pthread_cond_init(&e->cv, NULL);
     e->desc = *p->desc;
     e->files = p->files;

@@ -13,6 +13,7 @@
 #include "engine/sample.h"
 #include "engine/stopstr.h"
 #include "model/model.h"
+#include "text/grammar/grammar.h"
 #include "text/tokenizer/tokenizer.h"
 
 typedef struct inf__engine inf__engine;
@@ -50,6 +51,8 @@ struct inf__seq {
     inf__stopstr *stop;   /* NULL: no stop strings */
     float *all_logits;    /* logits op: [n_prompt, vocab] caller buffer;
                              the sequence only prefills, every row wanted */
+    inf__grammar *grammar; /* constrained decoding (constrain.h), or NULL */
+    inf__matcher *matcher; /* its state; worker-only after submit */
 
     /* Worker state. */
     int32_t *hist;        /* prompt + generated ids [n_hist] */
@@ -142,6 +145,13 @@ struct inf__engine {
     int32_t *b_wpos;      /* [want_rows] position of each want row */
     float *b_logits;      /* [want_rows, vocab] */
     inf__sample_scratch ss;
+
+    /* Constrained decoding (constrain.h): the vocabulary as bytes, built on
+     * the first constrained request under gmu; the worker's mask. */
+    pthread_mutex_t gmu;
+    inf__grammar_vocab *gvocab;
+    uint32_t *gmask;
+    size_t gmask_words;
 };
 
 /* --- sequences (seq.c) --- */

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "engine/constrain.h"
 #include "engine/engine_int.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -173,8 +174,21 @@ static void take_token(inf__engine *e, inf__seq *s, const float *logits) {
         }
         memcpy(lcopy, logits, (size_t)e->vocab * sizeof *lcopy);
     }
-    int32_t tok = inf__sample(&s->scfg, logits, e->vocab, s->hist, s->n_hist,
-                              &s->rng, &e->ss);
+    int32_t tok;
+    if (s->matcher) {
+        /* The row is the worker's own buffer: the mask may be written in. */
+        inf__err cerr;
+        inf__err_clear(&cerr);
+        tok = inf__constraint_sample(e, s, (float *)logits, &cerr);
+        if (tok < 0) {
+            free(lcopy);
+            end_seq(e, s, tok, INF_FINISH_NONE, cerr.msg);
+            return;
+        }
+    } else {
+        tok = inf__sample(&s->scfg, logits, e->vocab, s->hist, s->n_hist,
+                          &s->rng, &e->ss);
+    }
     if (tok < 0) {
         free(lcopy);
         end_seq(e, s, INF_E_NOMEM, INF_FINISH_NONE, "out of memory");
@@ -250,14 +264,19 @@ static void take_token(inf__engine *e, inf__seq *s, const float *logits) {
     int at_max = s->max_tokens > 0 && s->n_gen >= s->max_tokens;
     /* The token just sampled would go to position n_hist - 1. */
     int ctx_full = s->n_hist > (size_t)e->n_ctx;
-    if (at_max || ctx_full) {
+    /* A constraint that can take nothing more ends the text as eos would. */
+    int done = inf__constraint_finished(s);
+    if (at_max || ctx_full || done) {
         size_t tl;
         int stopped;
         char *tail = flush_text(s, &tl, &stopped);
         event_append(&ev, tail, tl);
         free(tail);
         inf__seq_deliver(s, &ev);
-        end_seq(e, s, INF_OK, stopped ? INF_FINISH_STOP : INF_FINISH_LENGTH,
+        end_seq(e, s, INF_OK,
+                stopped ? INF_FINISH_STOP
+                : done  ? INF_FINISH_EOS
+                        : INF_FINISH_LENGTH,
                 NULL);
         return;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "engine/constrain.h"
 #include "engine/engine_int.h"
 
 void inf__event_clear(inf__event *ev) {
@@ -86,6 +87,10 @@ inf__seq *inf__seq_new(inf__engine *e, const int32_t *ids, size_t n,
             if (!s->stop) goto nomem;
         }
     }
+    if (inf__constraint_init(e, s, o, err) != INF_OK) {
+        inf__seq_unref(s);
+        return NULL;
+    }
     return s;
 nomem:
     inf__seterr(err, INF_E_NOMEM, "out of memory");
@@ -109,6 +114,7 @@ void inf__seq_unref(inf__seq *s) {
     free(s->bias);
     inf__detok_free(s->detok);
     inf__stopstr_free(s->stop);
+    inf__constraint_free(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

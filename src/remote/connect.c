@@ -30,6 +30,35 @@ int inf__oai_request(inf__oai_model *m, const char *prompt,
                              "return logits");
         return INF_E_UNSUPPORTED;
     }
+    /* Constraints (issue 15): JSON schemas and "any JSON" travel as
+     * OpenAI's response_format; llama-server also takes a GBNF grammar (its
+     * own dialect, which ours follows); a regex has no standard field. */
+    int is_llama = strcmp(m->backend, "llama_cpp") == 0;
+    if (o->constraint_kind == INF_CONSTRAINT_REGEX ||
+        (o->constraint_kind == INF_CONSTRAINT_GRAMMAR && !is_llama)) {
+        if (errmsg)
+            *errmsg = strdup(o->constraint_kind == INF_CONSTRAINT_REGEX
+                                 ? "a regex constraint is not supported by the remote "
+                                   "backends (OpenAI-compatible servers take JSON schemas "
+                                   "only); use a JSON schema, or a local backend"
+                                 : "a grammar constraint is not supported by the openai "
+                                   "backend (OpenAI-compatible servers take JSON schemas "
+                                   "only); the llama_cpp backend passes grammars on");
+        return INF_E_UNSUPPORTED;
+    }
+    json_t *constraint = NULL;
+    if (o->constraint_kind == INF_CONSTRAINT_JSON_SCHEMA) {
+        json_t *schema = json_loads(o->constraint, JSON_DECODE_ANY, NULL);
+        if (!json_is_object(schema) && !json_is_boolean(schema)) {
+            json_decref(schema);
+            if (errmsg) *errmsg = strdup("the constraint is not a JSON schema (a JSON object)");
+            return INF_E_INVALID_ARGUMENT;
+        }
+        constraint = json_pack("{s:s, s:{s:s, s:o, s:b}}", "type", "json_schema",
+                               "json_schema", "name", "schema", "schema", schema, "strict", 1);
+    } else if (o->constraint_kind == INF_CONSTRAINT_JSON) {
+        constraint = json_pack("{s:s}", "type", "json_object");
+    }
     inf_generate_options oo = *o;
     const char *bad = NULL;
     int chat = prompt == NULL && o->n_prompt_ids == 0;
@@ -45,7 +74,26 @@ int inf__oai_request(inf__oai_model *m, const char *prompt,
                      bad ? bad : "");
             *errmsg = strdup(buf);
         }
+        json_decref(constraint);
         return INF_E_INVALID_ARGUMENT;
+    }
+    if (constraint || o->constraint_kind == INF_CONSTRAINT_GRAMMAR) {
+        /* Never sent without it: the caller relies on the constraint. */
+        json_t *req = json_loads(body, 0, NULL);
+        char *b2 = NULL;
+        if (req) {
+            if (constraint) json_object_set(req, "response_format", constraint);
+            else json_object_set_new(req, "grammar", json_string(o->constraint));
+            b2 = json_dumps(req, JSON_COMPACT);
+            json_decref(req);
+        }
+        json_decref(constraint);
+        free(body);
+        if (!b2) {
+            if (errmsg) *errmsg = strdup("out of memory");
+            return INF_E_NOMEM;
+        }
+        body = b2;
     }
     /* llama-server refuses logprobs together with tools in a stream. */
     if (m->want_token_ids && !(chat && o->tools_json && o->tools_json[0])) {

@@ -195,6 +195,46 @@ static void test_chat(void) {
                  "Say \"hi\".");
     CHECK_EQ_STR(json_string_value(json_object_get(last, "auth")), "Bearer sekret");
     json_decref(last);
+
+    /* Constraints (issue 15): a JSON schema and "any JSON" travel as
+     * response_format; grammars and regexes cannot, and say so. */
+    o.constraint_kind = INF_CONSTRAINT_JSON_SCHEMA;
+    o.constraint = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}";
+    CHECK_EQ_INT(inf_chat(m, msgs, 2, &o, &s), INF_OK);
+    free(drain(s, &end, &n));
+    inf_stream_close(&s);
+    last = get_json("/debug/last");
+    json_t *rf = json_object_get(json_object_get(last, "body"), "response_format");
+    CHECK_EQ_STR(json_string_value(json_object_get(rf, "type")), "json_schema");
+    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(json_object_get(
+                     json_object_get(json_object_get(rf, "json_schema"), "schema"), "properties"),
+                     "a"), "type")), "integer");
+    CHECK(json_is_true(json_object_get(json_object_get(rf, "json_schema"), "strict")));
+    json_decref(last);
+    o.constraint_kind = INF_CONSTRAINT_JSON;
+    o.constraint = NULL;
+    CHECK_EQ_INT(inf_generate(m, "x", &o, &s), INF_OK);
+    free(drain(s, &end, &n));
+    inf_stream_close(&s);
+    last = get_json("/debug/last");
+    rf = json_object_get(json_object_get(last, "body"), "response_format");
+    CHECK_EQ_STR(json_string_value(json_object_get(rf, "type")), "json_object");
+    json_decref(last);
+    o.constraint_kind = INF_CONSTRAINT_REGEX;
+    o.constraint = "[a-z]+";
+    CHECK_EQ_INT(inf_chat(m, msgs, 2, &o, &s), INF_E_UNSUPPORTED);
+    CHECK(strstr(inf_model_errmsg(m), "regex") != NULL);
+    o.constraint_kind = INF_CONSTRAINT_GRAMMAR;
+    o.constraint = "root ::= \"a\"";
+    CHECK_EQ_INT(inf_chat(m, msgs, 2, &o, &s), INF_E_UNSUPPORTED);
+    CHECK(strstr(inf_model_errmsg(m), "grammar") != NULL);
+    o.constraint_kind = INF_CONSTRAINT_JSON_SCHEMA;
+    o.constraint = "not json";
+    CHECK_EQ_INT(inf_chat(m, msgs, 2, &o, &s), INF_E_INVALID_ARGUMENT);
+    o.constraint = NULL; /* the core's check: the text is required */
+    CHECK_EQ_INT(inf_chat(m, msgs, 2, &o, &s), INF_E_INVALID_ARGUMENT);
+    o.constraint_kind = 9;
+    CHECK_EQ_INT(inf_chat(m, msgs, 2, &o, &s), INF_E_INVALID_ARGUMENT);
     inf_model_close(&m);
 }
 

@@ -140,12 +140,13 @@ def metric(text, name):
     return float(m.group(1)) if m else None
 
 
-def npm_setup():
+def npm_setup(extra=None):
     """Installs the pinned npm packages the Node tests use into the cache
     once; returns the node_modules path, or None when npm cannot fetch them
-    (the caller then exits with SKIP)."""
+    (the caller then exits with SKIP).  extra: more {name: version} that
+    this test needs (e.g. ajv for the structured-output test)."""
     mods = os.path.join(NPM_DIR, "node_modules")
-    want = {"openai": "6.49.0", "selenium-webdriver": "4.46.0"}
+    want = {"openai": "6.49.0", "selenium-webdriver": "4.46.0", **(extra or {})}
 
     def have():
         for name, ver in want.items():
@@ -171,8 +172,8 @@ def npm_setup():
     return mods
 
 
-def run_node(script, env_extra, mods, timeout=600):
-    """Runs a CommonJS Node script with the cached node_modules; returns its
-    exit status (its output goes to ours)."""
+def run_node(script, env_extra, mods, args=(), timeout=600):
+    """Runs a CommonJS Node script (with args) and the cached node_modules;
+    returns its exit status (its output goes to ours)."""
     env = dict(os.environ, NODE_PATH=mods, **env_extra)
-    return subprocess.run(["node", script], env=env, timeout=timeout).returncode
+    return subprocess.run(["node", script, *args], env=env, timeout=timeout).returncode

@@ -307,6 +307,7 @@ int inf_cmd_chat(int argc, char **argv) {
     cli_sampling_init(&sp, INF_DEFAULT_MAX_TOKENS);
     const char *msgs_path = NULL, *system = NULL, *tmpl_path = NULL;
     json_t *vars = json_object();
+    cli_constraint con = {0};
     const cli_opt opts[] = {
         {.name = "messages", .kind = CLI_STRING, .dest = &msgs_path,
          .metavar = "FILE", .help = "reply once to this conversation"},
@@ -321,6 +322,7 @@ int inf_cmd_chat(int argc, char **argv) {
                  "--var enable_thinking=false"},
         CLI_MODEL_OPTIONS(&ma),
         CLI_SAMPLING_OPTIONS(&sp),
+        CLI_CONSTRAINT_OPTIONS(&con),
         CLI_END};
     const cli_cmd cmd = {
         .synopsis = "-m DIR [OPTIONS]\n-m DIR --messages FILE [OPTIONS]",
@@ -336,6 +338,7 @@ int inf_cmd_chat(int argc, char **argv) {
         goto done;
     }
     if ((rc = cli_check_model_dir(&ma))) goto done;
+    if ((rc = cli_constraint_apply(&con, &sp.o))) goto done;
     rc = CLI_EXIT_ERROR;
     if (system) {
         if (cli_require_utf8("--system text", system, strlen(system))) goto done;
@@ -375,5 +378,6 @@ done:
     free(tmpl);
     json_decref(vars);
     cli_sampling_free(&sp);
+    cli_constraint_free(&con);
     return rc;
 }

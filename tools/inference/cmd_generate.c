@@ -24,6 +24,7 @@ int inf_cmd_generate(int argc, char **argv) {
     cli_sampling_init(&sp, INF_DEFAULT_MAX_TOKENS);
     const char *file = NULL;
     cli_ids ids = {NULL, 0};
+    cli_constraint con = {0};
     int json = 0;
     const cli_opt opts[] = {
         {.short_name = 'f', .name = "file", .kind = CLI_STRING, .dest = &file,
@@ -36,6 +37,7 @@ int inf_cmd_generate(int argc, char **argv) {
                  "one with the finish reason and the metrics"},
         CLI_MODEL_OPTIONS(&ma),
         CLI_SAMPLING_OPTIONS(&sp),
+        CLI_CONSTRAINT_OPTIONS(&con),
         CLI_END};
     const cli_cmd cmd = {.synopsis = "-m DIR [OPTIONS] [PROMPT]", .about = about,
                          .epilog = epilog, .opts = opts, .pos_max = 1,
@@ -57,6 +59,7 @@ int inf_cmd_generate(int argc, char **argv) {
         goto done;
     }
     if ((rc = cli_check_model_dir(&ma)) != 0) goto done;
+    if ((rc = cli_constraint_apply(&con, &sp.o)) != 0) goto done;
 
     size_t plen = 0;
     if (ids.n) {
@@ -144,5 +147,6 @@ done:
     free(prompt);
     cli_ids_free(&ids);
     cli_sampling_free(&sp);
+    cli_constraint_free(&con);
     return rc;
 }

@@ -160,3 +160,30 @@ double cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+int cli_constraint_apply(cli_constraint *c, inf_generate_options *o) {
+    int n = (c->schema_path != NULL) + (c->grammar_path != NULL) + (c->regex != NULL);
+    if (n > 1) return cli_usage_err("give one of --json-schema, --grammar and --regex");
+    if (n == 0) return 0;
+    if (c->regex) {
+        o->constraint_kind = INF_CONSTRAINT_REGEX;
+        o->constraint = c->regex;
+        return 0;
+    }
+    const char *path = c->schema_path ? c->schema_path : c->grammar_path;
+    size_t len = 0;
+    if (!(c->text = cli_read_file(path, &len))) return CLI_EXIT_ERROR;
+    if (strlen(c->text) != len) {
+        cli_err("%s contains a NUL byte", path);
+        return CLI_EXIT_ERROR;
+    }
+    o->constraint_kind = c->schema_path ? INF_CONSTRAINT_JSON_SCHEMA : INF_CONSTRAINT_GRAMMAR;
+    o->constraint = c->text;
+    return 0;
+}
+
+void cli_constraint_free(cli_constraint *c) {
+    if (!c) return;
+    free(c->text);
+    c->text = NULL;
+}

@@ -80,6 +80,31 @@ int cli_sampling_bias(void *user, const char *value);
     {.name = "ignore-eos", .kind = CLI_FLAG, .dest = &(s)->o.ignore_eos,       \
      .help = "do not stop at end-of-sequence tokens"}
 
+/* ---- Constrained output (issue 15): --json-schema, --grammar, --regex */
+
+typedef struct cli_constraint {
+    const char *schema_path;  /* --json-schema FILE */
+    const char *grammar_path; /* --grammar FILE */
+    const char *regex;        /* --regex RE */
+    char *text;               /* the file read by cli_constraint_apply */
+} cli_constraint;
+
+#define CLI_CONSTRAINT_OPTIONS(c)                                              \
+    {.group = "Constrained output (one of):", .name = "json-schema",          \
+     .kind = CLI_STRING, .dest = &(c)->schema_path, .metavar = "FILE",         \
+     .help = "the output is JSON valid under the JSON Schema in\nFILE"},      \
+    {.name = "grammar", .kind = CLI_STRING, .dest = &(c)->grammar_path,        \
+     .metavar = "FILE",                                                        \
+     .help = "the output is a sentence of the GBNF grammar in\nFILE (rule root)"}, \
+    {.name = "regex", .kind = CLI_STRING, .dest = &(c)->regex, .metavar = "RE", \
+     .help = "the output matches the regular expression RE"}
+
+/* Reads the chosen constraint into o (constraint_kind, constraint, which
+ * points into c until cli_constraint_free).  Returns 0, or an exit status
+ * after printing the error (two given, an unreadable file). */
+int cli_constraint_apply(cli_constraint *c, inf_generate_options *o);
+void cli_constraint_free(cli_constraint *c);
+
 /* Loads dir's tokenizer.json (+ tokenizer_config.json) with a precise
  * message for a missing directory or file.  Returns 0 and *out (free with
  * inf_tokenizer_free), or an exit status after printing the error. */

@@ -326,7 +326,10 @@ static json_t *call_schema(json_t *t, inf__tc_format f, json_t *defs, char *msg,
 }
 
 /* The schema a forced call is decoded under (see toolcall.h for the
- * shapes), and the reply's forced opening marker in st->prefix. */
+ * shapes), and the reply's forced opening marker in st->prefix.  A named
+ * function is called exactly once (as vLLM does); "required" allows
+ * several calls unless parallel_tool_calls is false.  Hermes and Llama 3
+ * replies are decoded as one call. */
 static char *forced_schema(inf__srv_structured *st, char *msg, size_t msg_size) {
     json_t *defs = json_object();
     json_t *alts = json_array();
@@ -358,13 +361,14 @@ static char *forced_schema(inf__srv_structured *st, char *msg, size_t msg_size) 
     case INF__TC_MISTRAL:
         st->prefix = strdup("[TOOL_CALLS]");
         root = json_pack("{s:s, s:o, s:i}", "type", "array", "items", one, "minItems", 1);
-        if (!st->parallel) json_object_set_new(root, "maxItems", json_integer(1));
+        if (!st->parallel || st->choice == INF__TOOLS_NAMED)
+            json_object_set_new(root, "maxItems", json_integer(1));
         break;
     default:
         root = json_pack("{s:s, s:{s:{s:s, s:o, s:i}}, s:[s], s:b}", "type", "object",
                          "properties", "tool_calls", "type", "array", "items", one,
                          "minItems", 1, "required", "tool_calls", "additionalProperties", 0);
-        if (!st->parallel)
+        if (!st->parallel || st->choice == INF__TOOLS_NAMED)
             json_object_set_new(json_object_get(json_object_get(root, "properties"),
                                                 "tool_calls"),
                                 "maxItems", json_integer(1));
