@@ -66,11 +66,15 @@ void inf__constraint_engine_free(inf__engine *e) {
     inf__grammar_vocab_free(e->gvocab);
     e->gvocab = NULL;
     free(e->gmask);
+    free(e->gids);
+    free(e->gvals);
     e->gmask = NULL;
+    e->gids = NULL;
+    e->gvals = NULL;
 }
 
-/* Sets every logit the matcher forbids to -inf; the number allowed. */
-static int64_t apply_mask(inf__engine *e, inf__seq *s, float *logits, inf__err *err) {
+/* Fills e->gmask with the ids s's matcher allows next. */
+static int fill_mask(inf__engine *e, inf__seq *s, inf__err *err) {
     size_t words = inf__matcher_mask_words(s->matcher);
     if (e->gmask_words < words) {
         uint32_t *m = realloc(e->gmask, words * sizeof *m);
@@ -78,43 +82,66 @@ static int64_t apply_mask(inf__engine *e, inf__seq *s, float *logits, inf__err *
         e->gmask = m;
         e->gmask_words = words;
     }
-    int rc = inf__matcher_fill_mask(s->matcher, e->gmask, err);
-    if (rc != INF_OK) return rc;
+    return inf__matcher_fill_mask(s->matcher, e->gmask, err);
+}
+
+/* The ids the mask allows, ascending, into e->gids and their logits into
+ * e->gvals; their number.  A word at a time: all-zero words (most of them
+ * outside strings) cost one test. */
+static int32_t gather(inf__engine *e, const float *logits) {
     int32_t nv = inf__grammar_vocab_size(e->gvocab);
     if (nv > e->vocab) nv = e->vocab;
-    int64_t allowed = 0;
-    /* A word at a time: all-zero words (most of them, under a grammar)
-     * cost one test. */
+    int32_t n = 0;
     for (int32_t w = 0; w * 32 < nv; w++) {
         uint32_t bits = e->gmask[w];
-        int32_t base = w * 32, end = base + 32 < nv ? base + 32 : nv;
-        if (bits == 0) {
-            for (int32_t i = base; i < end; i++) logits[i] = -INFINITY;
-            continue;
-        }
-        for (int32_t i = base; i < end; i++) {
-            if (bits >> (i - base) & 1u) allowed++;
-            else logits[i] = -INFINITY;
+        while (bits) {
+            int32_t i = w * 32 + __builtin_ctz(bits);
+            bits &= bits - 1;
+            if (i >= nv) break;
+            e->gids[n] = i;
+            e->gvals[n++] = logits[i];
         }
     }
-    for (int32_t i = nv; i < e->vocab; i++) logits[i] = -INFINITY;
-    return allowed;
+    return n;
+}
+
+/* 1 when the sampler reads token ids (penalties over the history, logit
+ * bias): it must then see the whole row, masked, not the allowed ones. */
+static int needs_ids(const inf__sampler_cfg *c) {
+    return (c->repeat_penalty > 0 && c->repeat_penalty != 1.0f) || c->presence_penalty != 0 ||
+           c->frequency_penalty != 0 || c->n_bias > 0;
 }
 
 int32_t inf__constraint_sample(inf__engine *e, inf__seq *s, float *logits, inf__err *err) {
-    int32_t tok = inf__sample(&s->scfg, logits, e->vocab, s->hist, s->n_hist, &s->rng, &e->ss);
-    if (tok < 0) return inf__seterr(err, INF_E_NOMEM, "out of memory");
-    if (!inf__matcher_token_allowed(s->matcher, tok)) {
-        int64_t allowed = apply_mask(e, s, logits, err);
-        if (allowed < 0) return (int32_t)allowed;
-        if (allowed == 0)
-            return inf__seterr(err, INF_E_INVALID_ARGUMENT,
-                               "the constraint allows no token here (no token of this "
-                               "model's vocabulary continues the text)");
+    if (!e->gids) {
+        e->gids = malloc((size_t)e->vocab * sizeof *e->gids);
+        e->gvals = malloc((size_t)e->vocab * sizeof *e->gvals);
+        if (!e->gids || !e->gvals) return inf__seterr(err, INF_E_NOMEM, "out of memory");
+    }
+    int rc = fill_mask(e, s, err);
+    if (rc != INF_OK) return rc;
+    int32_t n = gather(e, logits);
+    if (n == 0)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "the constraint allows no token here (no token of this model's "
+                           "vocabulary continues the text)");
+    int32_t tok;
+    if (!needs_ids(&s->scfg)) {
+        /* The sampler over the allowed tokens alone: the same distribution
+         * as over the row with the others at -inf, without their cost. */
+        int32_t k = inf__sample(&s->scfg, e->gvals, n, NULL, 0, &s->rng, &e->ss);
+        if (k < 0) return inf__seterr(err, INF_E_NOMEM, "out of memory");
+        tok = e->gids[k];
+    } else {
+        int32_t j = 0;
+        for (int32_t i = 0; i < e->vocab; i++) {
+            if (j < n && e->gids[j] == i) j++;
+            else logits[i] = -INFINITY;
+        }
         tok = inf__sample(&s->scfg, logits, e->vocab, s->hist, s->n_hist, &s->rng, &e->ss);
         if (tok < 0) return inf__seterr(err, INF_E_NOMEM, "out of memory");
     }
-    int rc = inf__matcher_accept_token(s->matcher, tok, err);
+    rc = inf__matcher_accept_token(s->matcher, tok, err);
     return rc != INF_OK ? rc : tok;
 }
 

@@ -3,16 +3,15 @@
  * (text/grammar/grammar.h), built from inf_generate_options.constraint, and
  * the sampling step under it.
  *
- * Cost per token: the sampler first draws as usual and asks the matcher
- * whether that token is allowed (one walk of its bytes); only when it is
- * not does the worker fill the whole mask, set the logits of the tokens it
- * forbids to -inf and draw again.  Drawing from p and, on a forbidden
- * token, from p restricted to the allowed set A gives each allowed x the
- * probability p(x) + (1 - p(A)) p(x) / p(A) = p(x) / p(A): the masked
- * distribution (exactly so when no top-k / top-p / min-p truncation is
- * set; with truncation the first draw truncates the unmasked
- * distribution, as llama.cpp's sampler does).  Greedy decoding gets the
- * masked argmax either way.
+ * Cost per token: the matcher fills the mask (a copy of a cached bitset
+ * when the state was seen before, else one pruned walk of the vocabulary
+ * trie), the allowed ids are gathered a 32-bit word at a time, and the
+ * sampler runs over the allowed tokens alone, which is the distribution of
+ * the whole row with the forbidden tokens at -inf (temperature, top-k,
+ * top-p, min-p and greedy's lowest-id tie rule all agree) at the cost of
+ * the allowed tokens only: inside structure that is a few dozen instead of
+ * the vocabulary.  Penalties and logit bias read token ids, so with them
+ * the row itself is masked and sampled whole.
  *
  * The vocabulary's byte strings (inf__grammar_vocab) are built once per
  * model, on the first constrained request, under a lock.

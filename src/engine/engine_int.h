@@ -152,6 +152,8 @@ struct inf__engine {
     inf__grammar_vocab *gvocab;
     uint32_t *gmask;
     size_t gmask_words;
+    int32_t *gids;        /* [vocab] the allowed ids of the last mask */
+    float *gvals;         /* [vocab] and their logits */
 };
 
 /* --- sequences (seq.c) --- */

@@ -13,6 +13,7 @@ Prints each failure and "N passed, N failed"; exits 1 on any failure, 77
 Standard library only."""
 import array
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -604,6 +605,62 @@ def group_misc():
         check("pp16" in out and "tg8" in out and "peak RSS" in out, "bench table: %r" % out)
 
 
+# ------------------------------------------------------------- constrained
+
+def group_constrained():
+    """generate / chat --json-schema, --grammar, --regex (issue 15): sampled
+    output inside the constraint, every seed; clear errors for bad ones."""
+    tmp = tempfile.mkdtemp()
+    schema = {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 12},
+        "n": {"type": "integer", "minimum": 0, "maximum": 99},
+        "ok": {"type": "boolean"}}, "required": ["name", "n", "ok"], "additionalProperties": False}
+    sp = os.path.join(tmp, "s.json")
+    with open(sp, "w") as f:
+        json.dump(schema, f)
+    gp = os.path.join(tmp, "g.gbnf")
+    with open(gp, "w") as f:
+        f.write('root ::= "yes" | "no" | "maybe " [a-z]{1,5}\n')
+    for seed in range(8):
+        out = run_ok(["generate", "-m", BROWN, "--json-schema", sp, "--temp", "1",
+                      "--seed", str(seed), "--max-tokens", "400", "--quiet", "Data:"]).decode()
+        try:
+            d = json.loads(out)
+        except ValueError:
+            d = None
+        check(isinstance(d, dict) and set(d) == {"name", "n", "ok"} and len(d["name"]) <= 12
+              and isinstance(d["n"], int) and 0 <= d["n"] <= 99 and isinstance(d["ok"], bool),
+              "generate --json-schema seed %d: %r" % (seed, out))
+        out = run_ok(["generate", "-m", BROWN, "--regex", "(cat|dog)s? [0-9]{2,4}!", "--temp", "1",
+                      "--seed", str(seed), "--quiet", "Pets:"]).decode()
+        check(re.fullmatch(r"(cat|dog)s? [0-9]{2,4}!", out) is not None,
+              "generate --regex seed %d: %r" % (seed, out))
+        out = run_ok(["generate", "-m", BROWN, "--grammar", gp, "--temp", "1", "--seed", str(seed),
+                      "--quiet", "Answer:"]).decode()
+        check(re.fullmatch(r"yes|no|maybe [a-z]{1,5}", out) is not None,
+              "generate --grammar seed %d: %r" % (seed, out))
+    msgs = os.path.join(tmp, "m.json")
+    with open(msgs, "w") as f:
+        json.dump([{"role": "user", "content": "Give me data."}], f)
+    out = run_ok(["chat", "-m", BROWN, "--messages", msgs, "--json-schema", sp, "--temp", "1",
+                  "--seed", "1", "--max-tokens", "400", "--quiet"]).decode()
+    try:
+        d = json.loads(out)
+    except ValueError:
+        d = None
+    check(isinstance(d, dict) and set(d) == {"name", "n", "ok"}, "chat --json-schema: %r" % out)
+    expect_error(["generate", "-m", BROWN, "--regex", "a", "--grammar", gp, "x"], 2,
+                 "one of --json-schema, --grammar and --regex")
+    expect_error(["generate", "-m", BROWN, "--regex", "a(", "x"], 1, "regex")
+    bad = os.path.join(tmp, "bad.json")
+    with open(bad, "w") as f:
+        f.write('{"type": "integer", "multipleOf": 3}')
+    expect_error(["generate", "-m", BROWN, "--json-schema", bad, "x"], 1, "multipleOf")
+    expect_error(["generate", "-m", BROWN, "--json-schema", os.path.join(tmp, "none.json"), "x"],
+                 1, "none.json")
+    shutil.rmtree(tmp)
+
+
 # --------------------------------------------------------------- chat-tmux
 
 def group_chat_tmux():
@@ -740,6 +797,7 @@ GROUPS = {
     "template": lambda: group_template(ARG),
     "errors": group_errors,
     "misc": group_misc,
+    "constrained": group_constrained,
     "chat-tmux": group_chat_tmux,
 }
 
