@@ -473,7 +473,8 @@ int inf__srv_structured_prepare(inf_model *m, inf__srv_structured *st,
     /* Without a template of its own (remote backends) the server cannot
      * know the format: the tools travel as tools_json, the reply is text. */
     st->parse_calls = offer && tmpl;
-    if (offer && (st->choice == INF__TOOLS_REQUIRED || st->choice == INF__TOOLS_NAMED)) {
+    if (offer && tmpl &&
+        (st->choice == INF__TOOLS_REQUIRED || st->choice == INF__TOOLS_NAMED)) {
         st->constraint = forced_schema(st, msg, msg_size);
         if (!st->constraint) return INF_E_INVALID_ARGUMENT;
         opts->constraint_kind = INF_CONSTRAINT_JSON_SCHEMA;
