@@ -101,12 +101,18 @@ static int classify_run(inf__engine *e, const int32_t *const *ids,
         ev->logits = NULL;
         char *text = NULL;
         size_t tl = 0;
-        if (e->tok && inf__tok_decode(e->tok, &ev->id, 1, 0, &text, &tl,
-                                      NULL) == INF_OK && text) {
+        /* A token's text that cannot be decoded for want of memory is this
+         * prompt's error, not an empty text (allocation-failure test). */
+        int drc = e->tok ? inf__tok_decode(e->tok, &ev->id, 1, 0, &text, &tl, NULL) : INF_OK;
+        if (drc == INF_OK && text) {
             out[i].text = text;
         } else {
             free(text);
             out[i].text = inf__strdup_or_empty("");
+        }
+        if (drc != INF_OK || !out[i].text) {
+            out[i].status = drc != INF_OK ? drc : INF_E_NOMEM;
+            out[i].error = inf__strdup_or_empty("decoding the token's text: out of memory");
         }
     }
     inf_metrics m;

@@ -122,12 +122,24 @@ void inf__seq_unref(inf__seq *s) {
 
 void inf__seq_deliver(inf__seq *s, inf__event *ev) {
     pthread_mutex_lock(&s->mu);
+    if (s->done) {
+        /* Ended early by a failed delivery (below): nothing more goes out. */
+        pthread_mutex_unlock(&s->mu);
+        inf__event_clear(ev);
+        return;
+    }
     if (s->ev_len == s->ev_cap) {
         size_t cap = s->ev_cap ? s->ev_cap * 2 : 16;
         inf__event *n = malloc(cap * sizeof *n);
         if (!n) {
+            /* The token cannot be queued: end the stream with the error
+             * rather than hand the reader text with a piece missing, and
+             * have the scheduler drop the sequence at its next step. */
             pthread_mutex_unlock(&s->mu);
             inf__event_clear(ev);
+            inf__seq_finish(s, INF_E_NOMEM, INF_FINISH_NONE,
+                            "out of memory queuing a token for the reader");
+            atomic_store(&s->cancelled, 1);
             return;
         }
         for (size_t i = 0; i < s->ev_len; i++)

@@ -161,7 +161,8 @@ static void gguf_destroy(inf__gguf *g) {
     free(g->kvs);
     for (size_t i = 0; i < g->n_tensors; i++) free((char *)g->tensors[i].name);
     free(g->tensors);
-    for (int i = 0; i < g->n_files; i++) {
+    /* files is NULL when gguf_new's allocation of it failed. */
+    for (int i = 0; g->files && i < g->n_files; i++) {
         if (g->files[i].map) munmap(g->files[i].map, g->files[i].size);
         free(g->files[i].path);
     }
