@@ -432,7 +432,19 @@ typedef struct inf_metrics {
  * with the backend named in opts->backend, or the default backend.
  * opts may be NULL (defaults).  On success stores a new model in *out and
  * returns INF_OK.  On failure returns the error code, sets *out to NULL and,
- * when errmsg is not NULL, stores a message there (free with inf_free). */
+ * when errmsg is not NULL, stores a message there (free with inf_free).
+ *
+ * Weight files (safetensors, GGUF) are mapped read-only, not copied: the
+ * model reads them until inf_model_close.  Replacing a file while a model
+ * has it open (a new file renamed over it, as downloaders do) or deleting
+ * it is safe: the open model keeps reading the old contents.  Truncating or
+ * rewriting a file in place (`truncate`, `cp new old`, a download writing
+ * into the same file) is not: on Linux the next read of a page beyond the
+ * new end raises SIGBUS, which ends the process; the library installs no
+ * signal handler (it cannot resume a computation whose weights are gone),
+ * and neither does `inference serve`.  Other files are read once, during
+ * the load; a file that is not a regular file (a directory, a FIFO, a
+ * device) or fails to read is INF_E_IO naming it. */
 INF_API int inf_model_load(const char *path, const inf_load_options *opts,
                            inf_model **out, char **errmsg);
 

@@ -1,10 +1,12 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 char *inf__strdup(const char *s) { return s ? inf__strndup(s, strlen(s)) : NULL; }
 
@@ -34,14 +36,22 @@ int inf__read_file(const char *path, size_t max_bytes, char **buf,
     *buf = NULL;
     *len = 0;
     if (!max_bytes) max_bytes = INF__READ_FILE_MAX;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a FIFO put in place of a file would otherwise
+     * wait for a writer for ever; the check below then refuses it.  (It
+     * changes nothing for the regular file that is read.) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return inf__seterr(err, errno == ENOENT ? INF_E_NOT_FOUND : INF_E_IO,
                            "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return inf__seterr(err, INF_E_IO, "%s: not a regular file", path);
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return inf__seterr(err, INF_E_NOMEM, "%s: out of memory", path);
     }
     /* Read in growing steps rather than trusting st_size: the file may
      * change while it is read. */
@@ -60,11 +70,12 @@ int inf__read_file(const char *path, size_t max_bytes, char **buf,
             b = nb;
             cap = ncap;
         }
+        errno = 0;
         size_t r = fread(b + n, 1, cap - n - 1, f);
         n += r;
         if (r == 0) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), read_errno = errno;
     fclose(f);
     if (n > max_bytes) {
         free(b);
@@ -73,7 +84,8 @@ int inf__read_file(const char *path, size_t max_bytes, char **buf,
     }
     if (bad) {
         free(b);
-        return inf__seterr(err, INF_E_IO, "%s: read error", path);
+        return inf__seterr(err, INF_E_IO, "%s: read error: %s", path,
+                           read_errno ? strerror(read_errno) : "unknown");
     }
     b[n] = '\0';
     *buf = b;

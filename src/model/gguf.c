@@ -641,7 +641,9 @@ int inf__gguf_parse_mem(const void *buf, size_t len, const char *fname, inf__ggu
  * ------------------------------------------------------------------------ */
 
 static int map_file(const char *path, gfile *f, inf__err *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in place of the file must not block the open
+     * (fstat below refuses it). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return inf__seterr(err, errno == ENOENT ? INF_E_NOT_FOUND : INF_E_IO, "%s: %s", path,
                            strerror(errno));

@@ -254,7 +254,9 @@ static int map_file(const char *path, st_file *f, inf__err *err) {
     memset(f, 0, sizeof *f);
     f->path = inf__strdup(path);
     if (!f->path) return inf__seterr(err, INF_E_NOMEM, "out of memory");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in place of the file must not block the open
+     * (fstat below refuses it). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return inf__seterr(err, errno == ENOENT ? INF_E_NOT_FOUND : INF_E_IO,
                            "%s: cannot open: %s", path, strerror(errno));
