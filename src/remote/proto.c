@@ -227,10 +227,19 @@ int inf__oai_parse_event(const char *data, size_t len, int chat,
     }
     json_t *choices = json_object_get(root, "choices");
     json_t *c0 = json_is_array(choices) ? json_array_get(choices, 0) : NULL;
+    /* Fields of the wrong type are a broken server, reported as such rather
+     * than read as an event without text (a completion would then end
+     * "successfully" empty).  null stands for absent, as servers send it. */
+    const char *wrong = NULL;
+    if (choices && !json_is_null(choices) && !json_is_array(choices))
+        wrong = "\"choices\" is not an array";
+    else if (c0 && !json_is_object(c0))
+        wrong = "a choice is not an object";
     if (json_is_object(c0)) {
         json_t *t = NULL;
         if (chat) {
             json_t *d = json_object_get(c0, "delta");
+            if (d && !json_is_null(d) && !json_is_object(d)) wrong = "\"delta\" is not an object";
             if (!json_is_object(d)) d = json_object_get(c0, "message");
             if (json_is_object(d)) t = json_object_get(d, "content");
         } else {
@@ -240,11 +249,25 @@ int inf__oai_parse_event(const char *data, size_t len, int chat,
             /* jansson has validated the string as UTF-8, so every piece
              * holds whole characters. */
             ev->text = inf__strndup(json_string_value(t), json_string_length(t));
-            ev->text_len = json_string_length(t);
+            ev->text_len = ev->text ? json_string_length(t) : 0;
+            if (!ev->text) wrong = "out of memory copying its text";
+        } else if (t && !json_is_null(t)) {
+            wrong = chat ? "\"content\" is not a string" : "\"text\" is not a string";
         }
         ev->token_id = choice_token_id(c0, root);
         json_t *fr = json_object_get(c0, "finish_reason");
         if (json_is_string(fr)) ev->finish = static_finish(json_string_value(fr));
+        else if (fr && !json_is_null(fr)) wrong = "\"finish_reason\" is not a string";
+    }
+    if (wrong) {
+        json_decref(root);
+        free(ev->text);
+        ev->text = NULL;
+        ev->text_len = 0;
+        char buf[160];
+        snprintf(buf, sizeof buf, "malformed event from server: %s", wrong);
+        ev->error = strdup(buf);
+        return -1;
     }
     json_t *usage = json_object_get(root, "usage");
     if (json_is_object(usage)) {

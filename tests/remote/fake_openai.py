@@ -22,6 +22,18 @@ writes until the client hangs up:
   flood     well-formed events of 1 MiB of text each, without end
   bigerror  HTTP 400 with an error body that never ends
   bigbody   HTTP 200 application/json (not a stream) that never ends
+More hostile or broken servers (a clean error each, within the timeout):
+  garbage    an event stream of bytes that are not JSON, then the end
+  nested     a JSON body nested 100000 arrays deep
+  badutf8    events whose text holds invalid UTF-8 (raw bytes, lone
+             surrogate escapes), then a normal end
+  wrongtypes events whose fields have the wrong types (choices a string,
+             content a number, finish_reason an object), then the end
+  headers    response headers that never end
+  silent     reads the request and never answers
+  drip       a valid stream, one byte every 200 ms, without end
+  teapot     HTTP 418 with a body that is not JSON
+  redirect   HTTP 302 to another address (not to be followed)
 A prompt containing "FAIL" gets a 400 with any model.
 
 It also stands in for llama.cpp's llama-server (the llama_cpp backend's
@@ -48,7 +60,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPLY = ["The", " cat", " sat", " on", " the", " mat", " \u00e9t\u00e9", "."]
 MODELS = ["echo", "flaky", "down", "cut", "bad", "busy", "slow",
-          "endless", "longline", "flood", "bigerror", "bigbody"]
+          "endless", "longline", "flood", "bigerror", "bigbody",
+          "garbage", "nested", "badutf8", "wrongtypes", "headers", "silent", "drip",
+          "teapot", "redirect"]
+BROKEN = ("garbage", "nested", "badutf8", "wrongtypes", "headers", "silent", "drip",
+          "teapot", "redirect")
 
 lock = threading.Lock()
 counts = {}
@@ -189,6 +205,67 @@ class Handler(BaseHTTPRequestHandler):
         while True:
             self.chunk(b"w" * 65536)
 
+    def broken(self, model, chat):
+        """Misbehaves once, in the way the model name says."""
+        self.close_connection = True
+        if model == "silent":
+            time.sleep(60)
+            return
+        if model == "headers":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            i = 0
+            while True:
+                self.wfile.write(b"X-Junk-%d: %s\r\n" % (i, b"j" * 1000))
+                i += 1
+        if model == "teapot":
+            self.send_response(418)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>I'm a teapot</html>")
+            return
+        if model == "redirect":
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:9/v1/completions")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if model == "nested":
+            body = b'{"choices": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if model == "drip":
+            ev = b'data: {"choices": [{"index": 0, "text": "a", "delta": {"content": "a"}, ' \
+                 b'"finish_reason": null}]}\n\n'
+            while True:
+                for b in ev:
+                    self.chunk(bytes([b]))
+                    time.sleep(0.2)
+        if model == "garbage":
+            for _ in range(50):
+                self.chunk(b"data: \x00\xff\xfe{not json at all]]\n\n")
+        elif model == "badutf8":
+            text = b'\xff\xfe ok \xc3'
+            for raw in (b'"' + text + b'"', b'"\\udc00 lone \\ud800"'):
+                c = (b'{"index": 0, "delta": {"content": ' + raw + b'}, "finish_reason": null}'
+                     if chat else b'{"index": 0, "text": ' + raw + b', "finish_reason": null}')
+                self.chunk(b'data: {"choices": [' + c + b']}\n\n')
+        elif model == "wrongtypes":
+            for ev in ({"choices": "not a list"}, {"choices": [7]},
+                       {"choices": [{"index": 0, "delta": {"content": 42}, "text": 42,
+                                     "finish_reason": {"x": 1}}]},
+                       {"choices": [{"index": "zero", "delta": [], "text": None}]}):
+                self.chunk(("data: " + json.dumps(ev) + "\n\n").encode())
+        self.chunk(b"data: [DONE]\n\n")
+        self.chunk(b"")
+
     def complete(self, body, model, count):
         chat = self.path == "/v1/chat/completions"
         if self.path not in ("/v1/completions", "/v1/chat/completions"):
@@ -215,6 +292,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(429, "too many requests")
         if model in ("endless", "longline", "flood", "bigerror", "bigbody"):
             return self.hostile(model, chat)
+        if model in BROKEN:
+            return self.broken(model, chat)
         max_tokens = int(body.get("max_tokens", 16))
         pieces = REPLY[:max_tokens] if model != "slow" else ["x"] * max_tokens
         finish = "length" if max_tokens <= len(REPLY) or model == "slow" else "stop"

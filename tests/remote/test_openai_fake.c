@@ -516,6 +516,69 @@ static void test_hostile_servers(void) {
     CHECK_MSG(grew < 400, "peak memory grew by %ld MiB against hostile servers", grew);
 }
 
+/* 1 when s[n] is valid UTF-8. */
+static int valid_utf8(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!k || i + k > n) return 0;
+        for (size_t j = 1; j < k; j++)
+            if ((p[i + j] & 0xC0) != 0x80) return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* Broken or hostile servers of another kind (issue 14): garbage, deep
+ * nesting, invalid UTF-8, wrong types, headers without end, silence, a
+ * slow drip, odd status codes.  Each request ends within the load's
+ * timeout (3 s here) with an error, or, where the reply can be read, with
+ * text that is valid UTF-8; nothing crashes or leaks (the sanitizer pass
+ * runs this test too). */
+static void expect_broken(const char *model, int chat, int may_succeed) {
+    inf_model *m = load(model, NULL, 3000);
+    if (!m) return;
+    inf_generate_options o;
+    inf_generate_options_default(&o);
+    o.max_tokens = 16;
+    inf_stream *s = NULL;
+    inf_message msg = {"user", "hi"};
+    double t0 = ru_now();
+    int rc = chat ? inf_chat(m, &msg, 1, &o, &s) : inf_generate(m, "hi", &o, &s);
+    inf_token t;
+    int r = rc;
+    int utf8_ok = 1;
+    while (rc == INF_OK && s && (r = inf_stream_next(s, &t)) == 1)
+        utf8_ok &= valid_utf8(t.text, t.text_len);
+    double took = ru_now() - t0;
+    const char *msg_text = s ? inf_stream_errmsg(s) : inf_model_errmsg(m);
+    if (may_succeed)
+        CHECK_MSG(r < 0 || (r == 0 && utf8_ok), "%s: ended %d with %s text", model, r,
+                  utf8_ok ? "valid" : "INVALID UTF-8");
+    else
+        CHECK_MSG(r < 0, "%s (%s): must fail, ended %d", model, chat ? "chat" : "completion", r);
+    CHECK_MSG(took < 10, "%s: ended after %.1f s (timeout 3 s)", model, took);
+    printf("%s (%s): %.2f s, %s: %s\n", model, chat ? "chat" : "completion", took,
+           r < 0 ? inf_status_name(r) : "ok", msg_text ? msg_text : "");
+    inf_stream_close(&s);
+    inf_model_close(&m);
+}
+
+static void test_broken_servers(void) {
+    for (int chat = 0; chat < 2; chat++) {
+        expect_broken("garbage", chat, 0);
+        expect_broken("nested", chat, 0);
+        expect_broken("badutf8", chat, 1);
+        expect_broken("wrongtypes", chat, 0);
+        expect_broken("headers", chat, 0);
+        expect_broken("silent", chat, 0);
+        expect_broken("drip", chat, 0);
+        expect_broken("teapot", chat, 0);
+        expect_broken("redirect", chat, 0);
+    }
+}
+
 int main(void) {
     const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3"
                                                            : "python3";
@@ -538,6 +601,7 @@ int main(void) {
     test_cancel_and_deadlines();
     test_classify_batch();
     test_hostile_servers();
+    test_broken_servers();
     ru_stop(pid);
     close(fd);
     return tu_summary("test_openai_fake");

@@ -203,6 +203,30 @@ static void test_events(void) {
     CHECK(ev.error != NULL);
     inf__oai_event_free(&ev);
 
+    /* Fields of the wrong type: a malformed event naming the field, never
+     * an event without text that would end the completion empty. */
+    static const struct { const char *json; int chat; const char *field; } wrong[] = {
+        {"{\"choices\":\"x\"}", 0, "\"choices\""},
+        {"{\"choices\":[7]}", 0, "choice"},
+        {"{\"choices\":[{\"text\":42}]}", 0, "\"text\""},
+        {"{\"choices\":[{\"delta\":{\"content\":[1]}}]}", 1, "\"content\""},
+        {"{\"choices\":[{\"delta\":[]}]}", 1, "\"delta\""},
+        {"{\"choices\":[{\"text\":\"a\",\"finish_reason\":{}}]}", 0, "\"finish_reason\""},
+    };
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        CHECK_EQ_INT(inf__oai_parse_event(wrong[i].json, strlen(wrong[i].json), wrong[i].chat,
+                                          &ev), -1);
+        CHECK_MSG(ev.error && strstr(ev.error, wrong[i].field) && !ev.text, "%s -> %s",
+                  wrong[i].json, ev.error ? ev.error : "(no error)");
+        inf__oai_event_free(&ev);
+    }
+    /* null stands for absent: a role-only delta, a null finish reason. */
+    const char *nulls = "{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null},"
+                        "\"finish_reason\":null}]}";
+    CHECK_EQ_INT(inf__oai_parse_event(nulls, strlen(nulls), 1, &ev), 0);
+    CHECK(ev.error == NULL && ev.text == NULL);
+    inf__oai_event_free(&ev);
+
     char *m = inf__oai_error_message("{\"error\":\"bad key\"}", 19);
     CHECK_EQ_STR(m, "bad key");
     free(m);
