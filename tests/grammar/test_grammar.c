@@ -269,8 +269,52 @@ static void mask_walks(void) {
     }
 }
 
+/* Right recursion runs in constant depth (tail calls); a grammar whose
+ * parses multiply fails with INF_E_LIMIT instead of running on. */
+static void depth_and_ambiguity(void) {
+    inf__err err = {0};
+    inf__grammar *g = NULL;
+    const char *list = "root ::= item root | item\nitem ::= \"x\"";
+    CHECK(inf__grammar_from_gbnf(list, strlen(list), NULL, &g, &err) == INF_OK);
+    if (g) {
+        size_t n = 20000;
+        char *s = malloc(n);
+        memset(s, 'x', n);
+        inf__matcher *m = NULL;
+        CHECK(inf__matcher_new(g, vocab, &m, &err) == INF_OK);
+        CHECK_MSG(inf__matcher_accept_bytes(m, s, n, &err) == INF_OK, "%s", err.msg);
+        CHECK(inf__matcher_is_accepting(m));
+        uint32_t bits[16];
+        CHECK(inf__matcher_fill_mask(m, bits, &err) == INF_OK);
+        CHECK((bits[0] & 1) && ((bits[(1 + 'x') >> 5] >> ((1 + 'x') & 31)) & 1));
+        inf__matcher_free(m);
+        free(s);
+        inf__grammar_free(g);
+    }
+    const char *amb = "root ::= x\nx ::= y | z | \"\"\ny ::= \"a\" x \"b\"\nz ::= \"a\" x \"c\"";
+    g = NULL;
+    CHECK(inf__grammar_from_gbnf(amb, strlen(amb), NULL, &g, &err) == INF_OK);
+    if (g) {
+        inf__matcher *m = NULL;
+        CHECK(inf__matcher_new(g, vocab, &m, &err) == INF_OK);
+        int rc = INF_OK;
+        for (int i = 0; i < 40 && rc == INF_OK; i++) rc = inf__matcher_accept_bytes(m, "a", 1, &err);
+        CHECK_MSG(rc == INF_E_LIMIT && strstr(err.msg, "parses"), "rc %d %s", rc, err.msg);
+        uint32_t bits[16];
+        CHECK(inf__matcher_fill_mask(m, bits, &err) == INF_E_LIMIT);
+        inf__matcher_free(m);
+        inf__grammar_free(g);
+    }
+    /* the subset construction's work is bounded too */
+    const char *re = "(a|b|ab|ba){1,1000}";
+    g = NULL;
+    CHECK(inf__grammar_from_regex(re, strlen(re), NULL, &g, &err) == INF_E_LIMIT && !g);
+    CHECK(strstr(err.msg, "too complex") != NULL);
+}
+
 int main(void) {
     make_vocab();
+    depth_and_ambiguity();
     run_cases();
     mask_walks();
     inf__grammar_vocab_free(vocab);

@@ -8,6 +8,10 @@
 #include "text/grammar/gram_internal.h"
 
 enum { NS_EPS, NS_SET, NS_REF, NS_MATCH };
+
+/* Work budget of the subset construction (NFA states visited, over all
+ * rules): about a second of compilation. */
+#define GX_WORK_MAX ((uint64_t)250 * 1000 * 1000)
 typedef struct {
     int kind;
     uint32_t arg;       /* NS_SET: index into sets; NS_REF: rule */
@@ -139,6 +143,7 @@ typedef struct {
     uint32_t *pool;     /* concatenated sorted NFA state sets */
     size_t n_pool, cap_pool;
     size_t *off;        /* [n] start in pool; set i is pool[off[i] .. off[i+1]) */
+    uint64_t *hash;     /* [n] each set's hash (growing the table rehashes) */
     uint32_t n, cap;
     uint32_t *tab;      /* hash table of ids + 1 */
     uint32_t tab_cap;
@@ -155,7 +160,7 @@ static int sm_grow(setmap *m) {
     uint32_t *t = calloc(cap, sizeof *t);
     if (!t) return -1;
     for (uint32_t i = 0; i < m->n; i++) {
-        uint64_t h = hash_set(m->pool + m->off[i], m->off[i + 1] - m->off[i]);
+        uint64_t h = m->hash[i];
         uint32_t j = (uint32_t)h & (cap - 1);
         while (t[j]) j = (j + 1) & (cap - 1);
         t[j] = i + 1;
@@ -190,8 +195,12 @@ static int64_t sm_get(setmap *m, const uint32_t *s, size_t n, int *added) {
         size_t *o = realloc(m->off, cap * sizeof *o);
         if (!o) return -1;
         m->off = o;
+        uint64_t *hs = realloc(m->hash, cap * sizeof *hs);
+        if (!hs) return -1;
+        m->hash = hs;
         m->cap = cap;
     }
+    m->hash[m->n] = h;
     if (m->n == 0) m->off[0] = 0;
     memcpy(m->pool + m->n_pool, s, n * sizeof *s);
     m->n_pool += n;
@@ -236,6 +245,7 @@ static size_t closure(const nfa *a, uint32_t *buf, size_t n, uint8_t *mark, uint
 /* Growing output arrays of the whole grammar. */
 typedef struct {
     inf__grammar *g;
+    uint64_t work;      /* NFA states visited by the subset construction */
     uint32_t cap_states;
     size_t n_trans, cap_trans;
     size_t n_refs, cap_refs;
@@ -337,6 +347,15 @@ static int compile_rule(gx_builder *b, uint32_t r, gout *o, inf__err *err) {
         }
         /* this DFA state's NFA set, copied: sm_get may move the pool */
         size_t ln = m.off[d + 1] - m.off[d];
+        /* the subset construction can take time exponential in the
+         * pattern's size long before the state limit (e.g. (a|b|ab){1,1000}):
+         * bound the work too */
+        o->work += (uint64_t)ln * (ncls + 1);
+        if (o->work > GX_WORK_MAX) {
+            rc = inf__seterr(err, INF_E_LIMIT, "grammar too complex to compile (its automaton grows too fast; "
+                             "simplify repeats of overlapping alternatives)");
+            goto done;
+        }
         uint32_t *set = malloc((ln ? ln : 1) * sizeof *set);
         if (!set) goto oom;
         memcpy(set, m.pool + m.off[d], ln * sizeof *set);
@@ -355,6 +374,7 @@ static int compile_rule(gx_builder *b, uint32_t r, gout *o, inf__err *err) {
             /* the targets before closure decide the DFA state: remember
              * them (many classes and states lead to the same few) */
             if (n > 1) qsort(buf, n, sizeof *buf, cmp_u32);
+            o->work += n > 48 ? 16 * (uint64_t)n : n;
             size_t u = 0;
             for (size_t i = 0; i < n; i++)
                 if (!u || buf[u - 1] != buf[i]) buf[u++] = buf[i];
@@ -370,6 +390,7 @@ static int compile_rule(gx_builder *b, uint32_t r, gout *o, inf__err *err) {
                     cap_pre = cap;
                 }
                 n = closure(&a, buf, n, mark, stk);
+                o->work += (n > 48 ? 16 : 2) * (uint64_t)n; /* closure, its sort and hash */
                 pre_dfa[pi] = sm_get(&m, buf, n, &added);
                 if (pre_dfa[pi] < 0) { free(set); goto oom; }
             }
@@ -400,8 +421,8 @@ oom:
     rc = inf__seterr(err, INF_E_NOMEM, "out of memory compiling a grammar");
 done:
     free(buf); free(stk); free(mark); free(rules_seen);
-    free(m.pool); free(m.off); free(m.tab);
-    free(pm.pool); free(pm.off); free(pm.tab); free(pre_dfa);
+    free(m.pool); free(m.off); free(m.tab); free(m.hash);
+    free(pm.pool); free(pm.off); free(pm.tab); free(pm.hash); free(pre_dfa);
     free(a.s); free(a.sets);
     return rc;
 }
@@ -483,7 +504,7 @@ int gx_compile(gx_builder *b, const char *root_name, inf__grammar **out, inf__er
     if (!g->cache || !g->rule_start || !g->rule_nullable || !g->rule_name || !g->rule_ncls || !g->rule_cls) goto oom;
     for (uint32_t i = 0; i < b->n_rules; i++)
         if (!(g->rule_name[i] = strdup(b->rules[i].name))) goto oom;
-    gout o = {g, 0, 0, 0, 0, 0};
+    gout o = {g, 0, 0, 0, 0, 0, 0};
     for (uint32_t r = 0; r < b->n_rules && !rc; r++) rc = compile_rule(b, r, &o, err);
     if (rc) goto fail;
     if (!g->st_ref) { /* cannot happen: every rule has a start state */ goto oom; }

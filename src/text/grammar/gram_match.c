@@ -33,6 +33,7 @@ struct inf__matcher {
     top *cur;          /* the state: set of tops */
     size_t n_cur, cap_cur;
     int ended;         /* eos accepted */
+    uint64_t work;     /* parse steps of the current mask / advance (bounded) */
     int limit_hit;     /* a step passed max_stacks / max_depth */
     int oom;
     /* scratch for one byte step */
@@ -43,6 +44,8 @@ struct inf__matcher {
     size_t n_pool, cap_pool;
     size_t *lv_off, *lv_n, *lv_fr;
     uint8_t *simple;   /* [n_states] no calls, not final: steps without frames */
+    uint8_t *tail;     /* [n_states] final with no way on: a call returning here
+                          may return to the caller's parent instead */
     uint32_t *key;     /* the canonical state (make_key) */
     size_t cap_key;
 };
@@ -75,8 +78,15 @@ static int same_stack(const inf__matcher *m, int32_t a, int32_t b) {
     return 1;
 }
 
+/* Parse steps one mask may take: an ambiguous grammar keeps many parses,
+ * each byte costs their number squared; past this the mask fails with
+ * INF_E_LIMIT instead of running for minutes. */
+#define MATCH_WORK_MAX ((uint64_t)200 * 1000 * 1000)
+
 /* Adds t to the output (pool[start .. n_pool)) unless already there. */
 static void emit(inf__matcher *m, size_t start, top t) {
+    m->work += m->n_pool - start + 1;
+    if (m->work > MATCH_WORK_MAX) { m->limit_hit = 1; return; }
     for (size_t i = start; i < m->n_pool; i++)
         if (m->pool[i].pos == t.pos && same_stack(m, m->pool[i].parent, t.parent)) return;
     if (m->n_pool - start >= m->g->lim.max_stacks) { m->limit_hit = 1; return; }
@@ -98,8 +108,11 @@ static void step_top(inf__matcher *m, top t, uint8_t b, size_t start) {
     for (uint32_t k = g->st_ref[t.pos]; k < g->st_ref[t.pos + 1]; k++) {
         const gx_refedge *e = &g->refs[k];
         if (e->rule == UINT32_MAX) continue;
-        int32_t ret = new_frame(m, e->target, t.parent);
-        if (ret < 0) return;
+        /* a call in tail position (its return state can only end the
+         * rule) returns straight to our parent: right recursion such as
+         * list ::= item list | item then runs in constant stack depth */
+        int32_t ret = m->tail[e->target] ? t.parent : new_frame(m, e->target, t.parent);
+        if (ret < 0 && !m->tail[e->target]) return;
         step_top(m, (top){g->rule_start[e->rule], ret}, b, start);
     }
     if (g->st_final[t.pos] && t.parent >= 0) {
@@ -172,13 +185,22 @@ int inf__matcher_new(const inf__grammar *g, const inf__grammar_vocab *v, inf__ma
     m->cur = malloc(sizeof *m->cur);
     m->cap_cur = 1;
     m->simple = malloc(g->n_states ? g->n_states : 1);
+    m->tail = malloc(g->n_states ? g->n_states : 1);
+    if (m->tail)
+        for (uint32_t s = 0; s < g->n_states; s++) {
+            int way = 0;
+            uint32_t nc = g->rule_ncls[g->st_rule[s]];
+            for (uint32_t c = 0; c < nc && !way; c++) way = g->trans[g->st_trans[s] + c] >= 0;
+            for (uint32_t k = g->st_ref[s]; k < g->st_ref[s + 1] && !way; k++) way = g->refs[k].rule != UINT32_MAX;
+            m->tail[s] = g->st_final[s] && !way;
+        }
     if (m->simple)
         for (uint32_t s = 0; s < g->n_states; s++) {
             int calls = 0;
             for (uint32_t k = g->st_ref[s]; k < g->st_ref[s + 1]; k++) calls |= g->refs[k].rule != UINT32_MAX;
             m->simple[s] = !calls && !g->st_final[s];
         }
-    if (!m->simple || !m->lv_off || !m->lv_n || !m->lv_fr || !m->cur) {
+    if (!m->simple || !m->tail || !m->lv_off || !m->lv_n || !m->lv_fr || !m->cur) {
         inf__matcher_free(m);
         return inf__seterr(err, INF_E_NOMEM, "out of memory");
     }
@@ -191,7 +213,7 @@ void inf__matcher_free(inf__matcher *m) {
     if (!m) return;
     free(m->key);
     free(m->fr); free(m->cur); free(m->vis); free(m->pool);
-    free(m->lv_off); free(m->lv_n); free(m->lv_fr); free(m->simple);
+    free(m->lv_off); free(m->lv_n); free(m->lv_fr); free(m->simple); free(m->tail);
     free(m);
 }
 
@@ -255,6 +277,7 @@ static uint64_t hash_key(const uint32_t *k, size_t n) {
  * literal): those step inline, without frames; the rest go through
  * step_set. */
 static void walk(inf__matcher *m, uint32_t *bits) {
+    m->work = 0;
     const inf__grammar_vocab *v = m->v;
     const inf__grammar *g = m->g;
     size_t fr0 = m->n_fr;
@@ -331,6 +354,7 @@ int inf__matcher_fill_mask(inf__matcher *m, uint32_t *bits, inf__err *err) {
  * frames made stay.  0 when some byte leaves the grammar (state kept). */
 static int advance(inf__matcher *m, const char *s, size_t n, int commit) {
     size_t fr0 = m->n_fr;
+    m->work = 0;
     m->n_pool = 0;
     if (grow_arr((void **)&m->pool, &m->cap_pool, m->n_cur, sizeof *m->pool)) { m->oom = 1; return 0; }
     memcpy(m->pool, m->cur, m->n_cur * sizeof *m->pool);
