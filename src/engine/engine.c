@@ -111,13 +111,13 @@ int inf__engine_create(const inf__engine_parts *p, void **model,
         if (p->kv_memory > 0) {
             nb = block_bytes > 0 ? p->kv_memory / block_bytes : 0;
             if (nb < ctx_blocks) {
-                int64_t need = ctx_blocks * block_bytes;
+                inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                            "kv_memory = %lld bytes holds %lld blocks of %d positions; "
+                            "one context of %d positions needs %lld bytes",
+                            (long long)p->kv_memory, (long long)nb, INF__KV_BLOCK,
+                            (int)e->n_ctx, (long long)(ctx_blocks * block_bytes));
                 engine_free(e);
-                return inf__seterr(err, INF_E_INVALID_ARGUMENT,
-                                   "kv_memory = %lld bytes holds %lld blocks of %d positions; "
-                                   "one context of %d positions needs %lld bytes",
-                                   (long long)p->kv_memory, (long long)nb, INF__KV_BLOCK,
-                                   (int)e->n_ctx, (long long)need);
+                return INF_E_INVALID_ARGUMENT;
             }
         }
         if (nb > INT32_MAX / INF__KV_BLOCK) nb = INT32_MAX / INF__KV_BLOCK;
