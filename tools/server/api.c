@@ -441,14 +441,22 @@ static json_t *tc_safe_chunk(gen *g) {
 static int tc_stream_end(gen *g, const char *fin) {
     json_t *calls = NULL;
     char *content = NULL;
-    json_t *ev[64];
     size_t n = 0;
     int k = tc_parse(g, g->tc_text, g->tc_len, &calls, &content);
+    /* content, two chunks per call, the finish chunk */
+    json_t **ev = calloc((size_t)k * 2 + 3, sizeof *ev);
+    if (!ev) {
+        json_decref(calls);
+        free(content);
+        return -1;
+    }
     if (k == 0) {
         if (g->tc_len > g->tc_sent)
             ev[n++] = chunk(g, g->tc_text + g->tc_sent, g->tc_len - g->tc_sent, NULL, NULL);
         ev[n++] = chunk(g, NULL, 0, NULL, fin);
-        return emit_many(g, ev, n);
+        int rc = emit_many(g, ev, n);
+        free(ev);
+        return rc;
     }
     /* Content after what was already sent (text after the calls). */
     size_t sent = g->tc_sent, skip = 0;
@@ -462,7 +470,6 @@ static int tc_stream_end(gen *g, const char *fin) {
     size_t i;
     json_t *c;
     json_array_foreach(oa, i, c) {
-        if (n + 3 > sizeof ev / sizeof ev[0]) break;
         json_t *args = json_object_get(json_object_get(c, "function"), "arguments");
         json_t *head = json_pack("{s:O, s:O, s:O, s:{s:O, s:s}}", "index",
                                  json_object_get(c, "index"), "id", json_object_get(c, "id"),
@@ -482,7 +489,9 @@ static int tc_stream_end(gen *g, const char *fin) {
     }
     json_decref(oa);
     ev[n++] = chunk(g, NULL, 0, NULL, "tool_calls");
-    return emit_many(g, ev, n);
+    int rc = emit_many(g, ev, n);
+    free(ev);
+    return rc;
 }
 
 /* The next choice to serve, in turn among those not finished. */
