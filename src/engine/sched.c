@@ -200,7 +200,9 @@ static void take_token(inf__engine *e, inf__seq *s, const float *logits) {
     pthread_mutex_unlock(&s->mu);
     s->hist[s->n_hist++] = tok;
 
-    if (!s->ignore_eos && is_in(tok, e->eos, (size_t)e->n_eos)) {
+    /* Under a constraint eos is sampled only when the text is complete, and
+     * ends it even with ignore_eos (the grammar allows nothing after it). */
+    if ((!s->ignore_eos || s->matcher) && is_in(tok, e->eos, (size_t)e->n_eos)) {
         free(lcopy);
         end_by_token(e, s, INF_FINISH_EOS);
         return;

@@ -91,6 +91,14 @@ static void test_sampled(void) {
     CHECK_EQ_STR(a.text, "yes");
     CHECK_EQ_INT(a.finish, INF_FINISH_EOS);
     CHECK(a.n <= 3);
+    /* ignore_eos cannot make a complete text go on. */
+    o.ignore_eos = 1;
+    o.constraint = "root ::= \"yes\" | \"yes!\"";
+    et_generate(g_m, "Answer:", NULL, 0, &o, &a);
+    CHECK_EQ_INT(a.err, INF_OK);
+    CHECK_MSG(!strcmp(a.text, "yes") || !strcmp(a.text, "yes!"), "ignore_eos: '%s'", a.text);
+    CHECK_EQ_INT(a.finish, INF_FINISH_EOS);
+    o.ignore_eos = 0;
     /* "Any JSON object" (json_object). */
     o.constraint_kind = INF_CONSTRAINT_JSON;
     o.constraint = NULL;
