@@ -50,7 +50,11 @@
 #include "core/error.h"
 #include "text/tokenizer/tokenizer.h"
 
-/* Bounds that keep hostile input finite.  0 in a field means its default. */
+/* Bounds that keep hostile input finite.  0 in a field means its default.
+ * Beyond these, compilation has a fixed work budget (about a second: a
+ * pattern whose automaton explodes fails with INF_E_LIMIT "too complex"),
+ * and so does each mask / step of a matcher (an ambiguous grammar whose
+ * parses multiply). */
 typedef struct inf__grammar_limits {
     size_t max_source;      /* bytes of grammar / regex / schema text (1 MiB) */
     uint32_t max_rules;     /* rules after compilation (10000) */
