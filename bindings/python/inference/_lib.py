@@ -107,6 +107,9 @@ class inf_load_options(Structure):
         ("timeout_ms", c_int64),
         ("progress", PROGRESS_FN),
         ("progress_user", c_void_p),
+        ("kv_memory", c_int64),
+        ("no_prefix_cache", c_int),
+        ("prefill_chunk", c_int32),
     ]
 
 
@@ -142,6 +145,15 @@ class inf_metrics(Structure):
         ("decode_tokens_per_second", c_double),
         ("peak_memory_bytes", c_int64),
         ("active_memory_bytes", c_int64),
+        ("cached_prompt_tokens", c_int64),
+        ("prefix_lookup_tokens", c_int64),
+        ("prefix_hit_tokens", c_int64),
+        ("kv_blocks_total", c_int64),
+        ("kv_blocks_used", c_int64),
+        ("kv_blocks_cached", c_int64),
+        ("kv_blocks_free", c_int64),
+        ("kv_evictions", c_int64),
+        ("kv_block_tokens", c_int32),
     ]
 
 
