@@ -105,14 +105,17 @@ async function issue16() {
 
   // cached_tokens: a prompt sent again is served from the engine's prefix
   // cache (whole blocks of it; the last token is always computed).
+  // (About 100 tokens: several whole blocks, whatever the prefill chunks.)
   const again = "The jury further said that the city of Atlanta deserves praise and thanks for the " +
                 "manner in which the election was conducted, and the grand jury commented on a number of " +
-                "other topics.";
+                "other topics, among them the Atlanta and Fulton County purchasing departments which it " +
+                "said are well operated and follow generally accepted practices which inure to the best " +
+                "interest of both governments, as the jury had been told in its charge by the judge.";
   const a1 = await client.completions.create({ model: MODEL, prompt: again, max_tokens: 2 });
   const a2 = await client.completions.create({ model: MODEL, prompt: again, max_tokens: 2 });
   cachedOk(a1.usage, "first send");
   cachedOk(a2.usage, "second send");
-  check(a2.usage.prompt_tokens > 16 && a2.usage.prompt_tokens_details.cached_tokens >= 16 &&
+  check(a2.usage.prompt_tokens > 64 && a2.usage.prompt_tokens_details.cached_tokens >= 16 &&
         a2.usage.prompt_tokens_details.cached_tokens < a2.usage.prompt_tokens,
         "a prompt sent again: cached_tokens counts its cached blocks", a2.usage);
   eq(a2.choices[0].text, a1.choices[0].text, "a prompt sent again: the same greedy text");
