@@ -631,8 +631,11 @@ INF_API void inf_discovered_free(inf_discovered *d, size_t n);
  * Text: tokenizers and chat templates, usable without a model
  * ------------------------------------------------------------------------ */
 
-/* Loads tokenizer.json (+ tokenizer_config.json when present) from a
- * directory. */
+/* Loads a tokenizer: from a directory holding tokenizer.json, that file
+ * (+ tokenizer_config.json when present); from a .gguf file (or a
+ * directory without config.json holding one GGUF model), its
+ * tokenizer.ggml.* metadata with llama.cpp's meaning, the weights left
+ * unread. */
 INF_API int inf_tokenizer_load(const char *dir, inf_tokenizer **out,
                                char **errmsg);
 INF_API void inf_tokenizer_free(inf_tokenizer *t);

@@ -231,6 +231,12 @@ extern const inf_stream_ops inf__engine_stream_ops;
 
 /* --- text (engine.c) --- */
 
+struct inf__gguf;
+/* The tokenizer of a GGUF file's tokenizer.ggml.* metadata
+ * (tokenizer_load.c): INF_OK and *out (the caller's), or INF_E_FORMAT for
+ * missing or mistyped keys and the errors of inf__tok_load_vocab. */
+int inf__engine_gguf_tokenizer(const struct inf__gguf *g, inf__tokenizer **out, inf__err *err);
+
 /* Tokenizes prompt text (add_special) or rendered chat; *ids malloc'd. */
 int inf__engine_tokenize(inf__engine *e, const char *text, int add_special,
                          int32_t **ids, size_t *n, inf__err *err);

@@ -6,8 +6,8 @@ tokenizers) and with the library's own greedy tokens.
 usage: cli_test.py BIN ROOT GROUP [ARG]
   BIN    the built inference program
   ROOT   the source tree (models/, tests/fixtures/)
-  GROUP  generate | logits | perplexity | tokenize NAME | template NAME |
-         errors | misc | chat-tmux
+  GROUP  generate | logits | perplexity | tokenize NAME | tokenize-gguf |
+         template NAME | errors | misc | chat-tmux
 Prints each failure and "N passed, N failed"; exits 1 on any failure, 77
 (CTest SKIP_RETURN_CODE) when something the group needs is missing.
 Standard library only."""
@@ -789,7 +789,55 @@ def group_chat_tmux():
             t("kill-server")
 
 
+def group_tokenize_gguf():
+    """tokenize / detokenize -m FILE.gguf: the tokenizer from a GGUF file's
+    metadata alone (the tiny llama-f32 fixture as Q8_0 with brown's
+    tokenizer, tokenizer.ggml.model "llama"), equal to brown's
+    tokenizer.json on the golden prompts; a directory holding the file
+    works the same; a file without a tokenizer fails with a message."""
+    prompts = load_json(FIX, "golden", "brown.json")["prompts"]
+    # (Texts where brown's GGUF and tokenizer.json agree: a GGUF "llama"
+    # vocabulary converted without tokenizer.model has rebuilt scores, and
+    # runs of spaces may split otherwise; tests/gguf compares with llama.cpp.)
+    texts = sorted({p["prompt"] for p in prompts}) + ["Hello world\n\nThe \"jury\" said: 42", "<s>x</s>"]
+    with tempfile.TemporaryDirectory() as tmp:
+        gg = os.path.join(tmp, "m", "tiny-q8_0.gguf")
+        os.makedirs(os.path.dirname(gg))
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "hf-to-gguf.py"),
+                        os.path.join(FIX, "tiny", "llama-f32"), gg, "--type", "q8_0",
+                        "--tokenizer", BROWN], check=True, stdout=subprocess.DEVNULL)
+        for t in texts:
+            want = json.loads(run_ok(["tokenize", "-m", BROWN, "--json", t]))["ids"]
+            for path in (gg, os.path.dirname(gg)):
+                got = json.loads(run_ok(["tokenize", "-m", path, "--json", t], what="tokenize -m %s %r" % (path, t)))
+                check(got.get("ids") == want, "tokenize -m %s %r: %r != tokenizer.json's %r" % (path, t, got, want))
+            plain = run_ok(["tokenize", "-m", gg, "--no-special", t]).decode().strip()
+            want_plain = run_ok(["tokenize", "-m", BROWN, "--no-special", t]).decode().strip()
+            check(plain == want_plain, "tokenize --no-special -m GGUF %r: %r != %r" % (t, plain, want_plain))
+            ids = ",".join(str(x) for x in want)
+            for skip in ([], ["--skip-special"]):
+                got = run_ok(["detokenize", "-m", gg] + skip + [ids])
+                ref = run_ok(["detokenize", "-m", BROWN] + skip + [ids])
+                check(got == ref, "detokenize -m GGUF %s %s: %r != tokenizer.json's %r" % (skip, ids, got, ref))
+        for p in prompts:
+            got = json.loads(run_ok(["tokenize", "-m", gg, "--json", p["prompt"]]))["ids"]
+            check(got == p["prompt_ids"], "tokenize -m GGUF %r: %r != golden %r" % (p["prompt"], got, p["prompt_ids"]))
+        # Errors: a GGUF without tokenizer metadata, a file that is no GGUF.
+        bare = os.path.join(tmp, "bare.gguf")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "hf-to-gguf.py"),
+                        os.path.join(FIX, "tiny", "llama-f32"), bare, "--type", "f32"],
+                       check=True, stdout=subprocess.DEVNULL)
+        r = subprocess.run([BIN, "tokenize", "-m", bare, "x"], capture_output=True)
+        check(r.returncode != 0 and b"no tokenizer" in r.stderr, "tokenize -m GGUF without tokenizer: %r" % (r,))
+        junk = os.path.join(tmp, "junk.gguf")
+        with open(junk, "wb") as f:
+            f.write(b"GGUF\x03\x00")
+        r = subprocess.run([BIN, "detokenize", "-m", junk, "1"], capture_output=True)
+        check(r.returncode != 0 and b"junk.gguf" in r.stderr, "detokenize -m truncated GGUF: %r" % (r,))
+
+
 GROUPS = {
+    "tokenize-gguf": group_tokenize_gguf,
     "generate": group_generate,
     "logits": group_logits,
     "perplexity": group_perplexity,

@@ -7,19 +7,21 @@
 
 static const char about[] =
     "Decodes the comma-separated token ids IDS (e.g. 1,415,19723) with\n"
-    "DIR/tokenizer.json and prints the text exactly: nothing is appended, not\n"
-    "even a newline.  DIR may hold only the tokenizer files.\n";
+    "DIR/tokenizer.json, or with a GGUF model file's tokenizer, and prints\n"
+    "the text exactly: nothing is appended, not even a newline.  DIR may\n"
+    "hold only the tokenizer files.\n";
 
 int inf_cmd_detokenize(int argc, char **argv) {
     const char *dir = NULL;
     int skip = 0;
     const cli_opt opts[] = {
         {.short_name = 'm', .name = "model", .kind = CLI_STRING, .dest = &dir,
-         .metavar = "DIR", .help = "the directory holding tokenizer.json"},
+         .metavar = "PATH", .help = "a directory holding tokenizer.json, or a\n"
+                                      "GGUF model file (its tokenizer metadata)"},
         {.name = "skip-special", .kind = CLI_FLAG, .dest = &skip,
          .help = "leave out special tokens (BOS, EOS, ...)"},
         CLI_END};
-    const cli_cmd cmd = {.synopsis = "-m DIR [--skip-special] IDS", .about = about,
+    const cli_cmd cmd = {.synopsis = "-m PATH [--skip-special] IDS", .about = about,
                          .opts = opts, .pos_min = 1, .pos_max = 1, .pos_name = "IDS",
                          .pos_hint = "comma-separated token ids"};
     int32_t *ids = NULL;
@@ -29,7 +31,7 @@ int inf_cmd_detokenize(int argc, char **argv) {
     cli_args args;
     int rc = cli_parse(&cmd, argc, argv, &args);
     if (rc) return cli_parse_exit(rc);
-    if (!dir) return cli_usage_err("no tokenizer given: use -m DIR");
+    if (!dir) return cli_usage_err("no tokenizer given: use -m DIR or -m FILE.gguf");
     if ((rc = cli_parse_ids("IDS", args.pos[0], 1, &ids, &n))) return rc;
     if ((rc = cli_load_tokenizer(dir, &t)) != 0) goto done;
     rc = CLI_EXIT_ERROR;

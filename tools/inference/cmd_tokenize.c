@@ -1,4 +1,5 @@
-/* inference tokenize: text to token ids with a directory's tokenizer.json. */
+/* inference tokenize: text to token ids with a directory's tokenizer.json or a
+ * GGUF file's tokenizer. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,16 +9,19 @@
 
 static const char about[] =
     "Encodes TEXT (or standard input, exactly as given, when TEXT is absent)\n"
-    "with DIR/tokenizer.json (+ tokenizer_config.json); DIR may hold only\n"
-    "those files.  Prints the ids comma-separated on one line, or\n"
-    "{\"ids\": [...]} with --json.\n";
+    "with DIR/tokenizer.json (+ tokenizer_config.json; DIR may hold only\n"
+    "those files), or with the tokenizer of a GGUF model file (PATH the\n"
+    "file, or a directory holding one GGUF model and no tokenizer.json;\n"
+    "llama.cpp's meaning, the weights are not read).  Prints the ids\n"
+    "comma-separated on one line, or {\"ids\": [...]} with --json.\n";
 
 int inf_cmd_tokenize(int argc, char **argv) {
     const char *dir = NULL;
     int no_special = 0, json = 0;
     const cli_opt opts[] = {
         {.short_name = 'm', .name = "model", .kind = CLI_STRING, .dest = &dir,
-         .metavar = "DIR", .help = "the directory holding tokenizer.json"},
+         .metavar = "PATH", .help = "a directory holding tokenizer.json, or a\n"
+                                      "GGUF model file (its tokenizer metadata)"},
         {.name = "no-special", .kind = CLI_FLAG, .dest = &no_special,
          .help = "do not add the special tokens the post-processor adds\n"
                  "(BOS and the like); special tokens written in the\n"
@@ -25,7 +29,7 @@ int inf_cmd_tokenize(int argc, char **argv) {
                  "add_special_tokens=False)"},
         {.name = "json", .kind = CLI_FLAG, .dest = &json, .help = "print {\"ids\": [...]}"},
         CLI_END};
-    const cli_cmd cmd = {.synopsis = "-m DIR [--no-special] [--json] [TEXT]",
+    const cli_cmd cmd = {.synopsis = "-m PATH [--no-special] [--json] [TEXT]",
                          .about = about, .opts = opts, .pos_max = 1,
                          .pos_name = "TEXT", .pos_hint = "quote the text"};
     char *text = NULL;
@@ -35,7 +39,7 @@ int inf_cmd_tokenize(int argc, char **argv) {
     cli_args args;
     int rc = cli_parse(&cmd, argc, argv, &args);
     if (rc) return cli_parse_exit(rc);
-    if (!dir) return cli_usage_err("no tokenizer given: use -m DIR");
+    if (!dir) return cli_usage_err("no tokenizer given: use -m DIR or -m FILE.gguf");
     if (args.n == 1) {
         text = strdup(args.pos[0]);
         len = strlen(text);

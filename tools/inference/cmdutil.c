@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* --------------------------------------------------------------- sampling */
@@ -74,18 +75,21 @@ int cli_sampling_stop(void *user, const char *value) {
 
 /* -------------------------------------------------------------- tokenizer */
 
-int cli_load_tokenizer(const char *dir, inf_tokenizer **out) {
+int cli_load_tokenizer(const char *path, inf_tokenizer **out) {
     *out = NULL;
-    if (!dir) return cli_usage_err("no tokenizer given: use -m DIR");
-    if (cli_require_dir(dir)) return CLI_EXIT_ERROR;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    if (access(path, F_OK) != 0) return cli_err("'%s' has no tokenizer.json", dir);
+    if (!path) return cli_usage_err("no tokenizer given: use -m DIR or -m FILE.gguf");
+    struct stat st;
+    if (stat(path, &st) != 0) return cli_err("'%s' not found: %s", path, strerror(errno));
+    /* A directory: its tokenizer.json, or the one GGUF model it holds; a
+     * file: a GGUF model file's tokenizer metadata (inf_tokenizer_load
+     * decides; the weights are not read). */
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return cli_err("'%s' is neither a directory nor a file", path);
     char *msg = NULL;
-    int st = inf_tokenizer_load(dir, out, &msg);
-    if (st != INF_OK) {
-        cli_err("cannot load the tokenizer of '%s': %s", dir,
-                msg && *msg ? msg : inf_strerror(st));
+    int rc = inf_tokenizer_load(path, out, &msg);
+    if (rc != INF_OK) {
+        cli_err("cannot load the tokenizer of '%s': %s", path,
+                msg && *msg ? msg : inf_strerror(rc));
         inf_free(msg);
         return CLI_EXIT_ERROR;
     }

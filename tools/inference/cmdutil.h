@@ -105,10 +105,11 @@ typedef struct cli_constraint {
 int cli_constraint_apply(cli_constraint *c, inf_generate_options *o);
 void cli_constraint_free(cli_constraint *c);
 
-/* Loads dir's tokenizer.json (+ tokenizer_config.json) with a precise
- * message for a missing directory or file.  Returns 0 and *out (free with
+/* Loads the tokenizer of path (inf_tokenizer_load: a directory's
+ * tokenizer.json, or a GGUF file's tokenizer metadata) with a precise
+ * message for a missing path.  Returns 0 and *out (free with
  * inf_tokenizer_free), or an exit status after printing the error. */
-int cli_load_tokenizer(const char *dir, inf_tokenizer **out);
+int cli_load_tokenizer(const char *path, inf_tokenizer **out);
 
 /* The metrics as a JSON object (new reference). */
 json_t *cli_metrics_json(const inf_metrics *m);

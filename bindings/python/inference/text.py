@@ -77,7 +77,8 @@ class Tokenizer(_Handle):
 
     @classmethod
     def load(cls, model_dir: str) -> "Tokenizer":
-        """Loads tokenizer.json (+ tokenizer_config.json) from a directory."""
+        """Loads tokenizer.json (+ tokenizer_config.json) from a directory,
+        or the tokenizer of a GGUF file (its metadata; the weights unread)."""
         h = c_void_p()
         err = c_void_p()
         rc = lib.inf_tokenizer_load(_b("model_dir", str(model_dir)), byref(h), byref(err))

@@ -15,7 +15,17 @@
  * Tokens of type CONTROL, USER_DEFINED and UNKNOWN are added tokens, found
  * in the raw text before anything else (longest first); CONTROL and
  * UNKNOWN ones are special (recognised only with INF__TOK_PARSE_SPECIAL,
- * skipped by decode's skip_special), USER_DEFINED ones always match. */
+ * skipped by decode's skip_special), USER_DEFINED ones always match.  The
+ * types are the file's after llama.cpp's changes by token text
+ * (inf__tok_vocab_types, below).
+ *
+ * No Unicode normalisation: llama.cpp applies none to "llama" and "gpt2"
+ * vocabularies, whatever tokenizer.ggml.pre says (its only normaliser is
+ * the lowercase / strip-accents of BERT-style "bert" ones, not handled
+ * here), so a Qwen GGUF is tokenized without the NFC that Qwen's
+ * tokenizer.json puts first: text in decomposed form (NFD "e" U+0301) gives
+ * other ids than through tokenizer.json.  The issue's rule is that a GGUF
+ * file's tokenizer means what llama.cpp does with it. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +43,91 @@ void inf__tok_vocab_spec_init(inf__tok_vocab_spec *spec) {
     spec->bos_id = spec->eos_id = spec->unk_id = spec->sep_id = -1;
     spec->pad_id = spec->mask_id = spec->eot_id = spec->eom_id = -1;
     spec->add_bos = spec->add_eos = spec->add_space_prefix = spec->remove_extra_whitespaces = -1;
+    for (int r = 0; r < INF__TOK_FIM_ROLES; r++) spec->fim_ids[r] = -1;
+}
+
+/* ---- llama.cpp's token types by text ------------------------------------ */
+/* llama.cpp does not take tokenizer.ggml.token_type as it is: on loading a
+ * vocabulary (llama_vocab::impl::load, llama-vocab.cpp of node-llama-cpp
+ * 3.21.1) it changes the type of some tokens by their text, because
+ * converters have written end-of-turn and fill-in-the-middle tokens as
+ * ordinary ones ("control-looking token ... was not control-type ... its
+ * type will be overridden").  The type decides tokenization (a CONTROL
+ * token is matched in the text only when special tokens are parsed, a
+ * USER_DEFINED one always, a NORMAL one only through the BPE / SentencePiece
+ * merges) and decoding with skip_special, so the same changes are made
+ * here, in llama.cpp's order:
+ *
+ * 1. fill-in-the-middle roles (FIM_NAMES): for each role whose id the file
+ *    does not give (tokenizer.ggml.fim_*_token_id), the first vocabulary
+ *    token with one of the role's names becomes CONTROL.  llama.cpp meets
+ *    the tokens in its hash map's order; where a vocabulary holds two names
+ *    of one role (no known model does) the lowest id is taken here.
+ *    (llama.cpp's EOT and EOM searches work the same way, but each of their
+ *    names is also an end-of-generation name, which rule 2 turns CONTROL
+ *    anyway.)
+ * 2. end-of-generation names (EOG_NAMES): every token with one of them
+ *    becomes CONTROL.  This is what turns Qwen 3's ordinary "</s>"
+ *    (128247) into a control token.
+ * 3. gpt-oss: <|channel|>, <|message|>, <|start|>, <|constrain|> become
+ *    USER_DEFINED (always rendered).
+ * 4. o200k_harmony / solar-open: with <|return|> and <|call|> (or
+ *    <|calls|>), or <|calls|>/<|call|> and <|flush|>, <|end|> is not an
+ *    end-of-generation token and becomes USER_DEFINED.
+ * 5. Gemma 4 / PaddleOCR: with <|tool_response>, </s> becomes NORMAL.
+ * llama.cpp's "unused" mark (CONTROL tokens whose text holds "unused")
+ * changes neither tokenization nor decoding and is not kept.  For a text
+ * given to several ids the last id is the one found by text, as in
+ * llama.cpp's token_to_id. */
+#define FW_BAR "\xEF\xBD\x9C" /* U+FF5C, DeepSeek's full-width bar */
+#define SP_MARK "\xE2\x96\x81" /* U+2581 */
+static const char *const FIM_NAMES[INF__TOK_FIM_ROLES][9] = {
+    [INF__TOK_FIM_PRE] = {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<" FW_BAR "fim" SP_MARK "begin" FW_BAR ">",
+                          "<PRE>", SP_MARK "<PRE>", "<|code_prefix|>", "<|prefix|>", NULL},
+    [INF__TOK_FIM_SUF] = {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<" FW_BAR "fim" SP_MARK "hole" FW_BAR ">",
+                          "<SUF>", SP_MARK "<SUF>", "<|code_suffix|>", "<|suffix|>", NULL},
+    [INF__TOK_FIM_MID] = {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<" FW_BAR "fim" SP_MARK "end" FW_BAR ">",
+                          "<MID>", SP_MARK "<MID>", "<|code_middle|>", "<|middle|>", NULL},
+    [INF__TOK_FIM_PAD] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", NULL},
+    [INF__TOK_FIM_REP] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", NULL},
+    [INF__TOK_FIM_SEP] = {"<|file_sep|>", NULL},
+};
+static const char *const EOG_NAMES[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<" FW_BAR "end" SP_MARK "of" SP_MARK "sentence" FW_BAR ">", "[e~[",
+};
+static const char *const ALWAYS_RENDERED[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
+
+static int32_t by_text(const tk_strmap *vocab, const char *s) { return inf__tk_strmap_get(vocab, s, strlen(s)); }
+
+static void type_rules(const tk_strmap *vocab, const inf__tok_vocab_spec *sp, int32_t *ty) {
+    size_t n = sp->n_tokens;
+    for (size_t i = 0; i < n; i++) ty[i] = sp->token_types ? sp->token_types[i] : INF__TOK_TYPE_NORMAL;
+    for (int r = 0; r < INF__TOK_FIM_ROLES; r++) {
+        if (sp->fim_ids[r] >= 0 && (size_t)sp->fim_ids[r] < n) continue; /* given (out of range: ignored, as there) */
+        int32_t first = -1;
+        for (int k = 0; FIM_NAMES[r][k]; k++) {
+            int32_t id = by_text(vocab, FIM_NAMES[r][k]);
+            if (id >= 0 && (first < 0 || id < first)) first = id;
+        }
+        if (first >= 0 && ty[first] != INF__TOK_TYPE_UNKNOWN) ty[first] = INF__TOK_TYPE_CONTROL;
+    }
+    for (size_t k = 0; k < sizeof EOG_NAMES / sizeof EOG_NAMES[0]; k++) {
+        int32_t id = by_text(vocab, EOG_NAMES[k]);
+        if (id >= 0 && ty[id] != INF__TOK_TYPE_UNKNOWN) ty[id] = INF__TOK_TYPE_CONTROL;
+    }
+    for (size_t k = 0; k < sizeof ALWAYS_RENDERED / sizeof ALWAYS_RENDERED[0]; k++) {
+        int32_t id = by_text(vocab, ALWAYS_RENDERED[k]);
+        if (id >= 0) ty[id] = INF__TOK_TYPE_USER_DEFINED;
+    }
+    int has_return = by_text(vocab, "<|return|>") >= 0, has_flush = by_text(vocab, "<|flush|>") >= 0;
+    int has_call = by_text(vocab, "<|call|>") >= 0 || by_text(vocab, "<|calls|>") >= 0;
+    int32_t end = by_text(vocab, "<|end|>");
+    if (end >= 0 && has_call && (has_return || has_flush)) ty[end] = INF__TOK_TYPE_USER_DEFINED;
+    int32_t s_end = by_text(vocab, "</s>");
+    if (s_end >= 0 && by_text(vocab, "<|tool_response>") >= 0) ty[s_end] = INF__TOK_TYPE_NORMAL;
 }
 
 /* ---- pre-tokenizers by tokenizer.ggml.pre ------------------------------- */
@@ -91,8 +186,8 @@ static int bpe_pipeline(int kind, json_t **pre, json_t **norm, int *ignore_merge
         break;
     case PRE_QWEN2:
     case PRE_QWEN35:
-        /* Qwen's tokenizer.json puts NFC in front (llama.cpp does not). */
-        *norm = json_pack("{s:s}", "type", "NFC");
+        /* Qwen's tokenizer.json puts NFC in front; llama.cpp does not, and
+         * its reading wins (see the top of the file). */
         *pre = json_pack("{s:s, s:[o, o]}", "type", "Sequence", "pretokenizers",
                          split_isolated(kind == PRE_QWEN2 ? RE_QWEN2 : RE_QWEN35), bytelevel(0));
         break;
@@ -193,10 +288,10 @@ static int load_merges(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__er
     return INF_OK;
 }
 
-static int load_added(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err *err) {
+static int load_added(inf__tokenizer *t, const inf__tok_vocab_spec *sp, const int32_t *types, inf__err *err) {
     size_t n = 0;
-    for (size_t i = 0; sp->token_types && i < sp->n_tokens; i++) {
-        int ty = sp->token_types[i];
+    for (size_t i = 0; i < sp->n_tokens; i++) {
+        int ty = types[i];
         n += (ty == INF__TOK_TYPE_CONTROL || ty == INF__TOK_TYPE_USER_DEFINED || ty == INF__TOK_TYPE_UNKNOWN) &&
              t->model_len[i] > 0;
     }
@@ -207,7 +302,7 @@ static int load_added(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err
     /* Longest first as llama.cpp tries them; the trie's leftmost-longest
      * match gives the same split wherever tokens do not overlap. */
     for (size_t i = 0; i < sp->n_tokens; i++) {
-        int ty = sp->token_types[i];
+        int ty = types[i];
         if (!(ty == INF__TOK_TYPE_CONTROL || ty == INF__TOK_TYPE_USER_DEFINED || ty == INF__TOK_TYPE_UNKNOWN) ||
             t->model_len[i] == 0)
             continue;
@@ -256,7 +351,12 @@ static int build(inf__tokenizer *t, const inf__tok_vocab_spec *sp, inf__err *err
         if (!sp->merges && sp->n_merges) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "merges is NULL");
     }
     if ((rc = load_tokens(t, sp, spm, err))) return rc;
-    if ((rc = load_added(t, sp, err))) return rc;
+    int32_t *types = malloc(sp->n_tokens * sizeof *types);
+    if (!types) return OOM(err);
+    type_rules(&t->vocab, sp, types);
+    rc = load_added(t, sp, types, err);
+    free(types);
+    if (rc) return rc;
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     json_t *norm = NULL, *pre = NULL, *dec = NULL;
     int add_bos, add_space = sp->add_space_prefix != 0; /* default on for "llama" */
@@ -336,5 +436,22 @@ int inf__tok_load_vocab(const inf__tok_vocab_spec *spec, inf__tokenizer **out, i
         return rc;
     }
     *out = t;
+    return INF_OK;
+}
+
+int inf__tok_vocab_types(const inf__tok_vocab_spec *spec, int32_t *types, inf__err *err) {
+    if (!spec || !types || (!spec->tokens && spec->n_tokens))
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "vocab_types: NULL argument");
+    tk_strmap m;
+    if (inf__tk_strmap_init(&m, spec->n_tokens ? spec->n_tokens : 1)) return OOM(err);
+    for (size_t i = 0; i < spec->n_tokens; i++) {
+        size_t l = tok_len(spec, i);
+        if (l && inf__tk_strmap_put(&m, spec->tokens[i], l, (int32_t)i)) {
+            inf__tk_strmap_free(&m);
+            return OOM(err);
+        }
+    }
+    type_rules(&m, spec, types);
+    inf__tk_strmap_free(&m);
     return INF_OK;
 }

@@ -27,21 +27,8 @@ inf_tokenizer *inf__tok_wrap(inf__tokenizer *t) {
 
 const inf__tokenizer *inf__tok_unwrap(const inf_tokenizer *h) { return h ? h->t : NULL; }
 
-int inf_tokenizer_load(const char *dir, inf_tokenizer **out, char **errmsg) {
-    inf__err e;
-    inf__err_clear(&e);
-    if (errmsg) *errmsg = NULL;
-    if (!out) { inf__seterr(&e, INF_E_INVALID_ARGUMENT, "out is NULL"); return fail(e.code, &e, errmsg); }
-    *out = NULL;
-    inf__tokenizer *t = NULL;
-    int rc = inf__tok_load_dir(dir, &t, &e);
-    if (rc) return fail(rc, &e, errmsg);
-    if (!(*out = inf__tok_wrap(t))) {
-        inf__seterr(&e, INF_E_NOMEM, "out of memory");
-        return fail(e.code, &e, errmsg);
-    }
-    return INF_OK;
-}
+/* inf_tokenizer_load is src/engine/tokenizer_load.c's: it also reads GGUF
+ * files, which this layer does not know. */
 
 void inf_tokenizer_free(inf_tokenizer *t) {
     if (!t) return;

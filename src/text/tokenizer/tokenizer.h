@@ -48,6 +48,8 @@ void inf__tok_free(inf__tokenizer *t);
 enum { INF__TOK_TYPE_UNDEFINED = 0, INF__TOK_TYPE_NORMAL = 1, INF__TOK_TYPE_UNKNOWN = 2,
        INF__TOK_TYPE_CONTROL = 3, INF__TOK_TYPE_USER_DEFINED = 4, INF__TOK_TYPE_UNUSED = 5,
        INF__TOK_TYPE_BYTE = 6 };
+enum { INF__TOK_FIM_PRE, INF__TOK_FIM_SUF, INF__TOK_FIM_MID, INF__TOK_FIM_PAD, INF__TOK_FIM_REP,
+       INF__TOK_FIM_SEP, INF__TOK_FIM_ROLES };
 typedef struct inf__tok_vocab_spec {
     const char *model;             /* tokenizer.ggml.model */
     const char *pre;               /* tokenizer.ggml.pre; NULL when absent */
@@ -64,6 +66,11 @@ typedef struct inf__tok_vocab_spec {
      * mask, eot and eom are carried for the engine (end-of-generation
      * tokens) and not used by the tokenizer. */
     int32_t bos_id, eos_id, unk_id, sep_id, pad_id, mask_id, eot_id, eom_id;
+    /* tokenizer.ggml.fim_{pre,suf,mid,pad,rep,sep}_token_id (the first
+     * three also as the older prefix/suffix/middle_token_id), -1 when not
+     * given: a fill-in-the-middle role named here is not looked up by
+     * text (see inf__tok_vocab_types). */
+    int32_t fim_ids[INF__TOK_FIM_ROLES];
     /* tokenizer.ggml.add_bos_token, add_eos_token, add_space_prefix,
      * remove_extra_whitespaces: 0 / 1, or -1 when not given (then
      * llama.cpp's defaults: BOS for "llama" and the Llama 3 pre-tokenizers,
@@ -74,14 +81,21 @@ typedef struct inf__tok_vocab_spec {
 /* Sets every pointer to NULL, every count to 0, every id and flag to -1. */
 void inf__tok_vocab_spec_init(inf__tok_vocab_spec *spec);
 /* Builds a tokenizer from spec (whose arrays are copied, not kept).
- * CONTROL, UNKNOWN and USER_DEFINED tokens are added tokens matched in the
- * raw text (the first two flagged special); bos/eos/unk/pad also answer
+ * CONTROL, UNKNOWN and USER_DEFINED tokens (the types of
+ * inf__tok_vocab_types) are added tokens matched in the raw text (the
+ * first two flagged special); bos/eos/unk/pad also answer
  * inf__tok_config_token ("bos_token", ...).  INF_E_UNSUPPORTED naming the
  * model or pre-tokenizer when it is not one of those handled (tok_gguf.c
  * lists them); INF_E_FORMAT for an empty vocabulary or a merge without a
  * space.  Merges whose pieces or result are not in the vocabulary are
  * dropped (llama.cpp keeps them; a valid vocabulary has none). */
 int inf__tok_load_vocab(const inf__tok_vocab_spec *spec, inf__tokenizer **out, inf__err *err);
+/* The token types inf__tok_load_vocab uses: spec's token_type (NORMAL where
+ * absent) after llama.cpp's changes by token text (end-of-generation and
+ * fill-in-the-middle tokens made CONTROL, and the others listed in
+ * tok_gguf.c).  types[spec->n_tokens] is the caller's.  INF_OK, or
+ * INF_E_INVALID_ARGUMENT / INF_E_NOMEM. */
+int inf__tok_vocab_types(const inf__tok_vocab_spec *spec, int32_t *types, inf__err *err);
 
 /* The public handle (inference.h's inf_tokenizer) around a built tokenizer,
  * so that the code which built one (the engine, from a model directory's
