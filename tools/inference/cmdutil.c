@@ -1,6 +1,7 @@
 /* Helpers of the `inference` subcommands; see cmdutil.h. */
 #include "cmdutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -75,6 +76,24 @@ int cli_sampling_stop(void *user, const char *value) {
 
 /* -------------------------------------------------------------- tokenizer */
 
+/* 1 when dir holds tokenizer.json or a *.gguf file (which of several
+ * GGUF files, if any, is the library's call). */
+static int has_tokenizer_file(const char *dir) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    if (access(p, F_OK) == 0) return 1;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        found = n > 5 && !strcmp(e->d_name + n - 5, ".gguf");
+    }
+    closedir(d);
+    return found;
+}
+
 int cli_load_tokenizer(const char *path, inf_tokenizer **out) {
     *out = NULL;
     if (!path) return cli_usage_err("no tokenizer given: use -m DIR or -m FILE.gguf");
@@ -85,6 +104,8 @@ int cli_load_tokenizer(const char *path, inf_tokenizer **out) {
      * decides; the weights are not read). */
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
         return cli_err("'%s' is neither a directory nor a file", path);
+    if (S_ISDIR(st.st_mode) && !has_tokenizer_file(path))
+        return cli_err("'%s' has no tokenizer.json (nor a .gguf model file)", path);
     char *msg = NULL;
     int rc = inf_tokenizer_load(path, out, &msg);
     if (rc != INF_OK) {
