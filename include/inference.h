@@ -356,7 +356,20 @@ typedef struct inf_load_options {
                                 step under ~2x a decode-only step, timed
                                 as it runs), N > 0 = N, -1 = no chunking
                                 (a prompt is prefilled in one step) */
+    /* Appended (issue 20): the arithmetic of the local backends' kernels.
+     * INF_PRECISION_DEFAULT (0): the environment variable INF_PRECISION
+     * ("exact" or "fast") when set, else exact.  INF_PRECISION_EXACT: f32
+     * activations and accumulation (the reference the golden tests check).
+     * INF_PRECISION_FAST: activations rounded as llama.cpp does (int8 per
+     * block of 32 with integer dot products for quantised weights, bf16 for
+     * BF16 weights where the CPU has AVX512-BF16); perplexity within 0.5%
+     * of exact (tests/cpu/test_cpu_fast.c).  Remote backends ignore it. */
+    int32_t precision;
 } inf_load_options;
+
+#define INF_PRECISION_DEFAULT 0
+#define INF_PRECISION_EXACT 1
+#define INF_PRECISION_FAST 2
 
 INF_API void inf_load_options_default(inf_load_options *o);
 

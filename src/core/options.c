@@ -3,6 +3,7 @@
  * backends receive. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/options.h"
@@ -182,6 +183,21 @@ int inf__load_opts_prepare(const inf_load_options *in, inf_load_options *out,
                            "prefill_chunk = %d: 0 is the default, -1 turns "
                            "chunking off, otherwise tokens per step",
                            out->prefill_chunk);
+    if (out->precision == INF_PRECISION_DEFAULT) {
+        /* the environment's choice, else exact */
+        const char *env = getenv("INF_PRECISION");
+        if (!env || !env[0] || strcmp(env, "exact") == 0)
+            out->precision = INF_PRECISION_EXACT;
+        else if (strcmp(env, "fast") == 0)
+            out->precision = INF_PRECISION_FAST;
+        else
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                               "INF_PRECISION = '%s' is neither exact nor fast", env);
+    } else if (out->precision != INF_PRECISION_EXACT && out->precision != INF_PRECISION_FAST) {
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                           "precision = %d is not INF_PRECISION_DEFAULT, _EXACT or _FAST",
+                           out->precision);
+    }
     if (out->timeout_ms < 0)
         return inf__seterr(err, INF_E_INVALID_ARGUMENT,
                            "timeout_ms = %lld is negative (0 = the default)",

@@ -64,6 +64,9 @@ typedef struct inf__compute_params {
     /* Paged mode (0, 0: per slot; a backend without copy_block gets 0). */
     int32_t kv_block_tokens; /* positions per block */
     int32_t kv_blocks;       /* blocks in the pool */
+    int32_t precision;      /* INF_PRECISION_EXACT or _FAST (resolved: never
+                               _DEFAULT; 0 = exact for callers that fill
+                               the struct by position) */
 } inf__compute_params;
 
 typedef struct inf__compute_ops {

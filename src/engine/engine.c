@@ -273,6 +273,7 @@ int inf__engine_open(const char *path, const inf_load_options *opts_in,
     parts.kv_memory = o.kv_memory;
     parts.no_prefix_cache = o.no_prefix_cache;
     parts.prefill_chunk = o.prefill_chunk;
+    parts.params.precision = o.precision;
     rc = inf__engine_create(&parts, model, &err);
     if (rc != INF_OK) return fail(errmsg, &err, rc);
     *ops = &inf__engine_ops;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/kernels_int8.h"
 #include "backends/cpu/ops.h"
 #include "testutil.h"
 
@@ -504,15 +505,112 @@ static void test_rope_adjacent(void) {
     CHECK_MSG(ok, "RoPE adjacent pairs differ from the direct formula");
 }
 
+/* ---- the fast precision's integer form (kernels_int8.h) ------------------ */
+
+/* xq of x [n, cols] with the given quantiser. */
+static inf__cpu_xq xq_make(const inf__cpu_kernels *k, const float *x, int64_t n, int64_t cols) {
+    inf__cpu_xq q = {n, cols, cols + 64, NULL, NULL, NULL};
+    q.q = malloc((size_t)(n * q.ld));
+    q.d = malloc((size_t)(n * cols / 32) * sizeof(float));
+    q.s = malloc((size_t)(n * cols / 32) * sizeof(float));
+    k->q8_quantize(x, cols, 0, n, &q);
+    return q;
+}
+static void xq_free(inf__cpu_xq *q) { free(q->q); free(q->d); free(q->s); }
+
+static void test_int8(void) {
+    const inf__cpu_kernels *fast = inf__cpu_kernels_fast(), *ref = &inf__cpu_kernels_ref_fast;
+    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 13, 64};
+    printf("fast set: %s\n", fast->name);
+    for (int i = 0; i < NFMT; i++) {
+        const fmt_info *fi = &FMTS[i];
+        const int64_t rows = 67, cols = fi->elems == 32 ? 1056 : 1024; /* 1056: a 33-block tail */
+        gmat g = make_gmat(fi, rows, cols);
+        if (!inf__cpu_q8_form(&g.w)) {
+            CHECK(!ref->q8_takes(&g.w, 1));
+            gmat_free(&g);
+            continue;
+        }
+        /* The integer form is the stored value: d*u + c = ggml's value. */
+        uint8_t *u = malloc((size_t)cols);
+        float *d = malloc((size_t)cols / 32 * 4), *c = malloc((size_t)cols / 32 * 4);
+        double worst = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            inf__cpu_q8_decode(&g.w, r, 0, cols / 32, u, d, c);
+            for (int64_t k = 0; k < cols; k++) {
+                const double v = g.val[r * cols + k], e = fabs((double)(d[k / 32] * u[k] + c[k / 32]) - v);
+                const double sc = fabs(d[k / 32] * u[k]) + fabs(c[k / 32]);
+                if (e / (sc > 0 ? sc : 1) > worst) worst = e / (sc > 0 ? sc : 1);
+            }
+        }
+        CHECK_MSG(worst <= 1e-7, "%s: integer form differs from the values (%g)", fi->name, worst);
+        const int64_t nmax = 64;
+        float *x = malloc((size_t)(nmax * cols) * sizeof(float));
+        for (int64_t j = 0; j < nmax * cols; j++) x[j] = (float)(urand() * 2 - 1) * (j % 7 == 0 ? 4 : 1);
+        float *yr = malloc((size_t)(nmax * rows) * 4), *yk = malloc((size_t)(nmax * rows) * 4);
+        float *ys = malloc((size_t)(nmax * rows) * 4);
+        inf__cpu_xq qr = xq_make(ref, x, nmax, cols), qk = xq_make(fast->q8_quantize ? fast : ref, x, nmax, cols);
+        /* both quantisers round alike (sums: another order) */
+        int same = 1;
+        for (int64_t t = 0; t < nmax; t++) {
+            same &= memcmp(qr.q + t * qr.ld, qk.q + t * qk.ld, (size_t)cols) == 0;
+            for (int64_t b = 0; b < cols / 32; b++)
+                same &= qr.d[t * cols / 32 + b] == qk.d[t * cols / 32 + b] &&
+                        fabsf(qr.s[t * cols / 32 + b] - qk.s[t * cols / 32 + b]) <= 1e-5f * 32 * 4;
+        }
+        CHECK_MSG(same, "%s: the vector quantiser differs from the portable one", fi->name);
+        for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+            const int64_t n = toks[ti];
+            qr.n = qk.n = n;
+            ref->matmul_q8(&g.w, &qr, yr, rows, 0, rows);
+            /* the reference integer matmul against the exact product: within
+             * the rounding of x, sum |w| dx/2 per output */
+            double bad = 0;
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t r = 0; r < rows; r++) {
+                    double s = 0, bound = 0, sa = 0;
+                    for (int64_t k = 0; k < cols; k++) {
+                        const double w = g.val[r * cols + k];
+                        s += w * x[t * cols + k];
+                        sa += fabs(w * x[t * cols + k]);
+                        bound += fabs(w) * qr.d[t * cols / 32 + k / 32] / 2;
+                    }
+                    const double e = fabs(yr[t * rows + r] - s) - (bound + 1e-5 * sa);
+                    if (e > bad) bad = e;
+                }
+            CHECK_MSG(bad <= 0, "%s n=%lld: integer matmul beyond the rounding bound by %g", fi->name,
+                      (long long)n, bad);
+            if (fast->q8_takes && fast->q8_takes(&g.w, n)) {
+                fast->matmul_q8(&g.w, &qk, yk, rows, 0, rows);
+                fast->matmul_q8(&g.w, &qk, ys, rows, 0, 5);
+                fast->matmul_q8(&g.w, &qk, ys, rows, 5, 38);
+                fast->matmul_q8(&g.w, &qk, ys, rows, 38, rows);
+                const double e = rel_err(&g, x, n, yk, yr, 0);
+                CHECK_MSG(e <= 1e-5, "%s %s n=%lld: rel err vs the portable integer matmul %g", fast->name,
+                          fi->name, (long long)n, e);
+                CHECK_MSG(memcmp(yk, ys, (size_t)(n * rows) * 4) == 0,
+                          "%s %s n=%lld: result depends on the row split", fast->name, fi->name, (long long)n);
+            }
+        }
+        xq_free(&qr);
+        xq_free(&qk);
+        free(x); free(yr); free(yk); free(ys); free(u); free(d); free(c);
+        gmat_free(&g);
+    }
+}
+
 int main(void) {
+    test_int8();
     test_literal();
     test_packed();
     test_gguf_py();
     test_tile();
     test_rope_adjacent();
     test_matmul_set(&inf__cpu_kernels_ref, "reference");
-    const char *names[] = {"avx2", "avx512", "avx2q8", "avx512bf16"};
-    for (int i = 0; i < 4; i++) {
+    if (inf__cpu_kernels_fast()->q8_takes) /* its matmul_rows: exact for what q8 leaves */
+        test_matmul_set(inf__cpu_kernels_fast(), inf__cpu_kernels_fast()->name);
+    const char *names[] = {"avx2", "avx512"};
+    for (int i = 0; i < 2; i++) {
         const inf__cpu_kernels *k = inf__cpu_kernels_select(names[i]);
         if (strcmp(k->name, names[i]) != 0) {
             printf("SKIP %s: not available here\n", names[i]);

@@ -15,6 +15,19 @@ void cli_model_args_init(cli_model_args *a) {
     inf_load_options_default(&a->lo);
 }
 
+int cli_check_precision(void *user, const char *value) {
+    (void)user;
+    if (strcmp(value, "exact") != 0 && strcmp(value, "fast") != 0)
+        return cli_usage_err("--precision takes exact or fast, not '%s'", value);
+    return 0;
+}
+
+void cli_model_args_precision(cli_model_args *a, int32_t dflt) {
+    const char *env = getenv("INF_PRECISION");
+    if (!a->precision && a->lo.precision == INF_PRECISION_DEFAULT && !(env && env[0]))
+        a->lo.precision = dflt;
+}
+
 int cli_check_backend(void *user, const char *value) {
     (void)user;
     if (!*value) return cli_usage_err("--backend needs a name");
@@ -87,6 +100,8 @@ static void progress_cb(float fraction, void *user) {
 int cli_load_model(const cli_model_args *a, inf_model **out) {
     *out = NULL;
     inf_load_options lo = a->lo;
+    if (a->precision) /* --precision wins over the command's default */
+        lo.precision = strcmp(a->precision, "fast") == 0 ? INF_PRECISION_FAST : INF_PRECISION_EXACT;
     progress_state ps = {0, -1};
     int bar = !a->quiet && isatty(STDERR_FILENO);
     if (bar) {

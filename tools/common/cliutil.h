@@ -22,15 +22,26 @@ typedef struct cli_model_args {
     inf_load_options lo; /* backend, context, threads, slots */
     int quiet;           /* no progress bar (and, for the callers, no
                             summary line) */
+    const char *precision; /* --precision: "exact", "fast" or NULL */
 } cli_model_args;
 
 void cli_model_args_init(cli_model_args *a);
 /* --backend's check: a name, not "". */
 int cli_check_backend(void *user, const char *value);
+/* --precision's check: "exact" or "fast". */
+int cli_check_precision(void *user, const char *value);
+/* A command's default precision: sets a->lo.precision to dflt unless
+ * --precision was given, lo.precision is already set, or the environment
+ * names one (INF_PRECISION, which the library reads).  cli_load_model
+ * applies --precision over it. */
+void cli_model_args_precision(cli_model_args *a, int32_t dflt);
+
+/* The default precision of generate, chat, serve and bench. */
+#define CLI_PRECISION_GENERATING INF_PRECISION_FAST
 
 /* The model-loading options of the generating subcommands, as rows of an
- * option table: -m/--model, --backend, --ctx, -t/--threads, --parallel,
- * --quiet (a cli_model_args *a). */
+ * option table: -m/--model, --backend, --ctx, -t/--threads, --precision,
+ * --parallel, --quiet (a cli_model_args *a). */
 #define CLI_MODEL_OPTIONS(a)                                                  \
     {.group = "Model:", .short_name = 'm', .name = "model",                   \
      .kind = CLI_STRING, .dest = &(a)->dir, .metavar = "DIR",                 \
@@ -44,6 +55,11 @@ int cli_check_backend(void *user, const char *value);
     {.short_name = 't', .name = "threads", .kind = CLI_INT,                   \
      .dest = &(a)->lo.n_threads, .min = 0, .max = 1024,                       \
      .help = "compute threads (default: one per core)"},                      \
+    {.name = "precision", .kind = CLI_STRING, .dest = &(a)->precision,       \
+     .fn = cli_check_precision, .metavar = "exact|fast",                     \
+     .help = "kernel arithmetic: exact (f32 activations) or fast\n"          \
+             "(rounded activations as llama.cpp; default: $INF_PRECISION,\n" \
+             "else the command's)"},                                         \
     {.name = "parallel", .kind = CLI_INT, .dest = &(a)->lo.parallel_slots,    \
      .min = 1, .max = 4096,                                                   \
      .help = "concurrent sequences (default: the backend's)"},                \

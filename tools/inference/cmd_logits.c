@@ -48,6 +48,13 @@ int inf_cmd_logits(int argc, char **argv) {
         return cli_parse_exit(rc);
     }
     if (!ids.n) return cli_usage_err("no tokens given: use --tokens IDS");
+    /* logits are compared with references (golden files, other programs):
+     * always the exact kernels, whatever INF_PRECISION says */
+    if (ma.precision && strcmp(ma.precision, "exact") != 0) {
+        cli_ids_free(&ids);
+        return cli_usage_err("logits always runs with --precision exact");
+    }
+    ma.lo.precision = INF_PRECISION_EXACT;
     if (!out_path) {
         cli_ids_free(&ids);
         return cli_usage_err("no output file given: use --out FILE");

@@ -102,6 +102,7 @@ static void cpu_free(void *ctx) {
     free(c->x); free(c->h); free(c->o); free(c->q); free(c->att);
     free(c->k); free(c->v); free(c->gate); free(c->up);
     free(c->cs); free(c->sn); free(c->scores); free(c->att_q); free(c->att_o); free(c->att_o2);
+    free(c->xq.q); free(c->xq.d); free(c->xq.s);
     free(c);
 }
 
@@ -180,9 +181,14 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
     inf__cpu_ctx *c = calloc(1, sizeof *c);
     if (!c) return inf__seterr(err, INF_E_NOMEM, "cpu: init: out of memory");
     c->d = d;
-    /* INF_CPU_REFERENCE=1 forces the reference kernels; INF_CPU_KERNELS
-     * picks a set for comparisons (kernels_select.c). */
-    c->kern = inf__cpu_kernels_from_env();
+    /* Precision fast: the rounding kernels (kernels.h); exact: the
+     * environment's exact set.  INF_CPU_REFERENCE=1 forces the reference
+     * kernels either way; INF_CPU_KERNELS picks an exact set for
+     * comparisons (kernels_select.c). */
+    const char *ref = getenv("INF_CPU_REFERENCE");
+    const int force_ref = ref && ref[0] && strcmp(ref, "0") != 0;
+    c->kern = p->precision == INF_PRECISION_FAST && !force_ref ? inf__cpu_kernels_fast()
+                                                               : inf__cpu_kernels_from_env();
     c->n_slots = p->n_slots;
     c->n_ctx = p->context_length;
     c->q_dim = (int32_t)qd;
@@ -257,6 +263,16 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
         c->att_o2 = malloc((size_t)(arows * d->head_dim) * 4);
         ok = c->x && c->h && c->o && c->q && c->att && c->k && c->v && c->gate &&
              c->up && c->cs && c->sn && c->scores && c->att_q && c->att_o && c->att_o2;
+        if (ok && c->kern->matmul_q8) { /* rounded matmul inputs (fast) */
+            int64_t mc = H > qd ? H : qd;
+            mc = mc > I ? mc : I;
+            c->xq.ld = (mc + 63) / 64 * 64;
+            c->xq.q = malloc((size_t)(R * c->xq.ld));
+            c->xq.d = malloc((size_t)(R * (mc / 32 + 1)) * 4);
+            c->xq.s = malloc((size_t)(R * (mc / 32 + 1)) * 4);
+            ok = c->xq.q && c->xq.d && c->xq.s;
+            c->scratch_bytes += R * (c->xq.ld + 8 * (mc / 32 + 1));
+        }
         c->scratch_bytes = 4 * (R * (2 * H + c->ldh + qd + c->ld_att + 2 * kvd + 2 * c->ld_ffn +
                                      2 * c->half) +
                                 arows * (c->lds + 3 * (int64_t)d->head_dim));

@@ -68,6 +68,10 @@ typedef struct inf__cpu_ctx {
     float *scores;          /* [nth, att_rows, lds] attention rows */
     float *att_q, *att_o;   /* [nth, att_rows, head_dim] gathered queries / outputs */
     float *att_o2;          /* [nth, att_rows, head_dim] one block's values */
+    /* Precision fast (kern->matmul_q8): a matmul input rounded to int8
+     * blocks once for all row chunks; q [max_rows, ld], d/s [max_rows,
+     * cols/32] (n, cols set per matmul).  Zero in exact contexts. */
+    inf__cpu_xq xq;
 
     int64_t kv_bytes, scratch_bytes, peak_bytes;
 } inf__cpu_ctx;

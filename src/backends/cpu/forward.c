@@ -26,6 +26,7 @@
 
 typedef struct mm_task {
     const inf__cpu_kernels *kern;
+    const inf__cpu_xq *xq; /* non-NULL: x rounded (precision fast), matmul_q8 */
     const float *x;
     int64_t ldx, n;
     int nj;
@@ -44,7 +45,23 @@ static void mm_chunk(void *arg, int64_t chunk, int ith) {
     const int64_t rows = t->w[j]->rows;
     const int64_t r0 = (chunk - t->first_chunk[j]) * t->rows_per_chunk;
     const int64_t r1 = r0 + t->rows_per_chunk < rows ? r0 + t->rows_per_chunk : rows;
-    t->kern->matmul_rows(t->w[j], t->x, t->ldx, t->n, t->y[j], t->ldy[j], r0, r1);
+    if (t->xq) t->kern->matmul_q8(t->w[j], t->xq, t->y[j], t->ldy[j], r0, r1);
+    else t->kern->matmul_rows(t->w[j], t->x, t->ldx, t->n, t->y[j], t->ldy[j], r0, r1);
+}
+
+/* Precision fast: x rows rounded to int8 blocks, a few tokens per chunk. */
+typedef struct quant_task {
+    const inf__cpu_kernels *kern;
+    const float *x;
+    int64_t ldx, n, per;
+    inf__cpu_xq *xq;
+} quant_task;
+
+static void quant_chunk(void *arg, int64_t chunk, int ith) {
+    const quant_task *t = arg;
+    (void)ith;
+    const int64_t t0 = chunk * t->per, t1 = t0 + t->per < t->n ? t0 + t->per : t->n;
+    t->kern->q8_quantize(t->x, t->ldx, t0, t1, t->xq);
 }
 
 /* y_j[n, rows_j] = x[n, cols] W_j^T for up to 3 weights sharing the input
@@ -53,7 +70,18 @@ static void mm_chunk(void *arg, int64_t chunk, int ith) {
 static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int64_t ldy,
                    int nj, const inf__weight *w0, float *y0, const inf__weight *w1,
                    float *y1, const inf__weight *w2, float *y2) {
-    mm_task t = {c->kern, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {0}};
+    mm_task t = {c->kern, NULL, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {0}};
+    /* Precision fast: when the kernels take every weight of this call in
+     * integer form, x is rounded once here for all row chunks. */
+    int q8 = c->kern->q8_takes != NULL;
+    for (int j = 0; q8 && j < nj; j++) q8 = c->kern->q8_takes(t.w[j], n);
+    if (q8) {
+        c->xq.n = n;
+        c->xq.cols = w0->cols;
+        quant_task qt = {c->kern, x, ldx, n, n > 8 ? (n + 2 * c->nth - 1) / (2 * c->nth) : n, &c->xq};
+        inf__pool_run(c->pool, quant_chunk, &qt, (n + qt.per - 1) / qt.per);
+        t.xq = &c->xq;
+    }
     int64_t total = 0;
     for (int j = 0; j < nj; j++) {
         t.ldy[j] = ldy ? ldy : t.w[j]->rows;

@@ -2,9 +2,12 @@
  * Matrix kernels of the cpu backend, in interchangeable sets:
  *  - reference: portable C, f32 math, f32 accumulation in index order (the
  *    exact path the golden tests check);
- *  - avx2, avx512 (exact) and the opt-in avx2q8, avx512bf16: compiled with
- *    per-function target attributes and chosen at run time
- *    (kernels_select.c), so one binary runs on any x86-64.
+ *  - avx2, avx512 (exact): compiled with per-function target attributes
+ *    and chosen at run time (kernels_select.c), so one binary runs on any
+ *    x86-64;
+ *  - the "fast" precision's sets (inf__cpu_kernels_fast): the fastest exact
+ *    set with rounded activations where the processor has the instructions
+ *    for it (int8 x VNNI for quantised weights, bf16 for BF16 weights).
  * All take weights in their stored format (inf__weight) and dequantise
  * inside the dot products; nothing is expanded to f32 in memory beyond one
  * row of scratch.
@@ -17,8 +20,18 @@
 
 #include "model/model.h"
 
+/* Activations rounded to int8 per block of 32 (the "fast" precision;
+ * kernels_int8.h).  The caller owns the arrays. */
+typedef struct inf__cpu_xq {
+    int64_t n, cols, ld; /* rows (tokens), values per row, bytes between rows of q */
+    int8_t *q;           /* [n, ld]: round(x / dx), in [-127, 127] */
+    float *d;            /* [n, cols/32]: dx = max|x| / 127 of each block (0: all zero) */
+    float *s;            /* [n, cols/32]: the exact f32 sum of each block of x */
+} inf__cpu_xq;
+
 typedef struct inf__cpu_kernels {
-    const char *name; /* "reference", "avx2", "avx512", "avx2q8" or "avx512bf16" */
+    const char *name; /* "reference", "avx2", "avx512"; fast: "avx512-fast",
+                         "avx2-fast", "reference-fast" */
     /* y[t*ldy + r] = sum_k W[r,k] * x[t*ldx + k]  for t in [0,n), r in
      * [r0,r1).  W is w [rows, cols]; x [n, ldx>=cols]; y [n, ldy>=r1].
      * Each output is computed by one call in a fixed order, so splitting
@@ -42,10 +55,27 @@ typedef struct inf__cpu_kernels {
                         int64_t ldv, int64_t m, int64_t hd, float *o);
     /* In place: s[j] = exp(s[j] - max) / sum over m (m >= 1). */
     void (*softmax)(float *s, int64_t m);
+    /* The "fast" precision's integer products (kernels_int8.h); NULL in the
+     * exact sets.  q8_takes: 1 when matmul_q8 handles w at n tokens (else
+     * the caller uses matmul_rows).  matmul_q8: as matmul_rows for the
+     * xq->n rows of x rounded by inf__cpu_q8_quantize; each output is
+     * computed by one call in a fixed order. */
+    int (*q8_takes)(const inf__weight *w, int64_t n);
+    /* Rounds x rows [t0, t1) into xq (as inf__cpu_q8_quantize; NULL where
+     * q8_takes is). */
+    void (*q8_quantize)(const float *x, int64_t ldx, int64_t t0, int64_t t1,
+                        inf__cpu_xq *xq);
+    void (*matmul_q8)(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
+                      int64_t r0, int64_t r1);
 } inf__cpu_kernels;
+
 
 /* The portable reference set (always present; kernels_ref.c). */
 extern const inf__cpu_kernels inf__cpu_kernels_ref;
+/* The reference set plus the portable integer matmul (kernels_int8.c): the
+ * "fast" precision where no vector set is available, and the one the
+ * tests compare the vector sets' integer kernels with. */
+extern const inf__cpu_kernels inf__cpu_kernels_ref_fast;
 
 /* Kernel selection (kernels_select.c): the processor's features are read
  * once (cpuid); each getter returns its set, or NULL where the processor,
@@ -58,30 +88,29 @@ const inf__cpu_kernels *inf__cpu_kernels_avx2(void);
  * tokens; decode as avx2); needs AVX-512 F/BW/VL besides the avx2 set's. */
 const inf__cpu_kernels *inf__cpu_kernels_avx512(void);
 
-/* The "avx2q8" set (kernels_q8.c): the fastest exact set except one-token
- * MLX4/MLX8 products, which quantise x to int8 per block of 32 (f32 scale
- * each) and use integer dot products; the bias term stays exact.  Not
- * exact (each x value moves by at most max|x_block|/254): only chosen by
- * name.  NULL without AVX2/FMA/F16C. */
-const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void);
-
-/* The "avx512bf16" set (kernels_bf16.c): the avx512 set except prefill
- * (5+ tokens) of BF16 weights, which rounds x to bfloat16 and uses
- * AVX512-BF16 dot products (twice the f32 FMA rate).  Not exact (x moves by
- * up to 2^-9 relative): only chosen by name.  NULL without AVX-512 F/BW/VL
- * and AVX512_BF16. */
-const inf__cpu_kernels *inf__cpu_kernels_avx512bf16(void);
-
-/* The set to use, by name: "reference", "avx2", "avx512", "avx2q8",
- * "avx512bf16", or NULL / "" for the fastest exact set this processor
- * supports.  An unavailable or unknown name falls back to the fastest
- * available at or below it. Never NULL. */
+/* The set to use, by name: "reference", "avx2", "avx512", or NULL / "" for
+ * the fastest exact set this processor supports.  An unavailable or
+ * unknown name falls back to the fastest available at or below it. Never
+ * NULL. */
 const inf__cpu_kernels *inf__cpu_kernels_select(const char *name);
 
-/* The set a context uses according to the environment, read on each call:
- * INF_CPU_REFERENCE set and not "0" forces "reference", else
+/* The exact set a context uses according to the environment, read on each
+ * call: INF_CPU_REFERENCE set and not "0" forces "reference", else
  * INF_CPU_KERNELS names one (inf__cpu_kernels_select). Never NULL. */
 const inf__cpu_kernels *inf__cpu_kernels_from_env(void);
+
+/* The "fast" precision's set (never NULL):
+ *  - "avx512-fast" (AVX-512 F/BW/VL + VNNI): the avx512 set with int8
+ *    activations and VNNI dot products for every weight with the integer
+ *    form of kernels_int8.h (any token count), one-token MLX4/MLX8 as
+ *    "avx2-fast", and, with AVX512_BF16, bf16 activations for BF16 weights
+ *    at 5+ tokens (kernels_bf16.c);
+ *  - "avx2-fast" (AVX2 without AVX512-VNNI): the fastest exact set except
+ *    one-token MLX4/MLX8 with int8 activations (kernels_q8.c);
+ *  - "reference-fast" (other processors): the reference set with the
+ *    portable integer matmul (inf__cpu_q8_matmul_ref).
+ * INF_CPU_REFERENCE=1 still forces the exact reference set (cpu_backend.c). */
+const inf__cpu_kernels *inf__cpu_kernels_fast(void);
 
 /* x86 internals shared by the avx2 and avx512 sets. */
 #define INF__CPU_KC 512 /* columns per dequantised weight tile */

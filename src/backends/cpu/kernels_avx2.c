@@ -728,7 +728,7 @@ TGT static void avx2_softmax(float *s, int64_t m) {
 
 const inf__cpu_kernels inf__cpu_avx2_set = {
     "avx2", avx2_matmul_rows, avx2_dot, avx2_axpy, avx2_attn_scores, avx2_attn_values,
-    avx2_softmax,
+    avx2_softmax, NULL, NULL, NULL, /* exact: no integer kernels */
 };
 
 #endif

@@ -149,7 +149,7 @@ static inf__cpu_kernels bf16_set;
 const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512) {
     base = avx512;
     bf16_set = *avx512;
-    bf16_set.name = "avx512bf16";
+    bf16_set.name = "avx512-fast";
     bf16_set.matmul_rows = bf16_matmul_rows;
     return &bf16_set;
 }

@@ -20,6 +20,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define AI static inline __attribute__((always_inline))
@@ -214,7 +215,7 @@ static inf__cpu_kernels q8_set;
 const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact) {
     base = exact;
     q8_set = *exact;
-    q8_set.name = "avx2q8";
+    q8_set.name = strncmp(exact->name, "avx512", 6) == 0 ? "avx512-fast" : "avx2-fast";
     q8_set.matmul_rows = q8_matmul_rows;
     return &q8_set;
 }

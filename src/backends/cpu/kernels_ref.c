@@ -147,5 +147,5 @@ static void ref_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
 
 const inf__cpu_kernels inf__cpu_kernels_ref = {
     "reference", ref_matmul_rows, ref_dot, ref_axpy, ref_attn_scores, ref_attn_values,
-    ref_softmax,
+    ref_softmax, NULL, NULL, NULL, /* exact: no integer kernels */
 };

@@ -9,7 +9,7 @@
 #include <string.h>
 
 typedef struct cpu_sets {
-    const inf__cpu_kernels *avx2, *avx512, *avx2q8, *avx512bf16;
+    const inf__cpu_kernels *avx2, *avx512, *fast; /* fast: NULL without AVX2 */
 } cpu_sets;
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -47,6 +47,12 @@ static int has_avx512(void) {
     return (xcr0() & 0xe6) == 0xe6; /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM */
 }
 
+/* AVX512_VNNI (after has_avx512). */
+static int has_avx512_vnni(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
+}
+
 /* AVX512_BF16 (after has_avx512). */
 static int has_avx512_bf16(void) {
     unsigned a, b, c, d;
@@ -60,9 +66,14 @@ static void detect(void) {
     if (!has_avx2_fma_f16c()) return;
     sets.avx2 = &inf__cpu_avx2_set;
     if (has_avx512()) sets.avx512 = inf__cpu_avx512_build(sets.avx2);
-    sets.avx2q8 = inf__cpu_q8_build(sets.avx512 ? sets.avx512 : sets.avx2);
-    if (sets.avx512 && has_avx512_bf16())
-        sets.avx512bf16 = inf__cpu_bf16_build(sets.avx512);
+    /* fast: the fastest exact set, then each rounding the processor has the
+     * instructions for, one layer over the other (each falls back on the
+     * one beneath for what it does not take). */
+    const inf__cpu_kernels *f = sets.avx512 ? sets.avx512 : sets.avx2;
+    if (sets.avx512 && has_avx512_bf16()) f = inf__cpu_bf16_build(f);
+    f = inf__cpu_q8_build(f);
+    if (sets.avx512 && has_avx512_vnni()) f = inf__cpu_vnni_build(f);
+    sets.fast = f;
 }
 
 static const cpu_sets *available(void) {
@@ -81,16 +92,15 @@ static const cpu_sets *available(void) {
 
 const inf__cpu_kernels *inf__cpu_kernels_avx2(void) { return available()->avx2; }
 const inf__cpu_kernels *inf__cpu_kernels_avx512(void) { return available()->avx512; }
-const inf__cpu_kernels *inf__cpu_kernels_avx2q8(void) { return available()->avx2q8; }
-const inf__cpu_kernels *inf__cpu_kernels_avx512bf16(void) { return available()->avx512bf16; }
+const inf__cpu_kernels *inf__cpu_kernels_fast(void) {
+    const inf__cpu_kernels *k = available()->fast;
+    return k ? k : &inf__cpu_kernels_ref_fast;
+}
 
 const inf__cpu_kernels *inf__cpu_kernels_select(const char *name) {
     const cpu_sets *s = available();
     const inf__cpu_kernels *k = NULL;
     if (name && strcmp(name, "reference") == 0) return &inf__cpu_kernels_ref;
-    if (name && strcmp(name, "avx2q8") == 0) k = s->avx2q8;
-    if (name && strcmp(name, "avx512bf16") == 0) k = s->avx512bf16;
-    if (k) return k;
     if (!name || !name[0] || strcmp(name, "avx512") == 0) k = s->avx512;
     if (!k) k = s->avx2;
     return k ? k : &inf__cpu_kernels_ref;
