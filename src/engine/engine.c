@@ -195,7 +195,14 @@ int inf__engine_open(const char *path, const inf_load_options *opts_in,
         if (rc == INF_E_NOT_FOUND && !have)
             inf__seterr(&err, rc, "%s: the GGUF file has no tokenizer "
                         "(tokenizer.ggml.tokens)", md.config.path);
-        if (rc != INF_OK && !o.dummy_weights &&
+        /* tokenizer.ggml.model "no_vocab" (llama.cpp's marker of a file
+         * without a vocabulary, e.g. scripts/bench/make_gguf.py's random
+         * weights): token ids only, as a directory without tokenizer.json */
+        char tm[16] = "";
+        const int no_vocab =
+            !have && inf__gguf_str_copy(md.gguf, "tokenizer.ggml.model", tm, sizeof tm) &&
+            strcmp(tm, "no_vocab") == 0;
+        if (rc != INF_OK && !o.dummy_weights && !no_vocab &&
             !(flags & INF__ENGINE_NO_TOKENIZER_OK)) {
             if (have) inf__err_prefix(&err, "%s", md.config.path);
             inf__model_files_free(files);

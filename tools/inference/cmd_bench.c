@@ -189,8 +189,12 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
         goto done;
     }
     if (!*model_desc)
-        *model_desc = json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:I}", "path",
-                                ma.dir, "architecture", info.architecture,
+        *model_desc = json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:I}", "path",
+                                ma.dir, "precision",
+                                ma.precision ? ma.precision
+                                : ma.lo.precision == INF_PRECISION_FAST ? "fast"
+                                : ma.lo.precision == INF_PRECISION_EXACT ? "exact"
+                                : "default", "architecture", info.architecture,
                                 "backend", info.backend, "n_layers",
                                 (int)info.n_layers, "hidden_size",
                                 (int)info.hidden_size, "vocab_size",
@@ -353,6 +357,9 @@ int inf_cmd_bench(int argc, char **argv) {
         {.name = "backend", .kind = CLI_STRING, .dest = &cfg.ma.lo.backend,
          .fn = cli_check_backend, .metavar = "NAME",
          .help = "backend (default: automatic)"},
+        {.name = "precision", .kind = CLI_STRING, .dest = &cfg.ma.precision,
+         .fn = cli_check_precision, .metavar = "exact|fast",
+         .help = "kernel arithmetic (default: $INF_PRECISION, else exact)"},
         {.name = "dummy", .kind = CLI_FLAG, .dest = &dummy,
          .help = "random weights from config.json alone"},
         {.name = "dummy-bits", .kind = CLI_INT, .dest = &cfg.ma.lo.dummy_bits,

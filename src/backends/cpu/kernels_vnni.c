@@ -32,7 +32,104 @@
 #define KC 512         /* columns per panel chunk */
 #define KB (KC / 32)   /* blocks per chunk */
 #define Q8_GEMM_MIN 5  /* fewer tokens: the row kernel */
-#define ROW_CHUNK 4096 /* columns per decoded row piece in the row kernel */
+#ifndef Q8_PF_BYTES
+#define Q8_PF_BYTES 8192 /* software prefetch distance of the row kernel */
+#endif
+
+/* ---- weights -> u8 blocks ------------------------------------------------- */
+
+/* inf__cpu_q8_decode with explicit vector code for the common formats (the
+ * compiler's version of the portable loops spent ~85 ns per block in byte
+ * inserts); the others through the portable one. */
+static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint8_t *restrict u,
+                   float *restrict d, float *restrict c) {
+    const __m128i m4 = _mm_set1_epi8(15);
+    const __m256i m4y = _mm256_set1_epi8(15);
+    switch (w->fmt) {
+    case INF__W_Q8_0: {
+        const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * 34;
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        for (int64_t b = 0; b < nb; b++, p += 34) {
+            _mm256_store_si256((__m256i *)(u + 32 * b),
+                               _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 2)), flip));
+            d[b] = _cvtsh_ss(inf__cpu_ggml_u16(p));
+            c[b] = -128.0f * d[b];
+        }
+        return;
+    }
+    case INF__W_Q4_0:
+    case INF__W_Q4_1: {
+        const int64_t bb = w->fmt == INF__W_Q4_0 ? 18 : 20, o = bb - 16;
+        const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * bb;
+        for (int64_t b = 0; b < nb; b++, p += bb) {
+            const __m128i q = _mm_loadu_si128((const __m128i *)(p + o));
+            _mm_store_si128((__m128i *)(u + 32 * b), _mm_and_si128(q, m4));
+            _mm_store_si128((__m128i *)(u + 32 * b + 16), _mm_and_si128(_mm_srli_epi16(q, 4), m4));
+            d[b] = _cvtsh_ss(inf__cpu_ggml_u16(p));
+            c[b] = o == 2 ? -8.0f * d[b] : _cvtsh_ss(inf__cpu_ggml_u16(p + 2));
+        }
+        return;
+    }
+    case INF__W_Q5_0:
+    case INF__W_Q5_1: {
+        const int64_t bb = w->fmt == INF__W_Q5_0 ? 22 : 24, o = bb - 20;
+        const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * bb;
+        const __m256i sixteen = _mm256_set1_epi8(16);
+        for (int64_t b = 0; b < nb; b++, p += bb) {
+            uint32_t qh;
+            memcpy(&qh, p + o, 4);
+            const __m128i q = _mm_loadu_si128((const __m128i *)(p + o + 4));
+            const __m256i lohi = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+            _mm256_store_si256((__m256i *)(u + 32 * b),
+                               _mm256_or_si256(lohi, _mm256_maskz_mov_epi8((__mmask32)qh, sixteen)));
+            d[b] = _cvtsh_ss(inf__cpu_ggml_u16(p));
+            c[b] = o == 2 ? -16.0f * d[b] : _cvtsh_ss(inf__cpu_ggml_u16(p + 2));
+        }
+        return;
+    }
+    case INF__W_Q4_K:
+    case INF__W_Q5_K: {
+        const int five = w->fmt == INF__W_Q5_K;
+        const int64_t bb = five ? 176 : 144;
+        const __m256i sixteen = _mm256_set1_epi8(16);
+        for (int64_t b = 0; b < nb; b++) {
+            const int64_t sb = b0 + b;
+            const uint8_t *blk = (const uint8_t *)w->data + (r * (w->cols / 256) + sb / 8) * bb;
+            const int s = (int)(sb % 8);
+            uint8_t sc, mn;
+            inf__cpu_ggml_scale_min_k4(s, blk + 4, &sc, &mn);
+            d[b] = _cvtsh_ss(inf__cpu_ggml_u16(blk)) * (float)sc;
+            c[b] = -(_cvtsh_ss(inf__cpu_ggml_u16(blk + 2)) * (float)mn);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + (five ? 48 : 16) + 32 * (s / 2)));
+            __m256i v = _mm256_and_si256(s % 2 ? _mm256_srli_epi16(q, 4) : q, m4y);
+            if (five) {
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
+                v = _mm256_or_si256(v, _mm256_maskz_mov_epi8(
+                                           _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << s))), sixteen));
+            }
+            _mm256_store_si256((__m256i *)(u + 32 * b), v);
+        }
+        return;
+    }
+    case INF__W_MLX4: {
+        const int64_t gpr = w->cols / w->group, bpg = w->group / 32;
+        const uint8_t *p = (const uint8_t *)w->data + r * (w->cols / 2) + b0 * 16;
+        for (int64_t b = 0; b < nb; b++, p += 16) {
+            const __m128i q = _mm_loadu_si128((const __m128i *)p);
+            const __m128i lo = _mm_and_si128(q, m4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+            _mm_store_si128((__m128i *)(u + 32 * b), _mm_unpacklo_epi8(lo, hi));
+            _mm_store_si128((__m128i *)(u + 32 * b + 16), _mm_unpackhi_epi8(lo, hi));
+            const int64_t g = r * gpr + (b0 + b) / bpg;
+            d[b] = inf__cpu_q8_sb(w->scales, w->sb_dtype, g);
+            c[b] = inf__cpu_q8_sb(w->biases, w->sb_dtype, g);
+        }
+        return;
+    }
+    default:
+        inf__cpu_q8_decode(w, r, b0, nb, u, d, c);
+        return;
+    }
+}
 
 /* ---- x -> int8 blocks ----------------------------------------------------- */
 
@@ -69,7 +166,7 @@ static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb
     float dd[KB], cc[KB];
     for (int i = 0; i < MR; i++) {
         if (i < nr) {
-            inf__cpu_q8_decode(w, r + i, b0, nb, p->rows[i], dd, cc);
+            decode(w, r + i, b0, nb, p->rows[i], dd, cc);
             for (int64_t b = 0; b < nb; b++) p->d[b][i] = dd[b], p->c[b][i] = cc[b];
         } else {
             memset(p->rows[i], 0, (size_t)nb * 32);
@@ -185,60 +282,173 @@ static int64_t row_bytes(const inf__weight *w) {
     return w->cols / inf__cpu_ggml_block_elems(w->fmt) * inf__cpu_ggml_block_bytes(w->fmt);
 }
 
-static void rows_few(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
-                     int64_t r0, int64_t r1) {
-    uint8_t u[ROW_CHUNK] __attribute__((aligned(64)));
-    float d[ROW_CHUNK / 32] __attribute__((aligned(64))), c[ROW_CHUNK / 32];
-    float ds[ROW_CHUNK / 32 + 16] __attribute__((aligned(64)));
-    const int64_t nbt = w->cols / 32, rb = row_bytes(w), n = xq->n;
+/* Formats with a fused path in rows_t (blocks unpacked in registers,
+ * straight from the stored bytes); FUSE_NONE: through decode()'s buffer. */
+enum { FUSE_NONE, FUSE_Q8_0, FUSE_Q4_0, FUSE_Q4_K };
+
+/* Blocks b, b+1 (b even) of row r as 64 u8 in column order. */
+AI __m512i fused_pair(int F, const inf__weight *w, int64_t r, int64_t b) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    if (F == FUSE_Q4_0) {
+        const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b) * 18;
+        const __m256i q = _mm256_loadu2_m128i((const __m128i *)(p + 20), (const __m128i *)(p + 2));
+        const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); /* l0 l1 h0 h1 */
+        return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));              /* l0 h0 l1 h1 */
+    }
+    if (F == FUSE_Q8_0) {
+        const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b) * 34;
+        const __m512i z = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 2))),
+            _mm256_loadu_si256((const __m256i *)(p + 36)), 1);
+        return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
+    }
+    /* Q4_K: sub-blocks 2j, 2j+1 are the low and high nibbles of 32 bytes */
+    const uint8_t *blk = (const uint8_t *)w->data + (r * (w->cols / 256) + b / 8) * 144;
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * ((b % 8) / 2)));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                              _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+}
+
+/* The 8 6-bit scales (bytes 0-7 of *sc) and minimums (*mn) of a Q4_K/Q5_K
+ * super-block's 12 scale bytes q, as inf__cpu_ggml_scale_min_k4 gives
+ * them, with 32-bit word operations. */
+AI void kscales8(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
+    uint32_t a[3];
+    memcpy(a, q, 12);
+    const uint32_t m6 = 0x3f3f3f3fu, m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    const uint32_t sc_lo = a[0] & m6, mn_lo = a[1] & m6;                           /* j < 4 */
+    const uint32_t sc_hi = (a[2] & m4) | (((a[0] >> 6) & m2) << 4);               /* j >= 4 */
+    const uint32_t mn_hi = ((a[2] >> 4) & m4) | (((a[1] >> 6) & m2) << 4);
+    *sc = sc_lo | (uint64_t)sc_hi << 32;
+    *mn = mn_lo | (uint64_t)mn_hi << 32;
+}
+
+/* The scales d and offsets c of 16 blocks [b0, b0+16) of row r (fused
+ * formats) as vectors, built in registers (16 scalar stores then a vector
+ * load of them stalled on store forwarding). */
+AI void fused_scales(int F, const inf__weight *w, int64_t r, int64_t b0, __m512 *d, __m512 *c) {
+    if (F == FUSE_Q4_0 || F == FUSE_Q8_0) {
+        const int bb = F == FUSE_Q4_0 ? 18 : 34;
+        const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * bb;
+        const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                               _mm512_set1_epi32(bb));
+        const __m512i g = _mm512_i32gather_epi32(idx, (const void *)p, 1);
+        *d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+        *c = _mm512_mul_ps(*d, _mm512_set1_ps(F == FUSE_Q4_0 ? -8.0f : -128.0f));
+        return;
+    }
+    const uint8_t *b0p = (const uint8_t *)w->data + (r * (w->cols / 256) + b0 / 8) * 144, *b1p = b0p + 144;
+    uint64_t s0, m0, s1, m1;
+    kscales8(b0p + 4, &s0, &m0);
+    kscales8(b1p + 4, &s1, &m1);
+    const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)s1, (long long)s0)));
+    const __m512 mn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)m1, (long long)m0)));
+    const __m512 dv = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(inf__cpu_ggml_u16(b0p))),
+                                         _mm256_set1_ps(_cvtsh_ss(inf__cpu_ggml_u16(b1p))), 1);
+    const __m512 mv = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(inf__cpu_ggml_u16(b0p + 2))),
+                                         _mm256_set1_ps(_cvtsh_ss(inf__cpu_ggml_u16(b1p + 2))), 1);
+    *d = _mm512_mul_ps(dv, sc);
+    *c = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(mv, mn)); /* -(dmin*m), as ggml */
+}
+
+/* Rows [r0, r1) x n <= 4 tokens, row by row, 16 blocks (512 columns) at a
+ * time: the blocks' scales first (d*dx per block and token as a vector),
+ * then pairs of blocks as 64 u8 (F: unpacked in registers; FUSE_NONE:
+ * decoded to an L1 buffer), one vpdpbusd per token, the int32 lanes of
+ * each block scaled by its d*dx (a lane permutation of the vector). */
+AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq, float *y,
+               int64_t ldy, int64_t r0, int64_t r1) {
+    uint8_t u[4][16 * 32] __attribute__((aligned(64)));
+    float dd[16] __attribute__((aligned(64))), cc[16] __attribute__((aligned(64)));
+    const int64_t nbt = w->cols / 32, rb = row_bytes(w);
     const int mlx = w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8;
-    const char *base_data = (const char *)w->data;
-    for (int64_t r = r0; r < r1; r++) {
-        /* the row 4 ahead (rows are short streams: the hardware prefetcher
-         * starts each one late) */
-        if (r + 4 < r1 && !mlx)
-            for (int64_t o = 0; o < rb; o += 64) _mm_prefetch(base_data + (r + 4) * rb + o, _MM_HINT_T0);
-        if (r + 4 < r1 && mlx) inf__mlx_prefetch_rows(w, r, 1, rb);
-        __m512 acc[4];
-        float cs[4] = {0, 0, 0, 0};
-        for (int64_t t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
-        for (int64_t b0 = 0; b0 < nbt; b0 += ROW_CHUNK / 32) {
-            const int64_t nb = nbt - b0 < ROW_CHUNK / 32 ? nbt - b0 : ROW_CHUNK / 32;
-            inf__cpu_q8_decode(w, r, b0, nb, u, d, c);
-            for (int64_t t = 0; t < n; t++) {
-                const int8_t *q = xq->q + t * xq->ld + 32 * b0;
-                const float *dx = xq->d + t * nbt + b0, *sx = xq->s + t * nbt + b0;
-                int64_t b = 0;
-                __m512 cv = _mm512_setzero_ps();
-                for (; b + 16 <= nb; b += 16) {
-                    const __m512 ds16 = _mm512_mul_ps(_mm512_loadu_ps(d + b), _mm512_loadu_ps(dx + b));
-                    cv = _mm512_fmadd_ps(_mm512_loadu_ps(c + b), _mm512_loadu_ps(sx + b), cv);
-#pragma GCC unroll 8
-                    for (int p = 0; p < 8; p++) {
-                        const __m512i wv = _mm512_load_si512(u + 32 * b + 64 * p);
-                        const __m512i xv = _mm512_loadu_si512(q + 32 * b + 64 * p);
-                        const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
-                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), pair_scale(ds16, p), acc[t]);
+    const char *data = (const char *)w->data;
+    const int64_t pfr = (Q8_PF_BYTES + rb - 1) / rb; /* rows ahead */
+    for (int64_t r = r0; r + R <= r1; r += R) {
+        /* the rows about Q8_PF_BYTES ahead (rows are short streams: the
+         * hardware prefetcher starts each one late) */
+        if (mlx) inf__mlx_prefetch_rows(w, r, R, rb);
+        else if (r + pfr + R <= r1)
+            for (int64_t o = 0; o < R * rb; o += 64) _mm_prefetch(data + (r + pfr) * rb + o, _MM_HINT_T0);
+        __m512 acc[4][4], cacc[4][4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[i][t] = cacc[i][t] = _mm512_setzero_ps();
+        for (int64_t b0 = 0; b0 < nbt; b0 += 16) {
+            const int nb = nbt - b0 < 16 ? (int)(nbt - b0) : 16;
+            const int fused = F != FUSE_NONE && nb == 16;
+            const __mmask16 mb = (__mmask16)((1u << nb) - 1);
+            __m512 ds[4][4];
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                __m512 d16, c16;
+                if (fused) {
+                    fused_scales(F, w, r + i, b0, &d16, &c16);
+                } else {
+                    decode(w, r + i, b0, nb, u[i], dd, cc);
+                    d16 = _mm512_maskz_loadu_ps(mb, dd);
+                    c16 = _mm512_maskz_loadu_ps(mb, cc);
+                }
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) {
+                    ds[i][t] = _mm512_mul_ps(d16, _mm512_maskz_loadu_ps(mb, xq->d + t * nbt + b0));
+                    cacc[i][t] = _mm512_fmadd_ps(c16, _mm512_maskz_loadu_ps(mb, xq->s + t * nbt + b0), cacc[i][t]);
+                }
+            }
+            for (int p = 0; 2 * p < nb; p++) {
+                const __mmask64 m = nb - 2 * p >= 2 ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
+                __m512i xv[4];
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) xv[t] = _mm512_maskz_loadu_epi8(m, xq->q + t * xq->ld + 32 * b0 + 64 * p);
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    const __m512i wv =
+                        fused ? fused_pair(F, w, r + i, b0 + 2 * p) : _mm512_maskz_loadu_epi8(m, u[i] + 64 * p);
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        const __m512i sm = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv[t]);
+                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), pair_scale(ds[i][t], p), acc[i][t]);
                     }
                 }
-                float rest = _mm512_reduce_add_ps(cv);
-                if (b < nb) { /* fewer than 16 blocks left: 2 at a time, then 1 */
-                    for (int64_t j = b; j < nb; j++) ds[j - b] = d[j] * dx[j];
-                    for (int64_t j = nb - b; j < 16; j++) ds[j] = 0;
-                    const __m512 ds16 = _mm512_loadu_ps(ds);
-                    for (int p = 0; 2 * p < nb - b; p++) {
-                        const __mmask64 m = nb - b - 2 * p >= 2 ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
-                        const __m512i wv = _mm512_maskz_loadu_epi8(m, u + 32 * b + 64 * p);
-                        const __m512i xv = _mm512_maskz_loadu_epi8(m, q + 32 * b + 64 * p);
-                        const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
-                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), pair_scale(ds16, p), acc[t]);
-                    }
-                    for (int64_t j = b; j < nb; j++) rest += c[j] * sx[j];
-                }
-                cs[t] += rest;
             }
         }
-        for (int64_t t = 0; t < n; t++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[t]) + cs[t];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++)
+                y[t * ldy + r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][t], cacc[i][t]));
+    }
+}
+
+/* Rows in fours for one token, twos for two, ones for more; the rest one
+ * at a time. */
+#define ROWS_T(F)                                                                        \
+    static void rows_##F(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, \
+                         int64_t r0, int64_t r1) {                                       \
+        const int64_t n = xq->n, R = n == 1 ? 4 : n == 2 ? 2 : 1;                        \
+        const int64_t rm = r0 + (r1 - r0) / R * R;                                       \
+        switch (n) {                                                                     \
+        case 1: rows_t(F, 1, 4, w, xq, y, ldy, r0, rm); rows_t(F, 1, 1, w, xq, y, ldy, rm, r1); return; \
+        case 2: rows_t(F, 2, 2, w, xq, y, ldy, r0, rm); rows_t(F, 2, 1, w, xq, y, ldy, rm, r1); return; \
+        case 3: rows_t(F, 3, 1, w, xq, y, ldy, r0, r1); return;                          \
+        default: rows_t(F, 4, 1, w, xq, y, ldy, r0, r1); return;                         \
+        }                                                                                \
+    }
+ROWS_T(FUSE_Q8_0)
+ROWS_T(FUSE_Q4_0)
+ROWS_T(FUSE_Q4_K)
+ROWS_T(FUSE_NONE)
+
+/* n <= 4 tokens. */
+static void rows_few(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
+                     int64_t r0, int64_t r1) {
+    switch (w->fmt) {
+    case INF__W_Q8_0: rows_FUSE_Q8_0(w, xq, y, ldy, r0, r1); return;
+    case INF__W_Q4_0: rows_FUSE_Q4_0(w, xq, y, ldy, r0, r1); return;
+    case INF__W_Q4_K: rows_FUSE_Q4_K(w, xq, y, ldy, r0, r1); return;
+    default: rows_FUSE_NONE(w, xq, y, ldy, r0, r1); return;
     }
 }
 
