@@ -3,15 +3,17 @@
 # llama-bench on the same model shapes (issue 5's "Must show" table).
 #
 # For each row (model shape x format) it runs llama-bench on a GGUF file of
-# random weights, then `inference bench --dummy` on the same shape with
-# random weights of the same bits per weight, ALTERNATELY, row by row, so
-# that the load of this shared machine falls on both alike.  Raw JSON goes
+# random weights, then `inference bench` ALTERNATELY, row by row, so that
+# the load of this shared machine falls on both alike.  With SAME_FILE=1
+# (issue 20) ours reads the very same GGUF file (formats BF16 F16 Q8_0 Q4_0
+# and llama-quantize's mixes Q4_K_M Q6_K ...); without it, `--dummy`
+# weights of the same shape and bits per weight (MLX for Q8_0/Q4_0).  Raw JSON goes
 # to $OUT (one file per run), and scripts/bench/summarize.py turns it into
 # the markdown tables of bench/README.md.
 #
 # Usage: scripts/bench-vs-llama.sh [PHASE...]
-#   phases: membw main optin threads1 depth poll0 batch (default: all but
-#   poll0, in order)
+#   phases: membw main exact threads1 depth poll0 batch (default: all but
+#   poll0 and exact, in order)
 # Environment:
 #   REPS=5 THREADS=2        repetitions and threads of the main table
 #   DEPTH_REPS=3            repetitions of the context-depth phase
@@ -22,6 +24,11 @@
 #   NICE=0                  niceness of the measured programs (e.g. -10 as
 #                           root: both programs alike, less disturbed by
 #                           the compiles of a shared machine)
+#   SAME_FILE=0             1: ours runs on llama-bench's GGUF file
+#   PRECISION=              ours: --precision exact|fast (empty: the
+#                           bench command's default, fast)
+#   LLAMA_QUANTIZE=.cache/llama.cpp/build/bin/llama-quantize  (K-quant
+#                           mixes, made from the row's BF16 file)
 # Prerequisites (each one is made when missing, llama-bench only when no
 # build of it is already running):
 #   Release build:  cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release &&
@@ -40,6 +47,9 @@ INFERENCE=${INFERENCE:-build-perf/tools/inference/inference}
 LLAMA_BENCH=${LLAMA_BENCH:-.cache/llama.cpp/build/bin/llama-bench}
 GGUF_DIR=${GGUF_DIR:-.cache/bench-gguf}
 NICE=${NICE:-0}
+SAME_FILE=${SAME_FILE:-0}
+PRECISION=${PRECISION:-}
+LLAMA_QUANTIZE=${LLAMA_QUANTIZE:-.cache/llama.cpp/build/bin/llama-quantize}
 PY=${PY:-/usr/bin/python3}
 # shape:GGUF type.  Our counterpart of each type: BF16/F16 the same dtype,
 # Q8_0 MLX 8-bit group 64 (8.5 bits/weight), Q4_0 MLX 4-bit group 64 (4.5).
@@ -52,7 +62,13 @@ mkdir -p "$OUT" "$GGUF_DIR"
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 run() { nice -n "$NICE" "$@"; }
 
-ours_flags() { # GGUF type -> inference bench dummy flags
+ours_flags() { # shape, GGUF type -> inference bench model flags
+    local shape=$1; shift
+    if [ "$SAME_FILE" = 1 ]; then
+        echo "-m $(gguf_of "$shape" "$1")${PRECISION:+ --precision $PRECISION}"
+        return
+    fi
+    printf '%s' "-m bench/configs/$shape${PRECISION:+ --precision $PRECISION} "
     case "$1" in
         BF16) echo "--dummy --dummy-dtype bf16" ;;
         F16)  echo "--dummy --dummy-dtype f16" ;;
@@ -65,8 +81,15 @@ ours_flags() { # GGUF type -> inference bench dummy flags
 gguf_of() { # shape type -> path, written when missing
     local f="$GGUF_DIR/$1-$2.gguf"
     if [ ! -f "$f" ]; then
-        log "writing $f"
-        nice "$PY" scripts/bench/make_gguf.py "bench/configs/$1" "$f.tmp" --type "$2" >&2
+        case "$2" in
+        BF16|F16|F32|Q4_0|Q8_0)
+            log "writing $f"
+            nice "$PY" scripts/bench/make_gguf.py "bench/configs/$1" "$f.tmp" --type "$2" >&2 ;;
+        *)  # K-quant mixes etc.: llama-quantize from the BF16 file
+            local src; src=$(gguf_of "$1" BF16)
+            log "llama-quantize $src -> $f"
+            nice "$LLAMA_QUANTIZE" "$src" "$f.tmp" "$2" >&2 ;;
+        esac
         mv "$f.tmp" "$f"
     fi
     echo "$f"
@@ -103,7 +126,7 @@ ours() {
     local name=$1 shape=$2 type=$3; shift 3
     log "inference bench $name: $*"
     # shellcheck disable=SC2046
-    run "$INFERENCE" bench -m "bench/configs/$shape" $(ours_flags "$type") --json "$@" \
+    run "$INFERENCE" bench $(ours_flags "$shape" "$type") --json "$@" \
         > "$OUT/$name-ours.json"
 }
 
@@ -124,11 +147,10 @@ phase_main() {
     done
 }
 
-phase_optin() { # the BF16 rows with the opt-in avx512bf16 kernels (ours only)
+phase_exact() { # ours with --precision exact on every row (the fast one is main)
     for row in $ROWS; do
         local shape=${row%%:*} type=${row##*:}
-        [ "$type" = BF16 ] || continue
-        INF_CPU_KERNELS=avx512bf16 ours "optin-${row/:/-}" "$shape" "$type" -p 512 -n 32 \
+        PRECISION=exact ours "exact-${row/:/-}" "$shape" "$type" -p 512 -n 128 \
             -r "$REPS" -t "$THREADS"
     done
 }
@@ -165,7 +187,7 @@ phase_batch() { # aggregate throughput of B concurrent streams (ours only)
 }
 
 prereqs
-PHASES=${*:-membw main optin threads1 depth batch}
+PHASES=${*:-membw main threads1 depth batch}
 for p in $PHASES; do
     log "phase $p"
     "phase_$p"

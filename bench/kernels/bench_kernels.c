@@ -3,7 +3,7 @@
  *   [BENCH_COLS=4096] bench_kernels [-t THREADS] [-m MB] [-n TOKENS]
  *
  * For each weight format (F32, F16, BF16, MLX8, MLX4 group 64) and each
- * kernel set this processor has (avx2q8: int8 activations, opt-in): one-token matrix-vector products over a
+ * kernel set this processor has (the last: precision fast, one-token products through matmul_rows): one-token matrix-vector products over a
  * weight matrix of about MB megabytes (default 256, beyond the caches), as
  * GB/s of weights streamed, and TOKENS-token products (default 96) as
  * GFLOP/s (up to 16 tokens, as batched decode, also as ms and as a multiple
@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
         {INF__W_F32, "F32", 4}, {INF__W_F16, "F16", 2}, {INF__W_BF16, "BF16", 2},
         {INF__W_MLX8, "MLX8", 1 + 4.0 / 64}, {INF__W_MLX4, "MLX4", 0.5 + 4.0 / 64}};
     const inf__cpu_kernels *sets[4] = {&inf__cpu_kernels_ref, inf__cpu_kernels_avx2(), inf__cpu_kernels_avx512(),
-                                       inf__cpu_kernels_avx2q8()};
+                                       inf__cpu_kernels_fast()};
     for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {
         inf__weight w;
         memset(&w, 0, sizeof w);

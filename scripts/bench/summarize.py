@@ -109,8 +109,10 @@ def main():
         O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
         bound = BOUND_GBPS * 1e9 / O["bytes"] if O.get("bytes") else None
         iss = ISSUE.get((shape, ttype))
+        same = str((load(f.replace("-llama.json", "-ours.json")) or {}).get("model", {}).get(
+            "path", "")).endswith(".gguf")
         p("| %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |" % (
-            shape, ttype, OURS_FMT.get(ttype, ttype),
+            shape, ttype, "same file" if same else OURS_FMT.get(ttype, ttype),
             "%.0f" % (L["bytes"] / 1e6) if L.get("bytes") else "—",
             "%.0f" % (O["bytes"] / 1e6) if O.get("bytes") else "—",
             fmt(L.get("pp")), fmt(O.get("pp")), ratio(O.get("pp"), L.get("pp")),
@@ -122,19 +124,21 @@ def main():
     p()
 
     opt = []
-    for f in sorted(glob.glob(os.path.join(d, "optin-*-ours.json"))):
-        base = os.path.basename(f)[len("optin-"):-len("-ours.json")]
-        O = ours_tests(load(f))
+    for f in sorted(glob.glob(os.path.join(d, "exact-*-ours.json"))):
+        base = os.path.basename(f)[len("exact-"):-len("-ours.json")]
+        X = ours_tests(load(f))
         L = llama_tests(load(os.path.join(d, "main-%s-llama.json" % base)))
-        E = ours_tests(load(os.path.join(d, "main-%s-ours.json" % base)))
-        opt.append((base, L, E, O))
+        F = ours_tests(load(os.path.join(d, "main-%s-ours.json" % base)))
+        opt.append((base, L, X, F))
     if opt:
-        p("| row | prefill 512 llama.cpp | ours, exact (default) | ours, avx512bf16 (opt-in) | "
-          "opt-in / llama |")
-        p("|---|---|---|---|---|")
-        for base, L, E, O in opt:
-            p("| %s | %s | %s | %s | %s |" % (base, fmt(L.get("pp")), fmt(E.get("pp")),
-                                           fmt(O.get("pp")), ratio(O.get("pp"), L.get("pp"))))
+        p("| row | prefill 512 llama.cpp | ours exact | ours fast | fast / llama | "
+          "decode 128 llama.cpp | ours exact | ours fast | fast / llama |")
+        p("|---|---|---|---|---|---|---|---|---|")
+        for base, L, X, F in opt:
+            p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                base, fmt(L.get("pp")), fmt(X.get("pp")), fmt(F.get("pp")),
+                ratio(F.get("pp"), L.get("pp")), fmt(L.get("tg")), fmt(X.get("tg")),
+                fmt(F.get("tg")), ratio(F.get("tg"), L.get("tg"))))
         p()
 
     extra = []

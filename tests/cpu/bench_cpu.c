@@ -59,7 +59,10 @@ int main(int argc, char **argv) {
         return 1;
     }
     double t_load = now() - t0;
-    inf__compute_params cp = {slots, prefill + decode + 1, threads, -1, 0, 0};
+    /* INF_PRECISION=fast: the fast kernels (as the library reads it) */
+    const char *prec = getenv("INF_PRECISION");
+    inf__compute_params cp = {slots, prefill + decode + 1, threads, -1, 0, 0,
+                              prec && strcmp(prec, "fast") == 0 ? INF_PRECISION_FAST : INF_PRECISION_EXACT};
     void *ctx = NULL;
     if (inf__cpu_compute.init(&d, &cp, &ctx, &e) != INF_OK) {
         fprintf(stderr, "%s\n", e.msg);

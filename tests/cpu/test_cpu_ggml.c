@@ -518,6 +518,43 @@ static inf__cpu_xq xq_make(const inf__cpu_kernels *k, const float *x, int64_t n,
 }
 static void xq_free(inf__cpu_xq *q) { free(q->q); free(q->d); free(q->s); }
 
+/* fast->matmul_q8 of g at several token counts within the rounding bound
+ * of x (sum |w| dx/2 per output, + 1e-5 sum|w x|), row split immaterial. */
+static void test_int8_bound(const inf__cpu_kernels *fast, const gmat *g, int64_t rows, int64_t cols) {
+    static const int64_t toks[] = {5, 7, 13, 64};
+    float *x = malloc((size_t)(64 * cols) * 4), *y = malloc((size_t)(64 * rows) * 4);
+    float *ys = malloc((size_t)(64 * rows) * 4);
+    for (int64_t j = 0; j < 64 * cols; j++) x[j] = (float)(urand() * 2 - 1) * (j % 7 == 0 ? 4 : 1);
+    inf__cpu_xq q = xq_make(fast, x, 64, cols);
+    for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+        const int64_t n = toks[ti];
+        if (!fast->q8_takes(&g->w, n)) continue;
+        q.n = n;
+        fast->matmul_q8(&g->w, &q, y, rows, 0, rows);
+        fast->matmul_q8(&g->w, &q, ys, rows, 0, 7);
+        fast->matmul_q8(&g->w, &q, ys, rows, 7, rows);
+        double bad = 0;
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = 0; r < rows; r++) {
+                double s = 0, bound = 0, sa = 0;
+                for (int64_t k = 0; k < cols; k++) {
+                    const double w = g->val[r * cols + k];
+                    s += w * x[t * cols + k];
+                    sa += fabs(w * x[t * cols + k]);
+                    bound += fabs(w) * q.d[t * cols / 32 + k / 32] / 2;
+                }
+                const double e = fabs(y[t * rows + r] - s) - (bound + 1e-5 * sa);
+                if (e > bad) bad = e;
+            }
+        CHECK_MSG(bad <= 0, "%s %s n=%lld: beyond the rounding bound by %g", fast->name,
+                  inf__cpu_ggml_name(g->w.fmt), (long long)n, bad);
+        CHECK_MSG(memcmp(y, ys, (size_t)(n * rows) * 4) == 0, "%s %s n=%lld: depends on the row split",
+                  fast->name, inf__cpu_ggml_name(g->w.fmt), (long long)n);
+    }
+    xq_free(&q);
+    free(x); free(y); free(ys);
+}
+
 static void test_int8(void) {
     const inf__cpu_kernels *fast = inf__cpu_kernels_fast(), *ref = &inf__cpu_kernels_ref_fast;
     static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 13, 64};
@@ -528,6 +565,8 @@ static void test_int8(void) {
         gmat g = make_gmat(fi, rows, cols);
         if (!inf__cpu_q8_form(&g.w)) {
             CHECK(!ref->q8_takes(&g.w, 1));
+            if (fast->q8_takes && fast->q8_takes(&g.w, 64)) /* Q6_K: the GEMM only */
+                test_int8_bound(fast, &g, rows, cols);
             gmat_free(&g);
             continue;
         }

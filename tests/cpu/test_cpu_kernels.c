@@ -1,8 +1,9 @@
 /* Kernel tests: every weight format's reference matmul against an
  * independent double-precision dequantisation written here, the AVX2
  * kernels against the reference (max abs diff reported), dot/axpy, the f16
- * decoder's special values, and the thread pool's job distribution; the
- * opt-in avx2q8 set against a derived int8-quantisation error bound. */
+ * decoder's special values, and the thread pool's job distribution;
+ * precision fast's one-token MLX products against a derived
+ * int8-quantisation error bound and its BF16 prefill against 2^-7. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -281,7 +282,7 @@ static void test_pool(void) {
     inf__pool_free(NULL);
 }
 
-/* The opt-in int8-activation set: one token of MLX4/MLX8 against the exact
+/* Precision fast (int8 activations): one token of MLX4/MLX8 against the exact
  * product.  Quantising x per block of 32 (scale amax/127, round to nearest)
  * moves each x_k by at most amax_b/254, so |y - exact| <= sum_k |w_k|
  * amax_b(k)/254 (plus f32 rounding): the bound is derived, not fitted.
@@ -291,8 +292,9 @@ static void test_pool(void) {
  * the exact kernels. */
 static void test_q8(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__dtype sb,
                     int quantised) {
-    const inf__cpu_kernels *q8 = inf__cpu_kernels_avx2q8();
-    if (!q8) return;
+    /* precision fast's one-token MLX products (kernels_q8.c), on AVX2 */
+    const inf__cpu_kernels *q8 = inf__cpu_kernels_fast();
+    if (!inf__cpu_kernels_avx2()) return;
     mat m = make_mat(fmt, rows, cols, group, sb);
     double worst = 0, worst_err = 0, worst_multi = 0;
     for (int n = 1; n <= 3; n += 2) {
@@ -324,24 +326,31 @@ static void test_q8(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__d
             }
         free(x); free(yq); free(yr);
     }
-    printf("  avx2q8 %-5s %3lldx%-5lld group %-3d  1 token: error %.2e (rel), %.2f of the bound; 3 tokens vs ref %.2e\n",
+    printf("  fast %-5s %3lldx%-5lld group %-3d  1 token: error %.2e (rel), %.2f of the bound; 3 tokens vs ref %.2e\n",
            fmt_name(fmt), (long long)rows, (long long)cols, group, worst_err, worst, worst_multi);
-    CHECK_MSG(worst <= 1.0, "avx2q8 %s beyond the quantisation bound (%.3f)", fmt_name(fmt), worst);
-    if (quantised) CHECK_MSG(worst_err > 1e-5, "avx2q8 %s exact: x was not quantised?", fmt_name(fmt));
-    else CHECK_MSG(worst_err < 1e-5, "avx2q8 %s should fall back to exact kernels (%g)", fmt_name(fmt), worst_err);
-    CHECK_MSG(worst_multi < 1e-5, "avx2q8 %s several tokens off by %g", fmt_name(fmt), worst_multi);
+    CHECK_MSG(worst <= 1.0, "fast %s beyond the quantisation bound (%.3f)", fmt_name(fmt), worst);
+    if (quantised) CHECK_MSG(worst_err > 1e-5, "fast %s exact: x was not quantised?", fmt_name(fmt));
+    else CHECK_MSG(worst_err < 1e-5, "fast %s should fall back to exact kernels (%g)", fmt_name(fmt), worst_err);
+    CHECK_MSG(worst_multi < 1e-5, "fast %s several tokens off by %g", fmt_name(fmt), worst_multi);
     mat_free(&m);
 }
 
-/* The opt-in avx512bf16 set: BF16 weights, several tokens, x rounded to
+/* Precision fast: BF16 weights, several tokens, x rounded to
  * bfloat16.  Bound: each product moves by at most |w x| 2^-8 (x's rounding;
  * the dot-product accumulation adds a little), so the error relative to
  * sum |w x| must stay below 2^-7, and must not be 0 (x was rounded).
  * Fewer than 5 tokens and other formats: the exact avx512 result. */
 static void test_bf16(int64_t rows, int64_t cols) {
-    const inf__cpu_kernels *bf = inf__cpu_kernels_avx512bf16();
-    if (!bf) {
-        printf("  avx512bf16: not available on this processor\n");
+    /* precision fast's BF16 prefill (kernels_bf16.c) */
+    const inf__cpu_kernels *bf = inf__cpu_kernels_fast();
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    const int has = inf__cpu_kernels_avx512() && __builtin_cpu_supports("avx512bf16");
+#else
+    const int has = 0;
+#endif
+    if (!has) {
+        printf("  fast BF16 prefill: no AVX512_BF16 on this processor\n");
         return;
     }
     mat m = make_mat(INF__W_BF16, rows, cols, 0, INF__DT_F32);
@@ -367,13 +376,13 @@ static void test_bf16(int64_t rows, int64_t cols) {
         int pad_ok = 1;
         for (int64_t t = 0; t < n; t++)
             for (int64_t r = rows; r < ldy; r++) pad_ok &= yb[t * ldy + r] == 0;
-        CHECK_MSG(pad_ok, "avx512bf16 wrote outside its rows");
+        CHECK_MSG(pad_ok, "fast BF16 wrote outside its rows");
         free(x); free(yr); free(yb);
     }
-    printf("  avx512bf16 BF16 %3lldx%-5lld 5+ tokens: error %.2e of sum|wx|; 3 tokens %.2e\n",
+    printf("  fast BF16 %3lldx%-5lld 5+ tokens: error %.2e of sum|wx|; 3 tokens %.2e\n",
            (long long)rows, (long long)cols, worst, worst_small);
-    CHECK_MSG(worst < 1.0 / 128 && worst > 0, "avx512bf16 error %g (bound 2^-7, > 0)", worst);
-    CHECK_MSG(worst_small < 1e-5, "avx512bf16 3 tokens should be exact (%g)", worst_small);
+    CHECK_MSG(worst < 1.0 / 128 && worst > 0, "fast BF16 error %g (bound 2^-7, > 0)", worst);
+    CHECK_MSG(worst_small < 1e-5, "fast BF16 3 tokens should be exact (%g)", worst_small);
     mat_free(&m);
 }
 
@@ -423,12 +432,12 @@ int main(void) {
     test_q8(INF__W_MLX8, 12, 1152, 96, INF__DT_BF16, 1);
     test_q8(INF__W_MLX4, 12, 1152, 96, INF__DT_BF16, 0); /* MLX4 group 96 */
     test_q8(INF__W_MLX4, 11, 48, 12, INF__DT_F16, 0); /* group 12 */
-    CHECK(!inf__cpu_kernels_avx2q8() || inf__cpu_kernels_select("avx2q8") == inf__cpu_kernels_avx2q8());
+    /* the old opt-in names now choose an exact set (precision fast replaced them) */
+    CHECK(inf__cpu_kernels_select("avx2q8")->q8_takes == NULL);
     test_bf16(37, 100);
     test_bf16(70, 1100);
     test_bf16(33, 513);
-    CHECK(!inf__cpu_kernels_avx512bf16() ||
-          inf__cpu_kernels_select("avx512bf16") == inf__cpu_kernels_avx512bf16());
+    CHECK(inf__cpu_kernels_select("avx512bf16")->q8_takes == NULL);
     test_pool();
     return tu_summary("test_cpu_kernels");
 }

@@ -12,7 +12,8 @@ Writes into OUT_DIR (made afresh):
                             the reference the quantised file is checked
                             against
   brown-TYPE.gguf, brown-TYPE-deq.gguf
-                            models/brown-llama-8m as f16, q8_0, q5_0, q4_0
+                            models/brown-llama-8m as f16, q8_0, q5_0, q5_1,
+                            q4_0, q4_1
   brown-ids.json            the perplexity ids of tests/fixtures/golden/brown.json
 The conversions run in parallel (one per CPU)."""
 import concurrent.futures
@@ -26,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CONV = os.path.join(ROOT, "scripts", "hf-to-gguf.py")
 TYPES = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"]
-BROWN_TYPES = ["f16", "q8_0", "q5_0", "q4_0"]
+BROWN_TYPES = ["f16", "q8_0", "q5_0", "q5_1", "q4_0", "q4_1"]
 
 
 def run(*args):

@@ -36,7 +36,9 @@ int cli_check_precision(void *user, const char *value);
  * applies --precision over it. */
 void cli_model_args_precision(cli_model_args *a, int32_t dflt);
 
-/* The default precision of generate, chat, serve and bench. */
+/* The default precision of generate, chat, batch, serve and bench: fast
+ * (its fidelity gate: tests/cpu/test_cpu_fast.c); perplexity, info and
+ * logits (always exact) keep the library's default. */
 #define CLI_PRECISION_GENERATING INF_PRECISION_FAST
 
 /* The model-loading options of the generating subcommands, as rows of an

@@ -183,6 +183,8 @@ static int run(int argc, char **argv, int classify) {
     }
     if ((rc = cli_check_model_dir(&ma))) goto done;
     if ((rc = read_prompts(args.pos[0], &pr))) goto done;
+    /* generating: the fast kernels unless told otherwise (issue 20) */
+    cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
     if ((rc = cli_load_model(&ma, &m))) goto done;
     rc = CLI_EXIT_ERROR;
     const char *const *texts = (const char *const *)pr.text;

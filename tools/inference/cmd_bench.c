@@ -178,6 +178,8 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
     ma.quiet = 1;
     inf_model *m = NULL;
     double t0 = cli_now();
+    /* generating: the fast kernels unless told otherwise (issue 20) */
+    cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
     int rc = cli_load_model(&ma, &m);
     double load_s = cli_now() - t0;
     if (rc) return rc;
@@ -359,7 +361,7 @@ int inf_cmd_bench(int argc, char **argv) {
          .help = "backend (default: automatic)"},
         {.name = "precision", .kind = CLI_STRING, .dest = &cfg.ma.precision,
          .fn = cli_check_precision, .metavar = "exact|fast",
-         .help = "kernel arithmetic (default: $INF_PRECISION, else exact)"},
+         .help = "kernel arithmetic (default: $INF_PRECISION, else fast)"},
         {.name = "dummy", .kind = CLI_FLAG, .dest = &dummy,
          .help = "random weights from config.json alone"},
         {.name = "dummy-bits", .kind = CLI_INT, .dest = &cfg.ma.lo.dummy_bits,

@@ -353,6 +353,8 @@ int inf_cmd_chat(int argc, char **argv) {
         vars_text = json_dumps(vars, JSON_COMPACT);
         sp.o.template_vars_json = vars_text;
     }
+    /* generating: the fast kernels unless told otherwise (issue 20) */
+    cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
     if ((rc = cli_load_model(&ma, &m))) goto done;
     if (msgs_path) {
         char *ans = NULL;

@@ -85,6 +85,8 @@ int inf_cmd_generate(int argc, char **argv) {
         if (cli_require_utf8("the prompt", prompt, plen)) goto done;
     }
 
+    /* generating: the fast kernels unless told otherwise (issue 20) */
+    cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
     if ((rc = cli_load_model(&ma, &m)) != 0) goto done;
     rc = CLI_EXIT_ERROR;
     cancel = inf_cancel_new();

@@ -87,6 +87,9 @@ static int serve(int argc, char **argv, cli_strs *cors) {
                  "the server's own page only)"},
         {.name = "model-name", .kind = CLI_STRING, .dest = &model_name,
          .metavar = "NAME", .help = "the model id in /v1/models (default: DIR's name)"},
+        {.name = "precision", .kind = CLI_STRING, .dest = &ma.precision,
+         .fn = cli_check_precision, .metavar = "exact|fast",
+         .help = "kernel arithmetic (default: $INF_PRECISION, else fast)"},
         {.name = "backend", .kind = CLI_STRING, .dest = &ma.lo.backend,
          .fn = cli_check_backend, .metavar = "NAME",
          .help = "backend to load with (default: automatic)"},
@@ -167,6 +170,8 @@ static int serve(int argc, char **argv, cli_strs *cors) {
     ma.lo.parallel_slots = cfg.parallel;
     ma.lo.kv_memory = (int64_t)kv_mib << 20;
     inf_model *model = NULL;
+    /* generating: the fast kernels unless told otherwise (issue 20) */
+    cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
     if ((rc = cli_load_model(&ma, &model))) return rc;
     /* Requests start from the model's own sampling defaults; its tokenizer
      * (borrowed) names the alternatives in top_logprobs. */

@@ -111,6 +111,25 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
         }
         return;
     }
+    case INF__W_Q6_K: { /* u = q (0..63), d[2b], d[2b+1]: the two 16-value scales of block b */
+        const __m256i m2 = _mm256_set1_epi8(3);
+        for (int64_t b = 0; b < nb; b++) {
+            const int64_t blk32 = b0 + b; /* 32-value block: 8 per super-block */
+            const uint8_t *blk = (const uint8_t *)w->data + (r * (w->cols / 256) + blk32 / 8) * 210;
+            const int j = (int)(blk32 % 8), half = j / 4, k = j % 4; /* values 128 half + 32 k + l */
+            const uint8_t *ql = blk + 64 * half + (k & 1 ? 32 : 0), *qh = blk + 128 + 32 * half;
+            const __m256i lo = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l4 = _mm256_and_si256(k >= 2 ? _mm256_srli_epi16(lo, 4) : lo, m4y);
+            const __m256i h2 = _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)qh), 2 * k), m2);
+            _mm256_store_si256((__m256i *)(u + 32 * b), _mm256_or_si256(l4, _mm256_slli_epi16(h2, 4)));
+            const float dv = _cvtsh_ss(inf__cpu_ggml_u16(blk + 208));
+            const int8_t *sc = (const int8_t *)(blk + 192) + 8 * half + 2 * k;
+            d[2 * b] = dv * (float)sc[0];
+            d[2 * b + 1] = dv * (float)sc[1];
+        }
+        (void)c;
+        return;
+    }
     case INF__W_MLX4: {
         const int64_t gpr = w->cols / w->group, bpg = w->group / 32;
         const uint8_t *p = (const uint8_t *)w->data + r * (w->cols / 2) + b0 * 16;
@@ -157,20 +176,23 @@ static void vnni_quantize(const float *x, int64_t ldx, int64_t t0, int64_t t1, i
 typedef struct panel {
     uint8_t rows[MR][KC] __attribute__((aligned(64))); /* decoded rows */
     uint32_t pan[KC / 4][MR] __attribute__((aligned(64)));
-    float d[KB][MR] __attribute__((aligned(64)));
+    float d[2 * KB][MR] __attribute__((aligned(64))); /* Q6_K: one per 16 columns */
     float c[KB][MR] __attribute__((aligned(64)));
 } panel;
 
 /* Rows [r, r+nr) x blocks [b0, b0+nb) of w into p (rows past nr: 0). */
 static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb, panel *p) {
-    float dd[KB], cc[KB];
+    float dd[2 * KB], cc[KB];
+    const int64_t nd = w->fmt == INF__W_Q6_K ? 2 * nb : nb; /* scales per row */
     for (int i = 0; i < MR; i++) {
         if (i < nr) {
             decode(w, r + i, b0, nb, p->rows[i], dd, cc);
-            for (int64_t b = 0; b < nb; b++) p->d[b][i] = dd[b], p->c[b][i] = cc[b];
+            for (int64_t b = 0; b < nd; b++) p->d[b][i] = dd[b];
+            for (int64_t b = 0; b < nb && nd == nb; b++) p->c[b][i] = cc[b];
         } else {
             memset(p->rows[i], 0, (size_t)nb * 32);
-            for (int64_t b = 0; b < nb; b++) p->d[b][i] = 0, p->c[b][i] = 0;
+            for (int64_t b = 0; b < nd; b++) p->d[b][i] = 0;
+            for (int64_t b = 0; b < nb; b++) p->c[b][i] = 0;
         }
     }
     for (int h = 0; h < MR; h += 16)
@@ -243,6 +265,63 @@ static void micro_any(int T, const panel *p, int64_t nb, const int8_t *xq, int64
     }
 }
 
+/* Q6_K: scales per 16 columns and w = d (q - 32): each half block's
+ * integer sum minus 32 sum(xq) of the half (xs16, computed per token tile)
+ * times d16 * dx; no offset term. */
+AI void micro16(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq, const float *dx,
+                int64_t ldd, const int32_t (*xs16)[2 * KB], float *y, int64_t ldy, __mmask16 m0,
+                __mmask16 m1, int first) {
+    __m512 f[2][NR];
+#pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        f[0][t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y + t * ldy);
+        f[1][t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + t * ldy + 16);
+    }
+    for (int64_t h = 0; h < 2 * nb; h++) {
+        __m512i a[2][NR];
+#pragma GCC unroll 6
+        for (int t = 0; t < T; t++) a[0][t] = a[1][t] = _mm512_set1_epi32(-32 * xs16[t][h]);
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+            const __m512i w0 = _mm512_load_si512(&p->pan[4 * h + g][0]);
+            const __m512i w1 = _mm512_load_si512(&p->pan[4 * h + g][16]);
+#pragma GCC unroll 6
+            for (int t = 0; t < T; t++) {
+                int32_t xv;
+                memcpy(&xv, xq + t * ldq + 16 * h + 4 * g, 4);
+                const __m512i xb = _mm512_set1_epi32(xv);
+                a[0][t] = _mm512_dpbusd_epi32(a[0][t], w0, xb);
+                a[1][t] = _mm512_dpbusd_epi32(a[1][t], w1, xb);
+            }
+        }
+        const __m512 d0 = _mm512_load_ps(p->d[h]), d1 = _mm512_load_ps(p->d[h] + 16);
+#pragma GCC unroll 6
+        for (int t = 0; t < T; t++) {
+            const __m512 sd = _mm512_set1_ps(dx[t * ldd + h / 2]);
+            f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[0][t]), _mm512_mul_ps(d0, sd), f[0][t]);
+            f[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[1][t]), _mm512_mul_ps(d1, sd), f[1][t]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        _mm512_mask_storeu_ps(y + t * ldy, m0, f[0][t]);
+        _mm512_mask_storeu_ps(y + t * ldy + 16, m1, f[1][t]);
+    }
+}
+
+static void micro16_any(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq,
+                        const float *dx, int64_t ldd, const int32_t (*xs16)[2 * KB], float *y,
+                        int64_t ldy, int nr, int first) {
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    switch (T) {
+#define CASE(TT) case TT: micro16(TT, p, nb, xq, ldq, dx, ldd, xs16, y, ldy, m0, m1, first); break;
+    CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
+#undef CASE
+    default: break;
+    }
+}
+
 /* Panel > chunk of 512 columns > tokens in sixes; returns 0 (nothing done)
  * without memory for the panel. */
 static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
@@ -257,6 +336,19 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
             pack(w, r, nr, b0, nb, p);
             for (int64_t t = 0; t < n; t += NR) {
                 const int T = n - t < NR ? (int)(n - t) : NR;
+                if (w->fmt == INF__W_Q6_K) {
+                    int32_t xs16[NR][2 * KB];
+                    for (int tt = 0; tt < T; tt++)
+                        for (int64_t h = 0; h < 2 * nb; h++) {
+                            const int8_t *q = xq->q + (t + tt) * xq->ld + 32 * b0 + 16 * h;
+                            int32_t sum = 0;
+                            for (int l = 0; l < 16; l++) sum += q[l];
+                            xs16[tt][h] = sum;
+                        }
+                    micro16_any(T, p, nb, xq->q + t * xq->ld + 32 * b0, xq->ld, xq->d + t * nbt + b0, nbt,
+                                (const int32_t(*)[2 * KB])xs16, y + t * ldy + r, ldy, nr, b0 == 0);
+                    continue;
+                }
                 micro_any(T, p, nb, xq->q + t * xq->ld + 32 * b0, xq->ld, xq->d + t * nbt + b0,
                           xq->s + t * nbt + b0, nbt, y + t * ldy + r, ldy, nr, b0 == 0);
             }
@@ -455,6 +547,9 @@ static void rows_few(const inf__weight *w, const inf__cpu_xq *xq, float *y, int6
 /* ---- the set ---------------------------------------------------------------- */
 
 static int vnni_q8_takes(const inf__weight *w, int64_t n) {
+    /* Q6_K (scales per 16 columns): the panel GEMM only; fewer tokens stay
+     * on the exact one-token kernel */
+    if (w->fmt == INF__W_Q6_K) return n >= Q8_GEMM_MIN && w->cols % 256 == 0;
     if (!inf__cpu_q8_form(w)) return 0;
     /* one token of MLX: the specialised avx2-fast kernel (kernels_q8.c) */
     if ((w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) && n == 1) return 0;
