@@ -1,11 +1,11 @@
 /*
- * The opt-in "avx512bf16" set: the avx512 set, except that prefill of BF16
+ * Precision fast's BF16 layer: the set beneath, except that prefill of BF16
  * weights (5+ tokens) rounds the activations x to bfloat16 and multiplies
  * with AVX512-BF16 dot products (vdpbf16ps: 32 products per instruction,
  * twice an f32 FMA), as llama.cpp does for BF16 models.  The weights are
  * used exactly as stored; only x loses precision (relative 2^-9 per value),
- * so this set is NOT exact and is only chosen by name
- * (INF_CPU_KERNELS=avx512bf16).  test_cpu_q8 measures its perplexity.
+ * so this layer is NOT exact: part of precision fast only
+ * (kernels_select.c).  test_cpu_fast measures its perplexity.
  *
  * Layout: a panel of 32 rows x 256 column PAIRS is transposed so that
  * dword (kp, i) = row i's values 2kp and 2kp+1 (a 16 x 16 dword transpose

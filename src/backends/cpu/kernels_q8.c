@@ -1,10 +1,10 @@
 /*
- * The "avx2q8" kernel set: the fastest exact set (avx512 or avx2) except
+ * Precision fast's MLX decode layer: the set beneath except
  * that one-token MLX4/MLX8 products quantise the activation vector x to
  * int8 (one f32 scale d_b per block of 32, d_b = max|x|/127) and use
  * integer dot products (_mm256_maddubs_epi16 + _mm256_madd_epi16), as
  * llama.cpp's Q8 activations do.  This changes the numerics (each x_k moves
- * by at most d_b/2), so it is opt-in: INF_CPU_KERNELS=avx2q8.
+ * by at most d_b/2): part of precision fast only (kernels_select.c).
  *
  * Row r of an MLX matrix is sum_g s_g sum_{k in g} q_k x_k + b_g X_g with
  * X_g the exact f32 sum of x over group g; the first term becomes

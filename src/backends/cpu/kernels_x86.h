@@ -99,7 +99,7 @@ INF__X86_AVX2 void inf__mlx_prefetch_rows(const inf__weight *w, int64_t r, int R
 
 /* 16 rows of 16 32-bit lanes (r[i] = row i) -> r[j] = column j: f32 weight
  * panels and transposed keys (avx512), bf16 PAIRS moved as one lane
- * (avx512bf16). */
+ * (kernels_bf16.c). */
 INF__X86_AVX512 void inf__transpose16(__m512 r[16]) {
     __m512 a[16], b[16];
 #pragma GCC unroll 8
