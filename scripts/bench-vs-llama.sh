@@ -29,6 +29,13 @@
 #                           bench command's default, fast)
 #   LLAMA_QUANTIZE=.cache/llama.cpp/build/bin/llama-quantize  (K-quant
 #                           mixes, made from the row's BF16 file)
+#   LLAMA_PREFIX=           a wrapper for llama-bench, e.g. build-perf/noamx
+#                           (scripts/bench/noamx.c: no AMX, whose matmul
+#                           crashes llama.cpp on the project's Xeon VM)
+#   LLAMA_EXTRA=            more llama-bench arguments, e.g. "--poll 0"
+#                           (with OMP_WAIT_POLICY=passive: on an
+#                           oversubscribed machine its spinning threads
+#                           otherwise lose 3-10x)
 # Prerequisites (each one is made when missing, llama-bench only when no
 # build of it is already running):
 #   Release build:  cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release &&
@@ -50,6 +57,8 @@ NICE=${NICE:-0}
 SAME_FILE=${SAME_FILE:-0}
 PRECISION=${PRECISION:-}
 LLAMA_QUANTIZE=${LLAMA_QUANTIZE:-.cache/llama.cpp/build/bin/llama-quantize}
+LLAMA_PREFIX=${LLAMA_PREFIX:-}
+LLAMA_EXTRA=${LLAMA_EXTRA:-}
 PY=${PY:-/usr/bin/python3}
 # shape:GGUF type.  Our counterpart of each type: BF16/F16 the same dtype,
 # Q8_0 MLX 8-bit group 64 (8.5 bits/weight), Q4_0 MLX 4-bit group 64 (4.5).
@@ -118,7 +127,9 @@ llama() {
     need_llama_bench
     local g; g=$(gguf_of "$shape" "$type")
     log "llama-bench $name: $*"
-    run "$LLAMA_BENCH" -m "$g" -o json "$@" > "$OUT/$name-llama.json" 2> "$OUT/.$name-llama.err" \
+    # shellcheck disable=SC2086
+    run $LLAMA_PREFIX "$LLAMA_BENCH" -m "$g" -o json "$@" $LLAMA_EXTRA > "$OUT/$name-llama.json" \
+        2> "$OUT/.$name-llama.err" \
         || { log "llama-bench failed:"; tail -5 "$OUT/.$name-llama.err" >&2; return 1; }
     rm -f "$OUT/.$name-llama.err"
 }

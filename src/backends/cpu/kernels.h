@@ -103,7 +103,8 @@ const inf__cpu_kernels *inf__cpu_kernels_from_env(void);
  *  - "avx512-fast" (AVX-512 F/BW/VL + VNNI): the avx512 set with int8
  *    activations and VNNI dot products for every weight with the integer
  *    form of kernels_int8.h (any token count), one-token MLX4/MLX8 as
- *    "avx2-fast", and, with AVX512_BF16, bf16 activations for BF16 weights
+ *    "avx2-fast", and, with AVX512_BF16 on a non-Intel processor (see
+ *    kernels_select.c), bf16 activations for BF16 weights
  *    at 5+ tokens (kernels_bf16.c);
  *  - "avx2-fast" (AVX2 without AVX512-VNNI): the fastest exact set except
  *    one-token MLX4/MLX8 with int8 activations (kernels_q8.c);

@@ -59,6 +59,18 @@ static int has_avx512_bf16(void) {
     return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
 }
 
+/* 1 on Intel processors: their vdpbf16ps issues on one port (32 products
+ * per cycle, what two FMA ports give in f32), so the bf16 layer only adds
+ * its conversions there: measured on this project's Xeon (AMX-class) VM,
+ * bench_ggml BF16 x 256 tokens, 95 GFLOP/s against the exact GEMM's 131.
+ * AMD's Zen 4/5 run it at twice the f32 rate (bench/README.md, session 2:
+ * 425 vs 270 tok/s Qwen3-0.6B prefill). */
+static int is_intel(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    return b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu; /* "GenuineIntel" */
+}
+
 static cpu_sets sets;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -70,7 +82,7 @@ static void detect(void) {
      * instructions for, one layer over the other (each falls back on the
      * one beneath for what it does not take). */
     const inf__cpu_kernels *f = sets.avx512 ? sets.avx512 : sets.avx2;
-    if (sets.avx512 && has_avx512_bf16()) f = inf__cpu_bf16_build(f);
+    if (sets.avx512 && has_avx512_bf16() && !is_intel()) f = inf__cpu_bf16_build(f);
     f = inf__cpu_q8_build(f);
     if (sets.avx512 && has_avx512_vnni()) f = inf__cpu_vnni_build(f);
     sets.fast = f;
