@@ -849,6 +849,10 @@ def convert(src, out, qtype, split, tokdir, name):
     tj = os.path.join(tokdir, "tokenizer.json")
     if os.path.exists(tj):
         add_tokenizer(w, json.load(open(tj)), tokdir)
+    else:
+        # No vocabulary: llama.cpp's marker for a file that takes token ids
+        # only (its converter writes the same), which our loader accepts.
+        w.add("tokenizer.ggml.model", STRING, "no_vocab")
 
     if split <= 1:
         w.write(out)
