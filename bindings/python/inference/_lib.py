@@ -110,6 +110,7 @@ class inf_load_options(Structure):
         ("kv_memory", c_int64),
         ("no_prefix_cache", c_int),
         ("prefill_chunk", c_int32),
+        ("precision", c_int32),
     ]
 
 

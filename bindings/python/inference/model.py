@@ -141,7 +141,9 @@ def load(path: str, backend: Optional[str] = None, context_length: Optional[int]
          api_key: Optional[str] = None, timeout: Optional[float] = None,
          dummy_weights: bool = False, dummy_bits: Optional[int] = None,
          dummy_group: Optional[int] = None, dummy_dtype: Optional[str] = None,
-         progress: Optional[Callable[[float], None]] = None) -> "Model":
+         progress: Optional[Callable[[float], None]] = None,
+         precision: Optional[str] = None, kv_memory: Optional[int] = None,
+         prefix_cache: bool = True, prefill_chunk: Optional[int] = None) -> "Model":
     """Loads a model (inf_model_load): a Hugging Face model directory, or
     what the chosen backend accepts (a URL for "openai", a GGUF file for
     "llama_cpp").
@@ -154,6 +156,11 @@ def load(path: str, backend: Optional[str] = None, context_length: Optional[int]
     all).  model_name, api_key, timeout (seconds per request): remote
     backends.  dummy_*: random weights of the config's shape (benchmarks).
     progress: called with the load fraction 0..1 (from the loading thread).
+    precision: "exact" or "fast" (None: $INF_PRECISION, else exact; see
+    inf_load_options.precision).  kv_memory: bytes of KV cache shared by all
+    sequences (None: context x slots).  prefix_cache: False never reuses
+    cached prompt blocks.  prefill_chunk: prompt tokens per step while other
+    streams decode (None/0: adaptive, -1: no chunking).
 
     Raises an InferenceError subclass with the library's message (e.g.
     InferenceIOError for a missing directory).  The Model is a context
@@ -179,6 +186,17 @@ def load(path: str, backend: Optional[str] = None, context_length: Optional[int]
         o.api_key = _encode("api_key", api_key)
     if timeout is not None:
         o.timeout_ms = _timeout_ms(timeout)
+    if precision is not None:
+        names = {"exact": 1, "fast": 2}
+        if precision not in names:
+            raise InvalidArgumentError(f"precision must be 'exact' or 'fast', not {precision!r}")
+        o.precision = names[precision]
+    if kv_memory is not None:
+        o.kv_memory = _int("kv_memory", kv_memory, 0, 2**63 - 1)
+    if not prefix_cache:
+        o.no_prefix_cache = 1
+    if prefill_chunk is not None:
+        o.prefill_chunk = _int("prefill_chunk", prefill_chunk)
     if dummy_weights:
         o.dummy_weights = 1
     if dummy_bits is not None:
