@@ -49,4 +49,11 @@ def test_rss_bounded_over_1000_cycles():
     print(f"RSS after 100 cycles {at100 / 2**20:.2f} MiB, after 1000 {at1000 / 2**20:.2f} MiB, "
           f"growth {growth / 2**10:.0f} KiB ({growth / 900:.0f} bytes per cycle); every 100: "
           + " ".join(f"{rss[k] / 2**20:.2f}" for k in sorted(rss)))
-    assert growth < 2 * 2**20, growth
+    # The allocator settles within a few hundred cycles (the heap reaches
+    # the shape the larger kernels' and caches' buffers give it: seen 1.0
+    # to 2.2 MiB, then flat), so the bound is in two parts: a small total,
+    # and a flat second half, where a leak of even 2 KB per cycle (a
+    # thirtieth of one stream) would add 1 MiB.
+    assert growth < 4 * 2**20, growth
+    late = at1000 - rss[500]
+    assert late < 2**20, f"RSS grew {late} bytes over the last 500 cycles"

@@ -17,6 +17,7 @@ else (asyncio, for one) already owns the wake-up fd.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
 from typing import Optional, Set
@@ -30,19 +31,41 @@ _installed = False  # our pipe is the wake-up fd now
 
 
 def _watch_loop(rfd: int) -> None:
+    # The byte is read under _lock, and unwatch() drains the pipe under the
+    # same lock when the last operation stops being watched: a Ctrl-C whose
+    # byte this thread had not read yet when its operation ended (a busy
+    # machine delays this thread) then cannot cancel the NEXT operation.
     while True:
         try:
-            data = os.read(rfd, 64)
+            select.select([rfd], [], [])
         except InterruptedError:
             continue
-        except OSError:
+        except (OSError, ValueError):
             return
-        if not data:
-            return
-        if signal.SIGINT in data:
-            with _lock:
+        with _lock:
+            try:
+                data = os.read(rfd, 64)
+            except (BlockingIOError, InterruptedError):
+                continue  # drained by unwatch() meanwhile
+            except OSError:
+                return
+            if not data:
+                return
+            if signal.SIGINT in data:
                 for c in _active:
                     lib.inf_cancel_trigger(c)
+
+
+def _drain_locked() -> None:
+    """Drops unread signal bytes (under _lock)."""
+    if _pipe is None:
+        return
+    while True:
+        try:
+            if not os.read(_pipe[0], 64):
+                return
+        except OSError:  # BlockingIOError: empty
+            return
 
 
 def _ensure_pipe() -> tuple:
@@ -50,6 +73,7 @@ def _ensure_pipe() -> tuple:
     if _pipe is None:
         r, w = os.pipe()
         os.set_blocking(w, False)
+        os.set_blocking(r, False)  # the watcher waits in select()
         t = threading.Thread(target=_watch_loop, args=(r,), name="inference-sigint",
                              daemon=True)
         t.start()
@@ -87,7 +111,10 @@ def unwatch(cancel: int) -> None:
     global _installed
     with _lock:
         _active.discard(cancel)
-        if _active or not _installed:
+        if _active:
+            return
+        _drain_locked()
+        if not _installed:
             return
         if threading.current_thread() is threading.main_thread():
             try:
