@@ -353,7 +353,7 @@ typedef struct inf_load_options {
     int no_prefix_cache;     /* non-zero: never reuse cached prompt blocks */
     int32_t prefill_chunk;   /* prompt tokens per step while other streams
                                 decode: 0 = adaptive (as many as keep a
-                                step under ~2x a decode-only step, timed
+                                step under ~1.25x a decode-only step, timed
                                 as it runs), N > 0 = N, -1 = no chunking
                                 (a prompt is prefilled in one step) */
     /* Appended (issue 20): the arithmetic of the local backends' kernels.

@@ -61,7 +61,7 @@
  * vocab-sized copies instead of one per generated token. */
 #define INF__SEQ_LOGITS_BACKLOG 16
 /* Adaptive prefill chunks (prefill_chunk 0) while others decode: rows such
- * that a step costs about 1.8x a decode-only step, within these bounds. */
+ * that a step costs about 1.25x a decode-only step, within these bounds. */
 #define INF__ENGINE_CHUNK_MIN 2
 #define INF__ENGINE_CHUNK_FIRST 32 /* before any step was timed */
 
