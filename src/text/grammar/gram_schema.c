@@ -901,6 +901,25 @@ static int branch_types(sc *c, json_t *b, json_t **vals) {
     return m;
 }
 
+/* 1 when no value matches both branches a and b by their types, or by their
+ * enum/const value lists (when both have one and they share no value).
+ * *common (optional) gets the type bits both allow. */
+static int values_disjoint(sc *c, json_t *a, json_t *b, int *common) {
+    json_t *va, *vb;
+    int ma = branch_types(c, a, &va), mb = branch_types(c, b, &vb);
+    int dis = !(ma & mb);
+    if (!dis && va && vb) {
+        dis = 1;
+        size_t p, q;
+        json_t *u, *w;
+        json_array_foreach(va, p, u) json_array_foreach(vb, q, w) if (json_equal(u, w)) dis = 0;
+    }
+    json_decref(va);
+    json_decref(vb);
+    if (common) *common = ma & mb;
+    return dis;
+}
+
 /* A property both object branches require whose const / enum values are
  * disjoint (a discriminator, e.g. "kind": "circle" / "kind": "square"). */
 static int discriminated(sc *c, json_t *a, json_t *b) {
@@ -910,19 +929,9 @@ static int discriminated(sc *c, json_t *a, json_t *b) {
     json_t *x, *y;
     json_array_foreach(ra, i, x) json_array_foreach(rb, j, y) {
         if (!json_equal(x, y) || !json_is_string(x)) continue;
-        json_t *va, *vb;
-        int ma = branch_types(c, json_object_get(pa, json_string_value(x)), &va);
-        int mb = branch_types(c, json_object_get(pb, json_string_value(x)), &vb);
-        int dis = !(ma & mb);
-        if (!dis && va && vb) {
-            dis = 1;
-            size_t p, q;
-            json_t *u, *w;
-            json_array_foreach(va, p, u) json_array_foreach(vb, q, w) if (json_equal(u, w)) dis = 0;
-        }
-        json_decref(va);
-        json_decref(vb);
-        if (dis) return 1;
+        const char *key = json_string_value(x);
+        if (values_disjoint(c, json_object_get(pa, key), json_object_get(pb, key), NULL))
+            return 1;
     }
     return 0;
 }
@@ -931,18 +940,10 @@ static int one_of_disjoint(sc *c, json_t *list) {
     size_t n = json_array_size(list);
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++) {
-            json_t *a = json_array_get(list, i), *b = json_array_get(list, j), *va, *vb;
-            int ma = branch_types(c, a, &va), mb = branch_types(c, b, &vb);
-            int dis = !(ma & mb);
-            if (!dis && va && vb) {
-                dis = 1;
-                size_t p, q;
-                json_t *u, *w;
-                json_array_foreach(va, p, u) json_array_foreach(vb, q, w) if (json_equal(u, w)) dis = 0;
-            }
-            json_decref(va);
-            json_decref(vb);
-            if (!dis && (ma & mb) == 4 && discriminated(c, a, b)) dis = 1;
+            json_t *a = json_array_get(list, i), *b = json_array_get(list, j);
+            int common;
+            int dis = values_disjoint(c, a, b, &common);
+            if (!dis && common == 4 && discriminated(c, a, b)) dis = 1;
             if (!dis) return 0;
         }
     return 1;
