@@ -12,7 +12,7 @@ secs=${1:-5}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${2:-$root/build-fuzz}
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DINF_FUZZ=ON -DINF_TESTS=OFF >/dev/null
+  -DINF_FUZZ=ON -DINF_TESTS=OFF -DINF_CUDA=OFF >/dev/null
 cmake --build "$build" --target fuzzers -j2
 mkdir -p "$build/fuzz-artifacts"
 status=0
