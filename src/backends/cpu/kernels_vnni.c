@@ -20,8 +20,16 @@
 #include <immintrin.h>
 #include <stdlib.h>
 
+/* The whole file, kernels_int8.h's inline helpers included, is compiled
+ * for AVX-512 VNNI; kernels_select.c calls it only where the CPU has it.
+ * GCC takes a target pragma, clang an attribute applied to every function. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target( \
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")
+#endif
 #define INF__Q8_F16(h) _cvtsh_ss(h)
 #include "backends/cpu/kernels_int8.h"
 
@@ -581,5 +589,9 @@ const inf__cpu_kernels *inf__cpu_vnni_build(const inf__cpu_kernels *under) {
     return &vnni_set;
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
