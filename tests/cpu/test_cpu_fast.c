@@ -7,8 +7,10 @@
  *
  * Models: brown-llama-8m bf16 / mlx8 / mlx4 (models/), the 12 tiny models,
  * and with GGUF_DIR (tests/gguf's quant_models.py output) brown as
- * q8_0 / q4_0 / q4_1 / q5_0 / q5_1 and the 256-wide random models in every
- * ggml type (the K-quants need 256-column rows, which brown's 192 are not).
+ * q8_0 / q4_0 / q4_1 / q5_0 / q5_1, brown's K mixes (q2_k ... q6_k: its
+ * 512-wide ffn_down in the K type, the 192-wide rest, which K blocks of
+ * 256 cannot hold, in the fallback type, as llama-quantize makes them) and
+ * the 256-wide random models in every ggml type.
  * Asserted, per model:
  *  - brown: perplexity over FAST_WINS windows of 256 golden ids, whole
  *    windows in one forward (prefill kernels) and one window token by
@@ -310,7 +312,10 @@ int main(int argc, char **argv) {
     int32_t *ids = g_ints(json_object_get(json_object_get(j, "perplexity"), "ppl_ids"), &n_ids);
     CHECK(n_ids >= FAST_WINS * WIN);
     if (argc > 1) { /* the GGUF conversions */
-        static const char *types[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1"};
+        /* The K types: brown's ffn_down (512-wide rows) in the K type, the
+         * rest in its fallback (hf-to-gguf.py's K_FALLBACK). */
+        static const char *types[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
+                                      "q6_k", "q5_k", "q4_k", "q3_k", "q2_k"};
         for (size_t t = 0; t < sizeof types / sizeof types[0] && n_ids >= FAST_WINS * WIN; t++) {
             char name[32];
             snprintf(path, sizeof path, "%s/brown-%s.gguf", argv[1], types[t]);

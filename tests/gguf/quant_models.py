@@ -13,7 +13,10 @@ Writes into OUT_DIR (made afresh):
                             against
   brown-TYPE.gguf, brown-TYPE-deq.gguf
                             models/brown-llama-8m as f16, q8_0, q5_0, q5_1,
-                            q4_0, q4_1
+                            q4_0, q4_1, and the K types as mixes: brown's
+                            192-wide rows fall back (q6_k -> q8_0, q4_k ->
+                            q5_0, ...) and its 512-wide ffn_down is the K
+                            type, as llama-quantize does it
   brown-ids.json            the perplexity ids of tests/fixtures/golden/brown.json
 The conversions run in parallel (one per CPU)."""
 import concurrent.futures
@@ -27,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CONV = os.path.join(ROOT, "scripts", "hf-to-gguf.py")
 TYPES = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"]
-BROWN_TYPES = ["f16", "q8_0", "q5_0", "q5_1", "q4_0", "q4_1"]
+BROWN_TYPES = ["f16", "q8_0", "q6_k", "q5_0", "q5_1", "q5_k", "q4_0", "q4_1", "q4_k", "q3_k", "q2_k"]
 
 
 def run(*args):
