@@ -12,8 +12,8 @@
 # the markdown tables of bench/README.md.
 #
 # Usage: scripts/bench-vs-llama.sh [PHASE...]
-#   phases: membw main exact threads1 depth poll0 batch (default: all but
-#   poll0 and exact, in order)
+#   phases: membw main exact threads1 depth poll0 batch mlx depthbefore
+#   (default: membw main threads1 depth batch, in order)
 # Environment:
 #   REPS=5 THREADS=2        repetitions and threads of the main table
 #   DEPTH_REPS=3            repetitions of the context-depth phase
@@ -64,7 +64,10 @@ PY=${PY:-/usr/bin/python3}
 # Q8_0 MLX 8-bit group 64 (8.5 bits/weight), Q4_0 MLX 4-bit group 64 (4.5).
 ROWS=${ROWS:-"qwen3-0.6b:BF16 qwen3-0.6b:F16 qwen3-0.6b:Q8_0 qwen3-0.6b:Q4_0 \
 llama-3.2-1b:BF16 llama-3.2-1b:Q8_0 llama-3.2-1b:Q4_0"}
-ONE_SHAPE=${ONE_SHAPE:-qwen3-0.6b:Q4_0}   # for the depth/poll0/batch phases
+ONE_SHAPE=${ONE_SHAPE:-qwen3-0.6b:Q4_0}   # for the depth/poll0/batch/mlx phases
+MLX_THREADS=${MLX_THREADS:-"2 1"}          # mlx phase
+DEPTH_THREADS=${DEPTH_THREADS:-"2 1"}      # depthbefore phase
+INFERENCE_BEFORE=${INFERENCE_BEFORE:-}     # depthbefore phase: the other build
 THREADS1_ROWS=${THREADS1_ROWS:-"qwen3-0.6b:Q4_0 qwen3-0.6b:BF16"}  # 1-thread phase
 
 mkdir -p "$OUT" "$GGUF_DIR"
@@ -180,6 +183,30 @@ phase_depth() { # decode speed after a context of 100 vs 2000 tokens
         llama "depth$d-$shape-$type" "$shape" "$type" -p 0 -n 128 -d "$d" -r "$DEPTH_REPS" -t "$THREADS"
         ours "depth$d-$shape-$type" "$shape" "$type" -p 16 -n 128 -d "$d" -r "$DEPTH_REPS" \
             -t "$THREADS" --ctx 4096
+    done
+}
+
+phase_mlx() { # issue 20: MLX 4/8-bit safetensors vs the GGUF file of equal bits (ours both)
+    local shape=${ONE_SHAPE%%:*}
+    for t in $MLX_THREADS; do
+        for type in Q8_0 Q4_0; do
+            SAME_FILE=0 ours "mlx-t$t-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$t"
+            SAME_FILE=1 ours "gguf-t$t-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$t"
+        done
+    done
+}
+
+phase_depthbefore() { # the depth phase's decode with another build of ours
+    # (INFERENCE_BEFORE, e.g. the commit before the f16 KV cache), alternated
+    # with this one: the before/after of the context-2,000 row
+    local shape=${ONE_SHAPE%%:*} type=${ONE_SHAPE##*:}
+    for t in $DEPTH_THREADS; do
+        for i in $(seq "$DEPTH_REPS"); do
+            INFERENCE=$INFERENCE_BEFORE ours "before-d2000-t$t-$i-$shape-$type" "$shape" "$type" \
+                -p 16 -n 128 -d 2000 -r 1 -t "$t" --ctx 4096
+            ours "after-d2000-t$t-$i-$shape-$type" "$shape" "$type" \
+                -p 16 -n 128 -d 2000 -r 1 -t "$t" --ctx 4096
+        done
     done
 }
 

@@ -157,13 +157,50 @@ def main():
         O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
         extra.append(("decode, llama-bench --poll 0 (no busy-wait), %s" % os.path.basename(f)[6:-11], L, O))
     if extra:
-        p("| test | prefill llama.cpp | prefill ours | decode llama.cpp | decode ours | ours/llama (decode) |")
-        p("|---|---|---|---|---|---|")
+        p("| test | prefill llama.cpp | prefill ours | ours/llama (prefill) | decode llama.cpp | "
+          "decode ours | ours/llama (decode) |")
+        p("|---|---|---|---|---|---|---|")
         for name, L, O in extra:
             depth = name.startswith("decode")
-            p("| %s | %s | %s | %s | %s | %s |" % (
+            p("| %s | %s | %s | %s | %s | %s | %s |" % (
                 name, "—" if depth else fmt(L.get("pp")), "—" if depth else fmt(O.get("pp")),
+                "—" if depth else ratio(O.get("pp"), L.get("pp")),
                 fmt(L.get("tg")), fmt(O.get("tg")), ratio(O.get("tg"), L.get("tg"))))
+        p()
+
+    # mlx phase: MLX safetensors (--dummy, same shape and bits) vs the GGUF
+    # file of equal bits, both ours.
+    mlx = sorted(glob.glob(os.path.join(d, "mlx-t*-ours.json")))
+    if mlx:
+        p("| threads, shape | MLX format / GGUF type | prefill 512 MLX | prefill 512 GGUF | MLX/GGUF | "
+          "decode 128 MLX | decode 128 GGUF | MLX/GGUF |")
+        p("|---|---|---|---|---|---|---|---|")
+        for f in mlx:
+            base = os.path.basename(f)[len("mlx-"):-len("-ours.json")]
+            t, rest = base.split("-", 1)
+            shape, ttype = rest.rsplit("-", 1)
+            M = ours_tests(load(f))
+            G = ours_tests(load(os.path.join(d, "gguf-%s-ours.json" % base)))
+            p("| %s, %s | %s / %s | %s | %s | %s | %s | %s | %s |" % (
+                t[1:], shape, OURS_FMT.get(ttype, ttype), ttype, fmt(M.get("pp")), fmt(G.get("pp")),
+                ratio(M.get("pp"), G.get("pp")), fmt(M.get("tg")), fmt(G.get("tg")),
+                ratio(M.get("tg"), G.get("tg"))))
+        p()
+
+    # depthbefore phase: one repetition per file, alternated before/after.
+    runs = {}
+    for f in glob.glob(os.path.join(d, "*-d2000-t*-ours.json")):
+        base = os.path.basename(f)[:-len("-ours.json")]
+        which, _, t, i, rest = base.split("-", 4)
+        O = ours_tests(load(f))
+        if O.get("tg"):
+            runs.setdefault((t, rest), {}).setdefault(which, []).append(O["tg"][0])
+    if runs:
+        p("| threads, row | decode 128 after 2,000 tokens, before (tok/s) | after | after/before |")
+        p("|---|---|---|---|")
+        for (t, rest), w in sorted(runs.items()):
+            b, a = s3(w.get("before", [])), s3(w.get("after", []))
+            p("| %s, %s | %s | %s | %s |" % (t[1:], rest, fmt(b), fmt(a), ratio(a, b)))
         p()
 
     rows = []
