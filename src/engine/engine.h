@@ -60,10 +60,13 @@
  * the reader takes one, so a stalled reader holds at most this many
  * vocab-sized copies instead of one per generated token. */
 #define INF__SEQ_LOGITS_BACKLOG 16
-/* Adaptive prefill chunks (prefill_chunk 0) while others decode: rows such
- * that a step costs about 1.25x a decode-only step, within these bounds. */
-#define INF__ENGINE_CHUNK_MIN 2
-#define INF__ENGINE_CHUNK_FIRST 32 /* before any step was timed */
+/* Adaptive prefill chunks (prefill_chunk 0) while others decode (pace.h):
+ * a step with prompt rows aims at (1 + SLACK) x a decode-only step; FIRST
+ * rows before any such step was timed (small: a prompt row can cost far
+ * more than a decode row, and the chunk grows 1.5x a step when there is
+ * room). */
+#define INF__ENGINE_CHUNK_SLACK 0.25
+#define INF__ENGINE_CHUNK_FIRST 16
 
 /* Loads the model directory at path for the compute backend `compute` and
  * returns the model operations table (static) in *ops and the model in

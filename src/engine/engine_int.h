@@ -10,6 +10,7 @@
 
 #include "engine/engine.h"
 #include "engine/kv.h"
+#include "engine/pace.h"
 #include "engine/sample.h"
 #include "engine/stopstr.h"
 #include "model/model.h"
@@ -128,10 +129,9 @@ struct inf__engine {
     int paged;
     inf__kv kv;           /* worker-only */
     const int32_t **tables; /* [n_slots] block tables of the batch */
-    double t_dec;         /* seconds of a decode-only step (moving avg.) */
-    double t_row;         /* seconds per prompt row added to decode rows */
+    inf__pace pace;       /* adaptive chunks from step times (worker) */
     int32_t prefill_chunk; /* prompt rows per step while others decode:
-                              0 adaptive (t_dec / t_row), > 0 fixed,
+                              0 adaptive (pace), > 0 fixed,
                               -1: whole prompts in one step */
     uint64_t admit_count;
 

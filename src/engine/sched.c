@@ -14,8 +14,8 @@
  *      step_tokens rows, and only a chunk of prompt rows while other
  *      sequences decode (so a long prompt delays their next token by one
  *      small chunk per step, not by its whole prefill): prefill_chunk
- *      rows, or adaptive: as many as keep the step under ~1.25x the measured
- *      decode-only step;
+ *      rows, or adaptive: steered by the measured step times so that a
+ *      step costs about 1.25x a decode-only one (pace.h);
  *   4. paged mode: gives every row a writable block (new blocks,
  *      copy-on-write of shared ones); when the pool is exhausted the
  *      youngest sequence goes back to the queue and recomputes later;
@@ -400,20 +400,12 @@ static int32_t step(inf__engine *e) {
      * several prompts about to compute the same full block (a shared
      * system prompt), only the first does; the others take it from the
      * index next step. */
-    int32_t budget = e->step_tokens - rows;
+    int32_t budget = e->step_tokens - rows, chunk = 0;
     if (n_dec > 0 && e->prefill_chunk >= 0) {
-        int32_t chunk = e->prefill_chunk;
-        if (chunk == 0) {
-            /* Adaptive: the prompt rows a step can add and still cost
-             * about 1.25x a decode-only step (the times measured below): the
-             * inter-token gaps of decoding streams then stay near their noise
-             * (bench_kv fair: at 1.8x the p99 gap was 3.2x a step, at 1.25x
-             * 2.4x, against 2.1x with no long prompt at all). */
-            double c = e->t_dec > 0 && e->t_row > 0 ? 0.25 * e->t_dec / e->t_row
-                                                    : INF__ENGINE_CHUNK_FIRST;
-            chunk = c < INF__ENGINE_CHUNK_MIN ? INF__ENGINE_CHUNK_MIN
-                    : c > e->step_tokens ? e->step_tokens : (int32_t)c;
-        }
+        /* Adaptive: the rows the last mixed steps' times allow (pace.h:
+         * a step with prompt rows aims at 1.25x a decode-only step, so the
+         * decoding streams' next token comes at most about that late). */
+        chunk = e->prefill_chunk > 0 ? e->prefill_chunk : inf__pace_chunk(&e->pace, e->step_tokens);
         if (budget > chunk) budget = chunk;
     }
     int32_t n_pf = 0;
@@ -505,17 +497,21 @@ static int32_t step(inf__engine *e) {
                     .block_tables = e->paged ? e->tables : NULL};
     inf__err err;
     inf__err_clear(&err);
-    int64_t t0 = inf__now_ns();
+    int64_t t0 = inf__thread_cpu_ns();
     int rc = e->compute->forward(e->cctx, &b, &err);
-    /* Step costs for adaptive chunks: a decode-only step, and what each
-     * prompt row adds to the decode rows (moving averages). */
-    double dt = (double)(inf__now_ns() - t0) * 1e-9;
-    if (rc == INF_OK && n_dec > 0 && n == n_dec) {
-        e->t_dec = e->t_dec > 0 ? 0.9 * e->t_dec + 0.1 * dt : dt;
-    } else if (rc == INF_OK && n_dec > 0 && n_pf > 0 && n == n_dec + n_pf && e->t_dec > 0) {
-        double r = (dt - e->t_dec) / n_pf;
-        if (r > 0) e->t_row = e->t_row > 0 ? 0.8 * e->t_row + 0.2 * r : r;
-    }
+    /* Step costs for adaptive chunks: decode-only steps, and steps with
+     * prompt rows next to decode rows (pace.h), in the worker thread's CPU
+     * time: on a busy machine the wall time of a step also holds the time
+     * other processes had the core, which no chunk size changes (bench_kv
+     * fair at load 10: the same steps took 8-16 ms of wall time and 4.1-4.6
+     * ms of CPU time; timed by the wall, every chunk looked like an
+     * over-run).  The pool's caller claims work like its helpers, so its
+     * CPU time grows with the step's work at any thread count. */
+    double dt = (double)(inf__thread_cpu_ns() - t0) * 1e-9;
+    if (rc == INF_OK && n_dec > 0 && n == n_dec)
+        inf__pace_decode(&e->pace, dt, n_dec);
+    else if (rc == INF_OK && n_dec > 0 && n_pf > 0 && n == n_dec + n_pf)
+        inf__pace_mixed(&e->pace, dt, n_dec, n_pf, chunk > 0 && n_pf == chunk);
     if (rc != INF_OK) {
         /* The caches of the slots in this batch are now unknown: end
          * those sequences with the backend's error. */
@@ -709,6 +705,7 @@ static void *worker(void *arg) {
 
 int inf__sched_start(inf__engine *e, inf__err *err) {
     e->step_tokens = INF__ENGINE_STEP_TOKENS;
+    inf__pace_init(&e->pace, INF__ENGINE_CHUNK_FIRST, INF__ENGINE_CHUNK_SLACK);
     /* Without chunking a whole prompt goes in one step. */
     if (e->prefill_chunk < 0) e->step_tokens = e->n_ctx + e->n_slots;
     if (e->step_tokens < e->n_slots) e->step_tokens = e->n_slots;
