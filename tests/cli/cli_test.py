@@ -603,6 +603,17 @@ def group_misc():
                 check(r["model"]["quant_bits"] == 4, "bench --dummy-bits 4 quantises: %r" % r["model"])
         out = run_ok(["bench", "-m", BROWN, "-p", "16", "-n", "8", "-r", "1", "-t", "1"]).decode()
         check("pp16" in out and "tg8" in out and "peak RSS" in out, "bench table: %r" % out)
+        # The KV and chunking flags reach the load options (as serve's): a
+        # KV memory too small for one context fails the load with the
+        # engine's message; the settings are in the JSON and the table.
+        r = json.loads(run_ok(["bench", "-m", BROWN, "-p", "16", "-n", "8", "-r", "1", "-t", "1", "--batch", "2",
+                               "--kv-memory", "8", "--no-prefix-cache", "--prefill-chunk", "4", "--json"]))
+        check(r["kv_memory_bytes"] == 8 << 20 and r["prefix_cache"] is False and r["prefill_chunk"] == 4 and
+              r["results"][0]["batch_decode"]["median"] > 0, "bench kv flags: %r" % r)
+        out = run_ok(["bench", "-m", BROWN, "-p", "16", "-n", "8", "-r", "1", "-t", "1", "--prefill-chunk", "-1"]).decode()
+        check("prefill chunk -1" in out and "prefix cache on" in out, "bench kv flags table: %r" % out)
+        expect_error(["bench", "-m", BROWN, "--kv-memory", "1", "-p", "16", "-n", "8", "-r", "1"], 1, "kv_memory")
+        expect_error(["bench", "-m", BROWN, "--prefill-chunk", "-2"], 2, "--prefill-chunk")
 
 
 # ------------------------------------------------------------- constrained

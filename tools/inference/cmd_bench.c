@@ -183,6 +183,10 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
     int rc = cli_load_model(&ma, &m);
     double load_s = cli_now() - t0;
     if (rc) return rc;
+    /* The table's header once a model loaded: a load error leaves stdout
+     * empty (one error line, as every command). */
+    if (!cfg->json && !*model_desc)
+        printf("%-8s %-16s %12s %12s %12s\n", "threads", "test", "tok/s med", "min", "max");
     rc = CLI_EXIT_ERROR;
     inf_model_info info;
     memset(&info, 0, sizeof info);
@@ -332,7 +336,7 @@ int inf_cmd_bench(int argc, char **argv) {
     cfg.r = 5;
     cfg.batch = 1;
     cli_ids tlist = {NULL, 0};
-    int dummy = 0;
+    int dummy = 0, kv_mib = 0;
     uint64_t seed = 1;
     const cli_opt opts[] = {
         {.short_name = 'p', .kind = CLI_INT, .dest = &cfg.p, .min = 1, .max = 1 << 20,
@@ -362,6 +366,18 @@ int inf_cmd_bench(int argc, char **argv) {
         {.name = "precision", .kind = CLI_STRING, .dest = &cfg.ma.precision,
          .fn = cli_check_precision, .metavar = "exact|fast",
          .help = "kernel arithmetic (default: $INF_PRECISION, else fast)"},
+        {.name = "kv-memory", .kind = CLI_INT, .dest = &kv_mib, .min = 1, .max = INT32_MAX,
+         .metavar = "MIB",
+         .help = "KV cache shared by all streams (native engine;\n"
+                 "default: context x parallel slots), as serve"},
+        {.name = "no-prefix-cache", .kind = CLI_FLAG, .dest = &cfg.ma.lo.no_prefix_cache,
+         .help = "never reuse cached prompt prefixes (the prompts\n"
+                 "are fresh random ids either way)"},
+        {.name = "prefill-chunk", .kind = CLI_INT, .dest = &cfg.ma.lo.prefill_chunk, .min = -1,
+         .max = INT32_MAX, .metavar = "N",
+         .help = "prompt tokens per step while others decode\n"
+                 "(--batch; default 0: adaptive, a step aims at\n"
+                 "~1.25x a decode step; -1: a prompt in one step)"},
         {.name = "dummy", .kind = CLI_FLAG, .dest = &dummy,
          .help = "random weights from config.json alone"},
         {.name = "dummy-bits", .kind = CLI_INT, .dest = &cfg.ma.lo.dummy_bits,
@@ -390,6 +406,7 @@ int inf_cmd_bench(int argc, char **argv) {
         return cli_usage_err("--dummy-bits/--dummy-dtype/--dummy-group need --dummy");
     }
     cfg.ma.lo.dummy_weights = dummy;
+    cfg.ma.lo.kv_memory = (int64_t)kv_mib << 20;
     int32_t *threads = tlist.v;
     size_t nt = tlist.n;
     if (!nt) {
@@ -401,9 +418,6 @@ int inf_cmd_bench(int argc, char **argv) {
         return rc;
     }
     json_t *results = json_array(), *model_desc = NULL;
-    if (!cfg.json)
-        printf("%-8s %-16s %12s %12s %12s\n", "threads", "test", "tok/s med",
-               "min", "max");
     rc = CLI_EXIT_OK;
     for (size_t i = 0; i < nt && rc == CLI_EXIT_OK; i++)
         rc = bench_threads(&cfg, threads[i], results, &model_desc);
@@ -411,10 +425,13 @@ int inf_cmd_bench(int argc, char **argv) {
     if (rc == CLI_EXIT_OK) {
         int64_t rss = cli_peak_rss();
         if (cfg.json) {
-            json_t *o = json_pack("{s:o,s:b,s:i,s:o,s:I}", "model",
+            json_t *o = json_pack("{s:o,s:b,s:i,s:o,s:I,s:I,s:b,s:i}", "model",
                                   model_desc ? model_desc : json_null(), "dummy",
                                   dummy, "repetitions", (int)cfg.r, "results",
-                                  results, "peak_rss_bytes", (json_int_t)rss);
+                                  results, "peak_rss_bytes", (json_int_t)rss,
+                                  "kv_memory_bytes", (json_int_t)cfg.ma.lo.kv_memory,
+                                  "prefix_cache", !cfg.ma.lo.no_prefix_cache,
+                                  "prefill_chunk", (int)cfg.ma.lo.prefill_chunk);
             model_desc = NULL;
             results = NULL;
             rc = cli_json_println(stdout, o);
@@ -429,6 +446,10 @@ int inf_cmd_bench(int argc, char **argv) {
                    json_integer_value(json_object_get(md, "quant_bits")) ? ", quantised" : "",
                    dummy ? ", dummy weights" : "",
                    json_string_value(json_object_get(md, "backend")));
+            if (kv_mib || cfg.ma.lo.no_prefix_cache || cfg.ma.lo.prefill_chunk)
+                printf("kv: memory %s%d MiB, prefix cache %s, prefill chunk %d%s\n",
+                       kv_mib ? "" : "default ", kv_mib, cfg.ma.lo.no_prefix_cache ? "off" : "on",
+                       (int)cfg.ma.lo.prefill_chunk, cfg.ma.lo.prefill_chunk ? "" : " (adaptive)");
             printf("weights: %.1f MiB, peak RSS: %.1f MiB, %d repetitions\n",
                    (double)json_integer_value(json_object_get(md, "weight_bytes")) / (1 << 20),
                    (double)rss / (1 << 20), cfg.r);

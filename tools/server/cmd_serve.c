@@ -106,7 +106,7 @@ static int serve(int argc, char **argv, cli_strs *cors) {
         {.name = "prefill-chunk", .kind = CLI_INT, .dest = &ma.lo.prefill_chunk, .min = -1,
          .max = INT32_MAX, .metavar = "N",
          .help = "prompt tokens per step while others decode\n"
-                 "(default 0: adaptive, a step stays under ~2x\n"
+                 "(default 0: adaptive, a step aims at ~1.25x\n"
                  "a decode step; -1: a prompt in one step)"},
         {.name = "max-body", .kind = CLI_INT, .dest = &max_body, .min = 1024,
          .max = 1 << 30, .metavar = "BYTES", .show_default = 1,
