@@ -365,6 +365,17 @@ typedef struct inf_load_options {
      * BF16 weights where the CPU has AVX512-BF16); perplexity within 0.5%
      * of exact (tests/cpu/test_cpu_fast.c).  Remote backends ignore it. */
     int32_t precision;
+    /* Appended (issue 14): non-zero reads the weight files (safetensors,
+     * GGUF) into private memory during the load instead of mapping them,
+     * as llama.cpp's --no-mmap does: the model then never touches the
+     * files again, so truncating or rewriting them in place cannot raise
+     * SIGBUS in this process (see inf_model_load).  The cost: the whole
+     * files in resident (or swap) memory for the model's lifetime, where a
+     * mapping shares the page cache and can drop clean pages, and a full
+     * read during the load.  0 (default): mapped.  Dummy weights and the
+     * remote backends ignore it; the llama_cpp backend passes --no-mmap
+     * to its llama-server. */
+    int copy_weights;
 } inf_load_options;
 
 #define INF_PRECISION_DEFAULT 0
@@ -447,17 +458,25 @@ typedef struct inf_metrics {
  * returns INF_OK.  On failure returns the error code, sets *out to NULL and,
  * when errmsg is not NULL, stores a message there (free with inf_free).
  *
- * Weight files (safetensors, GGUF) are mapped read-only, not copied: the
- * model reads them until inf_model_close.  Replacing a file while a model
- * has it open (a new file renamed over it, as downloaders do) or deleting
- * it is safe: the open model keeps reading the old contents.  Truncating or
- * rewriting a file in place (`truncate`, `cp new old`, a download writing
- * into the same file) is not: on Linux the next read of a page beyond the
- * new end raises SIGBUS, which ends the process; the library installs no
- * signal handler (it cannot resume a computation whose weights are gone),
- * and neither does `inference serve`.  Other files are read once, during
- * the load; a file that is not a regular file (a directory, a FIFO, a
- * device) or fails to read is INF_E_IO naming it. */
+ * Weight files (safetensors, GGUF), two modes (opts->copy_weights):
+ *  - mapped (the default): mapped read-only, not copied; the model reads
+ *    them until inf_model_close.  Replacing a file while a model has it
+ *    open (a new file renamed over it, as downloaders do) or deleting it is
+ *    safe: the open model keeps reading the old contents.  Truncating or
+ *    rewriting a file in place (`truncate`, `cp new old`, a download
+ *    writing into the same file) is not: on Linux the next read of a page
+ *    beyond the new end raises SIGBUS, which ends the process; the library
+ *    installs no signal handler (it cannot resume a computation whose
+ *    weights are gone).
+ *  - copied (copy_weights non-zero): the files are read into private
+ *    memory during the load and never touched afterwards; replacing,
+ *    deleting, truncating or rewriting them in place changes nothing for
+ *    the open model (same logits).  A file that shrinks while it is being
+ *    read fails the load with INF_E_IO.  `inference serve` loads this way
+ *    unless given --mmap.
+ * Other files are read once, during the load; a file that is not a
+ * regular file (a directory, a FIFO, a device) or fails to read is
+ * INF_E_IO naming it. */
 INF_API int inf_model_load(const char *path, const inf_load_options *opts,
                            inf_model **out, char **errmsg);
 

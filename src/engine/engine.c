@@ -171,13 +171,15 @@ int inf__engine_open(const char *path, const inf_load_options *opts_in,
         .dummy_bits = o.dummy_bits,
         .dummy_group = o.dummy_group,
         .dummy_dtype = o.dummy_dtype,
+        .copy_weights = o.copy_weights,
         .progress = o.progress,
         .progress_user = o.progress_user,
     };
     /* The directory is read once; the model, the tokenizer and the chat
      * template are made from what was read. */
     inf__modeldir md;
-    int rc = inf__modeldir_open(path, INF__MD_ALL, &md, &err);
+    int rc = inf__modeldir_open(path, INF__MD_ALL | (o.copy_weights ? INF__MD_COPY : 0), &md,
+                                &err);
     if (rc != INF_OK) return fail(errmsg, &err, rc);
     inf__model_desc desc;
     inf__model_files *files = NULL;

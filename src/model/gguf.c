@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "model/wmap.h"
 
 #define GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
 #define DEFAULT_ALIGN 32
@@ -640,7 +641,7 @@ int inf__gguf_parse_mem(const void *buf, size_t len, const char *fname, inf__ggu
  * Files and split sets
  * ------------------------------------------------------------------------ */
 
-static int map_file(const char *path, gfile *f, inf__err *err) {
+static int map_file(const char *path, unsigned flags, gfile *f, inf__err *err) {
     /* O_NONBLOCK: a FIFO in place of the file must not block the open
      * (fstat below refuses it). */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -657,10 +658,10 @@ static int map_file(const char *path, gfile *f, inf__err *err) {
         return inf__seterr(err, INF_E_FORMAT, "%s: truncated GGUF file (%lld bytes)", path,
                            (long long)st.st_size);
     }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
+    void *m = NULL;
+    int rc = inf__wmap_fd(fd, (size_t)st.st_size, flags, path, &m, err);
     close(fd);
-    if (m == MAP_FAILED) return inf__seterr(err, INF_E_IO, "%s: mmap failed: %s", path, strerror(e));
+    if (rc) return rc;
     f->map = m;
     f->size = (size_t)st.st_size;
     return INF_OK;
@@ -712,13 +713,17 @@ static int split_keys(const parsed *pm, const char *fname, int64_t *no, int64_t 
 }
 
 int inf__gguf_open(const char *path, inf__gguf **out, inf__err *err) {
+    return inf__gguf_open_flags(path, 0, out, err);
+}
+
+int inf__gguf_open_flags(const char *path, unsigned flags, inf__gguf **out, inf__err *err) {
     inf__err local;
     if (!err) err = &local;
     inf__err_clear(err);
     if (out) *out = NULL;
     if (!path || !out) return inf__seterr(err, INF_E_INVALID_ARGUMENT, "inf__gguf_open: NULL argument");
     gfile first = {0};
-    int rc = map_file(path, &first, err);
+    int rc = map_file(path, flags, &first, err);
     if (rc) return rc;
     inf__gguf *g = gguf_new(path, 1);
     if (!g || !(first.path = inf__strdup(path))) {
@@ -764,7 +769,7 @@ int inf__gguf_open(const char *path, inf__gguf **out, inf__err *err) {
                 }
                 snprintf(f->path, n, "%.*s-%05lld-of-%05lld.gguf", (int)pl, path,
                          (long long)k + 1, (long long)count);
-                if ((rc = map_file(f->path, f, err))) break;
+                if ((rc = map_file(f->path, flags, f, err))) break;
                 parsed pk;
                 if ((rc = parse_file(g, (int)k, f->map, f->size, f->path, &pk, err))) break;
                 int64_t no2, count2, t2;

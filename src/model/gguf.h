@@ -144,6 +144,10 @@ int inf__gguf_parse_mem(const void *buf, size_t len, const char *fname,
  * INF_E_NOT_FOUND when the file (or a part) does not exist, INF_E_IO,
  * INF_E_FORMAT, INF_E_NOMEM. */
 int inf__gguf_open(const char *path, inf__gguf **out, inf__err *err);
+/* The same with flags: 0 maps the files (as inf__gguf_open),
+ * INF__WMAP_COPY (model/wmap.h) reads them into private memory instead, so
+ * that the reader never touches the files after this returns. */
+int inf__gguf_open_flags(const char *path, unsigned flags, inf__gguf **out, inf__err *err);
 
 /* Reference counting: inf__gguf_free drops one reference; the last frees
  * the reader and its mappings.  NULL is fine for both. */

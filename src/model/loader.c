@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "model/modeldir.h"
 #include "model/safetensors.h"
+#include "model/wmap.h"
 
 struct inf__model_files {
     inf__st_set *st;   /* mapped files, or NULL with dummy weights */
@@ -384,7 +385,8 @@ static int open_files(const char *dir, const inf__load_params *p, const inf__hfc
     /* Mapping and parsing the files is the first half of the progress,
      * checking the tensors layer by layer the second. */
     progress_half half = {p->progress, p->progress_user};
-    int rc = inf__st_open_dir(dir, &f->st, p->progress ? half_progress : NULL, &half, err);
+    int rc = inf__st_open_dir(dir, p->copy_weights ? INF__WMAP_COPY : 0, &f->st,
+                              p->progress ? half_progress : NULL, &half, err);
     if (rc) return rc;
     f->weight_bytes = inf__st_data_bytes(f->st);
     walk w = {.mode = M_FILES, .cfg = cfg, .st = f->st, .dir = dir, .prefix = "model.",

@@ -215,6 +215,9 @@ typedef struct inf__load_params {
     int32_t dummy_bits;       /* 0, 4 or 8 */
     int32_t dummy_group;      /* default 64 */
     const char *dummy_dtype;  /* NULL = config's dtype */
+    int copy_weights;         /* safetensors: read the files into private
+                                 memory instead of mapping them (a GGUF
+                                 source: see INF__MD_COPY) */
     void (*progress)(float fraction, void *user);
     void *progress_user;
 } inf__load_params;

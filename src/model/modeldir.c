@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "model/gguf.h"
 #include "model/gguf_model.h"
+#include "model/wmap.h"
 
 /* Sets f->path; reads the file when `read`.  A missing file is INF_OK with
  * f->text NULL (the caller decides whether it was required). */
@@ -172,7 +173,8 @@ static int open_gguf(inf__modeldir *md, const char *gpath, unsigned what, inf__e
         if (!(files[i]->path = inf__strdup(gpath)))
             return inf__seterr(err, INF_E_NOMEM, "out of memory");
     if (!(what & (INF__MD_CONFIG | INF__MD_TEXT))) return INF_OK;
-    int rc = inf__gguf_open(gpath, &md->gguf, err);
+    int rc = inf__gguf_open_flags(gpath, (what & INF__MD_COPY) ? INF__WMAP_COPY : 0, &md->gguf,
+                                  err);
     if (!rc && (what & INF__MD_CONFIG) && (what & INF__MD_PARSE))
         rc = inf__gguf_config(md->gguf, &md->cfg, err);
     if (!rc && (what & INF__MD_TEXT)) rc = gguf_texts(md, err);

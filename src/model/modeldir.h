@@ -59,6 +59,9 @@ struct inf__gguf;
 #define INF__MD_TEXT 4u       /* tokenizer.json, tokenizer_config.json,
                                  chat_template.jinja */
 #define INF__MD_PARSE 8u      /* with the two above: parse them into cfg */
+#define INF__MD_COPY 16u      /* a GGUF source: read its files into private
+                                 memory instead of mapping them
+                                 (inf__gguf_open_flags, INF__WMAP_COPY) */
 /* What loading a model needs, and everything. */
 #define INF__MD_MODEL (INF__MD_CONFIG | INF__MD_GENERATION | INF__MD_PARSE)
 #define INF__MD_ALL (INF__MD_MODEL | INF__MD_TEXT)

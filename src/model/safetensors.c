@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "model/wmap.h"
 
 /* ------------------------------------------------------------------------
  * Header parsing
@@ -250,7 +251,7 @@ void inf__st_set_free(inf__st_set *s) {
     free(s);
 }
 
-static int map_file(const char *path, st_file *f, inf__err *err) {
+static int map_file(const char *path, unsigned flags, st_file *f, inf__err *err) {
     memset(f, 0, sizeof *f);
     f->path = inf__strdup(path);
     if (!f->path) return inf__seterr(err, INF_E_NOMEM, "out of memory");
@@ -277,11 +278,10 @@ static int map_file(const char *path, st_file *f, inf__err *err) {
                            "8-byte header length", path, (long long)st.st_size);
     }
     f->size = (size_t)st.st_size;
-    void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
+    void *m = NULL;
+    int rc = inf__wmap_fd(fd, f->size, flags, path, &m, err);
     close(fd);
-    if (m == MAP_FAILED)
-        return inf__seterr(err, INF_E_IO, "%s: mmap failed: %s", path, strerror(e));
+    if (rc) return rc;
     f->map = m;
     return inf__st_parse_mem(f->map, f->size, path, &f->h, err);
 }
@@ -369,8 +369,8 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 /* Maps the files named in names[n] (relative to dir) into a new set. */
-static int open_files(const char *dir, char **names, size_t n, inf__st_set **out,
-                      void (*progress)(float, void *), void *user,
+static int open_files(const char *dir, char **names, size_t n, unsigned flags,
+                      inf__st_set **out, void (*progress)(float, void *), void *user,
                       const char *listed_by, inf__err *err) {
     inf__st_set *s = calloc(1, sizeof *s);
     if (s) s->files = calloc(n ? n : 1, sizeof *s->files);
@@ -386,7 +386,7 @@ static int open_files(const char *dir, char **names, size_t n, inf__st_set **out
             break;
         }
         s->n_files++;
-        rc = map_file(path, &s->files[i], err);
+        rc = map_file(path, flags, &s->files[i], err);
         if (rc == INF_E_NOT_FOUND && listed_by)
             inf__seterr(err, INF_E_NOT_FOUND, "%s: shard %s (listed in %s) is missing",
                         path, names[i], listed_by);
@@ -409,7 +409,7 @@ int inf__st_open_file(const char *path, inf__st_set **out, inf__err *err) {
     if (!dir) return inf__seterr(err, INF_E_NOMEM, "out of memory");
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0'; else strcpy(dir, ".");
-    int rc = open_files(dir, names, 1, out, NULL, NULL, NULL, err);
+    int rc = open_files(dir, names, 1, 0, out, NULL, NULL, NULL, err);
     free(dir);
     return rc;
 }
@@ -472,7 +472,7 @@ static int read_index(const char *ipath, json_t **root_out, char ***names,
     return INF_OK;
 }
 
-int inf__st_open_dir(const char *dir, inf__st_set **out,
+int inf__st_open_dir(const char *dir, unsigned flags, inf__st_set **out,
                      void (*progress)(float, void *), void *user, inf__err *err) {
     *out = NULL;
     char *ipath = inf__path_join(dir, "model.safetensors.index.json");
@@ -515,7 +515,7 @@ int inf__st_open_dir(const char *dir, inf__st_set **out,
         }
     }
     if (rc == INF_OK)
-        rc = open_files(dir, names, n, out, progress, user,
+        rc = open_files(dir, names, n, flags, out, progress, user,
                         index ? "model.safetensors.index.json" : NULL, err);
     if (rc == INF_OK && index) {
         /* Every tensor the index lists must be in the shard it names. */

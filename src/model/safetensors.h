@@ -45,11 +45,12 @@ typedef struct inf__st_set inf__st_set;
 /* Maps a model directory's weights: model.safetensors.index.json when
  * present (every shard its weight_map names, and every tensor it lists must
  * be in the shard it names), else every *.safetensors file in the directory
- * (sorted by name).  Tensor names must be unique across files.  progress
- * (may be NULL) is called with 0..1 as files are mapped and parsed.
- * Errors: INF_E_NOT_FOUND (no weights, missing shard), INF_E_IO, INF_E_FORMAT.
- * Free with inf__st_set_free. */
-int inf__st_open_dir(const char *dir, inf__st_set **out,
+ * (sorted by name).  Tensor names must be unique across files.  flags:
+ * 0 maps the files, INF__WMAP_COPY (model/wmap.h) reads them into private
+ * memory instead.  progress (may be NULL) is called with 0..1 as files are
+ * mapped and parsed.  Errors: INF_E_NOT_FOUND (no weights, missing shard),
+ * INF_E_IO, INF_E_FORMAT, INF_E_NOMEM.  Free with inf__st_set_free. */
+int inf__st_open_dir(const char *dir, unsigned flags, inf__st_set **out,
                      void (*progress)(float fraction, void *user), void *user,
                      inf__err *err);
 /* Maps a single file into a new set (same errors). */

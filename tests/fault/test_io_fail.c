@@ -2,8 +2,10 @@
  * directories, FIFOs, empty, truncated, unreadable or fail with a real EIO
  * must give a clean error naming the file, never a hang or a crash; and the
  * promise inference.h makes about weight files changed while a model is
- * open (inf_model_load): replacing or deleting them is safe, truncating
- * them in place ends the process with SIGBUS (checked in a child).
+ * open (inf_model_load): mapped, replacing or deleting them is safe and
+ * truncating them in place ends the process with SIGBUS (checked in a
+ * child); copied (copy_weights), truncating or rewriting them in place
+ * changes nothing (safetensors, and GGUF when --gguf FILE is given).
  *
  * The tiny fixture models have no tokenizer, so models are opened with the
  * engine's INF__ENGINE_NO_TOKENIZER_OK (as the golden tests do); the
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,11 +24,13 @@
 #include "backends/cpu/cpu.h"
 #include "engine/engine.h"
 #include "inference.h"
+#include "model/wmap.h"
 #include "testutil.h"
 
 static char tmp[256];
 static const char *tiny = INF_FIXTURES "/tiny/llama-f32";
 static const char *brown = INF_SOURCE_DIR "/models/brown-llama-8m";
+static const char *gguf; /* --gguf: a small GGUF model (a copy is truncated) */
 
 static void copy_file(const char *from, const char *to, long keep) {
     size_t n = 0;
@@ -61,13 +66,19 @@ static const char *fresh_model(char *dir, size_t n) {
     return dir;
 }
 
-static int open_model(const char *dir, const inf_model_ops **ops, void **model, char **err) {
+static int open_model_as(const char *dir, int copy, const inf_model_ops **ops, void **model,
+                         char **err) {
     inf_load_options lo;
     inf_load_options_default(&lo);
     lo.n_threads = 1;
+    lo.copy_weights = copy;
     *err = NULL;
     return inf__engine_open(dir, &lo, &inf__cpu_compute, INF__ENGINE_NO_TOKENIZER_OK, ops,
                             model, err);
+}
+
+static int open_model(const char *dir, const inf_model_ops **ops, void **model, char **err) {
+    return open_model_as(dir, 0, ops, model, err);
 }
 
 /* The logits of three ids, summed (a fingerprint of the weights read). */
@@ -158,7 +169,79 @@ static void bad_tokenizer(const char *kind, int want) {
     inf_free(err);
 }
 
-int main(void) {
+/* Opens `path` with copy_weights, then truncates `file` (its weights) to
+ * nothing and computes, then restores its size with zeros written in place
+ * and computes: the logits must equal those before, and the process must
+ * live (a SIGBUS here would end the test). */
+static void copied_weights_survive(const char *what, const char *path, const char *file) {
+    const inf_model_ops *ops;
+    void *model = NULL;
+    char *err = NULL;
+    double before = 0, after = 0;
+    int rc = open_model_as(path, 1, &ops, &model, &err);
+    CHECK_MSG(rc == INF_OK, "%s copied: open: %s", what, err ? err : "");
+    free(err);
+    if (rc != INF_OK) return;
+    struct stat st;
+    stat(file, &st);
+    CHECK_EQ_INT(logits_sum(ops, model, &before), INF_OK);
+    CHECK_EQ_INT(truncate(file, 0), 0);
+    CHECK_EQ_INT(logits_sum(ops, model, &after), INF_OK);
+    CHECK_MSG(after == before, "%s copied, file truncated: logits unchanged (%g vs %g)", what,
+              after, before);
+    CHECK_EQ_INT(truncate(file, st.st_size), 0); /* zeros, in place */
+    CHECK_EQ_INT(logits_sum(ops, model, &after), INF_OK);
+    CHECK_MSG(after == before, "%s copied, file rewritten with zeros: logits unchanged (%g vs %g)",
+              what, after, before);
+    ops->close(model);
+    printf("%s weights copied (copy_weights), file truncated then zeroed in place while open: "
+           "logits unchanged (%.6g)\n", what, before);
+}
+
+/* A MAP_PRIVATE mapping of a file with every page copied on write (what
+ * MADV_POPULATE_WRITE does), then the file truncated: reading the copies
+ * raises SIGBUS, because truncation discards private copies too. */
+static void cow_mapping_still_faults(void) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/cow.bin", tmp);
+    FILE *f = fopen(p, "wb");
+    static char page[4096];
+    for (int i = 0; f && i < 16; i++) fwrite(page, 1, sizeof page, f);
+    if (f) fclose(f);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGBUS, SIG_DFL);
+        int fd = open(p, O_RDONLY);
+        volatile char *m = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) _exit(3);
+        for (int i = 0; i < 16; i++) m[i * 4096] = 1; /* private copies */
+        if (truncate(p, 0) != 0) _exit(4);
+        int sum = 0;
+        for (int i = 0; i < 16; i++) sum += m[i * 4096];
+        _exit(sum == 16 ? 0 : 5);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+#if defined(__SANITIZE_ADDRESS__)
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 1) status = SIGBUS;
+#endif
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+              "copy-on-write private mapping, file truncated: SIGBUS (status 0x%x)", status);
+    printf("MAP_PRIVATE with every page copied on write, file truncated: %s\n",
+           WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
+                               : "no signal (the private copies survived)");
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--gguf") == 0 && i + 1 < argc) {
+            gguf = argv[++i];
+        } else {
+            fprintf(stderr, "usage: test_io_fail [--gguf FILE.gguf]\n");
+            return 2;
+        }
+    }
     snprintf(tmp, sizeof tmp, "/tmp/inf-io-fail-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
 
@@ -240,6 +323,48 @@ int main(void) {
               status);
     printf("weights truncated in place while open: %s\n",
            WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "no signal");
+
+    /* 4. Copied weights (copy_weights): truncated, then rewritten in place
+     *    with zeros, while open: the logits do not change. */
+    fresh_model(dir, sizeof dir);
+    copied_weights_survive("safetensors", dir, w);
+    if (gguf && access(gguf, R_OK) != 0) {
+        printf("gguf copied-weights case skipped: %s not converted (python3 missing?)\n", gguf);
+        gguf = NULL;
+    }
+    if (gguf) {
+        char g[600];
+        snprintf(g, sizeof g, "%s/m.gguf", tmp);
+        copy_file(gguf, g, -1);
+        copied_weights_survive("gguf", g, g);
+    } else {
+        printf("gguf copied-weights case skipped: no --gguf FILE\n");
+    }
+
+    /* 5. Why copy_weights reads into anonymous memory (model/wmap.h): a
+     *    private mapping whose every page was copied on write still
+     *    faults on the file once it is truncated. */
+    cow_mapping_still_faults();
+
+    /* 6. A file shorter than the size asked for (it shrank between the
+     *    fstat and the read): INF_E_IO naming the file, nothing mapped. */
+    {
+        char p2[600];
+        snprintf(p2, sizeof p2, "%s/short.bin", tmp);
+        FILE *f = fopen(p2, "wb");
+        static char page[4096];
+        if (f) { fwrite(page, 1, sizeof page, f); fclose(f); }
+        int fd = open(p2, O_RDONLY);
+        void *m = (void *)1;
+        inf__err e;
+        inf__err_clear(&e);
+        int rc = inf__wmap_fd(fd, 3 * sizeof page, INF__WMAP_COPY, p2, &m, &e);
+        CHECK_EQ_INT(rc, INF_E_IO);
+        CHECK(m == NULL);
+        CHECK_MSG(strstr(e.msg, "short.bin") && strstr(e.msg, "shrank"), "message: %s", e.msg);
+        printf("copy of a file that shrank: %s: %s\n", inf_status_name(rc), e.msg);
+        if (fd >= 0) close(fd);
+    }
 
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

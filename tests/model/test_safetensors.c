@@ -132,7 +132,7 @@ static void files(void) {
                  4 * (2 * 512 * 64 + 64 + 3 * (2 * 64 + 2 * 64 * 64 + 2 * 32 * 64 + 3 * 160 * 64)));
     inf__st_set_free(s);
     snprintf(p, sizeof p, "%s/tiny/qwen3-f16-sharded", INF_FIXTURES);
-    CHECK_EQ_INT(inf__st_open_dir(p, &s, NULL, NULL, &err), INF_OK);
+    CHECK_EQ_INT(inf__st_open_dir(p, 0, &s, NULL, NULL, &err), INF_OK);
     CHECK_EQ_INT(inf__st_file_count(s), 3);
     t = inf__st_find(s, "model.norm.weight");
     CHECK(t != NULL && t->dtype == INF__DT_F16);

@@ -111,6 +111,7 @@ class inf_load_options(Structure):
         ("no_prefix_cache", c_int),
         ("prefill_chunk", c_int32),
         ("precision", c_int32),
+        ("copy_weights", c_int),  # issue 14: read weights, do not map
     ]
 
 

@@ -143,7 +143,8 @@ def load(path: str, backend: Optional[str] = None, context_length: Optional[int]
          dummy_group: Optional[int] = None, dummy_dtype: Optional[str] = None,
          progress: Optional[Callable[[float], None]] = None,
          precision: Optional[str] = None, kv_memory: Optional[int] = None,
-         prefix_cache: bool = True, prefill_chunk: Optional[int] = None) -> "Model":
+         prefix_cache: bool = True, prefill_chunk: Optional[int] = None,
+         copy_weights: bool = False) -> "Model":
     """Loads a model (inf_model_load): a Hugging Face model directory, or
     what the chosen backend accepts (a URL for "openai", a GGUF file for
     "llama_cpp").
@@ -160,7 +161,10 @@ def load(path: str, backend: Optional[str] = None, context_length: Optional[int]
     inf_load_options.precision).  kv_memory: bytes of KV cache shared by all
     sequences (None: context x slots).  prefix_cache: False never reuses
     cached prompt blocks.  prefill_chunk: prompt tokens per step while other
-    streams decode (None/0: adaptive, -1: no chunking).
+    streams decode (None/0: adaptive, -1: no chunking).  copy_weights: True
+    reads the weight files into memory instead of mapping them, so that a
+    file truncated or rewritten in place cannot kill the process with
+    SIGBUS (inf_load_options.copy_weights; costs the files' size in RAM).
 
     Raises an InferenceError subclass with the library's message (e.g.
     InferenceIOError for a missing directory).  The Model is a context
@@ -197,6 +201,8 @@ def load(path: str, backend: Optional[str] = None, context_length: Optional[int]
         o.no_prefix_cache = 1
     if prefill_chunk is not None:
         o.prefill_chunk = _int("prefill_chunk", prefill_chunk)
+    if copy_weights:
+        o.copy_weights = 1
     if dummy_weights:
         o.dummy_weights = 1
     if dummy_bits is not None:

@@ -225,6 +225,9 @@ static int b_load(void *user, const char *path, const inf_load_options *opts,
         if (opts->context_length > 0) { argv[a++] = "--ctx-size"; argv[a++] = ctx; }
         if (opts->parallel_slots > 0) { argv[a++] = "--parallel"; argv[a++] = par; }
         if (opts->n_threads > 0) { argv[a++] = "--threads"; argv[a++] = thr; }
+        /* copy_weights: the child reads its weights too, so truncating the
+         * file cannot kill it with SIGBUS (which would fail our streams). */
+        if (opts->copy_weights) argv[a++] = "--no-mmap";
         argv[a] = NULL;
         /* The key goes in the environment (private to our user), not on
          * the command line (/proc/PID/cmdline is world-readable). */
