@@ -21,7 +21,16 @@ static const char epilog[] =
     "POST /v1/completions (both with \"stream\": true for server-sent events),\n"
     "GET /metrics (Prometheus), GET / (chat page).  Sampling fields a request\n"
     "omits default to the model's generation_config.json when it asks for\n"
-    "sampling, else greedy decoding.\n";
+    "sampling, else greedy decoding.\n"
+    "\n"
+    "Weights: read into memory at start-up (the library's copy_weights), so\n"
+    "that a weight file truncated or rewritten in place while the server runs\n"
+    "(a download into the same file, `cp new old`) cannot kill it with SIGBUS.\n"
+    "The cost: the files' size in resident memory for the server's lifetime\n"
+    "(a mapping shares the page cache and can drop clean pages) and one full\n"
+    "read of them before the server answers (measured on a 2-core VM, page\n"
+    "cache warm: a 320 MiB Q4_0 GGUF, +332 MiB private memory and +0.1 s to\n"
+    "the first answer).  --mmap maps them instead.\n";
 
 /* The directory's last path component, for the model id. */
 static const char *base_name(const char *path, char *buf, size_t n) {
@@ -60,7 +69,7 @@ static int serve(int argc, char **argv, cli_strs *cors) {
     int header_timeout_s = (int)(cfg.header_timeout_ms / 1000);
     int body_timeout_s = (int)(cfg.body_timeout_ms / 1000);
     const char *key_flag = NULL;
-    int kv_mib = 0;
+    int kv_mib = 0, use_mmap = 0;
     const cli_opt opts[] = {
         {.short_name = 'm', .name = "model", .kind = CLI_STRING, .dest = &ma.dir,
          .metavar = "DIR", .help = "model directory (or what --backend accepts)"},
@@ -101,6 +110,11 @@ static int serve(int argc, char **argv, cli_strs *cors) {
          .metavar = "MIB",
          .help = "KV cache shared by all generations (native\n"
                  "engine; default: context x parallel)"},
+        {.name = "mmap", .kind = CLI_FLAG, .dest = &use_mmap,
+         .help = "map the weight files instead of reading them\n"
+                 "into memory: less resident memory and a faster\n"
+                 "start, but a weight file truncated or rewritten\n"
+                 "in place then kills the server (SIGBUS)"},
         {.name = "no-prefix-cache", .kind = CLI_FLAG, .dest = &ma.lo.no_prefix_cache,
          .help = "never reuse cached prompt prefixes"},
         {.name = "prefill-chunk", .kind = CLI_INT, .dest = &ma.lo.prefill_chunk, .min = -1,
@@ -169,6 +183,8 @@ static int serve(int argc, char **argv, cli_strs *cors) {
 
     ma.lo.parallel_slots = cfg.parallel;
     ma.lo.kv_memory = (int64_t)kv_mib << 20;
+    /* A server outlives the files it was started on (see the epilog). */
+    ma.lo.copy_weights = !use_mmap;
     inf_model *model = NULL;
     /* generating: the fast kernels unless told otherwise (issue 20) */
     cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
