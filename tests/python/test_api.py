@@ -243,3 +243,16 @@ def test_struct_layouts_match_the_header(tmp_path):
         assert int(c[name]) == ctypes.sizeof(t), name
         for f in t._fields_:
             assert int(c[f"{name}.{f[0]}"]) == getattr(t, f[0]).offset, f"{name}.{f[0]}"
+
+
+def test_copy_weights_survives_truncation(tmp_path):
+    """load(copy_weights=True) reads the weights into memory: truncating the
+    files afterwards leaves the logits as the mapped load gives them."""
+    d = tmp_path / "brown"
+    shutil.copytree(MODEL, d)
+    with inference.load(MODEL, threads=1) as m:
+        want = bytes(m.logits([1, 2, 3]))
+    with inference.load(str(d), threads=1, copy_weights=True) as m:
+        for f in d.glob("*.safetensors"):
+            os.truncate(f, 0)
+        assert bytes(m.logits([1, 2, 3])) == want
