@@ -417,7 +417,7 @@ static double rel_err(const gmat *g, const float *x, int64_t n, const float *a, 
 }
 
 static void test_matmul_set(const inf__cpu_kernels *k, const char *what) {
-    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 13, 64};
+    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 13, 16, 17, 64};
     for (int i = 0; i < NFMT; i++) {
         const fmt_info *fi = &FMTS[i];
         /* 67 rows: the 8/4/2-row tiles and their tails; 1024 columns (4 K
@@ -557,7 +557,7 @@ static void test_int8_bound(const inf__cpu_kernels *fast, const gmat *g, int64_t
 
 static void test_int8(void) {
     const inf__cpu_kernels *fast = inf__cpu_kernels_fast(), *ref = &inf__cpu_kernels_ref_fast;
-    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 13, 64};
+    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 13, 16, 17, 64};
     printf("fast set: %s\n", fast->name);
     for (int i = 0; i < NFMT; i++) {
         const fmt_info *fi = &FMTS[i];

@@ -188,6 +188,29 @@ typedef struct panel {
     float c[KB][MR] __attribute__((aligned(64)));
 } panel;
 
+/* Bytes of row r (data only; scales of MLX are small) for the prefetch. */
+static int64_t row_bytes(const inf__weight *w) {
+    if (w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) return w->cols * w->bits / 8;
+    return w->cols / inf__cpu_ggml_block_elems(w->fmt) * inf__cpu_ggml_block_bytes(w->fmt);
+}
+
+/* Blocks [b0, b0+nb) of row r (and an MLX row's scales and biases there)
+ * towards the caches (the token-lane path below reads short pieces of
+ * rows, whose streams the hardware prefetcher starts late). */
+static void prefetch_blocks(const inf__weight *w, int64_t r, int64_t b0, int64_t nb) {
+    const int64_t rb = row_bytes(w), nbt = w->cols / 32;
+    const char *p = (const char *)w->data + r * rb + b0 * rb / nbt;
+    const int64_t len = (nb * rb + nbt - 1) / nbt;
+    for (int64_t o = 0; o < len; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+    _mm_prefetch(p + len - 1, _MM_HINT_T0);
+    if (w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) {
+        const int64_t g = r * (w->cols / w->group) + b0 * 32 / w->group;
+        const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+        _mm_prefetch((const char *)w->scales + g * sbs, _MM_HINT_T0);
+        _mm_prefetch((const char *)w->biases + g * sbs, _MM_HINT_T0);
+    }
+}
+
 /* Rows [r, r+nr) x blocks [b0, b0+nb) of w into p (rows past nr: 0). */
 static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb, panel *p) {
     float dd[2 * KB], cc[KB];
@@ -366,6 +389,113 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
     return 1;
 }
 
+/* ---- 5 to 16 tokens: the tokens in the lanes ---------------------------------- */
+
+/* Batched decode (16 streams: 16 tokens per matmul) through the panels
+ * spent more time packing than multiplying (perf, Q4_0, 16 tokens: decode
+ * and transpose 50% of the step, the micro-kernel 25%): a panel serves only
+ * 16 tokens.  Here the 16 tokens are the lanes instead: x is transposed
+ * once per call (xt[g][t] = token t's 4 int8 of columns 4g..4g+3, a few
+ * KB), each weight row is decoded to u8 once into L1 and never transposed;
+ * one 4-byte broadcast of the row times xt[g] is one vpdpbusd for all 16
+ * tokens.  Rows go TR at a time (TR independent accumulation chains); the
+ * 16-row x 16-token results are transposed into y.  Each row's sum runs the
+ * same operations in the same order whatever the rows around it, so the
+ * row split does not change the result. */
+#define T16_MAX 16 /* most tokens of this path */
+#define TR 8       /* rows per pass */
+#ifndef LANES_PF_ROWS
+#define LANES_PF_ROWS 16 /* prefetch distance in rows */
+#endif
+
+/* Rows [r, r+R) over all blocks: ft[i][t] = y of row r+i, token t (lane t;
+ * lanes past the tokens give 0).  xt, dt, st: the transposed x (above),
+ * d and s per block x 16 lanes.  The same blocks of the row LANES_PF_ROWS
+ * further (below pf_end) are prefetched. */
+AI void lanes_pass(int R, const inf__weight *w, int64_t r, const int32_t *xt, const float *dt,
+                   const float *st, float *ft, int64_t pf_end) {
+    uint8_t u[TR][KC] __attribute__((aligned(64)));
+    float dd[TR][KB], cc[TR][KB];
+    const int64_t nbt = w->cols / 32;
+    __m512 f[TR];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) f[i] = _mm512_setzero_ps();
+    for (int64_t b0 = 0; b0 < nbt; b0 += KB) {
+        const int64_t nb = nbt - b0 < KB ? nbt - b0 : KB;
+        for (int i = 0; i < R; i++) {
+            if (r + i + LANES_PF_ROWS < pf_end) prefetch_blocks(w, r + i + LANES_PF_ROWS, b0, nb);
+            decode(w, r + i, b0, nb, u[i], dd[i], cc[i]);
+        }
+        for (int64_t b = 0; b < nb; b++) {
+            const int32_t *xg = xt + (b0 + b) * 8 * 16;
+            __m512i xv[8];
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) xv[g] = _mm512_load_si512(xg + 16 * g);
+            const __m512 dx = _mm512_load_ps(dt + (b0 + b) * 16), sx = _mm512_load_ps(st + (b0 + b) * 16);
+#pragma GCC unroll 8
+            for (int i = 0; i < R; i++) {
+                __m512i a = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int g = 0; g < 8; g++) {
+                    int32_t wv;
+                    memcpy(&wv, u[i] + 32 * b + 4 * g, 4);
+                    a = _mm512_dpbusd_epi32(a, _mm512_set1_epi32(wv), xv[g]);
+                }
+                f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(_mm512_set1_ps(dd[i][b]), dx), f[i]);
+                f[i] = _mm512_fmadd_ps(_mm512_set1_ps(cc[i][b]), sx, f[i]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) _mm512_store_ps(ft + 16 * i, f[i]);
+}
+
+/* n in [1, 16] tokens (w not Q6_K); returns 0 (nothing done) without memory
+ * for the transposed x. */
+static int lanes_gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
+                      int64_t r0, int64_t r1) {
+    const int64_t nbt = w->cols / 32, ng = w->cols / 4, n = xq->n;
+    int32_t *xt = aligned_alloc(64, (size_t)(ng * 64 + 2 * nbt * 64));
+    if (!xt) return 0;
+    float *dt = (float *)(xt + ng * 16), *st = dt + nbt * 16;
+    for (int64_t g0 = 0; g0 < ng; g0 += 16) {
+        const int64_t cnt = ng - g0 < 16 ? ng - g0 : 16;
+        const __mmask16 m = (__mmask16)((1u << cnt) - 1);
+        __m512 v[16];
+#pragma GCC unroll 16
+        for (int t = 0; t < 16; t++)
+            v[t] = t < n ? _mm512_maskz_loadu_ps(m, xq->q + t * xq->ld + 4 * g0) : _mm512_setzero_ps();
+        inf__transpose16(v);
+        for (int64_t j = 0; j < cnt; j++) _mm512_store_ps((float *)(xt + (g0 + j) * 16), v[j]);
+    }
+    for (int64_t b = 0; b < nbt; b++)
+        for (int t = 0; t < 16; t++) {
+            dt[b * 16 + t] = t < n ? xq->d[t * nbt + b] : 0.0f;
+            st[b * 16 + t] = t < n ? xq->s[t * nbt + b] : 0.0f;
+        }
+    float ft[16][16] __attribute__((aligned(64)));
+    for (int64_t r = r0; r < r1; r += 16) {
+        const int nr = r1 - r < 16 ? (int)(r1 - r) : 16;
+        for (int h = 0; h < nr;) {
+            if (nr - h >= TR) {
+                lanes_pass(TR, w, r + h, xt, dt, st, ft[h], r1);
+                h += TR;
+            } else {
+                lanes_pass(1, w, r + h, xt, dt, st, ft[h], r1);
+                h += 1;
+            }
+        }
+        __m512 v[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) v[i] = _mm512_load_ps(ft[i]);
+        inf__transpose16(v); /* v[t]: token t's 16 rows */
+        const __mmask16 m = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+        for (int64_t t = 0; t < n; t++) _mm512_mask_storeu_ps(y + t * ldy + r, m, v[t]);
+    }
+    free(xt);
+    return 1;
+}
+
 /* ---- one token or a few: row by row --------------------------------------- */
 
 /* Lane l of the result: block (l / 8) of the 64 columns (pair p: blocks 2p, 2p+1). */
@@ -376,11 +506,6 @@ AI __m512 pair_scale(__m512 ds16, int p) {
     return _mm512_permutexvar_ps(idx, ds16);
 }
 
-/* Bytes of row r (data only; scales of MLX are small) for the prefetch. */
-static int64_t row_bytes(const inf__weight *w) {
-    if (w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) return w->cols * w->bits / 8;
-    return w->cols / inf__cpu_ggml_block_elems(w->fmt) * inf__cpu_ggml_block_bytes(w->fmt);
-}
 
 /* Formats with a fused path in rows_t (blocks unpacked in registers,
  * straight from the stored bytes); FUSE_NONE: through decode()'s buffer. */
@@ -566,6 +691,9 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
 
 static void vnni_matmul_q8(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
                            int64_t r0, int64_t r1) {
+    if (xq->n >= Q8_GEMM_MIN && xq->n <= T16_MAX && w->fmt != INF__W_Q6_K &&
+        lanes_gemm(w, xq, y, ldy, r0, r1))
+        return;
     if (xq->n >= Q8_GEMM_MIN && gemm(w, xq, y, ldy, r0, r1)) return;
     for (int64_t t = 0; t < xq->n; t += 4) { /* the row kernel takes up to 4 tokens */
         inf__cpu_xq part = *xq;
