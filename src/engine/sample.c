@@ -54,12 +54,29 @@ double inf__rng_uniform(inf__rng *r) {
 
 /* ---- helpers ----------------------------------------------------------- */
 
+/* Greedy decoding runs this over every stream's logits each step (151,936
+ * of them for Qwen3; 16 streams: 2.4M values on the scheduler's thread
+ * while the compute threads wait).  The obvious loop keeps one dependent
+ * chain (compare, then select the index); here 16 independent running
+ * maxima (the compiler keeps them in registers), then the first index that
+ * holds the maximum.  Same result as "strictly greater replaces": a NaN
+ * never wins (and x[0] NaN stays the answer, as nothing compares greater
+ * than it), ties go to the lowest index, -0 and +0 tie. */
 int32_t inf__argmax(const float *x, int32_t n) {
     if (n <= 0) return -1;
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i; /* strict: lowest id wins ties */
-    return best;
+    if (x[0] != x[0]) return 0;
+    enum { L = 16 };
+    float m[L];
+    for (int j = 0; j < L; j++) m[j] = x[0];
+    int32_t i = 0;
+    for (; i + L <= n; i += L)
+        for (int j = 0; j < L; j++) m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+    float mx = x[0];
+    for (int j = 0; j < L; j++) mx = m[j] > mx ? m[j] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (i = 0; i < n; i++)
+        if (x[i] == mx) return i;
+    return 0; /* not reached: mx is one of the values */
 }
 
 void inf__sample_scratch_free(inf__sample_scratch *s) {

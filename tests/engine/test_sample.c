@@ -40,6 +40,37 @@ static void test_greedy(void) {
     CHECK_EQ_INT(sample(&c, l, 6, NULL, 0, NULL), 1);
 }
 
+/* The definition: a later value replaces the best only when strictly
+ * greater (the loop inf__argmax replaced). */
+static int32_t argmax_naive(const float *x, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return n > 0 ? best : -1;
+}
+
+/* inf__argmax against the definition: every length 1..100 and a vocabulary
+ * of 151,936, values drawn from a few levels (many ties), with NaN, -inf,
+ * +inf, -0 and +0 mixed in, the maximum in the tail and at index 0. */
+static void test_argmax_naive(void) {
+    static const float lv[] = {-1.0f, 0.0f, -0.0f, 2.5f, 2.5f, 7.0f, -INFINITY, INFINITY, NAN};
+    static float x[151936];
+    uint64_t st = 12345;
+    int bad = 0;
+    for (int trial = 0; trial < 3000; trial++) {
+        const int32_t n = trial < 2900 ? 1 + trial % 100 : 151936;
+        const int nl = trial % 3 == 0 ? 9 : trial % 3 == 1 ? 6 : 4; /* with or without NaN/inf */
+        for (int32_t i = 0; i < n; i++) {
+            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+            x[i] = lv[(st >> 33) % (uint64_t)nl];
+        }
+        if (trial % 7 == 0) x[n - 1] = 100.0f;      /* the maximum in the tail */
+        if (trial % 11 == 0) x[0] = NAN;             /* NaN first: stays */
+        bad += inf__argmax(x, n) != argmax_naive(x, n);
+    }
+    CHECK_MSG(bad == 0, "inf__argmax differs from the definition in %d of 3000 cases", bad);
+}
+
 static void test_repeat_penalty(void) {
     /* penalty 2: positive 3.0 -> 1.5 (below 2.0), negative -1 -> -2 */
     float l[4] = {3.0f, 2.0f, -1.0f, -1.5f};
@@ -350,6 +381,7 @@ static void test_freq_presence(void) {
 
 int main(void) {
     test_greedy();
+    test_argmax_naive();
     test_repeat_penalty();
     test_logit_bias();
     test_freq_presence();
