@@ -124,7 +124,8 @@ static inline int cand_less(cand x, cand y) {
     return x.v < y.v || (x.v == y.v && x.id > y.id);
 }
 
-/* Keeps the k best of c[0..n) in c[0..k) (unsorted) with a min-heap. */
+/* Keeps the k best of c[0..n) in c[0..k) (unsorted) with a min-heap; the
+ * others end in c[k..n) (a permutation: top-p selects again, wider). */
 static void select_top_k(cand *c, size_t n, size_t k) {
     /* heapify c[0..k) as a min-heap by candidate order */
     for (size_t i = k / 2; i-- > 0;) {
@@ -140,7 +141,9 @@ static void select_top_k(cand *c, size_t n, size_t k) {
     }
     for (size_t i = k; i < n; i++) {
         if (!cand_less(c[0], c[i])) continue;
+        cand t0 = c[0];
         c[0] = c[i];
+        c[i] = t0;
         size_t j = 0;
         for (;;) {
             size_t l = 2 * j + 1, m = j;
@@ -151,6 +154,49 @@ static void select_top_k(cand *c, size_t n, size_t k) {
             j = m;
         }
     }
+}
+
+/* A draw from c[0..n) by their weights c[i].v (total: their sum). */
+static int32_t draw(const cand *c, size_t n, double total, inf__rng *rng) {
+    double u = inf__rng_uniform(rng) * total, acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc += c[i].v;
+        if (u < acc) return c[i].id;
+    }
+    return c[n - 1].id; /* rounding at the top end */
+}
+
+/* Top-p over more candidates than this: sort only a growing top part. */
+#define TOP_P_PARTIAL 4096
+
+/* Top-p without sorting the whole vocabulary (a qsort of 151,936
+ * candidates took ~15 ms per token; the nucleus is usually a few hundred).
+ * The mass to reach is top_p times the sum of every candidate's weight
+ * exp(v - cmax); then the best 1024, 4096, ... candidates (select_top_k)
+ * are sorted until their running sum reaches it.  The kept prefix and its
+ * weights (c[i].v = (float)exp(v - cmax), in candidate order) are the ones
+ * the full sort gives; only the grand total is summed in another order (id
+ * order instead of sorted), which can move the cut only when the running
+ * sum lands within rounding of the target.  Returns the prefix length, or
+ * 0 when the top part grew to all n candidates (c then holds them, none
+ * converted: the caller sorts them all). */
+static size_t top_p_prefix(cand *c, size_t n, float cmax, float top_p) {
+    double total = 0;
+    for (size_t i = 0; i < n; i++) total += exp((double)(c[i].v - cmax));
+    const double need = (double)top_p * total;
+    for (size_t k = 1024; k < n; k *= 4) {
+        select_top_k(c, n, k);
+        qsort(c, k, sizeof *c, cand_cmp);
+        double cum = 0;
+        for (size_t i = 0; i < k; i++) {
+            cum += (float)exp((double)(c[i].v - cmax));
+            if (cum >= need) {
+                for (size_t j = 0; j <= i; j++) c[j].v = (float)exp((double)(c[j].v - cmax));
+                return i + 1;
+            }
+        }
+    }
+    return 0;
 }
 
 static void apply_repeat_penalty(const inf__sampler_cfg *cfg, float *v,
@@ -245,13 +291,21 @@ int32_t inf__sample(const inf__sampler_cfg *cfg, const float *logits,
         n = (size_t)cfg->top_k;
     }
     int use_top_p = cfg->top_p > 0 && cfg->top_p < 1;
+    float cmax = c[0].v;
+    for (size_t i = 1; i < n; i++)
+        if (c[i].v > cmax) cmax = c[i].v;
+    if (use_top_p && n > TOP_P_PARTIAL) {
+        size_t keep = top_p_prefix(c, n, cmax, cfg->top_p);
+        if (keep) {
+            double total = 0;
+            for (size_t i = 0; i < keep; i++) total += c[i].v;
+            return draw(c, keep, total, rng);
+        }
+    }
     if (use_top_p) qsort(c, n, sizeof *c, cand_cmp);
 
     /* probabilities (unnormalised) over the candidates */
     double total = 0;
-    float cmax = c[0].v;
-    for (size_t i = 1; i < n; i++)
-        if (c[i].v > cmax) cmax = c[i].v;
     for (size_t i = 0; i < n; i++) {
         double p = exp((double)(c[i].v - cmax));
         c[i].v = (float)p;
@@ -271,10 +325,5 @@ int32_t inf__sample(const inf__sampler_cfg *cfg, const float *logits,
         total = 0;
         for (size_t i = 0; i < n; i++) total += c[i].v;
     }
-    double u = inf__rng_uniform(rng) * total, acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc += c[i].v;
-        if (u < acc) return c[i].id;
-    }
-    return c[n - 1].id; /* rounding at the top end */
+    return draw(c, n, total, rng);
 }

@@ -3,6 +3,7 @@
  * stopstr.h (softmax probabilities, penalty rule, nucleus set). */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/sample.h"
@@ -69,6 +70,79 @@ static void test_argmax_naive(void) {
         bad += inf__argmax(x, n) != argmax_naive(x, n);
     }
     CHECK_MSG(bad == 0, "inf__argmax differs from the definition in %d of 3000 cases", bad);
+}
+
+/* Top-p as sample.h defines it, by a full sort of the vocabulary (what
+ * inf__sample did before it sorted only the top part): logits / t, min-p,
+ * sorted best first (lower id on ties), weights exp(v - max), the shortest
+ * prefix reaching top_p of the total, a draw. */
+typedef struct ref_cand { float v; int32_t id; } ref_cand;
+static int ref_cmp(const void *a, const void *b) {
+    const ref_cand *x = a, *y = b;
+    if (x->v != y->v) return x->v > y->v ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+static int32_t ref_top_p(const float *l, int32_t n, float t, float top_p, float min_p, inf__rng *r,
+                         ref_cand *c) {
+    const float it = 1.0f / t; /* as the sampler scales */
+    float vmax = -INFINITY;
+    for (int32_t i = 0; i < n; i++) vmax = l[i] * it > vmax ? l[i] * it : vmax;
+    const float th = min_p > 0 ? vmax + logf(min_p) : -INFINITY;
+    size_t m = 0;
+    for (int32_t i = 0; i < n; i++)
+        if (l[i] * it >= th) c[m].v = l[i] * it, c[m].id = i, m++;
+    qsort(c, m, sizeof *c, ref_cmp);
+    const float cmax = c[0].v;
+    double total = 0, cum = 0;
+    for (size_t i = 0; i < m; i++) {
+        const double p = exp((double)(c[i].v - cmax));
+        c[i].v = (float)p;
+        total += p;
+    }
+    size_t keep = m;
+    for (size_t i = 0; i < m; i++)
+        if ((cum += c[i].v) >= (double)top_p * total) { keep = i + 1; break; }
+    double tk = 0, acc = 0;
+    for (size_t i = 0; i < keep; i++) tk += c[i].v;
+    const double u = inf__rng_uniform(r) * tk;
+    for (size_t i = 0; i < keep; i++)
+        if (u < (acc += c[i].v)) return c[i].id;
+    return c[keep - 1].id;
+}
+
+/* Top-p over a 151,936-token vocabulary (sorted only as far as the nucleus
+ * reaches) draws the same tokens as the full sort, with the same seeds.
+ * Nucleus sizes at top-p 0.5 / 0.9 / 0.99 (t 0.8): 1 / 3 / 49 (peaked),
+ * 272 / 930 / 1857 and 1411 / 4735 / 9764 (the sorted top part grows once
+ * to three times), 13K-72K with 8 levels of ties (grows to the whole
+ * vocabulary: the full sort), flat with min-p 0.9 (~25K candidates). */
+static void test_top_p_large(void) {
+    enum { NV = 151936 };
+    static float l[NV];
+    static ref_cand rc[NV];
+    uint64_t st = 99;
+    int bad = 0, draws = 0;
+    for (int shape = 0; shape < 5; shape++) {
+        for (int32_t i = 0; i < NV; i++) {
+            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+            const double u = (double)(st >> 11) / 9007199254740992.0;
+            l[i] = shape == 0 ? (float)(-1.2 * log(u + 1e-12))
+                 : shape == 1 ? (float)(40.0 * pow(u, 8))
+                 : shape == 2 ? (float)(30.0 * u * u)
+                 : shape == 3 ? (float)(int)(u * 8)
+                              : (float)u * 0.5f;
+        }
+        const float tps[3] = {0.5f, 0.9f, 0.99f};
+        for (int k = 0; k < 3; k++) {
+            inf__sampler_cfg c = {.temperature = 0.8f, .top_p = tps[k], .min_p = shape == 4 ? 0.9f : 0};
+            inf__rng r1, r2;
+            inf__rng_seed(&r1, 1000 + k);
+            inf__rng_seed(&r2, 1000 + k);
+            for (int d = 0; d < 4; d++, draws++)
+                bad += sample(&c, l, NV, NULL, 0, &r1) != ref_top_p(l, NV, 0.8f, tps[k], c.min_p, &r2, rc);
+        }
+    }
+    CHECK_MSG(bad == 0, "top-p: %d of %d draws differ from the full sort", bad, draws);
 }
 
 static void test_repeat_penalty(void) {
@@ -382,6 +456,7 @@ static void test_freq_presence(void) {
 int main(void) {
     test_greedy();
     test_argmax_naive();
+    test_top_p_large();
     test_repeat_penalty();
     test_logit_bias();
     test_freq_presence();
