@@ -8,6 +8,14 @@
 
 #include "core/util.h"
 
+/* A parse of `fname` that ran out of memory: jansson calls it malformed
+ * (core/jsonwatch.h), so ask the watch first. */
+static int parse_nomem(json_t *root, const char *fname, inf__err *err) {
+    json_decref(root);
+    return inf__seterr(err, INF_E_NOMEM, "%s: out of memory parsing it", fname);
+}
+#include "core/jsonwatch.h"
+
 /* Sanity bounds: far above any real model, low enough that products of
  * dims stay inside int64 and allocations stay plausible. */
 #define MAX_DIM (1 << 24)
@@ -381,7 +389,9 @@ int inf__hfconfig_parse(const char *json, size_t len, const char *fname,
     if (!err) err = &local; /* the code is needed even without a message */
     inf__err_clear(err);
     json_error_t je;
+    inf__json_watch_begin();
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+    if (inf__json_watch_failed()) return parse_nomem(root, fname, err);
     if (!root)
         return inf__seterr(err, INF_E_FORMAT, "%s: malformed JSON: %s (line %d, column %d)",
                            fname, je.text, je.line, je.column);
@@ -514,7 +524,9 @@ int inf__hfconfig_parse_gen(const char *json, size_t len, const char *fname,
                             inf__model_desc *d, inf__err *err) {
     if (!fname) fname = "generation_config.json";
     json_error_t je;
+    inf__json_watch_begin();
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+    if (inf__json_watch_failed()) return parse_nomem(root, fname, err);
     if (!root)
         return inf__seterr(err, INF_E_FORMAT, "%s: malformed JSON: %s (line %d, column %d)",
                            fname, je.text, je.line, je.column);
@@ -558,7 +570,9 @@ int inf__hfconfig_peek(const char *json, size_t len, const char *fname,
     memset(out, 0, sizeof *out);
     if (!fname) fname = "config.json";
     json_error_t je;
+    inf__json_watch_begin();
     json_t *root = json_loadb(json, len, 0, &je);
+    if (inf__json_watch_failed()) return parse_nomem(root, fname, err);
     if (!root)
         return inf__seterr(err, INF_E_FORMAT, "%s: malformed JSON: %s (line %d, column %d)",
                            fname, je.text, je.line, je.column);

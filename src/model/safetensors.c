@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "core/jsonwatch.h"
 #include "model/wmap.h"
 
 /* ------------------------------------------------------------------------
@@ -137,8 +138,13 @@ int inf__st_parse_mem(const void *buf, size_t len, const char *fname,
                            (unsigned long long)INF__ST_MAX_HEADER);
     json_error_t je;
     /* jansson rejects invalid UTF-8 and, with this flag, duplicate keys. */
+    inf__json_watch_begin();
     json_t *root = json_loadb((const char *)p + 8, (size_t)hlen,
                               JSON_REJECT_DUPLICATES, &je);
+    if (inf__json_watch_failed()) { /* jansson says "malformed": see jsonwatch.h */
+        json_decref(root);
+        return inf__seterr(err, INF_E_NOMEM, "%s: out of memory parsing the header", fname);
+    }
     if (!root)
         return inf__seterr(err, INF_E_FORMAT,
                            "%s: malformed header JSON: %s (at byte %d)", fname,
@@ -423,8 +429,13 @@ static int read_index(const char *ipath, json_t **root_out, char ***names,
     size_t len;
     int rc0 = inf__read_file(ipath, (size_t)64 << 20, &text, &len, err);
     if (rc0 != INF_OK) return rc0;
+    inf__json_watch_begin();
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     free(text);
+    if (inf__json_watch_failed()) {
+        json_decref(root);
+        return inf__seterr(err, INF_E_NOMEM, "%s: out of memory parsing it", ipath);
+    }
     if (!root)
         return inf__seterr(err, INF_E_FORMAT, "%s: malformed JSON: %s (line %d)",
                            ipath, je.text, je.line);

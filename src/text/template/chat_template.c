@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonwatch.h"
 #include "core/util.h"
 #include "text/template/tmpl_internal.h"
 
@@ -67,11 +68,14 @@ int inf__tmpl_from_source(const char *source, const char *special_tokens_json, i
     }
     if (special_tokens_json) {
         json_error_t je;
+        inf__json_watch_begin();
         t->vars = json_loads(special_tokens_json, JSON_DECODE_ANY, &je);
-        if (!t->vars || !json_is_object(t->vars)) {
+        int nomem = inf__json_watch_failed(); /* jansson says "malformed": core/jsonwatch.h */
+        if (nomem || !t->vars || !json_is_object(t->vars)) {
             free(t->arena);
             t->arena = NULL;
             inf__tmpl_free(t);
+            if (nomem) return inf__seterr(err, INF_E_NOMEM, "out of memory");
             return inf__seterr(err, INF_E_INVALID_ARGUMENT, "chat template: special tokens are not a JSON object");
         }
         json_t *b = json_object_get(t->vars, "bos_token");
@@ -133,7 +137,13 @@ static json_t *parse_config(const char *text, size_t len, const char *dir, inf__
     if (!text) return NULL;
     json_error_t je;
     /* model_max_length can exceed int64 (llama 3 writes 1e30 as an integer) */
+    inf__json_watch_begin();
     json_t *cfg = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &je);
+    if (inf__json_watch_failed()) { /* jansson says "malformed": core/jsonwatch.h */
+        json_decref(cfg);
+        *code = inf__seterr(err, INF_E_NOMEM, "out of memory");
+        return NULL;
+    }
     if (!cfg || !json_is_object(cfg)) {
         json_decref(cfg);
         *code = inf__seterr(err, INF_E_FORMAT, "%s%stokenizer_config.json: invalid JSON at line %d: %s",
@@ -240,7 +250,12 @@ int inf__tmpl_load_dir(const char *dir, inf__chat_template **out, inf__err *err)
 
 static tv parse_json_arg(tctx *c, const char *s, const char *what, json_type want, json_t *volatile *hold) {
     json_error_t je;
+    inf__json_watch_begin();
     json_t *j = json_loads(s, JSON_DECODE_ANY, &je);
+    if (inf__json_watch_failed()) { /* jansson says "malformed": core/jsonwatch.h */
+        json_decref(j);
+        inf__tc_fail(c, INF_E_NOMEM, "out of memory");
+    }
     if (!j) inf__tc_fail(c, INF_E_INVALID_ARGUMENT, "%s: invalid JSON at line %d: %s", what, je.line, je.text);
     *hold = j;
     if (json_typeof(j) != want && !(want == JSON_ARRAY && json_is_null(j)))

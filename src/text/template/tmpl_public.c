@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/jsonwatch.h"
 #include "core/util.h"
 #include "text/template/chat_template.h"
 
@@ -80,9 +81,12 @@ static int merged_vars(const char *model_dir, const char *extra, char **vars, in
         return (dir_vars || !extra || *vars) ? INF_OK : inf__seterr(err, INF_E_NOMEM, "out of memory");
     }
     json_error_t je;
+    inf__json_watch_begin();
     json_t *base = json_loads(dir_vars, 0, &je), *top = json_loads(extra, JSON_DECODE_ANY, &je);
     free(dir_vars);
-    if (!json_is_object(top)) {
+    if (inf__json_watch_failed()) { /* jansson says "malformed": core/jsonwatch.h */
+        rc = inf__seterr(err, INF_E_NOMEM, "out of memory");
+    } else if (!json_is_object(top)) {
         rc = inf__seterr(err, INF_E_INVALID_ARGUMENT, "chat template: special tokens are not a JSON object");
     } else if (!base || json_object_update(base, top) != 0 ||
                !(*vars = json_dumps(base, JSON_COMPACT))) {

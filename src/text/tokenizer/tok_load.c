@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonwatch.h"
 #include "text/tokenizer/tok_internal.h"
 #include "text/tokenizer/tok_json_fast.h"
 #include "text/tokenizer/tok_load.h"
@@ -418,7 +419,12 @@ static int parse_config(inf__tokenizer *t, const char *cfg, size_t len, inf__err
     json_error_t je;
     /* model_max_length is often 1e30 written as an integer: read numbers as
      * reals (only strings and booleans are used here). */
+    inf__json_watch_begin();
     json_t *root = json_loadb(cfg, len, JSON_DECODE_INT_AS_REAL, &je);
+    if (inf__json_watch_failed()) { /* jansson says "malformed": core/jsonwatch.h */
+        json_decref(root);
+        return OOM(err);
+    }
     if (!root || !json_is_object(root)) {
         json_decref(root);
         return inf__seterr(err, INF_E_FORMAT, "tokenizer_config.json: %s (line %d)", je.text, je.line);
@@ -506,11 +512,17 @@ int inf__tok_load_mem(const char *js, size_t len, const char *cfg, size_t cfg_le
             rr.blank[0] = "[]";
             rr.blank[1] = "{}";
         }
+        inf__json_watch_begin();
         root = json_load_callback(rest_read, &rr, 0, &je);
     } else {
+        inf__json_watch_begin();
         root = json_loadb(js, len, 0, &je);
     }
     int rc = INF_OK;
+    if (inf__json_watch_failed()) { /* jansson says "malformed": core/jsonwatch.h */
+        rc = OOM(err);
+        goto done;
+    }
     if (!root || !json_is_object(root)) {
         rc = inf__seterr(err, INF_E_FORMAT, "tokenizer.json: %s (line %d, column %d)",
                          root ? "top level is not an object" : je.text, je.line, je.column);
