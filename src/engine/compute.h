@@ -52,7 +52,10 @@ typedef struct inf__batch {
      * provides the buffer. */
     float *logits;
     /* Paged mode only (NULL otherwise): [n_slots] block tables, entries
-     * < kv_blocks, covering positions 0..max pos of the slot's rows. */
+     * < kv_blocks, covering positions 0..max pos of the slot's rows.  When
+     * EVERY layer has a sliding window (the widest W), the entries of
+     * blocks wholly before position (the slot's first pos in the batch) -
+     * W + 1 may be -1: the engine released them, and no row reads them. */
     const int32_t *const *block_tables;
 } inf__batch;
 

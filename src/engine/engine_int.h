@@ -73,10 +73,12 @@ struct inf__seq {
     /* Paged KV (seqkv.c; empty in per-slot mode). Position p lives in
      * block blocks[p / INF__KV_BLOCK]; blocks[0..n_pub) are published in
      * the prefix index (or were matched there), bhash[k] is block k's chain
-     * hash.  n_cached: prompt tokens taken from the cache (metrics). */
+     * hash.  n_cached: prompt tokens taken from the cache (metrics).
+     * Blocks [0, n_low) were released below the sliding window (entries
+     * -1; seqkv.c inf__seqkv_drop_window). */
     int32_t *blocks;
     uint64_t *bhash;
-    int32_t n_blocks, n_pub, blocks_cap;
+    int32_t n_blocks, n_pub, blocks_cap, n_low;
     int64_t n_cached;
 
     /* Shared with the reader, under mu. */
@@ -129,6 +131,9 @@ struct inf__engine {
     int paged;
     inf__kv kv;           /* worker-only */
     const int32_t **tables; /* [n_slots] block tables of the batch */
+    int32_t kv_window;    /* > 0: every layer attends to at most this many
+                             positions back, so blocks wholly below it are
+                             released (seqkv.c); 0: some layer sees all */
     inf__pace pace;       /* adaptive chunks from step times (worker) */
     int32_t prefill_chunk; /* prompt rows per step while others decode:
                               0 adaptive (pace), > 0 fixed,
@@ -218,6 +223,12 @@ int inf__seqkv_reserve(inf__engine *e, inf__seq *s, size_t from, size_t to,
 void inf__seqkv_publish(inf__engine *e, inf__seq *s);
 /* Drops all of s's blocks (it ends or goes back to the queue). */
 void inf__seqkv_release(inf__engine *e, inf__seq *s);
+/* Sliding windows on every layer (e->kv_window > 0): releases s's blocks
+ * that lie wholly before the window of its next position (their table
+ * entries become -1 and [0, n_low) is never read again); with the cache
+ * on, not before the next block is published.  A preempted sequence
+ * recomputes from position 0 with fresh blocks. */
+void inf__seqkv_drop_window(inf__engine *e, inf__seq *s);
 /* The (index, hash) of the full prompt block s computes next, for letting
  * one of several identical prompts go first; 0 when there is none. */
 int inf__seqkv_next_block(inf__engine *e, const inf__seq *s, int32_t *k,

@@ -481,7 +481,7 @@ static int32_t step(inf__engine *e) {
             e->tables[i] = s ? s->blocks : NULL;
             if (!s || !adv[i]) continue;
             const int32_t last = (int32_t)((s->n_past + (size_t)adv[i] - 1) / INF__KV_BLOCK);
-            for (int32_t k = 0; k <= last; k++) {
+            for (int32_t k = s->n_low; k <= last; k++) { /* below n_low: outside the window */
                 if (k < s->n_blocks && e->kv.b[s->blocks[k]].ref > 0) continue;
                 adv[i] = 0;
                 end_seq(e, s, INF_E_INTERNAL, INF_FINISH_NONE,
@@ -528,7 +528,10 @@ static int32_t step(inf__engine *e) {
         inf__seq *s = e->active[i];
         if (!s || !adv[i]) continue;
         s->n_past += (size_t)adv[i];
-        if (e->paged) inf__seqkv_publish(e, s);
+        if (e->paged) {
+            inf__seqkv_publish(e, s);
+            inf__seqkv_drop_window(e, s);
+        }
     }
     for (int32_t w = 0; w < n_want; w++) {
         inf__seq *s = e->b_seq[w];

@@ -78,8 +78,25 @@ void inf__seqkv_publish(inf__engine *e, inf__seq *s) {
 }
 
 void inf__seqkv_release(inf__engine *e, inf__seq *s) {
-    for (int32_t k = 0; k < s->n_blocks; k++) inf__kv_unref(&e->kv, s->blocks[k]);
-    s->n_blocks = s->n_pub = 0;
+    for (int32_t k = s->n_low; k < s->n_blocks; k++) inf__kv_unref(&e->kv, s->blocks[k]);
+    s->n_blocks = s->n_pub = s->n_low = 0;
+}
+
+void inf__seqkv_drop_window(inf__engine *e, inf__seq *s) {
+    if (!e->paged || e->kv_window <= 0 || s->n_past < (size_t)e->kv_window) return;
+    /* The next row, at position n_past, reads keys from n_past - window + 1
+     * on (cpu forward.c attn_lo; later rows read later keys): blocks
+     * wholly before that are never read again. */
+    int32_t upto = (int32_t)((s->n_past - (size_t)e->kv_window + 1) / BT);
+    /* With the cache on, a block is kept until the block after it is
+     * published: publishing names its parent block id (kv.h), and a
+     * released parent could already hold other data. */
+    if (e->kv.cache_on && upto > s->n_pub - 1) upto = s->n_pub - 1;
+    if (upto > s->n_blocks) upto = s->n_blocks;
+    for (; s->n_low < upto; s->n_low++) {
+        inf__kv_unref(&e->kv, s->blocks[s->n_low]);
+        s->blocks[s->n_low] = -1;
+    }
 }
 
 int inf__seqkv_next_block(inf__engine *e, const inf__seq *s, int32_t *k,

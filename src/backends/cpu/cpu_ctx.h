@@ -39,6 +39,8 @@ typedef struct inf__cpu_ctx {
      * written; kv_hw (blocks ever written, the engine hands out low ids
      * first) measures that. */
     int32_t bt, n_blocks, slot_blocks;
+    int32_t kv_window;      /* every layer sliding: the widest window; else 0
+                               (blocks before it may be -1: compute.h) */
     int paged;
     float **kp, **vp;       /* [n_layers] pools */
     int32_t *own_tables;    /* per-slot mode: [n_slots * slot_blocks] */

@@ -385,7 +385,10 @@ int inf__cpu_forward(void *ctx, const inf__batch *b, inf__err *err) {
         }
         if (!tables[s])
             return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: forward: slot %d has no block table", (int)s);
-        for (int32_t k = 0; k <= (expect - 1) / c->bt; k++) {
+        /* Blocks before every layer's window of the first row may be
+         * released (-1, compute.h): they are not read. */
+        const int32_t lo = c->kv_window > 0 && b->pos[i] - c->kv_window + 1 > 0 ? b->pos[i] - c->kv_window + 1 : 0;
+        for (int32_t k = lo / c->bt; k <= (expect - 1) / c->bt; k++) {
             int32_t id = tables[s][k];
             if (id < 0 || id >= c->n_blocks)
                 return inf__seterr(err, INF_E_INVALID_ARGUMENT,
