@@ -362,8 +362,11 @@ typedef struct inf_load_options {
      * activations and accumulation (the reference the golden tests check).
      * INF_PRECISION_FAST: activations rounded as llama.cpp does (int8 per
      * block of 32 with integer dot products for quantised weights, bf16 for
-     * BF16 weights where the CPU has AVX512-BF16); perplexity within 0.5%
-     * of exact (tests/cpu/test_cpu_fast.c).  Remote backends ignore it. */
+     * BF16 weights where the CPU has AVX512-BF16) and, on the cpu backend,
+     * a KV cache in f16 (half the bytes per position, so kv_memory holds
+     * twice the positions; attention widens to f32 and accumulates in
+     * f32); perplexity within 0.5% of exact (tests/cpu/test_cpu_fast.c).
+     * Exact keeps an f32 cache.  Remote backends ignore it. */
     int32_t precision;
     /* Appended (issue 14): non-zero reads the weight files (safetensors,
      * GGUF) into private memory during the load instead of mapping them,

@@ -88,9 +88,11 @@ typedef struct inf__compute_ops {
     void (*memory)(void *ctx, int64_t *active, int64_t *peak);
     void (*free)(void *ctx);
     /* Paged mode (both NULL for per-slot backends). */
-    /* Bytes of KV storage per position (all layers), for sizing the pool
-     * from inf_load_options.kv_memory before init. */
-    int64_t (*kv_token_bytes)(const inf__model_desc *desc);
+    /* Bytes of KV storage per position (all layers) that init() with the
+     * same desc and p will use (the element type may follow p->precision:
+     * the cpu backend stores f16 under precision fast), for sizing the
+     * pool from inf_load_options.kv_memory before init. */
+    int64_t (*kv_token_bytes)(const inf__model_desc *desc, const inf__compute_params *p);
     /* Copies rows [0, n_rows) of block src into block dst, every layer
      * (copy-on-write of a shared block before the engine writes into it).
      * Returns INF_OK or an error (blocks out of range). */

@@ -106,7 +106,7 @@ int inf__engine_create(const inf__engine_parts *p, void **model,
     e->prefill_chunk = p->prefill_chunk < -1 ? -1 : p->prefill_chunk;
     if (e->compute->copy_block && e->compute->kv_token_bytes) {
         const int64_t ctx_blocks = (e->n_ctx + INF__KV_BLOCK - 1) / INF__KV_BLOCK;
-        const int64_t block_bytes = e->compute->kv_token_bytes(&e->desc) * INF__KV_BLOCK;
+        const int64_t block_bytes = e->compute->kv_token_bytes(&e->desc, &cp) * INF__KV_BLOCK;
         int64_t nb = ctx_blocks * e->n_slots;
         if (p->kv_memory > 0) {
             nb = block_bytes > 0 ? p->kv_memory / block_bytes : 0;

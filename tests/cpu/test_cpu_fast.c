@@ -1,7 +1,8 @@
 /* The fidelity gate of the "fast" precision (issue 20): the fast kernels
  * (rounded activations: int8 blocks for quantised weights, bf16 for BF16
- * prefill) against the exact kernels on the same model, for every weight
- * format at hand.
+ * prefill) and its f16 KV cache against the exact kernels and f32 cache on
+ * the same model, for every weight format at hand (every fast context is
+ * checked to hold its cache in f16).
  *
  *   test_cpu_fast [GGUF_DIR]
  *
@@ -54,7 +55,15 @@ static void *init_ctx(const inf__model_desc *d, int precision, int ctxlen) {
     inf__err e;
     int rc = inf__cpu_compute.init(d, &p, &ctx, &e);
     CHECK_MSG(rc == INF_OK, "init: %s", e.msg);
-    return rc == INF_OK ? ctx : NULL;
+    if (rc != INF_OK) return NULL;
+    /* Precision fast includes the f16 KV cache (issue 20): the context
+     * stores 2-byte elements and reports half the bytes per position. */
+    inf__compute_params px = p;
+    px.precision = INF_PRECISION_EXACT;
+    const int fast = precision == INF_PRECISION_FAST;
+    CHECK_EQ_INT(inf__cpu_kv_elem_bytes(ctx), fast ? 2 : 4);
+    CHECK_EQ_INT(inf__cpu_compute.kv_token_bytes(d, &p) * (fast ? 2 : 1), inf__cpu_compute.kv_token_bytes(d, &px));
+    return ctx;
 }
 
 static double nll_of(const float *row, int V, int tok) {
@@ -135,9 +144,10 @@ static void brown_ppl(const char *name, const inf__model_desc *d, const int32_t 
     for (int k = 0; k < 2 && cx && cf; k++) {
         if (!s[k]->count) continue;
         const double px = exp(s[k]->nx / s[k]->count), pf = exp(s[k]->nf / s[k]->count);
-        printf("  %-12s %-7s ppl exact (%s) %.4f, fast (%s) %.4f: %+.3f%%; logits max|d| %.3g; "
+        printf("  %-12s %-7s ppl exact (%s) %.4f, fast (%s, kv f%d) %.4f: %+.3f%%; logits max|d| %.3g; "
                "argmax equal %ld/%ld (margin > %.1f: %ld/%ld)\n",
-               name, what[k], inf__cpu_kernels_name(cx), px, inf__cpu_kernels_name(cf), pf,
+               name, what[k], inf__cpu_kernels_name(cx), px, inf__cpu_kernels_name(cf),
+               8 * inf__cpu_kv_elem_bytes(cf), pf,
                100 * (pf - px) / px, s[k]->maxd, s[k]->agree, s[k]->count, MARGIN, s[k]->sure_agree,
                s[k]->sure);
         CHECK_MSG(fabs(pf - px) / px <= 0.005, "%s %s: fast perplexity %g vs exact %g", name, what[k], pf,

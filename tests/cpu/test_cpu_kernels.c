@@ -3,7 +3,8 @@
  * kernels against the reference (max abs diff reported), dot/axpy, the f16
  * decoder's special values, and the thread pool's job distribution;
  * precision fast's one-token MLX products against a derived
- * int8-quantisation error bound and its BF16 prefill against 2^-7. */
+ * int8-quantisation error bound and its BF16 prefill against 2^-7; the
+ * f16 KV cache's rounding and attention kernels of every set. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -249,6 +250,136 @@ static void test_attn(const inf__cpu_kernels *fast) {
 }
 
 typedef struct pool_arg { int hits[1000]; int bad_ith; int nth; } pool_arg;
+/* ---- the f16 KV cache (precision fast) ---------------------------------- */
+
+/* f32 -> f16 of the reference (inf__cpu_f32_to_f16) against independent
+ * expectations: every finite half survives the round trip, the midpoint
+ * between two neighbours goes to the even one, just above it to the upper
+ * one; overflow, subnormals, signed zero, NaN. */
+static void test_f16_round_ref(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        const uint32_t e = (h >> 10) & 0x1f;
+        if (e == 31) continue; /* inf / NaN below */
+        const float f = inf__f16_to_f32((uint16_t)h);
+        bad += inf__cpu_f32_to_f16(f) != h;
+        if ((h & 0x7fff) == 0x7bff) continue; /* 65504: next is inf, checked below */
+        const double lo = f, hi = inf__f16_to_f32((uint16_t)(h + 1)); /* |h+1| > |h| */
+        const float mid = (float)((lo + hi) / 2); /* exact in f32 */
+        const uint16_t even = (h & 1) ? (uint16_t)(h + 1) : (uint16_t)h;
+        bad += inf__cpu_f32_to_f16(mid) != even;
+        bad += inf__cpu_f32_to_f16(nextafterf(mid, (float)hi)) != (uint16_t)(h + 1);
+        bad += inf__cpu_f32_to_f16(nextafterf(mid, (float)lo)) != (uint16_t)h;
+    }
+    CHECK_MSG(bad == 0, "f32 -> f16 reference: %d wrong roundings", bad);
+    CHECK(inf__cpu_f32_to_f16(65519.0f) == 0x7bff);
+    CHECK(inf__cpu_f32_to_f16(65520.0f) == 0x7c00);   /* the midpoint to 2^16 ties to inf */
+    CHECK(inf__cpu_f32_to_f16(-1e10f) == 0xfc00);
+    CHECK(inf__cpu_f32_to_f16(INFINITY) == 0x7c00);
+    CHECK(inf__cpu_f32_to_f16(ldexpf(1.0f, -25)) == 0x0000);  /* half the smallest subnormal: even 0 */
+    CHECK(inf__cpu_f32_to_f16(nextafterf(ldexpf(1.0f, -25), 1.0f)) == 0x0001);
+    CHECK(inf__cpu_f32_to_f16(ldexpf(1.0f, -40)) == 0x0000);
+    CHECK(inf__cpu_f32_to_f16(-0.0f) == 0x8000);
+    CHECK(inf__cpu_f32_to_f16(1.0f) == 0x3c00);
+    const uint16_t qn = inf__cpu_f32_to_f16(NAN);
+    CHECK(((qn >> 10) & 0x1f) == 0x1f && (qn & 0x3ff) != 0);
+}
+
+/* A set's kv_round against the reference on random f32 bit patterns of
+ * every exponent (subnormal, overflow, NaN included) and lengths that
+ * leave vector tails: bit for bit (x86: F16C's conversion). */
+static void test_f16_round(const inf__cpu_kernels *k) {
+    enum { N = 4099 };
+    float *x = malloc(N * sizeof *x);
+    uint16_t *y = malloc(N * sizeof *y);
+    int bad = 0;
+    for (int rep = 0; rep < 40; rep++) {
+        for (int i = 0; i < N; i++) {
+            uint32_t u = rnd() << 16 ^ rnd();
+            /* half the values near the f16 range, where rounding matters */
+            if (i & 1) u = (u & 0x807fffffu) | ((uint32_t)(100 + rnd() % 45) << 23);
+            memcpy(&x[i], &u, 4);
+        }
+        const int n = N - rep % 17;
+        k->kv_round(x, y, n);
+        for (int i = 0; i < n; i++) bad += y[i] != inf__cpu_f32_to_f16(x[i]);
+    }
+    CHECK_MSG(bad == 0, "%s kv_round: %d values differ from the reference", k->name, bad);
+    free(x); free(y);
+}
+
+/* A set's f16 attention kernels against its own f32 kernels (and the
+ * reference's) on f16-representable keys and values: the same sums up to
+ * accumulation order; with the same code path (every set here widens in
+ * registers and keeps the f32 kernels' order) bit for bit.  Strided rows
+ * (ld > hd), partial blocks (m 37, 5) and a full one (32), the head sizes
+ * of test_attn, 1-32 query rows (avx512 takes 8+ rows as GEMM tiles). */
+static void test_attn_f16(const inf__cpu_kernels *k) {
+    const int hds[] = {32, 64, 128, 48, 24, 20, 128, 64, 96, 128};
+    const int nqs[] = {3, 1, 2, 5, 8, 32, 32, 13, 9, 1};
+    const int ms[] = {37, 32, 5};
+    double worst_ref = 0;
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+        for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+            const int hd = hds[hi], nq = nqs[hi], m = ms[mi], ld = hd * 2 + 8, lds = 40;
+            float *q = malloc((size_t)nq * hd * 4), *kf = malloc((size_t)m * ld * 4);
+            uint16_t *kh = malloc((size_t)m * ld * 2);
+            float *s1 = malloc((size_t)nq * lds * 4), *s2 = malloc((size_t)nq * lds * 4);
+            float *s3 = malloc((size_t)nq * lds * 4);
+            float *o1 = malloc((size_t)nq * hd * 4), *o2 = malloc((size_t)nq * hd * 4);
+            float *o3 = malloc((size_t)nq * hd * 4);
+            for (int i = 0; i < nq * hd; i++) q[i] = (float)(urand() * 2 - 1);
+            for (int i = 0; i < m * ld; i++) {
+                double v;
+                kh[i] = rand_f16(&v);
+                kf[i] = (float)v;
+            }
+            k->attn_scores(q, nq, kf, ld, m, hd, 0.3f, s1, lds);
+            k->attn_scores_f16(q, nq, kh, ld, m, hd, 0.3f, s2, lds);
+            inf__cpu_kernels_ref.attn_scores(q, nq, kf, ld, m, hd, 0.3f, s3, lds);
+            int same = 1;
+            double ds = 0, dr = 0, mag = 0;
+            for (int h = 0; h < nq; h++)
+                for (int j = 0; j < m; j++) {
+                    const float a = s1[h * lds + j], b = s2[h * lds + j];
+                    same &= memcmp(&a, &b, 4) == 0;
+                    ds = fmax(ds, fabs(a - b));
+                    dr = fmax(dr, fabs(s3[h * lds + j] - b));
+                    mag = fmax(mag, fabs(s3[h * lds + j]));
+                }
+            /* the scores as probabilities-like weights, kh/kf as values */
+            k->attn_values(s3, lds, nq, kf, ld, m, hd, o1);
+            k->attn_values_f16(s3, lds, nq, kh, ld, m, hd, o2);
+            inf__cpu_kernels_ref.attn_values(s3, lds, nq, kf, ld, m, hd, o3);
+            double dv = 0, dvr = 0;
+            for (int i = 0; i < nq * hd; i++) {
+                same &= memcmp(&o1[i], &o2[i], 4) == 0;
+                dv = fmax(dv, fabs(o1[i] - o2[i]));
+                dvr = fmax(dvr, fabs(o3[i] - o2[i]));
+                mag = fmax(mag, fabs(o3[i]));
+            }
+            worst_ref = fmax(worst_ref, fmax(dr, dvr) / (mag > 1 ? mag : 1));
+            /* sums of up to 128 products of magnitude < 4: f32 rounding of
+             * another order stays far below 1e-4 relative */
+            CHECK_MSG(fmax(dr, dvr) <= 1e-5 * (mag > 1 ? mag : 1),
+                      "%s f16 attention hd %d nq %d m %d vs reference f32: scores %g values %g", k->name,
+                      hd, nq, m, dr, dvr);
+            CHECK_MSG(same, "%s f16 attention hd %d nq %d m %d differs from its f32 kernels: scores %g values %g",
+                      k->name, hd, nq, m, ds, dv);
+            free(q); free(kf); free(kh); free(s1); free(s2); free(s3); free(o1); free(o2); free(o3);
+        }
+    printf("%s: f16 attention = its f32 kernels bit for bit; vs reference f32 max rel diff %.2g\n",
+           k->name, worst_ref);
+}
+
+static void test_kv_f16(const inf__cpu_kernels *k) {
+    if (!k) return;
+    CHECK(k->kv_round && k->attn_scores_f16 && k->attn_values_f16);
+    if (!k->kv_round || !k->attn_scores_f16 || !k->attn_values_f16) return;
+    test_f16_round(k);
+    test_attn_f16(k);
+}
+
 static void pool_fn(void *arg, int64_t chunk, int ith) {
     pool_arg *p = arg;
     __atomic_fetch_add(&p->hits[chunk], 1, __ATOMIC_RELAXED);
@@ -441,5 +572,13 @@ int main(void) {
     test_bf16(33, 513);
     CHECK(inf__cpu_kernels_select("avx512bf16")->q8_takes == NULL);
     test_pool();
+    /* The f16 KV cache: every set, exact and fast (the pool's element
+     * type picks these kernels, not the precision's set). */
+    test_f16_round_ref();
+    test_kv_f16(&inf__cpu_kernels_ref);
+    test_kv_f16(&inf__cpu_kernels_ref_fast);
+    test_kv_f16(avx2);
+    test_kv_f16(avx512);
+    test_kv_f16(inf__cpu_kernels_fast());
     return tu_summary("test_cpu_kernels");
 }

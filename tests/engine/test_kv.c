@@ -10,6 +10,8 @@
  *    first logits;
  *  - chunked prefill (a long prompt arriving while others decode) gives the
  *    same logits as unchunked prefill.
+ *  - precision fast (f16 cache): the reuse and copy-on-write checks again
+ *    (copy_block of f16 blocks), and kv_memory holding twice the positions.
  * With INF_CPU_REFERENCE=1 (the reference kernels, the exact path; CTest
  * test_engine_kv_exact) every comparison is bit for bit and over all
  * tokens.  The fast kernels (test_engine_kv) pick matmul code paths by the
@@ -34,10 +36,15 @@ static void rand_ids(uint64_t seed, int32_t *ids, size_t n) {
     }
 }
 
+/* The precision the models load with (INF_PRECISION_DEFAULT: exact unless
+ * the environment says otherwise). */
+static int32_t g_precision = INF_PRECISION_DEFAULT;
+
 static inf_model *load(int32_t ctx, int32_t slots, int64_t kv_memory,
                        int no_cache, int32_t chunk) {
     inf_load_options lo;
     inf_load_options_default(&lo);
+    lo.precision = g_precision;
     lo.backend = "cpu";
     lo.context_length = ctx;
     lo.parallel_slots = slots;
@@ -286,6 +293,24 @@ static void test_chunked(void) {
     free(res[1].first);
 }
 
+/* Precision fast stores the cache in f16 on the cpu backend: the same
+ * kv_memory holds twice the blocks of the exact (f32) cache. */
+static void test_f16_blocks(void) {
+    const int64_t mem = 16LL * 32 * 3072; /* 16 blocks of f32 (3072 B per position) */
+    int64_t total[2] = {0, 0};
+    const int32_t prec[2] = {INF_PRECISION_EXACT, INF_PRECISION_FAST};
+    for (int k = 0; k < 2; k++) {
+        g_precision = prec[k];
+        inf_model *m = load(256, 2, mem, 0, 0);
+        inf_metrics mm;
+        if (m && inf_model_metrics(m, &mm) == INF_OK) total[k] = mm.kv_blocks_total;
+        inf_model_close(&m);
+    }
+    CHECK_EQ_INT(total[0], 16);
+    CHECK_MSG(total[1] == 32, "precision fast: kv_memory for 16 f32 blocks holds %lld f16 blocks, not 32",
+              (long long)total[1]);
+}
+
 /* A too-small kv_memory is refused with a clear error. */
 static void test_too_small(void) {
     inf_load_options lo;
@@ -313,5 +338,17 @@ int main(void) {
     test_pressure();
     test_chunked();
     test_too_small();
+    /* Precision fast: the f16 cache through the prefix cache, its reuse
+     * and copy-on-write (reference kernels: bit for bit again). */
+    g_precision = INF_PRECISION_FAST;
+    g_on = load(1024, 4, 0, 0, 0);
+    g_off = load(1024, 4, 0, 1, 0);
+    if (g_on && g_off) {
+        test_reuse_exact();
+        test_cow();
+    }
+    inf_model_close(&g_on);
+    inf_model_close(&g_off);
+    test_f16_blocks();
     return tu_summary("test_kv");
 }

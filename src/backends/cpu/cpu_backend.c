@@ -109,8 +109,13 @@ static void cpu_free(void *ctx) {
 /* Positions per block when the engine does not page (per-slot mode). */
 #define CPU_SLOT_BLOCK 32
 
-static int64_t cpu_kv_token_bytes(const inf__model_desc *d) {
-    return 2 * (int64_t)d->n_layers * d->n_kv_heads * d->head_dim * (int64_t)sizeof(float);
+/* Precision fast keeps the cache in f16 (issue 20): half the memory and
+ * half the bytes attention reads per position; exact keeps f32. */
+static int kv_is_f16(const inf__compute_params *p) { return p->precision == INF_PRECISION_FAST; }
+
+static int64_t cpu_kv_token_bytes(const inf__model_desc *d, const inf__compute_params *p) {
+    const int64_t elem = kv_is_f16(p) ? 2 : (int64_t)sizeof(float);
+    return 2 * (int64_t)d->n_layers * d->n_kv_heads * d->head_dim * elem;
 }
 
 /* The pools and, in per-slot mode, the slots' fixed tables. */
@@ -128,10 +133,12 @@ static int kv_init(inf__cpu_ctx *c, const inf__compute_params *p, inf__err *err)
     }
     if (c->n_blocks <= 0)
         return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: init: %d KV blocks", (int)c->n_blocks);
+    c->kv_f16 = kv_is_f16(p);
+    c->kv_elem = c->kv_f16 ? 2 : (int64_t)sizeof(float);
     c->kp = calloc((size_t)d->n_layers, sizeof *c->kp);
     c->vp = calloc((size_t)d->n_layers, sizeof *c->vp);
     if (!c->kp || !c->vp) goto nomem;
-    const size_t bytes = (size_t)c->n_blocks * (size_t)c->bt * (size_t)c->kv_dim * sizeof(float);
+    const size_t bytes = (size_t)c->n_blocks * (size_t)c->bt * (size_t)c->kv_dim * (size_t)c->kv_elem;
     for (int32_t l = 0; l < d->n_layers; l++) {
         c->kp[l] = malloc(bytes);
         c->vp[l] = malloc(bytes);
@@ -303,11 +310,13 @@ static int cpu_copy_block(void *ctx, int32_t dst, int32_t src, int32_t n_rows, i
         n_rows > c->bt)
         return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: copy_block %d -> %d (%d rows) out of range",
                            (int)src, (int)dst, (int)n_rows);
-    const size_t off_d = (size_t)dst * c->bt * c->kv_dim, off_s = (size_t)src * c->bt * c->kv_dim;
-    const size_t bytes = (size_t)n_rows * c->kv_dim * sizeof(float);
+    /* Byte offsets: the elements are f16 or f32 (kv_elem), copied as stored. */
+    const size_t blk = (size_t)c->bt * c->kv_dim * (size_t)c->kv_elem;
+    const size_t off_d = (size_t)dst * blk, off_s = (size_t)src * blk;
+    const size_t bytes = (size_t)n_rows * c->kv_dim * (size_t)c->kv_elem;
     for (int32_t l = 0; l < c->d->n_layers; l++) {
-        memcpy(c->kp[l] + off_d, c->kp[l] + off_s, bytes);
-        memcpy(c->vp[l] + off_d, c->vp[l] + off_s, bytes);
+        memcpy((char *)c->kp[l] + off_d, (const char *)c->kp[l] + off_s, bytes);
+        memcpy((char *)c->vp[l] + off_d, (const char *)c->vp[l] + off_s, bytes);
     }
     inf__cpu_note_blocks(c, dst + 1);
     return INF_OK;
@@ -316,7 +325,7 @@ static int cpu_copy_block(void *ctx, int32_t dst, int32_t src, int32_t n_rows, i
 void inf__cpu_note_blocks(inf__cpu_ctx *c, int32_t hw) {
     if (hw <= c->kv_hw) return;
     c->kv_hw = hw;
-    c->kv_bytes = (int64_t)hw * c->bt * cpu_kv_token_bytes(c->d);
+    c->kv_bytes = (int64_t)hw * c->bt * 2 * (int64_t)c->d->n_layers * c->kv_dim * c->kv_elem;
     note_alloc(c);
 }
 
@@ -329,6 +338,11 @@ static void cpu_memory(void *ctx, int64_t *active, int64_t *peak) {
 const char *inf__cpu_kernels_name(const void *ctx) {
     const inf__cpu_ctx *c = ctx;
     return c ? c->kern->name : "";
+}
+
+int inf__cpu_kv_elem_bytes(const void *ctx) {
+    const inf__cpu_ctx *c = ctx;
+    return c ? (int)c->kv_elem : 0;
 }
 
 const inf__compute_ops inf__cpu_compute = {

@@ -30,7 +30,10 @@ typedef struct inf__cpu_ctx {
     inf__cpu_layer *layers; /* [n_layers] */
     float *final_norm;      /* [hidden] */
     /* The KV cache: per layer one pool of n_blocks blocks of bt positions,
-     * K and V [n_blocks * bt, kv_dim] f32; position p of a slot lives at row
+     * K and V [n_blocks * bt, kv_dim] of kv_f16 ? f16 (uint16_t, precision
+     * fast: written through kern->kv_round, read by the _f16 attention
+     * kernels) : f32 (exact: bit for bit what the kernels computed);
+     * position p of a slot lives at row
      * table[p / bt] * bt + p % bt.  The engine passes the tables (paged
      * mode, compute.h); without them (direct callers, per-slot mode) slot s
      * owns blocks [s * slot_blocks, (s + 1) * slot_blocks) in order and
@@ -42,7 +45,9 @@ typedef struct inf__cpu_ctx {
     int32_t kv_window;      /* every layer sliding: the widest window; else 0
                                (blocks before it may be -1: compute.h) */
     int paged;
-    float **kp, **vp;       /* [n_layers] pools */
+    int kv_f16;             /* elements are f16 (precision fast) */
+    int64_t kv_elem;        /* bytes per element: 2 or 4 */
+    void **kp, **vp;        /* [n_layers] pools */
     int32_t *own_tables;    /* per-slot mode: [n_slots * slot_blocks] */
     const int32_t **own;    /* per-slot mode: [n_slots] rows of own_tables */
     int32_t *n_cached;      /* per-slot mode: [n_slots] */

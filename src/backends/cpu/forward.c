@@ -153,10 +153,18 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
     const int32_t m = hi - base + 1;
     const int nr = (int)(t1 - t0) * rep;
     const int32_t *tab = a->tables[a->slot[t0]];
-    const float *Kl = c->kp[a->layer] + (int64_t)g * hd, *Vl = c->vp[a->layer] + (int64_t)g * hd;
+    /* Element offsets of head g and of a block in the layer's pools (f32,
+     * or f16 under precision fast: the _f16 kernels widen in registers). */
+    const void *Kp = c->kp[a->layer], *Vp = c->vp[a->layer];
+    const int64_t gofs = (int64_t)g * hd, bofs = (int64_t)bt * c->kv_dim;
     for (int32_t b = b0; b <= b1; b++) {
-        const float *K = Kl + (int64_t)tab[b] * bt * c->kv_dim;
-        c->kern->attn_scores(qb, nr, K, c->kv_dim, bt, hd, d->attn_scale, sc + (b - b0) * bt, lds);
+        const int64_t off = gofs + tab[b] * bofs;
+        if (c->kv_f16)
+            c->kern->attn_scores_f16(qb, nr, (const uint16_t *)Kp + off, c->kv_dim, bt, hd, d->attn_scale,
+                                     sc + (b - b0) * bt, lds);
+        else
+            c->kern->attn_scores(qb, nr, (const float *)Kp + off, c->kv_dim, bt, hd, d->attn_scale,
+                                 sc + (b - b0) * bt, lds);
     }
     for (int64_t t = t0; t < t1; t++) {
         const int32_t j0 = attn_lo(a->pos[t], window) - base, j1 = a->pos[t] - base + 1;
@@ -171,8 +179,12 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
     }
     for (int32_t b = b0; b <= b1; b++) {
         const int32_t len = b < b1 ? bt : hi - b * bt + 1;
-        const float *V = Vl + (int64_t)tab[b] * bt * c->kv_dim;
-        c->kern->attn_values(sc + (b - b0) * bt, lds, nr, V, c->kv_dim, len, hd, b == b0 ? ob : ob2);
+        const int64_t off = gofs + tab[b] * bofs;
+        float *out = b == b0 ? ob : ob2;
+        if (c->kv_f16)
+            c->kern->attn_values_f16(sc + (b - b0) * bt, lds, nr, (const uint16_t *)Vp + off, c->kv_dim, len, hd, out);
+        else
+            c->kern->attn_values(sc + (b - b0) * bt, lds, nr, (const float *)Vp + off, c->kv_dim, len, hd, out);
         if (b > b0)
             for (int64_t i = 0; i < (int64_t)nr * hd; i++) ob[i] += ob2[i];
     }
@@ -248,8 +260,13 @@ static void stage_token(const stage_task *s, int64_t t) {
         }
         const int32_t p = s->pos[t];
         const int64_t row = (int64_t)s->tables[s->slot[t]][p / c->bt] * c->bt + p % c->bt;
-        memcpy(c->kp[s->l] + row * kvd, k, (size_t)kvd * sizeof(float));
-        memcpy(c->vp[s->l] + row * kvd, v, (size_t)kvd * sizeof(float));
+        if (c->kv_f16) { /* precision fast: the cache holds k, v rounded to f16 */
+            c->kern->kv_round(k, (uint16_t *)c->kp[s->l] + row * kvd, kvd);
+            c->kern->kv_round(v, (uint16_t *)c->vp[s->l] + row * kvd, kvd);
+        } else {
+            memcpy((float *)c->kp[s->l] + row * kvd, k, (size_t)kvd * sizeof(float));
+            memcpy((float *)c->vp[s->l] + row * kvd, v, (size_t)kvd * sizeof(float));
+        }
         break;
     }
     case ST_ATTN_OUT: {

@@ -67,6 +67,24 @@ typedef struct inf__cpu_kernels {
                         inf__cpu_xq *xq);
     void (*matmul_q8)(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
                       int64_t r0, int64_t r1);
+    /* The f16 KV cache (precision fast; cpu_ctx.h).  Every set has these,
+     * exact ones included: the pool's element type, not the kernel set,
+     * decides which attention kernels run (INF_CPU_REFERENCE=1 under fast
+     * runs the reference set over an f16 pool).
+     * kv_round: y[i] = x[i] rounded to IEEE half precision, to nearest
+     * even (overflow to +-inf, NaN stays NaN), bit for bit as F16C's
+     * vcvtps2ph with _MM_FROUND_TO_NEAREST_INT does.
+     * attn_scores_f16 / attn_values_f16: attn_scores / attn_values with
+     * the keys / values stored as f16 (k, v, ldk, ldv in elements); each
+     * element is widened to f32 in registers and the sums are formed as in
+     * the f32 kernels of the same set, so on f16-representable inputs the
+     * two agree up to accumulation order (bit for bit where the set's code
+     * paths are the same). */
+    void (*kv_round)(const float *x, uint16_t *y, int64_t n);
+    void (*attn_scores_f16)(const float *q, int nq, const uint16_t *k, int64_t ldk,
+                            int64_t m, int64_t hd, float scale, float *s, int64_t lds);
+    void (*attn_values_f16)(const float *p, int64_t ldp, int nq, const uint16_t *v,
+                            int64_t ldv, int64_t m, int64_t hd, float *o);
 } inf__cpu_kernels;
 
 
@@ -149,6 +167,9 @@ static inline float inf__bf16_to_f32(uint16_t h) {
     return f;
 }
 float inf__f16_to_f32(uint16_t h);
+/* f32 -> IEEE half, round to nearest even, NaN payload as F16C (the
+ * reference kv_round). */
+uint16_t inf__cpu_f32_to_f16(float f);
 
 /* One scale/bias entry (F16, BF16 or F32 storage) as f32. */
 static inline float inf__cpu_sb_get(const void *p, inf__dtype dt, int64_t i) {

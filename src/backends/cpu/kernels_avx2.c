@@ -571,19 +571,51 @@ TGT AI __m128 hsum4x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
     return _mm_add_ps(_mm256_castps256_ps128(h4), _mm256_extractf128_ps(h4, 1));
 }
 
+/* The KV cache's elements (f32, or f16 under precision fast) as f32: 8 at
+ * element i, or one.  The attention kernels below are written once over
+ * these loaders; f16 is a constant in every caller, so each instantiation
+ * has the other's operations in the same order (the f32 ones unchanged). */
+TGT AI __m256 kv8(const void *p, int64_t i, int f16) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_loadu_ps((const float *)p + i);
+}
+TGT AI float kv1(const void *p, int64_t i, int f16) {
+    return f16 ? _cvtsh_ss(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+/* Element i of such an array, as a pointer. */
+AI const void *kv_at(const void *p, int64_t i, int f16) {
+    return f16 ? (const void *)((const uint16_t *)p + i) : (const void *)((const float *)p + i);
+}
+
+/* avx2_dot with b read through kv8/kv1 (the same sums). */
+TGT AI float dot_kv(const float *a, const void *b, int64_t n, int f16) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv8(b, i, f16), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), kv8(b, i + 8, f16), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv8(b, i, f16), s0);
+    float s = inf__hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += a[i] * kv1(b, i, f16);
+    return s;
+}
+
 /* Eight keys at a time per head (eight independent FMA chains); the
- * partial sums are reduced four at a time with horizontal adds. */
-TGT static void avx2_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
-                                 int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
+ * partial sums are reduced four at a time with horizontal adds.  k is
+ * f32 or (f16) half precision; ldk in elements. */
+TGT AI void scores_kv(const float *q, int nq, const void *k, int64_t ldk, int64_t m, int64_t hd,
+                      float scale, float *s, int64_t lds, int f16) {
     if (hd % 8 != 0) {
         for (int h = 0; h < nq; h++)
-            for (int64_t j = 0; j < m; j++) s[h * lds + j] = avx2_dot(q + h * hd, k + j * ldk, hd) * scale;
+            for (int64_t j = 0; j < m; j++) s[h * lds + j] = dot_kv(q + h * hd, kv_at(k, j * ldk, f16), hd, f16) * scale;
         return;
     }
     const __m128 sc = _mm_set1_ps(scale);
     int64_t j = 0;
     for (; j + 8 <= m; j += 8) {
-        const float *kj = k + j * ldk;
+        const int64_t kj = j * ldk;
         for (int h = 0; h < nq; h++) {
             const float *qh = q + h * hd;
             __m256 a[8];
@@ -593,46 +625,57 @@ TGT static void avx2_attn_scores(const float *q, int nq, const float *k, int64_t
                 const __m256 qv = _mm256_loadu_ps(qh + d);
 #pragma GCC unroll 8
                 for (int u = 0; u < 8; u++)
-                    a[u] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + u * ldk + d), a[u]);
+                    a[u] = _mm256_fmadd_ps(qv, kv8(k, kj + u * ldk + d, f16), a[u]);
             }
             _mm_storeu_ps(s + h * lds + j, _mm_mul_ps(hsum4x8(a[0], a[1], a[2], a[3]), sc));
             _mm_storeu_ps(s + h * lds + j + 4, _mm_mul_ps(hsum4x8(a[4], a[5], a[6], a[7]), sc));
         }
     }
     for (; j + 4 <= m; j += 4) {
-        const float *k0 = k + j * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
+        const int64_t k0 = j * ldk, k1 = k0 + ldk, k2 = k1 + ldk, k3 = k2 + ldk;
         for (int h = 0; h < nq; h++) {
             const float *qh = q + h * hd;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             for (int64_t d = 0; d < hd; d += 8) {
                 const __m256 qv = _mm256_loadu_ps(qh + d);
-                a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
-                a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + d), a1);
-                a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
-                a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
+                a0 = _mm256_fmadd_ps(qv, kv8(k, k0 + d, f16), a0);
+                a1 = _mm256_fmadd_ps(qv, kv8(k, k1 + d, f16), a1);
+                a2 = _mm256_fmadd_ps(qv, kv8(k, k2 + d, f16), a2);
+                a3 = _mm256_fmadd_ps(qv, kv8(k, k3 + d, f16), a3);
             }
             _mm_storeu_ps(s + h * lds + j, _mm_mul_ps(hsum4x8(a0, a1, a2, a3), sc));
         }
     }
     for (; j < m; j++)
-        for (int h = 0; h < nq; h++) s[h * lds + j] = avx2_dot(q + h * hd, k + j * ldk, hd) * scale;
+        for (int h = 0; h < nq; h++)
+            s[h * lds + j] = dot_kv(q + h * hd, kv_at(k, j * ldk, f16), hd, f16) * scale;
+}
+
+TGT static void avx2_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
+                                 int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
+    scores_kv(q, nq, k, ldk, m, hd, scale, s, lds, 0);
+}
+TGT static void avx2_attn_scores_f16(const float *q, int nq, const uint16_t *k, int64_t ldk,
+                                     int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
+    scores_kv(q, nq, k, ldk, m, hd, scale, s, lds, 1);
 }
 
 /* R query rows x 16 output columns over all m values: each pair of value
  * vectors is loaded once for the R rows; even and odd values go to separate
  * accumulators (a, b) that are added at the end.  Every output is the same
  * sum (even j in order, odd j in order, then a + b) whatever R and the
- * column block, so a row's result does not depend on the rows beside it. */
-TGT AI void values_tile(int R, const float *p, int64_t ldp, const float *vd, int64_t ldv,
-                        int64_t m, float *od, int64_t hd) {
+ * column block, so a row's result does not depend on the rows beside it.
+ * v: f32 or (f16) half values, element vd = the block's first column. */
+TGT AI void values_tile(int R, const float *p, int64_t ldp, const void *v, int64_t vd, int64_t ldv,
+                        int64_t m, float *od, int64_t hd, int f16) {
     __m256 a[3][2], b[3][2];
 #pragma GCC unroll 3
     for (int r = 0; r < R; r++)
         a[r][0] = a[r][1] = b[r][0] = b[r][1] = _mm256_setzero_ps();
     int64_t j = 0;
     for (; j + 2 <= m; j += 2, vd += 2 * ldv) {
-        const __m256 v00 = _mm256_loadu_ps(vd), v01 = _mm256_loadu_ps(vd + 8);
-        const __m256 v10 = _mm256_loadu_ps(vd + ldv), v11 = _mm256_loadu_ps(vd + ldv + 8);
+        const __m256 v00 = kv8(v, vd, f16), v01 = kv8(v, vd + 8, f16);
+        const __m256 v10 = kv8(v, vd + ldv, f16), v11 = kv8(v, vd + ldv + 8, f16);
 #pragma GCC unroll 3
         for (int r = 0; r < R; r++) {
             const __m256 p0 = _mm256_broadcast_ss(p + r * ldp + j);
@@ -644,7 +687,7 @@ TGT AI void values_tile(int R, const float *p, int64_t ldp, const float *vd, int
         }
     }
     if (j < m) {
-        const __m256 v00 = _mm256_loadu_ps(vd), v01 = _mm256_loadu_ps(vd + 8);
+        const __m256 v00 = kv8(v, vd, f16), v01 = kv8(v, vd + 8, f16);
 #pragma GCC unroll 3
         for (int r = 0; r < R; r++) {
             const __m256 p0 = _mm256_broadcast_ss(p + r * ldp + j);
@@ -659,12 +702,20 @@ TGT AI void values_tile(int R, const float *p, int64_t ldp, const float *vd, int
     }
 }
 
-TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const float *v,
-                                 int64_t ldv, int64_t m, int64_t hd, float *o) {
-    if (hd % 16 != 0) {
+TGT AI void values_kv(const float *p, int64_t ldp, int nq, const void *v, int64_t ldv, int64_t m,
+                      int64_t hd, float *o, int f16) {
+    if (hd % 16 != 0) { /* avx2_axpy's sums, values read through kv8/kv1 */
         for (int h = 0; h < nq; h++) {
-            memset(o + h * hd, 0, (size_t)hd * sizeof(float));
-            for (int64_t j = 0; j < m; j++) avx2_axpy(p[h * ldp + j], v + j * ldv, o + h * hd, hd);
+            float *oh = o + h * hd;
+            memset(oh, 0, (size_t)hd * sizeof(float));
+            for (int64_t j = 0; j < m; j++) {
+                const __m256 av = _mm256_set1_ps(p[h * ldp + j]);
+                const float a = p[h * ldp + j];
+                int64_t i = 0;
+                for (; i + 8 <= hd; i += 8)
+                    _mm256_storeu_ps(oh + i, _mm256_fmadd_ps(av, kv8(v, j * ldv + i, f16), _mm256_loadu_ps(oh + i)));
+                for (; i < hd; i++) oh[i] += a * kv1(v, j * ldv + i, f16);
+            }
         }
         return;
     }
@@ -672,10 +723,28 @@ TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const floa
      * L1/L2 while every row group passes over it. */
     for (int64_t d = 0; d < hd; d += 16) {
         int h = 0;
-        for (; h + 3 <= nq; h += 3) values_tile(3, p + h * ldp, ldp, v + d, ldv, m, o + h * hd + d, hd);
-        if (nq - h == 2) values_tile(2, p + h * ldp, ldp, v + d, ldv, m, o + h * hd + d, hd);
-        else if (nq - h == 1) values_tile(1, p + h * ldp, ldp, v + d, ldv, m, o + h * hd + d, hd);
+        for (; h + 3 <= nq; h += 3) values_tile(3, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16);
+        if (nq - h == 2) values_tile(2, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16);
+        else if (nq - h == 1) values_tile(1, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16);
     }
+}
+
+TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const float *v,
+                                 int64_t ldv, int64_t m, int64_t hd, float *o) {
+    values_kv(p, ldp, nq, v, ldv, m, hd, o, 0);
+}
+TGT static void avx2_attn_values_f16(const float *p, int64_t ldp, int nq, const uint16_t *v,
+                                     int64_t ldv, int64_t m, int64_t hd, float *o) {
+    values_kv(p, ldp, nq, v, ldv, m, hd, o, 1);
+}
+
+/* f32 -> f16 with F16C, round to nearest even (kv_round). */
+TGT static void avx2_kv_round(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
 /* exp(x) for x <= 0 (softmax arguments), about 2 ulp: x = n ln2 + r with
@@ -729,6 +798,7 @@ TGT static void avx2_softmax(float *s, int64_t m) {
 const inf__cpu_kernels inf__cpu_avx2_set = {
     "avx2", avx2_matmul_rows, avx2_dot, avx2_axpy, avx2_attn_scores, avx2_attn_values,
     avx2_softmax, NULL, NULL, NULL, /* exact: no integer kernels */
+    avx2_kv_round, avx2_attn_scores_f16, avx2_attn_values_f16,
 };
 
 #endif

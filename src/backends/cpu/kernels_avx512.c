@@ -341,17 +341,22 @@ TGT5 static int mlx_decode(const inf__weight *w, const float *x, int64_t ldx, in
 
 /* ---- attention for blocks of query rows ------------------------------- */
 
+/* 16 KV-cache elements at element i as f32: f32, or (f16) half precision
+ * widened in registers.  f16 is a constant in every caller, so the f32 and
+ * f16 kernels below run the same operations in the same order. */
+TGT5 AI __m512 kv16(const void *p, int64_t i, int f16) {
+    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+    return _mm512_loadu_ps((const float *)p + i);
+}
+
 /* Scores of nq query rows against m keys as a small GEMM: 32 keys at a time
  * are transposed into kT[d][32] (the panel of micro_p, keys in the lanes),
  * the query rows play the tokens.  Each score is one FMA chain over d in
  * index order, times scale: a row's scores do not depend on the other
- * rows.  Few rows (decode) do not pay back the transposes: avx2 then. */
-TGT5 static void avx512_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
-                                    int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
-    if (nq < 8 || hd % 16 != 0 || hd > KCP) {
-        avx2->attn_scores(q, nq, k, ldk, m, hd, scale, s, lds);
-        return;
-    }
+ * rows.  Few rows (decode) do not pay back the transposes: avx2 then.
+ * k: f32 or (f16) half keys, ldk in elements. */
+TGT5 AI void scores512(const float *q, int nq, const void *k, int64_t ldk, int64_t m, int64_t hd,
+                       float scale, float *s, int64_t lds, int f16) {
     float kT[KCP * MR] __attribute__((aligned(64)));
     const __m512 sc = _mm512_set1_ps(scale);
     for (int64_t j0 = 0; j0 < m; j0 += MR) {
@@ -361,7 +366,7 @@ TGT5 static void avx512_attn_scores(const float *q, int nq, const float *k, int6
                 __m512 v[16];
 #pragma GCC unroll 16
                 for (int i = 0; i < 16; i++)
-                    v[i] = h + i < jn ? _mm512_loadu_ps(k + (j0 + h + i) * ldk + d) : _mm512_setzero_ps();
+                    v[i] = h + i < jn ? kv16(k, (j0 + h + i) * ldk + d, f16) : _mm512_setzero_ps();
                 inf__transpose16(v);
 #pragma GCC unroll 16
                 for (int i = 0; i < 16; i++) _mm512_store_ps(kT + (d + i) * MR + h, v[i]);
@@ -378,19 +383,38 @@ TGT5 static void avx512_attn_scores(const float *q, int nq, const float *k, int6
     }
 }
 
+TGT5 static void avx512_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
+                                    int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
+    if (nq < 8 || hd % 16 != 0 || hd > KCP) {
+        avx2->attn_scores(q, nq, k, ldk, m, hd, scale, s, lds);
+        return;
+    }
+    scores512(q, nq, k, ldk, m, hd, scale, s, lds, 0);
+}
+
+TGT5 static void avx512_attn_scores_f16(const float *q, int nq, const uint16_t *k, int64_t ldk,
+                                        int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
+    if (nq < 8 || hd % 16 != 0 || hd > KCP) {
+        avx2->attn_scores_f16(q, nq, k, ldk, m, hd, scale, s, lds);
+        return;
+    }
+    scores512(q, nq, k, ldk, m, hd, scale, s, lds, 1);
+}
+
 /* o[r][d0 + 16*i + lane] for R rows x DV vectors: one FMA chain over j per
- * output, each value vector loaded once for the R rows. */
-TGT5 AI void values512(int R, int DV, const float *p, int64_t ldp, const float *v, int64_t ldv,
-                       int64_t m, float *o, int64_t hd) {
+ * output, each value vector loaded once for the R rows.  v: f32 or (f16)
+ * half values, element vd = this column block's first, ldv in elements. */
+TGT5 AI void values512(int R, int DV, const float *p, int64_t ldp, const void *v, int64_t vd,
+                       int64_t ldv, int64_t m, float *o, int64_t hd, int f16) {
     __m512 acc[12][8];
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
         for (int i = 0; i < DV; i++) acc[r][i] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < m; j++, v += ldv) {
+    for (int64_t j = 0; j < m; j++, vd += ldv) {
         __m512 vv[8];
 #pragma GCC unroll 8
-        for (int i = 0; i < DV; i++) vv[i] = _mm512_loadu_ps(v + 16 * i);
+        for (int i = 0; i < DV; i++) vv[i] = kv16(v, vd + 16 * i, f16);
 #pragma GCC unroll 12
         for (int r = 0; r < R; r++) {
             const __m512 pb = _mm512_set1_ps(p[r * ldp + j]);
@@ -406,10 +430,10 @@ TGT5 AI void values512(int R, int DV, const float *p, int64_t ldp, const float *
 
 /* All nq rows for one column block of DV vectors, R = 24 / DV rows at a
  * time (24 accumulators), the remainder with the row count it needs. */
-#define V1(RR) values512(RR, DV, p + r * ldp, ldp, v, ldv, m, o + r * hd, hd)
+#define V1(RR) values512(RR, DV, p + r * ldp, ldp, v, vd, ldv, m, o + r * hd, hd, f16)
 #define VALUES_ROWS(NAME, DV_, R, TAIL)                                                       \
-    TGT5 static void NAME(const float *p, int64_t ldp, int nq, const float *v, int64_t ldv, \
-                          int64_t m, float *o, int64_t hd) {                                 \
+    TGT5 AI void NAME(const float *p, int64_t ldp, int nq, const void *v, int64_t vd,         \
+                      int64_t ldv, int64_t m, float *o, int64_t hd, int f16) {                \
         enum { DV = DV_ };                                                                   \
         int r = 0;                                                                           \
         for (; r + R <= nq; r += R) V1(R);                                                   \
@@ -423,20 +447,43 @@ VALUES_ROWS(values_rows_2, 2, 12, T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T
 #undef VALUES_ROWS
 #undef V1
 
+/* Column blocks outer: all m values of a block stay in L1/L2 while the
+ * row groups pass over them. */
+TGT5 AI void values_kv512(const float *p, int64_t ldp, int nq, const void *v, int64_t ldv,
+                          int64_t m, int64_t hd, float *o, int f16) {
+    if (hd % 128 == 0)
+        for (int64_t d = 0; d < hd; d += 128) values_rows_8(p, ldp, nq, v, d, ldv, m, o + d, hd, f16);
+    else if (hd % 64 == 0)
+        for (int64_t d = 0; d < hd; d += 64) values_rows_4(p, ldp, nq, v, d, ldv, m, o + d, hd, f16);
+    else
+        for (int64_t d = 0; d < hd; d += 32) values_rows_2(p, ldp, nq, v, d, ldv, m, o + d, hd, f16);
+}
+
 TGT5 static void avx512_attn_values(const float *p, int64_t ldp, int nq, const float *v,
                                     int64_t ldv, int64_t m, int64_t hd, float *o) {
     if (nq < 2 || hd % 32 != 0) {
         avx2->attn_values(p, ldp, nq, v, ldv, m, hd, o);
         return;
     }
-    /* Column blocks outer: all m values of a block stay in L1/L2 while
-     * the row groups pass over them. */
-    if (hd % 128 == 0)
-        for (int64_t d = 0; d < hd; d += 128) values_rows_8(p, ldp, nq, v + d, ldv, m, o + d, hd);
-    else if (hd % 64 == 0)
-        for (int64_t d = 0; d < hd; d += 64) values_rows_4(p, ldp, nq, v + d, ldv, m, o + d, hd);
-    else
-        for (int64_t d = 0; d < hd; d += 32) values_rows_2(p, ldp, nq, v + d, ldv, m, o + d, hd);
+    values_kv512(p, ldp, nq, v, ldv, m, hd, o, 0);
+}
+
+TGT5 static void avx512_attn_values_f16(const float *p, int64_t ldp, int nq, const uint16_t *v,
+                                        int64_t ldv, int64_t m, int64_t hd, float *o) {
+    if (nq < 2 || hd % 32 != 0) {
+        avx2->attn_values_f16(p, ldp, nq, v, ldv, m, hd, o);
+        return;
+    }
+    values_kv512(p, ldp, nq, v, ldv, m, hd, o, 1);
+}
+
+/* f32 -> f16 with AVX-512's vcvtps2ph, round to nearest even (kv_round). */
+TGT5 static void avx512_kv_round(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (i < n) avx2->kv_round(x + i, y + i, n - i);
 }
 
 static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
@@ -470,6 +517,9 @@ const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *base) {
     avx512_set.matmul_rows = avx512_matmul_rows;
     avx512_set.attn_scores = avx512_attn_scores;
     avx512_set.attn_values = avx512_attn_values;
+    avx512_set.kv_round = avx512_kv_round;
+    avx512_set.attn_scores_f16 = avx512_attn_scores_f16;
+    avx512_set.attn_values_f16 = avx512_attn_values_f16;
     return &avx512_set;
 }
 

@@ -84,9 +84,20 @@ static void ref_fast_values(const float *p, int64_t ldp, int nq, const float *v,
     inf__cpu_kernels_ref.attn_values(p, ldp, nq, v, ldv, m, hd, o);
 }
 static void ref_fast_softmax(float *s, int64_t m) { inf__cpu_kernels_ref.softmax(s, m); }
+static void ref_fast_kv_round(const float *x, uint16_t *y, int64_t n) {
+    inf__cpu_kernels_ref.kv_round(x, y, n);
+}
+static void ref_fast_scores_f16(const float *q, int nq, const uint16_t *k, int64_t ldk, int64_t m,
+                                int64_t hd, float scale, float *s, int64_t lds) {
+    inf__cpu_kernels_ref.attn_scores_f16(q, nq, k, ldk, m, hd, scale, s, lds);
+}
+static void ref_fast_values_f16(const float *p, int64_t ldp, int nq, const uint16_t *v, int64_t ldv,
+                                int64_t m, int64_t hd, float *o) {
+    inf__cpu_kernels_ref.attn_values_f16(p, ldp, nq, v, ldv, m, hd, o);
+}
 
 const inf__cpu_kernels inf__cpu_kernels_ref_fast = {
     "reference-fast", ref_fast_matmul_rows, ref_fast_dot, ref_fast_axpy, ref_fast_scores,
     ref_fast_values, ref_fast_softmax, ref_q8_takes, inf__cpu_q8_quantize,
-    inf__cpu_q8_matmul_ref,
+    inf__cpu_q8_matmul_ref, ref_fast_kv_round, ref_fast_scores_f16, ref_fast_values_f16,
 };

@@ -27,6 +27,36 @@ float inf__f16_to_f32(uint16_t h) {
     return f;
 }
 
+/* Written here rather than taken from model/dummy.c (a sibling area the
+ * cpu kernels' tests and benchmarks do not link): the same rounding, and
+ * NaN payloads kept as F16C keeps them, so every set's kv_round is bit for
+ * bit the same function. */
+uint16_t inf__cpu_f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    const uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    const uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) /* NaN: quiet, the payload's top bits kept */
+        return (uint16_t)(sign | 0x7e00 | ((a >> 13) & 0x3ff));
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* >= 65520 (and inf): inf */
+    uint32_t r, rem, halfway;
+    if (a >= 0x38800000u) { /* normal half (>= 2^-14) */
+        r = ((a >> 23) - 112) << 10 | ((a >> 13) & 0x3ff);
+        rem = a & 0x1fff;
+        halfway = 0x1000;
+    } else { /* subnormal half: units of 2^-24 */
+        if (a <= 0x33000000u) return sign; /* <= 2^-25 rounds to (even) zero */
+        const uint32_t e = a >> 23, mant = (a & 0x7fffff) | 0x800000, shift = 126 - e;
+        r = mant >> shift;
+        rem = mant & ((1u << shift) - 1);
+        halfway = 1u << (shift - 1);
+    }
+    /* Ties to even; a carry into the exponent is right (the largest
+     * subnormal becomes the smallest normal, 2047.5 ulp the next power). */
+    if (rem > halfway || (rem == halfway && (r & 1))) r++;
+    return (uint16_t)(sign | r);
+}
+
 float inf__cpu_vec_get(const inf__vec *v, int64_t i) {
     if (!v || !v->data) return 0.0f;
     switch (v->fmt) {
@@ -114,6 +144,37 @@ static void ref_attn_values(const float *p, int64_t ldp, int nq, const float *v,
     }
 }
 
+static void ref_kv_round(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = inf__cpu_f32_to_f16(x[i]);
+}
+
+/* The f16 cache's kernels: ref_attn_scores / ref_attn_values with each
+ * key / value widened first (the same sums, in the same order). */
+static void ref_attn_scores_f16(const float *q, int nq, const uint16_t *k, int64_t ldk,
+                                int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
+    for (int h = 0; h < nq; h++)
+        for (int64_t j = 0; j < m; j++) {
+            const float *qh = q + h * hd;
+            const uint16_t *kj = k + j * ldk;
+            float d = 0.0f;
+            for (int64_t i = 0; i < hd; i++) d += qh[i] * inf__f16_to_f32(kj[i]);
+            s[h * lds + j] = d * scale;
+        }
+}
+
+static void ref_attn_values_f16(const float *p, int64_t ldp, int nq, const uint16_t *v,
+                                int64_t ldv, int64_t m, int64_t hd, float *o) {
+    for (int h = 0; h < nq; h++) {
+        float *oh = o + h * hd;
+        memset(oh, 0, (size_t)hd * sizeof(float));
+        for (int64_t j = 0; j < m; j++) {
+            const float a = p[h * ldp + j];
+            const uint16_t *vj = v + j * ldv;
+            for (int64_t i = 0; i < hd; i++) oh[i] += a * inf__f16_to_f32(vj[i]);
+        }
+    }
+}
+
 static void ref_softmax(float *s, int64_t m) {
     float mx = -INFINITY, sum = 0.0f;
     for (int64_t j = 0; j < m; j++) mx = s[j] > mx ? s[j] : mx;
@@ -148,4 +209,5 @@ static void ref_matmul_rows(const inf__weight *w, const float *x, int64_t ldx,
 const inf__cpu_kernels inf__cpu_kernels_ref = {
     "reference", ref_matmul_rows, ref_dot, ref_axpy, ref_attn_scores, ref_attn_values,
     ref_softmax, NULL, NULL, NULL, /* exact: no integer kernels */
+    ref_kv_round, ref_attn_scores_f16, ref_attn_values_f16,
 };
