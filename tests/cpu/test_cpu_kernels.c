@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "backends/cpu/kernels.h"
+#include "backends/cpu/kernels_int8.h"
 #include "backends/cpu/threadpool.h"
 #include "testutil.h"
 
@@ -466,6 +467,51 @@ static void test_q8(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__d
     mat_free(&m);
 }
 
+/* Precision fast, MLX weights at 1-17 tokens through matmul_q8 (the row
+ * kernels, the token-lane kernel for batched decode at 5-16, the panels
+ * above): against the portable integer matmul (same rounded x, another
+ * summation order: 1e-5 of sum |w x|), and the same bits whatever the row
+ * split. */
+static void test_q8_mlx_tokens(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__dtype sb) {
+    const inf__cpu_kernels *fast = inf__cpu_kernels_fast();
+    if (!fast->q8_takes) return;
+    mat m = make_mat(fmt, rows, cols, group, sb);
+    enum { NMAX = 17 };
+    float *x = malloc((size_t)(NMAX * cols) * 4);
+    for (int64_t i = 0; i < NMAX * cols; i++) x[i] = (float)((urand() * 2 - 1) * ((i / 32) % 3 == 0 ? 4.0 : 1.0));
+    inf__cpu_xq q = {NMAX, cols, cols, malloc((size_t)(NMAX * cols)), malloc((size_t)(NMAX * cols / 32) * 4),
+                     malloc((size_t)(NMAX * cols / 32) * 4)};
+    inf__cpu_q8_quantize(x, cols, 0, NMAX, &q);
+    float *yr = malloc((size_t)(NMAX * rows) * 4), *yk = malloc((size_t)(NMAX * rows) * 4);
+    float *ys = malloc((size_t)(NMAX * rows) * 4);
+    double worst = 0;
+    int split_same = 1, taken = 0;
+    for (int64_t n = 1; n <= NMAX; n++) {
+        q.n = n;
+        if (!fast->q8_takes(&m.w, n)) continue;
+        taken++;
+        inf__cpu_q8_matmul_ref(&m.w, &q, yr, rows, 0, rows);
+        fast->matmul_q8(&m.w, &q, yk, rows, 0, rows);
+        fast->matmul_q8(&m.w, &q, ys, rows, 0, 3);
+        fast->matmul_q8(&m.w, &q, ys, rows, 3, 20);
+        fast->matmul_q8(&m.w, &q, ys, rows, 20, rows);
+        split_same &= memcmp(yk, ys, (size_t)(n * rows) * 4) == 0;
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = 0; r < rows; r++) {
+                double mag = 0;
+                for (int64_t k = 0; k < cols; k++) mag += fabs(m.ref[r * cols + k] * x[t * cols + k]);
+                worst = fmax(worst, fabs(yk[t * rows + r] - yr[t * rows + r]) / fmax(mag, 1));
+            }
+    }
+    printf("  fast %-5s %3lldx%-5lld group %-3d matmul_q8 at 1-17 tokens (%d taken) vs the portable one: %.2e (rel)\n",
+           fmt_name(fmt), (long long)rows, (long long)cols, group, taken, worst);
+    CHECK_MSG(taken >= 16, "fast %s: matmul_q8 took only %d of 17 token counts", fmt_name(fmt), taken);
+    CHECK_MSG(worst <= 1e-5, "fast %s matmul_q8 off the portable integer matmul by %g", fmt_name(fmt), worst);
+    CHECK_MSG(split_same, "fast %s matmul_q8: result depends on the row split", fmt_name(fmt));
+    free(q.q); free(q.d); free(q.s); free(x); free(yr); free(yk); free(ys);
+    mat_free(&m);
+}
+
 /* Precision fast: BF16 weights, several tokens, x rounded to
  * bfloat16.  Bound: each product moves by at most |w x| 2^-8 (x's rounding;
  * the dot-product accumulation adds a little), so the error relative to
@@ -565,6 +611,9 @@ int main(void) {
     test_q8(INF__W_MLX8, 12, 1152, 96, INF__DT_BF16, 1);
     test_q8(INF__W_MLX4, 12, 1152, 96, INF__DT_BF16, 0); /* MLX4 group 96 */
     test_q8(INF__W_MLX4, 11, 48, 12, INF__DT_F16, 0); /* group 12 */
+    test_q8_mlx_tokens(INF__W_MLX4, 37, 1056, 32, INF__DT_F16);  /* 33 blocks: a tail chunk */
+    test_q8_mlx_tokens(INF__W_MLX4, 37, 1024, 64, INF__DT_BF16);
+    test_q8_mlx_tokens(INF__W_MLX8, 29, 1152, 128, INF__DT_F32);
     /* the old opt-in names now choose an exact set (precision fast replaced them) */
     CHECK(inf__cpu_kernels_select("avx2q8")->q8_takes == NULL);
     test_bf16(37, 100);
