@@ -25,8 +25,9 @@ corpus size, result.  `--report` prints the per-target totals.
 
 A crash keeps its input under BUILD/fuzz-artifacts/ and is recorded as
 "crash" in the ledger; the target is not restarted in that sitting.
-Build the targets first: scripts/run-fuzzers.sh 0 (or cmake --build
-build-fuzz --target fuzzers).
+Build the targets first: scripts/run-fuzzers.sh 1 (configures build-fuzz
+with clang, builds every target, runs each for a second), or, once
+configured, cmake --build build-fuzz --target fuzzers.
 """
 import argparse
 import datetime
