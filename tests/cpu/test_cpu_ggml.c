@@ -519,13 +519,17 @@ static inf__cpu_xq xq_make(const inf__cpu_kernels *k, const float *x, int64_t n,
 static void xq_free(inf__cpu_xq *q) { free(q->q); free(q->d); free(q->s); }
 
 /* fast->matmul_q8 of g at several token counts within the rounding bound
- * of x (sum |w| dx/2 per output, + 1e-5 sum|w x|), row split immaterial. */
+ * of x (sum |w| dx/2 per output, + 1e-5 sum|w x|), row split immaterial,
+ * and equal (to float rounding) to the 64-token GEMM's result for the same
+ * tokens: every path computes the same integer sums of the same xq, so
+ * this catches an error far inside the rounding bound. */
 static void test_int8_bound(const inf__cpu_kernels *fast, const gmat *g, int64_t rows, int64_t cols) {
-    static const int64_t toks[] = {5, 7, 13, 64};
+    static const int64_t toks[] = {64, 1, 2, 3, 4, 5, 7, 13};
     float *x = malloc((size_t)(64 * cols) * 4), *y = malloc((size_t)(64 * rows) * 4);
-    float *ys = malloc((size_t)(64 * rows) * 4);
+    float *ys = malloc((size_t)(64 * rows) * 4), *y64 = malloc((size_t)(64 * rows) * 4);
     for (int64_t j = 0; j < 64 * cols; j++) x[j] = (float)(urand() * 2 - 1) * (j % 7 == 0 ? 4 : 1);
     inf__cpu_xq q = xq_make(fast, x, 64, cols);
+    CHECK(fast->q8_takes(&g->w, 64));
     for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
         const int64_t n = toks[ti];
         if (!fast->q8_takes(&g->w, n)) continue;
@@ -550,9 +554,13 @@ static void test_int8_bound(const inf__cpu_kernels *fast, const gmat *g, int64_t
                   inf__cpu_ggml_name(g->w.fmt), (long long)n, bad);
         CHECK_MSG(memcmp(y, ys, (size_t)(n * rows) * 4) == 0, "%s %s n=%lld: depends on the row split",
                   fast->name, inf__cpu_ggml_name(g->w.fmt), (long long)n);
+        if (n == 64) memcpy(y64, y, (size_t)(64 * rows) * 4);
+        const double e = rel_err(g, x, n, y, y64, 0);
+        CHECK_MSG(e <= 1e-5, "%s %s n=%lld: rel err vs the 64-token GEMM %g", fast->name,
+                  inf__cpu_ggml_name(g->w.fmt), (long long)n, e);
     }
     xq_free(&q);
-    free(x); free(y); free(ys);
+    free(x); free(y); free(ys); free(y64);
 }
 
 static void test_int8(void) {
@@ -565,7 +573,7 @@ static void test_int8(void) {
         gmat g = make_gmat(fi, rows, cols);
         if (!inf__cpu_q8_form(&g.w)) {
             CHECK(!ref->q8_takes(&g.w, 1));
-            if (fast->q8_takes && fast->q8_takes(&g.w, 64)) /* Q6_K: the GEMM only */
+            if (fast->q8_takes && fast->q8_takes(&g.w, 64)) /* Q6_K: its own row kernel and GEMM */
                 test_int8_bound(fast, &g, rows, cols);
             gmat_free(&g);
             continue;

@@ -41,7 +41,7 @@
 #define KB (KC / 32)   /* blocks per chunk */
 #define Q8_GEMM_MIN 5  /* fewer tokens: the row kernel */
 #ifndef Q8_PF_BYTES
-#define Q8_PF_BYTES 8192 /* software prefetch distance of the row kernel */
+#define Q8_PF_BYTES 2048 /* software prefetch distance of the row kernels (rounded up to a group of rows) */
 #endif
 
 /* ---- weights -> u8 blocks ------------------------------------------------- */
@@ -577,6 +577,25 @@ AI void fused_scales(int F, const inf__weight *w, int64_t r, int64_t b0, __m512 
     *c = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(mv, mn)); /* -(dmin*m), as ggml */
 }
 
+/* Software prefetch of the row kernels, paced: rows [r, r+R) are one run
+ * of R*rb bytes, and while step q of nq of this group is computed, the same
+ * share of the group `ahead` rows on is fetched.  A burst of the next
+ * group's ~70 lines at the group's start (as this file did before) left
+ * most of them waiting for fill buffers: one thread then read a matrix
+ * that is not in the caches ~35% slower than the exact kernels, which pace
+ * their prefetch this way (kernels_ggml.c).  Prefetches never fault; the
+ * ones past the matrix's end are harmless. */
+AI void pf_share(const char *next, int64_t bytes, int64_t q, int64_t nq) {
+    const int64_t lo = q * bytes / nq & ~(int64_t)63, hi = (q + 1) * bytes / nq;
+    for (int64_t o = lo; o < hi; o += 64) _mm_prefetch(next + o, _MM_HINT_T0);
+}
+
+/* Rows ahead for the prefetch: whole groups of R, about Q8_PF_BYTES. */
+static inline int64_t pf_rows(int R, int64_t rb) {
+    const int64_t g = (Q8_PF_BYTES + (int64_t)R * rb - 1) / ((int64_t)R * rb);
+    return R * (g > 0 ? g : 1);
+}
+
 /* Rows [r0, r1) x n <= 4 tokens, row by row, 16 blocks (512 columns) at a
  * time: the blocks' scales first (d*dx per block and token as a vector),
  * then pairs of blocks as 64 u8 (F: unpacked in registers; FUSE_NONE:
@@ -589,13 +608,12 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
     const int64_t nbt = w->cols / 32, rb = row_bytes(w);
     const int mlx = w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8;
     const char *data = (const char *)w->data;
-    const int64_t pfr = (Q8_PF_BYTES + rb - 1) / rb; /* rows ahead */
+    const int64_t pfr = pf_rows(R, rb), npair = (nbt + 1) / 2;
     for (int64_t r = r0; r + R <= r1; r += R) {
-        /* the rows about Q8_PF_BYTES ahead (rows are short streams: the
-         * hardware prefetcher starts each one late) */
+        /* rows are short streams: the hardware prefetcher starts each one
+         * late; MLX's scales and biases are apart from the values */
         if (mlx) inf__mlx_prefetch_rows(w, r, R, rb);
-        else if (r + pfr + R <= r1)
-            for (int64_t o = 0; o < R * rb; o += 64) _mm_prefetch(data + (r + pfr) * rb + o, _MM_HINT_T0);
+        const char *next = data + (r + pfr) * rb;
         __m512 acc[4][4], cacc[4][4];
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++)
@@ -623,6 +641,7 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                 }
             }
             for (int p = 0; 2 * p < nb; p++) {
+                if (!mlx) pf_share(next, R * rb, b0 / 2 + p, npair);
                 const __mmask64 m = nb - 2 * p >= 2 ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
                 __m512i xv[4];
 #pragma GCC unroll 4
@@ -677,12 +696,108 @@ static void rows_few(const inf__weight *w, const inf__cpu_xq *xq, float *y, int6
     }
 }
 
+/* Q6_K, n <= 4 tokens, row by row: w = d sc[16 values] (q - 32), q 6-bit.
+ * A half super-block (128 values) is 64 bytes of low nibbles and 32 of
+ * high bit pairs: values 0..63 are the nibbles' low halves with bit pairs
+ * 0-1 and 2-3, values 64..127 the high halves with pairs 4-5 and 6-7, so
+ * each 64 columns unpack in registers to u8 in column order.  One vpdpbusd
+ * per 64 columns and token, started from -32 * (the lane's four xq: one
+ * vpdpbusd by 32 shared by every row) gives sum (q - 32) xq per lane
+ * exactly; lane j's scale is d sc[j / 4] dx[j / 8] of its pair. */
+AI __m512i q6k_pair(const uint8_t *blk, int k) {
+    const __m512i m4 = _mm512_set1_epi8(15), m2 = _mm512_set1_epi8(3);
+    const int half = k / 2;
+    const __m512i ql = _mm512_loadu_si512((const void *)(blk + 64 * half));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * half));
+    __m512i h2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+    __m512i lo = ql;
+    if (k & 1) {
+        h2 = _mm512_srli_epi16(h2, 4);
+        lo = _mm512_srli_epi16(ql, 4);
+    }
+    return _mm512_or_si512(_mm512_and_si512(lo, m4), _mm512_slli_epi16(_mm512_and_si512(h2, m2), 4));
+}
+
+AI void rows_q6k_t(int T, int R, const inf__weight *w, const inf__cpu_xq *xq, float *y,
+                   int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t nbt = w->cols / 32, nsb = w->cols / 256, rb = nsb * 210;
+    const char *data = (const char *)w->data;
+    const int64_t pfr = pf_rows(R, rb);
+    const __m512i c32 = _mm512_set1_epi8(32);
+    /* lane j of pair k: sub-block 4k + j/4, block 2k + j/8 */
+    __m512i sidx[4], bidx[4];
+    for (int k = 0; k < 4; k++) {
+        sidx[k] = _mm512_add_epi32(_mm512_set1_epi32(4 * k),
+                                   _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2));
+        bidx[k] = _mm512_add_epi32(_mm512_set1_epi32(2 * k),
+                                   _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
+    }
+    for (int64_t r = r0; r + R <= r1; r += R) {
+        const char *next = data + (r + pfr) * rb;
+        __m512 acc[4][4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
+        for (int64_t s = 0; s < nsb; s++) {
+            __m512 dxs[4];
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) dxs[t] = _mm512_castps256_ps512(_mm256_loadu_ps(xq->d + t * nbt + 8 * s));
+            __m512 scv[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                const uint8_t *blk = (const uint8_t *)data + (r + i) * rb + s * 210;
+                scv[i] = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(inf__cpu_ggml_u16(blk + 208))),
+                                       _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 192)))));
+            }
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                pf_share(next, R * rb, 4 * s + k, 4 * nsb);
+                __m512i xv[4], nc[4];
+                __m512 dl[4];
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) {
+                    xv[t] = _mm512_loadu_si512((const void *)(xq->q + t * xq->ld + 256 * s + 64 * k));
+                    nc[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, xv[t]));
+                    dl[t] = _mm512_permutexvar_ps(bidx[k], dxs[t]);
+                }
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    const __m512i wv = q6k_pair((const uint8_t *)data + (r + i) * rb + s * 210, k);
+                    const __m512 sl = _mm512_permutexvar_ps(sidx[k], scv[i]);
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        const __m512i sm = _mm512_dpbusd_epi32(nc[t], wv, xv[t]);
+                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), _mm512_mul_ps(sl, dl[t]), acc[i][t]);
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) y[t * ldy + r + i] = _mm512_reduce_add_ps(acc[i][t]);
+    }
+}
+
+static void rows_q6k(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
+                     int64_t r0, int64_t r1) {
+    const int64_t n = xq->n, R = n == 1 ? 4 : n == 2 ? 2 : 1;
+    const int64_t rm = r0 + (r1 - r0) / R * R;
+    switch (n) {
+    case 1: rows_q6k_t(1, 4, w, xq, y, ldy, r0, rm); rows_q6k_t(1, 1, w, xq, y, ldy, rm, r1); return;
+    case 2: rows_q6k_t(2, 2, w, xq, y, ldy, r0, rm); rows_q6k_t(2, 1, w, xq, y, ldy, rm, r1); return;
+    case 3: rows_q6k_t(3, 1, w, xq, y, ldy, r0, r1); return;
+    default: rows_q6k_t(4, 1, w, xq, y, ldy, r0, r1); return;
+    }
+}
+
 /* ---- the set ---------------------------------------------------------------- */
 
 static int vnni_q8_takes(const inf__weight *w, int64_t n) {
-    /* Q6_K (scales per 16 columns): the panel GEMM only; fewer tokens stay
-     * on the exact one-token kernel */
-    if (w->fmt == INF__W_Q6_K) return n >= Q8_GEMM_MIN && w->cols % 256 == 0;
+    /* Q6_K (scales per 16 columns): the panel GEMM, and rows_q6k for fewer
+     * tokens */
+    if (w->fmt == INF__W_Q6_K) return w->cols % 256 == 0;
     if (!inf__cpu_q8_form(w)) return 0;
     /* one token of MLX: the specialised avx2-fast kernel (kernels_q8.c) */
     if ((w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) && n == 1) return 0;
@@ -702,7 +817,8 @@ static void vnni_matmul_q8(const inf__weight *w, const inf__cpu_xq *xq, float *y
         part.q = xq->q + t * xq->ld;
         part.d = xq->d + t * nbt;
         part.s = xq->s + t * nbt;
-        rows_few(w, &part, y + t * ldy, ldy, r0, r1);
+        if (w->fmt == INF__W_Q6_K) rows_q6k(w, &part, y + t * ldy, ldy, r0, r1);
+        else rows_few(w, &part, y + t * ldy, ldy, r0, r1);
     }
 }
 
