@@ -24,7 +24,11 @@ corpus size, result.  `--report` prints the per-target totals.
     scripts/fuzz-hours.py --report
 
 A crash keeps its input under BUILD/fuzz-artifacts/ and is recorded as
-"crash" in the ledger; the target is not restarted in that sitting.
+"crash" in the ledger; the target is not restarted in that sitting.  A
+timeout is checked by running its input again alone: libFuzzer's timeout
+counts wall-clock time, so a pause longer than 20 minutes reads as a hang;
+when the input runs at once the row reads "ok-paused(...)" and the target
+goes on with the rest of its time.
 Build the targets first: scripts/run-fuzzers.sh 1 (configures build-fuzz
 with clang, builds every target, runs each for a second), or, once
 configured, cmake --build build-fuzz --target fuzzers.
@@ -59,7 +63,7 @@ def ledger_totals():
             t["cpu_s"] += float(cols[2])
             t["execs"] += int(cols[3])
             t["runs"] += 1
-            t["crashes"] += cols[5] != "ok"
+            t["crashes"] += not (cols[5] == "ok" or cols[5].startswith("ok-"))
     return tot
 
 
@@ -96,7 +100,7 @@ def idle():
 
 class Run:
     def __init__(self, build, name, budget):
-        self.name, self.budget = name, budget
+        self.name, self.budget, self.build = name, budget, build
         self.corpus = corpus_dir(name)
         arts = os.path.join(build, "fuzz-artifacts")
         os.makedirs(arts, exist_ok=True)
@@ -127,6 +131,21 @@ class Run:
         crashed = ("ERROR: libFuzzer" in text or "ERROR: AddressSanitizer" in text
                    or "runtime error:" in text or "SUMMARY:" in text)
         result = "ok" if not crashed and (self.stopping or rc == 0) else f"crash(rc={rc})"
+        self.requeue = False
+        if crashed and "ERROR: libFuzzer: timeout" in text:
+            # libFuzzer's timeout is wall-clock: a pause (SIGSTOP for a
+            # benchmark) longer than it reads as a hang.  The saved input
+            # is run again alone; if it finishes well within the timeout,
+            # the row says so and the target's remaining time is queued.
+            m = re.search(r"Test unit written to (\S+)", text)
+            if m and os.path.exists(m.group(1)):
+                t0 = time.time()
+                again = subprocess.run([os.path.join(self.build, "fuzz-bin", self.name), "-timeout=60",
+                                        m.group(1)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                if again.returncode == 0:
+                    result = f"ok-paused(input reran in {time.time() - t0:.1f}s)"
+                    self.requeue = True
+                    os.rename(m.group(1), m.group(1) + ".false-timeout")
         files = len(os.listdir(self.corpus))
         append_ledger([datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%MZ"), self.name,
                        f"{self.cpu:.0f}", execs, files, result])
@@ -190,6 +209,8 @@ def main():
             if r.poll() is not None:
                 r.finish()
                 running.remove(r)
+                if r.requeue and not stop and r.budget - r.cpu > 1:
+                    todo.append((0.0, r.name, r.budget - r.cpu))
     return 0
 
 
