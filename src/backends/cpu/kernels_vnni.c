@@ -677,22 +677,22 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
 
 /* Rows in fours for one token, twos for two, ones for more; the rest one
  * at a time. */
-#define ROWS_T(F)                                                                        \
-    static void rows_##F(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, \
-                         int64_t r0, int64_t r1) {                                       \
+#define ROWS_T(NAME, KERNEL, F)                                                          \
+    static void NAME(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,   \
+                     int64_t r0, int64_t r1) {                                           \
         const int64_t n = xq->n, R = n == 1 ? 4 : n == 2 ? 2 : 1;                        \
         const int64_t rm = r0 + (r1 - r0) / R * R;                                       \
         switch (n) {                                                                     \
-        case 1: rows_t(F, 1, 4, w, xq, y, ldy, r0, rm); rows_t(F, 1, 1, w, xq, y, ldy, rm, r1); return; \
-        case 2: rows_t(F, 2, 2, w, xq, y, ldy, r0, rm); rows_t(F, 2, 1, w, xq, y, ldy, rm, r1); return; \
-        case 3: rows_t(F, 3, 1, w, xq, y, ldy, r0, r1); return;                          \
-        default: rows_t(F, 4, 1, w, xq, y, ldy, r0, r1); return;                         \
+        case 1: KERNEL(F, 1, 4, w, xq, y, ldy, r0, rm); KERNEL(F, 1, 1, w, xq, y, ldy, rm, r1); return; \
+        case 2: KERNEL(F, 2, 2, w, xq, y, ldy, r0, rm); KERNEL(F, 2, 1, w, xq, y, ldy, rm, r1); return; \
+        case 3: KERNEL(F, 3, 1, w, xq, y, ldy, r0, r1); return;                          \
+        default: KERNEL(F, 4, 1, w, xq, y, ldy, r0, r1); return;                         \
         }                                                                                \
     }
-ROWS_T(FUSE_Q8_0)
-ROWS_T(FUSE_Q4_0)
-ROWS_T(FUSE_Q4_K)
-ROWS_T(FUSE_NONE)
+ROWS_T(rows_FUSE_Q8_0, rows_t, FUSE_Q8_0)
+ROWS_T(rows_FUSE_Q4_0, rows_t, FUSE_Q4_0)
+ROWS_T(rows_FUSE_Q4_K, rows_t, FUSE_Q4_K)
+ROWS_T(rows_FUSE_NONE, rows_t, FUSE_NONE)
 
 /* n <= 4 tokens. */
 static void rows_few(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
@@ -727,8 +727,9 @@ AI __m512i q6k_pair(const uint8_t *blk, int k) {
     return _mm512_or_si512(_mm512_and_si512(lo, m4), _mm512_slli_epi16(_mm512_and_si512(h2, m2), 4));
 }
 
-AI void rows_q6k_t(int T, int R, const inf__weight *w, const inf__cpu_xq *xq, float *y,
+AI void rows_q6k_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq, float *y,
                    int64_t ldy, int64_t r0, int64_t r1) {
+    (void)F; /* the signature of rows_t, for ROWS_T */
     const int64_t nbt = w->cols / 32, nsb = w->cols / 256, rb = nsb * 210;
     const char *data = (const char *)w->data;
     const int64_t pfr = pf_rows(R, rb), pfs = pf_step(R * rb, 4 * nsb);
@@ -789,17 +790,7 @@ AI void rows_q6k_t(int T, int R, const inf__weight *w, const inf__cpu_xq *xq, fl
     }
 }
 
-static void rows_q6k(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
-                     int64_t r0, int64_t r1) {
-    const int64_t n = xq->n, R = n == 1 ? 4 : n == 2 ? 2 : 1;
-    const int64_t rm = r0 + (r1 - r0) / R * R;
-    switch (n) {
-    case 1: rows_q6k_t(1, 4, w, xq, y, ldy, r0, rm); rows_q6k_t(1, 1, w, xq, y, ldy, rm, r1); return;
-    case 2: rows_q6k_t(2, 2, w, xq, y, ldy, r0, rm); rows_q6k_t(2, 1, w, xq, y, ldy, rm, r1); return;
-    case 3: rows_q6k_t(3, 1, w, xq, y, ldy, r0, r1); return;
-    default: rows_q6k_t(4, 1, w, xq, y, ldy, r0, r1); return;
-    }
-}
+ROWS_T(rows_q6k, rows_q6k_t, FUSE_NONE) /* F unused */
 
 /* ---- the set ---------------------------------------------------------------- */
 
