@@ -60,17 +60,15 @@ TGT AI __m256 load_q(int fmt, const uint32_t *q, int64_t k) {
  * weight vector converted once for the T tokens.  The same per-output
  * summation order for every T, so a sequence's logits do not depend on how
  * many others share its decode step. */
-/* Dense decode prefetch: while rows [r, r+R) are read, a share per step of
- * the rows about DENSE_PF_BYTES further on (whole groups of R).  The
- * hardware prefetcher alone kept one-token BF16 ~10% below llama.cpp on
- * Qwen3-0.6B; prefetches change no result. */
-#define DENSE_PF_BYTES 16384
-
 TGT AI void dense_rows(int fmt, int R, int T, const inf__weight *w, int64_t r,
                        const float *x, int64_t ldx, float *y, int64_t ldy) {
     const int64_t cols = w->cols, kend = cols & ~(int64_t)7;
-    const int64_t es = fmt == F_F32 ? 4 : 2, gb = R * cols * es, step = R * 8 * es;
-    const char *next = (const char *)w->data + r * cols * es + (DENSE_PF_BYTES + gb - 1) / gb * gb;
+    /* one token: paced prefetch (kernels_x86.h); the hardware prefetcher
+     * alone kept BF16 ~10% below llama.cpp on Qwen3-0.6B.  Prefetches
+     * change no result. */
+    const int64_t es = fmt == F_F32 ? 4 : 2;
+    const inf__pf pf = inf__pf_plan(R, cols * es, kend / 8 > 0 ? kend / 8 : 1);
+    const char *next = (const char *)w->data + r * cols * es + pf.ahead;
     __m256 acc[8][4];
 #pragma GCC unroll 8
     for (int i = 0; i < R; i++)
@@ -80,9 +78,7 @@ TGT AI void dense_rows(int fmt, int R, int T, const inf__weight *w, int64_t r,
         __m256 xv[4];
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
-        if (T == 1)
-            for (int64_t o = (k / 8 * step) & ~(int64_t)63; o < (k / 8 + 1) * step; o += 64)
-                _mm_prefetch(next + o, _MM_HINT_T0);
+        if (T == 1) inf__pf_share(next, pf.step, k / 8);
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++) {
             const __m256 wv = load_dense(fmt, w->data, (r + i) * cols + k);

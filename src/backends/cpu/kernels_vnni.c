@@ -40,10 +40,6 @@
 #define KC 512         /* columns per panel chunk */
 #define KB (KC / 32)   /* blocks per chunk */
 #define Q8_GEMM_MIN 5  /* fewer tokens: the row kernel */
-#ifndef Q8_PF_BYTES
-#define Q8_PF_BYTES 16384 /* prefetch distance of the row kernels, rounded up to a group of rows: Qwen3-0.6B decode
-                          * Q4_0 +15%, Q4_K_M +5%, Llama-3.2-1B Q4_K_M +8% over 2048 (32768: less) */
-#endif
 
 /* ---- weights -> u8 blocks ------------------------------------------------- */
 
@@ -578,29 +574,6 @@ AI void fused_scales(int F, const inf__weight *w, int64_t r, int64_t b0, __m512 
     *c = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(mv, mn)); /* -(dmin*m), as ggml */
 }
 
-/* Software prefetch of the row kernels, paced: rows [r, r+R) are one run
- * of R*rb bytes, and while step q of nq of this group is computed, the same
- * share of the group `ahead` rows on is fetched.  A burst of the next
- * group's ~70 lines at the group's start (as this file did before) left
- * most of them waiting for fill buffers: one thread then read a matrix
- * that is not in the caches ~35% slower than the exact kernels, which pace
- * their prefetch this way (kernels_ggml.c).  Prefetches never fault; the
- * ones past the matrix's end are harmless. */
-AI void pf_share(const char *next, int64_t step, int64_t q) {
-    const int64_t lo = q * step & ~(int64_t)63, hi = (q + 1) * step;
-    for (int64_t o = lo; o < hi; o += 64) _mm_prefetch(next + o, _MM_HINT_T0);
-}
-
-/* The bytes per step of pf_share (no division in the loops: two per step
- * cost Q8_0 ~5% of its decode). */
-static inline int64_t pf_step(int64_t bytes, int64_t nq) { return (bytes + nq - 1) / nq; }
-
-/* Rows ahead for the prefetch: whole groups of R, about Q8_PF_BYTES. */
-static inline int64_t pf_rows(int R, int64_t rb) {
-    const int64_t g = (Q8_PF_BYTES + (int64_t)R * rb - 1) / ((int64_t)R * rb);
-    return R * (g > 0 ? g : 1);
-}
-
 /* Rows [r0, r1) x n <= 4 tokens, row by row, 16 blocks (512 columns) at a
  * time: the blocks' scales first (d*dx per block and token as a vector),
  * then pairs of blocks as 64 u8 (F: unpacked in registers; FUSE_NONE:
@@ -613,12 +586,14 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
     const int64_t nbt = w->cols / 32, rb = row_bytes(w);
     const int mlx = w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8;
     const char *data = (const char *)w->data;
-    const int64_t pfr = pf_rows(R, rb), pfs = pf_step(R * rb, (nbt + 1) / 2), pfb = (8192 + rb - 1) / rb;
+    /* rows are short streams that the hardware prefetcher starts late:
+     * paced software prefetch (kernels_x86.h) */
+    const inf__pf pf = inf__pf_plan(R, rb, (nbt + 1) / 2);
+    const int64_t pfb = (8192 + rb - 1) / rb;
     for (int64_t r = r0; r + R <= r1; r += R) {
-        /* rows are short streams: the hardware prefetcher starts each one
-         * late; MLX's scales and biases are apart from the values */
-        if (mlx) inf__mlx_prefetch_rows(w, r, R, rb);
-        const char *next = data + (r + pfr) * rb;
+        /* MLX's scales and biases are apart from the values */
+        if (mlx) inf__mlx_prefetch_sb(w, r + pf.ahead / rb, R);
+        const char *next = data + r * rb + pf.ahead;
         /* Q8_0: the next rows at about 8 KiB in one burst, as before the
          * pacing, which measured 5% slower on its decode */
         if (F == FUSE_Q8_0 && r + pfb + R <= r1)
@@ -650,7 +625,7 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                 }
             }
             for (int p = 0; 2 * p < nb; p++) {
-                if (!mlx && F != FUSE_Q8_0) pf_share(next, pfs, b0 / 2 + p);
+                if (F != FUSE_Q8_0) inf__pf_share(next, pf.step, b0 / 2 + p);
                 const __mmask64 m = nb - 2 * p >= 2 ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
                 __m512i xv[4];
 #pragma GCC unroll 4
@@ -732,7 +707,7 @@ AI void rows_q6k_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq 
     (void)F; /* the signature of rows_t, for ROWS_T */
     const int64_t nbt = w->cols / 32, nsb = w->cols / 256, rb = nsb * 210;
     const char *data = (const char *)w->data;
-    const int64_t pfr = pf_rows(R, rb), pfs = pf_step(R * rb, 4 * nsb);
+    const inf__pf pf = inf__pf_plan(R, rb, 4 * nsb);
     const __m512i c32 = _mm512_set1_epi8(32);
     /* lane j of pair k: sub-block 4k + j/4, block 2k + j/8 */
     __m512i sidx[4], bidx[4];
@@ -743,7 +718,7 @@ AI void rows_q6k_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq 
                                    _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
     }
     for (int64_t r = r0; r + R <= r1; r += R) {
-        const char *next = data + (r + pfr) * rb;
+        const char *next = data + r * rb + pf.ahead;
         __m512 acc[4][4];
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++)
@@ -762,7 +737,7 @@ AI void rows_q6k_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq 
             }
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
-                pf_share(next, pfs, 4 * s + k);
+                inf__pf_share(next, pf.step, 4 * s + k);
                 __m512i xv[4], nc[4];
                 __m512 dl[4];
 #pragma GCC unroll 4
