@@ -473,6 +473,7 @@ static void test_q8(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__d
  * summation order: 1e-5 of sum |w x|), and the same bits whatever the row
  * split. */
 static void test_q8_mlx_tokens(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__dtype sb) {
+    if (rows < 20) abort(); /* the row splits below reach row 20 */
     const inf__cpu_kernels *fast = inf__cpu_kernels_fast();
     if (!fast->q8_takes) return;
     mat m = make_mat(fmt, rows, cols, group, sb);
@@ -614,6 +615,12 @@ int main(void) {
     test_q8_mlx_tokens(INF__W_MLX4, 37, 1056, 32, INF__DT_F16);  /* 33 blocks: a tail chunk */
     test_q8_mlx_tokens(INF__W_MLX4, 37, 1024, 64, INF__DT_BF16);
     test_q8_mlx_tokens(INF__W_MLX8, 29, 1152, 128, INF__DT_F32);
+    /* MLX8's fused row kernel (groups of 32..512 in powers of two, scales of
+     * every type, a tail chunk) and a group it leaves to the decoded path */
+    test_q8_mlx_tokens(INF__W_MLX8, 37, 1024, 64, INF__DT_BF16);
+    test_q8_mlx_tokens(INF__W_MLX8, 21, 544, 32, INF__DT_F16);
+    test_q8_mlx_tokens(INF__W_MLX8, 23, 1536, 512, INF__DT_F16);
+    test_q8_mlx_tokens(INF__W_MLX8, 21, 1152, 96, INF__DT_BF16);
     /* the old opt-in names now choose an exact set (precision fast replaced them) */
     CHECK(inf__cpu_kernels_select("avx2q8")->q8_takes == NULL);
     test_bf16(37, 100);

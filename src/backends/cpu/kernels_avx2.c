@@ -66,9 +66,8 @@ TGT AI void dense_rows(int fmt, int R, int T, const inf__weight *w, int64_t r,
     /* one token: paced prefetch (kernels_x86.h); the hardware prefetcher
      * alone kept BF16 ~10% below llama.cpp on Qwen3-0.6B.  Prefetches
      * change no result. */
-    const int64_t es = fmt == F_F32 ? 4 : 2;
-    const inf__pf pf = inf__pf_plan(R, cols * es, kend / 8 > 0 ? kend / 8 : 1);
-    const char *next = (const char *)w->data + r * cols * es + pf.ahead;
+    const int64_t es = fmt == F_F32 ? 4 : 2, step = R * 8 * es; /* a constant */
+    const char *next = (const char *)w->data + r * cols * es + (T == 1 ? inf__pf_ahead(R * cols * es) : 0);
     __m256 acc[8][4];
 #pragma GCC unroll 8
     for (int i = 0; i < R; i++)
@@ -78,7 +77,7 @@ TGT AI void dense_rows(int fmt, int R, int T, const inf__weight *w, int64_t r,
         __m256 xv[4];
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(x + t * ldx + k);
-        if (T == 1) inf__pf_share(next, pf.step, k / 8);
+        if (T == 1) inf__pf_share(next, step, k / 8);
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++) {
             const __m256 wv = load_dense(fmt, w->data, (r + i) * cols + k);

@@ -201,14 +201,14 @@ TGT5 AI __m512 sb16(const void *p, inf__dtype dt, int64_t i, int n) {
  * for the T tokens; every output is the same sequence of operations
  * whatever R and T, so a token's result does not depend on the tokens
  * decoded beside it.  xq: token t's x (MLX4: permuted) at xq + t*ldxq. */
-TGT5 AI void mlx_dec_rows(int bits, int R, int T, const inf__weight *w, int64_t r, const inf__pf *pf,
+TGT5 AI void mlx_dec_rows(int bits, int R, int T, const inf__weight *w, int64_t r, int64_t ahead,
                           const float *xq, int64_t ldxq, float *y, int64_t ldy) {
     const int64_t cols = w->cols, G = w->group, gpr = cols / G;
     const int64_t bpr = cols * bits / 8; /* bytes per row */
     const uint8_t *q = (const uint8_t *)w->data + r * bpr;
     const __m512i m4 = _mm512_set1_epi32(15);
-    const char *next = (const char *)q + pf->ahead; /* values paced per step of 16 or 32 columns */
-    inf__mlx_prefetch_sb(w, r + pf->ahead / bpr, R);
+    const char *next = (const char *)q + ahead; /* values paced: R * 16 bytes per step */
+    inf__mlx_prefetch_sb(w, r + ahead / bpr, R);
     /* The R rows' scales and biases, converted up front: vector loads
      * issued together instead of a dependent scalar load per group (those
      * missed the cache and stalled the loop). */
@@ -235,7 +235,7 @@ TGT5 AI void mlx_dec_rows(int bits, int R, int T, const inf__weight *w, int64_t 
         }
         if (bits == 8) {
             for (int64_t k = g * G; k < (g + 1) * G; k += 16) {
-                inf__pf_share(next, pf->step, k / 16);
+                inf__pf_share(next, R * 16, k / 16);
                 __m512 wv[4];
 #pragma GCC unroll 4
                 for (int i = 0; i < R; i++)
@@ -250,7 +250,7 @@ TGT5 AI void mlx_dec_rows(int bits, int R, int T, const inf__weight *w, int64_t 
             }
         } else {
             for (int64_t k = g * G; k < (g + 1) * G; k += 32) {
-                inf__pf_share(next, pf->step, k / 32);
+                inf__pf_share(next, R * 16, k / 32);
                 __m512 lo[4], hi[4];
 #pragma GCC unroll 4
                 for (int i = 0; i < R; i++) {
@@ -292,11 +292,11 @@ TGT5 AI void mlx_dec_rows(int bits, int R, int T, const inf__weight *w, int64_t 
 /* Rows [r0, r1) for T tokens (1 <= T <= 4), rows in tiles of 4 / T. */
 #define DEC_TILES(BITS, T)                                                                     \
     do {                                                                                       \
-        const int64_t bpr = cols * (BITS) / 8, nq = cols / (BITS == 8 ? 16 : 32);              \
-        const inf__pf pt = inf__pf_plan(4 / (T), bpr, nq), p1 = inf__pf_plan(1, bpr, nq);      \
+        const int64_t bpr = cols * (BITS) / 8;                                                 \
+        const int64_t at = inf__pf_ahead(4 / (T) * bpr), a1 = inf__pf_ahead(bpr);              \
         for (; r + 4 / (T) <= r1; r += 4 / (T))                                                \
-            mlx_dec_rows(BITS, 4 / (T), T, w, r, &pt, xq, ldxq, y, ldy);                       \
-        for (; r < r1; r++) mlx_dec_rows(BITS, 1, T, w, r, &p1, xq, ldxq, y, ldy);             \
+            mlx_dec_rows(BITS, 4 / (T), T, w, r, at, xq, ldxq, y, ldy);                        \
+        for (; r < r1; r++) mlx_dec_rows(BITS, 1, T, w, r, a1, xq, ldxq, y, ldy);              \
     } while (0)
 
 /* 1-4 tokens of an MLX matrix.  Returns 0 (nothing done) for a layout these

@@ -30,11 +30,12 @@
 /* Rows [r, r+R)'s scales as f32 into sf[i][g] (g < gpr), converted before
  * the dot products: a dependent scalar load per group missed the cache and
  * stalled the loop.  Also prefetches the scales and biases of the rows
- * pf->ahead bytes of values on (the values themselves are paced). */
-TGT AI void row_scales(const inf__weight *w, int R, int64_t r, int64_t bpr, const inf__pf *pf,
+ * `ahead` bytes of values on (the values themselves are paced, R * 32
+ * bytes per step of either kernel). */
+TGT AI void row_scales(const inf__weight *w, int R, int64_t r, int64_t bpr, int64_t ahead,
                        float (*sf)[Q8_MAX_COLS / 32]) {
     const int64_t gpr = w->cols / w->group;
-    inf__mlx_prefetch_sb(w, r + pf->ahead / bpr, R);
+    inf__mlx_prefetch_sb(w, r + ahead / bpr, R);
     for (int i = 0; i < R; i++) {
         int64_t g = 0;
         for (; g + 8 <= gpr; g += 8) _mm256_storeu_ps(sf[i] + g, inf__load_sb8(w->scales, w->sb_dtype, (r + i) * gpr + g));
@@ -104,14 +105,14 @@ TGT static void quantise_x(const float *x, int64_t cols, int64_t G, int q4, q8x 
  * values) and high nibbles (odd values) meet the permuted xq.  int32 lanes
  * 0-3 belong to block 2c, 4-7 to block 2c+1, hence the [d x4, d x4]
  * scale vector.  Groups: 32 or a multiple of 64. */
-TGT AI void q4_rows(int R, const inf__weight *w, int64_t r, const inf__pf *pf, const q8x *o, float *y) {
+TGT AI void q4_rows(int R, const inf__weight *w, int64_t r, int64_t ahead, const q8x *o, float *y) {
     const int64_t cols = w->cols, G = w->group, gpr = cols / G, wpr = cols / 8;
     const uint32_t *q = (const uint32_t *)w->data;
     const __m256i m4 = _mm256_set1_epi8(15);
     const __m256i ones = _mm256_set1_epi16(1);
     float sf[4][Q8_MAX_COLS / 32];
-    row_scales(w, R, r, cols / 2, pf, sf);
-    const char *next = (const char *)w->data + r * (cols / 2) + pf->ahead;
+    row_scales(w, R, r, cols / 2, ahead, sf);
+    const char *next = (const char *)w->data + r * (cols / 2) + ahead;
     __m256 acc[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
@@ -121,7 +122,7 @@ TGT AI void q4_rows(int R, const inf__weight *w, int64_t r, const inf__pf *pf, c
         const __m256i xlo = _mm256_load_si256((const __m256i *)(o->xq + 64 * c));
         const __m256i xhi = _mm256_load_si256((const __m256i *)(o->xq + 64 * c + 32));
         const __m256 dv = _mm256_loadu_ps(o->dl + 8 * c);
-        inf__pf_share(next, pf->step, c);
+        inf__pf_share(next, R * 32, c);
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(q + (r + i) * wpr + 8 * c));
@@ -148,7 +149,7 @@ TGT AI void q4_rows(int R, const inf__weight *w, int64_t r, const inf__pf *pf, c
 /* MLX8 rows [r, r+R): 32 values per load, q' = q ^ 0x80 = q - 128 as
  * signed bytes, |q'| . sign(xq, q') through maddubs; the 128 sum(xq) part
  * comes back as sum_g s_g corr_g. */
-TGT AI void q8_rows(int R, const inf__weight *w, int64_t r, const inf__pf *pf, const q8x *o, float *y) {
+TGT AI void q8_rows(int R, const inf__weight *w, int64_t r, int64_t ahead, const q8x *o, float *y) {
     const int64_t cols = w->cols, G = w->group, gpr = cols / G, wpr = cols / 4;
     const uint32_t *q = (const uint32_t *)w->data;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
@@ -158,8 +159,8 @@ TGT AI void q8_rows(int R, const inf__weight *w, int64_t r, const inf__pf *pf, c
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
     const int64_t bpg = G / 32;
     float sf[4][Q8_MAX_COLS / 32];
-    row_scales(w, R, r, cols, pf, sf);
-    const char *next = (const char *)w->data + r * cols + pf->ahead;
+    row_scales(w, R, r, cols, ahead, sf);
+    const char *next = (const char *)w->data + r * cols + ahead;
     for (int64_t g = 0; g < gpr; g++) {
         __m256 sv[4];
 #pragma GCC unroll 4
@@ -167,7 +168,7 @@ TGT AI void q8_rows(int R, const inf__weight *w, int64_t r, const inf__pf *pf, c
         for (int64_t b = g * bpg; b < (g + 1) * bpg; b++) {
             const __m256i xv = _mm256_load_si256((const __m256i *)(o->xq + 32 * b));
             const __m256 dv = _mm256_broadcast_ss(o->d + b);
-            inf__pf_share(next, pf->step, b);
+            inf__pf_share(next, R * 32, b);
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
                 const __m256i v = _mm256_xor_si256(
@@ -185,19 +186,17 @@ TGT AI void q8_rows(int R, const inf__weight *w, int64_t r, const inf__pf *pf, c
 }
 
 TGT static void q4_matvec(const inf__weight *w, const q8x *o, float *y, int64_t r0, int64_t r1) {
-    const int64_t bpr = w->cols / 2, nq = w->cols / 64;
-    const inf__pf p4 = inf__pf_plan(4, bpr, nq), p1 = inf__pf_plan(1, bpr, nq);
+    const int64_t bpr = w->cols / 2, a4 = inf__pf_ahead(4 * bpr), a1 = inf__pf_ahead(bpr);
     int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) q4_rows(4, w, r, &p4, o, y);
-    for (; r < r1; r++) q4_rows(1, w, r, &p1, o, y);
+    for (; r + 4 <= r1; r += 4) q4_rows(4, w, r, a4, o, y);
+    for (; r < r1; r++) q4_rows(1, w, r, a1, o, y);
 }
 
 TGT static void q8_matvec(const inf__weight *w, const q8x *o, float *y, int64_t r0, int64_t r1) {
-    const int64_t bpr = w->cols, nq = w->cols / 32;
-    const inf__pf p4 = inf__pf_plan(4, bpr, nq), p1 = inf__pf_plan(1, bpr, nq);
+    const int64_t bpr = w->cols, a4 = inf__pf_ahead(4 * bpr), a1 = inf__pf_ahead(bpr);
     int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) q8_rows(4, w, r, &p4, o, y);
-    for (; r < r1; r++) q8_rows(1, w, r, &p1, o, y);
+    for (; r + 4 <= r1; r += 4) q8_rows(4, w, r, a4, o, y);
+    for (; r < r1; r++) q8_rows(1, w, r, a1, o, y);
 }
 
 static const inf__cpu_kernels *base; /* the exact set underneath (inf__cpu_q8_build) */

@@ -506,7 +506,14 @@ AI __m512 pair_scale(__m512 ds16, int p) {
 
 /* Formats with a fused path in rows_t (blocks unpacked in registers,
  * straight from the stored bytes); FUSE_NONE: through decode()'s buffer. */
-enum { FUSE_NONE, FUSE_Q8_0, FUSE_Q4_0, FUSE_Q4_K };
+enum { FUSE_NONE, FUSE_Q8_0, FUSE_Q4_0, FUSE_Q4_K, FUSE_MLX8 };
+
+/* MLX8 takes the fused path when its groups tile the 16-block (512-column)
+ * steps: G = 32, 64, ..., 512. */
+static int mlx8_fusable(const inf__weight *w) {
+    return w->fmt == INF__W_MLX8 && w->group >= 32 && w->group <= 512 && (w->group & (w->group - 1)) == 0 &&
+           w->cols % w->group == 0;
+}
 
 /* Blocks b, b+1 (b even) of row r as 64 u8 in column order. */
 AI __m512i fused_pair(int F, const inf__weight *w, int64_t r, int64_t b) {
@@ -518,6 +525,8 @@ AI __m512i fused_pair(int F, const inf__weight *w, int64_t r, int64_t b) {
         const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); /* l0 l1 h0 h1 */
         return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));              /* l0 h0 l1 h1 */
     }
+    if (F == FUSE_MLX8) /* values 0..255 as stored: vpdpbusd's unsigned side */
+        return _mm512_loadu_si512((const void *)((const uint8_t *)w->data + r * w->cols + 32 * b));
     if (F == FUSE_Q8_0) {
         const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b) * 34;
         const __m512i z = _mm512_inserti64x4(
@@ -549,7 +558,25 @@ AI void kscales8(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
 /* The scales d and offsets c of 16 blocks [b0, b0+16) of row r (fused
  * formats) as vectors, built in registers (16 scalar stores then a vector
  * load of them stalled on store forwarding). */
+/* n <= 16 MLX scales or biases from element i on, as f32 (lanes past n: 0). */
+AI __m512 sb16(const void *p, inf__dtype dt, int64_t i, int n) {
+    const __mmask16 m = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+    if (dt == INF__DT_F32) return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i);
+    if (dt == INF__DT_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 AI void fused_scales(int F, const inf__weight *w, int64_t r, int64_t b0, __m512 *d, __m512 *c) {
+    if (F == FUSE_MLX8) { /* block b's group: b * 32 / G, G a power of two (mlx8_fusable) */
+        const int64_t G = w->group, gpr = w->cols / G, g0 = b0 * 32 / G;
+        const int sh = __builtin_ctzll((unsigned long long)(G / 32)), ng = 16 >> sh > 0 ? 16 >> sh : 1;
+        const __m512i idx = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                              (unsigned)sh);
+        *d = _mm512_permutexvar_ps(idx, sb16(w->scales, w->sb_dtype, r * gpr + g0, ng));
+        *c = _mm512_permutexvar_ps(idx, sb16(w->biases, w->sb_dtype, r * gpr + g0, ng));
+        return;
+    }
     if (F == FUSE_Q4_0 || F == FUSE_Q8_0) {
         const int bb = F == FUSE_Q4_0 ? 18 : 34;
         const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * bb;
@@ -588,12 +615,12 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
     const char *data = (const char *)w->data;
     /* rows are short streams that the hardware prefetcher starts late:
      * paced software prefetch (kernels_x86.h) */
-    const inf__pf pf = inf__pf_plan(R, rb, (nbt + 1) / 2);
+    const int64_t ahead = inf__pf_ahead(R * rb), step = inf__pf_step(R * rb, (nbt + 1) / 2);
     const int64_t pfb = (8192 + rb - 1) / rb;
     for (int64_t r = r0; r + R <= r1; r += R) {
         /* MLX's scales and biases are apart from the values */
-        if (mlx) inf__mlx_prefetch_sb(w, r + pf.ahead / rb, R);
-        const char *next = data + r * rb + pf.ahead;
+        if (mlx) inf__mlx_prefetch_sb(w, r + ahead / rb, R);
+        const char *next = data + r * rb + ahead;
         /* Q8_0: the next rows at about 8 KiB in one burst, as before the
          * pacing, which measured 5% slower on its decode */
         if (F == FUSE_Q8_0 && r + pfb + R <= r1)
@@ -625,7 +652,7 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                 }
             }
             for (int p = 0; 2 * p < nb; p++) {
-                if (F != FUSE_Q8_0) inf__pf_share(next, pf.step, b0 / 2 + p);
+                if (F != FUSE_Q8_0) inf__pf_share(next, step, b0 / 2 + p);
                 const __mmask64 m = nb - 2 * p >= 2 ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
                 __m512i xv[4];
 #pragma GCC unroll 4
@@ -667,6 +694,7 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
 ROWS_T(rows_FUSE_Q8_0, rows_t, FUSE_Q8_0)
 ROWS_T(rows_FUSE_Q4_0, rows_t, FUSE_Q4_0)
 ROWS_T(rows_FUSE_Q4_K, rows_t, FUSE_Q4_K)
+ROWS_T(rows_FUSE_MLX8, rows_t, FUSE_MLX8)
 ROWS_T(rows_FUSE_NONE, rows_t, FUSE_NONE)
 
 /* n <= 4 tokens. */
@@ -676,6 +704,13 @@ static void rows_few(const inf__weight *w, const inf__cpu_xq *xq, float *y, int6
     case INF__W_Q8_0: rows_FUSE_Q8_0(w, xq, y, ldy, r0, r1); return;
     case INF__W_Q4_0: rows_FUSE_Q4_0(w, xq, y, ldy, r0, r1); return;
     case INF__W_Q4_K: rows_FUSE_Q4_K(w, xq, y, ldy, r0, r1); return;
+    case INF__W_MLX8:
+        if (mlx8_fusable(w)) {
+            rows_FUSE_MLX8(w, xq, y, ldy, r0, r1);
+            return;
+        }
+        rows_FUSE_NONE(w, xq, y, ldy, r0, r1);
+        return;
     default: rows_FUSE_NONE(w, xq, y, ldy, r0, r1); return;
     }
 }
@@ -707,7 +742,7 @@ AI void rows_q6k_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq 
     (void)F; /* the signature of rows_t, for ROWS_T */
     const int64_t nbt = w->cols / 32, nsb = w->cols / 256, rb = nsb * 210;
     const char *data = (const char *)w->data;
-    const inf__pf pf = inf__pf_plan(R, rb, 4 * nsb);
+    const int64_t ahead = inf__pf_ahead(R * rb), step = inf__pf_step(R * rb, 4 * nsb);
     const __m512i c32 = _mm512_set1_epi8(32);
     /* lane j of pair k: sub-block 4k + j/4, block 2k + j/8 */
     __m512i sidx[4], bidx[4];
@@ -718,7 +753,7 @@ AI void rows_q6k_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq 
                                    _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3));
     }
     for (int64_t r = r0; r + R <= r1; r += R) {
-        const char *next = data + r * rb + pf.ahead;
+        const char *next = data + r * rb + ahead;
         __m512 acc[4][4];
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++)
@@ -737,7 +772,7 @@ AI void rows_q6k_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq 
             }
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
-                inf__pf_share(next, pf.step, 4 * s + k);
+                inf__pf_share(next, step, 4 * s + k);
                 __m512i xv[4], nc[4];
                 __m512 dl[4];
 #pragma GCC unroll 4
@@ -774,8 +809,9 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
      * tokens */
     if (w->fmt == INF__W_Q6_K) return w->cols % 256 == 0;
     if (!inf__cpu_q8_form(w)) return 0;
-    /* one token of MLX: the specialised avx2-fast kernel (kernels_q8.c) */
-    if ((w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) && n == 1) return 0;
+    /* one token of MLX4 (and of MLX8 whose groups the fused row kernel
+     * does not take): the avx2-fast kernel (kernels_q8.c), faster there */
+    if ((w->fmt == INF__W_MLX4 || (w->fmt == INF__W_MLX8 && !mlx8_fusable(w))) && n == 1) return 0;
     return 1;
 }
 

@@ -87,18 +87,19 @@ INF__X86_AVX2 float inf__sb_dot(const void *v, inf__dtype dt, int64_t off, const
  * beyond SSE. */
 #define INF__PF_BYTES 16384
 
-typedef struct inf__pf {
-    int64_t ahead; /* bytes from a group's first row to the group fetched */
-    int64_t step;  /* bytes fetched per step, rounded up */
-} inf__pf;
-
-/* The pacing for groups of R rows of rb bytes, computed in nq steps (no
- * division in the loops: two per step cost Q8_0 ~5% of its decode). */
-static inline inf__pf inf__pf_plan(int64_t R, int64_t rb, int64_t nq) {
-    const int64_t gb = R * rb, groups = (INF__PF_BYTES + gb - 1) / gb;
-    const inf__pf p = {(groups > 0 ? groups : 1) * gb, (gb + nq - 1) / nq};
-    return p;
+/* Bytes from a group's first row to the group fetched: whole groups of gb
+ * bytes, about INF__PF_BYTES. */
+static inline int64_t inf__pf_ahead(int64_t gb) {
+    const int64_t groups = (INF__PF_BYTES + gb - 1) / gb;
+    return (groups > 0 ? groups : 1) * gb;
 }
+
+/* Bytes fetched per step when a group of gb bytes is computed in nq steps
+ * (rounded up), for kernels whose bytes per step vary at run time; a
+ * kernel whose step is a compile-time constant passes that instead (a
+ * run-time count in a loop of 8 columns cost BF16 decode 17%).  Computed
+ * outside the loops: two divisions per step cost Q8_0 ~5% of its decode. */
+static inline int64_t inf__pf_step(int64_t gb, int64_t nq) { return (gb + nq - 1) / nq; }
 
 /* Step q's share of the group at next (= the current group + ahead). */
 static inline __attribute__((always_inline)) void inf__pf_share(const char *next, int64_t step, int64_t q) {
