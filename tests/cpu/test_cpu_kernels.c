@@ -519,22 +519,15 @@ static void test_q8_mlx_tokens(inf__wfmt fmt, int64_t rows, int64_t cols, int gr
  * sum |w x| must stay below 2^-7, and must not be 0 (x was rounded).
  * Fewer than 5 tokens and other formats: the exact avx512 result. */
 static void test_bf16(int64_t rows, int64_t cols) {
-    /* precision fast's BF16 prefill (kernels_bf16.c) */
+    /* precision fast's BF16 prefill (kernels_amx.c or kernels_bf16.c) */
     const inf__cpu_kernels *bf = inf__cpu_kernels_fast();
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    /* the bf16 layer: AVX512_BF16 on a non-Intel processor (kernels_select.c) */
-    const int has = inf__cpu_kernels_avx512() && __builtin_cpu_supports("avx512bf16") &&
-                    !__builtin_cpu_is("intel");
-#else
-    const int has = 0;
-#endif
-    if (!has) {
-        printf("  fast BF16 prefill: exact on this processor (no AVX512_BF16, or Intel)\n");
+    const char *layer = inf__cpu_kernels_fast_bf16();
+    if (!layer) {
+        printf("  fast BF16 prefill: exact on this processor (no AMX-BF16, no AVX512_BF16 off Intel)\n");
         return;
     }
     mat m = make_mat(INF__W_BF16, rows, cols, 0, INF__DT_F32);
-    const int ns[] = {3, 5, 13, 29};
+    const int ns[] = {3, 5, 13, 29, 40}; /* AMX: 1 or 2 tiles of tokens, part of the second */
     double worst = 0, worst_small = 0;
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
         const int64_t n = ns[ni], ldx = cols + 7, ldy = rows + 3;
@@ -559,7 +552,7 @@ static void test_bf16(int64_t rows, int64_t cols) {
         CHECK_MSG(pad_ok, "fast BF16 wrote outside its rows");
         free(x); free(yr); free(yb);
     }
-    printf("  fast BF16 %3lldx%-5lld 5+ tokens: error %.2e of sum|wx|; 3 tokens %.2e\n",
+    printf("  fast BF16 (%s) %3lldx%-5lld 5+ tokens: error %.2e of sum|wx|; 3 tokens %.2e\n", layer,
            (long long)rows, (long long)cols, worst, worst_small);
     CHECK_MSG(worst < 1.0 / 128 && worst > 0, "fast BF16 error %g (bound 2^-7, > 0)", worst);
     CHECK_MSG(worst_small < 1e-5, "fast BF16 3 tokens should be exact (%g)", worst_small);
@@ -626,6 +619,12 @@ int main(void) {
     test_bf16(37, 100);
     test_bf16(70, 1100);
     test_bf16(33, 513);
+    /* AMX takes cols % 32 == 0: rows in whole panels and with a tail
+     * panel, a split inside a panel, and columns long enough (16384) that
+     * 40 tokens make two token blocks */
+    test_bf16(64, 96);
+    test_bf16(70, 1024);
+    test_bf16(37, 16384);
     CHECK(inf__cpu_kernels_select("avx512bf16")->q8_takes == NULL);
     test_pool();
     /* The f16 KV cache: every set, exact and fast (the pool's element

@@ -120,16 +120,21 @@ const inf__cpu_kernels *inf__cpu_kernels_from_env(void);
 /* The "fast" precision's set (never NULL):
  *  - "avx512-fast" (AVX-512 F/BW/VL + VNNI): the avx512 set with int8
  *    activations and VNNI dot products for every weight with the integer
- *    form of kernels_int8.h (any token count), one-token MLX4/MLX8 as
- *    "avx2-fast", and, with AVX512_BF16 on a non-Intel processor (see
- *    kernels_select.c), bf16 activations for BF16 weights
- *    at 5+ tokens (kernels_bf16.c);
+ *    form of kernels_int8.h (any token count; MLX8 with groups of 32..512
+ *    in powers of two included), one-token MLX4 (and other MLX8) as
+ *    "avx2-fast", and bf16 activations for BF16 weights at 5+ tokens: on
+ *    the AMX tile unit where the processor and the OS allow it
+ *    (kernels_amx.c), else with AVX512_BF16 on a non-Intel processor
+ *    (kernels_bf16.c; see kernels_select.c);
  *  - "avx2-fast" (AVX2 without AVX512-VNNI): the fastest exact set except
  *    one-token MLX4/MLX8 with int8 activations (kernels_q8.c);
  *  - "reference-fast" (other processors): the reference set with the
  *    portable integer matmul (inf__cpu_q8_matmul_ref).
  * INF_CPU_REFERENCE=1 still forces the exact reference set (cpu_backend.c). */
 const inf__cpu_kernels *inf__cpu_kernels_fast(void);
+/* Which layer of inf__cpu_kernels_fast rounds BF16 prefill to bf16:
+ * "amx", "avx512bf16", or NULL (the exact kernels: no rounding). */
+const char *inf__cpu_kernels_fast_bf16(void);
 
 /* x86 internals shared by the avx2 and avx512 sets. */
 #define INF__CPU_KC 512 /* columns per dequantised weight tile */

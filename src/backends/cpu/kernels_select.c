@@ -10,12 +10,17 @@
 
 typedef struct cpu_sets {
     const inf__cpu_kernels *avx2, *avx512, *fast; /* fast: NULL without AVX2 */
+    const char *fast_bf16; /* inf__cpu_kernels_fast_bf16 */
 } cpu_sets;
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
 #include <cpuid.h>
 #include <pthread.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 /* The OS's enabled register state (XCR0); needs OSXSAVE. */
 static unsigned xcr0(void) {
@@ -71,6 +76,26 @@ static int is_intel(void) {
     return b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu; /* "GenuineIntel" */
 }
 
+/* AMX-TILE and AMX-BF16 with the OS's tile state enabled (XCR0 bits 17,
+ * 18), and, on Linux, this process's permission to use the tile data
+ * (arch_prctl ARCH_REQ_XCOMP_PERM: Linux hands the 8 KB state out per
+ * process, on request; the request can fail, e.g. where a sigaltstack
+ * is too small for the larger signal frame).  The permission lasts for the
+ * process.  INF_CPU_AMX=0 leaves AMX alone (no request made). */
+static int amx_bf16_usable(void) {
+    unsigned a, b, c, d;
+    const char *env = getenv("INF_CPU_AMX");
+    if (env && strcmp(env, "0") == 0) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(d & (1u << 24)) || !(d & (1u << 22))) return 0; /* AMX-TILE, AMX-BF16 */
+    if ((xcr0() & 0x60000u) != 0x60000u) return 0;       /* XTILECFG, XTILEDATA */
+#if defined(__linux__)
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
+
 static cpu_sets sets;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -82,9 +107,17 @@ static void detect(void) {
      * instructions for, one layer over the other (each falls back on the
      * one beneath for what it does not take). */
     const inf__cpu_kernels *f = sets.avx512 ? sets.avx512 : sets.avx2;
-    if (sets.avx512 && has_avx512_bf16() && !is_intel()) f = inf__cpu_bf16_build(f);
+    if (sets.avx512 && has_avx512_bf16() && !is_intel()) {
+        f = inf__cpu_bf16_build(f);
+        sets.fast_bf16 = "avx512bf16";
+    }
     f = inf__cpu_q8_build(f);
     if (sets.avx512 && has_avx512_vnni()) f = inf__cpu_vnni_build(f);
+    /* BF16 at 5+ tokens on the tile unit, over everything else */
+    if (sets.avx512 && has_avx512_bf16() && amx_bf16_usable()) {
+        f = inf__cpu_amx_build(f);
+        sets.fast_bf16 = "amx";
+    }
     sets.fast = f;
 }
 
@@ -108,6 +141,8 @@ const inf__cpu_kernels *inf__cpu_kernels_fast(void) {
     const inf__cpu_kernels *k = available()->fast;
     return k ? k : &inf__cpu_kernels_ref_fast;
 }
+
+const char *inf__cpu_kernels_fast_bf16(void) { return available()->fast_bf16; }
 
 const inf__cpu_kernels *inf__cpu_kernels_select(const char *name) {
     const cpu_sets *s = available();

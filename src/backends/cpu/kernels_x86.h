@@ -24,6 +24,7 @@ const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *avx2);  /*
 const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact);     /* kernels_q8.c */
 const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512);  /* kernels_bf16.c */
 const inf__cpu_kernels *inf__cpu_vnni_build(const inf__cpu_kernels *under);   /* kernels_vnni.c */
+const inf__cpu_kernels *inf__cpu_amx_build(const inf__cpu_kernels *under);    /* kernels_amx.c */
 
 /* ggml block formats (kernels_ggml.c).  inf__cpu_ggml_is: Q8_0 .. Q6_K.
  * _decode: one token, rows [r0, r1), y[r] = W[r] . x; returns 0 (nothing
