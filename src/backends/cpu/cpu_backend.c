@@ -209,8 +209,10 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
     c->half = d->head_dim / 2;
     if ((rc = inf__pool_create(p->n_threads, &c->pool, err))) { cpu_free(c); return rc; }
     c->nth = inf__pool_size(c->pool);
-    /* Which kernels run decides speed and (for the opt-in sets) numerics. */
-    inf__log(INF_LOG_INFO, "cpu: %s kernels, %d thread%s", c->kern->name, c->nth, c->nth == 1 ? "" : "s");
+    /* Which kernels run decides speed and (under precision fast) numerics. */
+    const char *bf16 = c->kern == inf__cpu_kernels_fast() ? inf__cpu_kernels_fast_bf16() : NULL;
+    inf__log(INF_LOG_INFO, "cpu: %s kernels%s%s, %d thread%s", c->kern->name, bf16 ? ", BF16 prefill on " : "",
+             bf16 ? bf16 : "", c->nth, c->nth == 1 ? "" : "s");
 
     int ok = 1;
     c->layers = calloc((size_t)d->n_layers, sizeof *c->layers);
