@@ -75,51 +75,43 @@ TGTA static void convert_x(const float *x, int64_t ldx, int64_t nt, int64_t tb, 
     }
 }
 
-/* 32 weight rows starting at a (row stride lda bytes) times tokens
- * [16g, 16g+32) of xp over all np column pairs: c[i][j] (rows i < 32,
- * tokens j < 32) = the dot products. */
-TGTA static void block32(const uint16_t *a, int64_t lda, const uint32_t *xp0, const uint32_t *xp1, int64_t np,
-                         float c[4][TILE * TILE]) {
+/* 32 weight rows starting at a (row stride lda bytes) times 32 tokens
+ * (xp0: tokens 0-15, xp1: 16-31) or, with two == 0, 16 tokens (xp0 only;
+ * the last odd tile of a block) over all np column pairs: c[2*(i/16) +
+ * t/16][(i%16)*16 + t%16] = row i . token t.  Always inlined with a
+ * constant two (the tile numbers must be constants). */
+static inline __attribute__((always_inline)) TGTA void block(int two, const uint16_t *a, int64_t lda,
+                                                             const uint32_t *xp0, const uint32_t *xp1, int64_t np,
+                                                             float c[4][TILE * TILE]) {
     _tile_zero(0);
-    _tile_zero(1);
     _tile_zero(2);
-    _tile_zero(3);
+    if (two) {
+        _tile_zero(1);
+        _tile_zero(3);
+    }
     const char *a0 = (const char *)a, *a1 = (const char *)a + TILE * lda;
     for (int64_t kp = 0; kp < np; kp += TILE) {
         _tile_loadd(4, a0 + kp * 4, lda);
         _tile_loadd(5, a1 + kp * 4, lda);
         _tile_loadd(6, xp0 + kp * TILE, 64);
-        _tile_loadd(7, xp1 + kp * TILE, 64);
         _tile_dpbf16ps(0, 4, 6); /* rows 0-15, tokens 0-15 */
-        _tile_dpbf16ps(1, 4, 7); /* rows 0-15, tokens 16-31 */
         _tile_dpbf16ps(2, 5, 6); /* rows 16-31, tokens 0-15 */
-        _tile_dpbf16ps(3, 5, 7); /* rows 16-31, tokens 16-31 */
-    }
-    _tile_stored(0, c[0], 64);
-    _tile_stored(1, c[1], 64);
-    _tile_stored(2, c[2], 64);
-    _tile_stored(3, c[3], 64);
-}
-
-/* The same for 16 tokens (the last odd tile of a block): tiles 0 and 2. */
-TGTA static void block16(const uint16_t *a, int64_t lda, const uint32_t *xp0, int64_t np,
-                         float c[4][TILE * TILE]) {
-    _tile_zero(0);
-    _tile_zero(2);
-    const char *a0 = (const char *)a, *a1 = (const char *)a + TILE * lda;
-    for (int64_t kp = 0; kp < np; kp += TILE) {
-        _tile_loadd(4, a0 + kp * 4, lda);
-        _tile_loadd(5, a1 + kp * 4, lda);
-        _tile_loadd(6, xp0 + kp * TILE, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(2, 5, 6);
+        if (two) {
+            _tile_loadd(7, xp1 + kp * TILE, 64);
+            _tile_dpbf16ps(1, 4, 7); /* rows 0-15, tokens 16-31 */
+            _tile_dpbf16ps(3, 5, 7); /* rows 16-31, tokens 16-31 */
+        }
     }
     _tile_stored(0, c[0], 64);
     _tile_stored(2, c[2], 64);
+    if (two) {
+        _tile_stored(1, c[1], 64);
+        _tile_stored(3, c[3], 64);
+    }
 }
 
-/* y[t*ldy + r+i] = c's (row i, token t) for i < nr, t < nt (c as block32
- * leaves it: tile 2*(i/16) + t/16, row i%16, column t%16). */
+/* y[t*ldy + r+i] = c's (row i, token t) for i < nr, t < nt (c as block
+ * leaves it). */
 TGTA static void store_block(const float c[4][TILE * TILE], int nr, int nt, float *y, int64_t ldy) {
     for (int t = 0; t < nt; t++) {
         float *yt = y + t * ldy;
@@ -168,8 +160,8 @@ TGTA static int amx_bf16(const inf__weight *w, const float *x, int64_t ldx, int6
             }
             for (int64_t t = 0; t < ntp; t += 2 * TILE) {
                 const uint32_t *xp0 = xp + (t / TILE) * np * TILE;
-                if (ntp - t >= 2 * TILE) block32(a, cols * 2, xp0, xp0 + np * TILE, np, c);
-                else block16(a, cols * 2, xp0, np, c);
+                if (ntp - t >= 2 * TILE) block(1, a, cols * 2, xp0, xp0 + np * TILE, np, c);
+                else block(0, a, cols * 2, xp0, NULL, np, c);
                 const int nn = nt - t < 2 * TILE ? (int)(nt - t) : 2 * TILE;
                 store_block((const float(*)[TILE * TILE])c, nr, nn, y + (t0 + t) * ldy + r, ldy);
             }
