@@ -22,6 +22,10 @@ corpus size, result.  `--report` prints the per-target totals.
         tops up each target (default: all built ones) to MINUTES of CPU in
         the ledger, least-fuzzed first
     scripts/fuzz-hours.py --report
+    scripts/fuzz-hours.py --merge [TARGET...]
+        merges each grown corpus into the committed seeds (libFuzzer
+        -merge=1: only inputs that add coverage, none slower than 2 s under
+        the sanitizers, so the 5-second runs of scripts/test.sh stay short)
 
 A crash keeps its input under BUILD/fuzz-artifacts/ and is recorded as
 "crash" in the ledger; the target is not restarted in that sitting.  A
@@ -164,12 +168,32 @@ def report():
         print(f"| {name} | {t['cpu_s'] / 60:.1f} | {t['execs']:,} | {t['runs']} | {t['crashes']} |")
 
 
+MERGE_TIMEOUT_S = 2
+
+
+def merge(build, names):
+    for n in names:
+        seeds = sorted(glob.glob(os.path.join(ROOT, "fuzz", "*", "corpus", n)))
+        grown = os.path.join(ROOT, ".cache", "fuzz-corpus", n)
+        if not seeds or not os.path.isdir(grown):
+            print(f"{n}: no committed seed folder or no grown corpus; skipped", flush=True)
+            continue
+        before = len(os.listdir(seeds[0]))
+        log = os.path.join(build, "fuzz-artifacts", f"{n}-merge.log")
+        with open(log, "w") as f:
+            rc = subprocess.call([os.path.join(build, "fuzz-bin", n), "-merge=1", f"-timeout={MERGE_TIMEOUT_S}",
+                                  "-rss_limit_mb=2560", seeds[0], grown], stdout=f, stderr=subprocess.STDOUT)
+        after = len(os.listdir(seeds[0]))
+        print(f"{n}: {before} -> {after} seed files ({os.path.relpath(seeds[0], ROOT)}), rc {rc}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--build", default=os.path.join(ROOT, "build-fuzz"))
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--merge", action="store_true")
     ap.add_argument("targets", nargs="*")
     a = ap.parse_args()
     if a.report:
@@ -181,6 +205,10 @@ def main():
     if missing:
         print(f"not built in {a.build}: {' '.join(missing)}", file=sys.stderr)
         return 2
+    if a.merge:
+        os.makedirs(os.path.join(a.build, "fuzz-artifacts"), exist_ok=True)
+        merge(a.build, names)
+        return 0
     tot = ledger_totals()
     todo = []
     for n in names:
