@@ -23,9 +23,13 @@ corpus size, result.  `--report` prints the per-target totals.
         the ledger, least-fuzzed first
     scripts/fuzz-hours.py --report
     scripts/fuzz-hours.py --merge [TARGET...]
-        merges each grown corpus into the committed seeds (libFuzzer
-        -merge=1: only inputs that add coverage, none slower than 2 s under
-        the sanitizers, so the 5-second runs of scripts/test.sh stay short)
+        merges each grown corpus into the committed fuzz/<area>/corpus-full/
+        NAME (libFuzzer -merge=1: only inputs that add coverage beyond the
+        small seeds and what is there already, none slower than 2 s under
+        the sanitizers).  The 5-second runs of scripts/test.sh start from
+        the small seeds (fuzz/<area>/corpus/NAME) only: running the full
+        corpora once at start-up cost them ~2.5 minutes; the long runs here
+        start from both.
 
 A crash keeps its input under BUILD/fuzz-artifacts/ and is recorded as
 "crash" in the ledger; the target is not restarted in that sitting.  A
@@ -92,7 +96,7 @@ def corpus_dir(name):
     d = os.path.join(ROOT, ".cache", "fuzz-corpus", name)
     if not os.path.isdir(d):
         os.makedirs(d)
-        for seeds in glob.glob(os.path.join(ROOT, "fuzz", "*", "corpus", name)):
+        for seeds in glob.glob(os.path.join(ROOT, "fuzz", "*", "corpus*", name)):
             for fn in os.listdir(seeds):
                 shutil.copy(os.path.join(seeds, fn), d)
     return d
@@ -178,13 +182,27 @@ def merge(build, names):
         if not seeds or not os.path.isdir(grown):
             print(f"{n}: no committed seed folder or no grown corpus; skipped", flush=True)
             continue
-        before = len(os.listdir(seeds[0]))
+        full = os.path.join(os.path.dirname(os.path.dirname(seeds[0])), "corpus-full", n)
+        os.makedirs(full, exist_ok=True)
+        before = len(os.listdir(full))
         log = os.path.join(build, "fuzz-artifacts", f"{n}-merge.log")
+        # the seeds first: what they already cover is not copied again
+        tmp = os.path.join(build, "fuzz-artifacts", f"{n}-merge-into")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(seeds[0], tmp)
+        for fn in os.listdir(full):
+            shutil.copy(os.path.join(full, fn), tmp)
         with open(log, "w") as f:
             rc = subprocess.call([os.path.join(build, "fuzz-bin", n), "-merge=1", f"-timeout={MERGE_TIMEOUT_S}",
-                                  "-rss_limit_mb=2560", seeds[0], grown], stdout=f, stderr=subprocess.STDOUT)
-        after = len(os.listdir(seeds[0]))
-        print(f"{n}: {before} -> {after} seed files ({os.path.relpath(seeds[0], ROOT)}), rc {rc}", flush=True)
+                                  "-rss_limit_mb=2560", f"-artifact_prefix={build}/fuzz-artifacts/{n}-merge-",
+                                  tmp, grown], stdout=f, stderr=subprocess.STDOUT)
+        small = set(os.listdir(seeds[0]))
+        for fn in os.listdir(tmp):
+            if fn not in small:
+                shutil.copy(os.path.join(tmp, fn), full)
+        shutil.rmtree(tmp, ignore_errors=True)
+        after = len(os.listdir(full))
+        print(f"{n}: {before} -> {after} files in {os.path.relpath(full, ROOT)}, rc {rc}", flush=True)
 
 
 def main():
