@@ -5,8 +5,11 @@
  * range.  Token-id prompts (pseudo-random ids): the timings do not depend
  * on the words.
  *
- *   bench_kv [-m DIR] [-r REPS] [-t THREADS] [-c CHUNK] [SCENARIO...]
- *   (-c: the fixed chunk compared in "fair", default 64)
+ *   bench_kv [-m MODEL] [-r REPS] [-t THREADS] [-c CHUNK] [-k MIB] [SCENARIO...]
+ *   (-c: the fixed chunk compared in "fair", default 64; -k: kv_memory of
+ *   the "fair" models in MiB, default context x slots, which for a real
+ *   model such as Qwen3-0.6B (4608 x 9 positions, 112 KiB each in f16) is
+ *   4.5 GiB per model: "fair" loads four)
  *
  *   chat     TTFT of a chat's second turn (900-token first turn + 16
  *            generated + 24 new tokens) against the cold first turn; cache
@@ -38,6 +41,7 @@
 
 static const char *g_dir = INF_SOURCE_DIR "/models/brown-llama-8m";
 static int g_reps = 5, g_threads = 0, g_chunk = 64;
+static int64_t g_fair_kv = 0; /* -k, bytes */
 
 static double now(void) {
     struct timespec ts;
@@ -330,7 +334,7 @@ static void bench_fair(void) {
     const char *name[4] = {"adaptive", fixed, "no chunks", "control"};
     const int32_t chunk[4] = {0, g_chunk, -1, 0};
     inf_model *m[4];
-    for (int c = 0; c < 4; c++) m[c] = load(4608, N + 1, 0, 1, chunk[c]);
+    for (int c = 0; c < 4; c++) m[c] = load(4608, N + 1, g_fair_kv, 1, chunk[c]);
     static int32_t longp[LONG], shortp[N][16];
     static double times[N][G];
     double maxrel[4][64], p99[4][64], p50[4][64], normal[4][64], ttft_long[4][64];
@@ -440,9 +444,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) g_reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-t") && i + 1 < argc) g_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-c") && i + 1 < argc) g_chunk = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-k") && i + 1 < argc) g_fair_kv = (int64_t)atoi(argv[++i]) << 20;
         else if (argv[i][0] != '-' && nw < 8) which[nw++] = argv[i];
         else {
-            fprintf(stderr, "usage: bench_kv [-m DIR] [-r REPS] [-t THREADS] [-c CHUNK] [chat|shared|memory|fair ...]\n");
+            fprintf(stderr, "usage: bench_kv [-m MODEL] [-r REPS] [-t THREADS] [-c CHUNK] [-k MIB] [chat|shared|memory|fair ...]\n");
             return 2;
         }
     }
