@@ -345,8 +345,7 @@ typedef struct inf_load_options {
     void (*progress)(float fraction, void *user); /* load progress 0..1 */
     void *progress_user;
     /* Appended with paged KV memory, the prefix cache and chunked prefill
-     * (native engine; the cuda backend keeps one cache per slot and ignores
-     * kv_memory and the prefix cache, see src/engine/README.md): */
+     * (native engine, cpu and cuda backends; see src/engine/README.md): */
     int64_t kv_memory;       /* bytes of KV cache shared by all sequences, in
                                 blocks of 32 positions (kv_block_tokens);
                                 0: context_length x parallel_slots */

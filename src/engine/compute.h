@@ -10,7 +10,7 @@
  * or both mixed, in one pass.
  *
  * KV memory comes in two modes, chosen by the backend:
- *  - paged (the backend has copy_block and kv_token_bytes; cpu): the
+ *  - paged (the backend has copy_block and kv_token_bytes; cpu, cuda): the
  *    backend stores kv_blocks blocks of kv_block_tokens positions each (all
  *    layers of a position in the same block id) and nothing per slot.  The
  *    ENGINE owns everything else: which block holds which positions of a
@@ -18,7 +18,7 @@
  *    reference counts, the prefix index and copy-on-write (src/engine/kv.h).
  *    A slot is then only a row of block_tables; the backend never decides
  *    which block to use and keeps no per-slot state.
- *  - per slot (cuda, test fakes): one cache per slot sized by the context,
+ *  - per slot (test fakes): one cache per slot sized by the context,
  *    positions continue the slot's cache, seq_reset starts it over; the
  *    engine runs without the prefix cache.
  */

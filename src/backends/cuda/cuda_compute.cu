@@ -9,6 +9,10 @@
  * every matmul on the f32 matvec path, for comparing with the cpu backend.
  * Decode steps of one token per sequence are captured in CUDA graphs, keyed
  * by the number of rows, to remove launch overhead.
+ * KV memory is paged (engine/compute.h): the engine passes the pool's size
+ * in blocks and every sequence's block table; the kernels find a position's
+ * row through the tables (cu_kv_map), uploaded each step before the kernels
+ * (or the graph, whose kernels read them from the same device buffer) run.
  */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -110,7 +114,14 @@ struct cu_ctx {
     cu_weight embed, lm_head;
     float *final_norm;
     cu_layer *layers;
-    float *kc, *vc; /* per layer: [n_layers][n_slots][ctx][kvdim] */
+    float *kc, *vc; /* per layer: [n_layers][kv_rows][kvdim] */
+    /* Where positions live (cu_kv_map): paged, kv_rows = kv_blocks x bt
+     * and h_tables holds the batch's block tables; per slot (the engine
+     * gave no pool), bt = ctx, tmax = 1, tables[s] = s. */
+    int paged, bt, tmax, kv_blocks;
+    int kv_window; /* every layer windowed: the widest window; else 0 */
+    int64_t kv_rows;
+    int32_t *h_tables, *d_tables; /* [n_slots][tmax] */
     /* Per-step inputs and scratch, sized for max_T rows. */
     int max_T;
     int32_t *d_tokens, *d_pos, *d_slot, *d_want_rows;
@@ -346,6 +357,19 @@ static int cuda_init(const inf__model_desc *d, const inf__compute_params *p,
     c->d = d;
     c->n_slots = p->n_slots > 0 ? p->n_slots : 1;
     c->ctx_len = p->context_length;
+    c->paged = p->kv_blocks > 0 && p->kv_block_tokens > 0;
+    c->bt = c->paged ? p->kv_block_tokens : (c->ctx_len > 0 ? c->ctx_len : 1);
+    c->tmax = c->paged ? (c->ctx_len + c->bt - 1) / c->bt : 1;
+    c->kv_blocks = c->paged ? p->kv_blocks : c->n_slots;
+    c->kv_rows = (int64_t)c->kv_blocks * c->bt;
+    for (int l = 0; l < d->n_layers; l++) {
+        const int w = d->layers[l].sliding_window;
+        if (w <= 0) {
+            c->kv_window = 0;
+            break;
+        }
+        if (w > c->kv_window) c->kv_window = w;
+    }
     const char *ex = getenv("INF_CUDA_EXACT");
     c->exact = ex && ex[0] == '1';
     int rc = INF_OK;
@@ -396,9 +420,20 @@ static int cuda_init(const inf__model_desc *d, const inf__compute_params *p,
     }
     free(inv);
     const size_t kvd = (size_t)d->n_kv_heads * d->head_dim;
-    const size_t cache = (size_t)d->n_layers * c->n_slots * c->ctx_len * kvd * 4;
+    const size_t cache = (size_t)d->n_layers * (size_t)c->kv_rows * kvd * 4;
     if (rc == INF_OK) rc = dev_alloc(c, (void **)&c->kc, cache, err);
     if (rc == INF_OK) rc = dev_alloc(c, (void **)&c->vc, cache, err);
+    const size_t tbytes = (size_t)c->n_slots * c->tmax * sizeof(int32_t);
+    if (rc == INF_OK) {
+        c->h_tables = (int32_t *)calloc(1, tbytes);
+        if (!c->h_tables) rc = inf__seterr(err, INF_E_NOMEM, "out of memory");
+    }
+    if (rc == INF_OK) rc = dev_alloc(c, (void **)&c->d_tables, tbytes, err);
+    if (rc == INF_OK && !c->paged) {
+        for (int s = 0; s < c->n_slots; s++) c->h_tables[s] = s;
+        cudaError_t e2 = cudaMemcpy(c->d_tables, c->h_tables, tbytes, cudaMemcpyHostToDevice);
+        if (e2 != cudaSuccess) rc = cuda_fail(err, e2, "upload KV tables");
+    }
     if (rc == INF_OK && c->bf16_w_bytes)
         rc = dev_alloc(c, &c->bf16_w, c->bf16_w_bytes, err);
     if (rc == INF_OK) rc = alloc_step_buffers(c, 64, err);
@@ -452,7 +487,8 @@ static int enqueue_forward(cu_ctx *c, int T, int n_want, inf__err *err) {
     const int H = d->hidden_size, nh = d->n_heads, nkv = d->n_kv_heads,
               hd = d->head_dim, I = d->intermediate_size;
     const int kvd = nkv * hd;
-    const size_t layer_cache = (size_t)c->n_slots * c->ctx_len * kvd;
+    const size_t layer_cache = (size_t)c->kv_rows * kvd;
+    const cu_kv_map map = {c->d_tables, c->tmax, c->bt};
     int rc = INF_OK;
     cu_embed(&c->embed, c->d_tokens, T, d->embed_scale, c->x, c->st);
     for (int l = 0; l < d->n_layers && rc == INF_OK; l++) {
@@ -466,8 +502,8 @@ static int enqueue_forward(cu_ctx *c, int T, int n_want, inf__err *err) {
         if (L->k_norm) cu_rmsnorm(c->k, L->k_norm, T * nkv, hd, d->norm_eps, d->norm_add_one, c->k, c->st);
         cu_rope(c->q, c->k, c->d_pos, L->inv_freq, T, nh, nkv, hd, c->st);
         float *kc = c->kc + l * layer_cache, *vc = c->vc + l * layer_cache;
-        cu_kv_store(c->k, c->v, c->d_slot, c->d_pos, T, kvd, c->ctx_len, kc, vc, c->st);
-        cu_attention(c->q, kc, vc, c->d_slot, c->d_pos, T, nh, nkv, hd, c->ctx_len,
+        cu_kv_store(c->k, c->v, c->d_slot, c->d_pos, T, kvd, map, kc, vc, c->st);
+        cu_attention(c->q, kc, vc, c->d_slot, c->d_pos, T, nh, nkv, hd, c->ctx_len, map,
                      L->window, d->attn_scale, d->attn_logit_softcap, c->scores,
                      c->att, c->st);
         rc = matmul(c, &L->wo, c->att, T, NULL, c->o, err);
@@ -527,6 +563,40 @@ static void drop_graphs(cu_ctx *c) {
     c->n_graphs = 0;
 }
 
+/* Paged mode: the block tables of the slots in the batch into h_tables,
+ * checked (every entry a row of the batch may touch is a block of the
+ * pool, or -1 before the window: compute.h), then uploaded.  Entries of
+ * other slots are not read by this step's kernels. */
+static int load_tables(cu_ctx *c, const inf__batch *b, inf__err *err) {
+    if (!b->block_tables)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cuda: forward: paged KV cache but no block tables");
+    for (int i = 0; i < b->n_tokens; i++) {
+        const int s = b->slot[i];
+        int first = 1, last = b->pos[i];
+        for (int j = 0; j < i && first; j++) first = b->slot[j] != s;
+        if (!first) continue;
+        for (int j = i + 1; j < b->n_tokens; j++)
+            if (b->slot[j] == s && b->pos[j] > last) last = b->pos[j];
+        const int32_t *tab = b->block_tables[s];
+        if (!tab)
+            return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cuda: forward: slot %d has no block table", s);
+        /* Blocks before every layer's window of the first row may have
+         * been released (-1): not read, not copied. */
+        const int lo = c->kv_window > 0 && b->pos[i] - c->kv_window + 1 > 0 ? b->pos[i] - c->kv_window + 1 : 0;
+        for (int k = lo / c->bt; k <= last / c->bt; k++) {
+            const int32_t id = tab[k];
+            if (id < 0 || id >= c->kv_blocks)
+                return inf__seterr(err, INF_E_INVALID_ARGUMENT,
+                                   "cuda: forward: slot %d block %d is %d, outside the pool [0, %d)", s, k,
+                                   (int)id, c->kv_blocks);
+            c->h_tables[(size_t)s * c->tmax + k] = id;
+        }
+    }
+    cudaError_t e = cudaMemcpyAsync(c->d_tables, c->h_tables, (size_t)c->n_slots * c->tmax * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, c->st);
+    return e == cudaSuccess ? INF_OK : cuda_fail(err, e, "upload block tables");
+}
+
 static int cuda_forward(void *p, const inf__batch *b, inf__err *err) {
     cu_ctx *c = (cu_ctx *)p;
     const int T = b->n_tokens;
@@ -538,6 +608,10 @@ static int cuda_forward(void *p, const inf__batch *b, inf__err *err) {
             return inf__seterr(err, INF_E_INVALID_ARGUMENT,
                                "cuda: batch row %d out of range (token %d, slot %d, pos %d)",
                                i, b->tokens[i], b->slot[i], b->pos[i]);
+    }
+    if (c->paged) {
+        int rc = load_tables(c, b, err);
+        if (rc != INF_OK) return rc;
     }
     if (T > c->max_T) {
         drop_graphs(c); /* graphs point at the old buffers */
@@ -611,7 +685,8 @@ static void cuda_free(void *p) {
     }
     if (c->lm_head.data != c->embed.data) free_weight(&c->lm_head);
     free_weight(&c->embed);
-    void *bufs[] = {c->final_norm, c->kc, c->vc, c->d_tokens, c->d_pos, c->d_slot,
+    free(c->h_tables);
+    void *bufs[] = {c->final_norm, c->kc, c->vc, c->d_tables, c->d_tokens, c->d_pos, c->d_slot,
                     c->d_want_rows, c->x, c->h, c->q, c->k, c->v, c->att, c->o,
                     c->g, c->u, c->scores, c->logits_rows, c->logits, c->bf16_x,
                     c->bf16_w};
@@ -621,8 +696,36 @@ static void cuda_free(void *p) {
     free(c);
 }
 
+/* Paged mode: f32 K and V rows of every layer per position. */
+static int64_t cuda_kv_token_bytes(const inf__model_desc *d, const inf__compute_params *p) {
+    (void)p;
+    return (int64_t)d->n_layers * 2 * d->n_kv_heads * d->head_dim * (int64_t)sizeof(float);
+}
+
+/* Copy-on-write of a shared block: rows [0, n_rows) of src into dst, in
+ * every layer, on the forward stream (so before the next step's kernels). */
+static int cuda_copy_block(void *p, int32_t dst, int32_t src, int32_t n_rows, inf__err *err) {
+    cu_ctx *c = (cu_ctx *)p;
+    if (!c->paged || dst < 0 || src < 0 || dst >= c->kv_blocks || src >= c->kv_blocks || n_rows < 0 ||
+        n_rows > c->bt)
+        return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cuda: copy_block(%d, %d, %d) outside the pool of %d",
+                           (int)dst, (int)src, (int)n_rows, c->kv_blocks);
+    if (dst == src || n_rows == 0) return INF_OK;
+    const size_t kvd = (size_t)c->d->n_kv_heads * c->d->head_dim, layer = (size_t)c->kv_rows * kvd;
+    const size_t bytes = (size_t)n_rows * kvd * sizeof(float);
+    for (int l = 0; l < c->d->n_layers; l++) {
+        float *caches[2] = {c->kc, c->vc};
+        for (int i = 0; i < 2; i++) {
+            float *base = caches[i] + l * layer;
+            cudaError_t e = cudaMemcpyAsync(base + (size_t)dst * c->bt * kvd, base + (size_t)src * c->bt * kvd,
+                                            bytes, cudaMemcpyDeviceToDevice, c->st);
+            if (e != cudaSuccess) return cuda_fail(err, e, "copy KV block");
+        }
+    }
+    return INF_OK;
+}
+
 extern "C" const inf__compute_ops inf__cuda_compute = {
     "cuda", cuda_available, cuda_init, cuda_forward,
     cuda_seq_reset, cuda_memory, cuda_free,
-    /* per-slot KV caches: no paging, no prefix cache (compute.h) */
-    NULL, NULL};
+    cuda_kv_token_bytes, cuda_copy_block};

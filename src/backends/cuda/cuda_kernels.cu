@@ -234,11 +234,15 @@ void cu_rope(float *q, float *k, const int32_t *pos, const float *inv_freq,
 
 /* ---- KV cache ---- */
 
+__device__ __forceinline__ int64_t kv_row(cu_kv_map m, int slot, int p) {
+    return (int64_t)m.tables[(int64_t)slot * m.tmax + p / m.bt] * m.bt + p % m.bt;
+}
+
 __global__ void k_kv_store(const float *k, const float *v, const int32_t *slot,
-                           const int32_t *pos, int kvdim, int ctx, float *kc,
+                           const int32_t *pos, int kvdim, cu_kv_map map, float *kc,
                            float *vc) {
     const int t = blockIdx.x;
-    const int64_t base = ((int64_t)slot[t] * ctx + pos[t]) * kvdim;
+    const int64_t base = kv_row(map, slot[t], pos[t]) * kvdim;
     for (int i = threadIdx.x; i < kvdim; i += blockDim.x) {
         kc[base + i] = k[(int64_t)t * kvdim + i];
         vc[base + i] = v[(int64_t)t * kvdim + i];
@@ -246,38 +250,38 @@ __global__ void k_kv_store(const float *k, const float *v, const int32_t *slot,
 }
 
 void cu_kv_store(const float *k, const float *v, const int32_t *slot,
-                 const int32_t *pos, int T, int kvdim, int ctx, float *kc,
+                 const int32_t *pos, int T, int kvdim, cu_kv_map map, float *kc,
                  float *vc, cudaStream_t st) {
-    k_kv_store<<<T, 256, 0, st>>>(k, v, slot, pos, kvdim, ctx, kc, vc);
+    k_kv_store<<<T, 256, 0, st>>>(k, v, slot, pos, kvdim, map, kc, vc);
 }
 
 /* ---- attention: one block per (token, head) ---- */
 
 __global__ void k_attention(const float *q, const float *kc, const float *vc,
                             const int32_t *slot, const int32_t *pos, int nh,
-                            int nkv, int hd, int ctx, int window, float scale,
-                            float softcap, float *scores, float *out) {
+                            int nkv, int hd, int ctx, cu_kv_map map, int window,
+                            float scale, float softcap, float *scores, float *out) {
     extern __shared__ float qs[]; /* [hd] */
     __shared__ float red[32];
     const int t = blockIdx.x, h = blockIdx.y;
     const int kvh = h / (nh / nkv);
     const int kvdim = nkv * hd;
-    const int p = pos[t];
+    const int p = pos[t], s = slot[t];
     const int lo = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-    const int64_t cbase = (int64_t)slot[t] * ctx * kvdim + (int64_t)kvh * hd;
+    const int64_t hoff = (int64_t)kvh * hd;
     float *sc = scores + ((int64_t)t * nh + h) * ctx;
     for (int i = threadIdx.x; i < hd; i += blockDim.x)
         qs[i] = q[((int64_t)t * nh + h) * hd + i];
     __syncthreads();
     float mx = -INFINITY;
     for (int j = lo + threadIdx.x; j <= p; j += blockDim.x) {
-        const float *kr = kc + cbase + (int64_t)j * kvdim;
-        float s = 0.0f;
-        for (int i = 0; i < hd; i++) s += qs[i] * kr[i];
-        s *= scale;
-        if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
-        sc[j] = s;
-        mx = fmaxf(mx, s);
+        const float *kr = kc + kv_row(map, s, j) * kvdim + hoff;
+        float sv = 0.0f;
+        for (int i = 0; i < hd; i++) sv += qs[i] * kr[i];
+        sv *= scale;
+        if (softcap > 0.0f) sv = softcap * tanhf(sv / softcap);
+        sc[j] = sv;
+        mx = fmaxf(mx, sv);
     }
     mx = block_max(mx, red);
     float sum = 0.0f;
@@ -291,18 +295,18 @@ __global__ void k_attention(const float *q, const float *kc, const float *vc,
     const float inv = 1.0f / sum;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float acc = 0.0f;
-        for (int j = lo; j <= p; j++) acc += sc[j] * vc[cbase + (int64_t)j * kvdim + d];
+        for (int j = lo; j <= p; j++) acc += sc[j] * vc[kv_row(map, s, j) * kvdim + hoff + d];
         out[((int64_t)t * nh + h) * hd + d] = acc * inv;
     }
 }
 
 void cu_attention(const float *q, const float *kc, const float *vc,
                   const int32_t *slot, const int32_t *pos, int T, int nh,
-                  int nkv, int hd, int ctx, int window, float scale,
+                  int nkv, int hd, int ctx, cu_kv_map map, int window, float scale,
                   float softcap, float *scores, float *out, cudaStream_t st) {
     dim3 grid(T, nh);
     k_attention<<<grid, 128, hd * sizeof(float), st>>>(
-        q, kc, vc, slot, pos, nh, nkv, hd, ctx, window, scale, softcap, scores,
+        q, kc, vc, slot, pos, nh, nkv, hd, ctx, map, window, scale, softcap, scores,
         out);
 }
 

@@ -47,18 +47,30 @@ void cu_rmsnorm(const float *x, const float *w, int rows, int n, float eps,
 void cu_rope(float *q, float *k, const int32_t *pos, const float *inv_freq,
              int T, int nh, int nkv, int hd, cudaStream_t st);
 
-/* Writes k, v [T, nkv*hd] into the caches at [slot][pos]:
- * kc/vc layout [n_slots][ctx][nkv*hd]. */
+/* Where a cached position lives: the caches kc/vc are [rows][nkv*hd]
+ * (one layer), and position p of slot s is row
+ *   tables[s * tmax + p / bt] * bt + p % bt.
+ * Paged KV memory (compute.h): bt is the engine's block size and the
+ * tables are the sequences' block tables, uploaded every step.  Per-slot
+ * caches are the same formula with bt = ctx, tmax = 1 and tables[s] = s. */
+struct cu_kv_map {
+    const int32_t *tables; /* device, [n_slots][tmax] */
+    int tmax, bt;
+};
+
+/* Writes k, v [T, nkv*hd] into the caches at the rows of (slot, pos). */
 void cu_kv_store(const float *k, const float *v, const int32_t *slot,
-                 const int32_t *pos, int T, int kvdim, int ctx, float *kc,
+                 const int32_t *pos, int T, int kvdim, cu_kv_map map, float *kc,
                  float *vc, cudaStream_t st);
 
-/* Causal attention of q [T, nh, hd] over each token's own slot cache,
- * keys at positions max(0, pos - window + 1) .. pos (window 0 = all).
- * out [T, nh, hd].  scores is scratch of T*nh*ctx floats. */
+/* Causal attention of q [T, nh, hd] over each token's own sequence in the
+ * caches, keys at positions max(0, pos - window + 1) .. pos (window 0 =
+ * all; rows before the window are never read, so released blocks may be
+ * -1 in the tables).  out [T, nh, hd].  scores is scratch of T*nh*ctx
+ * floats. */
 void cu_attention(const float *q, const float *kc, const float *vc,
                   const int32_t *slot, const int32_t *pos, int T, int nh,
-                  int nkv, int hd, int ctx, int window, float scale,
+                  int nkv, int hd, int ctx, cu_kv_map map, int window, float scale,
                   float softcap, float *scores, float *out, cudaStream_t st);
 
 /* g[i] = act(g[i]) * u[i]; act 0 = SiLU, 1 = gelu-tanh. */
