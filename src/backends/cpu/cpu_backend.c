@@ -312,14 +312,18 @@ static int cpu_copy_block(void *ctx, int32_t dst, int32_t src, int32_t n_rows, i
         n_rows > c->bt)
         return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: copy_block %d -> %d (%d rows) out of range",
                            (int)src, (int)dst, (int)n_rows);
-    /* Byte offsets: the elements are f16 or f32 (kv_elem), copied as stored. */
+    /* Byte offsets: the elements are f16 or f32 (kv_elem), copied as stored;
+     * blocks are head-major (cpu_ctx.h): the first n_rows rows of each
+     * head's part. */
+    const size_t hd = (size_t)c->d->head_dim, head = (size_t)c->bt * hd * (size_t)c->kv_elem;
     const size_t blk = (size_t)c->bt * c->kv_dim * (size_t)c->kv_elem;
-    const size_t off_d = (size_t)dst * blk, off_s = (size_t)src * blk;
-    const size_t bytes = (size_t)n_rows * c->kv_dim * (size_t)c->kv_elem;
-    for (int32_t l = 0; l < c->d->n_layers; l++) {
-        memcpy((char *)c->kp[l] + off_d, (const char *)c->kp[l] + off_s, bytes);
-        memcpy((char *)c->vp[l] + off_d, (const char *)c->vp[l] + off_s, bytes);
-    }
+    const size_t bytes = (size_t)n_rows * hd * (size_t)c->kv_elem;
+    for (int32_t l = 0; l < c->d->n_layers; l++)
+        for (int32_t h = 0; h < c->d->n_kv_heads; h++) {
+            const size_t off_d = (size_t)dst * blk + h * head, off_s = (size_t)src * blk + h * head;
+            memcpy((char *)c->kp[l] + off_d, (const char *)c->kp[l] + off_s, bytes);
+            memcpy((char *)c->vp[l] + off_d, (const char *)c->vp[l] + off_s, bytes);
+        }
     inf__cpu_note_blocks(c, dst + 1);
     return INF_OK;
 }

@@ -30,11 +30,15 @@ typedef struct inf__cpu_ctx {
     inf__cpu_layer *layers; /* [n_layers] */
     float *final_norm;      /* [hidden] */
     /* The KV cache: per layer one pool of n_blocks blocks of bt positions,
-     * K and V [n_blocks * bt, kv_dim] of kv_f16 ? f16 (uint16_t, precision
-     * fast: written through kern->kv_round, read by the _f16 attention
-     * kernels) : f32 (exact: bit for bit what the kernels computed);
-     * position p of a slot lives at row
-     * table[p / bt] * bt + p % bt.  The engine passes the tables (paged
+     * K and V [n_blocks][n_kv_heads][bt][head_dim] of kv_f16 ? f16
+     * (uint16_t, precision fast: written through kern->kv_round, read by
+     * the _f16 attention kernels) : f32 (exact: bit for bit what the
+     * kernels computed).  Position p of a slot lives in block
+     * table[p / bt], row p % bt of each head's part.  Head-major blocks:
+     * attention reads one head's keys of a block as one contiguous run
+     * (bt x head_dim), which the hardware prefetcher streams; with the
+     * heads interleaved per position (row stride kv_dim) decode at depth
+     * 1,000 read the cache at about half the weights' rate.  The engine passes the tables (paged
      * mode, compute.h); without them (direct callers, per-slot mode) slot s
      * owns blocks [s * slot_blocks, (s + 1) * slot_blocks) in order and
      * n_cached[s] counts its positions.  The pools are allocated once and

@@ -156,14 +156,16 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
     /* Element offsets of head g and of a block in the layer's pools (f32,
      * or f16 under precision fast: the _f16 kernels widen in registers). */
     const void *Kp = c->kp[a->layer], *Vp = c->vp[a->layer];
-    const int64_t gofs = (int64_t)g * hd, bofs = (int64_t)bt * c->kv_dim;
+    /* Head g's rows of a block are contiguous (head-major blocks,
+     * cpu_ctx.h): row stride hd. */
+    const int64_t gofs = (int64_t)g * bt * hd, bofs = (int64_t)bt * c->kv_dim;
     for (int32_t b = b0; b <= b1; b++) {
         const int64_t off = gofs + tab[b] * bofs;
         if (c->kv_f16)
-            c->kern->attn_scores_f16(qb, nr, (const uint16_t *)Kp + off, c->kv_dim, bt, hd, d->attn_scale,
+            c->kern->attn_scores_f16(qb, nr, (const uint16_t *)Kp + off, hd, bt, hd, d->attn_scale,
                                      sc + (b - b0) * bt, lds);
         else
-            c->kern->attn_scores(qb, nr, (const float *)Kp + off, c->kv_dim, bt, hd, d->attn_scale,
+            c->kern->attn_scores(qb, nr, (const float *)Kp + off, hd, bt, hd, d->attn_scale,
                                  sc + (b - b0) * bt, lds);
     }
     for (int64_t t = t0; t < t1; t++) {
@@ -182,9 +184,9 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
         const int64_t off = gofs + tab[b] * bofs;
         float *out = b == b0 ? ob : ob2;
         if (c->kv_f16)
-            c->kern->attn_values_f16(sc + (b - b0) * bt, lds, nr, (const uint16_t *)Vp + off, c->kv_dim, len, hd, out);
+            c->kern->attn_values_f16(sc + (b - b0) * bt, lds, nr, (const uint16_t *)Vp + off, hd, len, hd, out);
         else
-            c->kern->attn_values(sc + (b - b0) * bt, lds, nr, (const float *)Vp + off, c->kv_dim, len, hd, out);
+            c->kern->attn_values(sc + (b - b0) * bt, lds, nr, (const float *)Vp + off, hd, len, hd, out);
         if (b > b0)
             for (int64_t i = 0; i < (int64_t)nr * hd; i++) ob[i] += ob2[i];
     }
@@ -258,14 +260,18 @@ static void stage_token(const stage_task *s, int64_t t) {
             if (C->k_norm) inf__cpu_rmsnorm(k + h * hd, C->k_norm, d->norm_eps, hd, k + h * hd);
             rope(k + h * hd, cs, sn, half);
         }
+        /* Head-major blocks (cpu_ctx.h): head h's row of this position. */
         const int32_t p = s->pos[t];
-        const int64_t row = (int64_t)s->tables[s->slot[t]][p / c->bt] * c->bt + p % c->bt;
-        if (c->kv_f16) { /* precision fast: the cache holds k, v rounded to f16 */
-            c->kern->kv_round(k, (uint16_t *)c->kp[s->l] + row * kvd, kvd);
-            c->kern->kv_round(v, (uint16_t *)c->vp[s->l] + row * kvd, kvd);
-        } else {
-            memcpy((float *)c->kp[s->l] + row * kvd, k, (size_t)kvd * sizeof(float));
-            memcpy((float *)c->vp[s->l] + row * kvd, v, (size_t)kvd * sizeof(float));
+        const int64_t at = (int64_t)s->tables[s->slot[t]][p / c->bt] * c->bt * kvd + (int64_t)(p % c->bt) * hd;
+        for (int32_t h = 0; h < d->n_kv_heads; h++) {
+            const int64_t e = at + (int64_t)h * c->bt * hd;
+            if (c->kv_f16) { /* precision fast: the cache holds k, v rounded to f16 */
+                c->kern->kv_round(k + h * hd, (uint16_t *)c->kp[s->l] + e, hd);
+                c->kern->kv_round(v + h * hd, (uint16_t *)c->vp[s->l] + e, hd);
+            } else {
+                memcpy((float *)c->kp[s->l] + e, k + h * hd, (size_t)hd * sizeof(float));
+                memcpy((float *)c->vp[s->l] + e, v + h * hd, (size_t)hd * sizeof(float));
+            }
         }
         break;
     }
