@@ -388,10 +388,78 @@ TGT5 AI void scores512(const float *q, int nq, const void *k, int64_t ldk, int64
     }
 }
 
+/* Scores of NH <= 4 query rows (decode: one KV head's group) against 4
+ * keys j..j+3: each key vector is loaded (and widened) once for all the
+ * rows, one FMA chain per (row, key) over d in index order, the 16 lanes
+ * folded to 8 and reduced four keys at a time with horizontal adds. */
+TGT5 AI void scores_few4(int NH, const float *q, const void *k, int64_t ldk, int64_t j, int64_t hd,
+                         float scale, float *s, int64_t lds, int f16) {
+    __m512 a[4][4];
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; h++)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) a[h][u] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < hd; d += 16) {
+        __m512 kv[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) kv[u] = kv16(k, (j + u) * ldk + d, f16);
+#pragma GCC unroll 4
+        for (int h = 0; h < NH; h++) {
+            const __m512 qv = _mm512_loadu_ps(q + h * hd + d);
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) a[h][u] = _mm512_fmadd_ps(qv, kv[u], a[h][u]);
+        }
+    }
+    const __m128 sc = _mm_set1_ps(scale);
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; h++) {
+        __m256 f[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++)
+            f[u] = _mm256_add_ps(_mm512_castps512_ps256(a[h][u]),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[h][u]), 1)));
+        const __m256 h4 = _mm256_hadd_ps(_mm256_hadd_ps(f[0], f[1]), _mm256_hadd_ps(f[2], f[3]));
+        _mm_storeu_ps(s + h * lds + j,
+                      _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h4), _mm256_extractf128_ps(h4, 1)), sc));
+    }
+}
+
+/* Fewer than 8 query rows (decode), hd a multiple of 16: rows in groups of
+ * up to 4 over keys in fours (scores_few4); a last 1-3 keys one at a time.
+ * The avx2 kernel this replaces widened every f16 key once per row. */
+TGT5 AI void scores_few512(const float *q, int nq, const void *k, int64_t ldk, int64_t m, int64_t hd,
+                           float scale, float *s, int64_t lds, int f16) {
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        const int nh = nq - h0 < 4 ? nq - h0 : 4;
+        const float *qh = q + h0 * hd;
+        float *sh = s + h0 * lds;
+        int64_t j = 0;
+        for (; j + 4 <= m; j += 4) {
+            switch (nh) {
+            case 1: scores_few4(1, qh, k, ldk, j, hd, scale, sh, lds, f16); break;
+            case 2: scores_few4(2, qh, k, ldk, j, hd, scale, sh, lds, f16); break;
+            case 3: scores_few4(3, qh, k, ldk, j, hd, scale, sh, lds, f16); break;
+            default: scores_few4(4, qh, k, ldk, j, hd, scale, sh, lds, f16); break;
+            }
+        }
+        for (; j < m; j++)
+            for (int h = 0; h < nh; h++) {
+                __m512 acc = _mm512_setzero_ps();
+                for (int64_t d = 0; d < hd; d += 16)
+                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(qh + h * hd + d), kv16(k, j * ldk + d, f16), acc);
+                sh[h * lds + j] = _mm512_reduce_add_ps(acc) * scale;
+            }
+    }
+}
+
 TGT5 static void avx512_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
                                     int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
-    if (nq < 8 || hd % 16 != 0 || hd > KCP) {
+    if (hd % 16 != 0 || hd > KCP) {
         avx2->attn_scores(q, nq, k, ldk, m, hd, scale, s, lds);
+        return;
+    }
+    if (nq < 8) {
+        scores_few512(q, nq, k, ldk, m, hd, scale, s, lds, 0);
         return;
     }
     scores512(q, nq, k, ldk, m, hd, scale, s, lds, 0);
@@ -399,8 +467,12 @@ TGT5 static void avx512_attn_scores(const float *q, int nq, const float *k, int6
 
 TGT5 static void avx512_attn_scores_f16(const float *q, int nq, const uint16_t *k, int64_t ldk,
                                         int64_t m, int64_t hd, float scale, float *s, int64_t lds) {
-    if (nq < 8 || hd % 16 != 0 || hd > KCP) {
+    if (hd % 16 != 0 || hd > KCP) {
         avx2->attn_scores_f16(q, nq, k, ldk, m, hd, scale, s, lds);
+        return;
+    }
+    if (nq < 8) {
+        scores_few512(q, nq, k, ldk, m, hd, scale, s, lds, 1);
         return;
     }
     scores512(q, nq, k, ldk, m, hd, scale, s, lds, 1);
