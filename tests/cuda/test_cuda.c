@@ -21,10 +21,13 @@ static const char *const tiny[] = {
     "qwen3-bf16", "qwen3-f16-sharded", "gemma3-bf16-swa", "mistral-bf16-swa",
     "qwen3-mlx4-g32", "llama-mlx8-g64", "gemma3-mlx4-g32", "qwen3-small-bf16"};
 
-static inf_model *load(const char *dir, const char *backend) {
+/* kv_memory and slots: 0 keeps the default. */
+static inf_model *load_kv(const char *dir, const char *backend, int64_t kv_memory, int32_t slots) {
     inf_load_options o;
     inf_load_options_default(&o);
     o.backend = backend;
+    if (kv_memory > 0) o.kv_memory = kv_memory;
+    if (slots > 0) o.parallel_slots = slots;
     inf_model *m = NULL;
     char *err = NULL;
     if (inf_model_load(dir, &o, &m, &err) != INF_OK) {
@@ -34,6 +37,8 @@ static inf_model *load(const char *dir, const char *backend) {
     }
     return m;
 }
+
+static inf_model *load(const char *dir, const char *backend) { return load_kv(dir, backend, 0, 0); }
 
 static int32_t *json_ids(json_t *a, size_t *n) {
     *n = json_array_size(a);
@@ -149,22 +154,6 @@ static void brown_ppl(const char *variant, const char *key) {
 }
 
 /* ---- paged KV memory on the device ---------------------------------------- */
-
-static inf_model *load_kv(const char *dir, const char *backend, int64_t kv_memory, int32_t slots) {
-    inf_load_options o;
-    inf_load_options_default(&o);
-    o.backend = backend;
-    o.kv_memory = kv_memory;
-    o.parallel_slots = slots;
-    inf_model *m = NULL;
-    char *err = NULL;
-    if (inf_model_load(dir, &o, &m, &err) != INF_OK) {
-        fprintf(stderr, "load %s (%s): %s\n", dir, backend, err ? err : "?");
-        inf_free(err);
-        return NULL;
-    }
-    return m;
-}
 
 /* One stream of 16 greedy tokens; keeps the first token's logits (those
  * of the prompt's last position). */
