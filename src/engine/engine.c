@@ -131,13 +131,7 @@ int inf__engine_create(const inf__engine_parts *p, void **model,
          * only its blocks within the widest window.  With one full-
          * attention layer (gemma3: 5 local, 1 global) every block is still
          * read, so all are kept (README: per-layer-group tables). */
-        int32_t win = 0, all = e->desc.n_layers > 0;
-        for (int32_t l = 0; l < e->desc.n_layers; l++) {
-            const int32_t w = e->desc.layers[l].sliding_window;
-            if (w <= 0) all = 0;
-            else if (w > win) win = w;
-        }
-        e->kv_window = all ? win : 0;
+        e->kv_window = inf__model_kv_window(&e->desc);
         cp.kv_block_tokens = INF__KV_BLOCK;
         cp.kv_blocks = (int32_t)nb;
     }

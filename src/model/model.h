@@ -238,6 +238,21 @@ int inf__model_open(const char *dir, const inf__load_params *p,
                     inf__model_desc *desc, inf__model_files **out,
                     inf__err *err);
 void inf__model_files_free(inf__model_files *f);
+
+/* The widest sliding window when every layer has one (mistral-style), else
+ * 0 (some layer attends to all positions, or no layers).  Cache positions
+ * before pos - window + 1 are then read by no layer: the engine releases
+ * their blocks and the backends neither read nor check them.  Inline: the
+ * backends use it without linking the loader. */
+static inline int32_t inf__model_kv_window(const inf__model_desc *d) {
+    int32_t win = 0;
+    for (int32_t l = 0; l < d->n_layers; l++) {
+        const int32_t w = d->layers[l].sliding_window;
+        if (w <= 0) return 0;
+        if (w > win) win = w;
+    }
+    return win;
+}
 /* Bytes of weights held (mapped or allocated). */
 int64_t inf__model_weight_bytes(const inf__model_files *f);
 

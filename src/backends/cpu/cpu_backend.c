@@ -125,12 +125,7 @@ static int kv_init(inf__cpu_ctx *c, const inf__compute_params *p, inf__err *err)
     c->bt = c->paged ? p->kv_block_tokens : CPU_SLOT_BLOCK;
     c->slot_blocks = (c->n_ctx + c->bt - 1) / c->bt;
     c->n_blocks = c->paged ? p->kv_blocks : c->slot_blocks * c->n_slots;
-    c->kv_window = 0;
-    for (int32_t l = 0, all = d->n_layers > 0; l < d->n_layers && all; l++) {
-        const int32_t w = d->layers[l].sliding_window;
-        if (w <= 0) all = 0, c->kv_window = 0;
-        else if (w > c->kv_window) c->kv_window = w;
-    }
+    c->kv_window = inf__model_kv_window(d);
     if (c->n_blocks <= 0)
         return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: init: %d KV blocks", (int)c->n_blocks);
     c->kv_f16 = kv_is_f16(p);

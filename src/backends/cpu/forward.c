@@ -169,8 +169,8 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
     /* Head g's rows of a block are contiguous (head-major blocks,
      * cpu_ctx.h): row stride hd. */
     const int64_t gofs = (int64_t)g * bt * hd, bofs = (int64_t)bt * c->kv_dim;
-    const int64_t run = (int64_t)bt * hd * c->kv_elem; /* bytes of a head's block */
-    const int64_t elem = c->kv_elem, last = (int64_t)(hi - b1 * bt + 1) * hd * elem; /* b1's rows */
+    const int64_t elem = c->kv_elem, run = (int64_t)bt * hd * elem; /* bytes of a head's block */
+    const int64_t last = (int64_t)(hi - b1 * bt + 1) * hd * elem;    /* b1's rows only */
     for (int32_t b = b0; b <= b1; b++) {
         const int64_t off = gofs + tab[b] * bofs;
         if (b < b1) pf_run((const char *)Kp + (gofs + tab[b + 1] * bofs) * elem, b + 1 < b1 ? run : last);

@@ -362,14 +362,7 @@ static int cuda_init(const inf__model_desc *d, const inf__compute_params *p,
     c->tmax = c->paged ? (c->ctx_len + c->bt - 1) / c->bt : 1;
     c->kv_blocks = c->paged ? p->kv_blocks : c->n_slots;
     c->kv_rows = (int64_t)c->kv_blocks * c->bt;
-    for (int l = 0; l < d->n_layers; l++) {
-        const int w = d->layers[l].sliding_window;
-        if (w <= 0) {
-            c->kv_window = 0;
-            break;
-        }
-        if (w > c->kv_window) c->kv_window = w;
-    }
+    c->kv_window = inf__model_kv_window(d);
     const char *ex = getenv("INF_CUDA_EXACT");
     c->exact = ex && ex[0] == '1';
     int rc = INF_OK;
