@@ -504,6 +504,29 @@ AI __m512 pair_scale(__m512 ds16, int p) {
 }
 
 
+/* Lane l of the result: block (l / 4) of the 128 columns of quad q (blocks
+ * 4q .. 4q+3). */
+AI __m512 quad_scale(__m512 ds16, int q) {
+    const __m512i idx = _mm512_add_epi32(_mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4,
+                                                                            3, 2, 1, 0),
+                                                           2),
+                                         _mm512_set1_epi32(4 * q));
+    return _mm512_permutexvar_ps(idx, ds16);
+}
+
+/* Four Q4_0 blocks (b .. b+3, 72 bytes at p) as their 64 bytes of packed
+ * nibbles, block k in 128-bit lane k: two overlapping loads and one word
+ * permutation instead of four 16-byte loads put together with three
+ * inserts (the shuffle port was this kernel's bound).  Block k's bytes are
+ * words 9k+1 .. 9k+8 of the 72; words 32-35 come from the second load
+ * (bytes 8..71, its words 28-31). */
+AI __m512i q4_0_quad(const uint8_t *p) {
+    const __m512i idx = _mm512_set_epi16(63, 62, 61, 60, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19,
+                                         17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
+    return _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), idx,
+                                     _mm512_loadu_si512((const void *)(p + 8)));
+}
+
 /* Formats with a fused path in rows_t (blocks unpacked in registers,
  * straight from the stored bytes); FUSE_NONE: through decode()'s buffer. */
 enum { FUSE_NONE, FUSE_Q8_0, FUSE_Q4_0, FUSE_Q4_K, FUSE_MLX8 };
@@ -650,6 +673,39 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                     ds[i][t] = _mm512_mul_ps(d16, _mm512_maskz_loadu_ps(mb, xq->d + t * nbt + b0));
                     cacc[i][t] = _mm512_fmadd_ps(c16, _mm512_maskz_loadu_ps(mb, xq->s + t * nbt + b0), cacc[i][t]);
                 }
+            }
+            if (F == FUSE_Q4_0 && fused) {
+                /* Four blocks at a time: low nibbles are columns 0-15 of
+                 * each block, high nibbles 16-31, so x is taken in the same
+                 * two halves per block (one shuffle each, shared by the R
+                 * rows) and both products land in the block's lanes. */
+                const __m512i m4 = _mm512_set1_epi8(15);
+                for (int q = 0; q < 4; q++) {
+                    inf__pf_share(next, step, b0 / 2 + 2 * q);
+                    inf__pf_share(next, step, b0 / 2 + 2 * q + 1);
+                    __m512i xl[4], xh[4];
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        const int8_t *xp = xq->q + t * xq->ld + 32 * b0 + 128 * q;
+                        const __m512i x0 = _mm512_loadu_si512((const void *)xp);
+                        const __m512i x1 = _mm512_loadu_si512((const void *)(xp + 64));
+                        xl[t] = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(2, 0, 2, 0));
+                        xh[t] = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
+                    }
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        const __m512i qv = q4_0_quad((const uint8_t *)data + (r + i) * rb + (b0 + 4 * q) * 18);
+                        const __m512i lo = _mm512_and_si512(qv, m4);
+                        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(qv, 4), m4);
+#pragma GCC unroll 4
+                        for (int t = 0; t < T; t++) {
+                            const __m512i sm = _mm512_dpbusd_epi32(
+                                _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl[t]), hi, xh[t]);
+                            acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), quad_scale(ds[i][t], q), acc[i][t]);
+                        }
+                    }
+                }
+                continue;
             }
             for (int p = 0; 2 * p < nb; p++) {
                 if (F != FUSE_Q8_0) inf__pf_share(next, step, b0 / 2 + p);
