@@ -83,9 +83,13 @@ INF__X86_AVX2 float inf__sb_dot(const void *v, inf__dtype dt, int64_t off, const
  * rows are separate streams that the hardware prefetcher starts late: one
  * thread read a matrix not in the caches ~35% slower that way (measured on
  * the int8 row kernels).  16 KiB against 2 KiB: Qwen3-0.6B decode Q4_0
- * +15%, Q4_K_M +5%, Llama-3.2-1B Q4_K_M +8% (32 KiB: less).  Prefetches
- * never fault, so fetches past a matrix's end are harmless.  Needs nothing
- * beyond SSE. */
+ * +15%, Q4_K_M +5%, Llama-3.2-1B Q4_K_M +8% (32 KiB: less).  The lines go
+ * to L2 (T1), not L1: an L1 prefetch holds one of the core's few L1 fill
+ * buffers until its line arrives, which capped the lines in flight; with
+ * T1 Qwen3-0.6B decode (2 threads) went Q4_0 +3%, Q6_K +11%, Q4_K_M +3%,
+ * BF16 +2% (8-24 KiB within noise of each other, 32 KiB and more slower).
+ * Prefetches never fault, so fetches past a matrix's end are harmless.
+ * Needs nothing beyond SSE. */
 #define INF__PF_BYTES 16384
 
 /* Bytes from a group's first row to the group fetched: whole groups of gb
@@ -104,7 +108,7 @@ static inline int64_t inf__pf_step(int64_t gb, int64_t nq) { return (gb + nq - 1
 
 /* Step q's share of the group at next (= the current group + ahead). */
 static inline __attribute__((always_inline)) void inf__pf_share(const char *next, int64_t step, int64_t q) {
-    for (int64_t o = q * step & ~(int64_t)63; o < (q + 1) * step; o += 64) _mm_prefetch(next + o, _MM_HINT_T0);
+    for (int64_t o = q * step & ~(int64_t)63; o < (q + 1) * step; o += 64) _mm_prefetch(next + o, _MM_HINT_T1);
 }
 
 /* Prefetches the scales and biases of MLX rows [r, r+R) (a few lines: the
