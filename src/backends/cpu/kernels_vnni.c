@@ -639,15 +639,10 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
     /* rows are short streams that the hardware prefetcher starts late:
      * paced software prefetch (kernels_x86.h) */
     const int64_t ahead = inf__pf_ahead(R * rb), step = inf__pf_step(R * rb, (nbt + 1) / 2);
-    const int64_t pfb = (8192 + rb - 1) / rb;
     for (int64_t r = r0; r + R <= r1; r += R) {
         /* MLX's scales and biases are apart from the values */
         if (mlx) inf__mlx_prefetch_sb(w, r + ahead / rb, R);
         const char *next = data + r * rb + ahead;
-        /* Q8_0: the next rows at about 8 KiB in one burst, as before the
-         * pacing, which measured 5% slower on its decode */
-        if (F == FUSE_Q8_0 && r + pfb + R <= r1)
-            for (int64_t o = 0; o < R * rb; o += 64) _mm_prefetch(data + (r + pfb) * rb + o, _MM_HINT_T0);
         __m512 acc[4][4], cacc[4][4];
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++)
@@ -708,7 +703,7 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                 continue;
             }
             for (int p = 0; 2 * p < nb; p++) {
-                if (F != FUSE_Q8_0) inf__pf_share(next, step, b0 / 2 + p);
+                inf__pf_share(next, step, b0 / 2 + p);
                 const __mmask64 m = nb - 2 * p >= 2 ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
                 __m512i xv[4];
 #pragma GCC unroll 4
