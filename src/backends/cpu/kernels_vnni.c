@@ -514,6 +514,11 @@ AI __m512 quad_scale(__m512 ds16, int q) {
     return _mm512_permutexvar_ps(idx, ds16);
 }
 
+/* Lanes 0-7: block a of the 16, lanes 8-15: block b. */
+AI __m512 two_scale(__m512 ds16, int a, int b) {
+    return _mm512_permutexvar_ps(_mm512_inserti64x4(_mm512_set1_epi32(a), _mm256_set1_epi32(b), 1), ds16);
+}
+
 /* Four Q4_0 blocks (b .. b+3, 72 bytes at p) as their 64 bytes of packed
  * nibbles, block k in 128-bit lane k: two overlapping loads and one word
  * permutation instead of four 16-byte loads put together with three
@@ -697,6 +702,45 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                             const __m512i sm = _mm512_dpbusd_epi32(
                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl[t]), hi, xh[t]);
                             acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), quad_scale(ds[i][t], q), acc[i][t]);
+                        }
+                    }
+                }
+                continue;
+            }
+            if (F == FUSE_Q4_K && fused) {
+                /* Two 32-byte chunks at a time (one 64-byte load): low
+                 * nibbles are sub-blocks b and b+2 (a 256-bit half each),
+                 * high nibbles b+1 and b+3; x's halves to match come from
+                 * two 128-bit-lane shuffles shared by the rows.  The two
+                 * products keep their own lanes' scales. */
+                const __m512i m4 = _mm512_set1_epi8(15);
+                for (int q = 0; q < 4; q++) {
+                    inf__pf_share(next, step, b0 / 2 + 2 * q);
+                    inf__pf_share(next, step, b0 / 2 + 2 * q + 1);
+                    __m512i xl[4], xh[4];
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        const int8_t *xp = xq->q + t * xq->ld + 32 * b0 + 128 * q;
+                        const __m512i x0 = _mm512_loadu_si512((const void *)xp);
+                        const __m512i x1 = _mm512_loadu_si512((const void *)(xp + 64));
+                        xl[t] = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(1, 0, 1, 0));
+                        xh[t] = _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(3, 2, 3, 2));
+                    }
+                    const int64_t b = b0 + 4 * q;
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        const uint8_t *blk = (const uint8_t *)data + (r + i) * rb + (b / 8) * 144;
+                        const __m512i qv = _mm512_loadu_si512((const void *)(blk + 16 + 32 * ((b % 8) / 2)));
+                        const __m512i lo = _mm512_and_si512(qv, m4);
+                        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(qv, 4), m4);
+#pragma GCC unroll 4
+                        for (int t = 0; t < T; t++) {
+                            const __m512i sl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl[t]);
+                            const __m512i sh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, xh[t]);
+                            acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sl), two_scale(ds[i][t], 4 * q, 4 * q + 2),
+                                                        acc[i][t]);
+                            acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sh),
+                                                        two_scale(ds[i][t], 4 * q + 1, 4 * q + 3), acc[i][t]);
                         }
                     }
                 }
