@@ -507,10 +507,9 @@ AI __m512 pair_scale(__m512 ds16, int p) {
 /* Lane l of the result: block (l / 4) of the 128 columns of quad q (blocks
  * 4q .. 4q+3). */
 AI __m512 quad_scale(__m512 ds16, int q) {
-    const __m512i idx = _mm512_add_epi32(_mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4,
-                                                                            3, 2, 1, 0),
-                                                           2),
-                                         _mm512_set1_epi32(4 * q));
+    const __m512i idx = _mm512_add_epi32(
+        _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2),
+        _mm512_set1_epi32(4 * q));
     return _mm512_permutexvar_ps(idx, ds16);
 }
 
@@ -520,16 +519,16 @@ AI __m512 two_scale(__m512 ds16, int a, int b) {
 }
 
 /* Four Q4_0 blocks (b .. b+3, 72 bytes at p) as their 64 bytes of packed
- * nibbles, block k in 128-bit lane k: two overlapping loads and one word
+ * nibbles, block k in 128-bit lane k (first: the 64 bytes at p), from
+ * two overlapping loads and one word
  * permutation instead of four 16-byte loads put together with three
  * inserts (the shuffle port was this kernel's bound).  Block k's bytes are
  * words 9k+1 .. 9k+8 of the 72; words 32-35 come from the second load
  * (bytes 8..71, its words 28-31). */
-AI __m512i q4_0_quad(const uint8_t *p) {
+AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
     const __m512i idx = _mm512_set_epi16(63, 62, 61, 60, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19,
                                          17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
-    return _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), idx,
-                                     _mm512_loadu_si512((const void *)(p + 8)));
+    return _mm512_permutex2var_epi16(first, idx, _mm512_loadu_si512((const void *)(p + 8)));
 }
 
 /* Formats with a fused path in rows_t (blocks unpacked in registers,
@@ -674,7 +673,63 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                     cacc[i][t] = _mm512_fmadd_ps(c16, _mm512_maskz_loadu_ps(mb, xq->s + t * nbt + b0), cacc[i][t]);
                 }
             }
-            if (F == FUSE_Q4_0 && fused) {
+            for (int p = 0; 2 * p < nb; p++) {
+                inf__pf_share(next, step, b0 / 2 + p);
+                const __mmask64 m = nb - 2 * p >= 2 ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
+                __m512i xv[4];
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) xv[t] = _mm512_maskz_loadu_epi8(m, xq->q + t * xq->ld + 32 * b0 + 64 * p);
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    const __m512i wv =
+                        fused ? fused_pair(F, w, r + i, b0 + 2 * p) : _mm512_maskz_loadu_epi8(m, u[i] + 64 * p);
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        const __m512i sm = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv[t]);
+                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), pair_scale(ds[i][t], p), acc[i][t]);
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++)
+                y[t * ldy + r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][t], cacc[i][t]));
+    }
+}
+
+/* Q4_0 and Q4_K rows [r0, r1) x T <= 4 tokens, R rows at a time, in
+ * quads of 4 blocks (128 columns) per step; cols a multiple of 512 (whole
+ * 16-block groups).  Apart from rows_t: inside it, unrelated branches
+ * changed the register allocation of this loop and cost Q4_0 decode 6%. */
+AI void rows_q4(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq, float *y,
+                int64_t ldy, int64_t r0, int64_t r1) {
+    const int64_t nbt = w->cols / 32, rb = row_bytes(w);
+    const char *data = (const char *)w->data;
+    const int64_t ahead = inf__pf_ahead(R * rb), step = inf__pf_step(R * rb, (nbt + 1) / 2);
+    for (int64_t r = r0; r + R <= r1; r += R) {
+        const char *next = data + r * rb + ahead;
+        __m512 acc[4][4], cacc[4][4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[i][t] = cacc[i][t] = _mm512_setzero_ps();
+        for (int64_t b0 = 0; b0 < nbt; b0 += 16) {
+            __m512 ds[4][4];
+            {
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    __m512 d16, c16;
+                    fused_scales(F, w, r + i, b0, &d16, &c16);
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        ds[i][t] = _mm512_mul_ps(d16, _mm512_loadu_ps(xq->d + t * nbt + b0));
+                        cacc[i][t] = _mm512_fmadd_ps(c16, _mm512_loadu_ps(xq->s + t * nbt + b0), cacc[i][t]);
+                    }
+                }
+            }
+            if (F == FUSE_Q4_0) {
                 /* Four blocks at a time: low nibbles are columns 0-15 of
                  * each block, high nibbles 16-31, so x is taken in the same
                  * two halves per block (one shuffle each, shared by the R
@@ -694,7 +749,8 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                     }
 #pragma GCC unroll 4
                     for (int i = 0; i < R; i++) {
-                        const __m512i qv = q4_0_quad((const uint8_t *)data + (r + i) * rb + (b0 + 4 * q) * 18);
+                        const uint8_t *p = (const uint8_t *)data + (r + i) * rb + (b0 + 4 * q) * 18;
+                        const __m512i qv = q4_0_quad(_mm512_loadu_si512((const void *)p), p);
                         const __m512i lo = _mm512_and_si512(qv, m4);
                         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(qv, 4), m4);
 #pragma GCC unroll 4
@@ -705,9 +761,8 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                         }
                     }
                 }
-                continue;
             }
-            if (F == FUSE_Q4_K && fused) {
+            if (F == FUSE_Q4_K) {
                 /* Two 32-byte chunks at a time (one 64-byte load): low
                  * nibbles are sub-blocks b and b+2 (a 256-bit half each),
                  * high nibbles b+1 and b+3; x's halves to match come from
@@ -744,24 +799,6 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
                         }
                     }
                 }
-                continue;
-            }
-            for (int p = 0; 2 * p < nb; p++) {
-                inf__pf_share(next, step, b0 / 2 + p);
-                const __mmask64 m = nb - 2 * p >= 2 ? ~(__mmask64)0 : (__mmask64)0xffffffffu;
-                __m512i xv[4];
-#pragma GCC unroll 4
-                for (int t = 0; t < T; t++) xv[t] = _mm512_maskz_loadu_epi8(m, xq->q + t * xq->ld + 32 * b0 + 64 * p);
-#pragma GCC unroll 4
-                for (int i = 0; i < R; i++) {
-                    const __m512i wv =
-                        fused ? fused_pair(F, w, r + i, b0 + 2 * p) : _mm512_maskz_loadu_epi8(m, u[i] + 64 * p);
-#pragma GCC unroll 4
-                    for (int t = 0; t < T; t++) {
-                        const __m512i sm = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv[t]);
-                        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), pair_scale(ds[i][t], p), acc[i][t]);
-                    }
-                }
             }
         }
 #pragma GCC unroll 4
@@ -789,6 +826,8 @@ AI void rows_t(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq,
 ROWS_T(rows_FUSE_Q8_0, rows_t, FUSE_Q8_0)
 ROWS_T(rows_FUSE_Q4_0, rows_t, FUSE_Q4_0)
 ROWS_T(rows_FUSE_Q4_K, rows_t, FUSE_Q4_K)
+ROWS_T(rows_quad_Q4_0, rows_q4, FUSE_Q4_0)
+ROWS_T(rows_quad_Q4_K, rows_q4, FUSE_Q4_K)
 ROWS_T(rows_FUSE_MLX8, rows_t, FUSE_MLX8)
 ROWS_T(rows_FUSE_NONE, rows_t, FUSE_NONE)
 
@@ -797,8 +836,14 @@ static void rows_few(const inf__weight *w, const inf__cpu_xq *xq, float *y, int6
                      int64_t r0, int64_t r1) {
     switch (w->fmt) {
     case INF__W_Q8_0: rows_FUSE_Q8_0(w, xq, y, ldy, r0, r1); return;
-    case INF__W_Q4_0: rows_FUSE_Q4_0(w, xq, y, ldy, r0, r1); return;
-    case INF__W_Q4_K: rows_FUSE_Q4_K(w, xq, y, ldy, r0, r1); return;
+    case INF__W_Q4_0:
+        if (w->cols % 512 == 0) rows_quad_Q4_0(w, xq, y, ldy, r0, r1);
+        else rows_FUSE_Q4_0(w, xq, y, ldy, r0, r1);
+        return;
+    case INF__W_Q4_K:
+        if (w->cols % 512 == 0) rows_quad_Q4_K(w, xq, y, ldy, r0, r1);
+        else rows_FUSE_Q4_K(w, xq, y, ldy, r0, r1);
+        return;
     case INF__W_MLX8:
         if (mlx8_fusable(w)) {
             rows_FUSE_MLX8(w, xq, y, ldy, r0, r1);
