@@ -568,19 +568,6 @@ AI __m512i fused_pair(int F, const inf__weight *w, int64_t r, int64_t b) {
                               _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
 }
 
-/* The 8 6-bit scales (bytes 0-7 of *sc) and minimums (*mn) of a Q4_K/Q5_K
- * super-block's 12 scale bytes q, as inf__cpu_ggml_scale_min_k4 gives
- * them, with 32-bit word operations. */
-AI void kscales8(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
-    uint32_t a[3];
-    memcpy(a, q, 12);
-    const uint32_t m6 = 0x3f3f3f3fu, m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
-    const uint32_t sc_lo = a[0] & m6, mn_lo = a[1] & m6;                           /* j < 4 */
-    const uint32_t sc_hi = (a[2] & m4) | (((a[0] >> 6) & m2) << 4);               /* j >= 4 */
-    const uint32_t mn_hi = ((a[2] >> 4) & m4) | (((a[1] >> 6) & m2) << 4);
-    *sc = sc_lo | (uint64_t)sc_hi << 32;
-    *mn = mn_lo | (uint64_t)mn_hi << 32;
-}
 
 /* The scales d and offsets c of 16 blocks [b0, b0+16) of row r (fused
  * formats) as vectors, built in registers (16 scalar stores then a vector
@@ -614,18 +601,30 @@ AI void fused_scales(int F, const inf__weight *w, int64_t r, int64_t b0, __m512 
         *c = _mm512_mul_ps(*d, _mm512_set1_ps(F == FUSE_Q4_0 ? -8.0f : -128.0f));
         return;
     }
-    const uint8_t *b0p = (const uint8_t *)w->data + (r * (w->cols / 256) + b0 / 8) * 144, *b1p = b0p + 144;
-    uint64_t s0, m0, s1, m1;
-    kscales8(b0p + 4, &s0, &m0);
-    kscales8(b1p + 4, &s1, &m1);
-    const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)s1, (long long)s0)));
-    const __m512 mn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)m1, (long long)m0)));
-    const __m512 dv = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(inf__cpu_ggml_u16(b0p))),
-                                         _mm256_set1_ps(_cvtsh_ss(inf__cpu_ggml_u16(b1p))), 1);
-    const __m512 mv = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(inf__cpu_ggml_u16(b0p + 2))),
-                                         _mm256_set1_ps(_cvtsh_ss(inf__cpu_ggml_u16(b1p + 2))), 1);
-    *d = _mm512_mul_ps(dv, sc);
-    *c = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(mv, mn)); /* -(dmin*m), as ggml */
+    /* Q4_K: super-blocks b0/8 and the next, their 16-byte heads (d, dmin,
+     * 12 bytes of 6-bit scales and mins: dwords a0, a1, a2) in the two
+     * lanes of one vector, unpacked both at once as ggml's get_scale_min_k4
+     * in word form: sc[0..3] = a0 & 0x3f.., m[0..3] = a1 & 0x3f..,
+     * sc[4..7] = (a2 & 0x0f..) | ((a0 >> 6) & 3..) << 4,
+     * m[4..7] = ((a2 >> 4) & 0x0f..) | ((a1 >> 6) & 3..) << 4. */
+    const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 256) + b0 / 8) * 144;
+    const __m256i v = _mm256_loadu2_m128i((const __m128i *)(p + 144), (const __m128i *)p);
+    const __m256i m6 = _mm256_set1_epi8(0x3f), m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    const __m256i lo = _mm256_and_si256(v, m6); /* dword 1: sc j<4, dword 2: m j<4 */
+    const __m256i top = _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 6), m2), 4);
+    const __m256i a2 = _mm256_shuffle_epi32(v, _MM_SHUFFLE(3, 3, 3, 3));
+    const __m256i a2n = _mm256_blend_epi32(_mm256_and_si256(a2, m4), _mm256_and_si256(_mm256_srli_epi32(a2, 4), m4), 0x44);
+    const __m256i hi = _mm256_or_si256(a2n, top); /* dword 1: sc j>=4, dword 2: m j>=4 */
+    const __m128i sc8 = _mm256_castsi256_si128(
+        _mm256_permute4x64_epi64(_mm256_unpacklo_epi32(lo, hi), _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m128i mn8 = _mm256_castsi256_si128(
+        _mm256_permute4x64_epi64(_mm256_unpackhi_epi32(lo, hi), _MM_SHUFFLE(2, 0, 2, 0)));
+    const __m512 dv = _mm512_cvtph_ps(
+        _mm256_permutexvar_epi16(_mm256_set_epi16(8, 8, 8, 8, 8, 8, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0), v));
+    const __m512 mv = _mm512_cvtph_ps(
+        _mm256_permutexvar_epi16(_mm256_set_epi16(9, 9, 9, 9, 9, 9, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1), v));
+    *d = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc8)));
+    *c = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(mv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn8))));
 }
 
 /* Rows [r0, r1) x n <= 4 tokens, row by row, 16 blocks (512 columns) at a
