@@ -28,6 +28,8 @@ void cli_model_args_precision(cli_model_args *a, int32_t dflt) {
         a->lo.precision = dflt;
 }
 
+void cli_model_args_weights(cli_model_args *a) { a->lo.copy_weights = !a->mmap; }
+
 int cli_check_backend(void *user, const char *value) {
     (void)user;
     if (!*value) return cli_usage_err("--backend needs a name");

@@ -23,6 +23,8 @@ typedef struct cli_model_args {
     int quiet;           /* no progress bar (and, for the callers, no
                             summary line) */
     const char *precision; /* --precision: "exact", "fast" or NULL */
+    int mmap;              /* --mmap (generating commands): map the weight
+                              files instead of reading them into memory */
 } cli_model_args;
 
 void cli_model_args_init(cli_model_args *a);
@@ -35,6 +37,20 @@ int cli_check_precision(void *user, const char *value);
  * names one (INF_PRECISION, which the library reads).  cli_load_model
  * applies --precision over it. */
 void cli_model_args_precision(cli_model_args *a, int32_t dflt);
+
+/* The weights of generate, chat, batch and bench: read into private
+ * memory (the library's copy_weights, as serve does) unless --mmap.  The
+ * copy sits in transparent huge pages, where a file mapping has 4 KiB
+ * pages whose TLB misses slowed decode: Qwen3-0.6B Q4_0, 2 threads, 53
+ * tok/s mapped against 68 copied (bench/README.md, issue 20 session 9). */
+void cli_model_args_weights(cli_model_args *a);
+
+/* --mmap, the row for the commands that call cli_model_args_weights. */
+#define CLI_MMAP_OPTION(a)                                                    \
+    {.name = "mmap", .kind = CLI_FLAG, .dest = &(a)->mmap,                    \
+     .help = "map the weight files instead of reading them into\n"          \
+             "memory: a faster start and less resident memory,\n"           \
+             "but slower decode (4 KiB pages, not huge pages)"}
 
 /* The default precision of generate, chat, batch, serve and bench: fast
  * (its fidelity gate: tests/cpu/test_cpu_fast.c); perplexity, info and

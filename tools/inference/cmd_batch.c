@@ -165,6 +165,7 @@ static int run(int argc, char **argv, int classify) {
         {.name = "logits", .kind = CLI_FLAG, .dest = &sp.o.return_logits,
          .help = "include the vocabulary-sized logits"}, /* classify only */
         CLI_MODEL_OPTIONS(&ma),
+        CLI_MMAP_OPTION(&ma),
         CLI_SAMPLING_OPTIONS(&sp),
         CLI_END};
     const cli_cmd cmd = {.synopsis = "-m DIR [OPTIONS] FILE",
@@ -185,6 +186,7 @@ static int run(int argc, char **argv, int classify) {
     if ((rc = read_prompts(args.pos[0], &pr))) goto done;
     /* generating: the fast kernels unless told otherwise (issue 20) */
     cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
+    cli_model_args_weights(&ma);
     if ((rc = cli_load_model(&ma, &m))) goto done;
     rc = CLI_EXIT_ERROR;
     const char *const *texts = (const char *const *)pr.text;

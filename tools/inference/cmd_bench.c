@@ -180,6 +180,7 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
     double t0 = cli_now();
     /* generating: the fast kernels unless told otherwise (issue 20) */
     cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
+    cli_model_args_weights(&ma);
     int rc = cli_load_model(&ma, &m);
     double load_s = cli_now() - t0;
     if (rc) return rc;
@@ -195,8 +196,9 @@ static int bench_threads(const bench_cfg *cfg, int32_t threads, json_t *results,
         goto done;
     }
     if (!*model_desc)
-        *model_desc = json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:I}", "path",
-                                ma.dir, "precision",
+        *model_desc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:I}", "path",
+                                ma.dir, "weights", ma.lo.copy_weights ? "copied" : "mapped",
+                                "precision",
                                 ma.precision ? ma.precision
                                 : ma.lo.precision == INF_PRECISION_FAST ? "fast"
                                 : ma.lo.precision == INF_PRECISION_EXACT ? "exact"
@@ -370,6 +372,7 @@ int inf_cmd_bench(int argc, char **argv) {
          .metavar = "MIB",
          .help = "KV cache shared by all streams (native engine;\n"
                  "default: context x parallel slots), as serve"},
+        CLI_MMAP_OPTION(&cfg.ma),
         {.name = "no-prefix-cache", .kind = CLI_FLAG, .dest = &cfg.ma.lo.no_prefix_cache,
          .help = "never reuse cached prompt prefixes (the prompts\n"
                  "are fresh random ids either way)"},
@@ -450,8 +453,9 @@ int inf_cmd_bench(int argc, char **argv) {
                 printf("kv: memory %s%d MiB, prefix cache %s, prefill chunk %d%s\n",
                        kv_mib ? "" : "default ", kv_mib, cfg.ma.lo.no_prefix_cache ? "off" : "on",
                        (int)cfg.ma.lo.prefill_chunk, cfg.ma.lo.prefill_chunk ? "" : " (adaptive)");
-            printf("weights: %.1f MiB, peak RSS: %.1f MiB, %d repetitions\n",
+            printf("weights: %.1f MiB (%s), peak RSS: %.1f MiB, %d repetitions\n",
                    (double)json_integer_value(json_object_get(md, "weight_bytes")) / (1 << 20),
+                   json_string_value(json_object_get(md, "weights")),
                    (double)rss / (1 << 20), cfg.r);
         }
     }

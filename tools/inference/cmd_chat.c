@@ -321,6 +321,7 @@ int inf_cmd_chat(int argc, char **argv) {
          .help = "an extra template variable (repeatable), e.g.\n"
                  "--var enable_thinking=false"},
         CLI_MODEL_OPTIONS(&ma),
+        CLI_MMAP_OPTION(&ma),
         CLI_SAMPLING_OPTIONS(&sp),
         CLI_CONSTRAINT_OPTIONS(&con),
         CLI_END};
@@ -355,6 +356,7 @@ int inf_cmd_chat(int argc, char **argv) {
     }
     /* generating: the fast kernels unless told otherwise (issue 20) */
     cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
+    cli_model_args_weights(&ma);
     if ((rc = cli_load_model(&ma, &m))) goto done;
     if (msgs_path) {
         char *ans = NULL;

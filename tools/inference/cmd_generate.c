@@ -36,6 +36,7 @@ int inf_cmd_generate(int argc, char **argv) {
          .help = "one JSON object per token ({\"id\", \"text\"}), then\n"
                  "one with the finish reason and the metrics"},
         CLI_MODEL_OPTIONS(&ma),
+        CLI_MMAP_OPTION(&ma),
         CLI_SAMPLING_OPTIONS(&sp),
         CLI_CONSTRAINT_OPTIONS(&con),
         CLI_END};
@@ -87,6 +88,7 @@ int inf_cmd_generate(int argc, char **argv) {
 
     /* generating: the fast kernels unless told otherwise (issue 20) */
     cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
+    cli_model_args_weights(&ma);
     if ((rc = cli_load_model(&ma, &m)) != 0) goto done;
     rc = CLI_EXIT_ERROR;
     cancel = inf_cancel_new();
