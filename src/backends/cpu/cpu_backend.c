@@ -4,7 +4,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "backends/cpu/cpu_ctx.h"
 #include "backends/cpu/ggml_blocks.h"
@@ -119,22 +118,6 @@ static int64_t cpu_kv_token_bytes(const inf__model_desc *d, const inf__compute_p
     return 2 * (int64_t)d->n_layers * d->n_kv_heads * d->head_dim * elem;
 }
 
-/* A KV pool (one layer's keys or values): 2 MiB-aligned and advised into
- * transparent huge pages when that large.  Attention reads a sequence's
- * blocks from anywhere in the pool, a few KiB each: on 4 KiB pages the
- * prefetches of every block's run waited on page walks (perf: most of
- * attention's own time at short context).  Free with free(). */
-static void *kv_pool_alloc(size_t bytes) {
-    const size_t huge = (size_t)2 << 20;
-    if (bytes < huge) return malloc(bytes);
-    void *p = NULL;
-    if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE); /* advisory */
-#endif
-    return p;
-}
-
 /* The pools and, in per-slot mode, the slots' fixed tables. */
 static int kv_init(inf__cpu_ctx *c, const inf__compute_params *p, inf__err *err) {
     const inf__model_desc *d = c->d;
@@ -152,8 +135,8 @@ static int kv_init(inf__cpu_ctx *c, const inf__compute_params *p, inf__err *err)
     if (!c->kp || !c->vp) goto nomem;
     const size_t bytes = (size_t)c->n_blocks * (size_t)c->bt * (size_t)c->kv_dim * (size_t)c->kv_elem;
     for (int32_t l = 0; l < d->n_layers; l++) {
-        c->kp[l] = kv_pool_alloc(bytes);
-        c->vp[l] = kv_pool_alloc(bytes);
+        c->kp[l] = malloc(bytes);
+        c->vp[l] = malloc(bytes);
         if (!c->kp[l] || !c->vp[l]) goto nomem;
     }
     if (!c->paged) {
