@@ -4,10 +4,17 @@
 
 void inf__cpu_rmsnorm(const float *x, const float *w, float eps, int64_t n,
                       float *y) {
-    double ss = 0.0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    /* Eight partial sums, not one chain: a single double accumulator made
+     * every norm a chain of n dependent adds (~1.4 us at 1024; Qwen3's 24
+     * per-head norms per layer were most of its decode's QKV stage). */
+    double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s8[j] += (double)x[i + j] * x[i + j];
+    double ss = ((s8[0] + s8[4]) + (s8[1] + s8[5])) + ((s8[2] + s8[6]) + (s8[3] + s8[7]));
+    for (; i < n; i++) ss += (double)x[i] * x[i];
     const float r = 1.0f / sqrtf((float)(ss / (double)n) + eps);
-    for (int64_t i = 0; i < n; i++) y[i] = (x[i] * r) * w[i];
+    for (i = 0; i < n; i++) y[i] = (x[i] * r) * w[i];
 }
 
 void inf__cpu_rope_cos_sin(const float *inv, int32_t half, int32_t pos,
