@@ -613,6 +613,12 @@ int main(void) {
     test_q8(INF__W_MLX4, 11, 48, 12, INF__DT_F16, 0); /* group 12 */
     test_q8_mlx_tokens(INF__W_MLX4, 37, 1056, 32, INF__DT_F16);  /* 33 blocks: a tail chunk */
     test_q8_mlx_tokens(INF__W_MLX4, 37, 1024, 64, INF__DT_BF16);
+    /* MLX4's quad row kernel (cols a multiple of 512): every group size
+     * from 32 to 512, every scale type, rows not a multiple of 4 */
+    test_q8_mlx_tokens(INF__W_MLX4, 23, 2048, 32, INF__DT_F16);
+    test_q8_mlx_tokens(INF__W_MLX4, 21, 1024, 128, INF__DT_F32);
+    test_q8_mlx_tokens(INF__W_MLX4, 22, 512, 512, INF__DT_BF16);
+    test_q8_mlx_tokens(INF__W_MLX4, 21, 1536, 256, INF__DT_F16);
     test_q8_mlx_tokens(INF__W_MLX8, 29, 1152, 128, INF__DT_F32);
     /* MLX8's fused row kernel (groups of 32..512 in powers of two, scales of
      * every type, a tail chunk) and a group it leaves to the decoded path */

@@ -533,12 +533,13 @@ AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
 
 /* Formats with a fused path in rows_t (blocks unpacked in registers,
  * straight from the stored bytes); FUSE_NONE: through decode()'s buffer. */
-enum { FUSE_NONE, FUSE_Q8_0, FUSE_Q4_0, FUSE_Q4_K, FUSE_MLX8 };
+enum { FUSE_NONE, FUSE_Q8_0, FUSE_Q4_0, FUSE_Q4_K, FUSE_MLX8, FUSE_MLX4 };
 
-/* MLX8 takes the fused path when its groups tile the 16-block (512-column)
- * steps: G = 32, 64, ..., 512. */
-static int mlx8_fusable(const inf__weight *w) {
-    return w->fmt == INF__W_MLX8 && w->group >= 32 && w->group <= 512 && (w->group & (w->group - 1)) == 0 &&
+/* MLX8 (rows_t) and MLX4 (rows_q4, cols a multiple of 512) take the fused
+ * paths when their groups tile the 16-block (512-column) steps: G = 32,
+ * 64, ..., 512. */
+static int mlx_fusable(const inf__weight *w) {
+    return (w->fmt == INF__W_MLX8 || w->fmt == INF__W_MLX4) && w->group >= 32 && w->group <= 512 && (w->group & (w->group - 1)) == 0 &&
            w->cols % w->group == 0;
 }
 
@@ -582,7 +583,7 @@ AI __m512 sb16(const void *p, inf__dtype dt, int64_t i, int n) {
 }
 
 AI void fused_scales(int F, const inf__weight *w, int64_t r, int64_t b0, __m512 *d, __m512 *c) {
-    if (F == FUSE_MLX8) { /* block b's group: b * 32 / G, G a power of two (mlx8_fusable) */
+    if (F == FUSE_MLX8 || F == FUSE_MLX4) { /* block b's group: b * 32 / G, G a power of two (mlx_fusable) */
         const int64_t G = w->group, gpr = w->cols / G, g0 = b0 * 32 / G;
         const int sh = __builtin_ctzll((unsigned long long)(G / 32)), ng = 16 >> sh > 0 ? 16 >> sh : 1;
         const __m512i idx = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
@@ -709,6 +710,7 @@ AI void rows_q4(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq
     const int64_t ahead = inf__pf_ahead(R * rb), step = inf__pf_step(R * rb, (nbt + 1) / 2);
     for (int64_t r = r0; r + R <= r1; r += R) {
         const char *next = data + r * rb + ahead;
+        if (F == FUSE_MLX4) inf__mlx_prefetch_sb(w, r + ahead / rb, R); /* apart from the values */
         __m512 acc[4][4], cacc[4][4];
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++)
@@ -750,6 +752,45 @@ AI void rows_q4(int F, int T, int R, const inf__weight *w, const inf__cpu_xq *xq
                     for (int i = 0; i < R; i++) {
                         const uint8_t *p = (const uint8_t *)data + (r + i) * rb + (b0 + 4 * q) * 18;
                         const __m512i qv = q4_0_quad(_mm512_loadu_si512((const void *)p), p);
+                        const __m512i lo = _mm512_and_si512(qv, m4);
+                        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(qv, 4), m4);
+#pragma GCC unroll 4
+                        for (int t = 0; t < T; t++) {
+                            const __m512i sm = _mm512_dpbusd_epi32(
+                                _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl[t]), hi, xh[t]);
+                            acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), quad_scale(ds[i][t], q), acc[i][t]);
+                        }
+                    }
+                }
+            }
+            if (F == FUSE_MLX4) {
+                /* MLX4: 64 bytes are 128 columns, byte j's low nibble
+                 * column 2j and its high nibble column 2j+1, so x is taken
+                 * deinterleaved (even columns, odd columns: a byte shuffle
+                 * per 128-bit lane and a qword permutation, shared by the
+                 * rows).  Dword lane l then holds columns 8l..8l+7 of
+                 * either half, block l/4 of the four, as for Q4_0. */
+                const __m512i m4 = _mm512_set1_epi8(15);
+                const __m512i eo = _mm512_broadcast_i32x4(
+                    _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15));
+                const __m512i ev = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+                const __m512i od = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+                for (int q = 0; q < 4; q++) {
+                    inf__pf_share(next, step, b0 / 2 + 2 * q);
+                    inf__pf_share(next, step, b0 / 2 + 2 * q + 1);
+                    __m512i xl[4], xh[4];
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        const int8_t *xp = xq->q + t * xq->ld + 32 * b0 + 128 * q;
+                        const __m512i x0 = _mm512_shuffle_epi8(_mm512_loadu_si512((const void *)xp), eo);
+                        const __m512i x1 = _mm512_shuffle_epi8(_mm512_loadu_si512((const void *)(xp + 64)), eo);
+                        xl[t] = _mm512_permutex2var_epi64(x0, ev, x1);
+                        xh[t] = _mm512_permutex2var_epi64(x0, od, x1);
+                    }
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        const __m512i qv =
+                            _mm512_loadu_si512((const void *)(data + (r + i) * rb + 16 * b0 + 64 * q));
                         const __m512i lo = _mm512_and_si512(qv, m4);
                         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(qv, 4), m4);
 #pragma GCC unroll 4
@@ -827,6 +868,7 @@ ROWS_T(rows_FUSE_Q4_0, rows_t, FUSE_Q4_0)
 ROWS_T(rows_FUSE_Q4_K, rows_t, FUSE_Q4_K)
 ROWS_T(rows_quad_Q4_0, rows_q4, FUSE_Q4_0)
 ROWS_T(rows_quad_Q4_K, rows_q4, FUSE_Q4_K)
+ROWS_T(rows_quad_MLX4, rows_q4, FUSE_MLX4)
 ROWS_T(rows_FUSE_MLX8, rows_t, FUSE_MLX8)
 ROWS_T(rows_FUSE_NONE, rows_t, FUSE_NONE)
 
@@ -843,8 +885,12 @@ static void rows_few(const inf__weight *w, const inf__cpu_xq *xq, float *y, int6
         if (w->cols % 512 == 0) rows_quad_Q4_K(w, xq, y, ldy, r0, r1);
         else rows_FUSE_Q4_K(w, xq, y, ldy, r0, r1);
         return;
+    case INF__W_MLX4:
+        if (mlx_fusable(w) && w->cols % 512 == 0) rows_quad_MLX4(w, xq, y, ldy, r0, r1);
+        else rows_FUSE_NONE(w, xq, y, ldy, r0, r1);
+        return;
     case INF__W_MLX8:
-        if (mlx8_fusable(w)) {
+        if ((w->fmt == INF__W_MLX8 && mlx_fusable(w))) {
             rows_FUSE_MLX8(w, xq, y, ldy, r0, r1);
             return;
         }
@@ -950,7 +996,8 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
     if (!inf__cpu_q8_form(w)) return 0;
     /* one token of MLX4 (and of MLX8 whose groups the fused row kernel
      * does not take): the avx2-fast kernel (kernels_q8.c), faster there */
-    if ((w->fmt == INF__W_MLX4 || (w->fmt == INF__W_MLX8 && !mlx8_fusable(w))) && n == 1) return 0;
+    if (w->fmt == INF__W_MLX4 && n == 1 && !(mlx_fusable(w) && w->cols % 512 == 0)) return 0;
+    if (w->fmt == INF__W_MLX8 && n == 1 && !mlx_fusable(w)) return 0;
     return 1;
 }
 
