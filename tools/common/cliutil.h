@@ -38,11 +38,12 @@ int cli_check_precision(void *user, const char *value);
  * applies --precision over it. */
 void cli_model_args_precision(cli_model_args *a, int32_t dflt);
 
-/* The weights of generate, chat, batch and bench: read into private
- * memory (the library's copy_weights, as serve does) unless --mmap.  The
- * copy sits in transparent huge pages, where a file mapping has 4 KiB
- * pages whose TLB misses slowed decode: Qwen3-0.6B Q4_0, 2 threads, 53
- * tok/s mapped against 68 copied (bench/README.md, issue 20 session 9). */
+/* The weights of generate, chat, batch, bench and serve: read into
+ * private memory (the library's copy_weights) unless --mmap.  The copy
+ * sits in transparent huge pages, where a file mapping has 4 KiB pages
+ * whose TLB misses slowed decode (Qwen3-0.6B Q4_0, 2 threads: 53 tok/s
+ * mapped against 68 copied; bench/README.md, issue 20 session 9), and a
+ * weight file rewritten in place cannot kill the process with SIGBUS. */
 void cli_model_args_weights(cli_model_args *a);
 
 /* --mmap, the row for the commands that call cli_model_args_weights. */
@@ -50,7 +51,9 @@ void cli_model_args_weights(cli_model_args *a);
     {.name = "mmap", .kind = CLI_FLAG, .dest = &(a)->mmap,                    \
      .help = "map the weight files instead of reading them into\n"          \
              "memory: a faster start and less resident memory,\n"           \
-             "but slower decode (4 KiB pages, not huge pages)"}
+             "but slower decode (4 KiB pages, not huge pages), and\n"       \
+             "a weight file truncated or rewritten in place then\n"         \
+             "kills the process (SIGBUS)"}
 
 /* The default precision of generate, chat, batch, serve and bench: fast
  * (its fidelity gate: tests/cpu/test_cpu_fast.c); perplexity, info and

@@ -69,7 +69,7 @@ static int serve(int argc, char **argv, cli_strs *cors) {
     int header_timeout_s = (int)(cfg.header_timeout_ms / 1000);
     int body_timeout_s = (int)(cfg.body_timeout_ms / 1000);
     const char *key_flag = NULL;
-    int kv_mib = 0, use_mmap = 0;
+    int kv_mib = 0;
     const cli_opt opts[] = {
         {.short_name = 'm', .name = "model", .kind = CLI_STRING, .dest = &ma.dir,
          .metavar = "DIR", .help = "model directory (or what --backend accepts)"},
@@ -110,11 +110,7 @@ static int serve(int argc, char **argv, cli_strs *cors) {
          .metavar = "MIB",
          .help = "KV cache shared by all generations (native\n"
                  "engine; default: context x parallel)"},
-        {.name = "mmap", .kind = CLI_FLAG, .dest = &use_mmap,
-         .help = "map the weight files instead of reading them\n"
-                 "into memory: less resident memory and a faster\n"
-                 "start, but a weight file truncated or rewritten\n"
-                 "in place then kills the server (SIGBUS)"},
+        CLI_MMAP_OPTION(&ma),
         {.name = "no-prefix-cache", .kind = CLI_FLAG, .dest = &ma.lo.no_prefix_cache,
          .help = "never reuse cached prompt prefixes"},
         {.name = "prefill-chunk", .kind = CLI_INT, .dest = &ma.lo.prefill_chunk, .min = -1,
@@ -184,7 +180,7 @@ static int serve(int argc, char **argv, cli_strs *cors) {
     ma.lo.parallel_slots = cfg.parallel;
     ma.lo.kv_memory = (int64_t)kv_mib << 20;
     /* A server outlives the files it was started on (see the epilog). */
-    ma.lo.copy_weights = !use_mmap;
+    cli_model_args_weights(&ma);
     inf_model *model = NULL;
     /* generating: the fast kernels unless told otherwise (issue 20) */
     cli_model_args_precision(&ma, CLI_PRECISION_GENERATING);
