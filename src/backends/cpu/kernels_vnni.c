@@ -162,17 +162,46 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
         (void)c;
         return;
     }
-    case INF__W_MLX4: {
+    case INF__W_MLX4:
+    case INF__W_MLX8: {
+        /* Scales and biases once per group (a group spans bpg blocks). */
         const int64_t gpr = w->cols / w->group, bpg = w->group / 32;
+        for (int64_t b = 0; b < nb;) {
+            const int64_t gi = (b0 + b) / bpg, g = r * gpr + gi;
+            const int64_t e = (gi + 1) * bpg - b0 < nb ? (gi + 1) * bpg - b0 : nb;
+            const float sd = inf__cpu_q8_sb(w->scales, w->sb_dtype, g), sc = inf__cpu_q8_sb(w->biases, w->sb_dtype, g);
+            for (; b < e; b++) {
+                d[b] = sd;
+                c[b] = sc;
+            }
+        }
+        if (w->fmt == INF__W_MLX8) {
+            const uint8_t *p = (const uint8_t *)w->data + r * w->cols + b0 * 32;
+            int64_t b = 0;
+            for (; b + 2 <= nb; b += 2) _mm512_store_si512(u + 32 * b, _mm512_loadu_si512(p + 32 * b));
+            if (b < nb) _mm256_store_si256((__m256i *)(u + 32 * b), _mm256_loadu_si256((const __m256i *)(p + 32 * b)));
+            return;
+        }
+        /* MLX4: four blocks (64 bytes) per step; value 2j of a block is
+         * byte j's low nibble, 2j+1 its high one: bytes unpacked per
+         * 128-bit lane (lane k: block k), then qwords in u's order. */
         const uint8_t *p = (const uint8_t *)w->data + r * (w->cols / 2) + b0 * 16;
-        for (int64_t b = 0; b < nb; b++, p += 16) {
+        const __m512i m4z = _mm512_set1_epi8(15);
+        const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+        const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+        int64_t b = 0;
+        for (; b + 4 <= nb; b += 4, p += 64) {
+            const __m512i q = _mm512_loadu_si512(p);
+            const __m512i lo = _mm512_and_si512(q, m4z), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4z);
+            const __m512i l = _mm512_unpacklo_epi8(lo, hi), h = _mm512_unpackhi_epi8(lo, hi);
+            _mm512_store_si512(u + 32 * b, _mm512_permutex2var_epi64(l, first, h));
+            _mm512_store_si512(u + 32 * b + 64, _mm512_permutex2var_epi64(l, second, h));
+        }
+        for (; b < nb; b++, p += 16) {
             const __m128i q = _mm_loadu_si128((const __m128i *)p);
             const __m128i lo = _mm_and_si128(q, m4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
             _mm_store_si128((__m128i *)(u + 32 * b), _mm_unpacklo_epi8(lo, hi));
             _mm_store_si128((__m128i *)(u + 32 * b + 16), _mm_unpackhi_epi8(lo, hi));
-            const int64_t g = r * gpr + (b0 + b) / bpg;
-            d[b] = inf__cpu_q8_sb(w->scales, w->sb_dtype, g);
-            c[b] = inf__cpu_q8_sb(w->biases, w->sb_dtype, g);
         }
         return;
     }
