@@ -247,8 +247,9 @@ static int64_t row_bytes(const inf__weight *w) {
     return w->cols / inf__cpu_ggml_block_elems(w->fmt) * inf__cpu_ggml_block_bytes(w->fmt);
 }
 
-/* An MLX row's scales and biases of blocks [b0, b0+nb) towards L1 (they
- * sit apart from the values, which the token-lane path prefetches paced). */
+/* The lines holding an MLX row's scales and biases from block b0's group
+ * on, towards L1 (one line covers a piece's groups for g64 bf16; they sit
+ * apart from the values, which the token-lane path prefetches paced). */
 static void prefetch_sb(const inf__weight *w, int64_t r, int64_t b0) {
     if (w->fmt != INF__W_MLX4 && w->fmt != INF__W_MLX8) return;
     const int64_t g = r * (w->cols / w->group) + b0 * 32 / w->group;
@@ -468,7 +469,7 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
  * 1024 columns), most of them found the core's L1 miss buffers full and
  * were dropped: the decode's loads then waited on memory (perf: ~half of
  * decode's samples on them).  Paced, 16-stream Qwen3-0.6B Q4_0 decode went
- * from ~330 to ~395 tok/s on Zen 5 (3 alternated rounds). */
+ * from ~330 to ~385 tok/s on Zen 5 (3 alternated rounds). */
 AI void lanes_pass(int R, const inf__weight *w, int64_t r, const int32_t *xt, const float *dt,
                    const float *st, float *ft, int64_t pf_end) {
     uint8_t u[TR][LKC] __attribute__((aligned(64)));
