@@ -466,10 +466,11 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
  * The same pieces of the rows LANES_PF_ROWS further (below pf_end) are
  * prefetched, paced: a few lines per block of the dot products.  Issued
  * all at once before each row's decode (72 lines per pass of 8 rows of
- * 1024 columns), most of them found the core's L1 miss buffers full and
- * were dropped: the decode's loads then waited on memory (perf: ~half of
- * decode's samples on them).  Paced, 16-stream Qwen3-0.6B Q4_0 decode went
- * from ~330 to ~385 tok/s on Zen 5 (3 alternated rounds). */
+ * 1024 columns), the decode's loads still waited on memory (perf: ~half of
+ * decode's samples on them) whatever the distance or the hint; most likely
+ * the burst found the core's L1 miss buffers full and was dropped (the VM
+ * has no hardware counters to show it).  Paced, 16-stream Qwen3-0.6B Q4_0
+ * decode went from ~330 to ~385 tok/s on Zen 5 (3 alternated rounds). */
 AI void lanes_pass(int R, const inf__weight *w, int64_t r, const int32_t *xt, const float *dt,
                    const float *st, float *ft, int64_t pf_end) {
     uint8_t u[TR][LKC] __attribute__((aligned(64)));
