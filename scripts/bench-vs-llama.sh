@@ -40,7 +40,7 @@
 # build of it is already running):
 #   Release build:  cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release &&
 #                   cmake --build build-perf --target inference_cli -j2
-#   llama-bench:    scripts/build-llama-cpp.sh
+#   llama-bench, llama-quantize:  scripts/build-llama-cpp.sh
 #   GGUF files:     scripts/bench/make_gguf.py (into .cache/bench-gguf)
 set -euo pipefail
 

@@ -1,8 +1,10 @@
 #!/bin/sh
-# build-llama-cpp.sh — builds llama.cpp's `llama-server`, `llama-bench`
-# and `llama-tokenize` (CPU only) into .cache/llama.cpp/build/bin, for the
-# llama_cpp backend's integration test, for benchmarks and for
-# scripts/gguf-vs-llama-cpp.py (llama-tokenize loads a GGUF vocab-only).
+# build-llama-cpp.sh — builds llama.cpp's `llama-server`, `llama-bench`,
+# `llama-quantize` and `llama-tokenize` (CPU only) into
+# .cache/llama.cpp/build/bin, for the llama_cpp backend's integration test,
+# for benchmarks (scripts/bench-vs-llama.sh makes its K-quant GGUF files
+# with llama-quantize) and for scripts/gguf-vs-llama-cpp.py (llama-tokenize
+# loads a GGUF vocab-only).
 #
 # llama.cpp's source comes from the npm package node-llama-cpp@3.21.1, which
 # ships it as a git bundle (llama/gitRelease.bundle; llama/llama.cpp.info.json
@@ -48,7 +50,7 @@ if [ ! -f "$SRC/CMakeLists.txt" ]; then
 fi
 
 # 4. Configure once (CPU only, no curl: models are local files), then build
-#    the three programs.  GGML_NATIVE=ON tunes for this CPU.
+#    the four programs.  GGML_NATIVE=ON tunes for this CPU.
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
         -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DGGML_CUDA=OFF \
@@ -57,7 +59,7 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
         -DBUILD_SHARED_LIBS=OFF >/dev/null
 fi
 cmake --build "$BUILD" --config Release -j "$JOBS" \
-    --target llama-server llama-bench llama-tokenize >/dev/null
+    --target llama-server llama-bench llama-quantize llama-tokenize >/dev/null
 
 test -x "$BUILD/bin/llama-server"
 test -x "$BUILD/bin/llama-bench"
