@@ -43,6 +43,19 @@
 
 /* ---- weights -> u8 blocks ------------------------------------------------- */
 
+/* Four Q4_0 blocks (b .. b+3, 72 bytes at p) as their 64 bytes of packed
+ * nibbles, block k in 128-bit lane k (first: the 64 bytes at p), from
+ * two overlapping loads and one word
+ * permutation instead of four 16-byte loads put together with three
+ * inserts (the shuffle port was this kernel's bound).  Block k's bytes are
+ * words 9k+1 .. 9k+8 of the 72; words 32-35 come from the second load
+ * (bytes 8..71, its words 28-31). */
+AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
+    const __m512i idx = _mm512_set_epi16(63, 62, 61, 60, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19,
+                                         17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
+    return _mm512_permutex2var_epi16(first, idx, _mm512_loadu_si512((const void *)(p + 8)));
+}
+
 /* inf__cpu_q8_decode with explicit vector code for the common formats (the
  * compiler's version of the portable loops spent ~85 ns per block in byte
  * inserts); the others through the portable one. */
@@ -68,14 +81,11 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
         const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * bb;
         int64_t b = 0;
         if (w->fmt == INF__W_Q4_0) {
-            /* Four blocks (72 bytes, 36 words) per step: two overlapping
-             * 64-byte loads, the nibbles of the four (words 9k+1..9k+8)
-             * gathered by one word permutation, the scales (words 9k) by
-             * another; qword k of the results in u's order (low nibbles of
-             * block k, then its high ones).  ~14 instructions for four
-             * blocks where the loop below takes ~13 per block. */
-            const __m512i qidx = _mm512_set_epi16(63, 62, 61, 60, 59, 58, 57, 56, 26, 25, 24, 23, 22, 21, 20, 19,
-                                                  17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
+            /* Four blocks (72 bytes) per step: their nibbles by
+             * q4_0_quad, the scales (words 9k) by another word
+             * permutation; qword k of the results in u's order (low
+             * nibbles of block k, then its high ones).  ~14 instructions
+             * for four blocks where the loop below takes ~13 per block. */
             const __m512i didx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                                   0, 0, 0, 0, 0, 0, 27, 18, 9, 0);
             const __m512i lo_order = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
@@ -83,8 +93,7 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
             const __m512i m4z = _mm512_set1_epi8(15);
             const __m128 eight = _mm_set1_ps(-8.0f);
             for (; b + 4 <= nb; b += 4, p += 72) {
-                const __m512i a = _mm512_loadu_si512(p), a8 = _mm512_loadu_si512(p + 8);
-                const __m512i q = _mm512_permutex2var_epi16(a, qidx, a8);
+                const __m512i a = _mm512_loadu_si512(p), q = q4_0_quad(a, p);
                 const __m512i lo = _mm512_and_si512(q, m4z), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4z);
                 _mm512_store_si512(u + 32 * b, _mm512_permutex2var_epi64(lo, lo_order, hi));
                 _mm512_store_si512(u + 32 * b + 64, _mm512_permutex2var_epi64(lo, hi_order, hi));
@@ -592,19 +601,6 @@ AI __m512 quad_scale(__m512 ds16, int q) {
 /* Lanes 0-7: block a of the 16, lanes 8-15: block b. */
 AI __m512 two_scale(__m512 ds16, int a, int b) {
     return _mm512_permutexvar_ps(_mm512_inserti64x4(_mm512_set1_epi32(a), _mm256_set1_epi32(b), 1), ds16);
-}
-
-/* Four Q4_0 blocks (b .. b+3, 72 bytes at p) as their 64 bytes of packed
- * nibbles, block k in 128-bit lane k (first: the 64 bytes at p), from
- * two overlapping loads and one word
- * permutation instead of four 16-byte loads put together with three
- * inserts (the shuffle port was this kernel's bound).  Block k's bytes are
- * words 9k+1 .. 9k+8 of the 72; words 32-35 come from the second load
- * (bytes 8..71, its words 28-31). */
-AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
-    const __m512i idx = _mm512_set_epi16(63, 62, 61, 60, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19,
-                                         17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
-    return _mm512_permutex2var_epi16(first, idx, _mm512_loadu_si512((const void *)(p + 8)));
 }
 
 /* Formats with a fused path in rows_t (blocks unpacked in registers,
