@@ -664,14 +664,37 @@ AI void fused_scales(int F, const inf__weight *w, int64_t r, int64_t b0, __m512 
         *c = _mm512_permutexvar_ps(idx, sb16(w->biases, w->sb_dtype, r * gpr + g0, ng));
         return;
     }
-    if (F == FUSE_Q4_0 || F == FUSE_Q8_0) {
-        const int bb = F == FUSE_Q4_0 ? 18 : 34;
-        const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * bb;
-        const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                               _mm512_set1_epi32(bb));
-        const __m512i g = _mm512_i32gather_epi32(idx, (const void *)p, 1);
-        *d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
-        *c = _mm512_mul_ps(*d, _mm512_set1_ps(F == FUSE_Q4_0 ? -8.0f : -128.0f));
+    if (F == FUSE_Q4_0) {
+        /* The 16 f16 scales are words 9k of the 288 bytes: words 9k
+         * (k < 8) of bytes 0-127 and of bytes 144-271, one two-source word
+         * permutation each (a 16-lane gather was this loop's bound on Zen 5). */
+        const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * 18;
+        const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             0, 63, 54, 45, 36, 27, 18, 9, 0);
+        const __m512i lo = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)p), idx,
+                                                     _mm512_loadu_si512((const void *)(p + 64)));
+        const __m512i hi = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)(p + 144)), idx,
+                                                     _mm512_loadu_si512((const void *)(p + 208)));
+        *d = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm512_castsi512_si256(lo), _mm512_castsi512_si128(hi), 1));
+        *c = _mm512_mul_ps(*d, _mm512_set1_ps(-8.0f));
+        return;
+    }
+    if (F == FUSE_Q8_0) {
+        /* Words 17k of the 544 bytes: four blocks (136 bytes) per
+         * two-source word permutation, each into its own 4 lanes. */
+        const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * 34;
+        __m512i h = _mm512_setzero_si512();
+        for (int g = 0; g < 4; g++) {
+            const __m512i idx = _mm512_mask_blend_epi16((__mmask32)(0xfu << (4 * g)), _mm512_setzero_si512(),
+                                                        _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                                         51, 34, 17, 0, 51, 34, 17, 0, 51, 34, 17, 0,
+                                                                         51, 34, 17, 0));
+            h = _mm512_or_si512(h, _mm512_maskz_permutex2var_epi16((__mmask32)(0xfu << (4 * g)),
+                                                                   _mm512_loadu_si512((const void *)(p + 136 * g)), idx,
+                                                                   _mm512_loadu_si512((const void *)(p + 136 * g + 64))));
+        }
+        *d = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+        *c = _mm512_mul_ps(*d, _mm512_set1_ps(-128.0f));
         return;
     }
     /* Q4_K: super-blocks b0/8 and the next, their 16-byte heads (d, dmin,
