@@ -99,7 +99,17 @@ static int amx_bf16_usable(void) {
 static cpu_sets sets;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* The paced prefetch's hint (kernels_x86.h): NTA on AMD, T1 elsewhere. */
+int inf__cpu_pf_nta;
+
+static int is_amd(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    return b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* "AuthenticAMD" */
+}
+
 static void detect(void) {
+    inf__cpu_pf_nta = is_amd();
     if (!has_avx2_fma_f16c()) return;
     sets.avx2 = &inf__cpu_avx2_set;
     if (has_avx512()) sets.avx512 = inf__cpu_avx512_build(sets.avx2);

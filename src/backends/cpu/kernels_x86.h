@@ -88,9 +88,19 @@ INF__X86_AVX2 float inf__sb_dot(const void *v, inf__dtype dt, int64_t off, const
  * buffers until its line arrives, which capped the lines in flight; with
  * T1 Qwen3-0.6B decode (2 threads) went Q4_0 +3%, Q6_K +11%, Q4_K_M +3%,
  * BF16 +2% (8-24 KiB within noise of each other, 32 KiB and more slower).
+ * That was an Intel Xeon (Sapphire Rapids).  On AMD's Zen 5 the
+ * non-temporal hint (NTA) is much the best: one thread's Qwen3-0.6B Q4_0
+ * decode 60 -> 80 tok/s against T1 (T0: 73), two threads' Q4_K_M 97 ->
+ * 109; the weights are read once per token, and NTA keeps them from
+ * displacing what the caches hold.  With NTA, 8 KiB ahead beat 16 KiB
+ * (two threads' Q4_0 121 -> 129, Llama-3.2-1B Q4_K_M 53 -> 58; 4 KiB and
+ * 32 KiB slower), and 8 KiB was within the Xeon's flat 8-24 KiB.
+ * kernels_select.c sets inf__cpu_pf_nta on AMD processors (their decode
+ * measured here), once, before any kernel runs; Intel keeps T1.
  * Prefetches never fault, so fetches past a matrix's end are harmless.
  * Needs nothing beyond SSE. */
-#define INF__PF_BYTES 16384
+#define INF__PF_BYTES 8192
+extern int inf__cpu_pf_nta;
 
 /* Bytes from a group's first row to the group fetched: whole groups of gb
  * bytes, about INF__PF_BYTES. */
@@ -108,7 +118,11 @@ static inline int64_t inf__pf_step(int64_t gb, int64_t nq) { return (gb + nq - 1
 
 /* Step q's share of the group at next (= the current group + ahead). */
 static inline __attribute__((always_inline)) void inf__pf_share(const char *next, int64_t step, int64_t q) {
-    for (int64_t o = q * step & ~(int64_t)63; o < (q + 1) * step; o += 64) _mm_prefetch(next + o, _MM_HINT_T1);
+    const int64_t o0 = q * step & ~(int64_t)63, o1 = (q + 1) * step;
+    if (inf__cpu_pf_nta)
+        for (int64_t o = o0; o < o1; o += 64) _mm_prefetch(next + o, _MM_HINT_NTA);
+    else
+        for (int64_t o = o0; o < o1; o += 64) _mm_prefetch(next + o, _MM_HINT_T1);
 }
 
 /* Prefetches the scales and biases of MLX rows [r, r+R) (a few lines: the
