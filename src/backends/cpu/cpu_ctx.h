@@ -41,16 +41,24 @@ typedef struct inf__cpu_ctx {
      * 1,000 read the cache at about half the weights' rate.  The engine passes the tables (paged
      * mode, compute.h); without them (direct callers, per-slot mode) slot s
      * owns blocks [s * slot_blocks, (s + 1) * slot_blocks) in order and
-     * n_cached[s] counts its positions.  The pools are allocated once and
-     * left untouched, so the OS commits their pages as blocks are first
-     * written; kv_hw (blocks ever written, the engine hands out low ids
-     * first) measures that. */
+     * n_cached[s] counts its positions.  All the pools are one mapping,
+     * kv_map, by block: block b of layer l's K pool at element
+     * b * kv_bstride + 2l * bt * kv_dim, V's right after it (kp[l], vp[l]
+     * point at block 0; a pool's blocks are kv_bstride elements apart).
+     * It is left untouched, so the OS commits its pages as blocks are
+     * first written, in transparent huge pages where the system gives
+     * them (cpu_backend.c: kv_pool_alloc), and the first blocks of every
+     * layer share the first page; kv_hw (blocks ever written, the engine
+     * hands out low ids first) measures that, to within a huge page. */
     int32_t bt, n_blocks, slot_blocks;
     int32_t kv_window;      /* every layer sliding: the widest window; else 0
                                (blocks before it may be -1: compute.h) */
     int paged;
     int kv_f16;             /* elements are f16 (precision fast) */
     int64_t kv_elem;        /* bytes per element: 2 or 4 */
+    int64_t kv_bstride;     /* elements from a block of a pool to the next */
+    void *kv_map;           /* the pools' mapping, kv_map_bytes long */
+    size_t kv_map_bytes;
     void **kp, **vp;        /* [n_layers] pools */
     int32_t *own_tables;    /* per-slot mode: [n_slots * slot_blocks] */
     const int32_t **own;    /* per-slot mode: [n_slots] rows of own_tables */

@@ -168,7 +168,7 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
     const void *Kp = c->kp[a->layer], *Vp = c->vp[a->layer];
     /* Head g's rows of a block are contiguous (head-major blocks,
      * cpu_ctx.h): row stride hd. */
-    const int64_t gofs = (int64_t)g * bt * hd, bofs = (int64_t)bt * c->kv_dim;
+    const int64_t gofs = (int64_t)g * bt * hd, bofs = c->kv_bstride;
     const int64_t elem = c->kv_elem, run = (int64_t)bt * hd * elem; /* bytes of a head's block */
     const int64_t last = (int64_t)(hi - b1 * bt + 1) * hd * elem;    /* b1's rows only */
     for (int32_t b = b0; b <= b1; b++) {
@@ -277,7 +277,7 @@ static void stage_token(const stage_task *s, int64_t t) {
         }
         /* Head-major blocks (cpu_ctx.h): head h's row of this position. */
         const int32_t p = s->pos[t];
-        const int64_t at = (int64_t)s->tables[s->slot[t]][p / c->bt] * c->bt * kvd + (int64_t)(p % c->bt) * hd;
+        const int64_t at = (int64_t)s->tables[s->slot[t]][p / c->bt] * c->kv_bstride + (int64_t)(p % c->bt) * hd;
         for (int32_t h = 0; h < d->n_kv_heads; h++) {
             const int64_t e = at + (int64_t)h * c->bt * hd;
             if (c->kv_f16) { /* precision fast: the cache holds k, v rounded to f16 */
