@@ -57,7 +57,13 @@ TGTB static void pack_pairs(const inf__weight *w, int64_t r, int nr, int64_t k0,
 /* x rows [0, nt) columns [k0, k0+kc) as bf16 pairs: xb[t*LDXB + kp]. */
 TGTB static void convert_x(const float *x, int64_t ldx, int64_t nt, int64_t k0, int64_t kc,
                            uint32_t *xb) {
-    for (int64_t t = 0; t < nt; t++)
+    for (int64_t t = 0; t < nt; t++) {
+        /* x (2-6 MB at 512 tokens) comes from beyond L2, a row's chunk a
+         * run of 32 lines that the hardware prefetcher picks up late:
+         * the row 4 ahead is asked for (Qwen3-0.6B BF16 prefill 512, 2
+         * threads: +2.5% median of 6 alternated rounds; 8 ahead: less) */
+        if (t + 4 < nt)
+            for (int64_t k = 0; k < kc; k += 16) _mm_prefetch((const char *)(x + (t + 4) * ldx + k0 + k), _MM_HINT_T0);
         for (int64_t k = 0; k < kc; k += 32) {
             const int64_t left = kc - k;
             const __mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
@@ -67,6 +73,7 @@ TGTB static void convert_x(const float *x, int64_t ldx, int64_t nt, int64_t k0, 
                                                    _mm512_maskz_loadu_ps(m0, xr));
             _mm512_storeu_si512(xb + t * LDXB + k / 2, (__m512i)p);
         }
+    }
 }
 
 TGTB AI void micro_bf(int T, const uint32_t *pan, int64_t np, const uint32_t *xb, float *y,
