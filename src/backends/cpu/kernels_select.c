@@ -64,17 +64,20 @@ static int has_avx512_bf16(void) {
     return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
 }
 
+/* 1 when cpuid's vendor string (ebx, edx, ecx of leaf 0) is `name`. */
+static int vendor_is(const char name[12]) {
+    unsigned a, r[3];
+    if (!__get_cpuid(0, &a, &r[0], &r[2], &r[1])) return 0;
+    return memcmp(r, name, 12) == 0;
+}
+
 /* 1 on Intel processors: their vdpbf16ps issues on one port (32 products
  * per cycle, what two FMA ports give in f32), so the bf16 layer only adds
  * its conversions there: measured on this project's Xeon (AMX-class) VM,
  * bench_ggml BF16 x 256 tokens, 95 GFLOP/s against the exact GEMM's 131.
  * AMD's Zen 4/5 run it at twice the f32 rate (bench/README.md, session 2:
  * 425 vs 270 tok/s Qwen3-0.6B prefill). */
-static int is_intel(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
-    return b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu; /* "GenuineIntel" */
-}
+static int is_intel(void) { return vendor_is("GenuineIntel"); }
 
 /* AMX-TILE and AMX-BF16 with the OS's tile state enabled (XCR0 bits 17,
  * 18), and, on Linux, this process's permission to use the tile data
@@ -102,14 +105,9 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* The paced prefetch's hint (kernels_x86.h): NTA on AMD, T1 elsewhere. */
 int inf__cpu_pf_nta;
 
-static int is_amd(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
-    return b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* "AuthenticAMD" */
-}
 
 static void detect(void) {
-    inf__cpu_pf_nta = is_amd();
+    inf__cpu_pf_nta = vendor_is("AuthenticAMD");
     if (!has_avx2_fma_f16c()) return;
     sets.avx2 = &inf__cpu_avx2_set;
     if (has_avx512()) sets.avx512 = inf__cpu_avx512_build(sets.avx2);

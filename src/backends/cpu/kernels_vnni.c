@@ -681,14 +681,13 @@ AI void fused_scales(int F, const inf__weight *w, int64_t r, int64_t b0, __m512 
     }
     if (F == FUSE_Q8_0) {
         /* Words 17k of the 544 bytes: four blocks (136 bytes) per
-         * two-source word permutation, each into its own 4 lanes. */
+         * two-source word permutation, each into its own 4 lanes (the
+         * mask zeroes the others). */
         const uint8_t *p = (const uint8_t *)w->data + (r * (w->cols / 32) + b0) * 34;
+        const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 51, 34, 17, 0, 51, 34, 17,
+                                             0, 51, 34, 17, 0, 51, 34, 17, 0);
         __m512i h = _mm512_setzero_si512();
         for (int g = 0; g < 4; g++) {
-            const __m512i idx = _mm512_mask_blend_epi16((__mmask32)(0xfu << (4 * g)), _mm512_setzero_si512(),
-                                                        _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                                                         51, 34, 17, 0, 51, 34, 17, 0, 51, 34, 17, 0,
-                                                                         51, 34, 17, 0));
             h = _mm512_or_si512(h, _mm512_maskz_permutex2var_epi16((__mmask32)(0xfu << (4 * g)),
                                                                    _mm512_loadu_si512((const void *)(p + 136 * g)), idx,
                                                                    _mm512_loadu_si512((const void *)(p + 136 * g + 64))));
