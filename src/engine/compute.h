@@ -70,6 +70,12 @@ typedef struct inf__compute_params {
     int32_t precision;      /* INF_PRECISION_EXACT or _FAST (resolved: never
                                _DEFAULT; 0 = exact for callers that fill
                                the struct by position) */
+    /* 1: nothing reads the layers' matrices after init but the backend, so
+     * init may give back the pages of those it keeps a copy of in a
+     * layout of its own (madvise MADV_DONTNEED: a mapped file's pages are
+     * read again if touched, a private copy's read as zeros).  0: the
+     * caller may read them or init another backend on the same desc. */
+    int32_t release_weights;
 } inf__compute_params;
 
 typedef struct inf__compute_ops {

@@ -103,6 +103,8 @@ int inf__engine_create(const inf__engine_parts *p, void **model,
      * per-slot caches would (context x slots), at least one context. */
     inf__compute_params cp = p->params;
     cp.kv_block_tokens = cp.kv_blocks = 0;
+    /* the engine owns the files and never reads a layer's matrices itself */
+    cp.release_weights = 1;
     e->prefill_chunk = p->prefill_chunk < -1 ? -1 : p->prefill_chunk;
     if (e->compute->copy_block && e->compute->kv_token_bytes) {
         const int64_t ctx_blocks = (e->n_ctx + INF__KV_BLOCK - 1) / INF__KV_BLOCK;

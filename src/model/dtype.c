@@ -41,6 +41,7 @@ static const struct { const char *name; int64_t elems, bytes; } wfmts[INF__W_COU
     [INF__W_Q5_1] = {"Q5_1", 32, 24}, [INF__W_Q2_K] = {"Q2_K", 256, 84},
     [INF__W_Q3_K] = {"Q3_K", 256, 110}, [INF__W_Q4_K] = {"Q4_K", 256, 144},
     [INF__W_Q5_K] = {"Q5_K", 256, 176}, [INF__W_Q6_K] = {"Q6_K", 256, 210},
+    [INF__W_BF16_R32] = {"BF16_R32", 0, 0}, /* not row-contiguous */
 };
 
 int64_t inf__wfmt_block_elems(inf__wfmt f) {

@@ -75,6 +75,12 @@ typedef enum inf__wfmt {
     INF__W_Q4_K,
     INF__W_Q5_K,
     INF__W_Q6_K,
+    /* Never in a file: BF16 values repacked at load by a backend for its
+     * own kernels (the cpu backend under precision fast, kernels.h's
+     * pack), read only by them.  Panels of 32 rows, rows*cols/32 rounded
+     * up; within panel p (rows 32p..32p+31, zero past rows) 32-bit word
+     * kp*32 + i holds row i's columns 2kp (low half) and 2kp+1. */
+    INF__W_BF16_R32,
     INF__W_COUNT
 } inf__wfmt;
 

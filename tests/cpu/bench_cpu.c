@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     /* INF_PRECISION=fast: the fast kernels (as the library reads it) */
     const char *prec = getenv("INF_PRECISION");
     inf__compute_params cp = {slots, prefill + decode + 1, threads, -1, 0, 0,
-                              prec && strcmp(prec, "fast") == 0 ? INF_PRECISION_FAST : INF_PRECISION_EXACT};
+                              prec && strcmp(prec, "fast") == 0 ? INF_PRECISION_FAST : INF_PRECISION_EXACT, 0};
     void *ctx = NULL;
     if (inf__cpu_compute.init(&d, &cp, &ctx, &e) != INF_OK) {
         fprintf(stderr, "%s\n", e.msg);

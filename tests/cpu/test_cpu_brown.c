@@ -24,7 +24,7 @@ static void *init_ctx(const inf__model_desc *d, int reference, int n_slots, int 
     unsetenv("INF_CPU_KERNELS");
     if (reference) setenv("INF_CPU_REFERENCE", "1", 1);
     else unsetenv("INF_CPU_REFERENCE");
-    inf__compute_params p = {n_slots, ctxlen, 0, -1, 0, 0, INF_PRECISION_EXACT};
+    inf__compute_params p = {n_slots, ctxlen, 0, -1, 0, 0, INF_PRECISION_EXACT, 0};
     void *ctx = NULL;
     inf__err e;
     int rc = inf__cpu_compute.init(d, &p, &ctx, &e);

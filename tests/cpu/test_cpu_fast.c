@@ -50,7 +50,7 @@
 static void *init_ctx(const inf__model_desc *d, int precision, int ctxlen) {
     unsetenv("INF_CPU_REFERENCE");
     unsetenv("INF_CPU_KERNELS");
-    inf__compute_params p = {1, ctxlen, 2, -1, 0, 0, precision};
+    inf__compute_params p = {1, ctxlen, 2, -1, 0, 0, precision, 0};
     void *ctx = NULL;
     inf__err e;
     int rc = inf__cpu_compute.init(d, &p, &ctx, &e);

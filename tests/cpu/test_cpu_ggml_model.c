@@ -77,7 +77,7 @@ static void *permute_rows(const inf__weight *w, int hd) {
  * one forward and the rest one token at a time (decode = 1). */
 static float *run(const inf__model_desc *d, const char *kernels, const int32_t *ids, int T, int decode) {
     setenv("INF_CPU_KERNELS", kernels, 1);
-    inf__compute_params p = {1, 64, 2, -1, 0, 0, INF_PRECISION_EXACT};
+    inf__compute_params p = {1, 64, 2, -1, 0, 0, INF_PRECISION_EXACT, 0};
     void *ctx = NULL;
     inf__err e;
     float *lg = malloc((size_t)T * d->vocab_size * sizeof(float));

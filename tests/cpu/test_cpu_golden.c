@@ -62,7 +62,7 @@ static void free_golden(golden *g) {
 static void *init_ctx(const inf__model_desc *d, const char *kernels, int n_slots, int ctxlen) {
     if (kernels) setenv("INF_CPU_KERNELS", kernels, 1);
     else unsetenv("INF_CPU_KERNELS");
-    inf__compute_params p = {n_slots, ctxlen, 2, -1, 0, 0, INF_PRECISION_EXACT};
+    inf__compute_params p = {n_slots, ctxlen, 2, -1, 0, 0, INF_PRECISION_EXACT, 0};
     void *ctx = NULL;
     inf__err e;
     int rc = inf__cpu_compute.init(d, &p, &ctx, &e);

@@ -13,6 +13,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_int8.h"
+#include "backends/cpu/ops.h"
 #include "backends/cpu/threadpool.h"
 #include "testutil.h"
 
@@ -565,6 +566,102 @@ static void test_bf16(int64_t rows, int64_t cols) {
     mat_free(&m);
 }
 
+/* Precision fast's repacked BF16 (kernels.h: pack; INF__W_BF16_R32), where
+ * the set has it: 5+ tokens bit for bit the result from the matrix as
+ * stored (the same products, summed in the same order), 1-4 tokens exact
+ * to f32 rounding; row ranges that split a panel, a zero-padded tail
+ * panel, the padding of y untouched. */
+static void test_bf16_packed(int64_t rows, int64_t cols) {
+    const inf__cpu_kernels *bf = inf__cpu_kernels_fast();
+    mat m = make_mat(INF__W_BF16, rows, cols, 0, INF__DT_F32);
+    const int64_t bytes = bf->pack_bytes ? bf->pack_bytes(&m.w) : 0;
+    if (bytes == 0) {
+        printf("  fast BF16 %lldx%lld: read as stored (no repacked layout here)\n", (long long)rows,
+               (long long)cols);
+        mat_free(&m);
+        return;
+    }
+    CHECK(bytes >= rows * cols * 2 && bf->pack_rows > 0);
+    void *buf = aligned_alloc(64, (size_t)(bytes + 63) / 64 * 64);
+    inf__weight pw, pw2;
+    const int64_t cut = bf->pack_rows < rows ? bf->pack_rows : rows; /* two calls, as two chunks */
+    bf->pack(&m.w, 0, cut, buf, &pw);
+    bf->pack(&m.w, cut, rows, buf, &pw2);
+    CHECK(pw.fmt == INF__W_BF16_R32 && pw.data == buf && pw.rows == rows && pw.cols == cols);
+    CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
+    CHECK(bf->q8_takes == NULL || bf->q8_takes(&pw, 40) == 0);
+    const int ns[] = {1, 2, 3, 4, 5, 13, 29, 40};
+    double worst_small = 0;
+    int same = 1, pad_ok = 1;
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        const int64_t n = ns[ni], ldx = cols + 7, ldy = rows + 3, mid = rows / 3 + 1;
+        float *x = malloc((size_t)(n * ldx) * 4);
+        for (int64_t i = 0; i < n * ldx; i++) x[i] = (float)(urand() * 2 - 1);
+        float *yr = calloc((size_t)(n * ldy), 4), *ys = calloc((size_t)(n * ldy), 4),
+              *yp = calloc((size_t)(n * ldy), 4);
+        inf__cpu_kernels_ref.matmul_rows(&m.w, x, ldx, n, yr, ldy, 0, rows);
+        bf->matmul_rows(&m.w, x, ldx, n, ys, ldy, 0, rows);
+        bf->matmul_rows(&pw, x, ldx, n, yp, ldy, 0, mid);
+        bf->matmul_rows(&pw, x, ldx, n, yp, ldy, mid, rows);
+        for (int64_t t = 0; t < n; t++) {
+            for (int64_t r = 0; r < rows; r++) {
+                if (n > 4) {
+                    same &= yp[t * ldy + r] == ys[t * ldy + r];
+                    continue;
+                }
+                double mag = 0;
+                for (int64_t k = 0; k < cols; k++) mag += fabs(m.ref[r * cols + k] * x[t * ldx + k]);
+                worst_small = fmax(worst_small, fabs(yp[t * ldy + r] - yr[t * ldy + r]) / (mag > 1e-30 ? mag : 1));
+            }
+            for (int64_t r = rows; r < ldy; r++) pad_ok &= yp[t * ldy + r] == 0;
+        }
+        free(x); free(yr); free(ys); free(yp);
+    }
+    printf("  fast BF16 repacked %3lldx%-5lld 5+ tokens %s the matrix as stored; 1-4 tokens %.2e of sum|wx|\n",
+           (long long)rows, (long long)cols, same ? "equal to" : "DIFFER from", worst_small);
+    CHECK_MSG(same, "fast BF16 repacked: 5+ tokens differ from the stored matrix's result");
+    CHECK_MSG(worst_small < 1e-5, "fast BF16 repacked 1-4 tokens off by %g", worst_small);
+    CHECK_MSG(pad_ok, "fast BF16 repacked wrote outside its rows");
+    free(buf);
+    mat_free(&m);
+}
+
+/* Precision fast's act_mul (kernels.h) against ops.c's: SiLU within a few
+ * ulp over the range where it is not 0 or g, and the same specials. */
+static void test_act_mul(void) {
+    const inf__cpu_kernels *k = inf__cpu_kernels_fast();
+    if (!k->act_mul) {
+        printf("  act_mul: ops.c's on this processor\n");
+        return;
+    }
+    enum { N = 4099 };
+    float *g = malloc(N * 4), *g2 = malloc(N * 4), *u = malloc(N * 4);
+    for (int i = 0; i < N; i++) {
+        g[i] = (float)(-120.0 + 240.0 * i / (N - 1) + (urand() - 0.5) * 0.01);
+        u[i] = (float)(urand() * 4 - 2);
+    }
+    const float sp[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 88.5f, -88.5f, 1e-30f, -1e-30f};
+    for (int i = 0; i < 9; i++) { g[i * 7] = sp[i]; u[i * 7] = 1.5f; }
+    memcpy(g2, g, N * 4);
+    const float last = g2[N - 1];
+    inf__cpu_act_mul(INF__ACT_SILU, g, u, N);
+    k->act_mul(INF__ACT_SILU, g2, u, N - 3); /* a masked tail, and 3 untouched */
+    double worst = 0;
+    int specials = 1, same = 0;
+    for (int i = 0; i < N - 3; i++) {
+        if (isnan(g[i]) || isinf(g[i])) { specials &= memcmp(&g[i], &g2[i], 4) == 0 || (isnan(g[i]) && isnan(g2[i])); continue; }
+        worst = fmax(worst, fabs(g2[i] - g[i]) / (fabs(g[i]) + 1e-37));
+        same += memcmp(&g[i], &g2[i], 4) == 0;
+    }
+    printf("  fast act_mul (SiLU) vs libm: %.2e (rel), %d of %d bit for bit\n", worst, same, N - 3);
+    /* libm's nearly always (kernels.h): a few differ by an ulp at most */
+    CHECK_MSG(worst < 2.5e-7, "fast SiLU off by %g (relative)", worst);
+    CHECK_MSG(same >= (N - 3) * 99 / 100 - 9, "fast SiLU: only %d of %d equal to libm's", same, N - 3);
+    CHECK_MSG(specials, "fast SiLU: infinities or NaN differ");
+    CHECK(g2[N - 1] == last); /* untouched past n */
+    free(g); free(g2); free(u);
+}
+
 static void run_all(const inf__cpu_kernels *fast) {
     printf("fast kernels: %s\n", fast ? fast->name : "(none on this cpu)");
     test_format(INF__W_F32, 37, 100, 0, INF__DT_F32, fast);
@@ -638,6 +735,12 @@ int main(void) {
     test_bf16(70, 1024);
     test_bf16(37, 16384);
     CHECK(inf__cpu_kernels_select("avx512bf16")->q8_takes == NULL);
+    test_bf16_packed(37, 1024); /* a zero-padded tail panel */
+    test_bf16_packed(64, 96);
+    test_bf16_packed(70, 544);  /* a 32-column tail chunk */
+    test_bf16_packed(33, 16384);
+    test_bf16_packed(20, 100);  /* cols % 32: read as stored */
+    test_act_mul();
     test_pool();
     /* The f16 KV cache: every set, exact and fast (the pool's element
      * type picks these kernels, not the precision's set). */

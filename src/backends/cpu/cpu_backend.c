@@ -8,6 +8,7 @@
 
 #include "backends/cpu/cpu_ctx.h"
 #include "backends/cpu/ggml_blocks.h"
+#include "backends/cpu/ops.h"
 #include "core/log.h"
 #include "model/rope.h"
 
@@ -114,6 +115,7 @@ static void cpu_free(void *ctx) {
         free(c->layers);
     }
     free(c->final_norm);
+    if (c->wpack) munmap(c->wpack, c->wpack_bytes);
     kv_pool_free(c->kv_map, c->kv_map_bytes);
     free(c->kp); free(c->vp);
     free(c->own_tables); free(c->own); free(c->n_cached);
@@ -176,6 +178,88 @@ nomem:
                        (int)c->n_blocks, (int)c->bt);
 }
 
+/* ---- the layers' matrices in the kernel set's own layout ---------------
+ *
+ * Where the set has one (kernels.h: pack_bytes; precision fast's BF16
+ * layer), every layer matrix it takes is copied once into one anonymous
+ * mapping in that layout, layer by layer, the rows of a layer's matrices
+ * shared out over the pool; the copies replace the description's in
+ * inf__cpu_layer.  With release_weights, each layer's originals are given
+ * back as soon as its copies exist, so the weights are held about once
+ * (plus one layer) throughout, copied files included. */
+
+#define PACK_CHUNK_ROWS 256 /* rows per pool chunk while packing */
+
+typedef struct pack_task {
+    const inf__cpu_kernels *k;
+    const inf__weight *src[7];
+    inf__weight *dst[7];
+    char *at[7];            /* where each copy goes (NULL: kept as stored) */
+    int64_t first_chunk[8]; /* chunk index where matrix j starts; [7] = total */
+} pack_task;
+
+static void pack_chunk(void *arg, int64_t chunk, int ith) {
+    const pack_task *t = arg;
+    (void)ith;
+    int j = 0;
+    while (chunk >= t->first_chunk[j + 1]) j++;
+    const int64_t r0 = (chunk - t->first_chunk[j]) * PACK_CHUNK_ROWS;
+    const int64_t r1 = r0 + PACK_CHUNK_ROWS < t->src[j]->rows ? r0 + PACK_CHUNK_ROWS : t->src[j]->rows;
+    t->k->pack(t->src[j], r0, r1, t->at[j], t->dst[j]);
+}
+
+/* MADV_DONTNEED over the whole pages inside [p, p + n). */
+static void give_back(const void *p, size_t n) {
+    const uintptr_t pg = 4096, a = ((uintptr_t)p + pg - 1) & ~(pg - 1),
+                    b = ((uintptr_t)p + n) & ~(pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* advisory: failure keeps them */
+}
+
+static int pack_weights(inf__cpu_ctx *c, int release, inf__err *err) {
+    const inf__model_desc *d = c->d;
+    const inf__cpu_kernels *k = c->kern;
+    if (!k->pack_bytes || !k->pack || k->pack_rows <= 0 || PACK_CHUNK_ROWS % k->pack_rows)
+        return INF_OK;
+    size_t total = 0;
+    for (int32_t l = 0; l < d->n_layers; l++) {
+        const inf__cpu_layer *C = &c->layers[l];
+        const inf__weight *w[7] = {&C->wq, &C->wk, &C->wv, &C->wo, &C->w_gate, &C->w_up, &C->w_down};
+        for (int j = 0; j < 7; j++) total += ((size_t)k->pack_bytes(w[j]) + 63) / 64 * 64;
+    }
+    if (total == 0) return INF_OK;
+    void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return inf__seterr(err, INF_E_NOMEM, "cpu: %zu bytes for the repacked weights: out of memory",
+                           total);
+#ifdef MADV_HUGEPAGE
+    madvise(m, total, MADV_HUGEPAGE); /* fewer TLB misses streaming them; advisory */
+#endif
+    c->wpack = m;
+    c->wpack_bytes = total;
+    char *at = m;
+    for (int32_t l = 0; l < d->n_layers; l++) {
+        inf__cpu_layer *C = &c->layers[l];
+        pack_task t = {k, {0}, {&C->wq, &C->wk, &C->wv, &C->wo, &C->w_gate, &C->w_up, &C->w_down},
+                       {0}, {0}};
+        inf__weight orig[7];
+        for (int j = 0; j < 7; j++) {
+            orig[j] = *t.dst[j];
+            t.src[j] = &orig[j];
+            const int64_t b = k->pack_bytes(&orig[j]);
+            t.at[j] = b > 0 ? at : NULL;
+            at += ((size_t)b + 63) / 64 * 64;
+            const int64_t chunks = b > 0 ? (orig[j].rows + PACK_CHUNK_ROWS - 1) / PACK_CHUNK_ROWS : 0;
+            t.first_chunk[j + 1] = t.first_chunk[j] + chunks;
+        }
+        inf__pool_run(c->pool, pack_chunk, &t, t.first_chunk[7]);
+        for (int j = 0; release && j < 7; j++)
+            if (t.at[j]) give_back(orig[j].data, (size_t)(orig[j].rows * orig[j].cols) * 2);
+    }
+    inf__log(INF_LOG_INFO, "cpu: %.1f MiB of weights repacked for the %s kernels%s", total / 1048576.0,
+             k->name, release ? "" : " (originals kept)");
+    return INF_OK;
+}
+
 static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
                     void **out, inf__err *err) {
     *out = NULL;
@@ -220,6 +304,7 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
     const int force_ref = ref && ref[0] && strcmp(ref, "0") != 0;
     c->kern = p->precision == INF_PRECISION_FAST && !force_ref ? inf__cpu_kernels_fast()
                                                                : inf__cpu_kernels_from_env();
+    c->act_mul = c->kern->act_mul ? c->kern->act_mul : inf__cpu_act_mul;
     c->n_slots = p->n_slots;
     c->n_ctx = p->context_length;
     c->q_dim = (int32_t)qd;
@@ -252,6 +337,8 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
             cpu_free(c);
             return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: layer %d: missing norm weights", (int)l);
         }
+        C->wq = L->wq; C->wk = L->wk; C->wv = L->wv; C->wo = L->wo;
+        C->w_gate = L->w_gate; C->w_up = L->w_up; C->w_down = L->w_down;
         C->inv_freq = malloc((size_t)c->half * sizeof(float));
         if (!C->inv_freq) { ok = 0; break; }
         inf__rope_inv_freq(&L->rope, d->head_dim, C->inv_freq);
@@ -265,6 +352,7 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
             return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: missing final norm weights");
         }
     }
+    if (ok && (rc = pack_weights(c, p->release_weights, err))) { cpu_free(c); return rc; }
     if (ok && (rc = kv_init(c, p, err))) { cpu_free(c); return rc; }
     if (ok) {
         const int64_t R = CPU_MAX_ROWS;

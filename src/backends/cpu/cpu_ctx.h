@@ -18,16 +18,22 @@ typedef struct inf__cpu_layer {
     float *bq, *bk, *bv;     /* [q_dim], [kv_dim], [kv_dim] or NULL */
     float *inv_freq;         /* [head_dim/2] */
     int rope_as_prev;        /* same RoPE as layer i-1: reuse its cos/sin */
+    /* The matrices as the kernels read them: the description's, or the
+     * kernel set's repacked copies in wpack (cpu_backend.c: pack_weights) */
+    inf__weight wq, wk, wv, wo, w_gate, w_up, w_down;
 } inf__cpu_layer;
 
 typedef struct inf__cpu_ctx {
     const inf__model_desc *d;
     const inf__cpu_kernels *kern;
+    void (*act_mul)(inf__act act, float *g, const float *u, int64_t n); /* kern's or ops.c's */
     inf__pool *pool;
     int nth;
     int32_t n_slots, n_ctx;
     int32_t q_dim, kv_dim, half;
     inf__cpu_layer *layers; /* [n_layers] */
+    void *wpack;            /* repacked matrices (one mapping) or NULL */
+    size_t wpack_bytes;
     float *final_norm;      /* [hidden] */
     /* The KV cache: per layer one pool of n_blocks blocks of bt positions,
      * K and V [n_blocks][n_kv_heads][bt][head_dim] of kv_f16 ? f16

@@ -298,7 +298,7 @@ static void stage_token(const stage_task *s, int64_t t) {
         break;
     }
     case ST_ACT:
-        inf__cpu_act_mul(d->act, c->gate + t * c->ld_ffn, c->up + t * c->ld_ffn, d->intermediate_size);
+        c->act_mul(d->act, c->gate + t * c->ld_ffn, c->up + t * c->ld_ffn, d->intermediate_size);
         break;
     case ST_FFN_OUT: {
         float *o = c->o + t * H, *x = c->x + t * H;
@@ -346,7 +346,7 @@ static void act_chunk(void *arg, int64_t chunk, int ith) {
     const int64_t I = c->d->intermediate_size, i0 = chunk * a->per;
     const int64_t len = i0 + a->per < I ? a->per : I - i0;
     for (int64_t t = 0; t < a->n; t++)
-        inf__cpu_act_mul(c->d->act, c->gate + t * c->ld_ffn + i0, c->up + t * c->ld_ffn + i0, len);
+        c->act_mul(c->d->act, c->gate + t * c->ld_ffn + i0, c->up + t * c->ld_ffn + i0, len);
 }
 
 static void run_act(inf__cpu_ctx *c, int32_t l, int64_t n, const int32_t *pos, const int32_t *slot,
@@ -377,10 +377,10 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
     }
 
     for (int32_t l = 0; l < d->n_layers; l++) {
-        const inf__layer *L = &d->layers[l];
+        const inf__cpu_layer *C = &c->layers[l];
 
         run_stage(c, l, ST_ATTN_IN, n, pos, slot, tables);
-        matmul(c, c->h, c->ldh, n, 0, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
+        matmul(c, c->h, c->ldh, n, 0, 3, &C->wq, c->q, &C->wk, c->k, &C->wv, c->v);
         run_stage(c, l, ST_QKV, n, pos, slot, tables);
 
         /* (token block, KV head) units in small chunks: causal rows differ in length,
@@ -390,12 +390,12 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
         at.per = units / ((int64_t)c->nth * 8);
         if (at.per < 1) at.per = 1;
         inf__pool_run(c->pool, attn_chunk, &at, (units + at.per - 1) / at.per);
-        matmul(c, c->att, c->ld_att, n, 0, 1, &L->wo, c->o, NULL, NULL, NULL, NULL);
+        matmul(c, c->att, c->ld_att, n, 0, 1, &C->wo, c->o, NULL, NULL, NULL, NULL);
         run_stage(c, l, ST_ATTN_OUT, n, pos, slot, tables);
 
-        matmul(c, c->h, c->ldh, n, c->ld_ffn, 2, &L->w_gate, c->gate, &L->w_up, c->up, NULL, NULL);
+        matmul(c, c->h, c->ldh, n, c->ld_ffn, 2, &C->w_gate, c->gate, &C->w_up, c->up, NULL, NULL);
         run_act(c, l, n, pos, slot, tables);
-        matmul(c, c->gate, c->ld_ffn, n, 0, 1, &L->w_down, c->o, NULL, NULL, NULL, NULL);
+        matmul(c, c->gate, c->ld_ffn, n, 0, 1, &C->w_down, c->o, NULL, NULL, NULL, NULL);
         run_stage(c, l, ST_FFN_OUT, n, pos, slot, tables);
     }
 

@@ -85,6 +85,22 @@ typedef struct inf__cpu_kernels {
                             int64_t m, int64_t hd, float scale, float *s, int64_t lds);
     void (*attn_values_f16)(const float *p, int64_t ldp, int nq, const uint16_t *v,
                             int64_t ldv, int64_t m, int64_t hd, float *o);
+    /* A layout of the set's own, made once at init (NULL in the sets
+     * without one; cpu_backend.c: pack_weights).  pack_bytes(w): the bytes
+     * of w repacked, 0 when the set reads w as stored.  pack: writes rows
+     * [r0, r1) of w's repacked form (r0 a multiple of pack_rows, r1 too or
+     * w->rows) into dst, the start of a pack_bytes(w) region aligned to 64
+     * bytes, and describes the whole repacked matrix in *out (the same
+     * for every call: out->data = dst).  Only this set's matmul_rows reads
+     * the result; q8_takes returns 0 for it. */
+    int64_t (*pack_bytes)(const inf__weight *w);
+    void (*pack)(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out);
+    int64_t pack_rows;
+    /* g[i] = act(g[i]) * u[i] over n (ops.h: inf__cpu_act_mul), in a set's
+     * own way; NULL: inf__cpu_act_mul itself (libm's expf and tanhf, the
+     * exact sets).  Precision fast's AVX-512 SiLU rounds a double-precision
+     * exp: libm's result but in very rare cases. */
+    void (*act_mul)(inf__act act, float *g, const float *u, int64_t n);
 } inf__cpu_kernels;
 
 

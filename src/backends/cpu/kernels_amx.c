@@ -188,6 +188,11 @@ const inf__cpu_kernels *inf__cpu_amx_build(const inf__cpu_kernels *under) {
     amx_set = *under;
     amx_set.name = "avx512-fast";
     amx_set.matmul_rows = amx_matmul_rows;
+    /* the tile unit reads BF16 as stored: no repacked copy for the layer
+     * beneath to make (it would take BF16 prefill from the tiles) */
+    amx_set.pack_bytes = NULL;
+    amx_set.pack = NULL;
+    amx_set.pack_rows = 0;
     return &amx_set;
 }
 

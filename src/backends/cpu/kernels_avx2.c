@@ -805,6 +805,8 @@ const inf__cpu_kernels inf__cpu_avx2_set = {
     "avx2", avx2_matmul_rows, avx2_dot, avx2_axpy, avx2_attn_scores, avx2_attn_values,
     avx2_softmax, NULL, NULL, NULL, /* exact: no integer kernels */
     avx2_kv_round, avx2_attn_scores_f16, avx2_attn_values_f16,
+    NULL, NULL, 0, /* weights read as stored */
+    NULL,          /* ops.c's act_mul */
 };
 
 #endif

@@ -10,6 +10,7 @@
  */
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_x86.h"
+#include "backends/cpu/ops.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
@@ -584,6 +585,56 @@ static void avx512_matmul_rows(const inf__weight *w, const float *x, int64_t ldx
         return;
     avx2->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
 }
+
+/* ---- precision fast's SiLU ----------------------------------------------
+ *
+ * g = g / (1 + exp(-g)) * u sixteen at a time, in ops.c's order of float
+ * operations, with exp(-g) computed in double precision and rounded to
+ * float: that is expf correctly rounded, which glibc's expf also is but
+ * in very rare cases, so the results are libm's nearly always.  A float
+ * polynomial exp (1-2 ulp) was as fast, but its ulps moved the int8
+ * rounding of down_proj's input enough to change a greedy continuation
+ * of test_cpu_fast_gguf.  exp(x) = 2^n p(r), n = round(x log2 e), r = x -
+ * n ln 2 (ln 2 in two parts), p the Taylor series to r^11 (relative error
+ * below 1e-14 on |r| <= ln2/2), 2^n by vscalefpd; x is clamped to
+ * [-104, 89] first, where the float result is 0 or inf already.  libm's
+ * expf, one value at a time, was 5% of a BF16 prefill of Qwen3-0.6B
+ * (perf). */
+TGT5 static __m512d exp512d(__m512d x) {
+    x = _mm512_min_pd(_mm512_max_pd(x, _mm512_set1_pd(-104.0)), _mm512_set1_pd(89.0));
+    const __m512d n = _mm512_roundscale_pd(_mm512_mul_pd(x, _mm512_set1_pd(1.4426950408889634)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(6.93147180369123816490e-01), x);
+    r = _mm512_fnmadd_pd(n, _mm512_set1_pd(1.90821492927058770002e-10), r);
+    __m512d p = _mm512_set1_pd(1.0 / 39916800.0); /* 1/11! */
+    static const double inv_fact[] = {1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0,
+                                      1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    for (int i = 0; i < 11; i++) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(inv_fact[i]));
+    return _mm512_scalef_pd(p, n);
+}
+
+TGT5 static void avx512_act_mul(inf__act act, float *g, const float *u, int64_t n) {
+    if (act != INF__ACT_SILU) {
+        inf__cpu_act_mul(act, g, u, n);
+        return;
+    }
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, g + i);
+        const __m512 nv = _mm512_sub_ps(_mm512_setzero_ps(), v);
+        const __m256 e0 = _mm512_cvtpd_ps(exp512d(_mm512_cvtps_pd(_mm512_castps512_ps256(nv))));
+        const __m256 e1 = _mm512_cvtpd_ps(exp512d(_mm512_cvtps_pd(_mm256_castpd_ps(
+            _mm512_extractf64x4_pd(_mm512_castps_pd(nv), 1)))));
+        const __m512 e = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(e0)),
+                                                             _mm256_castps_pd(e1), 1));
+        const __m512 s = _mm512_mul_ps(_mm512_div_ps(v, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, u + i));
+        _mm512_mask_storeu_ps(g + i, m, s);
+    }
+}
+
+/* Precision fast's layers take it (kernels_q8.c); the exact set keeps libm. */
+void (*const inf__cpu_avx512_act_mul)(inf__act, float *, const float *, int64_t) = avx512_act_mul;
 
 static inf__cpu_kernels avx512_set;
 

@@ -101,10 +101,15 @@ TGTB AI void micro_bf(int T, const uint32_t *pan, int64_t np, const uint32_t *xb
     }
 }
 
+/* Rows [lo, hi) of a panel (0 <= lo < hi <= MR) as the two store masks. */
+static void row_masks(int lo, int hi, __mmask16 *m0, __mmask16 *m1) {
+    const uint32_t m = (hi >= 32 ? 0xffffffffu : (1u << hi) - 1) & ~((1u << lo) - 1);
+    *m0 = (__mmask16)(m & 0xffff);
+    *m1 = (__mmask16)(m >> 16);
+}
+
 TGTB static void micro_one(int T, const uint32_t *pan, int64_t np, const uint32_t *xb, float *y,
-                           int64_t ldy, int nr, int first) {
-    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+                           int64_t ldy, __mmask16 m0, __mmask16 m1, int first) {
     switch (T) {
 #define CASE(TT) case TT: micro_bf(TT, pan, np, xb, y, ldy, m0, m1, first); break;
     CASE(12) CASE(11) CASE(10) CASE(9) CASE(8) CASE(7) CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
@@ -132,10 +137,12 @@ TGTB static int mm_bf16_pairs(const inf__weight *w, const float *x, int64_t ldx,
             convert_x(x + t0 * ldx, ldx, nt, k0, kc, xb);
             for (int64_t r = r0; r < r1; r += MR) {
                 const int nr = r1 - r < MR ? (int)(r1 - r) : MR;
+                __mmask16 m0, m1;
+                row_masks(0, nr, &m0, &m1);
                 pack_pairs(w, r, nr, k0, kc, pan);
                 for (int64_t t = 0; t < nt; t += NR) {
                     const int T = nt - t < NR ? (int)(nt - t) : NR;
-                    micro_one(T, pan, np, xb + t * LDXB, y + (t0 + t) * ldy + r, ldy, nr, k0 == 0);
+                    micro_one(T, pan, np, xb + t * LDXB, y + (t0 + t) * ldy + r, ldy, m0, m1, k0 == 0);
                 }
             }
         }
@@ -145,8 +152,135 @@ TGTB static int mm_bf16_pairs(const inf__weight *w, const float *x, int64_t ldx,
     return 1;
 }
 
+/* ---- weights repacked at load (INF__W_BF16_R32) --------------------------
+ *
+ * The panels pack_pairs makes, made once for the whole matrix: panel p
+ * (rows 32p..32p+31) is pack_pairs(w, 32p, nr, 0, cols) at word p * 32 *
+ * cols/2, and its chunk of columns [k0, k0 + 2 KP) is the contiguous 32 KiB
+ * at word (p * cols/2 + k0/2) * 32.  Prefill then multiplies straight from
+ * the matrix: the per-call pack was 10-13% of a BF16 prefill (perf,
+ * Qwen3-0.6B and Llama-3.2-1B, 512 tokens: each panel packed once per
+ * block of 192 tokens), and bench_ggml with the pack skipped ran the
+ * model's shapes 19-36% faster.  Decode reads the same layout (mv_r32):
+ * the word's halves are the two columns' f32 values after a shift or a
+ * mask, and a thread's rows are one contiguous run of memory. */
+
+static int64_t r32_bytes(const inf__weight *w) {
+    if (w->fmt != INF__W_BF16 || w->rows <= 0 || w->cols <= 0 || w->cols % 32 != 0) return 0;
+    return (w->rows + MR - 1) / MR * MR * w->cols * 2;
+}
+
+static void r32_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
+    const int64_t cp = w->cols / 2;
+    for (int64_t r = r0; r < r1; r += MR)
+        pack_pairs(w, r, w->rows - r < MR ? (int)(w->rows - r) : MR, 0, w->cols,
+                   (uint32_t *)dst + r * cp);
+    *out = *w;
+    out->fmt = INF__W_BF16_R32;
+    out->data = dst;
+}
+
+/* Prefill from the repacked panels: mm_bf16_pairs without the pack.  Rows
+ * [r0, r1) need not be whole panels: a panel's other rows are computed
+ * and not stored (the masks). */
+TGTB static int mm_r32(const inf__weight *w, const float *x, int64_t ldx, int64_t n, float *y,
+                       int64_t ldy, int64_t r0, int64_t r1) {
+    uint32_t *xb = aligned_alloc(64, (size_t)TB * LDXB * 4);
+    if (!xb) return 0;
+    const uint32_t *data = w->data;
+    const int64_t cols = w->cols, cp = cols / 2, nb = (n + TB - 1) / TB, tb = (n + nb - 1) / nb;
+    for (int64_t t0 = 0; t0 < n; t0 += tb) {
+        const int64_t nt = n - t0 < tb ? n - t0 : tb;
+        for (int64_t k0 = 0; k0 < cols; k0 += 2 * KP) {
+            const int64_t kc = cols - k0 < 2 * KP ? cols - k0 : 2 * KP, np = kc / 2;
+            convert_x(x + t0 * ldx, ldx, nt, k0, kc, xb);
+            for (int64_t p = r0 / MR * MR; p < r1; p += MR) {
+                __mmask16 m0, m1;
+                row_masks(r0 > p ? (int)(r0 - p) : 0, r1 - p < MR ? (int)(r1 - p) : MR, &m0, &m1);
+                const uint32_t *pan = data + p * cp + k0 / 2 * MR;
+                for (int64_t t = 0; t < nt; t += NR) {
+                    const int T = nt - t < NR ? (int)(nt - t) : NR;
+                    micro_one(T, pan, np, xb + t * LDXB, y + (t0 + t) * ldy + p, ldy, m0, m1, k0 == 0);
+                }
+            }
+        }
+    }
+    free(xb);
+    return 1;
+}
+
+/* N (1-4) tokens of f32 x against one panel: exact products (the weights
+ * widened, x as is), four sums per token and half panel (even and odd
+ * columns apart, so no sum waits on its last add), added at the end.
+ * The panels are read in order, so the paced prefetch is one stream
+ * INF__PF_BYTES ahead (kernels_x86.h), past the panel's end into the
+ * thread's next. */
+TGTB AI void mv_panel(int N, int nta, const uint32_t *pan, int64_t cp, const float *x, int64_t ldx,
+                      float *y, int64_t ldy, __mmask16 m0, __mmask16 m1) {
+    __m512 a[4][4];
+#pragma GCC unroll 4
+    for (int t = 0; t < N; t++)
+        for (int j = 0; j < 4; j++) a[t][j] = _mm512_setzero_ps();
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    for (int64_t kp = 0; kp < cp; kp++) {
+        const char *pf = (const char *)(pan + kp * MR) + INF__PF_BYTES;
+        if (nta) {
+            _mm_prefetch(pf, _MM_HINT_NTA);
+            _mm_prefetch(pf + 64, _MM_HINT_NTA);
+        } else {
+            _mm_prefetch(pf, _MM_HINT_T1);
+            _mm_prefetch(pf + 64, _MM_HINT_T1);
+        }
+        const __m512i w0 = _mm512_load_si512(pan + kp * MR), w1 = _mm512_load_si512(pan + kp * MR + 16);
+        const __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
+        const __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, hi));
+        const __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));
+        const __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(w1, hi));
+#pragma GCC unroll 4
+        for (int t = 0; t < N; t++) {
+            const __m512 xe = _mm512_set1_ps(x[t * ldx + 2 * kp]), xo = _mm512_set1_ps(x[t * ldx + 2 * kp + 1]);
+            a[t][0] = _mm512_fmadd_ps(e0, xe, a[t][0]);
+            a[t][1] = _mm512_fmadd_ps(o0, xo, a[t][1]);
+            a[t][2] = _mm512_fmadd_ps(e1, xe, a[t][2]);
+            a[t][3] = _mm512_fmadd_ps(o1, xo, a[t][3]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < N; t++) {
+        _mm512_mask_storeu_ps(y + t * ldy, m0, _mm512_add_ps(a[t][0], a[t][1]));
+        _mm512_mask_storeu_ps(y + t * ldy + 16, m1, _mm512_add_ps(a[t][2], a[t][3]));
+    }
+}
+
+TGTB static void mv_r32(const inf__weight *w, const float *x, int64_t ldx, int64_t n, float *y,
+                        int64_t ldy, int64_t r0, int64_t r1) {
+    const uint32_t *data = w->data;
+    const int64_t cp = w->cols / 2;
+    for (int64_t p = r0 / MR * MR; p < r1; p += MR) {
+        __mmask16 m0, m1;
+        row_masks(r0 > p ? (int)(r0 - p) : 0, r1 - p < MR ? (int)(r1 - p) : MR, &m0, &m1);
+        const uint32_t *pan = data + p * cp;
+        float *yp = y + p;
+        switch (n * 2 + (inf__cpu_pf_nta != 0)) {
+#define CASE(N)                                                           \
+        case 2 * N: mv_panel(N, 0, pan, cp, x, ldx, yp, ldy, m0, m1); break; \
+        case 2 * N + 1: mv_panel(N, 1, pan, cp, x, ldx, yp, ldy, m0, m1); break;
+        CASE(1) CASE(2) CASE(3) CASE(4)
+#undef CASE
+        default: break;
+        }
+    }
+}
+
 static void bf16_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, int64_t n,
                              float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    if (w->fmt == INF__W_BF16_R32) {
+        /* 5+ tokens: 4 at a time when the scratch cannot be allocated */
+        if (n > 4 && mm_r32(w, x, ldx, n, y, ldy, r0, r1)) return;
+        for (int64_t t = 0; t < n; t += 4)
+            mv_r32(w, x + t * ldx, ldx, n - t < 4 ? n - t : 4, y + t * ldy, ldy, r0, r1);
+        return;
+    }
     if (w->fmt == INF__W_BF16 && n > 4 && mm_bf16_pairs(w, x, ldx, n, y, ldy, r0, r1)) return;
     base->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
 }
@@ -158,6 +292,9 @@ const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512) {
     bf16_set = *avx512;
     bf16_set.name = "avx512-fast";
     bf16_set.matmul_rows = bf16_matmul_rows;
+    bf16_set.pack_bytes = r32_bytes;
+    bf16_set.pack = r32_pack;
+    bf16_set.pack_rows = MR;
     return &bf16_set;
 }
 

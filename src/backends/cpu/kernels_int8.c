@@ -100,4 +100,6 @@ const inf__cpu_kernels inf__cpu_kernels_ref_fast = {
     "reference-fast", ref_fast_matmul_rows, ref_fast_dot, ref_fast_axpy, ref_fast_scores,
     ref_fast_values, ref_fast_softmax, ref_q8_takes, inf__cpu_q8_quantize,
     inf__cpu_q8_matmul_ref, ref_fast_kv_round, ref_fast_scores_f16, ref_fast_values_f16,
+    NULL, NULL, 0, /* weights read as stored */
+    NULL,          /* ops.c's act_mul */
 };

@@ -226,6 +226,7 @@ const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact) {
     q8_set = *exact;
     q8_set.name = strncmp(exact->name, "avx512", 6) == 0 ? "avx512-fast" : "avx2-fast";
     q8_set.matmul_rows = q8_matmul_rows;
+    if (strncmp(exact->name, "avx512", 6) == 0) q8_set.act_mul = inf__cpu_avx512_act_mul;
     return &q8_set;
 }
 

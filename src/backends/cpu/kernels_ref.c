@@ -210,4 +210,6 @@ const inf__cpu_kernels inf__cpu_kernels_ref = {
     "reference", ref_matmul_rows, ref_dot, ref_axpy, ref_attn_scores, ref_attn_values,
     ref_softmax, NULL, NULL, NULL, /* exact: no integer kernels */
     ref_kv_round, ref_attn_scores_f16, ref_attn_values_f16,
+    NULL, NULL, 0, /* weights read as stored */
+    NULL,          /* ops.c's act_mul */
 };

@@ -21,6 +21,8 @@
  * on), before any of them is handed out. */
 extern const inf__cpu_kernels inf__cpu_avx2_set;                              /* kernels_avx2.c */
 const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *avx2);  /* kernels_avx512.c */
+/* precision fast's act_mul on AVX-512 (kernels_avx512.c; kernels.h) */
+extern void (*const inf__cpu_avx512_act_mul)(inf__act act, float *g, const float *u, int64_t n);
 const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact);     /* kernels_q8.c */
 const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512);  /* kernels_bf16.c */
 const inf__cpu_kernels *inf__cpu_vnni_build(const inf__cpu_kernels *under);   /* kernels_vnni.c */
