@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "backends/cpu/cpu_ctx.h"
 #include "backends/cpu/ggml_blocks.h"
@@ -208,29 +209,37 @@ static void pack_chunk(void *arg, int64_t chunk, int ith) {
     t->k->pack(t->src[j], r0, r1, t->at[j], t->dst[j]);
 }
 
-/* MADV_DONTNEED over the whole pages inside [p, p + n). */
-static void give_back(const void *p, size_t n) {
-    const uintptr_t pg = 4096, a = ((uintptr_t)p + pg - 1) & ~(pg - 1),
-                    b = ((uintptr_t)p + n) & ~(pg - 1);
+/* MADV_DONTNEED over the whole pages inside w's stored values (dense
+ * formats, the ones repacked; others are left alone). */
+static void give_back(const inf__weight *w) {
+    const int64_t eb = w->fmt == INF__W_F32 ? 4 : w->fmt == INF__W_F16 || w->fmt == INF__W_BF16 ? 2 : 0;
+    const long ps = sysconf(_SC_PAGESIZE);
+    if (eb == 0 || ps <= 0) return;
+    const uintptr_t pg = (uintptr_t)ps, p = (uintptr_t)w->data,
+                    a = (p + pg - 1) & ~(pg - 1), b = (p + (uintptr_t)(w->rows * w->cols * eb)) & ~(pg - 1);
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* advisory: failure keeps them */
 }
 
-static int pack_weights(inf__cpu_ctx *c, int release, inf__err *err) {
+/* Without the memory for the copies the weights stay as stored (slower,
+ * not wrong), with a warning. */
+static void pack_weights(inf__cpu_ctx *c, int release) {
     const inf__model_desc *d = c->d;
     const inf__cpu_kernels *k = c->kern;
     if (!k->pack_bytes || !k->pack || k->pack_rows <= 0 || PACK_CHUNK_ROWS % k->pack_rows)
-        return INF_OK;
+        return;
     size_t total = 0;
     for (int32_t l = 0; l < d->n_layers; l++) {
         const inf__cpu_layer *C = &c->layers[l];
         const inf__weight *w[7] = {&C->wq, &C->wk, &C->wv, &C->wo, &C->w_gate, &C->w_up, &C->w_down};
         for (int j = 0; j < 7; j++) total += ((size_t)k->pack_bytes(w[j]) + 63) / 64 * 64;
     }
-    if (total == 0) return INF_OK;
+    if (total == 0) return;
     void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return inf__seterr(err, INF_E_NOMEM, "cpu: %zu bytes for the repacked weights: out of memory",
-                           total);
+    if (m == MAP_FAILED) {
+        inf__log(INF_LOG_WARN, "cpu: no memory to repack %.1f MiB of weights: kept as stored (slower)",
+                 total / 1048576.0);
+        return;
+    }
 #ifdef MADV_HUGEPAGE
     madvise(m, total, MADV_HUGEPAGE); /* fewer TLB misses streaming them; advisory */
 #endif
@@ -253,11 +262,10 @@ static int pack_weights(inf__cpu_ctx *c, int release, inf__err *err) {
         }
         inf__pool_run(c->pool, pack_chunk, &t, t.first_chunk[7]);
         for (int j = 0; release && j < 7; j++)
-            if (t.at[j]) give_back(orig[j].data, (size_t)(orig[j].rows * orig[j].cols) * 2);
+            if (t.at[j]) give_back(&orig[j]);
     }
     inf__log(INF_LOG_INFO, "cpu: %.1f MiB of weights repacked for the %s kernels%s", total / 1048576.0,
              k->name, release ? "" : " (originals kept)");
-    return INF_OK;
 }
 
 static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
@@ -352,7 +360,7 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
             return inf__seterr(err, INF_E_INVALID_ARGUMENT, "cpu: missing final norm weights");
         }
     }
-    if (ok && (rc = pack_weights(c, p->release_weights, err))) { cpu_free(c); return rc; }
+    if (ok) pack_weights(c, p->release_weights);
     if (ok && (rc = kv_init(c, p, err))) { cpu_free(c); return rc; }
     if (ok) {
         const int64_t R = CPU_MAX_ROWS;

@@ -1,10 +1,12 @@
 /*
- * Precision fast's BF16 layer: the set beneath, except that prefill of BF16
- * weights (5+ tokens) rounds the activations x to bfloat16 and multiplies
- * with AVX512-BF16 dot products (vdpbf16ps: 32 products per instruction,
- * twice an f32 FMA), as llama.cpp does for BF16 models.  The weights are
- * used exactly as stored; only x loses precision (relative 2^-9 per value),
- * so this layer is NOT exact: part of precision fast only
+ * Precision fast's BF16 layer: the set beneath, except that products with
+ * BF16 weights round the activations x to bfloat16 and multiply with
+ * AVX512-BF16 dot products (vdpbf16ps: 32 products per instruction, twice
+ * an f32 FMA), as llama.cpp does for BF16 models: at every token count for
+ * the matrices repacked at load (INF__W_BF16_R32, below), at 5+ tokens for
+ * BF16 read as stored (the output head, columns not a multiple of 32).
+ * The weight values are used exactly; only x loses precision (relative
+ * 2^-9 per value), so this layer is NOT exact: part of precision fast only
  * (kernels_select.c).  test_cpu_fast measures its perplexity.
  *
  * Layout: a panel of 32 rows x 256 column PAIRS is transposed so that
@@ -168,9 +170,8 @@ TGTB static int mm_bf16_pairs(const inf__weight *w, const float *x, int64_t ldx,
  * the matrix: the per-call pack was 10-13% of a BF16 prefill (perf,
  * Qwen3-0.6B and Llama-3.2-1B, 512 tokens: each panel packed once per
  * block of 192 tokens), and bench_ggml with the pack skipped ran the
- * model's shapes 19-36% faster.  Decode reads the same layout (mv_r32):
- * the word's halves are the two columns' f32 values after a shift or a
- * mask, and a thread's rows are one contiguous run of memory. */
+ * model's shapes 19-36% faster.  Decode reads the same layout (mv_r32),
+ * a thread's rows one contiguous run of memory. */
 
 static int64_t r32_bytes(const inf__weight *w) {
     if (w->fmt != INF__W_BF16 || w->rows <= 0 || w->cols <= 0 || w->cols % 32 != 0) return 0;
@@ -219,65 +220,74 @@ TGTB static int mm_r32(const inf__weight *w, const float *x, int64_t ldx, int64_
     return 1;
 }
 
-/* N (1-4) tokens of f32 x against one panel: exact products (the weights
- * widened, x as is), four sums per token and half panel (even and odd
- * columns apart, so no sum waits on its last add), added at the end.
- * The panels are read in order, so the paced prefetch is one stream
- * INF__PF_BYTES ahead (kernels_x86.h), past the panel's end into the
- * thread's next. */
-TGTB AI void mv_panel(int N, int nta, const uint32_t *pan, int64_t cp, const float *x, int64_t ldx,
-                      float *y, int64_t ldy, __mmask16 m0, __mmask16 m1) {
+/* N (1-4) tokens against one panel's pairs [0, np) (np even), x as bf16
+ * pairs xb[t*ldb + kp]: vdpbf16ps as in prefill, the even and odd pairs in
+ * separate sums added at the end, added to y unless first.  The panels are
+ * read in order, one contiguous stream per thread, which the hardware
+ * prefetcher follows by itself: software prefetch 8 KiB ahead (as the
+ * row kernels need) made one thread's Qwen3-0.6B decode slower (17.5 ->
+ * 19.2 tok/s without it, 3 alternated rounds). */
+TGTB AI void mv_panel(int N, const uint32_t *pan, int64_t np, const uint32_t *xb, int64_t ldb, float *y,
+                      int64_t ldy, __mmask16 m0, __mmask16 m1, int first) {
     __m512 a[4][4];
 #pragma GCC unroll 4
-    for (int t = 0; t < N; t++)
-        for (int j = 0; j < 4; j++) a[t][j] = _mm512_setzero_ps();
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
-    for (int64_t kp = 0; kp < cp; kp++) {
-        const char *pf = (const char *)(pan + kp * MR) + INF__PF_BYTES;
-        if (nta) {
-            _mm_prefetch(pf, _MM_HINT_NTA);
-            _mm_prefetch(pf + 64, _MM_HINT_NTA);
-        } else {
-            _mm_prefetch(pf, _MM_HINT_T1);
-            _mm_prefetch(pf + 64, _MM_HINT_T1);
-        }
-        const __m512i w0 = _mm512_load_si512(pan + kp * MR), w1 = _mm512_load_si512(pan + kp * MR + 16);
-        const __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
-        const __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, hi));
-        const __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));
-        const __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(w1, hi));
+    for (int t = 0; t < N; t++) {
+        a[t][0] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y + t * ldy);
+        a[t][1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + t * ldy + 16);
+        a[t][2] = a[t][3] = _mm512_setzero_ps();
+    }
+    for (int64_t kp = 0; kp < np; kp += 2) {
+        const __m512bh w0 = (__m512bh)_mm512_load_si512(pan + kp * MR);
+        const __m512bh w1 = (__m512bh)_mm512_load_si512(pan + kp * MR + 16);
+        const __m512bh w2 = (__m512bh)_mm512_load_si512(pan + kp * MR + 32);
+        const __m512bh w3 = (__m512bh)_mm512_load_si512(pan + kp * MR + 48);
 #pragma GCC unroll 4
         for (int t = 0; t < N; t++) {
-            const __m512 xe = _mm512_set1_ps(x[t * ldx + 2 * kp]), xo = _mm512_set1_ps(x[t * ldx + 2 * kp + 1]);
-            a[t][0] = _mm512_fmadd_ps(e0, xe, a[t][0]);
-            a[t][1] = _mm512_fmadd_ps(o0, xo, a[t][1]);
-            a[t][2] = _mm512_fmadd_ps(e1, xe, a[t][2]);
-            a[t][3] = _mm512_fmadd_ps(o1, xo, a[t][3]);
+            const __m512bh b0 = (__m512bh)_mm512_set1_epi32((int)xb[t * ldb + kp]);
+            const __m512bh b1 = (__m512bh)_mm512_set1_epi32((int)xb[t * ldb + kp + 1]);
+            a[t][0] = _mm512_dpbf16_ps(a[t][0], w0, b0);
+            a[t][1] = _mm512_dpbf16_ps(a[t][1], w1, b0);
+            a[t][2] = _mm512_dpbf16_ps(a[t][2], w2, b1);
+            a[t][3] = _mm512_dpbf16_ps(a[t][3], w3, b1);
         }
     }
 #pragma GCC unroll 4
     for (int t = 0; t < N; t++) {
-        _mm512_mask_storeu_ps(y + t * ldy, m0, _mm512_add_ps(a[t][0], a[t][1]));
-        _mm512_mask_storeu_ps(y + t * ldy + 16, m1, _mm512_add_ps(a[t][2], a[t][3]));
+        _mm512_mask_storeu_ps(y + t * ldy, m0, _mm512_add_ps(a[t][0], a[t][2]));
+        _mm512_mask_storeu_ps(y + t * ldy + 16, m1, _mm512_add_ps(a[t][1], a[t][3]));
     }
 }
 
+#define MVC 2048 /* column pairs of x rounded per pass: 4 tokens, 32 KiB of stack */
+
+/* 1-4 tokens (decode) from the repacked panels, x rounded to bf16 as in
+ * prefill (llama.cpp's BF16 decode does the same): one thread's Qwen3-0.6B
+ * decode 19.0 -> 21.6 tok/s against the exact f32 products (3 alternated
+ * rounds).  Columns in passes of MVC pairs (one for up to 4096 columns),
+ * the panels read in order within a pass. */
 TGTB static void mv_r32(const inf__weight *w, const float *x, int64_t ldx, int64_t n, float *y,
                         int64_t ldy, int64_t r0, int64_t r1) {
+    uint32_t xb[4 * (MVC + 16)] __attribute__((aligned(64)));
     const uint32_t *data = w->data;
-    const int64_t cp = w->cols / 2;
-    for (int64_t p = r0 / MR * MR; p < r1; p += MR) {
-        __mmask16 m0, m1;
-        row_masks(r0 > p ? (int)(r0 - p) : 0, r1 - p < MR ? (int)(r1 - p) : MR, &m0, &m1);
-        const uint32_t *pan = data + p * cp;
-        float *yp = y + p;
-        switch (n * 2 + (inf__cpu_pf_nta != 0)) {
-#define CASE(N)                                                           \
-        case 2 * N: mv_panel(N, 0, pan, cp, x, ldx, yp, ldy, m0, m1); break; \
-        case 2 * N + 1: mv_panel(N, 1, pan, cp, x, ldx, yp, ldy, m0, m1); break;
-        CASE(1) CASE(2) CASE(3) CASE(4)
-#undef CASE
-        default: break;
+    const int64_t cp = w->cols / 2, ldb = MVC + 16;
+    for (int64_t c0 = 0; c0 < cp; c0 += MVC) {
+        const int64_t nc = cp - c0 < MVC ? cp - c0 : MVC; /* even: cols % 32 == 0 */
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t k = 0; k < 2 * nc; k += 32) {
+                const float *xr = x + t * ldx + 2 * c0 + k;
+                _mm512_store_si512(xb + t * ldb + k / 2,
+                                   (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(xr + 16), _mm512_loadu_ps(xr)));
+            }
+        for (int64_t p = r0 / MR * MR; p < r1; p += MR) {
+            __mmask16 m0, m1;
+            row_masks(r0 > p ? (int)(r0 - p) : 0, r1 - p < MR ? (int)(r1 - p) : MR, &m0, &m1);
+            const uint32_t *pan = data + p * cp + c0 * MR;
+            switch (n) {
+            case 1: mv_panel(1, pan, nc, xb, ldb, y + p, ldy, m0, m1, c0 == 0); break;
+            case 2: mv_panel(2, pan, nc, xb, ldb, y + p, ldy, m0, m1, c0 == 0); break;
+            case 3: mv_panel(3, pan, nc, xb, ldb, y + p, ldy, m0, m1, c0 == 0); break;
+            default: mv_panel(4, pan, nc, xb, ldb, y + p, ldy, m0, m1, c0 == 0); break;
+            }
         }
     }
 }
