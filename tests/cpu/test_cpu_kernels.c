@@ -591,6 +591,16 @@ static void test_bf16_packed(int64_t rows, int64_t cols) {
     CHECK(pw.fmt == INF__W_BF16_R32 && pw.data == buf && pw.rows == rows && pw.cols == cols);
     CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
     CHECK(bf->q8_takes == NULL || bf->q8_takes(&pw, 40) == 0);
+    /* rows read back (a tied embedding table's lookups): the stored values */
+    float *ra = malloc((size_t)cols * 4), *rb = malloc((size_t)cols * 4);
+    int rows_same = 1;
+    for (int64_t r = 0; r < rows; r++) {
+        inf__cpu_dequant_row(&m.w, r, ra);
+        inf__cpu_dequant_row(&pw, r, rb);
+        rows_same &= memcmp(ra, rb, (size_t)cols * 4) == 0;
+    }
+    CHECK_MSG(rows_same, "fast BF16 repacked: dequant_row differs from the stored rows");
+    free(ra); free(rb);
     const int ns[] = {1, 2, 3, 4, 5, 13, 29, 40};
     double worst_small = 0;
     int same = 1, pad_ok = 1;

@@ -190,6 +190,7 @@ nomem:
  * (plus one layer) throughout, copied files included. */
 
 #define PACK_CHUNK_ROWS 256 /* rows per pool chunk while packing */
+#define PACK_HEAD_ROWS 4096 /* rows of the output head per slice */
 
 typedef struct pack_task {
     const inf__cpu_kernels *k;
@@ -211,8 +212,12 @@ static void pack_chunk(void *arg, int64_t chunk, int ith) {
 
 /* MADV_DONTNEED over the whole pages inside w's stored values (dense
  * formats, the ones repacked; others are left alone). */
+static int64_t dense_elem_bytes(inf__wfmt f) {
+    return f == INF__W_F32 ? 4 : f == INF__W_F16 || f == INF__W_BF16 ? 2 : 0;
+}
+
 static void give_back(const inf__weight *w) {
-    const int64_t eb = w->fmt == INF__W_F32 ? 4 : w->fmt == INF__W_F16 || w->fmt == INF__W_BF16 ? 2 : 0;
+    const int64_t eb = dense_elem_bytes(w->fmt);
     const long ps = sysconf(_SC_PAGESIZE);
     if (eb == 0 || ps <= 0) return;
     const uintptr_t pg = (uintptr_t)ps, p = (uintptr_t)w->data,
@@ -222,12 +227,40 @@ static void give_back(const inf__weight *w) {
 
 /* Without the memory for the copies the weights stay as stored (slower,
  * not wrong), with a warning. */
+/* Packs the weights ws[0..nw) (those the set repacks) at *at, advancing
+ * it, rows shared out over the pool; gives back the originals' pages. */
+static void pack_group(inf__cpu_ctx *c, inf__weight *const *ws, int nw, char **at, int release) {
+    const inf__cpu_kernels *k = c->kern;
+    pack_task t = {k, {0}, {0}, {0}, {0}};
+    inf__weight orig[7];
+    for (int j = 0; j < nw; j++) {
+        orig[j] = *ws[j];
+        t.src[j] = &orig[j];
+        t.dst[j] = ws[j];
+        const int64_t b = k->pack_bytes(&orig[j]);
+        t.at[j] = b > 0 ? *at : NULL;
+        *at += ((size_t)b + 63) / 64 * 64;
+        const int64_t chunks = b > 0 ? (orig[j].rows + PACK_CHUNK_ROWS - 1) / PACK_CHUNK_ROWS : 0;
+        t.first_chunk[j + 1] = t.first_chunk[j] + chunks;
+    }
+    for (int j = nw; j < 7; j++) t.first_chunk[j + 1] = t.first_chunk[j];
+    inf__pool_run(c->pool, pack_chunk, &t, t.first_chunk[nw]);
+    for (int j = 0; release && j < nw; j++)
+        if (t.at[j]) give_back(&orig[j]);
+}
+
+/* Without the memory for the copies the weights stay as stored (slower,
+ * not wrong), with a warning.  The output head is repacked too (a third
+ * of the bytes a Qwen3-0.6B decode reads); when the embedding table is
+ * the same matrix (tied), lookups read the repacked copy
+ * (inf__cpu_dequant_row takes the layout), else the table stays as
+ * stored. */
 static void pack_weights(inf__cpu_ctx *c, int release) {
     const inf__model_desc *d = c->d;
     const inf__cpu_kernels *k = c->kern;
     if (!k->pack_bytes || !k->pack || k->pack_rows <= 0 || PACK_CHUNK_ROWS % k->pack_rows)
         return;
-    size_t total = 0;
+    size_t total = ((size_t)k->pack_bytes(&c->lm_head) + 63) / 64 * 64;
     for (int32_t l = 0; l < d->n_layers; l++) {
         const inf__cpu_layer *C = &c->layers[l];
         const inf__weight *w[7] = {&C->wq, &C->wk, &C->wv, &C->wo, &C->w_gate, &C->w_up, &C->w_down};
@@ -248,21 +281,30 @@ static void pack_weights(inf__cpu_ctx *c, int release) {
     char *at = m;
     for (int32_t l = 0; l < d->n_layers; l++) {
         inf__cpu_layer *C = &c->layers[l];
-        pack_task t = {k, {0}, {&C->wq, &C->wk, &C->wv, &C->wo, &C->w_gate, &C->w_up, &C->w_down},
-                       {0}, {0}};
-        inf__weight orig[7];
-        for (int j = 0; j < 7; j++) {
-            orig[j] = *t.dst[j];
-            t.src[j] = &orig[j];
-            const int64_t b = k->pack_bytes(&orig[j]);
-            t.at[j] = b > 0 ? at : NULL;
-            at += ((size_t)b + 63) / 64 * 64;
-            const int64_t chunks = b > 0 ? (orig[j].rows + PACK_CHUNK_ROWS - 1) / PACK_CHUNK_ROWS : 0;
-            t.first_chunk[j + 1] = t.first_chunk[j] + chunks;
+        inf__weight *const ws[7] = {&C->wq, &C->wk, &C->wv, &C->wo, &C->w_gate, &C->w_up, &C->w_down};
+        pack_group(c, ws, 7, &at, release);
+    }
+    const int tied = c->embed.data == c->lm_head.data && c->embed.fmt == c->lm_head.fmt &&
+                     c->embed.rows == c->lm_head.rows && c->embed.cols == c->lm_head.cols;
+    /* the head (151,936 rows for Qwen3) in slices of PACK_HEAD_ROWS, each
+     * given back once copied: the peak stays the weights plus a slice */
+    const inf__weight head = c->lm_head;
+    const int64_t hb = k->pack_bytes(&head), eb = dense_elem_bytes(head.fmt);
+    if (hb > 0 && eb > 0) {
+        const int64_t prow = hb / ((head.rows + k->pack_rows - 1) / k->pack_rows * k->pack_rows);
+        inf__weight slice = head;
+        for (int64_t r0 = 0; r0 < head.rows; r0 += PACK_HEAD_ROWS) {
+            slice = head;
+            slice.rows = head.rows - r0 < PACK_HEAD_ROWS ? head.rows - r0 : PACK_HEAD_ROWS;
+            slice.data = (const char *)head.data + (size_t)(r0 * head.cols * eb);
+            char *sat = at + (size_t)(r0 * prow);
+            inf__weight *const one[1] = {&slice};
+            pack_group(c, one, 1, &sat, release);
         }
-        inf__pool_run(c->pool, pack_chunk, &t, t.first_chunk[7]);
-        for (int j = 0; release && j < 7; j++)
-            if (t.at[j]) give_back(&orig[j]);
+        c->lm_head = slice; /* the last slice's description, made whole */
+        c->lm_head.rows = head.rows;
+        c->lm_head.data = at;
+        if (tied) c->embed = c->lm_head; /* its pages were the head's */
     }
     inf__log(INF_LOG_INFO, "cpu: %.1f MiB of weights repacked for the %s kernels%s", total / 1048576.0,
              k->name, release ? "" : " (originals kept)");
@@ -313,6 +355,8 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
     c->kern = p->precision == INF_PRECISION_FAST && !force_ref ? inf__cpu_kernels_fast()
                                                                : inf__cpu_kernels_from_env();
     c->act_mul = c->kern->act_mul ? c->kern->act_mul : inf__cpu_act_mul;
+    c->embed = d->embed;
+    c->lm_head = d->lm_head;
     c->n_slots = p->n_slots;
     c->n_ctx = p->context_length;
     c->q_dim = (int32_t)qd;

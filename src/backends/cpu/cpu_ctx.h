@@ -32,6 +32,8 @@ typedef struct inf__cpu_ctx {
     int32_t n_slots, n_ctx;
     int32_t q_dim, kv_dim, half;
     inf__cpu_layer *layers; /* [n_layers] */
+    inf__weight embed, lm_head; /* as the kernels read them (pack_weights: a
+                               repacked output head; tied, the table too) */
     void *wpack;            /* repacked matrices (one mapping) or NULL */
     size_t wpack_bytes;
     float *final_norm;      /* [hidden] */

@@ -371,7 +371,7 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
 
     for (int64_t t = 0; t < n; t++) {
         float *xt = c->x + t * H;
-        inf__cpu_dequant_row(&d->embed, tok[t], xt);
+        inf__cpu_dequant_row(&c->embed, tok[t], xt);
         if (d->embed_scale != 1.0f && d->embed_scale != 0.0f)
             for (int64_t i = 0; i < H; i++) xt[i] *= d->embed_scale;
     }
@@ -404,7 +404,7 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
     for (int64_t t = 0; t < n; t++)
         if (want[t]) inf__cpu_rmsnorm(c->x + t * H, c->final_norm, d->norm_eps, H, c->h + nw++ * c->ldh);
     if (nw == 0) return;
-    matmul(c, c->h, c->ldh, nw, 0, 1, &d->lm_head, logits, NULL, NULL, NULL, NULL);
+    matmul(c, c->h, c->ldh, nw, 0, 1, &c->lm_head, logits, NULL, NULL, NULL, NULL);
     if (d->final_logit_softcap > 0)
         inf__cpu_softcap(logits, nw * d->vocab_size, d->final_logit_softcap);
 }

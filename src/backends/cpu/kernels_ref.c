@@ -84,6 +84,11 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         for (int64_t k = 0; k < nk; k++) out[k] = inf__bf16_to_f32(p[k]);
         return;
     }
+    case INF__W_BF16_R32: { /* panels of 32 rows, 32-bit words of column pairs (model.h) */
+        const uint16_t *p = (const uint16_t *)w->data + (r / 32) * 32 * cols + (r % 32) * 2;
+        for (int64_t k = k0; k < k0 + nk; k++) out[k - k0] = inf__bf16_to_f32(p[(k / 2) * 64 + (k & 1)]);
+        return;
+    }
     case INF__W_MLX4:
     case INF__W_MLX8: {
         /* U32 words, values packed least-significant bits first. */
