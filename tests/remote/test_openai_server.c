@@ -66,6 +66,10 @@ static inf_model *load(const char *path, const char *backend, const char *name) 
     inf_load_options_default(&lo);
     lo.backend = backend;
     lo.model_name = name;
+    /* the in-process model computes as `inference serve` does by default
+     * (precision fast): seeded sampling must give the same text, and fast
+     * rounds BF16 decode's x where exact does not */
+    if (strcmp(backend, "cpu") == 0) lo.precision = INF_PRECISION_FAST;
     inf_model *m = NULL;
     char *err = NULL;
     int rc = inf_model_load(path, &lo, &m, &err);
