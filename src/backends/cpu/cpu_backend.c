@@ -243,7 +243,6 @@ static void pack_group(inf__cpu_ctx *c, inf__weight *const *ws, int nw, char **a
         const int64_t chunks = b > 0 ? (orig[j].rows + PACK_CHUNK_ROWS - 1) / PACK_CHUNK_ROWS : 0;
         t.first_chunk[j + 1] = t.first_chunk[j] + chunks;
     }
-    for (int j = nw; j < 7; j++) t.first_chunk[j + 1] = t.first_chunk[j];
     inf__pool_run(c->pool, pack_chunk, &t, t.first_chunk[nw]);
     for (int j = 0; release && j < nw; j++)
         if (t.at[j]) give_back(&orig[j]);

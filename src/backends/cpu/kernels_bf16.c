@@ -127,47 +127,13 @@ TGTB static void micro_one(int T, const uint32_t *pan, int64_t np, const uint32_
     }
 }
 
-/* Token block > column chunk (convert x) > panel (pack) > 12 tokens.
- * Returns 0 (nothing done) when the scratch cannot be allocated. */
-TGTB static int mm_bf16_pairs(const inf__weight *w, const float *x, int64_t ldx, int64_t n,
-                              float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    uint32_t *pan = aligned_alloc(64, (size_t)KP * MR * 4);
-    uint32_t *xb = aligned_alloc(64, (size_t)TB * LDXB * 4);
-    if (!pan || !xb) {
-        free(pan);
-        free(xb);
-        return 0;
-    }
-    const int64_t cols = w->cols, nb = (n + TB - 1) / TB, tb = ((n + nb - 1) / nb + NR - 1) / NR * NR;
-    for (int64_t t0 = 0; t0 < n; t0 += tb) {
-        const int64_t nt = n - t0 < tb ? n - t0 : tb;
-        for (int64_t k0 = 0; k0 < cols; k0 += 2 * KP) {
-            const int64_t kc = cols - k0 < 2 * KP ? cols - k0 : 2 * KP, np = (kc + 1) / 2;
-            convert_x(x + t0 * ldx, ldx, nt, k0, kc, xb);
-            for (int64_t r = r0; r < r1; r += MR) {
-                const int nr = r1 - r < MR ? (int)(r1 - r) : MR;
-                __mmask16 m0, m1;
-                row_masks(0, nr, &m0, &m1);
-                pack_pairs(w, r, nr, k0, kc, pan);
-                for (int64_t t = 0; t < nt; t += NR) {
-                    const int T = nt - t < NR ? (int)(nt - t) : NR;
-                    micro_one(T, pan, np, xb + t * LDXB, y + (t0 + t) * ldy + r, ldy, m0, m1, k0 == 0);
-                }
-            }
-        }
-    }
-    free(pan);
-    free(xb);
-    return 1;
-}
-
 /* ---- weights repacked at load (INF__W_BF16_R32) --------------------------
  *
  * The panels pack_pairs makes, made once for the whole matrix: panel p
  * (rows 32p..32p+31) is pack_pairs(w, 32p, nr, 0, cols) at word p * 32 *
  * cols/2, and its chunk of columns [k0, k0 + 2 KP) is the contiguous 32 KiB
  * at word (p * cols/2 + k0/2) * 32.  Prefill then multiplies straight from
- * the matrix: the per-call pack was 10-13% of a BF16 prefill (perf,
+ * the matrix (mm_pairs): the per-call pack was 10-13% of a BF16 prefill (perf,
  * Qwen3-0.6B and Llama-3.2-1B, 512 tokens: each panel packed once per
  * block of 192 tokens), and bench_ggml with the pack skipped ran the
  * model's shapes 19-36% faster.  Decode reads the same layout (mv_r32),
@@ -188,13 +154,22 @@ static void r32_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, in
     out->data = dst;
 }
 
-/* Prefill from the repacked panels: mm_bf16_pairs without the pack.  Rows
- * [r0, r1) need not be whole panels: a panel's other rows are computed
- * and not stored (the masks). */
-TGTB static int mm_r32(const inf__weight *w, const float *x, int64_t ldx, int64_t n, float *y,
-                       int64_t ldy, int64_t r0, int64_t r1) {
+/* 5+ tokens: token block > column chunk (convert x) > panel > 12 tokens.
+ * A repacked matrix's panel chunk is read where it lies, and rows [r0, r1)
+ * need not be whole panels (a panel's other rows are computed and not
+ * stored: the masks); a matrix as stored has each panel chunk packed
+ * into scratch, panels starting at r0.  Returns 0 (nothing done) when the
+ * scratch cannot be allocated. */
+TGTB static int mm_pairs(const inf__weight *w, const float *x, int64_t ldx, int64_t n, float *y,
+                         int64_t ldy, int64_t r0, int64_t r1) {
+    const int r32 = w->fmt == INF__W_BF16_R32;
+    uint32_t *pan = r32 ? NULL : aligned_alloc(64, (size_t)KP * MR * 4);
     uint32_t *xb = aligned_alloc(64, (size_t)TB * LDXB * 4);
-    if (!xb) return 0;
+    if ((!r32 && !pan) || !xb) {
+        free(pan);
+        free(xb);
+        return 0;
+    }
     const uint32_t *data = w->data;
     /* token blocks of whole tiles (TB is one): 512 tokens as 180 + 180 +
      * 152, not three blocks of 171 that each end in a 3-token tile */
@@ -203,19 +178,23 @@ TGTB static int mm_r32(const inf__weight *w, const float *x, int64_t ldx, int64_
     for (int64_t t0 = 0; t0 < n; t0 += tb) {
         const int64_t nt = n - t0 < tb ? n - t0 : tb;
         for (int64_t k0 = 0; k0 < cols; k0 += 2 * KP) {
-            const int64_t kc = cols - k0 < 2 * KP ? cols - k0 : 2 * KP, np = kc / 2;
+            const int64_t kc = cols - k0 < 2 * KP ? cols - k0 : 2 * KP, np = (kc + 1) / 2;
             convert_x(x + t0 * ldx, ldx, nt, k0, kc, xb);
-            for (int64_t p = r0 / MR * MR; p < r1; p += MR) {
+            for (int64_t p = r32 ? r0 / MR * MR : r0; p < r1; p += MR) {
+                const int hi = r1 - p < MR ? (int)(r1 - p) : MR;
                 __mmask16 m0, m1;
-                row_masks(r0 > p ? (int)(r0 - p) : 0, r1 - p < MR ? (int)(r1 - p) : MR, &m0, &m1);
-                const uint32_t *pan = data + p * cp + k0 / 2 * MR;
+                row_masks(r0 > p ? (int)(r0 - p) : 0, hi, &m0, &m1);
+                const uint32_t *pc = pan;
+                if (r32) pc = data + p * cp + k0 / 2 * MR;
+                else pack_pairs(w, p, hi, k0, kc, pan);
                 for (int64_t t = 0; t < nt; t += NR) {
                     const int T = nt - t < NR ? (int)(nt - t) : NR;
-                    micro_one(T, pan, np, xb + t * LDXB, y + (t0 + t) * ldy + p, ldy, m0, m1, k0 == 0);
+                    micro_one(T, pc, np, xb + t * LDXB, y + (t0 + t) * ldy + p, ldy, m0, m1, k0 == 0);
                 }
             }
         }
     }
+    free(pan);
     free(xb);
     return 1;
 }
@@ -296,12 +275,12 @@ static void bf16_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, 
                              float *y, int64_t ldy, int64_t r0, int64_t r1) {
     if (w->fmt == INF__W_BF16_R32) {
         /* 5+ tokens: 4 at a time when the scratch cannot be allocated */
-        if (n > 4 && mm_r32(w, x, ldx, n, y, ldy, r0, r1)) return;
+        if (n > 4 && mm_pairs(w, x, ldx, n, y, ldy, r0, r1)) return;
         for (int64_t t = 0; t < n; t += 4)
             mv_r32(w, x + t * ldx, ldx, n - t < 4 ? n - t : 4, y + t * ldy, ldy, r0, r1);
         return;
     }
-    if (w->fmt == INF__W_BF16 && n > 4 && mm_bf16_pairs(w, x, ldx, n, y, ldy, r0, r1)) return;
+    if (w->fmt == INF__W_BF16 && n > 4 && mm_pairs(w, x, ldx, n, y, ldy, r0, r1)) return;
     base->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
 }
 
