@@ -1,8 +1,8 @@
 /* Micro-benchmark of the cpu backend's ggml block formats (not a test).
  *
- *   bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS]
+ *   bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS] [-u]
  *
- * For Q8_0, Q4_0, Q4_K, Q6_K (and BF16 beside them for scale): matmul of a
+ * For Q8_0, Q4_0, Q4_K, Q6_K, MLX8, MLX4 (and BF16 beside them for scale): matmul of a
  * ROWS x COLS matrix (default 2048 x 2048) of random blocks with 1 token
  * and with TOKENS tokens (default 64), for each exact kernel set this
  * processor has (reference, avx2, avx512; SETS: a comma list to pick).
@@ -10,7 +10,7 @@
  * of weights read, tokens/s of this matrix (n / time), and GFLOP/s.  One
  * thread, timed in process CPU time (the shared machine's neighbours do
  * not count).  In the fast set BF16 runs repacked, as the forward pass
- * holds it (kernels.h: pack; "BF16r").  COPIES (default 1) distinct
+ * holds it (kernels.h: pack; "BF16r", "MLX8r"; -u: as stored instead).  COPIES (default 1) distinct
  * matrices are cycled through so
  * that, with enough of them, the weights come from memory instead of the
  * caches (a 2048 x 2048 Q4_0 matrix is 2.4 MB). */
@@ -42,7 +42,30 @@ static const fmt FMTS[] = {
     {INF__W_Q4_0, "Q4_0", 32, 18, {0, -1}},
     {INF__W_Q4_K, "Q4_K", 256, 144, {0, 2}},
     {INF__W_Q6_K, "Q6_K", 256, 210, {208, -1}},
+    /* MLX 8-bit and 4-bit, group 64, bf16 scales and biases (the values'
+     * bytes + 4 per group; as make_mlx below) */
+    {INF__W_MLX8, "MLX8", 64, 68, {-1, -1}},
+    {INF__W_MLX4, "MLX4", 64, 36, {-1, -1}},
 };
+
+/* w's values, scales and biases for MLX (group 64, bf16 scales near 2^-7,
+ * biases near -1). */
+static void make_mlx(inf__weight *w, int bits) {
+    const int64_t n = w->rows * w->cols * bits / 8, ng = w->rows * w->cols / 64;
+    uint8_t *v = malloc((size_t)n);
+    uint16_t *sc = malloc((size_t)ng * 2), *bi = malloc((size_t)ng * 2);
+    for (int64_t i = 0; i < n; i++) v[i] = (uint8_t)rnd();
+    for (int64_t g = 0; g < ng; g++) {
+        sc[g] = (uint16_t)(0x3c00 | (rnd() & 0x7f));
+        bi[g] = (uint16_t)(0xbf80 | (rnd() & 0x7f));
+    }
+    w->data = v;
+    w->scales = sc;
+    w->biases = bi;
+    w->sb_dtype = INF__DT_BF16;
+    w->bits = bits;
+    w->group = 64;
+}
 
 /* Random blocks with f16 scales near 2^-6 (finite, moderate values). */
 static void *make_data(const fmt *f, int64_t rows, int64_t cols) {
@@ -84,10 +107,10 @@ static void run_mm(const inf__cpu_kernels *k, const inf__weight *w, const float 
 
 int main(int argc, char **argv) {
     int64_t rows = 2048, cols = 2048, ntok = 64;
-    int runs = 9, copies = 1;
+    int runs = 9, copies = 1, as_stored = 0;
     const char *sets = "reference,avx2,avx512,fast";
     int opt;
-    while ((opt = getopt(argc, argv, "r:c:n:k:m:s:")) != -1) {
+    while ((opt = getopt(argc, argv, "r:c:n:k:m:s:u")) != -1) {
         switch (opt) {
         case 'r': rows = atoll(optarg); break;
         case 'c': cols = atoll(optarg); break;
@@ -95,8 +118,9 @@ int main(int argc, char **argv) {
         case 'k': runs = atoi(optarg); break;
         case 'm': copies = atoi(optarg); break;
         case 's': sets = optarg; break;
+        case 'u': as_stored = 1; break;
         default:
-            fprintf(stderr, "usage: bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS]\n");
+            fprintf(stderr, "usage: bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS] [-u]\n");
             return 2;
         }
     }
@@ -129,14 +153,17 @@ int main(int argc, char **argv) {
                 w[c].fmt = f->f;
                 w[c].rows = rows;
                 w[c].cols = cols;
-                w[c].data = make_data(f, rows, cols);
+                if (f->f == INF__W_MLX8 || f->f == INF__W_MLX4) make_mlx(&w[c], f->f == INF__W_MLX8 ? 8 : 4);
+                else w[c].data = make_data(f, rows, cols);
                 /* the fast set's own layout, as the forward pass holds it */
-                const int64_t pb = k->pack_bytes ? k->pack_bytes(&w[c]) : 0;
+                const int64_t pb = k->pack_bytes && !as_stored ? k->pack_bytes(&w[c]) : 0;
                 if (pb > 0) {
                     const inf__weight orig = w[c];
                     void *buf = aligned_alloc(64, (size_t)(pb + 63) / 64 * 64);
                     k->pack(&orig, 0, rows, buf, &w[c]);
                     free((void *)orig.data);
+                    free((void *)orig.scales);
+                    free((void *)orig.biases);
                 }
             }
             const double bytes = (double)rows * cols / f->elems * f->bytes;
@@ -155,10 +182,14 @@ int main(int argc, char **argv) {
                 qsort(t, (size_t)nr, sizeof t[0], cmp);
                 const double med = t[nr / 2];
                 printf("%-10s %-5s %6lld %10.1f %8.2f %10.1f %8.2f\n", names[si],
-                       w[0].fmt == INF__W_BF16_R32 ? "BF16r" : f->name, (long long)n,
+                       w[0].fmt == INF__W_BF16_R32 ? "BF16r" : w[0].fmt == INF__W_MLX8_I ? "MLX8r" : f->name, (long long)n,
                        med * 1e6, bytes / med / 1e9, (double)n / med, 2.0 * rows * cols * n / med / 1e9);
             }
-            for (int c = 0; c < copies; c++) free((void *)w[c].data);
+            for (int c = 0; c < copies; c++) {
+                free((void *)w[c].data);
+                free((void *)w[c].scales);
+                free((void *)w[c].biases);
+            }
             free(w);
         }
     }

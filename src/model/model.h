@@ -81,6 +81,14 @@ typedef enum inf__wfmt {
      * up; within panel p (rows 32p..32p+31, zero past rows) 32-bit word
      * kp*32 + i holds row i's columns 2kp (low half) and 2kp+1. */
     INF__W_BF16_R32,
+    /* Never in a file: MLX 8-bit rows repacked at load with their own
+     * scales and biases beside them, so that a row is one contiguous run
+     * of memory (the cpu backend's int8 kernels under precision fast).
+     * Row r starts at data + r * inf__mlx8i_row_bytes(w): its cols value
+     * bytes (0..255), then its cols/group scales, then its cols/group
+     * biases (sb_dtype), zeros up to the next multiple of 64 bytes;
+     * scales and biases are NULL; w = scale*q + bias as for MLX8. */
+    INF__W_MLX8_I,
     INF__W_COUNT
 } inf__wfmt;
 
@@ -108,6 +116,12 @@ typedef struct inf__weight {
     int32_t bits;  /* 4 or 8 for MLX, else 0 */
     int32_t group; /* MLX group size, else 0 */
 } inf__weight;
+
+/* Bytes per row of an INF__W_MLX8_I matrix (above), a multiple of 64. */
+static inline int64_t inf__mlx8i_row_bytes(const inf__weight *w) {
+    const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+    return (w->cols + 2 * (w->cols / w->group) * sbs + 63) / 64 * 64;
+}
 
 /* A 1-D vector (norm weight, bias) as stored: fmt F32/F16/BF16 or NONE. */
 typedef struct inf__vec {

@@ -514,6 +514,72 @@ static void test_q8_mlx_tokens(inf__wfmt fmt, int64_t rows, int64_t cols, int gr
     mat_free(&m);
 }
 
+/* Precision fast's repacked MLX8 (kernels.h: pack; INF__W_MLX8_I), where
+ * the set has it: each row one run of values, scales, biases.  The
+ * products are the stored matrix's, bit for bit, at every token count
+ * (the row kernels, the token lanes, the panels) and row split; rows read
+ * back (a tied embedding's lookups) are the stored values; the pack in
+ * two calls is the pack in one; groups the fused kernels leave stay as
+ * stored (pack_bytes 0). */
+static void test_mlx8_packed(int64_t rows, int64_t cols, int group, inf__dtype sb, int packs) {
+    const inf__cpu_kernels *fast = inf__cpu_kernels_fast();
+    mat m = make_mat(INF__W_MLX8, rows, cols, group, sb);
+    const int64_t bytes = fast->pack_bytes ? fast->pack_bytes(&m.w) : 0;
+    if (!packs || bytes == 0) {
+        printf("  fast MLX8 %lldx%lld group %d: read as stored\n", (long long)rows, (long long)cols, group);
+        CHECK_MSG(!packs, "fast MLX8 group %d: not repacked", group);
+        CHECK_MSG(bytes == 0 || packs, "fast MLX8 group %d: repacked where it should not be", group);
+        mat_free(&m);
+        return;
+    }
+    CHECK(bytes == rows * inf__mlx8i_row_bytes(&m.w) && bytes % 64 == 0);
+    uint8_t *buf = aligned_alloc(64, (size_t)bytes);
+    memset(buf, 0xa5, (size_t)bytes); /* the padding must be written too */
+    inf__weight pw, pw2;
+    const int64_t cut = fast->pack_rows < rows ? fast->pack_rows : rows / 2;
+    fast->pack(&m.w, 0, cut, buf, &pw);
+    fast->pack(&m.w, cut, rows, buf, &pw2);
+    CHECK(pw.fmt == INF__W_MLX8_I && pw.data == buf && pw.rows == rows && pw.cols == cols && !pw.scales);
+    CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
+    int pad_zero = 1;
+    const int64_t rb = inf__mlx8i_row_bytes(&pw), used = cols + 2 * (cols / group) * (sb == INF__DT_F32 ? 4 : 2);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = used; i < rb; i++) pad_zero &= buf[r * rb + i] == 0;
+    CHECK_MSG(pad_zero, "fast MLX8 repacked: row padding not zero");
+    float *ra = malloc((size_t)cols * 4), *rp = malloc((size_t)cols * 4);
+    int rows_same = 1;
+    for (int64_t r = 0; r < rows; r++) {
+        inf__cpu_dequant_row(&m.w, r, ra);
+        inf__cpu_dequant_row(&pw, r, rp);
+        rows_same &= memcmp(ra, rp, (size_t)cols * 4) == 0;
+    }
+    CHECK_MSG(rows_same, "fast MLX8 repacked: dequant_row differs from the stored rows");
+    free(ra); free(rp);
+    enum { NMAX = 40 };
+    float *x = malloc((size_t)(NMAX * cols) * 4);
+    for (int64_t i = 0; i < NMAX * cols; i++) x[i] = (float)(urand() * 2 - 1);
+    inf__cpu_xq q = {NMAX, cols, cols, malloc((size_t)(NMAX * cols)), malloc((size_t)(NMAX * cols / 32) * 4),
+                     malloc((size_t)(NMAX * cols / 32) * 4)};
+    fast->q8_quantize(x, cols, 0, NMAX, &q);
+    float *ys = malloc((size_t)(NMAX * rows) * 4), *yp = malloc((size_t)(NMAX * rows) * 4);
+    const int ns[] = {1, 2, 3, 4, 5, 13, 16, 17, 40};
+    int same = 1, taken = 1;
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        q.n = ns[ni];
+        taken &= fast->q8_takes(&pw, q.n);
+        fast->matmul_q8(&m.w, &q, ys, rows, 0, rows);
+        fast->matmul_q8(&pw, &q, yp, rows, 0, rows / 3 + 1);
+        fast->matmul_q8(&pw, &q, yp, rows, rows / 3 + 1, rows);
+        same &= memcmp(ys, yp, (size_t)(q.n * rows) * 4) == 0;
+    }
+    printf("  fast MLX8 repacked %3lldx%-5lld group %-3d: 1-40 tokens %s the matrix as stored\n", (long long)rows,
+           (long long)cols, group, same ? "equal to" : "DIFFER from");
+    CHECK_MSG(taken, "fast MLX8 repacked: q8_takes must take every token count");
+    CHECK_MSG(same, "fast MLX8 repacked: results differ from the stored matrix's");
+    free(q.q); free(q.d); free(q.s); free(x); free(ys); free(yp); free(buf);
+    mat_free(&m);
+}
+
 /* Precision fast: BF16 weights, several tokens, x rounded to
  * bfloat16.  Bound: each product moves by at most |w x| 2^-8 (x's rounding;
  * the dot-product accumulation adds a little), so the error relative to
@@ -752,6 +818,17 @@ int main(void) {
     test_bf16_packed(70, 544);  /* a 32-column tail chunk */
     test_bf16_packed(33, 16384);
     test_bf16_packed(20, 100);  /* cols % 32: read as stored */
+    /* the VNNI layer of the fast set repacks MLX8 (kernels_vnni.c) */
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    const int mlx8_packs = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+#else
+    const int mlx8_packs = 0;
+#endif
+    test_mlx8_packed(37, 1024, 64, INF__DT_BF16, mlx8_packs);
+    test_mlx8_packed(21, 544, 32, INF__DT_F16, mlx8_packs);  /* a 32-column tail chunk */
+    test_mlx8_packed(23, 1536, 512, INF__DT_F32, mlx8_packs);
+    test_mlx8_packed(20, 1152, 96, INF__DT_BF16, 0);          /* group 96: as stored */
     test_act_mul();
     test_pool();
     /* The f16 KV cache: every set, exact and fast (the pool's element

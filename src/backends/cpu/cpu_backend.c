@@ -210,19 +210,54 @@ static void pack_chunk(void *arg, int64_t chunk, int ith) {
     t->k->pack(t->src[j], r0, r1, t->at[j], t->dst[j]);
 }
 
-/* MADV_DONTNEED over the whole pages inside w's stored values (dense
- * formats, the ones repacked; others are left alone). */
-static int64_t dense_elem_bytes(inf__wfmt f) {
-    return f == INF__W_F32 ? 4 : f == INF__W_F16 || f == INF__W_BF16 ? 2 : 0;
+/* The memory holding w as stored, for the formats a set repacks (dense
+ * values; MLX's values, scales and biases): the regions' starts and
+ * lengths in p and n, and their count (0 for other formats). */
+static int stored_regions(const inf__weight *w, const void *p[3], int64_t n[3]) {
+    const inf__wfmt f = w->fmt;
+    const int64_t eb = f == INF__W_F32 ? 4 : f == INF__W_F16 || f == INF__W_BF16 ? 2 : 0;
+    if (eb > 0) {
+        p[0] = w->data;
+        n[0] = w->rows * w->cols * eb;
+        return 1;
+    }
+    if (f != INF__W_MLX4 && f != INF__W_MLX8) return 0;
+    p[0] = w->data;
+    n[0] = w->rows * w->cols * w->bits / 8;
+    p[1] = w->scales;
+    p[2] = w->biases;
+    n[1] = n[2] = w->rows * (w->cols / w->group) * (w->sb_dtype == INF__DT_F32 ? 4 : 2);
+    return 3;
 }
 
+/* Rows [r0, r0+rows) of w as a matrix of their own (a format that
+ * stored_regions takes). */
+static inf__weight rows_of(const inf__weight *w, int64_t r0, int64_t rows) {
+    const void *p[3] = {0};
+    int64_t n[3] = {0};
+    inf__weight v = *w;
+    const int k = stored_regions(w, p, n);
+    v.rows = rows;
+    v.data = (const char *)w->data + n[0] / w->rows * r0;
+    if (k == 3) {
+        v.scales = (const char *)w->scales + n[1] / w->rows * r0;
+        v.biases = (const char *)w->biases + n[2] / w->rows * r0;
+    }
+    return v;
+}
+
+/* MADV_DONTNEED over the whole pages inside w's stored bytes (the formats
+ * repacked; others are left alone). */
 static void give_back(const inf__weight *w) {
-    const int64_t eb = dense_elem_bytes(w->fmt);
+    const void *p[3];
+    int64_t n[3];
     const long ps = sysconf(_SC_PAGESIZE);
-    if (eb == 0 || ps <= 0) return;
-    const uintptr_t pg = (uintptr_t)ps, p = (uintptr_t)w->data,
-                    a = (p + pg - 1) & ~(pg - 1), b = (p + (uintptr_t)(w->rows * w->cols * eb)) & ~(pg - 1);
-    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* advisory: failure keeps them */
+    const int k = stored_regions(w, p, n);
+    for (int i = 0; i < k && ps > 0; i++) {
+        const uintptr_t pg = (uintptr_t)ps, s = (uintptr_t)p[i], a = (s + pg - 1) & ~(pg - 1),
+                        b = (s + (uintptr_t)n[i]) & ~(pg - 1);
+        if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* advisory: failure keeps them */
+    }
 }
 
 /* Without the memory for the copies the weights stay as stored (slower,
@@ -288,15 +323,14 @@ static void pack_weights(inf__cpu_ctx *c, int release) {
     /* the head (151,936 rows for Qwen3) in slices of PACK_HEAD_ROWS, each
      * given back once copied: the peak stays the weights plus a slice */
     const inf__weight head = c->lm_head;
-    const int64_t hb = k->pack_bytes(&head), eb = dense_elem_bytes(head.fmt);
-    if (hb > 0 && eb > 0) {
-        const int64_t prow = hb / ((head.rows + k->pack_rows - 1) / k->pack_rows * k->pack_rows);
+    const void *hp[3];
+    int64_t hn[3];
+    if (k->pack_bytes(&head) > 0 && stored_regions(&head, hp, hn) > 0) {
         inf__weight slice = head;
         for (int64_t r0 = 0; r0 < head.rows; r0 += PACK_HEAD_ROWS) {
-            slice = head;
-            slice.rows = head.rows - r0 < PACK_HEAD_ROWS ? head.rows - r0 : PACK_HEAD_ROWS;
-            slice.data = (const char *)head.data + (size_t)(r0 * head.cols * eb);
-            char *sat = at + (size_t)(r0 * prow);
+            slice = rows_of(&head, r0, head.rows - r0 < PACK_HEAD_ROWS ? head.rows - r0 : PACK_HEAD_ROWS);
+            const inf__weight before = rows_of(&head, 0, r0); /* PACK_HEAD_ROWS: whole pack_rows */
+            char *sat = at + (size_t)(r0 > 0 ? k->pack_bytes(&before) : 0);
             inf__weight *const one[1] = {&slice};
             pack_group(c, one, 1, &sat, release);
         }

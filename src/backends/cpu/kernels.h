@@ -91,8 +91,9 @@ typedef struct inf__cpu_kernels {
      * [r0, r1) of w's repacked form (r0 a multiple of pack_rows, r1 too or
      * w->rows) into dst, the start of a pack_bytes(w) region aligned to 64
      * bytes, and describes the whole repacked matrix in *out (the same
-     * for every call: out->data = dst).  Only this set's matmul_rows reads
-     * the result; q8_takes returns 0 for it. */
+     * for every call: out->data = dst).  Only this set's kernels read
+     * the result: matmul_rows a BF16_R32 matrix (q8_takes returns 0 for
+     * it), matmul_q8 an MLX8_I one (q8_takes returns 1 at every n). */
     int64_t (*pack_bytes)(const inf__weight *w);
     void (*pack)(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out);
     int64_t pack_rows;

@@ -89,6 +89,14 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         for (int64_t k = k0; k < k0 + nk; k++) out[k - k0] = inf__bf16_to_f32(p[(k / 2) * 64 + (k & 1)]);
         return;
     }
+    case INF__W_MLX8_I: { /* a row: its values, its scales, its biases (model.h) */
+        const uint8_t *q = (const uint8_t *)w->data + r * inf__mlx8i_row_bytes(w);
+        const void *sc = q + cols, *bi = (const char *)sc + (w->sb_dtype == INF__DT_F32 ? 4 : 2) * (cols / w->group);
+        for (int64_t k = k0; k < k0 + nk; k++)
+            out[k - k0] = inf__cpu_sb_get(sc, w->sb_dtype, k / w->group) * (float)q[k] +
+                          inf__cpu_sb_get(bi, w->sb_dtype, k / w->group);
+        return;
+    }
     case INF__W_MLX4:
     case INF__W_MLX8: {
         /* U32 words, values packed least-significant bits first. */
