@@ -1,10 +1,10 @@
 /* Micro-benchmark of the cpu backend's ggml block formats (not a test).
  *
- *   bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS] [-u]
+ *   bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS] [-u] [-f TYPES]
  *
  * For Q8_0, Q4_0, Q4_K, Q6_K, MLX8, MLX4 (and BF16 beside them for scale): matmul of a
  * ROWS x COLS matrix (default 2048 x 2048) of random blocks with 1 token
- * and with TOKENS tokens (default 64), for each exact kernel set this
+ * and with TOKENS tokens (default 64) (TYPES: a comma list to pick), for each exact kernel set this
  * processor has (reference, avx2, avx512; SETS: a comma list to pick).
  * Reports the median of RUNS (default 9) calls: microseconds per call, GB/s
  * of weights read, tokens/s of this matrix (n / time), and GFLOP/s.  One
@@ -108,9 +108,9 @@ static void run_mm(const inf__cpu_kernels *k, const inf__weight *w, const float 
 int main(int argc, char **argv) {
     int64_t rows = 2048, cols = 2048, ntok = 64;
     int runs = 9, copies = 1, as_stored = 0;
-    const char *sets = "reference,avx2,avx512,fast";
+    const char *sets = "reference,avx2,avx512,fast", *types = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "r:c:n:k:m:s:u")) != -1) {
+    while ((opt = getopt(argc, argv, "r:c:n:k:m:s:uf:")) != -1) {
         switch (opt) {
         case 'r': rows = atoll(optarg); break;
         case 'c': cols = atoll(optarg); break;
@@ -119,8 +119,9 @@ int main(int argc, char **argv) {
         case 'm': copies = atoi(optarg); break;
         case 's': sets = optarg; break;
         case 'u': as_stored = 1; break;
+        case 'f': types = optarg; break;
         default:
-            fprintf(stderr, "usage: bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS] [-u]\n");
+            fprintf(stderr, "usage: bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS] [-u] [-f TYPES]\n");
             return 2;
         }
     }
@@ -148,6 +149,7 @@ int main(int argc, char **argv) {
         }
         for (size_t fi = 0; fi < sizeof FMTS / sizeof FMTS[0]; fi++) {
             const fmt *f = &FMTS[fi];
+            if (types && !strstr(types, f->name)) continue;
             inf__weight *w = calloc((size_t)copies, sizeof *w);
             for (int c = 0; c < copies; c++) {
                 w[c].fmt = f->f;

@@ -81,6 +81,39 @@ AI void mlx_sb_row(const inf__weight *w, int64_t rb, int64_t r, const void **sc,
     }
 }
 
+/* n <= 16 MLX scales or biases from element i on, as f32 (lanes past n: 0). */
+AI __m512 sb16(const void *p, inf__dtype dt, int64_t i, int n) {
+    const __mmask16 m = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+    if (dt == INF__DT_F32) return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i);
+    if (dt == INF__DT_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* MLX groups of 32 to 512 columns in powers of two, whole groups per row:
+ * the fused kernels' (mlx_fusable) and mlx_sb16's. */
+static int mlx_pow2_groups(const inf__weight *w) {
+    return w->group >= 32 && w->group <= 512 && (w->group & (w->group - 1)) == 0 && w->cols % w->group == 0;
+}
+
+/* The scales d and offsets c of MLX row r's blocks [b0, b0+16) (lane j:
+ * block b0+j; lanes past the row's end 0), w with mlx_pow2_groups and b0
+ * a multiple of 16, so that the 16 blocks start a group.  Shifts and one
+ * permutation, not a division and a scalar load per group: those were
+ * most of the MLX panel decode's time (perf, bench_ggml -f MLX4). */
+AI void mlx_sb16(const inf__weight *w, int64_t rb, int64_t r, int64_t b0, __m512 *d, __m512 *c) {
+    const int gsh = __builtin_ctzll((unsigned long long)w->group), sh = gsh - 5;
+    const int64_t gpr = w->cols >> gsh, g0 = (b0 * 32) >> gsh, gb = gpr * (w->sb_dtype == INF__DT_F32 ? 4 : 2);
+    const int ng = (int)(gpr - g0 < (16 >> sh) ? gpr - g0 : (16 >> sh));
+    const __m512i idx = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                          (unsigned)sh);
+    const char *srow = w->fmt == INF__W_MLX8_I ? (const char *)w->data + r * rb + w->cols
+                                               : (const char *)w->scales + r * gb;
+    const char *brow = w->fmt == INF__W_MLX8_I ? srow + gb : (const char *)w->biases + r * gb;
+    *d = _mm512_permutexvar_ps(idx, sb16(srow, w->sb_dtype, g0, ng));
+    *c = _mm512_permutexvar_ps(idx, sb16(brow, w->sb_dtype, g0, ng));
+}
+
 /* inf__cpu_q8_decode with explicit vector code for the common formats (the
  * compiler's version of the portable loops spent ~85 ns per block in byte
  * inserts); the others through the portable one. */
@@ -199,18 +232,26 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
     case INF__W_MLX4:
     case INF__W_MLX8:
     case INF__W_MLX8_I: {
-        /* Scales and biases once per group (a group spans bpg blocks). */
-        const int64_t bpg = w->group / 32;
+        const int64_t bpg = w->group / 32, rb = row_bytes(w);
         const void *srow, *brow;
-        const int64_t rb = row_bytes(w);
         mlx_sb_row(w, rb, r, &srow, &brow);
-        for (int64_t b = 0; b < nb;) {
-            const int64_t gi = (b0 + b) / bpg;
-            const int64_t e = (gi + 1) * bpg - b0 < nb ? (gi + 1) * bpg - b0 : nb;
-            const float sd = inf__cpu_q8_sb(srow, w->sb_dtype, gi), sc = inf__cpu_q8_sb(brow, w->sb_dtype, gi);
-            for (; b < e; b++) {
-                d[b] = sd;
-                c[b] = sc;
+        if (b0 % 16 == 0 && mlx_pow2_groups(w)) {
+            for (int64_t b = 0; b < nb; b += 16) {
+                __m512 dv, cv;
+                mlx_sb16(w, rb, r, b0 + b, &dv, &cv);
+                const __mmask16 m = (__mmask16)(nb - b >= 16 ? 0xffff : (1u << (nb - b)) - 1);
+                _mm512_mask_storeu_ps(d + b, m, dv);
+                _mm512_mask_storeu_ps(c + b, m, cv);
+            }
+        } else { /* scales and biases once per group (a group spans bpg blocks) */
+            for (int64_t b = 0; b < nb;) {
+                const int64_t gi = (b0 + b) / bpg;
+                const int64_t e = (gi + 1) * bpg - b0 < nb ? (gi + 1) * bpg - b0 : nb;
+                const float sd = inf__cpu_q8_sb(srow, w->sb_dtype, gi), sc = inf__cpu_q8_sb(brow, w->sb_dtype, gi);
+                for (; b < e; b++) {
+                    d[b] = sd;
+                    c[b] = sc;
+                }
             }
         }
         if (w->fmt != INF__W_MLX4) {
@@ -641,8 +682,7 @@ enum { FUSE_NONE, FUSE_Q8_0, FUSE_Q4_0, FUSE_Q4_K, FUSE_MLX8, FUSE_MLX4 };
  * paths when their groups tile the 16-block (512-column) steps: G = 32,
  * 64, ..., 512. */
 static int mlx_fusable(const inf__weight *w) {
-    return (w->fmt == INF__W_MLX8 || w->fmt == INF__W_MLX8_I || w->fmt == INF__W_MLX4) && w->group >= 32 && w->group <= 512 && (w->group & (w->group - 1)) == 0 &&
-           w->cols % w->group == 0;
+    return (w->fmt == INF__W_MLX8 || w->fmt == INF__W_MLX8_I || w->fmt == INF__W_MLX4) && mlx_pow2_groups(w);
 }
 
 /* Blocks b, b+1 (b even) of row r as 64 u8 in column order. */
@@ -675,29 +715,9 @@ AI __m512i fused_pair(int F, const inf__weight *w, int64_t rb, int64_t r, int64_
 /* The scales d and offsets c of 16 blocks [b0, b0+16) of row r (fused
  * formats) as vectors, built in registers (16 scalar stores then a vector
  * load of them stalled on store forwarding). */
-/* n <= 16 MLX scales or biases from element i on, as f32 (lanes past n: 0). */
-AI __m512 sb16(const void *p, inf__dtype dt, int64_t i, int n) {
-    const __mmask16 m = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
-    if (dt == INF__DT_F32) return _mm512_maskz_loadu_ps(m, (const float *)p + i);
-    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i);
-    if (dt == INF__DT_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
 AI void fused_scales(int F, const inf__weight *w, int64_t rb, int64_t r, int64_t b0, __m512 *d, __m512 *c) {
-    if (F == FUSE_MLX8 || F == FUSE_MLX4) { /* block b's group: b * 32 / G, G a power of two (mlx_fusable) */
-        /* shifts, not divisions: two idivs per row and chunk here cost
-         * MLX8 decode ~5% (perf) */
-        const int gsh = __builtin_ctzll((unsigned long long)w->group), sh = gsh - 5;
-        const int64_t g0 = (b0 * 32) >> gsh, gb = (w->cols >> gsh) * (w->sb_dtype == INF__DT_F32 ? 4 : 2);
-        const int ng = 16 >> sh > 0 ? 16 >> sh : 1;
-        const __m512i idx = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                              (unsigned)sh);
-        const char *srow = w->fmt == INF__W_MLX8_I ? (const char *)w->data + r * rb + w->cols
-                                                   : (const char *)w->scales + r * gb;
-        const char *brow = w->fmt == INF__W_MLX8_I ? srow + gb : (const char *)w->biases + r * gb;
-        *d = _mm512_permutexvar_ps(idx, sb16(srow, w->sb_dtype, g0, ng));
-        *c = _mm512_permutexvar_ps(idx, sb16(brow, w->sb_dtype, g0, ng));
+    if (F == FUSE_MLX8 || F == FUSE_MLX4) {
+        mlx_sb16(w, rb, r, b0, d, c);
         return;
     }
     if (F == FUSE_Q4_0) {
