@@ -469,6 +469,9 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
         c->att_o2 = malloc((size_t)(arows * d->head_dim) * 4);
         ok = c->x && c->h && c->o && c->q && c->att && c->k && c->v && c->gate &&
              c->up && c->cs && c->sn && c->scores && c->att_q && c->att_o && c->att_o2;
+        c->scratch_bytes = 4 * (R * (2 * H + c->ldh + qd + c->ld_att + 2 * kvd + 2 * c->ld_ffn +
+                                     2 * c->half) +
+                                arows * (c->lds + 3 * (int64_t)d->head_dim));
         if (ok && c->kern->matmul_q8) { /* rounded matmul inputs (fast) */
             int64_t mc = H > qd ? H : qd;
             mc = mc > I ? mc : I;
@@ -477,11 +480,8 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
             c->xq.d = malloc((size_t)(R * (mc / 32 + 1)) * 4);
             c->xq.s = malloc((size_t)(R * (mc / 32 + 1)) * 4);
             ok = c->xq.q && c->xq.d && c->xq.s;
-            c->scratch_bytes += R * (c->xq.ld + 8 * (mc / 32 + 1));
+            c->scratch_bytes += R * (c->xq.ld + 8 * (mc / 32 + 1)); /* after the sum above, not under it */
         }
-        c->scratch_bytes = 4 * (R * (2 * H + c->ldh + qd + c->ld_att + 2 * kvd + 2 * c->ld_ffn +
-                                     2 * c->half) +
-                                arows * (c->lds + 3 * (int64_t)d->head_dim));
         note_alloc(c);
     }
     if (!ok) {
