@@ -514,6 +514,21 @@ static void test_q8_mlx_tokens(inf__wfmt fmt, int64_t rows, int64_t cols, int gr
     mat_free(&m);
 }
 
+/* 1 when every row of the repacked matrix p reads back (dequant_row, as a
+ * tied embedding table's lookups do) bit for bit as the stored w's. */
+static int same_rows(const inf__weight *w, const inf__weight *p) {
+    float *a = malloc((size_t)w->cols * 4), *b = malloc((size_t)w->cols * 4);
+    int same = 1;
+    for (int64_t r = 0; r < w->rows; r++) {
+        inf__cpu_dequant_row(w, r, a);
+        inf__cpu_dequant_row(p, r, b);
+        same &= memcmp(a, b, (size_t)w->cols * 4) == 0;
+    }
+    free(a);
+    free(b);
+    return same;
+}
+
 /* Precision fast's repacked MLX8 (kernels.h: pack; INF__W_MLX8_I), where
  * the set has it: each row one run of values, scales, biases.  The
  * products are the stored matrix's, bit for bit, at every token count
@@ -546,15 +561,7 @@ static void test_mlx8_packed(int64_t rows, int64_t cols, int group, inf__dtype s
     for (int64_t r = 0; r < rows; r++)
         for (int64_t i = used; i < rb; i++) pad_zero &= buf[r * rb + i] == 0;
     CHECK_MSG(pad_zero, "fast MLX8 repacked: row padding not zero");
-    float *ra = malloc((size_t)cols * 4), *rp = malloc((size_t)cols * 4);
-    int rows_same = 1;
-    for (int64_t r = 0; r < rows; r++) {
-        inf__cpu_dequant_row(&m.w, r, ra);
-        inf__cpu_dequant_row(&pw, r, rp);
-        rows_same &= memcmp(ra, rp, (size_t)cols * 4) == 0;
-    }
-    CHECK_MSG(rows_same, "fast MLX8 repacked: dequant_row differs from the stored rows");
-    free(ra); free(rp);
+    CHECK_MSG(same_rows(&m.w, &pw), "fast MLX8 repacked: dequant_row differs from the stored rows");
     enum { NMAX = 40 };
     float *x = malloc((size_t)(NMAX * cols) * 4);
     for (int64_t i = 0; i < NMAX * cols; i++) x[i] = (float)(urand() * 2 - 1);
@@ -658,15 +665,7 @@ static void test_bf16_packed(int64_t rows, int64_t cols) {
     CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
     CHECK(bf->q8_takes == NULL || bf->q8_takes(&pw, 40) == 0);
     /* rows read back (a tied embedding table's lookups): the stored values */
-    float *ra = malloc((size_t)cols * 4), *rb = malloc((size_t)cols * 4);
-    int rows_same = 1;
-    for (int64_t r = 0; r < rows; r++) {
-        inf__cpu_dequant_row(&m.w, r, ra);
-        inf__cpu_dequant_row(&pw, r, rb);
-        rows_same &= memcmp(ra, rb, (size_t)cols * 4) == 0;
-    }
-    CHECK_MSG(rows_same, "fast BF16 repacked: dequant_row differs from the stored rows");
-    free(ra); free(rb);
+    CHECK_MSG(same_rows(&m.w, &pw), "fast BF16 repacked: dequant_row differs from the stored rows");
     const int ns[] = {1, 2, 3, 4, 5, 13, 29, 40};
     double worst_small = 0;
     int same = 1, pad_ok = 1;
