@@ -56,7 +56,8 @@ AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
     return _mm512_permutex2var_epi16(first, idx, _mm512_loadu_si512((const void *)(p + 8)));
 }
 
-/* Bytes of row r (data only; scales of MLX are small) for the prefetch. */
+/* Bytes from one row to the next: MLX as stored its values only (the
+ * scales and biases lie apart and are small), repacked MLX8 the whole row. */
 static int64_t row_bytes(const inf__weight *w) {
     if (w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) return w->cols * w->bits / 8;
     if (w->fmt == INF__W_MLX8_I) return inf__mlx8i_row_bytes(w); /* its scales and biases too */
