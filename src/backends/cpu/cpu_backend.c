@@ -203,10 +203,8 @@ typedef struct pack_task {
 static void pack_chunk(void *arg, int64_t chunk, int ith) {
     const pack_task *t = arg;
     (void)ith;
-    int j = 0;
-    while (chunk >= t->first_chunk[j + 1]) j++;
-    const int64_t r0 = (chunk - t->first_chunk[j]) * PACK_CHUNK_ROWS;
-    const int64_t r1 = r0 + PACK_CHUNK_ROWS < t->src[j]->rows ? r0 + PACK_CHUNK_ROWS : t->src[j]->rows;
+    int64_t r0, r1;
+    const int j = inf__cpu_chunk_rows(t->first_chunk, t->src, PACK_CHUNK_ROWS, chunk, &r0, &r1);
     t->k->pack(t->src[j], r0, r1, t->at[j], t->dst[j]);
 }
 

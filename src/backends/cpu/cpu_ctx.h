@@ -104,6 +104,18 @@ typedef struct inf__cpu_ctx {
 } inf__cpu_ctx;
 
 
+/* A pool job over matrices w[0..) laid end to end in chunks of per rows,
+ * matrix j from chunk first_chunk[j] on: chunk's matrix (returned) and its
+ * rows [*r0, *r1).  forward.c's matmuls and cpu_backend.c's packing. */
+static inline int inf__cpu_chunk_rows(const int64_t *first_chunk, const inf__weight *const *w, int64_t per,
+                                      int64_t chunk, int64_t *r0, int64_t *r1) {
+    int j = 0;
+    while (chunk >= first_chunk[j + 1]) j++;
+    *r0 = (chunk - first_chunk[j]) * per;
+    *r1 = *r0 + per < w[j]->rows ? *r0 + per : w[j]->rows;
+    return j;
+}
+
 /* Records that blocks [0, hw) have been written (the memory in use). */
 void inf__cpu_note_blocks(inf__cpu_ctx *c, int32_t hw);
 

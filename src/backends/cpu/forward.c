@@ -40,11 +40,8 @@ typedef struct mm_task {
 static void mm_chunk(void *arg, int64_t chunk, int ith) {
     const mm_task *t = arg;
     (void)ith;
-    int j = 0;
-    while (chunk >= t->first_chunk[j + 1]) j++;
-    const int64_t rows = t->w[j]->rows;
-    const int64_t r0 = (chunk - t->first_chunk[j]) * t->rows_per_chunk;
-    const int64_t r1 = r0 + t->rows_per_chunk < rows ? r0 + t->rows_per_chunk : rows;
+    int64_t r0, r1;
+    const int j = inf__cpu_chunk_rows(t->first_chunk, t->w, t->rows_per_chunk, chunk, &r0, &r1);
     if (t->xq) t->kern->matmul_q8(t->w[j], t->xq, t->y[j], t->ldy[j], r0, r1);
     else t->kern->matmul_rows(t->w[j], t->x, t->ldx, t->n, t->y[j], t->ldy[j], r0, r1);
 }

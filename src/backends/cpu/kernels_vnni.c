@@ -66,19 +66,19 @@ static int64_t row_bytes(const inf__weight *w) {
 
 /* An MLX row's values and its scales and biases: apart from each other as
  * stored (MLX4, MLX8), one after the other as repacked (MLX8_I, model.h).
- * rb: row_bytes(w), computed once by the caller (a division per call cost
+ * rb: row_bytes(w); gb: the bytes of a row's scales (cols / group times
+ * their size); both computed once by the caller (a division per call cost
  * the fused decode loop its speed). */
 AI const uint8_t *mlx_vals(const inf__weight *w, int64_t rb, int64_t r) {
     return (const uint8_t *)w->data + r * rb;
 }
-AI void mlx_sb_row(const inf__weight *w, int64_t rb, int64_t r, const void **sc, const void **bi) {
-    const int64_t gpr = w->cols / w->group, sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+AI void mlx_sb_row(const inf__weight *w, int64_t rb, int64_t gb, int64_t r, const char **sc, const char **bi) {
     if (w->fmt == INF__W_MLX8_I) {
-        *sc = mlx_vals(w, rb, r) + w->cols;
-        *bi = (const char *)*sc + gpr * sbs;
+        *sc = (const char *)mlx_vals(w, rb, r) + w->cols;
+        *bi = *sc + gb;
     } else {
-        *sc = (const char *)w->scales + r * gpr * sbs;
-        *bi = (const char *)w->biases + r * gpr * sbs;
+        *sc = (const char *)w->scales + r * gb;
+        *bi = (const char *)w->biases + r * gb;
     }
 }
 
@@ -108,9 +108,8 @@ AI void mlx_sb16(const inf__weight *w, int64_t rb, int64_t r, int64_t b0, __m512
     const int ng = (int)(gpr - g0 < (16 >> sh) ? gpr - g0 : (16 >> sh));
     const __m512i idx = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                           (unsigned)sh);
-    const char *srow = w->fmt == INF__W_MLX8_I ? (const char *)w->data + r * rb + w->cols
-                                               : (const char *)w->scales + r * gb;
-    const char *brow = w->fmt == INF__W_MLX8_I ? srow + gb : (const char *)w->biases + r * gb;
+    const char *srow, *brow;
+    mlx_sb_row(w, rb, gb, r, &srow, &brow);
     *d = _mm512_permutexvar_ps(idx, sb16(srow, w->sb_dtype, g0, ng));
     *c = _mm512_permutexvar_ps(idx, sb16(brow, w->sb_dtype, g0, ng));
 }
@@ -234,8 +233,6 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
     case INF__W_MLX8:
     case INF__W_MLX8_I: {
         const int64_t bpg = w->group / 32, rb = row_bytes(w);
-        const void *srow, *brow;
-        mlx_sb_row(w, rb, r, &srow, &brow);
         if (b0 % 16 == 0 && mlx_pow2_groups(w)) {
             for (int64_t b = 0; b < nb; b += 16) {
                 __m512 dv, cv;
@@ -245,6 +242,8 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
                 _mm512_mask_storeu_ps(c + b, m, cv);
             }
         } else { /* scales and biases once per group (a group spans bpg blocks) */
+            const char *srow, *brow;
+            mlx_sb_row(w, rb, w->cols / w->group * (w->sb_dtype == INF__DT_F32 ? 4 : 2), r, &srow, &brow);
             for (int64_t b = 0; b < nb;) {
                 const int64_t gi = (b0 + b) / bpg;
                 const int64_t e = (gi + 1) * bpg - b0 < nb ? (gi + 1) * bpg - b0 : nb;
@@ -1203,8 +1202,8 @@ static void vnni_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, i
     const int64_t rb = inf__mlx8i_row_bytes(out), gb = w->cols / w->group * (w->sb_dtype == INF__DT_F32 ? 4 : 2);
     for (int64_t r = r0; r < r1; r++) {
         uint8_t *o = (uint8_t *)dst + r * rb;
-        const void *sc, *bi;
-        mlx_sb_row(w, w->cols, r, &sc, &bi);
+        const char *sc, *bi;
+        mlx_sb_row(w, w->cols, gb, r, &sc, &bi);
         memcpy(o, mlx_vals(w, w->cols, r), (size_t)w->cols);
         memcpy(o + w->cols, sc, (size_t)gb);
         memcpy(o + w->cols + gb, bi, (size_t)gb);
