@@ -89,6 +89,16 @@ typedef enum inf__wfmt {
      * biases (sb_dtype), zeros up to the next multiple of 64 bytes;
      * scales and biases are NULL; w = scale*q + bias as for MLX8. */
     INF__W_MLX8_I,
+    /* Never in a file: Q4_0 rows repacked at load 16 at a time (the cpu
+     * backend's int8 kernels under precision fast), so that one 64-byte
+     * load holds four columns of 16 rows.  Row group g (rows 16g .. 16g+15;
+     * rows past `rows` are zero) starts at data + g *
+     * inf__q4r16_group_bytes(w): first its cols/32 blocks' scales, 16 f16
+     * per block (row i's Q4_0 d at index i), then the blocks' nibbles, 256
+     * bytes per block in four parts of 64: bytes 4i .. 4i+3 of part k are
+     * row i's Q4_0 bytes 4k .. 4k+3 (low nibble: column 4k+j of the block,
+     * high: column 16+4k+j).  w = d * (q - 8) as for Q4_0. */
+    INF__W_Q4_0_R16,
     INF__W_COUNT
 } inf__wfmt;
 
@@ -121,6 +131,12 @@ typedef struct inf__weight {
 static inline int64_t inf__mlx8i_row_bytes(const inf__weight *w) {
     const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
     return (w->cols + 2 * (w->cols / w->group) * sbs + 63) / 64 * 64;
+}
+
+/* Bytes per 16-row group of an INF__W_Q4_0_R16 matrix (above): Q4_0's
+ * 18 bytes per row and block of 32 columns. */
+static inline int64_t inf__q4r16_group_bytes(const inf__weight *w) {
+    return w->cols / 32 * 288;
 }
 
 /* A 1-D vector (norm weight, bias) as stored: fmt F32/F16/BF16 or NONE. */

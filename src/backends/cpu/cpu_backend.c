@@ -209,7 +209,7 @@ static void pack_chunk(void *arg, int64_t chunk, int ith) {
 }
 
 /* The memory holding w as stored, for the formats a set repacks (dense
- * values; MLX's values, scales and biases): the regions' starts and
+ * values, ggml's blocks; MLX's values, scales and biases): the regions' starts and
  * lengths in p and n, and their count (0 for other formats). */
 static int stored_regions(const inf__weight *w, const void *p[3], int64_t n[3]) {
     const inf__wfmt f = w->fmt;
@@ -217,6 +217,11 @@ static int stored_regions(const inf__weight *w, const void *p[3], int64_t n[3]) 
     if (eb > 0) {
         p[0] = w->data;
         n[0] = w->rows * w->cols * eb;
+        return 1;
+    }
+    if (inf__cpu_is_ggml(f)) {
+        p[0] = w->data;
+        n[0] = w->rows * (w->cols / inf__cpu_ggml_block_elems(f)) * inf__cpu_ggml_block_bytes(f);
         return 1;
     }
     if (f != INF__W_MLX4 && f != INF__W_MLX8) return 0;

@@ -97,6 +97,20 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
                           inf__cpu_sb_get(bi, w->sb_dtype, k / w->group);
         return;
     }
+    case INF__W_Q4_0_R16: { /* 16 rows interleaved (model.h): row r's Q4_0 blocks put back together */
+        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q4r16_group_bytes(w);
+        const int64_t nb = cols / 32, i = r % 16;
+        uint8_t blk[18];
+        float tmp[32];
+        for (int64_t b = k0 / 32; b * 32 < k0 + nk; b++) {
+            memcpy(blk, g + b * 32 + 2 * i, 2);
+            for (int k = 0; k < 4; k++) memcpy(blk + 2 + 4 * k, g + nb * 32 + b * 256 + 64 * k + 4 * i, 4);
+            inf__cpu_ggml_dequant_block(INF__W_Q4_0, blk, tmp);
+            const int64_t lo = b * 32 > k0 ? b * 32 : k0, hi = b * 32 + 32 < k0 + nk ? b * 32 + 32 : k0 + nk;
+            memcpy(out + (lo - k0), tmp + (lo - b * 32), (size_t)(hi - lo) * 4);
+        }
+        return;
+    }
     case INF__W_MLX4:
     case INF__W_MLX8: {
         /* U32 words, values packed least-significant bits first. */

@@ -284,6 +284,9 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
         }
         return;
     }
+    case INF__W_Q4_0_R16:
+        inf__cpu_r16_decode(w, r, b0, nb, u, d, c);
+        return;
     default:
         inf__cpu_q8_decode(w, r, b0, nb, u, d, c);
         return;
@@ -335,6 +338,22 @@ static void prefetch_sb(const inf__weight *w, int64_t r, int64_t b0) {
 static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb, panel *p) {
     float dd[2 * KB], cc[KB];
     const int64_t nd = w->fmt == INF__W_Q6_K ? 2 * nb : nb; /* scales per row */
+    if (w->fmt == INF__W_Q4_0_R16 && r % 16 == 0) {
+        /* already 16 rows' dwords side by side: the whole group (rows past
+         * nr are computed and never stored; past the matrix they are 0) */
+        for (int h = 0; h < MR; h += 16) {
+            if (h < nr) {
+                inf__cpu_r16_panel(w, r + h, b0, nb, &p->pan[0][h], MR, &p->d[0][h], &p->c[0][h], MR);
+                continue;
+            }
+            for (int64_t g = 0; g < 8 * nb; g++) memset(&p->pan[g][h], 0, 64);
+            for (int64_t b = 0; b < nb; b++) {
+                memset(&p->d[b][h], 0, 64);
+                memset(&p->c[b][h], 0, 64);
+            }
+        }
+        return;
+    }
     for (int i = 0; i < MR; i++) {
         if (i < nr) {
             decode(w, r + i, b0, nb, p->rows[i], dd, cc);
@@ -1144,7 +1163,8 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
     /* Q6_K (scales per 16 columns): the panel GEMM, and rows_q6k for fewer
      * tokens */
     if (w->fmt == INF__W_Q6_K) return w->cols % 256 == 0;
-    if (w->fmt == INF__W_MLX8_I) return 1; /* this set's own layout: only it reads it */
+    /* this set's own layouts: only it reads them */
+    if (w->fmt == INF__W_MLX8_I || w->fmt == INF__W_Q4_0_R16) return 1;
     if (!inf__cpu_q8_form(w)) return 0;
     /* one token of MLX4 (and of MLX8 whose groups the fused row kernel
      * does not take): the avx2-fast kernel (kernels_q8.c), faster there */
@@ -1155,6 +1175,10 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
 
 static void vnni_matmul_q8(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
                            int64_t r0, int64_t r1) {
+    if (w->fmt == INF__W_Q4_0_R16 && xq->n <= T16_MAX) {
+        inf__cpu_r16_matmul(w, xq, y, ldy, r0, r1);
+        return;
+    }
     if (xq->n >= Q8_GEMM_MIN && xq->n <= T16_MAX && w->fmt != INF__W_Q6_K &&
         lanes_gemm(w, xq, y, ldy, r0, r1))
         return;
@@ -1187,10 +1211,15 @@ static const inf__cpu_kernels *vnni_under;
 
 static int64_t vnni_pack_bytes(const inf__weight *w) {
     if (w->fmt == INF__W_MLX8 && mlx_fusable(w) && w->rows > 0) return w->rows * inf__mlx8i_row_bytes(w);
+    if (w->fmt == INF__W_Q4_0) return inf__cpu_r16_pack_bytes(w);
     return vnni_under->pack_bytes ? vnni_under->pack_bytes(w) : 0;
 }
 
 static void vnni_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
+    if (w->fmt == INF__W_Q4_0) {
+        inf__cpu_r16_pack(w, r0, r1, dst, out);
+        return;
+    }
     if (w->fmt != INF__W_MLX8) {
         vnni_under->pack(w, r0, r1, dst, out);
         return;
@@ -1218,7 +1247,7 @@ const inf__cpu_kernels *inf__cpu_vnni_build(const inf__cpu_kernels *under) {
     vnni_set = *under;
     vnni_set.pack_bytes = vnni_pack_bytes;
     vnni_set.pack = vnni_pack;
-    vnni_set.pack_rows = under->pack_rows > 0 ? under->pack_rows : 1;
+    vnni_set.pack_rows = under->pack_rows > 16 ? under->pack_rows : 16; /* Q4_0_R16's groups; BF16's panels: 32 */
     vnni_set.name = "avx512-fast";
     vnni_set.q8_quantize = vnni_quantize;
     vnni_set.q8_takes = vnni_q8_takes;

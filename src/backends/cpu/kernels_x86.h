@@ -28,6 +28,24 @@ const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512);  /*
 const inf__cpu_kernels *inf__cpu_vnni_build(const inf__cpu_kernels *under);   /* kernels_vnni.c */
 const inf__cpu_kernels *inf__cpu_amx_build(const inf__cpu_kernels *under);    /* kernels_amx.c */
 
+/* Q4_0 rows interleaved 16 at a time (INF__W_Q4_0_R16, model.h; kernels_r16.c,
+ * AVX-512 VNNI): the avx512-fast set's layout for Q4_0 and its kernels.
+ * _pack_bytes / _pack: kernels.h's pack hooks for a Q4_0 matrix (0 bytes
+ * for any other), r0 a multiple of 16.  _matmul: matmul_q8 on an R16
+ * matrix, any token count and row range.  _decode: kernels_vnni.c's
+ * decode() of row r (u8 values in column order, d, c = -8d).  _panel:
+ * blocks [b0, b0+nb) of rows [r, r+16) (r a multiple of 16) as the panel
+ * GEMM's transposed u8 (dword (8b+j, i) at pan[(8b+j)*ldp + i]: row i's
+ * values of columns 4j..4j+3 of block b) and d, c at [b*ldd + i]. */
+int64_t inf__cpu_r16_pack_bytes(const inf__weight *w);
+void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out);
+void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
+                         int64_t r1);
+void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint8_t *restrict u,
+                         float *restrict d, float *restrict c);
+void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint32_t *pan, int64_t ldp,
+                        float *d, float *c, int64_t ldd);
+
 /* ggml block formats (kernels_ggml.c).  inf__cpu_ggml_is: Q8_0 .. Q6_K.
  * _decode: one token, rows [r0, r1), y[r] = W[r] . x; returns 0 (nothing
  * written) for a type or size it has no kernel for.  _tile: rows
