@@ -99,6 +99,17 @@ typedef enum inf__wfmt {
      * row i's Q4_0 bytes 4k .. 4k+3 (low nibble: column 4k+j of the block,
      * high: column 16+4k+j).  w = d * (q - 8) as for Q4_0. */
     INF__W_Q4_0_R16,
+    /* Never in a file: Q4_K rows repacked at load 16 at a time, as
+     * INF__W_Q4_0_R16 for the same kernels.  Row group g starts at data +
+     * g * inf__q4kr16_group_bytes(w); in it, super-block s (columns 256s ..
+     * 256s+255) at s * 2368 holds: d[16] and dmin[16] (f16; index i: row
+     * i), then for each of the 8 sub-blocks j of 32 columns 16 bytes of
+     * scales and 16 of minimums (u8, 0..63: ggml's 6-bit values
+     * unpacked; index i: row i), then the nibbles: 4 pairs of sub-blocks
+     * (2p, 2p+1) x 8 parts of 64 bytes, bytes 4i .. 4i+3 of part k being
+     * row i's Q4_K bytes 32p+4k .. 32p+4k+3 (low nibble: column 4k+j' of
+     * sub-block 2p, high: of sub-block 2p+1).  w = d*sc*q - dmin*mn. */
+    INF__W_Q4_K_R16,
     INF__W_COUNT
 } inf__wfmt;
 
@@ -137,6 +148,12 @@ static inline int64_t inf__mlx8i_row_bytes(const inf__weight *w) {
  * 18 bytes per row and block of 32 columns. */
 static inline int64_t inf__q4r16_group_bytes(const inf__weight *w) {
     return w->cols / 32 * 288;
+}
+
+/* Bytes per 16-row group of an INF__W_Q4_K_R16 matrix (above): 2368 per
+ * super-block (Q4_K's 16 x 144 and 64 for the scales unpacked). */
+static inline int64_t inf__q4kr16_group_bytes(const inf__weight *w) {
+    return w->cols / 256 * 2368;
 }
 
 /* A 1-D vector (norm weight, bias) as stored: fmt F32/F16/BF16 or NONE. */

@@ -646,48 +646,43 @@ static void test_int8(void) {
     }
 }
 
-/* Precision fast's repacked Q4_0 (kernels.h: pack; INF__W_Q4_0_R16), where
- * the set has it: the pack in two calls equals the pack in one, the last
- * group's missing rows are zero, every row reads back bit for bit
- * (dequant_row), q8_takes takes every token count, and matmul_q8 on the
- * repacked matrix at 1-64 tokens (the 16-row kernel and the panel GEMM)
- * is within 1e-5 of sum |w x| of the portable integer matmul on the
- * stored one, whatever the row split (5 and rows - 7: inside groups). */
-static void test_q4_0_r16(int64_t rows, int64_t cols) {
+/* Precision fast's 4-bit matrices repacked 16 rows at a time (kernels.h:
+ * pack; INF__W_Q4_0_R16, INF__W_Q4_K_R16), where the set has them: every
+ * byte of the layout written (two packs over different fillings agree,
+ * the second in two calls), the last group's missing rows zero, every row
+ * read back bit for bit (dequant_row, dequant_range), q8_takes takes every
+ * token count, and matmul_q8 on the repacked matrix at 1-64 tokens (the
+ * 16-row kernel and the panel GEMM) within 1e-5 of sum |w x| of the
+ * portable integer matmul on the stored one, whatever the row split (5 and
+ * rows - 7: inside groups). */
+static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     const inf__cpu_kernels *fast = inf__cpu_kernels_fast(), *ref = &inf__cpu_kernels_ref_fast;
-    gmat g = make_gmat(&FMTS[1], rows, cols);
+    const fmt_info *fi = &FMTS[fi_index];
+    gmat g = make_gmat(fi, rows, cols);
     const int64_t bytes = fast->pack_bytes ? fast->pack_bytes(&g.w) : 0;
     if (bytes == 0) {
-        printf("  %s Q4_0 %lldx%lld: read as stored (no repacked layout here)\n", fast->name, (long long)rows,
-               (long long)cols);
+        printf("  %s %s %lldx%lld: read as stored (no repacked layout here)\n", fast->name, fi->name,
+               (long long)rows, (long long)cols);
         gmat_free(&g);
         return;
     }
-    const int64_t groups = (rows + 15) / 16;
-    CHECK(bytes == groups * (cols / 32) * 288 && fast->pack_rows % 16 == 0);
-    uint8_t *buf = aligned_alloc(64, (size_t)(bytes + 63) / 64 * 64);
-    memset(buf, 0xa5, (size_t)bytes); /* the missing rows must be written too */
+    const int64_t groups = (rows + 15) / 16, per_row = cols / fi->elems * fi->bytes;
+    CHECK(bytes >= groups * 16 * per_row && bytes <= groups * 16 * per_row * 21 / 20 && fast->pack_rows % 16 == 0);
+    uint8_t *buf = aligned_alloc(64, (size_t)(bytes + 63) / 64 * 64), *one = aligned_alloc(64, (size_t)(bytes + 63) / 64 * 64);
+    memset(buf, 0xa5, (size_t)bytes);
+    memset(one, 0x5a, (size_t)bytes);
     inf__weight pw, pw2;
     fast->pack(&g.w, 0, 16, buf, &pw);
     fast->pack(&g.w, 16, rows, buf, &pw2);
-    CHECK(pw.fmt == INF__W_Q4_0_R16 && pw.data == buf && pw.rows == rows && pw.cols == cols);
+    CHECK(pw.data == buf && pw.rows == rows && pw.cols == cols && pw.fmt != g.w.fmt &&
+          (pw.fmt == INF__W_Q4_0_R16 || pw.fmt == INF__W_Q4_K_R16));
     CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
-    uint8_t *one = aligned_alloc(64, (size_t)(bytes + 63) / 64 * 64);
     fast->pack(&g.w, 0, rows, one, &pw2);
-    CHECK_MSG(memcmp(buf, one, (size_t)bytes) == 0, "Q4_0 repacked: two calls differ from one");
+    CHECK_MSG(memcmp(buf, one, (size_t)bytes) == 0, "%s repacked: a byte left unwritten, or two calls differ from one",
+              fi->name);
     free(one);
-    const int64_t nb = cols / 32, gb = nb * 288;
-    int pad_zero = 1;
-    for (int64_t i = rows % 16 ? rows % 16 : 16; i < 16; i++)
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *grp = buf + (groups - 1) * gb;
-            pad_zero &= grp[b * 32 + 2 * i] == 0 && grp[b * 32 + 2 * i + 1] == 0;
-            for (int k = 0; k < 4; k++)
-                for (int j = 0; j < 4; j++) pad_zero &= grp[nb * 32 + b * 256 + 64 * k + 4 * i + j] == 0;
-        }
-    CHECK_MSG(pad_zero, "Q4_0 repacked: the missing rows are not zero");
     float *a = malloc((size_t)cols * 4), *b = malloc((size_t)cols * 4);
-    int same = 1;
+    int same = 1, pad_zero = 1;
     for (int64_t r = 0; r < rows; r++) {
         inf__cpu_dequant_row(&g.w, r, a);
         inf__cpu_dequant_row(&pw, r, b);
@@ -695,7 +690,12 @@ static void test_q4_0_r16(int64_t rows, int64_t cols) {
         inf__cpu_dequant_range(&pw, r, 40, cols - 57, b); /* partial blocks at both ends */
         same &= memcmp(a + 40, b, (size_t)(cols - 57) * 4) == 0;
     }
-    CHECK_MSG(same, "Q4_0 repacked: dequant_row differs from the stored rows");
+    for (int64_t r = rows; r < groups * 16; r++) { /* the layout holds them: zero */
+        inf__cpu_dequant_row(&pw, r, b);
+        for (int64_t k = 0; k < cols; k++) pad_zero &= b[k] == 0;
+    }
+    CHECK_MSG(same, "%s repacked: dequant_row differs from the stored rows", fi->name);
+    CHECK_MSG(pad_zero, "%s repacked: the missing rows are not zero", fi->name);
     free(a); free(b);
     static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 13, 16, 17, 64};
     const int64_t nmax = 64;
@@ -719,11 +719,11 @@ static void test_q4_0_r16(int64_t rows, int64_t cols) {
         if (e > worst) worst = e;
         split_same &= memcmp(yk, ys, (size_t)(n * rows) * 4) == 0;
     }
-    printf("  %s Q4_0 repacked %lldx%lld: 1-64 tokens within %.2e of the portable integer matmul\n", fast->name,
-           (long long)rows, (long long)cols, worst);
-    CHECK_MSG(taken, "Q4_0 repacked: q8_takes must take every token count");
-    CHECK_MSG(worst <= 1e-5, "Q4_0 repacked: rel err vs the portable integer matmul %g", worst);
-    CHECK_MSG(split_same, "Q4_0 repacked: the result depends on the row split");
+    printf("  %s %s repacked %lldx%lld: 1-64 tokens within %.2e of the portable integer matmul\n", fast->name,
+           fi->name, (long long)rows, (long long)cols, worst);
+    CHECK_MSG(taken, "%s repacked: q8_takes must take every token count", fi->name);
+    CHECK_MSG(worst <= 1e-5, "%s repacked: rel err vs the portable integer matmul %g", fi->name, worst);
+    CHECK_MSG(split_same, "%s repacked: the result depends on the row split", fi->name);
     xq_free(&qr);
     xq_free(&qk);
     free(x); free(yr); free(yk); free(ys); free(buf);
@@ -732,9 +732,12 @@ static void test_q4_0_r16(int64_t rows, int64_t cols) {
 
 int main(void) {
     test_int8();
-    test_q4_0_r16(67, 1056); /* a partial last group; 33 blocks (an odd count) */
-    test_q4_0_r16(64, 1024);
-    test_q4_0_r16(37, 544);
+    test_r16(1, 67, 1056); /* Q4_0: a partial last group; 33 blocks (an odd count) */
+    test_r16(1, 64, 1024);
+    test_r16(1, 37, 544);
+    test_r16(7, 67, 1024); /* Q4_K */
+    test_r16(7, 48, 256);
+    test_r16(7, 21, 2560);
     test_literal();
     test_packed();
     test_gguf_py();

@@ -1,27 +1,32 @@
 /*
- * Q4_0 rows interleaved 16 at a time (INF__W_Q4_0_R16, model.h): the
- * layout the avx512-fast set (kernels_vnni.c) repacks Q4_0 matrices into at
- * load (kernels.h: pack), and its kernels.
+ * 4-bit rows interleaved 16 at a time (INF__W_Q4_0_R16, INF__W_Q4_K_R16,
+ * model.h): the layouts the avx512-fast set (kernels_vnni.c) repacks Q4_0
+ * and Q4_K matrices into at load (kernels.h: pack), and their kernels.
  *
- * Why.  As stored, a Q4_0 row is a run of 18-byte blocks; the row kernel
- * (kernels_vnni.c: rows_q4) unpacks a row's nibbles once into registers
- * and then spends, per token and 128 columns, two vpdpbusd, a conversion,
- * a scale permutation and an FMA, plus a horizontal sum per row at the
- * end.  So 4 tokens cost 3x one (bench_ggml -f Q4_0 -m 1, 2048x1024, CPU
- * time: 40 us for 1 token, 123 us for 4): the 4-stream batch and short
- * prompts pay for it, and at 1 token the unpack and the sums keep the
- * kernel below the memory's speed.  Interleaved, one 64-byte load holds
- * four columns of 16 rows (dword i: row i); a token's four int8 are
+ * Why.  As stored, a row is a run of blocks; the row kernels
+ * (kernels_vnni.c: rows_q4) unpack a row's nibbles once into registers and
+ * then spend, per token and 128 columns, two vpdpbusd, a conversion, a
+ * scale permutation and an FMA, plus a horizontal sum per row at the end.
+ * So 4 tokens cost 3x one (bench_ggml -f Q4_0 -m 1, 2048x1024, CPU time:
+ * 40 us for 1 token, 123 us for 4; Q4_K 42 and 232): the 4-stream batch
+ * and short prompts pay for it, and at 1 token the unpack and the sums
+ * keep the kernel below the memory's speed.  Interleaved, one 64-byte load
+ * holds four columns of 16 rows (dword i: row i); a token's four int8 are
  * broadcast to every lane, so one vpdpbusd advances 16 rows by 4 columns
  * and the 16 sums come out in y's order, with no horizontal sum; the 16
- * rows' scales are one vector.  Per 16 rows x 32 columns: 4 loads, 8
- * ands and shifts shared by the tokens; per token 8 vpdpbusd (x
- * broadcast from memory), one conversion and 3 float operations.
- * (ik_llama.cpp's Q4_0_R8 repacks for the same reason.)
+ * rows' scales are one vector.  Per 16 rows x 32 columns: 4 loads (Q4_K:
+ * 8, each half of a sub-block pair's bytes), 8 ands and shifts shared by
+ * the tokens; per token 8 vpdpbusd (x broadcast from memory), one
+ * conversion and 3 float operations.  Measured, the same matrices: 1
+ * token 23 us (Q4_0) and 24 us (Q4_K), 4 tokens 41 and 42 us, 16 tokens
+ * 182 and 156 us (Q4_0 through the token-lane kernel: 294).
+ * (ik_llama.cpp's Q4_0_R8 and Q4_K_R4 repack for the same reason.)
  *
- * The layout keeps Q4_0's bytes: a block's nibble byte 4k+j of row i goes
- * to byte 4i+j of the block's part k, its scale to index i of the block's
- * 16 scales, so the result is the same matrix, 18 bytes per row and block.
+ * Q4_0 keeps its bytes: a block's nibble byte 4k+j of row i goes to byte
+ * 4i+j of the block's part k, its scale to index i of the block's 16
+ * scales, 18 bytes per row and block.  Q4_K's 6-bit scales and minimums
+ * are unpacked to bytes (2.8% more than its 144 per 256 columns) so that
+ * a sub-block's 16 rows of them are two vector loads.
  */
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_x86.h"
@@ -44,70 +49,145 @@
 #define AI static inline __attribute__((always_inline))
 #define R16_T 4 /* tokens per pass over a group's blocks */
 
+/* Q4_K: bytes of a super-block of a group, and where its parts are. */
+#define KSB 2368 /* d, dmin: 64; scales and minimums: 256; nibbles: 2048 */
+#define KSC 64   /* sub-block j's 16 scales at KSC + 32j, its minimums 16 further */
+#define KQ 320   /* pair p's part k at KQ + 512p + 64k */
+
+static int64_t group_bytes(const inf__weight *w) {
+    return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_0 ? inf__q4r16_group_bytes(w)
+                                                              : inf__q4kr16_group_bytes(w);
+}
+
 int64_t inf__cpu_r16_pack_bytes(const inf__weight *w) {
-    if (w->fmt != INF__W_Q4_0 || w->cols % 32 || w->rows <= 0) return 0;
-    return (w->rows + 15) / 16 * inf__q4r16_group_bytes(w);
+    if (w->rows <= 0) return 0;
+    if (w->fmt == INF__W_Q4_0 && w->cols % 32 == 0) return (w->rows + 15) / 16 * inf__q4r16_group_bytes(w);
+    if (w->fmt == INF__W_Q4_K && w->cols % 256 == 0) return (w->rows + 15) / 16 * inf__q4kr16_group_bytes(w);
+    return 0;
+}
+
+/* Row i of group grp from the stored row src (NULL: a missing row, zero). */
+static void pack_q4_0_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
+    const int64_t nb = w->cols / 32;
+    uint8_t *sc = grp, *q = grp + nb * 32;
+    for (int64_t b = 0; b < nb; b++, src += src ? 18 : 0) {
+        if (src) memcpy(sc + b * 32 + 2 * i, src, 2);
+        else memset(sc + b * 32 + 2 * i, 0, 2);
+        for (int k = 0; k < 4; k++) {
+            if (src) memcpy(q + b * 256 + 64 * k + 4 * i, src + 2 + 4 * k, 4);
+            else memset(q + b * 256 + 64 * k + 4 * i, 0, 4);
+        }
+    }
+}
+
+static void pack_q4_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
+    for (int64_t s = 0; s < w->cols / 256; s++, src += src ? 144 : 0) {
+        uint8_t *sb = grp + s * KSB;
+        if (!src) {
+            memset(sb + 2 * i, 0, 2);
+            memset(sb + 32 + 2 * i, 0, 2);
+            for (int j = 0; j < 8; j++) sb[KSC + 32 * j + i] = sb[KSC + 32 * j + 16 + i] = 0;
+            for (int pk = 0; pk < 32; pk++) memset(sb + KQ + 64 * pk + 4 * i, 0, 4);
+            continue;
+        }
+        memcpy(sb + 2 * i, src, 2);
+        memcpy(sb + 32 + 2 * i, src + 2, 2);
+        for (int j = 0; j < 8; j++)
+            inf__cpu_ggml_scale_min_k4(j, src + 4, &sb[KSC + 32 * j + i], &sb[KSC + 32 * j + 16 + i]);
+        for (int pk = 0; pk < 32; pk++) memcpy(sb + KQ + 64 * pk + 4 * i, src + 16 + 4 * pk, 4);
+    }
 }
 
 void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
+    const int k = w->fmt == INF__W_Q4_K;
     *out = *w;
-    out->fmt = INF__W_Q4_0_R16;
+    out->fmt = k ? INF__W_Q4_K_R16 : INF__W_Q4_0_R16;
     out->data = dst;
-    const int64_t nb = w->cols / 32, gb = inf__q4r16_group_bytes(w);
-    for (int64_t g = r0 / 16; g * 16 < r1; g++) {
-        uint8_t *sc = (uint8_t *)dst + g * gb, *q = sc + nb * 32;
+    const int64_t gb = group_bytes(w), rb = k ? w->cols / 256 * 144 : w->cols / 32 * 18;
+    for (int64_t g = r0 / 16; g * 16 < r1; g++)
         for (int i = 0; i < 16; i++) {
             const int64_t r = g * 16 + i;
-            if (r >= w->rows) { /* the last group's missing rows: zero (d = 0) */
-                for (int64_t b = 0; b < nb; b++) {
-                    memset(sc + b * 32 + 2 * i, 0, 2);
-                    for (int k = 0; k < 4; k++) memset(q + b * 256 + 64 * k + 4 * i, 0, 4);
-                }
-                continue;
-            }
-            const uint8_t *src = (const uint8_t *)w->data + r * nb * 18;
-            for (int64_t b = 0; b < nb; b++, src += 18) {
-                memcpy(sc + b * 32 + 2 * i, src, 2);
-                for (int k = 0; k < 4; k++) memcpy(q + b * 256 + 64 * k + 4 * i, src + 2 + 4 * k, 4);
-            }
+            const uint8_t *src = r < w->rows ? (const uint8_t *)w->data + r * rb : NULL;
+            if (k) pack_q4_k_row(w, src, (uint8_t *)dst + g * gb, i);
+            else pack_q4_0_row(w, src, (uint8_t *)dst + g * gb, i);
         }
-    }
+}
+
+/* The 16 rows' d (f32 of the f16) and -dmin of Q4_K super-block sb. */
+AI void k_super(const uint8_t *sb, __m512 *d, __m512 *ndmin) {
+    *d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sb));
+    *ndmin = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32))));
+}
+
+/* Sub-block j's scales d sc and offsets c = -dmin mn (ggml's products;
+ * -dmin mn is -(dmin mn) exactly) from k_super's d and ndmin. */
+AI void k_scales(const uint8_t *sb, int j, __m512 d, __m512 ndmin, __m512 *dv, __m512 *cv) {
+    const __m256i scm = _mm256_loadu_si256((const __m256i *)(sb + KSC + 32 * j)); /* 16 scales, 16 minimums */
+    *dv = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(scm))));
+    *cv = _mm512_mul_ps(ndmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(scm, 1))));
 }
 
 void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint8_t *restrict u,
                          float *restrict d, float *restrict c) {
     const int64_t nbt = w->cols / 32, i = r % 16;
-    const uint8_t *sc = (const uint8_t *)w->data + (r / 16) * inf__q4r16_group_bytes(w) + 2 * i;
-    const uint8_t *q = (const uint8_t *)w->data + (r / 16) * inf__q4r16_group_bytes(w) + nbt * 32 + 4 * i;
+    const uint8_t *grp = (const uint8_t *)w->data + (r / 16) * group_bytes(w);
     const __m128i m4 = _mm_set1_epi8(15);
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = q + (b0 + b) * 256;
-        int32_t v[4];
-        for (int k = 0; k < 4; k++) memcpy(&v[k], p + 64 * k, 4);
-        const __m128i x = _mm_set_epi32(v[3], v[2], v[1], v[0]);
-        _mm_store_si128((__m128i *)(u + 32 * b), _mm_and_si128(x, m4));
-        _mm_store_si128((__m128i *)(u + 32 * b + 16), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
-        d[b] = _cvtsh_ss(inf__cpu_ggml_u16(sc + (b0 + b) * 32));
-        c[b] = -8.0f * d[b];
+        const int64_t bb = b0 + b;
+        if (w->fmt == INF__W_Q4_0_R16) {
+            const uint8_t *p = grp + nbt * 32 + bb * 256 + 4 * i;
+            int32_t v[4];
+            for (int k = 0; k < 4; k++) memcpy(&v[k], p + 64 * k, 4);
+            const __m128i x = _mm_set_epi32(v[3], v[2], v[1], v[0]);
+            _mm_store_si128((__m128i *)(u + 32 * b), _mm_and_si128(x, m4));
+            _mm_store_si128((__m128i *)(u + 32 * b + 16), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
+            d[b] = _cvtsh_ss(inf__cpu_ggml_u16(grp + bb * 32 + 2 * i));
+            c[b] = -8.0f * d[b];
+            continue;
+        }
+        const uint8_t *sb = grp + (bb / 8) * KSB;
+        const int j = (int)(bb % 8), sh = 4 * (j & 1);
+        const uint8_t *p = sb + KQ + 512 * (j / 2) + 4 * i;
+        int32_t v[8];
+        for (int k = 0; k < 8; k++) memcpy(&v[k], p + 64 * k, 4);
+        const __m256i x = _mm256_set_epi32(v[7], v[6], v[5], v[4], v[3], v[2], v[1], v[0]);
+        _mm256_store_si256((__m256i *)(u + 32 * b), _mm256_and_si256(_mm256_srli_epi16(x, sh), _mm256_set1_epi8(15)));
+        d[b] = _cvtsh_ss(inf__cpu_ggml_u16(sb + 2 * i)) * (float)sb[KSC + 32 * j + i];
+        c[b] = -(_cvtsh_ss(inf__cpu_ggml_u16(sb + 32 + 2 * i)) * (float)sb[KSC + 32 * j + 16 + i]);
     }
 }
 
 void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint32_t *pan, int64_t ldp,
                         float *d, float *c, int64_t ldd) {
     const int64_t nbt = w->cols / 32;
-    const uint8_t *sc = (const uint8_t *)w->data + (r / 16) * inf__q4r16_group_bytes(w);
-    const uint8_t *q = sc + nbt * 32;
+    const uint8_t *grp = (const uint8_t *)w->data + (r / 16) * group_bytes(w);
     const __m512i m4 = _mm512_set1_epi8(15);
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = q + (b0 + b) * 256;
-        for (int k = 0; k < 4; k++) {
-            const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * k));
-            _mm512_store_si512(pan + (8 * b + k) * ldp, _mm512_and_si512(v, m4));
-            _mm512_store_si512(pan + (8 * b + 4 + k) * ldp, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        const int64_t bb = b0 + b;
+        __m512 dv, cv;
+        if (w->fmt == INF__W_Q4_0_R16) {
+            const uint8_t *p = grp + nbt * 32 + bb * 256;
+            for (int k = 0; k < 4; k++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * k));
+                _mm512_store_si512(pan + (8 * b + k) * ldp, _mm512_and_si512(v, m4));
+                _mm512_store_si512(pan + (8 * b + 4 + k) * ldp, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+            }
+            dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + bb * 32)));
+            cv = _mm512_mul_ps(dv, _mm512_set1_ps(-8.0f));
+        } else {
+            const uint8_t *sb = grp + (bb / 8) * KSB;
+            const int j = (int)(bb % 8);
+            const unsigned sh = 4u * (unsigned)(j & 1);
+            const uint8_t *p = sb + KQ + 512 * (j / 2);
+            for (int k = 0; k < 8; k++)
+                _mm512_store_si512(pan + (8 * b + k) * ldp,
+                                   _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512((const void *)(p + 64 * k)), sh), m4));
+            __m512 d16, nm16;
+            k_super(sb, &d16, &nm16);
+            k_scales(sb, j, d16, nm16, &dv, &cv);
         }
-        const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + (b0 + b) * 32)));
         _mm512_store_ps(d + b * ldd, dv);
-        _mm512_store_ps(c + b * ldd, _mm512_mul_ps(dv, _mm512_set1_ps(-8.0f)));
+        _mm512_store_ps(c + b * ldd, cv);
     }
 }
 
@@ -117,53 +197,91 @@ AI __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* Tokens [0, T) of xq (T <= R16_T, a constant after inlining) times the
- * 16 rows of group g; lanes of y outside [r0, r1) untouched.  Per token
- * two accumulators, f = sum d dx isum and e = sum d s, so that y = f - 8e
- * (w = d (q - 8); x's block sum s gives the offset's share exactly as
- * the other kernels' c s does). */
-AI void r16_group(int T, const inf__weight *w, const inf__cpu_xq *xq, int64_t t0, float *y, int64_t ldy,
+/* One block of 32 columns (b) of 16 rows, its values in W[0..8) (W[k]:
+ * columns off[k] .. off[k]+3, dword i: row i), scales dv and offsets cv,
+ * times tokens [t0, t0+T): f += dv dx isum, e += cv s.  Two chains of
+ * vpdpbusd: one token alone would wait on 8 dependent ones. */
+AI void block_tokens(int T, const __m512i W[8], const int off[8], const inf__cpu_xq *xq, int64_t t0, int64_t b,
+                     __m512 dv, __m512 cv, __m512 *f, __m512 *e) {
+    const int64_t nb = xq->cols / 32;
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) {
+        const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
+        __m512i a = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            a = _mm512_dpbusd_epi32(a, W[k], bcast4(xb + off[k]));
+            a2 = _mm512_dpbusd_epi32(a2, W[k + 4], bcast4(xb + off[k + 4]));
+        }
+        const float dx = xq->d[(t0 + t) * nb + b], sx = xq->s[(t0 + t) * nb + b];
+        f[t] = _mm512_fmadd_ps(dv, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a, a2)), _mm512_set1_ps(dx)), f[t]);
+        e[t] = _mm512_fmadd_ps(cv, _mm512_set1_ps(sx), e[t]);
+    }
+}
+
+/* Tokens [t0, t0+T) (T <= R16_T, a constant after inlining) times the 16
+ * rows of group g; lanes of y outside m untouched.  y = f + e: the scaled
+ * integer sums and the offsets' share (c s, as in the other kernels). */
+AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, int64_t t0, float *y, int64_t ldy,
                   int64_t g, __mmask16 m, const char *next, int64_t step) {
+    static const int off0[8] = {0, 4, 8, 12, 16, 20, 24, 28}; /* Q4_0's lo then hi halves; Q4_K's 8 parts */
     const int64_t nb = w->cols / 32;
-    const uint8_t *sc = (const uint8_t *)w->data + g * inf__q4r16_group_bytes(w), *q = sc + nb * 32;
+    const uint8_t *grp = (const uint8_t *)w->data + g * group_bytes(w);
     const __m512i m4 = _mm512_set1_epi8(15);
     __m512 f[R16_T], e[R16_T];
 #pragma GCC unroll 4
     for (int t = 0; t < T; t++) f[t] = e[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++, q += 256) {
-        if (next) inf__pf_share(next, step, b);
-        const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32 * b)));
-        __m512i lo[4], hi[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * k));
-            lo[k] = _mm512_and_si512(v, m4);
-            hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        }
-#pragma GCC unroll 4
-        for (int t = 0; t < T; t++) {
-            const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
-            /* two chains: one token alone would wait on 8 dependent vpdpbusd */
-            __m512i a = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
+    if (!K) {
+        const uint8_t *q = grp + nb * 32;
+        for (int64_t b = 0; b < nb; b++, q += 256) {
+            if (next) inf__pf_share(next, step, b);
+            const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + 32 * b)));
+            const __m512 cv = _mm512_mul_ps(dv, _mm512_set1_ps(-8.0f));
+            __m512i W[8];
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
-                a = _mm512_dpbusd_epi32(a, lo[k], bcast4(xb + 4 * k));
-                a2 = _mm512_dpbusd_epi32(a2, hi[k], bcast4(xb + 16 + 4 * k));
+                const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * k));
+                W[k] = _mm512_and_si512(v, m4);                          /* columns 4k .. */
+                W[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4); /* columns 16+4k .. */
             }
-            const float dx = xq->d[(t0 + t) * nb + b], sx = xq->s[(t0 + t) * nb + b];
-            f[t] = _mm512_fmadd_ps(dv, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a, a2)), _mm512_set1_ps(dx)),
-                                   f[t]);
-            e[t] = _mm512_fmadd_ps(dv, _mm512_set1_ps(sx), e[t]);
+            block_tokens(T, W, off0, xq, t0, b, dv, cv, f, e);
+        }
+    } else {
+        __m512 d16 = _mm512_setzero_ps(), nm16 = d16;
+        for (int64_t b = 0; b < nb; b += 2) { /* a pair of sub-blocks: its low nibbles, then its high */
+            const uint8_t *sb = grp + (b / 8) * KSB, *q = sb + KQ + 512 * ((b % 8) / 2);
+            if (b % 8 == 0) k_super(sb, &d16, &nm16);
+            if (next) {
+                inf__pf_share(next, step, b);
+                inf__pf_share(next, step, b + 1);
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m512 dv, cv;
+                k_scales(sb, (int)(b % 8) + h, d16, nm16, &dv, &cv);
+                __m512i W[8];
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++)
+                    W[k] = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512((const void *)(q + 64 * k)), 4 * h), m4);
+                block_tokens(T, W, off0, xq, t0, b + h, dv, cv, f, e);
+            }
         }
     }
 #pragma GCC unroll 4
-    for (int t = 0; t < T; t++)
-        _mm512_mask_storeu_ps(y + (t0 + t) * ldy + 16 * g, m, _mm512_fmadd_ps(e[t], _mm512_set1_ps(-8.0f), f[t]));
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + (t0 + t) * ldy + 16 * g, m, _mm512_add_ps(f[t], e[t]));
 }
+
+#define R16_CASES(K)                                                                    \
+    switch (T) {                                                                        \
+    case 1: r16_group(1, K, w, xq, t, y, ldy, g, m, pf, step); break;                  \
+    case 2: r16_group(2, K, w, xq, t, y, ldy, g, m, pf, step); break;                  \
+    case 3: r16_group(3, K, w, xq, t, y, ldy, g, m, pf, step); break;                  \
+    default: r16_group(4, K, w, xq, t, y, ldy, g, m, pf, step); break;                 \
+    }
 
 void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
                          int64_t r1) {
-    const int64_t gb = inf__q4r16_group_bytes(w), ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, w->cols / 32);
+    const int64_t gb = group_bytes(w), ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, w->cols / 32);
     const int64_t gend = (r1 + 15) / 16;
     for (int64_t g = r0 / 16; g < gend; g++) {
         const int lo = r0 > 16 * g ? (int)(r0 - 16 * g) : 0, hi = r1 < 16 * g + 16 ? (int)(r1 - 16 * g) : 16;
@@ -174,12 +292,7 @@ void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, 
         for (int64_t t = 0; t < xq->n; t += R16_T) {
             const int64_t T = xq->n - t < R16_T ? xq->n - t : R16_T;
             const char *pf = t == 0 ? next : NULL;
-            switch (T) {
-            case 1: r16_group(1, w, xq, t, y, ldy, g, m, pf, step); break;
-            case 2: r16_group(2, w, xq, t, y, ldy, g, m, pf, step); break;
-            case 3: r16_group(3, w, xq, t, y, ldy, g, m, pf, step); break;
-            default: r16_group(4, w, xq, t, y, ldy, g, m, pf, step); break;
-            }
+            if (w->fmt == INF__W_Q4_0_R16) R16_CASES(0) else R16_CASES(1)
         }
     }
 }

@@ -285,6 +285,7 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
         return;
     }
     case INF__W_Q4_0_R16:
+    case INF__W_Q4_K_R16:
         inf__cpu_r16_decode(w, r, b0, nb, u, d, c);
         return;
     default:
@@ -338,7 +339,7 @@ static void prefetch_sb(const inf__weight *w, int64_t r, int64_t b0) {
 static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb, panel *p) {
     float dd[2 * KB], cc[KB];
     const int64_t nd = w->fmt == INF__W_Q6_K ? 2 * nb : nb; /* scales per row */
-    if (w->fmt == INF__W_Q4_0_R16 && r % 16 == 0) {
+    if ((w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16) && r % 16 == 0) {
         /* already 16 rows' dwords side by side: the whole group (rows past
          * nr are computed and never stored; past the matrix they are 0) */
         for (int h = 0; h < MR; h += 16) {
@@ -1164,7 +1165,7 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
      * tokens */
     if (w->fmt == INF__W_Q6_K) return w->cols % 256 == 0;
     /* this set's own layouts: only it reads them */
-    if (w->fmt == INF__W_MLX8_I || w->fmt == INF__W_Q4_0_R16) return 1;
+    if (w->fmt == INF__W_MLX8_I || w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16) return 1;
     if (!inf__cpu_q8_form(w)) return 0;
     /* one token of MLX4 (and of MLX8 whose groups the fused row kernel
      * does not take): the avx2-fast kernel (kernels_q8.c), faster there */
@@ -1175,7 +1176,7 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
 
 static void vnni_matmul_q8(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
                            int64_t r0, int64_t r1) {
-    if (w->fmt == INF__W_Q4_0_R16 && xq->n <= T16_MAX) {
+    if ((w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16) && xq->n <= T16_MAX) {
         inf__cpu_r16_matmul(w, xq, y, ldy, r0, r1);
         return;
     }
@@ -1211,12 +1212,12 @@ static const inf__cpu_kernels *vnni_under;
 
 static int64_t vnni_pack_bytes(const inf__weight *w) {
     if (w->fmt == INF__W_MLX8 && mlx_fusable(w) && w->rows > 0) return w->rows * inf__mlx8i_row_bytes(w);
-    if (w->fmt == INF__W_Q4_0) return inf__cpu_r16_pack_bytes(w);
+    if (w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K) return inf__cpu_r16_pack_bytes(w);
     return vnni_under->pack_bytes ? vnni_under->pack_bytes(w) : 0;
 }
 
 static void vnni_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
-    if (w->fmt == INF__W_Q4_0) {
+    if (w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K) {
         inf__cpu_r16_pack(w, r0, r1, dst, out);
         return;
     }
