@@ -45,6 +45,7 @@ static const struct { const char *name; int64_t elems, bytes; } wfmts[INF__W_COU
     [INF__W_MLX8_I] = {"MLX8_I", 0, 0},
     [INF__W_Q4_0_R16] = {"Q4_0_R16", 0, 0}, /* not row-contiguous */
     [INF__W_Q4_K_R16] = {"Q4_K_R16", 0, 0},
+    [INF__W_Q6_K_R16] = {"Q6_K_R16", 0, 0},
 };
 
 int64_t inf__wfmt_block_elems(inf__wfmt f) {

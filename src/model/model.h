@@ -110,6 +110,17 @@ typedef enum inf__wfmt {
      * row i's Q4_K bytes 32p+4k .. 32p+4k+3 (low nibble: column 4k+j' of
      * sub-block 2p, high: of sub-block 2p+1).  w = d*sc*q - dmin*mn. */
     INF__W_Q4_K_R16,
+    /* Never in a file: Q6_K rows repacked at load 16 at a time, as
+     * INF__W_Q4_0_R16.  Row group g (nsb = cols/256 super-blocks) starts at
+     * data + g * inf__q6kr16_group_bytes(w): first the super-blocks' d
+     * (16 f16 each, index i: row i), then their scales (16 sub-blocks of
+     * 16 columns x 16 rows, int8: sub-block m of super-block s at s*256 +
+     * 16m), then their values, 3072 bytes per super-block: per half n
+     * (columns 128n ..) 16 parts of 64 bytes of ql (bytes 4i .. 4i+3 of
+     * part k: row i's ql bytes 64n+4k ..) and 8 of qh (part k: row i's qh
+     * bytes 32n+4k ..).  Bytes as Q6_K's 210 per row and super-block;
+     * w = d * sc * (q - 32) as for Q6_K. */
+    INF__W_Q6_K_R16,
     INF__W_COUNT
 } inf__wfmt;
 
@@ -154,6 +165,11 @@ static inline int64_t inf__q4r16_group_bytes(const inf__weight *w) {
  * super-block (Q4_K's 16 x 144 and 64 for the scales unpacked). */
 static inline int64_t inf__q4kr16_group_bytes(const inf__weight *w) {
     return w->cols / 256 * 2368;
+}
+
+/* Bytes per 16-row group of an INF__W_Q6_K_R16 matrix (above). */
+static inline int64_t inf__q6kr16_group_bytes(const inf__weight *w) {
+    return w->cols / 256 * 3360;
 }
 
 /* A 1-D vector (norm weight, bias) as stored: fmt F32/F16/BF16 or NONE. */

@@ -124,6 +124,26 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         }
         return;
     }
+    case INF__W_Q6_K_R16: { /* 16 rows interleaved (model.h): row r's Q6_K blocks put back together */
+        const int64_t nsb = cols / 256, i = r % 16;
+        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q6kr16_group_bytes(w);
+        uint8_t blk[210];
+        float tmp[256];
+        for (int64_t s = k0 / 256; s * 256 < k0 + nk; s++) {
+            const uint8_t *q = g + nsb * 288 + s * 3072;
+            for (int n = 0; n < 2; n++)
+                for (int k = 0; k < 16; k++) {
+                    memcpy(blk + 64 * n + 4 * k, q + 1536 * n + 64 * k + 4 * i, 4);
+                    if (k < 8) memcpy(blk + 128 + 32 * n + 4 * k, q + 1536 * n + 1024 + 64 * k + 4 * i, 4);
+                }
+            for (int m = 0; m < 16; m++) blk[192 + m] = g[nsb * 32 + s * 256 + 16 * m + i];
+            memcpy(blk + 208, g + s * 32 + 2 * i, 2);
+            inf__cpu_ggml_dequant_block(INF__W_Q6_K, blk, tmp);
+            const int64_t lo = s * 256 > k0 ? s * 256 : k0, hi = s * 256 + 256 < k0 + nk ? s * 256 + 256 : k0 + nk;
+            memcpy(out + (lo - k0), tmp + (lo - s * 256), (size_t)(hi - lo) * 4);
+        }
+        return;
+    }
     case INF__W_MLX4:
     case INF__W_MLX8: {
         /* U32 words, values packed least-significant bits first. */

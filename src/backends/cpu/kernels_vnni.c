@@ -56,6 +56,13 @@ AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
     return _mm512_permutex2var_epi16(first, idx, _mm512_loadu_si512((const void *)(p + 8)));
 }
 
+/* The 16-row interleaved layouts (kernels_r16.c), and Q6_K's two scales
+ * per block (as stored or interleaved). */
+static int is_r16(const inf__weight *w) {
+    return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16 || w->fmt == INF__W_Q6_K_R16;
+}
+static int is_q6(const inf__weight *w) { return w->fmt == INF__W_Q6_K || w->fmt == INF__W_Q6_K_R16; }
+
 /* Bytes from one row to the next: MLX as stored its values only (the
  * scales and biases lie apart and are small), repacked MLX8 the whole row. */
 static int64_t row_bytes(const inf__weight *w) {
@@ -286,6 +293,7 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
     }
     case INF__W_Q4_0_R16:
     case INF__W_Q4_K_R16:
+    case INF__W_Q6_K_R16:
         inf__cpu_r16_decode(w, r, b0, nb, u, d, c);
         return;
     default:
@@ -338,8 +346,8 @@ static void prefetch_sb(const inf__weight *w, int64_t r, int64_t b0) {
 /* Rows [r, r+nr) x blocks [b0, b0+nb) of w into p (rows past nr: 0). */
 static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb, panel *p) {
     float dd[2 * KB], cc[KB];
-    const int64_t nd = w->fmt == INF__W_Q6_K ? 2 * nb : nb; /* scales per row */
-    if ((w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16) && r % 16 == 0) {
+    const int64_t nd = is_q6(w) ? 2 * nb : nb; /* scales per row */
+    if (is_r16(w) && r % 16 == 0) {
         /* already 16 rows' dwords side by side: the whole group (rows past
          * nr are computed and never stored; past the matrix they are 0) */
         for (int h = 0; h < MR; h += 16) {
@@ -348,10 +356,8 @@ static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb
                 continue;
             }
             for (int64_t g = 0; g < 8 * nb; g++) memset(&p->pan[g][h], 0, 64);
-            for (int64_t b = 0; b < nb; b++) {
-                memset(&p->d[b][h], 0, 64);
-                memset(&p->c[b][h], 0, 64);
-            }
+            for (int64_t b = 0; b < nd; b++) memset(&p->d[b][h], 0, 64);
+            for (int64_t b = 0; b < nb; b++) memset(&p->c[b][h], 0, 64);
         }
         return;
     }
@@ -507,7 +513,7 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
             pack(w, r, nr, b0, nb, p);
             for (int64_t t = 0; t < n; t += NR) {
                 const int T = n - t < NR ? (int)(n - t) : NR;
-                if (w->fmt == INF__W_Q6_K) {
+                if (is_q6(w)) {
                     int32_t xs16[NR][2 * KB];
                     for (int tt = 0; tt < T; tt++)
                         for (int64_t h = 0; h < 2 * nb; h++) {
@@ -1165,7 +1171,7 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
      * tokens */
     if (w->fmt == INF__W_Q6_K) return w->cols % 256 == 0;
     /* this set's own layouts: only it reads them */
-    if (w->fmt == INF__W_MLX8_I || w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16) return 1;
+    if (w->fmt == INF__W_MLX8_I || is_r16(w)) return 1;
     if (!inf__cpu_q8_form(w)) return 0;
     /* one token of MLX4 (and of MLX8 whose groups the fused row kernel
      * does not take): the avx2-fast kernel (kernels_q8.c), faster there */
@@ -1176,11 +1182,13 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
 
 static void vnni_matmul_q8(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy,
                            int64_t r0, int64_t r1) {
-    if ((w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16) && xq->n <= T16_MAX) {
-        inf__cpu_r16_matmul(w, xq, y, ldy, r0, r1);
+    /* the interleaved layouts: their own kernel up to 16 tokens, then the
+     * panels; without the panel's memory, their kernel too */
+    if (is_r16(w)) {
+        if (xq->n <= T16_MAX || !gemm(w, xq, y, ldy, r0, r1)) inf__cpu_r16_matmul(w, xq, y, ldy, r0, r1);
         return;
     }
-    if (xq->n >= Q8_GEMM_MIN && xq->n <= T16_MAX && w->fmt != INF__W_Q6_K &&
+    if (xq->n >= Q8_GEMM_MIN && xq->n <= T16_MAX && !is_q6(w) && !is_r16(w) &&
         lanes_gemm(w, xq, y, ldy, r0, r1))
         return;
     if (xq->n >= Q8_GEMM_MIN && gemm(w, xq, y, ldy, r0, r1)) return;
@@ -1212,12 +1220,12 @@ static const inf__cpu_kernels *vnni_under;
 
 static int64_t vnni_pack_bytes(const inf__weight *w) {
     if (w->fmt == INF__W_MLX8 && mlx_fusable(w) && w->rows > 0) return w->rows * inf__mlx8i_row_bytes(w);
-    if (w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K) return inf__cpu_r16_pack_bytes(w);
+    if (w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K || w->fmt == INF__W_Q6_K) return inf__cpu_r16_pack_bytes(w);
     return vnni_under->pack_bytes ? vnni_under->pack_bytes(w) : 0;
 }
 
 static void vnni_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
-    if (w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K) {
+    if (inf__cpu_r16_pack_bytes(w) > 0) {
         inf__cpu_r16_pack(w, r0, r1, dst, out);
         return;
     }
