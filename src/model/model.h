@@ -121,6 +121,14 @@ typedef enum inf__wfmt {
      * bytes 32n+4k ..).  Bytes as Q6_K's 210 per row and super-block;
      * w = d * sc * (q - 32) as for Q6_K. */
     INF__W_Q6_K_R16,
+    /* Never in a file: Q8_0 rows repacked at load 16 at a time, as
+     * INF__W_Q4_0_R16.  Row group g starts at data + g *
+     * inf__q8r16_group_bytes(w): its cols/32 blocks' scales (16 f16 per
+     * block, index i: row i), then their values, 512 bytes per block in 8
+     * parts of 64: bytes 4i .. 4i+3 of part k are row i's values 4k ..
+     * 4k+3 plus 128 (q ^ 0x80: u8, as the VNNI kernels multiply them).
+     * w = d * q as for Q8_0. */
+    INF__W_Q8_0_R16,
     INF__W_COUNT
 } inf__wfmt;
 
@@ -170,6 +178,11 @@ static inline int64_t inf__q4kr16_group_bytes(const inf__weight *w) {
 /* Bytes per 16-row group of an INF__W_Q6_K_R16 matrix (above). */
 static inline int64_t inf__q6kr16_group_bytes(const inf__weight *w) {
     return w->cols / 256 * 3360;
+}
+
+/* Bytes per 16-row group of an INF__W_Q8_0_R16 matrix (above). */
+static inline int64_t inf__q8r16_group_bytes(const inf__weight *w) {
+    return w->cols / 32 * 544;
 }
 
 /* A 1-D vector (norm weight, bias) as stored: fmt F32/F16/BF16 or NONE. */

@@ -677,7 +677,8 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     fast->pack(&g.w, 0, 16, buf, &pw);
     fast->pack(&g.w, 16, rows, buf, &pw2);
     CHECK(pw.data == buf && pw.rows == rows && pw.cols == cols && pw.fmt != g.w.fmt &&
-          (pw.fmt == INF__W_Q4_0_R16 || pw.fmt == INF__W_Q4_K_R16 || pw.fmt == INF__W_Q6_K_R16));
+          (pw.fmt == INF__W_Q4_0_R16 || pw.fmt == INF__W_Q4_K_R16 || pw.fmt == INF__W_Q6_K_R16 ||
+           pw.fmt == INF__W_Q8_0_R16));
     CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
     fast->pack(&g.w, 0, rows, one, &pw2);
     CHECK_MSG(memcmp(buf, one, (size_t)bytes) == 0, "%s repacked: a byte left unwritten, or two calls differ from one",
@@ -743,6 +744,8 @@ int main(void) {
     test_r16(7, 48, 256);
     test_r16(7, 21, 2560);
     test_r16(9, 67, 1024); /* Q6_K */
+    test_r16(0, 67, 1056); /* Q8_0 */
+    test_r16(0, 37, 544);
     test_r16(9, 48, 256);
     test_r16(9, 21, 2560);
     test_r16(9, 18, 8192); /* 16 tokens: offsets on the heap */

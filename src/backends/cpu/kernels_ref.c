@@ -124,6 +124,21 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         }
         return;
     }
+    case INF__W_Q8_0_R16: { /* 16 rows interleaved (model.h): row r's Q8_0 blocks put back together */
+        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q8r16_group_bytes(w);
+        const int64_t nb = cols / 32, i = r % 16;
+        uint8_t blk[34];
+        float tmp[32];
+        for (int64_t b = k0 / 32; b * 32 < k0 + nk; b++) {
+            memcpy(blk, g + b * 32 + 2 * i, 2);
+            for (int k = 0; k < 8; k++)
+                for (int l = 0; l < 4; l++) blk[2 + 4 * k + l] = g[nb * 32 + b * 512 + 64 * k + 4 * i + l] ^ 0x80;
+            inf__cpu_ggml_dequant_block(INF__W_Q8_0, blk, tmp);
+            const int64_t lo = b * 32 > k0 ? b * 32 : k0, hi = b * 32 + 32 < k0 + nk ? b * 32 + 32 : k0 + nk;
+            memcpy(out + (lo - k0), tmp + (lo - b * 32), (size_t)(hi - lo) * 4);
+        }
+        return;
+    }
     case INF__W_Q6_K_R16: { /* 16 rows interleaved (model.h): row r's Q6_K blocks put back together */
         const int64_t nsb = cols / 256, i = r % 16;
         const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q6kr16_group_bytes(w);

@@ -59,7 +59,8 @@ AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
 /* The 16-row interleaved layouts (kernels_r16.c), and Q6_K's two scales
  * per block (as stored or interleaved). */
 static int is_r16(const inf__weight *w) {
-    return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16 || w->fmt == INF__W_Q6_K_R16;
+    return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16 || w->fmt == INF__W_Q6_K_R16 ||
+           w->fmt == INF__W_Q8_0_R16;
 }
 static int is_q6(const inf__weight *w) { return w->fmt == INF__W_Q6_K || w->fmt == INF__W_Q6_K_R16; }
 
@@ -294,6 +295,7 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
     case INF__W_Q4_0_R16:
     case INF__W_Q4_K_R16:
     case INF__W_Q6_K_R16:
+    case INF__W_Q8_0_R16:
         inf__cpu_r16_decode(w, r, b0, nb, u, d, c);
         return;
     default:
@@ -1220,7 +1222,7 @@ static const inf__cpu_kernels *vnni_under;
 
 static int64_t vnni_pack_bytes(const inf__weight *w) {
     if (w->fmt == INF__W_MLX8 && mlx_fusable(w) && w->rows > 0) return w->rows * inf__mlx8i_row_bytes(w);
-    if (w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K || w->fmt == INF__W_Q6_K) return inf__cpu_r16_pack_bytes(w);
+    if (inf__cpu_r16_pack_bytes(w) > 0) return inf__cpu_r16_pack_bytes(w);
     return vnni_under->pack_bytes ? vnni_under->pack_bytes(w) : 0;
 }
 
