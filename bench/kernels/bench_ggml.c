@@ -10,7 +10,7 @@
  * of weights read, tokens/s of this matrix (n / time), and GFLOP/s.  One
  * thread, timed in process CPU time (the shared machine's neighbours do
  * not count).  In the fast set BF16 runs repacked, as the forward pass
- * holds it (kernels.h: pack; "BF16r", "MLX8r"; -u: as stored instead).  COPIES (default 1) distinct
+ * holds it (kernels.h: pack; "BF16r", "Q4_0r", ...; -u: as stored instead).  COPIES (default 1) distinct
  * matrices are cycled through so
  * that, with enough of them, the weights come from memory instead of the
  * caches (a 2048 x 2048 Q4_0 matrix is 2.4 MB). */
@@ -183,8 +183,9 @@ int main(int argc, char **argv) {
                 }
                 qsort(t, (size_t)nr, sizeof t[0], cmp);
                 const double med = t[nr / 2];
-                printf("%-10s %-5s %6lld %10.1f %8.2f %10.1f %8.2f\n", names[si],
-                       w[0].fmt == INF__W_BF16_R32 ? "BF16r" : w[0].fmt == INF__W_MLX8_I ? "MLX8r" : f->name, (long long)n,
+                char label[16];
+                snprintf(label, sizeof label, "%s%s", f->name, w[0].fmt != f->f ? "r" : "");
+                printf("%-10s %-5s %6lld %10.1f %8.2f %10.1f %8.2f\n", names[si], label, (long long)n,
                        med * 1e6, bytes / med / 1e9, (double)n / med, 2.0 * rows * cols * n / med / 1e9);
             }
             for (int c = 0; c < copies; c++) {

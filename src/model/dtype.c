@@ -42,11 +42,12 @@ static const struct { const char *name; int64_t elems, bytes; } wfmts[INF__W_COU
     [INF__W_Q3_K] = {"Q3_K", 256, 110}, [INF__W_Q4_K] = {"Q4_K", 256, 144},
     [INF__W_Q5_K] = {"Q5_K", 256, 176}, [INF__W_Q6_K] = {"Q6_K", 256, 210},
     [INF__W_BF16_R32] = {"BF16_R32", 0, 0}, /* not row-contiguous */
-    [INF__W_MLX8_I] = {"MLX8_I", 0, 0},
     [INF__W_Q4_0_R16] = {"Q4_0_R16", 0, 0}, /* not row-contiguous */
     [INF__W_Q4_K_R16] = {"Q4_K_R16", 0, 0},
     [INF__W_Q6_K_R16] = {"Q6_K_R16", 0, 0},
     [INF__W_Q8_0_R16] = {"Q8_0_R16", 0, 0},
+    [INF__W_MLX8_R16] = {"MLX8_R16", 0, 0},
+    [INF__W_MLX4_R16] = {"MLX4_R16", 0, 0},
 };
 
 int64_t inf__wfmt_block_elems(inf__wfmt f) {

@@ -81,14 +81,6 @@ typedef enum inf__wfmt {
      * up; within panel p (rows 32p..32p+31, zero past rows) 32-bit word
      * kp*32 + i holds row i's columns 2kp (low half) and 2kp+1. */
     INF__W_BF16_R32,
-    /* Never in a file: MLX 8-bit rows repacked at load with their own
-     * scales and biases beside them, so that a row is one contiguous run
-     * of memory (the cpu backend's int8 kernels under precision fast).
-     * Row r starts at data + r * inf__mlx8i_row_bytes(w): its cols value
-     * bytes (0..255), then its cols/group scales, then its cols/group
-     * biases (sb_dtype), zeros up to the next multiple of 64 bytes;
-     * scales and biases are NULL; w = scale*q + bias as for MLX8. */
-    INF__W_MLX8_I,
     /* Never in a file: Q4_0 rows repacked at load 16 at a time (the cpu
      * backend's int8 kernels under precision fast), so that one 64-byte
      * load holds four columns of 16 rows.  Row group g (rows 16g .. 16g+15;
@@ -129,6 +121,18 @@ typedef enum inf__wfmt {
      * 4k+3 plus 128 (q ^ 0x80: u8, as the VNNI kernels multiply them).
      * w = d * q as for Q8_0. */
     INF__W_Q8_0_R16,
+    /* Never in a file: MLX 8-bit and 4-bit rows repacked at load 16 at a
+     * time, as INF__W_Q4_0_R16 (groups of 32 to 512 columns, powers of
+     * two).  Row group g starts at data + g * inf__mlxr16_group_bytes(w):
+     * first, for each group j of columns, 16 scales then 16 biases
+     * (sb_dtype; index i: row i), then the values, per block of 32
+     * columns: MLX8 512 bytes in 8 parts of 64 (bytes 4i .. 4i+3 of part
+     * k: row i's values 4k .. 4k+3), MLX4 256 bytes in 4 parts (byte 4i+l
+     * of part k: row i's value 4k+l in its low nibble, value 16+4k+l in
+     * its high one, Q4_0's order).  scales and biases are NULL;
+     * w = scale * q + bias as for MLX. */
+    INF__W_MLX8_R16,
+    INF__W_MLX4_R16,
     INF__W_COUNT
 } inf__wfmt;
 
@@ -157,12 +161,6 @@ typedef struct inf__weight {
     int32_t group; /* MLX group size, else 0 */
 } inf__weight;
 
-/* Bytes per row of an INF__W_MLX8_I matrix (above), a multiple of 64. */
-static inline int64_t inf__mlx8i_row_bytes(const inf__weight *w) {
-    const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
-    return (w->cols + 2 * (w->cols / w->group) * sbs + 63) / 64 * 64;
-}
-
 /* Bytes per 16-row group of an INF__W_Q4_0_R16 matrix (above): Q4_0's
  * 18 bytes per row and block of 32 columns. */
 static inline int64_t inf__q4r16_group_bytes(const inf__weight *w) {
@@ -183,6 +181,12 @@ static inline int64_t inf__q6kr16_group_bytes(const inf__weight *w) {
 /* Bytes per 16-row group of an INF__W_Q8_0_R16 matrix (above). */
 static inline int64_t inf__q8r16_group_bytes(const inf__weight *w) {
     return w->cols / 32 * 544;
+}
+
+/* Bytes per 16-row group of an INF__W_MLX8_R16 / INF__W_MLX4_R16 matrix
+ * (above). */
+static inline int64_t inf__mlxr16_group_bytes(const inf__weight *w) {
+    return w->cols / w->group * 32 * (w->sb_dtype == INF__DT_F32 ? 4 : 2) + w->cols / 32 * 64 * w->bits;
 }
 
 /* A 1-D vector (norm weight, bias) as stored: fmt F32/F16/BF16 or NONE. */

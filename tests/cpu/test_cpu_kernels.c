@@ -529,61 +529,82 @@ static int same_rows(const inf__weight *w, const inf__weight *p) {
     return same;
 }
 
-/* Precision fast's repacked MLX8 (kernels.h: pack; INF__W_MLX8_I), where
- * the set has it: each row one run of values, scales, biases.  The
- * products are the stored matrix's, bit for bit, at every token count
- * (the row kernels, the token lanes, the panels) and row split; rows read
- * back (a tied embedding's lookups) are the stored values; the pack in
- * two calls is the pack in one; groups the fused kernels leave stay as
- * stored (pack_bytes 0). */
-static void test_mlx8_packed(int64_t rows, int64_t cols, int group, inf__dtype sb, int packs) {
+/* Precision fast's repacked MLX (kernels.h: pack; INF__W_MLX8_R16,
+ * INF__W_MLX4_R16: rows interleaved 16 at a time), where the set has it:
+ * every byte of the layout written (two packs over different fillings
+ * agree, the second in one call, the first in two), rows read back (a tied
+ * embedding's lookups) bit for bit as stored and the missing rows of the
+ * last group as 0, q8_takes takes every token count, and the products at
+ * 1-40 tokens (the 16-row kernel, the panels) within 1e-5 of sum |w x| of
+ * the portable integer matmul on the stored matrix, whatever the row split;
+ * groups the interleaved kernel does not take stay as stored. */
+static void test_mlx_r16(inf__wfmt fmt, int64_t rows, int64_t cols, int group, inf__dtype sb, int packs) {
     const inf__cpu_kernels *fast = inf__cpu_kernels_fast();
-    mat m = make_mat(INF__W_MLX8, rows, cols, group, sb);
+    mat m = make_mat(fmt, rows, cols, group, sb);
     const int64_t bytes = fast->pack_bytes ? fast->pack_bytes(&m.w) : 0;
     if (!packs || bytes == 0) {
-        printf("  fast MLX8 %lldx%lld group %d: read as stored\n", (long long)rows, (long long)cols, group);
-        CHECK_MSG(!packs, "fast MLX8 group %d: not repacked", group);
-        CHECK_MSG(bytes == 0 || packs, "fast MLX8 group %d: repacked where it should not be", group);
+        printf("  fast %s %lldx%lld group %d: read as stored\n", fmt_name(fmt), (long long)rows, (long long)cols, group);
+        CHECK_MSG(!packs, "fast %s group %d: not repacked", fmt_name(fmt), group);
+        CHECK_MSG(bytes == 0 || packs, "fast %s group %d: repacked where it should not be", fmt_name(fmt), group);
         mat_free(&m);
         return;
     }
-    CHECK(bytes == rows * inf__mlx8i_row_bytes(&m.w) && bytes % 64 == 0);
-    uint8_t *buf = aligned_alloc(64, (size_t)bytes);
-    memset(buf, 0xa5, (size_t)bytes); /* the padding must be written too */
+    const int64_t groups = (rows + 15) / 16;
+    CHECK(bytes == groups * inf__mlxr16_group_bytes(&m.w) && bytes % 64 == 0 && fast->pack_rows % 16 == 0);
+    uint8_t *buf = aligned_alloc(64, (size_t)bytes), *one = aligned_alloc(64, (size_t)bytes);
+    memset(buf, 0xa5, (size_t)bytes);
+    memset(one, 0x5a, (size_t)bytes);
     inf__weight pw, pw2;
-    const int64_t cut = fast->pack_rows < rows ? fast->pack_rows : rows / 2;
-    fast->pack(&m.w, 0, cut, buf, &pw);
-    fast->pack(&m.w, cut, rows, buf, &pw2);
-    CHECK(pw.fmt == INF__W_MLX8_I && pw.data == buf && pw.rows == rows && pw.cols == cols && !pw.scales);
+    fast->pack(&m.w, 0, 16, buf, &pw);
+    fast->pack(&m.w, 16, rows, buf, &pw2);
+    CHECK(pw.fmt == (fmt == INF__W_MLX8 ? INF__W_MLX8_R16 : INF__W_MLX4_R16) && pw.data == buf && pw.rows == rows &&
+          pw.cols == cols && !pw.scales && !pw.biases);
     CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
+    fast->pack(&m.w, 0, rows, one, &pw2);
+    CHECK_MSG(memcmp(buf, one, (size_t)bytes) == 0, "fast %s repacked: a byte left unwritten, or two calls differ",
+              fmt_name(fmt));
+    free(one);
+    CHECK_MSG(same_rows(&m.w, &pw), "fast %s repacked: dequant_row differs from the stored rows", fmt_name(fmt));
     int pad_zero = 1;
-    const int64_t rb = inf__mlx8i_row_bytes(&pw), used = cols + 2 * (cols / group) * (sb == INF__DT_F32 ? 4 : 2);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t i = used; i < rb; i++) pad_zero &= buf[r * rb + i] == 0;
-    CHECK_MSG(pad_zero, "fast MLX8 repacked: row padding not zero");
-    CHECK_MSG(same_rows(&m.w, &pw), "fast MLX8 repacked: dequant_row differs from the stored rows");
+    float *z = malloc((size_t)cols * 4);
+    for (int64_t r = rows; r < groups * 16; r++) {
+        inf__cpu_dequant_row(&pw, r, z);
+        for (int64_t k = 0; k < cols; k++) pad_zero &= z[k] == 0;
+    }
+    free(z);
+    CHECK_MSG(pad_zero, "fast %s repacked: the missing rows are not zero", fmt_name(fmt));
     enum { NMAX = 40 };
     float *x = malloc((size_t)(NMAX * cols) * 4);
     for (int64_t i = 0; i < NMAX * cols; i++) x[i] = (float)(urand() * 2 - 1);
     inf__cpu_xq q = {NMAX, cols, cols, malloc((size_t)(NMAX * cols)), malloc((size_t)(NMAX * cols / 32) * 4),
                      malloc((size_t)(NMAX * cols / 32) * 4)};
     fast->q8_quantize(x, cols, 0, NMAX, &q);
-    float *ys = malloc((size_t)(NMAX * rows) * 4), *yp = malloc((size_t)(NMAX * rows) * 4);
+    float *yr = malloc((size_t)(NMAX * rows) * 4), *yp = malloc((size_t)(NMAX * rows) * 4);
+    float *ys = malloc((size_t)(NMAX * rows) * 4);
     const int ns[] = {1, 2, 3, 4, 5, 13, 16, 17, 40};
-    int same = 1, taken = 1;
+    int split_same = 1, taken = 1;
+    double worst = 0;
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
         q.n = ns[ni];
         taken &= fast->q8_takes(&pw, q.n);
-        fast->matmul_q8(&m.w, &q, ys, rows, 0, rows);
-        fast->matmul_q8(&pw, &q, yp, rows, 0, rows / 3 + 1);
-        fast->matmul_q8(&pw, &q, yp, rows, rows / 3 + 1, rows);
-        same &= memcmp(ys, yp, (size_t)(q.n * rows) * 4) == 0;
+        inf__cpu_q8_matmul_ref(&m.w, &q, yr, rows, 0, rows);
+        fast->matmul_q8(&pw, &q, yp, rows, 0, rows);
+        fast->matmul_q8(&pw, &q, ys, rows, 0, rows / 3 + 1);
+        fast->matmul_q8(&pw, &q, ys, rows, rows / 3 + 1, rows);
+        split_same &= memcmp(yp, ys, (size_t)(q.n * rows) * 4) == 0;
+        for (int64_t t = 0; t < q.n; t++)
+            for (int64_t r = 0; r < rows; r++) {
+                double mag = 0;
+                for (int64_t k = 0; k < cols; k++) mag += fabs(m.ref[r * cols + k] * x[t * cols + k]);
+                worst = fmax(worst, fabs(yp[t * rows + r] - yr[t * rows + r]) / (mag > 1e-30 ? mag : 1));
+            }
     }
-    printf("  fast MLX8 repacked %3lldx%-5lld group %-3d: 1-40 tokens %s the matrix as stored\n", (long long)rows,
-           (long long)cols, group, same ? "equal to" : "DIFFER from");
-    CHECK_MSG(taken, "fast MLX8 repacked: q8_takes must take every token count");
-    CHECK_MSG(same, "fast MLX8 repacked: results differ from the stored matrix's");
-    free(q.q); free(q.d); free(q.s); free(x); free(ys); free(yp); free(buf);
+    printf("  fast %s repacked %3lldx%-5lld group %-3d: 1-40 tokens within %.2e of the portable integer matmul\n",
+           fmt_name(fmt), (long long)rows, (long long)cols, group, worst);
+    CHECK_MSG(taken, "fast %s repacked: q8_takes must take every token count", fmt_name(fmt));
+    CHECK_MSG(worst <= 1e-5, "fast %s repacked: off the portable integer matmul by %g", fmt_name(fmt), worst);
+    CHECK_MSG(split_same, "fast %s repacked: the result depends on the row split", fmt_name(fmt));
+    free(q.q); free(q.d); free(q.s); free(x); free(yr); free(yp); free(ys); free(buf);
     mat_free(&m);
 }
 
@@ -817,17 +838,21 @@ int main(void) {
     test_bf16_packed(70, 544);  /* a 32-column tail chunk */
     test_bf16_packed(33, 16384);
     test_bf16_packed(20, 100);  /* cols % 32: read as stored */
-    /* the VNNI layer of the fast set repacks MLX8 (kernels_vnni.c) */
+    /* the VNNI layer of the fast set repacks MLX (kernels_r16.c) */
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     const int mlx8_packs = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
 #else
     const int mlx8_packs = 0;
 #endif
-    test_mlx8_packed(37, 1024, 64, INF__DT_BF16, mlx8_packs);
-    test_mlx8_packed(21, 544, 32, INF__DT_F16, mlx8_packs);  /* a 32-column tail chunk */
-    test_mlx8_packed(23, 1536, 512, INF__DT_F32, mlx8_packs);
-    test_mlx8_packed(20, 1152, 96, INF__DT_BF16, 0);          /* group 96: as stored */
+    test_mlx_r16(INF__W_MLX8, 37, 1024, 64, INF__DT_BF16, mlx8_packs);
+    test_mlx_r16(INF__W_MLX8, 21, 544, 32, INF__DT_F16, mlx8_packs);  /* a 32-column tail chunk */
+    test_mlx_r16(INF__W_MLX8, 23, 1536, 512, INF__DT_F32, mlx8_packs);
+    test_mlx_r16(INF__W_MLX8, 20, 1152, 96, INF__DT_BF16, 0);          /* group 96: as stored */
+    test_mlx_r16(INF__W_MLX4, 37, 1024, 64, INF__DT_BF16, mlx8_packs);
+    test_mlx_r16(INF__W_MLX4, 21, 544, 32, INF__DT_F16, mlx8_packs);
+    test_mlx_r16(INF__W_MLX4, 48, 2048, 128, INF__DT_F32, mlx8_packs);
+    test_mlx_r16(INF__W_MLX4, 20, 1152, 96, INF__DT_F16, 0);
     test_act_mul();
     test_pool();
     /* The f16 KV cache: every set, exact and fast (the pool's element

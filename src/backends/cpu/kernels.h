@@ -93,7 +93,8 @@ typedef struct inf__cpu_kernels {
      * bytes, and describes the whole repacked matrix in *out (the same
      * for every call: out->data = dst).  Only this set's kernels read
      * the result: matmul_rows a BF16_R32 matrix (q8_takes returns 0 for
-     * it), matmul_q8 an MLX8_I one (q8_takes returns 1 at every n). */
+     * it), matmul_q8 the 16-row interleaved ones (model.h: *_R16;
+     * q8_takes returns 1 at every n). */
     int64_t (*pack_bytes)(const inf__weight *w);
     void (*pack)(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out);
     int64_t pack_rows;

@@ -1,8 +1,9 @@
 /*
  * Rows interleaved 16 at a time (INF__W_Q4_0_R16, INF__W_Q4_K_R16,
- * INF__W_Q6_K_R16, INF__W_Q8_0_R16, model.h): the layouts the avx512-fast
- * set (kernels_vnni.c) repacks Q4_0, Q4_K, Q6_K and Q8_0 matrices into at
- * load (kernels.h: pack), and their kernels.
+ * INF__W_Q6_K_R16, INF__W_Q8_0_R16, INF__W_MLX8_R16, INF__W_MLX4_R16,
+ * model.h): the layouts the avx512-fast set (kernels_vnni.c) repacks
+ * Q4_0, Q4_K, Q6_K, Q8_0 and MLX8/MLX4 matrices into at load (kernels.h:
+ * pack), and their kernels.
  *
  * Why.  As stored, a row is a run of blocks; the row kernels
  * (kernels_vnni.c: rows_q4) unpack a row's nibbles once into registers and
@@ -36,7 +37,13 @@
  * Q8_0 keeps its bytes too, each value stored plus 128 (the u8 side of
  * vpdpbusd, as the stored kernels flip it when they load it): no unpacking
  * at all.  From memory (64 copies): 1 token 71 us (85), 4 tokens 78
- * (239), 16 tokens 192 (246).
+ * (239), 16 tokens 192 (246).  MLX8 and MLX4 (groups of 32 to 512 in
+ * powers of two) take the same kernels, their values in Q8_0's and Q4_0's
+ * places (MLX4's nibbles reordered to Q4_0's), a group's 16 scales and 16
+ * biases (as stored: f16, bf16 or f32) before the values: in cache, 4
+ * tokens 52-54 us (Q8_0 54-62) and 44-46 (Q4_0 43-52).  As stored, an MLX
+ * row's scales and biases lay in two arrays apart from its values, three
+ * streams where a Q8_0 row is one.
  */
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_x86.h"
@@ -69,20 +76,24 @@
  * values at Q6Q + 3072s (half n: + 1536n; ql part k: + 64k; qh part k:
  * + 1024 + 64k), nsb = cols / 256 super-blocks */
 #define Q6SC(nsb) ((nsb) * 32)
-#define Q6_K_MAX_COLS 65536 /* repacked up to this: one token's offsets fit the stack (16 KiB) */
 #define Q6Q(nsb) ((nsb) * 288)
+#define Q6_K_MAX_COLS 65536 /* repacked up to this: one token's offsets fit the stack (16 KiB) */
 
 static int64_t group_bytes(const inf__weight *w) {
     switch (w->fmt) {
     case INF__W_Q4_0: case INF__W_Q4_0_R16: return inf__q4r16_group_bytes(w);
     case INF__W_Q4_K: case INF__W_Q4_K_R16: return inf__q4kr16_group_bytes(w);
     case INF__W_Q8_0: case INF__W_Q8_0_R16: return inf__q8r16_group_bytes(w);
+    case INF__W_MLX8: case INF__W_MLX4: case INF__W_MLX8_R16: case INF__W_MLX4_R16: return inf__mlxr16_group_bytes(w);
     default: return inf__q6kr16_group_bytes(w);
     }
 }
 
 int64_t inf__cpu_r16_pack_bytes(const inf__weight *w) {
     if (w->rows <= 0) return 0;
+    if ((w->fmt == INF__W_MLX8 || w->fmt == INF__W_MLX4) && w->group >= 32 && w->group <= 512 &&
+        (w->group & (w->group - 1)) == 0 && w->cols % w->group == 0)
+        return (w->rows + 15) / 16 * inf__mlxr16_group_bytes(w);
     if (w->fmt == INF__W_Q8_0 && w->cols % 32 == 0) return (w->rows + 15) / 16 * inf__q8r16_group_bytes(w);
     if (w->fmt == INF__W_Q4_0 && w->cols % 32 == 0) return (w->rows + 15) / 16 * inf__q4r16_group_bytes(w);
     if (w->fmt == INF__W_Q4_K && w->cols % 256 == 0) return (w->rows + 15) / 16 * inf__q4kr16_group_bytes(w);
@@ -91,17 +102,15 @@ int64_t inf__cpu_r16_pack_bytes(const inf__weight *w) {
     return 0;
 }
 
-/* Row i of group grp from the stored row src (NULL: a missing row, zero). */
+/* Row i of group grp from the stored row src (NULL: a missing row, zero;
+ * the ggml formats' packers). */
 static void pack_q4_0_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
     const int64_t nb = w->cols / 32;
-    uint8_t *sc = grp, *q = grp + nb * 32;
-    for (int64_t b = 0; b < nb; b++, src += src ? 18 : 0) {
-        if (src) memcpy(sc + b * 32 + 2 * i, src, 2);
-        else memset(sc + b * 32 + 2 * i, 0, 2);
-        for (int k = 0; k < 4; k++) {
-            if (src) memcpy(q + b * 256 + 64 * k + 4 * i, src + 2 + 4 * k, 4);
-            else memset(q + b * 256 + 64 * k + 4 * i, 0, 4);
-        }
+    static const uint8_t zero[18];
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = src ? src + b * 18 : zero;
+        memcpy(grp + b * 32 + 2 * i, blk, 2);
+        for (int k = 0; k < 4; k++) memcpy(grp + nb * 32 + b * 256 + 64 * k + 4 * i, blk + 2 + 4 * k, 4);
     }
 }
 
@@ -116,21 +125,46 @@ static void pack_q8_0_row(const inf__weight *w, const uint8_t *src, uint8_t *grp
     }
 }
 
-static void pack_q4_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
-    for (int64_t s = 0; s < w->cols / 256; s++, src += src ? 144 : 0) {
-        uint8_t *sb = grp + s * KSB;
-        if (!src) {
-            memset(sb + 2 * i, 0, 2);
-            memset(sb + 32 + 2 * i, 0, 2);
-            for (int j = 0; j < 8; j++) sb[KSC + 32 * j + i] = sb[KSC + 32 * j + 16 + i] = 0;
-            for (int pk = 0; pk < 32; pk++) memset(sb + KQ + 64 * pk + 4 * i, 0, 4);
-            continue;
+/* MLX: row r (or a missing row, zero) into row i of group grp. */
+static void pack_mlx_row(const inf__weight *w, int64_t r, uint8_t *grp, int i) {
+    const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2, ng = w->cols / w->group;
+    const int have = r < w->rows;
+    for (int64_t j = 0; j < ng; j++) {
+        uint8_t *sb = grp + j * 32 * sbs;
+        if (have) {
+            memcpy(sb + i * sbs, (const char *)w->scales + (r * ng + j) * sbs, (size_t)sbs);
+            memcpy(sb + (16 + i) * sbs, (const char *)w->biases + (r * ng + j) * sbs, (size_t)sbs);
+        } else {
+            memset(sb + i * sbs, 0, (size_t)sbs);
+            memset(sb + (16 + i) * sbs, 0, (size_t)sbs);
         }
-        memcpy(sb + 2 * i, src, 2);
-        memcpy(sb + 32 + 2 * i, src + 2, 2);
+    }
+    uint8_t *v = grp + ng * 32 * sbs;
+    for (int64_t b = 0; b < w->cols / 32; b++) {
+        uint8_t q[32] = {0}; /* the block's values */
+        if (have && w->bits == 8) {
+            memcpy(q, (const uint8_t *)w->data + r * w->cols + 32 * b, 32);
+        } else if (have) {
+            const uint8_t *p = (const uint8_t *)w->data + r * (w->cols / 2) + 16 * b;
+            for (int c = 0; c < 32; c++) q[c] = (uint8_t)((p[c / 2] >> (4 * (c & 1))) & 15);
+        }
+        for (int k = 0; k < w->bits; k++) /* parts: MLX8 8, MLX4 4 */
+            for (int l = 0; l < 4; l++)
+                v[b * 64 * w->bits + 64 * k + 4 * i + l] =
+                    w->bits == 8 ? q[4 * k + l] : (uint8_t)(q[4 * k + l] | q[16 + 4 * k + l] << 4);
+    }
+}
+
+static void pack_q4_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
+    static const uint8_t zero[144];
+    for (int64_t s = 0; s < w->cols / 256; s++) {
+        const uint8_t *blk = src ? src + s * 144 : zero;
+        uint8_t *sb = grp + s * KSB;
+        memcpy(sb + 2 * i, blk, 2);
+        memcpy(sb + 32 + 2 * i, blk + 2, 2);
         for (int j = 0; j < 8; j++)
-            inf__cpu_ggml_scale_min_k4(j, src + 4, &sb[KSC + 32 * j + i], &sb[KSC + 32 * j + 16 + i]);
-        for (int pk = 0; pk < 32; pk++) memcpy(sb + KQ + 64 * pk + 4 * i, src + 16 + 4 * pk, 4);
+            inf__cpu_ggml_scale_min_k4(j, blk + 4, &sb[KSC + 32 * j + i], &sb[KSC + 32 * j + 16 + i]);
+        for (int pk = 0; pk < 32; pk++) memcpy(sb + KQ + 64 * pk + 4 * i, blk + 16 + 4 * pk, 4);
     }
 }
 
@@ -155,9 +189,18 @@ void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, 
     out->fmt = w->fmt == INF__W_Q4_K   ? INF__W_Q4_K_R16
                : w->fmt == INF__W_Q6_K ? INF__W_Q6_K_R16
                : w->fmt == INF__W_Q8_0 ? INF__W_Q8_0_R16
+               : w->fmt == INF__W_MLX8 ? INF__W_MLX8_R16
+               : w->fmt == INF__W_MLX4 ? INF__W_MLX4_R16
                                        : INF__W_Q4_0_R16;
     out->data = dst;
-    const int64_t gb = group_bytes(w), rb = w->cols / inf__cpu_ggml_block_elems(w->fmt) * inf__cpu_ggml_block_bytes(w->fmt);
+    const int64_t gb = group_bytes(w);
+    if (w->fmt == INF__W_MLX8 || w->fmt == INF__W_MLX4) {
+        out->scales = out->biases = NULL;
+        for (int64_t g = r0 / 16; g * 16 < r1; g++)
+            for (int i = 0; i < 16; i++) pack_mlx_row(w, g * 16 + i, (uint8_t *)dst + g * gb, i);
+        return;
+    }
+    const int64_t rb = w->cols / inf__cpu_ggml_block_elems(w->fmt) * inf__cpu_ggml_block_bytes(w->fmt);
     for (int64_t g = r0 / 16; g * 16 < r1; g++)
         for (int i = 0; i < 16; i++) {
             const int64_t r = g * 16 + i;
@@ -208,6 +251,23 @@ AI void k_scales(const uint8_t *sb, int j, __m512 d, __m512 ndmin, __m512 *dv, _
     *cv = _mm512_mul_ps(ndmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(scm, 1))));
 }
 
+/* 16 MLX scales or biases (dt) as f32. */
+AI __m512 sb16v(const uint8_t *p, inf__dtype dt) {
+    if (dt == INF__DT_F32) return _mm512_loadu_ps((const float *)p);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    if (dt == INF__DT_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* MLX: block b's group's scales and biases (16 rows) and its values. */
+AI const uint8_t *mlx_sb(const inf__weight *w, const uint8_t *grp, int64_t b) {
+    const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+    return grp + (b * 32 >> __builtin_ctzll((unsigned long long)w->group)) * 32 * sbs;
+}
+AI const uint8_t *mlx_v(const inf__weight *w, const uint8_t *grp) {
+    return grp + (w->cols >> __builtin_ctzll((unsigned long long)w->group)) * 32 * (w->sb_dtype == INF__DT_F32 ? 4 : 2);
+}
+
 void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint8_t *restrict u,
                          float *restrict d, float *restrict c) {
     const int64_t nbt = w->cols / 32, i = r % 16;
@@ -224,6 +284,22 @@ void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb
             _mm_store_si128((__m128i *)(u + 32 * b + 16), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
             d[b] = _cvtsh_ss(inf__cpu_ggml_u16(grp + bb * 32 + 2 * i));
             c[b] = -8.0f * d[b];
+            continue;
+        }
+        if (w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16) {
+            const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+            const uint8_t *sb = mlx_sb(w, grp, bb), *p = mlx_v(w, grp) + bb * 64 * w->bits + 4 * i;
+            if (w->bits == 8) {
+                for (int k = 0; k < 8; k++) memcpy(u + 32 * b + 4 * k, p + 64 * k, 4);
+            } else {
+                int32_t v[4];
+                for (int k = 0; k < 4; k++) memcpy(&v[k], p + 64 * k, 4);
+                const __m128i x = _mm_set_epi32(v[3], v[2], v[1], v[0]);
+                _mm_store_si128((__m128i *)(u + 32 * b), _mm_and_si128(x, m4));
+                _mm_store_si128((__m128i *)(u + 32 * b + 16), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
+            }
+            d[b] = inf__cpu_sb_get(sb, w->sb_dtype, i);
+            c[b] = inf__cpu_sb_get(sb + 16 * sbs, w->sb_dtype, i);
             continue;
         }
         if (w->fmt == INF__W_Q8_0_R16) {
@@ -279,6 +355,21 @@ void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb,
             }
             dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + bb * 32)));
             cv = _mm512_mul_ps(dv, _mm512_set1_ps(-8.0f));
+        } else if (w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16) {
+            const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+            const uint8_t *sb = mlx_sb(w, grp, bb), *p = mlx_v(w, grp) + bb * 64 * w->bits;
+            if (w->bits == 8) {
+                for (int k = 0; k < 8; k++)
+                    _mm512_store_si512(pan + (8 * b + k) * ldp, _mm512_loadu_si512((const void *)(p + 64 * k)));
+            } else {
+                for (int k = 0; k < 4; k++) {
+                    const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * k));
+                    _mm512_store_si512(pan + (8 * b + k) * ldp, _mm512_and_si512(v, m4));
+                    _mm512_store_si512(pan + (8 * b + 4 + k) * ldp, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+                }
+            }
+            dv = sb16v(sb, w->sb_dtype);
+            cv = sb16v(sb + 16 * sbs, w->sb_dtype);
         } else if (w->fmt == INF__W_Q8_0_R16) {
             const uint8_t *p = grp + nbt * 32 + bb * 512;
             for (int k = 0; k < 8; k++)
@@ -392,6 +483,31 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
                 block_tokens_q6(T, W, xq, nc, t0, b + q, dlo, dhi, f);
             }
         }
+    } else if (K == 4 || K == 5) { /* MLX8, MLX4: a group's scales and biases once */
+        const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2, bpg = w->group / 32;
+        const uint8_t *q = mlx_v(w, grp);
+        __m512 dv = _mm512_setzero_ps(), cv = dv;
+        for (int64_t b = 0; b < nb; b++, q += 64 * w->bits) {
+            if (next) inf__pf_share(next, step, b);
+            if ((b & (bpg - 1)) == 0) {
+                const uint8_t *sb = mlx_sb(w, grp, b);
+                dv = sb16v(sb, w->sb_dtype);
+                cv = sb16v(sb + 16 * sbs, w->sb_dtype);
+            }
+            __m512i W[8];
+            if (K == 4) {
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) W[k] = _mm512_loadu_si512((const void *)(q + 64 * k));
+            } else {
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) {
+                    const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * k));
+                    W[k] = _mm512_and_si512(v, m4);
+                    W[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                }
+            }
+            block_tokens(T, W, off0, xq, t0, b, dv, cv, f, e);
+        }
     } else if (K == 3) { /* Q8_0: the values as they are (u8, q + 128) */
         const uint8_t *q = grp + nb * 32;
         for (int64_t b = 0; b < nb; b++, q += 512) {
@@ -469,7 +585,9 @@ static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const int32_t 
             case INF__W_Q4_0_R16: R16_CASES(0) break;
             case INF__W_Q4_K_R16: R16_CASES(1) break;
             case INF__W_Q6_K_R16: R16_CASES(2) break;
-            default: R16_CASES(3) break;
+            case INF__W_Q8_0_R16: R16_CASES(3) break;
+            case INF__W_MLX8_R16: R16_CASES(4) break;
+            default: R16_CASES(5) break;
             }
         }
     }

@@ -89,14 +89,6 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         for (int64_t k = k0; k < k0 + nk; k++) out[k - k0] = inf__bf16_to_f32(p[(k / 2) * 64 + (k & 1)]);
         return;
     }
-    case INF__W_MLX8_I: { /* a row: its values, its scales, its biases (model.h) */
-        const uint8_t *q = (const uint8_t *)w->data + r * inf__mlx8i_row_bytes(w);
-        const void *sc = q + cols, *bi = (const char *)sc + (w->sb_dtype == INF__DT_F32 ? 4 : 2) * (cols / w->group);
-        for (int64_t k = k0; k < k0 + nk; k++)
-            out[k - k0] = inf__cpu_sb_get(sc, w->sb_dtype, k / w->group) * (float)q[k] +
-                          inf__cpu_sb_get(bi, w->sb_dtype, k / w->group);
-        return;
-    }
     case INF__W_Q4_0_R16: { /* 16 rows interleaved (model.h): row r's Q4_0 blocks put back together */
         const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q4r16_group_bytes(w);
         const int64_t nb = cols / 32, i = r % 16;
@@ -121,6 +113,25 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
             const float m = inf__f16_to_f32(inf__cpu_ggml_u16(sb + 32 + 2 * i)) * sb[64 + 32 * j + 16 + i];
             const uint8_t q = sb[320 + 512 * p + 64 * (l / 4) + 4 * i + l % 4];
             out[k - k0] = d * (float)(j & 1 ? q >> 4 : q & 0xF) - m;
+        }
+        return;
+    }
+    case INF__W_MLX8_R16:
+    case INF__W_MLX4_R16: { /* 16 rows interleaved (model.h), MLX's arithmetic (below) */
+        const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2, i = r % 16;
+        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__mlxr16_group_bytes(w);
+        const uint8_t *v = g + cols / w->group * 32 * sbs;
+        for (int64_t k = k0; k < k0 + nk; k++) {
+            const uint8_t *sb = g + (k / w->group) * 32 * sbs;
+            const int64_t b = k / 32, c = k % 32;
+            uint32_t q;
+            if (w->fmt == INF__W_MLX8_R16) {
+                q = v[b * 512 + 64 * (c / 4) + 4 * i + c % 4];
+            } else {
+                const uint8_t byte = v[b * 256 + 64 * (c % 16 / 4) + 4 * i + c % 4];
+                q = c < 16 ? byte & 15u : (uint32_t)byte >> 4;
+            }
+            out[k - k0] = inf__cpu_sb_get(sb, w->sb_dtype, i) * (float)q + inf__cpu_sb_get(sb + 16 * sbs, w->sb_dtype, i);
         }
         return;
     }

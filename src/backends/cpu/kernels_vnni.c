@@ -60,34 +60,26 @@ AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
  * per block (as stored or interleaved). */
 static int is_r16(const inf__weight *w) {
     return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16 || w->fmt == INF__W_Q6_K_R16 ||
-           w->fmt == INF__W_Q8_0_R16;
+           w->fmt == INF__W_Q8_0_R16 || w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16;
 }
 static int is_q6(const inf__weight *w) { return w->fmt == INF__W_Q6_K || w->fmt == INF__W_Q6_K_R16; }
 
-/* Bytes from one row to the next: MLX as stored its values only (the
- * scales and biases lie apart and are small), repacked MLX8 the whole row. */
+/* Bytes from one row to the next: MLX its values only (the scales and
+ * biases lie apart and are small). */
 static int64_t row_bytes(const inf__weight *w) {
     if (w->fmt == INF__W_MLX4 || w->fmt == INF__W_MLX8) return w->cols * w->bits / 8;
-    if (w->fmt == INF__W_MLX8_I) return inf__mlx8i_row_bytes(w); /* its scales and biases too */
     return w->cols / inf__cpu_ggml_block_elems(w->fmt) * inf__cpu_ggml_block_bytes(w->fmt);
 }
 
-/* An MLX row's values and its scales and biases: apart from each other as
- * stored (MLX4, MLX8), one after the other as repacked (MLX8_I, model.h).
- * rb: row_bytes(w); gb: the bytes of a row's scales (cols / group times
- * their size); both computed once by the caller (a division per call cost
- * the fused decode loop its speed). */
+/* An MLX row's values, and its scales and biases (gb: the bytes of a row's
+ * scales, cols / group times their size, computed once by the caller: a
+ * division per call cost the fused decode loop its speed). */
 AI const uint8_t *mlx_vals(const inf__weight *w, int64_t rb, int64_t r) {
     return (const uint8_t *)w->data + r * rb;
 }
-AI void mlx_sb_row(const inf__weight *w, int64_t rb, int64_t gb, int64_t r, const char **sc, const char **bi) {
-    if (w->fmt == INF__W_MLX8_I) {
-        *sc = (const char *)mlx_vals(w, rb, r) + w->cols;
-        *bi = *sc + gb;
-    } else {
-        *sc = (const char *)w->scales + r * gb;
-        *bi = (const char *)w->biases + r * gb;
-    }
+AI void mlx_sb_row(const inf__weight *w, int64_t gb, int64_t r, const char **sc, const char **bi) {
+    *sc = (const char *)w->scales + r * gb;
+    *bi = (const char *)w->biases + r * gb;
 }
 
 /* n <= 16 MLX scales or biases from element i on, as f32 (lanes past n: 0). */
@@ -110,14 +102,14 @@ static int mlx_pow2_groups(const inf__weight *w) {
  * a multiple of 16, so that the 16 blocks start a group.  Shifts and one
  * permutation, not a division and a scalar load per group: those were
  * most of the MLX panel decode's time (perf, bench_ggml -f MLX4). */
-AI void mlx_sb16(const inf__weight *w, int64_t rb, int64_t r, int64_t b0, __m512 *d, __m512 *c) {
+AI void mlx_sb16(const inf__weight *w, int64_t r, int64_t b0, __m512 *d, __m512 *c) {
     const int gsh = __builtin_ctzll((unsigned long long)w->group), sh = gsh - 5;
     const int64_t gpr = w->cols >> gsh, g0 = (b0 * 32) >> gsh, gb = gpr * (w->sb_dtype == INF__DT_F32 ? 4 : 2);
     const int ng = (int)(gpr - g0 < (16 >> sh) ? gpr - g0 : (16 >> sh));
     const __m512i idx = _mm512_srli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                           (unsigned)sh);
     const char *srow, *brow;
-    mlx_sb_row(w, rb, gb, r, &srow, &brow);
+    mlx_sb_row(w, gb, r, &srow, &brow);
     *d = _mm512_permutexvar_ps(idx, sb16(srow, w->sb_dtype, g0, ng));
     *c = _mm512_permutexvar_ps(idx, sb16(brow, w->sb_dtype, g0, ng));
 }
@@ -238,20 +230,19 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
         return;
     }
     case INF__W_MLX4:
-    case INF__W_MLX8:
-    case INF__W_MLX8_I: {
+    case INF__W_MLX8: {
         const int64_t bpg = w->group / 32, rb = row_bytes(w);
         if (b0 % 16 == 0 && mlx_pow2_groups(w)) {
             for (int64_t b = 0; b < nb; b += 16) {
                 __m512 dv, cv;
-                mlx_sb16(w, rb, r, b0 + b, &dv, &cv);
+                mlx_sb16(w, r, b0 + b, &dv, &cv);
                 const __mmask16 m = (__mmask16)(nb - b >= 16 ? 0xffff : (1u << (nb - b)) - 1);
                 _mm512_mask_storeu_ps(d + b, m, dv);
                 _mm512_mask_storeu_ps(c + b, m, cv);
             }
         } else { /* scales and biases once per group (a group spans bpg blocks) */
             const char *srow, *brow;
-            mlx_sb_row(w, rb, w->cols / w->group * (w->sb_dtype == INF__DT_F32 ? 4 : 2), r, &srow, &brow);
+            mlx_sb_row(w, w->cols / w->group * (w->sb_dtype == INF__DT_F32 ? 4 : 2), r, &srow, &brow);
             for (int64_t b = 0; b < nb;) {
                 const int64_t gi = (b0 + b) / bpg;
                 const int64_t e = (gi + 1) * bpg - b0 < nb ? (gi + 1) * bpg - b0 : nb;
@@ -296,6 +287,8 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
     case INF__W_Q4_K_R16:
     case INF__W_Q6_K_R16:
     case INF__W_Q8_0_R16:
+    case INF__W_MLX8_R16:
+    case INF__W_MLX4_R16:
         inf__cpu_r16_decode(w, r, b0, nb, u, d, c);
         return;
     default:
@@ -710,7 +703,7 @@ enum { FUSE_NONE, FUSE_Q8_0, FUSE_Q4_0, FUSE_Q4_K, FUSE_MLX8, FUSE_MLX4 };
  * paths when their groups tile the 16-block (512-column) steps: G = 32,
  * 64, ..., 512. */
 static int mlx_fusable(const inf__weight *w) {
-    return (w->fmt == INF__W_MLX8 || w->fmt == INF__W_MLX8_I || w->fmt == INF__W_MLX4) && mlx_pow2_groups(w);
+    return (w->fmt == INF__W_MLX8 || w->fmt == INF__W_MLX4) && mlx_pow2_groups(w);
 }
 
 /* Blocks b, b+1 (b even) of row r as 64 u8 in column order. */
@@ -745,7 +738,8 @@ AI __m512i fused_pair(int F, const inf__weight *w, int64_t rb, int64_t r, int64_
  * load of them stalled on store forwarding). */
 AI void fused_scales(int F, const inf__weight *w, int64_t rb, int64_t r, int64_t b0, __m512 *d, __m512 *c) {
     if (F == FUSE_MLX8 || F == FUSE_MLX4) {
-        mlx_sb16(w, rb, r, b0, d, c);
+        (void)rb;
+        mlx_sb16(w, r, b0, d, c);
         return;
     }
     if (F == FUSE_Q4_0) {
@@ -1068,7 +1062,6 @@ static void rows_few(const inf__weight *w, const inf__cpu_xq *xq, float *y, int6
         else rows_FUSE_NONE(w, xq, y, ldy, r0, r1);
         return;
     case INF__W_MLX8:
-    case INF__W_MLX8_I: /* always fusable (vnni_pack) */
         if (mlx_fusable(w)) {
             rows_FUSE_MLX8(w, xq, y, ldy, r0, r1);
             return;
@@ -1173,7 +1166,7 @@ static int vnni_q8_takes(const inf__weight *w, int64_t n) {
      * tokens */
     if (w->fmt == INF__W_Q6_K) return w->cols % 256 == 0;
     /* this set's own layouts: only it reads them */
-    if (w->fmt == INF__W_MLX8_I || is_r16(w)) return 1;
+    if (is_r16(w)) return 1;
     if (!inf__cpu_q8_form(w)) return 0;
     /* one token of MLX4 (and of MLX8 whose groups the fused row kernel
      * does not take): the avx2-fast kernel (kernels_q8.c), faster there */
@@ -1206,49 +1199,24 @@ static void vnni_matmul_q8(const inf__weight *w, const inf__cpu_xq *xq, float *y
     }
 }
 
-/* ---- MLX8 repacked at load (kernels.h: pack) ----------------------------------
+/* ---- weights repacked at load (kernels.h: pack) -------------------------------
  *
- * As stored, an MLX8 row's scales and biases lie in two arrays apart from
- * its values, so a decode streams three regions of memory; Qwen3-0.6B
- * MLX8 decoded at 0.83x the tokens/s of the Q8_0 file of the same bytes
- * and the same kernel (rows_t), the time in the wait for the values.
- * Repacked (INF__W_MLX8_I, model.h), each row is one run: its values,
- * then its scales and biases, as a Q8_0 row holds its own.  The products
- * are the same operations in the same order, so the results are bit for
- * bit the stored matrix's.  Groups the fused kernels do not take stay as
- * stored; other formats go to the set beneath (BF16's panels). */
+ * Q4_0, Q4_K, Q6_K, Q8_0 and MLX8/MLX4 (groups of 32 to 512 columns in
+ * powers of two) into rows interleaved 16 at a time (kernels_r16.c: why,
+ * and what it measured); other formats go to the set beneath (BF16's
+ * panels). */
 
 static const inf__cpu_kernels *vnni_under;
 
 static int64_t vnni_pack_bytes(const inf__weight *w) {
-    if (w->fmt == INF__W_MLX8 && mlx_fusable(w) && w->rows > 0) return w->rows * inf__mlx8i_row_bytes(w);
-    if (inf__cpu_r16_pack_bytes(w) > 0) return inf__cpu_r16_pack_bytes(w);
+    const int64_t b = inf__cpu_r16_pack_bytes(w);
+    if (b > 0) return b;
     return vnni_under->pack_bytes ? vnni_under->pack_bytes(w) : 0;
 }
 
 static void vnni_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
-    if (inf__cpu_r16_pack_bytes(w) > 0) {
-        inf__cpu_r16_pack(w, r0, r1, dst, out);
-        return;
-    }
-    if (w->fmt != INF__W_MLX8) {
-        vnni_under->pack(w, r0, r1, dst, out);
-        return;
-    }
-    *out = *w;
-    out->fmt = INF__W_MLX8_I;
-    out->data = dst;
-    out->scales = out->biases = NULL;
-    const int64_t rb = inf__mlx8i_row_bytes(out), gb = w->cols / w->group * (w->sb_dtype == INF__DT_F32 ? 4 : 2);
-    for (int64_t r = r0; r < r1; r++) {
-        uint8_t *o = (uint8_t *)dst + r * rb;
-        const char *sc, *bi;
-        mlx_sb_row(w, w->cols, gb, r, &sc, &bi);
-        memcpy(o, mlx_vals(w, w->cols, r), (size_t)w->cols);
-        memcpy(o + w->cols, sc, (size_t)gb);
-        memcpy(o + w->cols + gb, bi, (size_t)gb);
-        memset(o + w->cols + 2 * gb, 0, (size_t)(rb - w->cols - 2 * gb));
-    }
+    if (inf__cpu_r16_pack_bytes(w) > 0) inf__cpu_r16_pack(w, r0, r1, dst, out);
+    else vnni_under->pack(w, r0, r1, dst, out);
 }
 
 static inf__cpu_kernels vnni_set;
