@@ -483,54 +483,31 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
                 block_tokens_q6(T, W, xq, nc, t0, b + q, dlo, dhi, f);
             }
         }
-    } else if (K == 4 || K == 5) { /* MLX8, MLX4: a group's scales and biases once */
-        const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2, bpg = w->group / 32;
-        const uint8_t *q = mlx_v(w, grp);
+    } else if (K != 1) {
+        /* Q4_0 (K 0), Q8_0 (3), MLX8 (4), MLX4 (5): 8-bit values as they
+         * are (u8: Q8_0's plus 128) in 8 parts, 4-bit ones in 4 parts of
+         * low and high nibbles; Q's scales per block, MLX's per group */
+        const int eight = K == 3 || K == 4, mlx = K >= 4;
+        const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2, bpg = mlx ? w->group / 32 : 1;
+        const uint8_t *q = mlx ? mlx_v(w, grp) : grp + nb * 32;
         __m512 dv = _mm512_setzero_ps(), cv = dv;
-        for (int64_t b = 0; b < nb; b++, q += 64 * w->bits) {
+        for (int64_t b = 0; b < nb; b++, q += eight ? 512 : 256) {
             if (next) inf__pf_share(next, step, b);
-            if ((b & (bpg - 1)) == 0) {
+            if (!mlx) {
+                dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + 32 * b)));
+                cv = _mm512_mul_ps(dv, _mm512_set1_ps(K == 3 ? -128.0f : -8.0f));
+            } else if ((b & (bpg - 1)) == 0) {
                 const uint8_t *sb = mlx_sb(w, grp, b);
                 dv = sb16v(sb, w->sb_dtype);
                 cv = sb16v(sb + 16 * sbs, w->sb_dtype);
             }
             __m512i W[8];
-            if (K == 4) {
-#pragma GCC unroll 8
-                for (int k = 0; k < 8; k++) W[k] = _mm512_loadu_si512((const void *)(q + 64 * k));
-            } else {
-#pragma GCC unroll 4
-                for (int k = 0; k < 4; k++) {
-                    const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * k));
-                    W[k] = _mm512_and_si512(v, m4);
-                    W[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                }
-            }
-            block_tokens(T, W, off0, xq, t0, b, dv, cv, f, e);
-        }
-    } else if (K == 3) { /* Q8_0: the values as they are (u8, q + 128) */
-        const uint8_t *q = grp + nb * 32;
-        for (int64_t b = 0; b < nb; b++, q += 512) {
-            if (next) inf__pf_share(next, step, b);
-            const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + 32 * b)));
-            const __m512 cv = _mm512_mul_ps(dv, _mm512_set1_ps(-128.0f));
-            __m512i W[8];
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) W[k] = _mm512_loadu_si512((const void *)(q + 64 * k));
-            block_tokens(T, W, off0, xq, t0, b, dv, cv, f, e);
-        }
-    } else if (!K) {
-        const uint8_t *q = grp + nb * 32;
-        for (int64_t b = 0; b < nb; b++, q += 256) {
-            if (next) inf__pf_share(next, step, b);
-            const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + 32 * b)));
-            const __m512 cv = _mm512_mul_ps(dv, _mm512_set1_ps(-8.0f));
-            __m512i W[8];
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * k));
-                W[k] = _mm512_and_si512(v, m4);                          /* columns 4k .. */
-                W[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4); /* columns 16+4k .. */
+                W[k] = eight ? v : _mm512_and_si512(v, m4); /* columns 4k .. */
+                W[k + 4] = eight ? _mm512_loadu_si512((const void *)(q + 256 + 64 * k)) /* 16+4k .. */
+                                 : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             }
             block_tokens(T, W, off0, xq, t0, b, dv, cv, f, e);
         }

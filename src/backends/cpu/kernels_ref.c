@@ -67,6 +67,38 @@ float inf__cpu_vec_get(const inf__vec *v, int64_t i) {
     }
 }
 
+/* The ggml format a 16-row interleaved layout holds (model.h: *_R16). */
+static inf__wfmt r16_block_fmt(inf__wfmt f) {
+    return f == INF__W_Q4_0_R16 ? INF__W_Q4_0 : f == INF__W_Q8_0_R16 ? INF__W_Q8_0 : INF__W_Q6_K;
+}
+
+/* Block b of row r of a Q4_0_R16, Q8_0_R16 or Q6_K_R16 matrix as the
+ * stored format's block (model.h gives where each byte went). */
+static void r16_block(const inf__weight *w, int64_t r, int64_t b, uint8_t *blk) {
+    const int64_t i = r % 16;
+    if (w->fmt == INF__W_Q6_K_R16) {
+        const int64_t nsb = w->cols / 256;
+        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q6kr16_group_bytes(w);
+        const uint8_t *q = g + nsb * 288 + b * 3072;
+        for (int n = 0; n < 2; n++)
+            for (int k = 0; k < 16; k++) {
+                memcpy(blk + 64 * n + 4 * k, q + 1536 * n + 64 * k + 4 * i, 4);
+                if (k < 8) memcpy(blk + 128 + 32 * n + 4 * k, q + 1536 * n + 1024 + 64 * k + 4 * i, 4);
+            }
+        for (int m = 0; m < 16; m++) blk[192 + m] = g[nsb * 32 + b * 256 + 16 * m + i];
+        memcpy(blk + 208, g + b * 32 + 2 * i, 2);
+        return;
+    }
+    const int eight = w->fmt == INF__W_Q8_0_R16;
+    const int64_t nb = w->cols / 32;
+    const uint8_t *g = (const uint8_t *)w->data +
+                       (r / 16) * (eight ? inf__q8r16_group_bytes(w) : inf__q4r16_group_bytes(w));
+    memcpy(blk, g + b * 32 + 2 * i, 2);
+    for (int k = 0; k < (eight ? 8 : 4); k++)
+        for (int l = 0; l < 4; l++)
+            blk[2 + 4 * k + l] = g[nb * 32 + b * (eight ? 512 : 256) + 64 * k + 4 * i + l] ^ (eight ? 0x80 : 0);
+}
+
 void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
                             int64_t nk, float *out) {
     const int64_t cols = w->cols;
@@ -89,20 +121,6 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         for (int64_t k = k0; k < k0 + nk; k++) out[k - k0] = inf__bf16_to_f32(p[(k / 2) * 64 + (k & 1)]);
         return;
     }
-    case INF__W_Q4_0_R16: { /* 16 rows interleaved (model.h): row r's Q4_0 blocks put back together */
-        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q4r16_group_bytes(w);
-        const int64_t nb = cols / 32, i = r % 16;
-        uint8_t blk[18];
-        float tmp[32];
-        for (int64_t b = k0 / 32; b * 32 < k0 + nk; b++) {
-            memcpy(blk, g + b * 32 + 2 * i, 2);
-            for (int k = 0; k < 4; k++) memcpy(blk + 2 + 4 * k, g + nb * 32 + b * 256 + 64 * k + 4 * i, 4);
-            inf__cpu_ggml_dequant_block(INF__W_Q4_0, blk, tmp);
-            const int64_t lo = b * 32 > k0 ? b * 32 : k0, hi = b * 32 + 32 < k0 + nk ? b * 32 + 32 : k0 + nk;
-            memcpy(out + (lo - k0), tmp + (lo - b * 32), (size_t)(hi - lo) * 4);
-        }
-        return;
-    }
     case INF__W_Q4_K_R16: { /* 16 rows interleaved (model.h), ggml's arithmetic (dq_q4_k) */
         const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q4kr16_group_bytes(w);
         const int64_t i = r % 16;
@@ -113,6 +131,21 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
             const float m = inf__f16_to_f32(inf__cpu_ggml_u16(sb + 32 + 2 * i)) * sb[64 + 32 * j + 16 + i];
             const uint8_t q = sb[320 + 512 * p + 64 * (l / 4) + 4 * i + l % 4];
             out[k - k0] = d * (float)(j & 1 ? q >> 4 : q & 0xF) - m;
+        }
+        return;
+    }
+    case INF__W_Q4_0_R16:
+    case INF__W_Q8_0_R16:
+    case INF__W_Q6_K_R16: { /* 16 rows interleaved (model.h): row r's blocks put back together */
+        const inf__wfmt f = r16_block_fmt(w->fmt);
+        const int64_t be = inf__cpu_ggml_block_elems(f);
+        uint8_t blk[210];
+        float tmp[256];
+        for (int64_t b = k0 / be; b * be < k0 + nk; b++) {
+            r16_block(w, r, b, blk);
+            inf__cpu_ggml_dequant_block(f, blk, tmp);
+            const int64_t lo = b * be > k0 ? b * be : k0, hi = b * be + be < k0 + nk ? b * be + be : k0 + nk;
+            memcpy(out + (lo - k0), tmp + (lo - b * be), (size_t)(hi - lo) * 4);
         }
         return;
     }
@@ -132,41 +165,6 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
                 q = c < 16 ? byte & 15u : (uint32_t)byte >> 4;
             }
             out[k - k0] = inf__cpu_sb_get(sb, w->sb_dtype, i) * (float)q + inf__cpu_sb_get(sb + 16 * sbs, w->sb_dtype, i);
-        }
-        return;
-    }
-    case INF__W_Q8_0_R16: { /* 16 rows interleaved (model.h): row r's Q8_0 blocks put back together */
-        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q8r16_group_bytes(w);
-        const int64_t nb = cols / 32, i = r % 16;
-        uint8_t blk[34];
-        float tmp[32];
-        for (int64_t b = k0 / 32; b * 32 < k0 + nk; b++) {
-            memcpy(blk, g + b * 32 + 2 * i, 2);
-            for (int k = 0; k < 8; k++)
-                for (int l = 0; l < 4; l++) blk[2 + 4 * k + l] = g[nb * 32 + b * 512 + 64 * k + 4 * i + l] ^ 0x80;
-            inf__cpu_ggml_dequant_block(INF__W_Q8_0, blk, tmp);
-            const int64_t lo = b * 32 > k0 ? b * 32 : k0, hi = b * 32 + 32 < k0 + nk ? b * 32 + 32 : k0 + nk;
-            memcpy(out + (lo - k0), tmp + (lo - b * 32), (size_t)(hi - lo) * 4);
-        }
-        return;
-    }
-    case INF__W_Q6_K_R16: { /* 16 rows interleaved (model.h): row r's Q6_K blocks put back together */
-        const int64_t nsb = cols / 256, i = r % 16;
-        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q6kr16_group_bytes(w);
-        uint8_t blk[210];
-        float tmp[256];
-        for (int64_t s = k0 / 256; s * 256 < k0 + nk; s++) {
-            const uint8_t *q = g + nsb * 288 + s * 3072;
-            for (int n = 0; n < 2; n++)
-                for (int k = 0; k < 16; k++) {
-                    memcpy(blk + 64 * n + 4 * k, q + 1536 * n + 64 * k + 4 * i, 4);
-                    if (k < 8) memcpy(blk + 128 + 32 * n + 4 * k, q + 1536 * n + 1024 + 64 * k + 4 * i, 4);
-                }
-            for (int m = 0; m < 16; m++) blk[192 + m] = g[nsb * 32 + s * 256 + 16 * m + i];
-            memcpy(blk + 208, g + s * 32 + 2 * i, 2);
-            inf__cpu_ggml_dequant_block(INF__W_Q6_K, blk, tmp);
-            const int64_t lo = s * 256 > k0 ? s * 256 : k0, hi = s * 256 + 256 < k0 + nk ? s * 256 + 256 : k0 + nk;
-            memcpy(out + (lo - k0), tmp + (lo - s * 256), (size_t)(hi - lo) * 4);
         }
         return;
     }
