@@ -415,11 +415,11 @@ AI __m512i bcast4(const int8_t *p) {
 }
 
 /* One block of 32 columns (b) of 16 rows, its values in W[0..8) (W[k]:
- * columns off[k] .. off[k]+3, dword i: row i), scales dv and offsets cv,
- * times tokens [t0, t0+T): f += dv dx isum, e += cv s.  Two chains of
- * vpdpbusd: one token alone would wait on 8 dependent ones. */
-AI void block_tokens(int T, const __m512i W[8], const int off[8], const inf__cpu_xq *xq, int64_t t0, int64_t b,
-                     __m512 dv, __m512 cv, __m512 *f, __m512 *e) {
+ * columns 4k .. 4k+3, dword i: row i), scales dv and offsets cv, times
+ * tokens [t0, t0+T): f += dv dx isum, e += cv s.  Two chains of vpdpbusd:
+ * one token alone would wait on 8 dependent ones. */
+AI void block_tokens(int T, const __m512i W[8], const inf__cpu_xq *xq, int64_t t0, int64_t b, __m512 dv, __m512 cv,
+                     __m512 *f, __m512 *e) {
     const int64_t nb = xq->cols / 32;
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) {
@@ -427,8 +427,8 @@ AI void block_tokens(int T, const __m512i W[8], const int off[8], const inf__cpu
         __m512i a = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            a = _mm512_dpbusd_epi32(a, W[k], bcast4(xb + off[k]));
-            a2 = _mm512_dpbusd_epi32(a2, W[k + 4], bcast4(xb + off[k + 4]));
+            a = _mm512_dpbusd_epi32(a, W[k], bcast4(xb + 4 * k));
+            a2 = _mm512_dpbusd_epi32(a2, W[k + 4], bcast4(xb + 16 + 4 * k));
         }
         const float dx = xq->d[(t0 + t) * nb + b], sx = xq->s[(t0 + t) * nb + b];
         f[t] = _mm512_fmadd_ps(dv, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a, a2)), _mm512_set1_ps(dx)), f[t]);
@@ -436,9 +436,6 @@ AI void block_tokens(int T, const __m512i W[8], const int off[8], const inf__cpu
     }
 }
 
-/* Tokens [t0, t0+T) (T <= R16_T, a constant after inlining) times the 16
- * rows of group g; lanes of y outside m untouched.  y = f + e: the scaled
- * integer sums and the offsets' share (c s, as in the other kernels). */
 /* Q6_K block b, tokens [t0, t0+T): the sums start from nc (-32 times the
  * sum of each 16-column half's xq) so that they are sum (q - 32) xq
  * exactly; f += dx (dlo sum_lo + dhi sum_hi). */
@@ -460,9 +457,13 @@ AI void block_tokens_q6(int T, const __m512i W[8], const inf__cpu_xq *xq, const 
     }
 }
 
+/* Tokens [t0, t0+T) (T <= R16_T, a constant after inlining) times the 16
+ * rows of group g of a K layout (0 Q4_0, 1 Q4_K, 2 Q6_K, 3 Q8_0, 4 MLX8,
+ * 5 MLX4; a constant too); lanes of y outside m untouched.  y = f + e: the
+ * scaled integer sums and the offsets' share (c s, as in the other
+ * kernels; Q6_K's offsets are in its sums). */
 AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, int64_t t0, float *y,
                   int64_t ldy, int64_t g, __mmask16 m, const char *next, int64_t step) {
-    static const int off0[8] = {0, 4, 8, 12, 16, 20, 24, 28}; /* Q4_0's lo then hi halves; Q4_K's 8 parts */
     const int64_t nb = w->cols / 32;
     const uint8_t *grp = (const uint8_t *)w->data + g * group_bytes(w);
     const __m512i m4 = _mm512_set1_epi8(15);
@@ -509,7 +510,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
                 W[k + 4] = eight ? _mm512_loadu_si512((const void *)(q + 256 + 64 * k)) /* 16+4k .. */
                                  : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             }
-            block_tokens(T, W, off0, xq, t0, b, dv, cv, f, e);
+            block_tokens(T, W, xq, t0, b, dv, cv, f, e);
         }
     } else {
         __m512 d16 = _mm512_setzero_ps(), nm16 = d16;
@@ -528,7 +529,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
 #pragma GCC unroll 8
                 for (int k = 0; k < 8; k++)
                     W[k] = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512((const void *)(q + 64 * k)), 4 * h), m4);
-                block_tokens(T, W, off0, xq, t0, b + h, dv, cv, f, e);
+                block_tokens(T, W, xq, t0, b + h, dv, cv, f, e);
             }
         }
     }
