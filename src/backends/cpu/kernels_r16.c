@@ -103,25 +103,18 @@ int64_t inf__cpu_r16_pack_bytes(const inf__weight *w) {
 }
 
 /* Row i of group grp from the stored row src (NULL: a missing row, zero;
- * the ggml formats' packers). */
-static void pack_q4_0_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
-    const int64_t nb = w->cols / 32;
-    static const uint8_t zero[18];
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = src ? src + b * 18 : zero;
-        memcpy(grp + b * 32 + 2 * i, blk, 2);
-        for (int k = 0; k < 4; k++) memcpy(grp + nb * 32 + b * 256 + 64 * k + 4 * i, blk + 2 + 4 * k, 4);
-    }
-}
-
-static void pack_q8_0_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
-    const int64_t nb = w->cols / 32;
+ * the ggml formats' packers).  Q4_0 and Q8_0: a block's scale, then its
+ * 16 or 32 value bytes in parts of 4 (Q8_0's plus 128). */
+static void pack_q4_0_q8_0_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
+    const int eight = w->fmt == INF__W_Q8_0;
+    const int64_t nb = w->cols / 32, bb = eight ? 34 : 18;
     static const uint8_t zero[34];
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = src ? src + b * 34 : zero;
+        const uint8_t *blk = src ? src + b * bb : zero;
         memcpy(grp + b * 32 + 2 * i, blk, 2);
-        for (int k = 0; k < 8; k++)
-            for (int l = 0; l < 4; l++) grp[nb * 32 + b * 512 + 64 * k + 4 * i + l] = blk[2 + 4 * k + l] ^ 0x80;
+        for (int k = 0; k < (eight ? 8 : 4); k++)
+            for (int l = 0; l < 4; l++)
+                grp[nb * 32 + b * (eight ? 512 : 256) + 64 * k + 4 * i + l] = blk[2 + 4 * k + l] ^ (eight ? 0x80 : 0);
     }
 }
 
@@ -207,8 +200,7 @@ void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, 
             const uint8_t *src = r < w->rows ? (const uint8_t *)w->data + r * rb : NULL;
             if (w->fmt == INF__W_Q4_K) pack_q4_k_row(w, src, (uint8_t *)dst + g * gb, i);
             else if (w->fmt == INF__W_Q6_K) pack_q6_k_row(w, src, (uint8_t *)dst + g * gb, i);
-            else if (w->fmt == INF__W_Q8_0) pack_q8_0_row(w, src, (uint8_t *)dst + g * gb, i);
-            else pack_q4_0_row(w, src, (uint8_t *)dst + g * gb, i);
+            else pack_q4_0_q8_0_row(w, src, (uint8_t *)dst + g * gb, i);
         }
 }
 
@@ -268,28 +260,47 @@ AI const uint8_t *mlx_v(const inf__weight *w, const uint8_t *grp) {
     return grp + (w->cols >> __builtin_ctzll((unsigned long long)w->group)) * 32 * (w->sb_dtype == INF__DT_F32 ? 4 : 2);
 }
 
+/* The plain layouts (Q4_0, Q8_0, MLX8, MLX4: values in 4 parts of nibbles
+ * or 8 parts of bytes, no other per-block data): 1 for 8-bit ones; block
+ * b's values; its 16 rows' scales d and offsets c (Q: f16 d, c = -8d or
+ * -128d; MLX: the group's scales and biases). */
+AI int plain_eight(const inf__weight *w) { return w->fmt == INF__W_Q8_0_R16 || w->fmt == INF__W_MLX8_R16; }
+AI int plain_mlx(const inf__weight *w) { return w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16; }
+AI const uint8_t *plain_values(const inf__weight *w, const uint8_t *grp, int64_t b) {
+    return (plain_mlx(w) ? mlx_v(w, grp) : grp + w->cols / 32 * 32) + b * (plain_eight(w) ? 512 : 256);
+}
+AI void plain_scales(const inf__weight *w, const uint8_t *grp, int64_t b, __m512 *dv, __m512 *cv) {
+    if (plain_mlx(w)) {
+        const uint8_t *sb = mlx_sb(w, grp, b);
+        *dv = sb16v(sb, w->sb_dtype);
+        *cv = sb16v(sb + 16 * (w->sb_dtype == INF__DT_F32 ? 4 : 2), w->sb_dtype);
+        return;
+    }
+    *dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + 32 * b)));
+    *cv = _mm512_mul_ps(*dv, _mm512_set1_ps(plain_eight(w) ? -128.0f : -8.0f));
+}
+/* A plain block's values as W[k] = columns 4k .. 4k+3 of its 16 rows. */
+AI void plain_w(int eight, const uint8_t *q, __m512i W[8]) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * k));
+        W[k] = eight ? v : _mm512_and_si512(v, m4); /* columns 4k .. */
+        W[k + 4] = eight ? _mm512_loadu_si512((const void *)(q + 256 + 64 * k)) /* 16+4k .. */
+                         : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    }
+}
+
 void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint8_t *restrict u,
                          float *restrict d, float *restrict c) {
-    const int64_t nbt = w->cols / 32, i = r % 16;
+    const int64_t i = r % 16;
     const uint8_t *grp = (const uint8_t *)w->data + (r / 16) * group_bytes(w);
     const __m128i m4 = _mm_set1_epi8(15);
     for (int64_t b = 0; b < nb; b++) {
         const int64_t bb = b0 + b;
-        if (w->fmt == INF__W_Q4_0_R16) {
-            const uint8_t *p = grp + nbt * 32 + bb * 256 + 4 * i;
-            int32_t v[4];
-            for (int k = 0; k < 4; k++) memcpy(&v[k], p + 64 * k, 4);
-            const __m128i x = _mm_set_epi32(v[3], v[2], v[1], v[0]);
-            _mm_store_si128((__m128i *)(u + 32 * b), _mm_and_si128(x, m4));
-            _mm_store_si128((__m128i *)(u + 32 * b + 16), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
-            d[b] = _cvtsh_ss(inf__cpu_ggml_u16(grp + bb * 32 + 2 * i));
-            c[b] = -8.0f * d[b];
-            continue;
-        }
-        if (w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16) {
-            const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
-            const uint8_t *sb = mlx_sb(w, grp, bb), *p = mlx_v(w, grp) + bb * 64 * w->bits + 4 * i;
-            if (w->bits == 8) {
+        if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q4_K_R16) { /* the plain layouts */
+            const uint8_t *p = plain_values(w, grp, bb) + 4 * i;
+            if (plain_eight(w)) {
                 for (int k = 0; k < 8; k++) memcpy(u + 32 * b + 4 * k, p + 64 * k, 4);
             } else {
                 int32_t v[4];
@@ -298,15 +309,13 @@ void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb
                 _mm_store_si128((__m128i *)(u + 32 * b), _mm_and_si128(x, m4));
                 _mm_store_si128((__m128i *)(u + 32 * b + 16), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
             }
-            d[b] = inf__cpu_sb_get(sb, w->sb_dtype, i);
-            c[b] = inf__cpu_sb_get(sb + 16 * sbs, w->sb_dtype, i);
-            continue;
-        }
-        if (w->fmt == INF__W_Q8_0_R16) {
-            const uint8_t *p = grp + nbt * 32 + bb * 512 + 4 * i;
-            for (int k = 0; k < 8; k++) memcpy(u + 32 * b + 4 * k, p + 64 * k, 4);
-            d[b] = _cvtsh_ss(inf__cpu_ggml_u16(grp + bb * 32 + 2 * i));
-            c[b] = -128.0f * d[b];
+            __m512 dv, cv;
+            plain_scales(w, grp, bb, &dv, &cv);
+            float dl[16], cl[16];
+            _mm512_storeu_ps(dl, dv);
+            _mm512_storeu_ps(cl, cv);
+            d[b] = dl[i];
+            c[b] = cl[i];
             continue;
         }
         if (w->fmt == INF__W_Q6_K_R16) { /* u = q (0..63); d[2b], d[2b+1]: its halves' scales */
@@ -346,36 +355,11 @@ void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb,
     for (int64_t b = 0; b < nb; b++) {
         const int64_t bb = b0 + b;
         __m512 dv, cv;
-        if (w->fmt == INF__W_Q4_0_R16) {
-            const uint8_t *p = grp + nbt * 32 + bb * 256;
-            for (int k = 0; k < 4; k++) {
-                const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * k));
-                _mm512_store_si512(pan + (8 * b + k) * ldp, _mm512_and_si512(v, m4));
-                _mm512_store_si512(pan + (8 * b + 4 + k) * ldp, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
-            }
-            dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + bb * 32)));
-            cv = _mm512_mul_ps(dv, _mm512_set1_ps(-8.0f));
-        } else if (w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16) {
-            const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
-            const uint8_t *sb = mlx_sb(w, grp, bb), *p = mlx_v(w, grp) + bb * 64 * w->bits;
-            if (w->bits == 8) {
-                for (int k = 0; k < 8; k++)
-                    _mm512_store_si512(pan + (8 * b + k) * ldp, _mm512_loadu_si512((const void *)(p + 64 * k)));
-            } else {
-                for (int k = 0; k < 4; k++) {
-                    const __m512i v = _mm512_loadu_si512((const void *)(p + 64 * k));
-                    _mm512_store_si512(pan + (8 * b + k) * ldp, _mm512_and_si512(v, m4));
-                    _mm512_store_si512(pan + (8 * b + 4 + k) * ldp, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
-                }
-            }
-            dv = sb16v(sb, w->sb_dtype);
-            cv = sb16v(sb + 16 * sbs, w->sb_dtype);
-        } else if (w->fmt == INF__W_Q8_0_R16) {
-            const uint8_t *p = grp + nbt * 32 + bb * 512;
-            for (int k = 0; k < 8; k++)
-                _mm512_store_si512(pan + (8 * b + k) * ldp, _mm512_loadu_si512((const void *)(p + 64 * k)));
-            dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + bb * 32)));
-            cv = _mm512_mul_ps(dv, _mm512_set1_ps(-128.0f));
+        if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q4_K_R16) { /* the plain layouts */
+            __m512i W[8];
+            plain_w(plain_eight(w), plain_values(w, grp, bb), W);
+            for (int k = 0; k < 8; k++) _mm512_store_si512(pan + (8 * b + k) * ldp, W[k]);
+            plain_scales(w, grp, bb, &dv, &cv);
         } else if (w->fmt == INF__W_Q6_K_R16) { /* d[2b], d[2b+1]: the halves' scales (no c) */
             const int64_t nsb = nbt / 8;
             const uint8_t *half = grp + Q6Q(nsb) + (bb / 8) * 3072 + 1536 * ((bb / 4) % 2);
@@ -488,28 +472,13 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
         /* Q4_0 (K 0), Q8_0 (3), MLX8 (4), MLX4 (5): 8-bit values as they
          * are (u8: Q8_0's plus 128) in 8 parts, 4-bit ones in 4 parts of
          * low and high nibbles; Q's scales per block, MLX's per group */
-        const int eight = K == 3 || K == 4, mlx = K >= 4;
-        const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2, bpg = mlx ? w->group / 32 : 1;
-        const uint8_t *q = mlx ? mlx_v(w, grp) : grp + nb * 32;
+        const int eight = K == 3 || K == 4, bpg = K >= 4 ? (int)(w->group / 32) : 1;
         __m512 dv = _mm512_setzero_ps(), cv = dv;
-        for (int64_t b = 0; b < nb; b++, q += eight ? 512 : 256) {
+        for (int64_t b = 0; b < nb; b++) {
             if (next) inf__pf_share(next, step, b);
-            if (!mlx) {
-                dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + 32 * b)));
-                cv = _mm512_mul_ps(dv, _mm512_set1_ps(K == 3 ? -128.0f : -8.0f));
-            } else if ((b & (bpg - 1)) == 0) {
-                const uint8_t *sb = mlx_sb(w, grp, b);
-                dv = sb16v(sb, w->sb_dtype);
-                cv = sb16v(sb + 16 * sbs, w->sb_dtype);
-            }
+            if ((b & (bpg - 1)) == 0) plain_scales(w, grp, b, &dv, &cv); /* MLX: once per group */
             __m512i W[8];
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * k));
-                W[k] = eight ? v : _mm512_and_si512(v, m4); /* columns 4k .. */
-                W[k + 4] = eight ? _mm512_loadu_si512((const void *)(q + 256 + 64 * k)) /* 16+4k .. */
-                                 : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            }
+            plain_w(eight, plain_values(w, grp, b), W);
             block_tokens(T, W, xq, t0, b, dv, cv, f, e);
         }
     } else {

@@ -532,6 +532,11 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
 
 /* ---- 5 to 16 tokens: the tokens in the lanes ---------------------------------- */
 
+/* Since the 16-row interleaved layouts (kernels_r16.c), which have their
+ * own kernel for 1-16 tokens, this path serves the formats left as
+ * stored: Q4_1, Q5_0, Q5_1, Q5_K, MLX with other groups, and any matrix
+ * read as stored (no memory for the copies). */
+
 /* Batched decode (16 streams: 16 tokens per matmul) through the panels
  * spent more time packing than multiplying (perf, Q4_0, 16 tokens: decode
  * and transpose 50% of the step, the micro-kernel 25%): a panel serves only
