@@ -102,6 +102,15 @@ typedef enum inf__wfmt {
      * row i's Q4_K bytes 32p+4k .. 32p+4k+3 (low nibble: column 4k+j' of
      * sub-block 2p, high: of sub-block 2p+1).  w = d*sc*q - dmin*mn. */
     INF__W_Q4_K_R16,
+    /* Never in a file: Q5_K rows repacked at load 16 at a time, as
+     * INF__W_Q4_K_R16 with the fifth bits beside the nibbles.  Row group g
+     * starts at data + g * inf__q5kr16_group_bytes(w); in it, super-block
+     * s at s * 2880 holds the 2368 bytes of a Q4_K_R16 super-block (d,
+     * dmin, scales and minimums unpacked, nibbles; Q5_K's low 4 bits),
+     * then its fifth bits: 8 parts of 64 bytes, bytes 4i .. 4i+3 of part
+     * k being row i's Q5_K qh bytes 4k .. 4k+3 (bit j: column 4k+j' of
+     * sub-block j).  w = d*sc*q - dmin*mn, q = nibble + 16 * bit. */
+    INF__W_Q5_K_R16,
     /* Never in a file: Q6_K rows repacked at load 16 at a time, as
      * INF__W_Q4_0_R16.  Row group g (nsb = cols/256 super-blocks) starts at
      * data + g * inf__q6kr16_group_bytes(w): first the super-blocks' d
@@ -171,6 +180,12 @@ static inline int64_t inf__q4r16_group_bytes(const inf__weight *w) {
  * super-block (Q4_K's 16 x 144 and 64 for the scales unpacked). */
 static inline int64_t inf__q4kr16_group_bytes(const inf__weight *w) {
     return w->cols / 256 * 2368;
+}
+
+/* Bytes per 16-row group of an INF__W_Q5_K_R16 matrix (above): 2880 per
+ * super-block (Q5_K's 16 x 176 and 64 for the scales unpacked). */
+static inline int64_t inf__q5kr16_group_bytes(const inf__weight *w) {
+    return w->cols / 256 * 2880;
 }
 
 /* Bytes per 16-row group of an INF__W_Q6_K_R16 matrix (above). */

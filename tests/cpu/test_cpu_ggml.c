@@ -647,7 +647,7 @@ static void test_int8(void) {
 }
 
 /* Precision fast's 4-bit matrices repacked 16 rows at a time (kernels.h:
- * pack; INF__W_Q4_0_R16, INF__W_Q4_K_R16), where the set has them: every
+ * pack; INF__W_Q4_0_R16, INF__W_Q4_K_R16, ...), where the set has them: every
  * byte of the layout written (two packs over different fillings agree,
  * the second in two calls), the last group's missing rows zero, every row
  * read back bit for bit (dequant_row, dequant_range), q8_takes takes every
@@ -677,7 +677,7 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     fast->pack(&g.w, 0, 16, buf, &pw);
     fast->pack(&g.w, 16, rows, buf, &pw2);
     CHECK(pw.data == buf && pw.rows == rows && pw.cols == cols && pw.fmt != g.w.fmt &&
-          (pw.fmt == INF__W_Q4_0_R16 || pw.fmt == INF__W_Q4_K_R16 || pw.fmt == INF__W_Q6_K_R16 ||
+          (pw.fmt == INF__W_Q4_0_R16 || pw.fmt == INF__W_Q4_K_R16 || pw.fmt == INF__W_Q5_K_R16 || pw.fmt == INF__W_Q6_K_R16 ||
            pw.fmt == INF__W_Q8_0_R16));
     CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
     fast->pack(&g.w, 0, rows, one, &pw2);
@@ -743,6 +743,9 @@ int main(void) {
     test_r16(7, 67, 1024); /* Q4_K */
     test_r16(7, 48, 256);
     test_r16(7, 21, 2560);
+    test_r16(8, 67, 1024); /* Q5_K */
+    test_r16(8, 48, 256);
+    test_r16(8, 21, 2560);
     test_r16(9, 67, 1024); /* Q6_K */
     test_r16(0, 67, 1056); /* Q8_0 */
     test_r16(0, 37, 544);

@@ -1,9 +1,9 @@
 /*
  * Rows interleaved 16 at a time (INF__W_Q4_0_R16, INF__W_Q4_K_R16,
- * INF__W_Q6_K_R16, INF__W_Q8_0_R16, INF__W_MLX8_R16, INF__W_MLX4_R16,
- * model.h): the layouts the avx512-fast set (kernels_vnni.c) repacks
- * Q4_0, Q4_K, Q6_K, Q8_0 and MLX8/MLX4 matrices into at load (kernels.h:
- * pack), and their kernels.
+ * INF__W_Q5_K_R16, INF__W_Q6_K_R16, INF__W_Q8_0_R16, INF__W_MLX8_R16,
+ * INF__W_MLX4_R16, model.h): the layouts the avx512-fast set
+ * (kernels_vnni.c) repacks Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 and MLX8/MLX4
+ * matrices into at load (kernels.h: pack), and their kernels.
  *
  * Why.  As stored, a row is a run of blocks; the row kernels
  * (kernels_vnni.c: rows_q4) unpack a row's nibbles once into registers and
@@ -43,7 +43,13 @@
  * biases (as stored: f16, bf16 or f32) before the values: in cache, 4
  * tokens 52-54 us (Q8_0 54-62) and 44-46 (Q4_0 43-52).  As stored, an MLX
  * row's scales and biases lay in two arrays apart from its values, three
- * streams where a Q8_0 row is one.
+ * streams where a Q8_0 row is one.  Q5_K is Q4_K's layout with its fifth
+ * bits (Q5_K's qh) after each super-block's nibbles, in 8 parts of 64
+ * bytes as the nibbles; a sub-block's values are its nibbles plus 16
+ * where its bit is set (a vptestmb and a masked add per 64 bytes).  As
+ * stored, Q5_K went through the per-row decode to u8: 1 token 205 us
+ * against 34 interleaved, 4 tokens 334 / 54, 16 tokens 336 / 182 (Q4_K:
+ * 26, 44, 155).
  */
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_x86.h"
@@ -67,10 +73,13 @@
 #define AI static inline __attribute__((always_inline))
 #define R16_T 8 /* most tokens per pass over a group's blocks (r16_rows) */
 
-/* Q4_K: bytes of a super-block of a group, and where its parts are. */
-#define KSB 2368 /* d, dmin: 64; scales and minimums: 256; nibbles: 2048 */
-#define KSC 64   /* sub-block j's 16 scales at KSC + 32j, its minimums 16 further */
-#define KQ 320   /* pair p's part k at KQ + 512p + 64k */
+/* Q4_K and Q5_K: bytes of a super-block of a group, and where its parts
+ * are. */
+#define KSB 2368  /* Q4_K: d, dmin: 64; scales and minimums: 256; nibbles: 2048 */
+#define K5SB 2880 /* Q5_K: Q4_K's, then the fifth bits: 512 */
+#define KSC 64    /* sub-block j's 16 scales at KSC + 32j, its minimums 16 further */
+#define KQ 320    /* pair p's part k at KQ + 512p + 64k */
+#define KQH 2368  /* Q5_K: the fifth bits' part k at KQH + 64k */
 
 /* Q6_K: a group's d at 32s, scales at Q6SC + 256s (sub-block m: + 16m),
  * values at Q6Q + 3072s (half n: + 1536n; ql part k: + 64k; qh part k:
@@ -83,6 +92,7 @@ static int64_t group_bytes(const inf__weight *w) {
     switch (w->fmt) {
     case INF__W_Q4_0: case INF__W_Q4_0_R16: return inf__q4r16_group_bytes(w);
     case INF__W_Q4_K: case INF__W_Q4_K_R16: return inf__q4kr16_group_bytes(w);
+    case INF__W_Q5_K: case INF__W_Q5_K_R16: return inf__q5kr16_group_bytes(w);
     case INF__W_Q8_0: case INF__W_Q8_0_R16: return inf__q8r16_group_bytes(w);
     case INF__W_MLX8: case INF__W_MLX4: case INF__W_MLX8_R16: case INF__W_MLX4_R16: return inf__mlxr16_group_bytes(w);
     default: return inf__q6kr16_group_bytes(w);
@@ -97,6 +107,7 @@ int64_t inf__cpu_r16_pack_bytes(const inf__weight *w) {
     if (w->fmt == INF__W_Q8_0 && w->cols % 32 == 0) return (w->rows + 15) / 16 * inf__q8r16_group_bytes(w);
     if (w->fmt == INF__W_Q4_0 && w->cols % 32 == 0) return (w->rows + 15) / 16 * inf__q4r16_group_bytes(w);
     if (w->fmt == INF__W_Q4_K && w->cols % 256 == 0) return (w->rows + 15) / 16 * inf__q4kr16_group_bytes(w);
+    if (w->fmt == INF__W_Q5_K && w->cols % 256 == 0) return (w->rows + 15) / 16 * inf__q5kr16_group_bytes(w);
     if (w->fmt == INF__W_Q6_K && w->cols % 256 == 0 && w->cols <= Q6_K_MAX_COLS)
         return (w->rows + 15) / 16 * inf__q6kr16_group_bytes(w);
     return 0;
@@ -148,16 +159,21 @@ static void pack_mlx_row(const inf__weight *w, int64_t r, uint8_t *grp, int i) {
     }
 }
 
-static void pack_q4_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
-    static const uint8_t zero[144];
+/* Q4_K and Q5_K (ggml's blocks: d, dmin, 12 bytes of scales and
+ * minimums, Q5_K's 32 bytes of fifth bits, 128 of nibbles). */
+static void pack_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
+    static const uint8_t zero[176];
+    const int five = w->fmt == INF__W_Q5_K;
+    const int64_t bb = five ? 176 : 144, ssb = five ? K5SB : KSB;
     for (int64_t s = 0; s < w->cols / 256; s++) {
-        const uint8_t *blk = src ? src + s * 144 : zero;
-        uint8_t *sb = grp + s * KSB;
+        const uint8_t *blk = src ? src + s * bb : zero;
+        uint8_t *sb = grp + s * ssb;
         memcpy(sb + 2 * i, blk, 2);
         memcpy(sb + 32 + 2 * i, blk + 2, 2);
         for (int j = 0; j < 8; j++)
             inf__cpu_ggml_scale_min_k4(j, blk + 4, &sb[KSC + 32 * j + i], &sb[KSC + 32 * j + 16 + i]);
-        for (int pk = 0; pk < 32; pk++) memcpy(sb + KQ + 64 * pk + 4 * i, blk + 16 + 4 * pk, 4);
+        for (int pk = 0; pk < 32; pk++) memcpy(sb + KQ + 64 * pk + 4 * i, blk + (five ? 48 : 16) + 4 * pk, 4);
+        for (int k = 0; five && k < 8; k++) memcpy(sb + KQH + 64 * k + 4 * i, blk + 16 + 4 * k, 4);
     }
 }
 
@@ -180,6 +196,7 @@ static void pack_q6_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp
 void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
     *out = *w;
     out->fmt = w->fmt == INF__W_Q4_K   ? INF__W_Q4_K_R16
+               : w->fmt == INF__W_Q5_K ? INF__W_Q5_K_R16
                : w->fmt == INF__W_Q6_K ? INF__W_Q6_K_R16
                : w->fmt == INF__W_Q8_0 ? INF__W_Q8_0_R16
                : w->fmt == INF__W_MLX8 ? INF__W_MLX8_R16
@@ -198,7 +215,7 @@ void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, 
         for (int i = 0; i < 16; i++) {
             const int64_t r = g * 16 + i;
             const uint8_t *src = r < w->rows ? (const uint8_t *)w->data + r * rb : NULL;
-            if (w->fmt == INF__W_Q4_K) pack_q4_k_row(w, src, (uint8_t *)dst + g * gb, i);
+            if (w->fmt == INF__W_Q4_K || w->fmt == INF__W_Q5_K) pack_k_row(w, src, (uint8_t *)dst + g * gb, i);
             else if (w->fmt == INF__W_Q6_K) pack_q6_k_row(w, src, (uint8_t *)dst + g * gb, i);
             else pack_q4_0_q8_0_row(w, src, (uint8_t *)dst + g * gb, i);
         }
@@ -227,6 +244,23 @@ AI void q6_scales(const uint8_t *grp, int64_t nsb, int64_t b, __m512 *dlo, __m51
     const __m256i sc = _mm256_loadu_si256((const __m256i *)(grp + Q6SC(nsb) + 256 * s + 32 * (b % 8)));
     *dlo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(sc))));
     *dhi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(sc, 1))));
+}
+
+/* Sub-block j (0..7) of a Q4_K or Q5_K (five) super-block sb of 16 rows as
+ * u8: W[k] = columns 4k .. 4k+3, the nibbles (low ones for even j, high
+ * for odd) plus, for Q5_K, 16 where bit j of the fifth bits is set. */
+AI void k_w(int five, const uint8_t *sb, int j, __m512i W[8]) {
+    const __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16), bit = _mm512_set1_epi8((char)(1 << j));
+    const uint8_t *q = sb + KQ + 512 * (j / 2);
+    const unsigned sh = 4u * (unsigned)(j & 1);
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        W[k] = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512((const void *)(q + 64 * k)), sh), m4);
+        if (five) {
+            const __mmask64 hm = _mm512_test_epi8_mask(_mm512_loadu_si512((const void *)(sb + KQH + 64 * k)), bit);
+            W[k] = _mm512_mask_add_epi8(W[k], hm, W[k], sixteen);
+        }
+    }
 }
 
 /* The 16 rows' d (f32 of the f16) and -dmin of Q4_K super-block sb. */
@@ -298,7 +332,7 @@ void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb
     const __m128i m4 = _mm_set1_epi8(15);
     for (int64_t b = 0; b < nb; b++) {
         const int64_t bb = b0 + b;
-        if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q4_K_R16) { /* the plain layouts */
+        if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q4_K_R16 && w->fmt != INF__W_Q5_K_R16) { /* the plain layouts */
             const uint8_t *p = plain_values(w, grp, bb) + 4 * i;
             if (plain_eight(w)) {
                 for (int k = 0; k < 8; k++) memcpy(u + 32 * b + 4 * k, p + 64 * k, 4);
@@ -335,13 +369,21 @@ void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb
             (void)c;
             continue;
         }
-        const uint8_t *sb = grp + (bb / 8) * KSB;
+        const int five = w->fmt == INF__W_Q5_K_R16; /* else Q4_K */
+        const uint8_t *sb = grp + (bb / 8) * (five ? K5SB : KSB);
         const int j = (int)(bb % 8), sh = 4 * (j & 1);
         const uint8_t *p = sb + KQ + 512 * (j / 2) + 4 * i;
         int32_t v[8];
         for (int k = 0; k < 8; k++) memcpy(&v[k], p + 64 * k, 4);
         const __m256i x = _mm256_set_epi32(v[7], v[6], v[5], v[4], v[3], v[2], v[1], v[0]);
-        _mm256_store_si256((__m256i *)(u + 32 * b), _mm256_and_si256(_mm256_srli_epi16(x, sh), _mm256_set1_epi8(15)));
+        __m256i q = _mm256_and_si256(_mm256_srli_epi16(x, sh), _mm256_set1_epi8(15));
+        if (five) {
+            for (int k = 0; k < 8; k++) memcpy(&v[k], sb + KQH + 64 * k + 4 * i, 4);
+            const __m256i h = _mm256_set_epi32(v[7], v[6], v[5], v[4], v[3], v[2], v[1], v[0]);
+            const __mmask32 hm = _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(1 << j)));
+            q = _mm256_mask_add_epi8(q, hm, q, _mm256_set1_epi8(16));
+        }
+        _mm256_store_si256((__m256i *)(u + 32 * b), q);
         d[b] = _cvtsh_ss(inf__cpu_ggml_u16(sb + 2 * i)) * (float)sb[KSC + 32 * j + i];
         c[b] = -(_cvtsh_ss(inf__cpu_ggml_u16(sb + 32 + 2 * i)) * (float)sb[KSC + 32 * j + 16 + i]);
     }
@@ -351,11 +393,10 @@ void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb,
                         float *d, float *c, int64_t ldd) {
     const int64_t nbt = w->cols / 32;
     const uint8_t *grp = (const uint8_t *)w->data + (r / 16) * group_bytes(w);
-    const __m512i m4 = _mm512_set1_epi8(15);
     for (int64_t b = 0; b < nb; b++) {
         const int64_t bb = b0 + b;
         __m512 dv, cv;
-        if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q4_K_R16) { /* the plain layouts */
+        if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q4_K_R16 && w->fmt != INF__W_Q5_K_R16) { /* the plain layouts */
             __m512i W[8];
             plain_w(plain_eight(w), plain_values(w, grp, bb), W);
             for (int k = 0; k < 8; k++) _mm512_store_si512(pan + (8 * b + k) * ldp, W[k]);
@@ -375,14 +416,14 @@ void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb,
             _mm512_store_ps(d + 2 * b * ldd, dv);
             _mm512_store_ps(d + (2 * b + 1) * ldd, cv);
             continue;
-        } else {
-            const uint8_t *sb = grp + (bb / 8) * KSB;
+        } else { /* Q4_K, Q5_K */
+            const int five = w->fmt == INF__W_Q5_K_R16;
+            const uint8_t *sb = grp + (bb / 8) * (five ? K5SB : KSB);
             const int j = (int)(bb % 8);
-            const unsigned sh = 4u * (unsigned)(j & 1);
-            const uint8_t *p = sb + KQ + 512 * (j / 2);
-            for (int k = 0; k < 8; k++)
-                _mm512_store_si512(pan + (8 * b + k) * ldp,
-                                   _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512((const void *)(p + 64 * k)), sh), m4));
+            __m512i W[8];
+            if (five) k_w(1, sb, j, W);
+            else k_w(0, sb, j, W);
+            for (int k = 0; k < 8; k++) _mm512_store_si512(pan + (8 * b + k) * ldp, W[k]);
             __m512 d16, nm16;
             k_super(sb, &d16, &nm16);
             k_scales(sb, j, d16, nm16, &dv, &cv);
@@ -443,14 +484,13 @@ AI void block_tokens_q6(int T, const __m512i W[8], const inf__cpu_xq *xq, const 
 
 /* Tokens [t0, t0+T) (T <= R16_T, a constant after inlining) times the 16
  * rows of group g of a K layout (0 Q4_0, 1 Q4_K, 2 Q6_K, 3 Q8_0, 4 MLX8,
- * 5 MLX4; a constant too); lanes of y outside m untouched.  y = f + e: the
+ * 5 MLX4, 6 Q5_K; a constant too); lanes of y outside m untouched.  y = f + e: the
  * scaled integer sums and the offsets' share (c s, as in the other
  * kernels; Q6_K's offsets are in its sums). */
 AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, int64_t t0, float *y,
                   int64_t ldy, int64_t g, __mmask16 m, const char *next, int64_t step) {
     const int64_t nb = w->cols / 32;
     const uint8_t *grp = (const uint8_t *)w->data + g * group_bytes(w);
-    const __m512i m4 = _mm512_set1_epi8(15);
     __m512 f[R16_T], e[R16_T];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) f[t] = e[t] = _mm512_setzero_ps();
@@ -468,7 +508,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
                 block_tokens_q6(T, W, xq, nc, t0, b + q, dlo, dhi, f);
             }
         }
-    } else if (K != 1) {
+    } else if (K != 1 && K != 6) {
         /* Q4_0 (K 0), Q8_0 (3), MLX8 (4), MLX4 (5): 8-bit values as they
          * are (u8: Q8_0's plus 128) in 8 parts, 4-bit ones in 4 parts of
          * low and high nibbles; Q's scales per block, MLX's per group */
@@ -481,10 +521,10 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
             plain_w(eight, plain_values(w, grp, b), W);
             block_tokens(T, W, xq, t0, b, dv, cv, f, e);
         }
-    } else {
+    } else { /* Q4_K (K 1), Q5_K (6) */
         __m512 d16 = _mm512_setzero_ps(), nm16 = d16;
         for (int64_t b = 0; b < nb; b += 2) { /* a pair of sub-blocks: its low nibbles, then its high */
-            const uint8_t *sb = grp + (b / 8) * KSB, *q = sb + KQ + 512 * ((b % 8) / 2);
+            const uint8_t *sb = grp + (b / 8) * (K == 6 ? K5SB : KSB);
             if (b % 8 == 0) k_super(sb, &d16, &nm16);
             if (next) {
                 inf__pf_share(next, step, b);
@@ -495,9 +535,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
                 __m512 dv, cv;
                 k_scales(sb, (int)(b % 8) + h, d16, nm16, &dv, &cv);
                 __m512i W[8];
-#pragma GCC unroll 8
-                for (int k = 0; k < 8; k++)
-                    W[k] = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512((const void *)(q + 64 * k)), 4 * h), m4);
+                k_w(K == 6, sb, (int)(b % 8) + h, W);
                 block_tokens(T, W, xq, t0, b + h, dv, cv, f, e);
             }
         }
@@ -532,11 +570,12 @@ static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const int32_t 
              * 8 against 4: Q4_0 128 / 140 us, Q8_0 136 / 156, Q6_K 183 /
              * 205, Q4_K 162 / 152) */
             const int64_t rem = xq->n - t;
-            T = rem >= 8 && w->fmt != INF__W_Q4_K_R16 ? 8 : rem > 4 ? 4 : rem;
+            T = rem >= 8 && w->fmt != INF__W_Q4_K_R16 && w->fmt != INF__W_Q5_K_R16 ? 8 : rem > 4 ? 4 : rem;
             const char *pf = t == 0 ? next : NULL;
             switch (w->fmt) {
             case INF__W_Q4_0_R16: R16_CASES(0) break;
             case INF__W_Q4_K_R16: R16_CASES(1) break;
+            case INF__W_Q5_K_R16: R16_CASES(6) break;
             case INF__W_Q6_K_R16: R16_CASES(2) break;
             case INF__W_Q8_0_R16: R16_CASES(3) break;
             case INF__W_MLX8_R16: R16_CASES(4) break;

@@ -121,16 +121,19 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         for (int64_t k = k0; k < k0 + nk; k++) out[k - k0] = inf__bf16_to_f32(p[(k / 2) * 64 + (k & 1)]);
         return;
     }
-    case INF__W_Q4_K_R16: { /* 16 rows interleaved (model.h), ggml's arithmetic (dq_q4_k) */
-        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q4kr16_group_bytes(w);
+    case INF__W_Q4_K_R16:
+    case INF__W_Q5_K_R16: { /* 16 rows interleaved (model.h), ggml's arithmetic (dq_q4_k, dq_q5_k) */
+        const int five = w->fmt == INF__W_Q5_K_R16;
+        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * (five ? inf__q5kr16_group_bytes(w) : inf__q4kr16_group_bytes(w));
         const int64_t i = r % 16;
         for (int64_t k = k0; k < k0 + nk; k++) {
-            const uint8_t *sb = g + (k / 256) * 2368;
+            const uint8_t *sb = g + (k / 256) * (five ? 2880 : 2368);
             const int j = (int)(k % 256 / 32), p = j / 2, l = (int)(k % 32);
             const float d = inf__f16_to_f32(inf__cpu_ggml_u16(sb + 2 * i)) * sb[64 + 32 * j + i];
             const float m = inf__f16_to_f32(inf__cpu_ggml_u16(sb + 32 + 2 * i)) * sb[64 + 32 * j + 16 + i];
             const uint8_t q = sb[320 + 512 * p + 64 * (l / 4) + 4 * i + l % 4];
-            out[k - k0] = d * (float)(j & 1 ? q >> 4 : q & 0xF) - m;
+            const int hi = five ? (sb[2368 + 64 * (l / 4) + 4 * i + l % 4] >> j & 1) << 4 : 0;
+            out[k - k0] = d * (float)((j & 1 ? q >> 4 : q & 0xF) + hi) - m;
         }
         return;
     }

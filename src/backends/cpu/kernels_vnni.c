@@ -59,7 +59,7 @@ AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
 /* The 16-row interleaved layouts (kernels_r16.c), and Q6_K's two scales
  * per block (as stored or interleaved). */
 static int is_r16(const inf__weight *w) {
-    return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16 || w->fmt == INF__W_Q6_K_R16 ||
+    return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16 || w->fmt == INF__W_Q5_K_R16 || w->fmt == INF__W_Q6_K_R16 ||
            w->fmt == INF__W_Q8_0_R16 || w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16;
 }
 static int is_q6(const inf__weight *w) { return w->fmt == INF__W_Q6_K || w->fmt == INF__W_Q6_K_R16; }
@@ -285,6 +285,7 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
     }
     case INF__W_Q4_0_R16:
     case INF__W_Q4_K_R16:
+    case INF__W_Q5_K_R16:
     case INF__W_Q6_K_R16:
     case INF__W_Q8_0_R16:
     case INF__W_MLX8_R16:
@@ -534,7 +535,7 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
 
 /* Since the 16-row interleaved layouts (kernels_r16.c), which have their
  * own kernel for 1-16 tokens, this path serves the formats left as
- * stored: Q4_1, Q5_0, Q5_1, Q5_K, MLX with other groups, and any matrix
+ * stored: Q4_1, Q5_0, Q5_1, MLX with other groups, and any matrix
  * read as stored (no memory for the copies). */
 
 /* Batched decode (16 streams: 16 tokens per matmul) through the panels
@@ -1206,7 +1207,7 @@ static void vnni_matmul_q8(const inf__weight *w, const inf__cpu_xq *xq, float *y
 
 /* ---- weights repacked at load (kernels.h: pack) -------------------------------
  *
- * Q4_0, Q4_K, Q6_K, Q8_0 and MLX8/MLX4 (groups of 32 to 512 columns in
+ * Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 and MLX8/MLX4 (groups of 32 to 512 columns in
  * powers of two) into rows interleaved 16 at a time (kernels_r16.c: why,
  * and what it measured); other formats go to the set beneath (BF16's
  * panels). */
