@@ -122,6 +122,18 @@ typedef enum inf__wfmt {
      * bytes 32n+4k ..).  Bytes as Q6_K's 210 per row and super-block;
      * w = d * sc * (q - 32) as for Q6_K. */
     INF__W_Q6_K_R16,
+    /* Never in a file: Q3_K rows repacked at load 16 at a time, as
+     * INF__W_Q6_K_R16.  Row group g (nsb = cols/256 super-blocks) starts at
+     * data + g * inf__q3kr16_group_bytes(w): first the super-blocks' d (16
+     * f16 each, index i: row i), then their scales unpacked (16 sub-blocks
+     * of 16 columns x 16 rows, int8 -32 .. 31, ggml's 6-bit value less 32:
+     * sub-block m of super-block s at s*256 + 16m), then their values,
+     * 1536 bytes per super-block: per half n (columns 128n ..) 8 parts of
+     * 64 bytes of qs (bytes 4i .. 4i+3 of part k: row i's qs bytes 32n+4k
+     * ..), then 8 of hmask (part k: row i's hmask bytes 4k ..).
+     * w = d * sc * (q - 4), q = the 2 low bits + 4 * the hmask bit, as for
+     * Q3_K. */
+    INF__W_Q3_K_R16,
     /* Never in a file: Q8_0 rows repacked at load 16 at a time, as
      * INF__W_Q4_0_R16.  Row group g starts at data + g *
      * inf__q8r16_group_bytes(w): its cols/32 blocks' scales (16 f16 per
@@ -186,6 +198,12 @@ static inline int64_t inf__q4kr16_group_bytes(const inf__weight *w) {
  * super-block (Q5_K's 16 x 176 and 64 for the scales unpacked). */
 static inline int64_t inf__q5kr16_group_bytes(const inf__weight *w) {
     return w->cols / 256 * 2880;
+}
+
+/* Bytes per 16-row group of an INF__W_Q3_K_R16 matrix (above): 1824 per
+ * super-block (Q3_K's 16 x 110 and 64 for the scales unpacked). */
+static inline int64_t inf__q3kr16_group_bytes(const inf__weight *w) {
+    return w->cols / 256 * 1824;
 }
 
 /* Bytes per 16-row group of an INF__W_Q6_K_R16 matrix (above). */

@@ -653,9 +653,9 @@ static void test_int8(void) {
  * read back bit for bit (dequant_row, dequant_range), q8_takes takes every
  * token count, and matmul_q8 on the repacked matrix at 1-64 tokens (the
  * 16-row kernel and the panel GEMM) within 1e-5 of sum |w x| of the
- * portable integer matmul on the stored one (Q6_K, which it does not take:
- * of the set's kernels on the stored one, themselves checked against the
- * rounding bound in test_int8), whatever the row split (5 and rows - 7:
+ * portable integer matmul on the stored one (Q6_K and Q3_K, which it does
+ * not take: of the matrix's values times the rounded x, in double),
+ * whatever the row split (5 and rows - 7:
  * inside groups). */
 static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     const inf__cpu_kernels *fast = inf__cpu_kernels_fast(), *ref = &inf__cpu_kernels_ref_fast;
@@ -678,6 +678,7 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     fast->pack(&g.w, 16, rows, buf, &pw2);
     CHECK(pw.data == buf && pw.rows == rows && pw.cols == cols && pw.fmt != g.w.fmt &&
           (pw.fmt == INF__W_Q4_0_R16 || pw.fmt == INF__W_Q4_K_R16 || pw.fmt == INF__W_Q5_K_R16 || pw.fmt == INF__W_Q6_K_R16 ||
+           pw.fmt == INF__W_Q3_K_R16 ||
            pw.fmt == INF__W_Q8_0_R16));
     CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
     fast->pack(&g.w, 0, rows, one, &pw2);
@@ -713,8 +714,18 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
         const int64_t n = toks[ti];
         qr.n = qk.n = n;
         taken &= fast->q8_takes(&pw, n);
-        if (ref->q8_takes(&g.w, n)) ref->matmul_q8(&g.w, &qr, yr, rows, 0, rows);
-        else fast->matmul_q8(&g.w, &qk, yr, rows, 0, rows); /* Q6_K: the set's own kernels, as stored */
+        if (ref->q8_takes(&g.w, n)) {
+            ref->matmul_q8(&g.w, &qr, yr, rows, 0, rows);
+        } else { /* Q6_K, Q3_K: the integer form's product in double, the matrix's values times
+                    the rounded x (w = d sc (q - z) exactly) */
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t r = 0; r < rows; r++) {
+                    double s = 0;
+                    for (int64_t k = 0; k < cols; k++)
+                        s += g.val[r * cols + k] * qk.d[t * cols / 32 + k / 32] * qk.q[t * qk.ld + k];
+                    yr[t * rows + r] = (float)s;
+                }
+        }
         fast->matmul_q8(&pw, &qk, yk, rows, 0, rows);
         fast->matmul_q8(&pw, &qk, ys, rows, 0, 5);
         fast->matmul_q8(&pw, &qk, ys, rows, 5, rows - 7);
@@ -725,7 +736,7 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     }
     printf("  %s %s repacked %lldx%lld: 1-64 tokens within %.2e of the %s\n", fast->name, fi->name,
            (long long)rows, (long long)cols, worst,
-           ref->q8_takes(&g.w, 1) ? "portable integer matmul" : "matrix as stored");
+           ref->q8_takes(&g.w, 1) ? "portable integer matmul" : "integer form in double");
     CHECK_MSG(taken, "%s repacked: q8_takes must take every token count", fi->name);
     CHECK_MSG(worst <= 1e-5, "%s repacked: rel err %g", fi->name, worst);
     CHECK_MSG(split_same, "%s repacked: the result depends on the row split", fi->name);
@@ -743,6 +754,10 @@ int main(void) {
     test_r16(7, 67, 1024); /* Q4_K */
     test_r16(7, 48, 256);
     test_r16(7, 21, 2560);
+    test_r16(6, 67, 1024); /* Q3_K */
+    test_r16(6, 48, 256);
+    test_r16(6, 21, 2560);
+    test_r16(6, 18, 8192);
     test_r16(8, 67, 1024); /* Q5_K */
     test_r16(8, 48, 256);
     test_r16(8, 21, 2560);

@@ -81,12 +81,6 @@ static void dq_q2_k(const uint8_t *b, float *y) {
 }
 
 /* Scale i (0..15) of a Q3_K block, 6 bits packed in 12 bytes, minus 32. */
-static int q3k_scale(const uint8_t *s, int i) {
-    const int lo = i < 8 ? s[i] & 0xF : s[i - 8] >> 4;
-    const int hi = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
-    return (lo | hi << 4) - 32;
-}
-
 /* 256 values: hmask[32], qs[64] (low 2 bits), scales[12], f16 d;
  * w = d*(scale-32)*(q - (high bit clear ? 4 : 0)). */
 static void dq_q3_k(const uint8_t *b, float *y) {
@@ -97,7 +91,7 @@ static void dq_q3_k(const uint8_t *b, float *y) {
     for (int n = 0; n < 256; n += 128, qs += 32)
         for (int shift = 0; shift < 8; shift += 2, m <<= 1)
             for (int h = 0; h < 2; h++, is++) {
-                const float dl = d * (float)q3k_scale(sc, is);
+                const float dl = d * (float)inf__cpu_ggml_scale_k3(sc, is);
                 for (int l = 16 * h; l < 16 * h + 16; l++)
                     *y++ = dl * (float)(((qs[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
             }

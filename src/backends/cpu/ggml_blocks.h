@@ -77,6 +77,14 @@ static inline void inf__cpu_ggml_scale_min_k4(int j, const uint8_t *q, uint8_t *
     }
 }
 
+/* Scale i (0..15) of a Q3_K block's 12 packed 6-bit scale bytes, less 32
+ * (-32 .. 31), as ggml's dequantize_row_q3_K unpacks them. */
+static inline int inf__cpu_ggml_scale_k3(const uint8_t *s, int i) {
+    const int lo = i < 8 ? s[i] & 0xF : s[i - 8] >> 4;
+    const int hi = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
 /* Block blk of format f, dequantised to out[block_elems] (f32). */
 void inf__cpu_ggml_dequant_block(inf__wfmt f, const uint8_t *blk, float *out);
 

@@ -49,7 +49,12 @@
  * where its bit is set (a vptestmb and a masked add per 64 bytes).  As
  * stored, Q5_K went through the per-row decode to u8: 1 token 205 us
  * against 34 interleaved, 4 tokens 334 / 54, 16 tokens 336 / 182 (Q4_K:
- * 26, 44, 155).
+ * 26, 44, 155).  Q3_K (scales per 16 columns, w = d sc (q - 4)) takes
+ * Q6_K's path: its scales unpacked to int8 where Q6_K's are, its 3-bit
+ * values put together from a part of 2-bit fields (Q6_K's bit pairs'
+ * order) and one of hmask bits, its sums started from -4 sum(xq).
+ * Q3_K had no integer kernel at all (the exact f32 one, 773 us at 1
+ * token); interleaved: 1 token 28 us, 4 tokens 54.
  */
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_x86.h"
@@ -87,6 +92,9 @@
 #define Q6SC(nsb) ((nsb) * 32)
 #define Q6Q(nsb) ((nsb) * 288)
 #define Q6_K_MAX_COLS 65536 /* repacked up to this: one token's offsets fit the stack (16 KiB) */
+/* Q3_K: d and scales as Q6_K's; values at Q3Q + 1536s (half n's qs part
+ * k: + 512n + 64k; hmask part k: + 1024 + 64k) */
+#define Q3Q(nsb) ((nsb) * 288)
 
 static int64_t group_bytes(const inf__weight *w) {
     switch (w->fmt) {
@@ -95,6 +103,7 @@ static int64_t group_bytes(const inf__weight *w) {
     case INF__W_Q5_K: case INF__W_Q5_K_R16: return inf__q5kr16_group_bytes(w);
     case INF__W_Q8_0: case INF__W_Q8_0_R16: return inf__q8r16_group_bytes(w);
     case INF__W_MLX8: case INF__W_MLX4: case INF__W_MLX8_R16: case INF__W_MLX4_R16: return inf__mlxr16_group_bytes(w);
+    case INF__W_Q3_K: case INF__W_Q3_K_R16: return inf__q3kr16_group_bytes(w);
     default: return inf__q6kr16_group_bytes(w);
     }
 }
@@ -110,6 +119,8 @@ int64_t inf__cpu_r16_pack_bytes(const inf__weight *w) {
     if (w->fmt == INF__W_Q5_K && w->cols % 256 == 0) return (w->rows + 15) / 16 * inf__q5kr16_group_bytes(w);
     if (w->fmt == INF__W_Q6_K && w->cols % 256 == 0 && w->cols <= Q6_K_MAX_COLS)
         return (w->rows + 15) / 16 * inf__q6kr16_group_bytes(w);
+    if (w->fmt == INF__W_Q3_K && w->cols % 256 == 0 && w->cols <= Q6_K_MAX_COLS)
+        return (w->rows + 15) / 16 * inf__q3kr16_group_bytes(w);
     return 0;
 }
 
@@ -193,11 +204,30 @@ static void pack_q6_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp
     }
 }
 
+/* Q3_K (ggml's block: hmask[32], qs[64], scales[12], f16 d): d and the
+ * scales unpacked as Q6_K_R16's, the values' bytes in parts. */
+static void pack_q3_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
+    const int64_t nsb = w->cols / 256;
+    static const uint8_t zero[110];
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *b = src ? src + s * 110 : zero;
+        memcpy(grp + s * 32 + 2 * i, b + 108, 2);
+        for (int m = 0; m < 16; m++) grp[Q6SC(nsb) + s * 256 + 16 * m + i] = (uint8_t)(int8_t)inf__cpu_ggml_scale_k3(b + 96, m);
+        uint8_t *q = grp + Q3Q(nsb) + s * 1536;
+        for (int k = 0; k < 8; k++) {
+            memcpy(q + 64 * k + 4 * i, b + 32 + 4 * k, 4);
+            memcpy(q + 512 + 64 * k + 4 * i, b + 64 + 4 * k, 4);
+            memcpy(q + 1024 + 64 * k + 4 * i, b + 4 * k, 4);
+        }
+    }
+}
+
 void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
     *out = *w;
     out->fmt = w->fmt == INF__W_Q4_K   ? INF__W_Q4_K_R16
                : w->fmt == INF__W_Q5_K ? INF__W_Q5_K_R16
                : w->fmt == INF__W_Q6_K ? INF__W_Q6_K_R16
+               : w->fmt == INF__W_Q3_K ? INF__W_Q3_K_R16
                : w->fmt == INF__W_Q8_0 ? INF__W_Q8_0_R16
                : w->fmt == INF__W_MLX8 ? INF__W_MLX8_R16
                : w->fmt == INF__W_MLX4 ? INF__W_MLX4_R16
@@ -217,6 +247,7 @@ void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, 
             const uint8_t *src = r < w->rows ? (const uint8_t *)w->data + r * rb : NULL;
             if (w->fmt == INF__W_Q4_K || w->fmt == INF__W_Q5_K) pack_k_row(w, src, (uint8_t *)dst + g * gb, i);
             else if (w->fmt == INF__W_Q6_K) pack_q6_k_row(w, src, (uint8_t *)dst + g * gb, i);
+            else if (w->fmt == INF__W_Q3_K) pack_q3_k_row(w, src, (uint8_t *)dst + g * gb, i);
             else pack_q4_0_q8_0_row(w, src, (uint8_t *)dst + g * gb, i);
         }
 }
@@ -237,7 +268,23 @@ AI void q6_w(const uint8_t *half, int q, __m512i W[8]) {
     }
 }
 
-/* Q6_K block b's two scales (d sc of its 16-column halves) for 16 rows. */
+/* Q3_K block b (32 columns: half n = b/4 % 2, quarter q = b % 4 of its
+ * super-block's values, vals at its values) of 16 rows as u8 0..7:
+ * W[k] = columns 4k .. 4k+3, qs part 8n + k's bits 2q, 2q+1 plus 4 where
+ * hmask part k's bit 4n + q is set. */
+AI void q3_w(const uint8_t *vals, int n, int q, __m512i W[8]) {
+    const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4), bit = _mm512_set1_epi8((char)(1 << (4 * n + q)));
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        const __m512i a = _mm512_loadu_si512((const void *)(vals + 512 * n + 64 * k));
+        const __m512i lo = _mm512_and_si512(q ? _mm512_srli_epi16(a, (unsigned)(2 * q)) : a, m3);
+        const __mmask64 hm = _mm512_test_epi8_mask(_mm512_loadu_si512((const void *)(vals + 1024 + 64 * k)), bit);
+        W[k] = _mm512_mask_add_epi8(lo, hm, lo, four);
+    }
+}
+
+/* Q6_K block b's two scales (d sc of its 16-column halves) for 16 rows
+ * (Q3_K's too: the same layout). */
 AI void q6_scales(const uint8_t *grp, int64_t nsb, int64_t b, __m512 *dlo, __m512 *dhi) {
     const int64_t s = b / 8;
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + 32 * s)));
@@ -298,6 +345,9 @@ AI const uint8_t *mlx_v(const inf__weight *w, const uint8_t *grp) {
  * or 8 parts of bytes, no other per-block data): 1 for 8-bit ones; block
  * b's values; its 16 rows' scales d and offsets c (Q: f16 d, c = -8d or
  * -128d; MLX: the group's scales and biases). */
+AI int plain_layout(const inf__weight *w) {
+    return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q8_0_R16 || w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16;
+}
 AI int plain_eight(const inf__weight *w) { return w->fmt == INF__W_Q8_0_R16 || w->fmt == INF__W_MLX8_R16; }
 AI int plain_mlx(const inf__weight *w) { return w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16; }
 AI const uint8_t *plain_values(const inf__weight *w, const uint8_t *grp, int64_t b) {
@@ -332,7 +382,7 @@ void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb
     const __m128i m4 = _mm_set1_epi8(15);
     for (int64_t b = 0; b < nb; b++) {
         const int64_t bb = b0 + b;
-        if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q4_K_R16 && w->fmt != INF__W_Q5_K_R16) { /* the plain layouts */
+        if (plain_layout(w)) { /* the plain layouts */
             const uint8_t *p = plain_values(w, grp, bb) + 4 * i;
             if (plain_eight(w)) {
                 for (int k = 0; k < 8; k++) memcpy(u + 32 * b + 4 * k, p + 64 * k, 4);
@@ -350,6 +400,21 @@ void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb
             _mm512_storeu_ps(cl, cv);
             d[b] = dl[i];
             c[b] = cl[i];
+            continue;
+        }
+        if (w->fmt == INF__W_Q3_K_R16) { /* u = q (0..7); d[2b], d[2b+1]: its halves' scales */
+            const int64_t nsb = w->cols / 256;
+            const uint8_t *vals = grp + Q3Q(nsb) + (bb / 8) * 1536 + 4 * i;
+            const int n = (int)((bb / 4) % 2), q = (int)(bb % 4);
+            uint8_t *o = u + 32 * b;
+            for (int k = 0; k < 8; k++)
+                for (int l = 0; l < 4; l++)
+                    o[4 * k + l] = (uint8_t)(((vals[512 * n + 64 * k + l] >> (2 * q)) & 3) |
+                                             (((vals[1024 + 64 * k + l] >> (4 * n + q)) & 1) << 2));
+            const float dv = _cvtsh_ss(inf__cpu_ggml_u16(grp + 32 * (bb / 8) + 2 * i));
+            const int8_t *sc = (const int8_t *)grp + Q6SC(nsb) + 256 * (bb / 8) + 32 * (bb % 8) + i;
+            d[2 * b] = dv * (float)sc[0];
+            d[2 * b + 1] = dv * (float)sc[16];
             continue;
         }
         if (w->fmt == INF__W_Q6_K_R16) { /* u = q (0..63); d[2b], d[2b+1]: its halves' scales */
@@ -396,11 +461,30 @@ void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb,
     for (int64_t b = 0; b < nb; b++) {
         const int64_t bb = b0 + b;
         __m512 dv, cv;
-        if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q4_K_R16 && w->fmt != INF__W_Q5_K_R16) { /* the plain layouts */
+        if (plain_layout(w)) { /* the plain layouts */
             __m512i W[8];
             plain_w(plain_eight(w), plain_values(w, grp, bb), W);
             for (int k = 0; k < 8; k++) _mm512_store_si512(pan + (8 * b + k) * ldp, W[k]);
             plain_scales(w, grp, bb, &dv, &cv);
+        } else if (w->fmt == INF__W_Q3_K_R16) { /* as Q6_K below */
+            const int64_t nsb = nbt / 8;
+            const uint8_t *vals = grp + Q3Q(nsb) + (bb / 8) * 1536;
+            __m512i W[8];
+            switch (bb % 8) {
+            case 0: q3_w(vals, 0, 0, W); break;
+            case 1: q3_w(vals, 0, 1, W); break;
+            case 2: q3_w(vals, 0, 2, W); break;
+            case 3: q3_w(vals, 0, 3, W); break;
+            case 4: q3_w(vals, 1, 0, W); break;
+            case 5: q3_w(vals, 1, 1, W); break;
+            case 6: q3_w(vals, 1, 2, W); break;
+            default: q3_w(vals, 1, 3, W); break;
+            }
+            for (int k = 0; k < 8; k++) _mm512_store_si512(pan + (8 * b + k) * ldp, W[k]);
+            q6_scales(grp, nsb, bb, &dv, &cv);
+            _mm512_store_ps(d + 2 * b * ldd, dv);
+            _mm512_store_ps(d + (2 * b + 1) * ldd, cv);
+            continue;
         } else if (w->fmt == INF__W_Q6_K_R16) { /* d[2b], d[2b+1]: the halves' scales (no c) */
             const int64_t nsb = nbt / 8;
             const uint8_t *half = grp + Q6Q(nsb) + (bb / 8) * 3072 + 1536 * ((bb / 4) % 2);
@@ -484,9 +568,9 @@ AI void block_tokens_q6(int T, const __m512i W[8], const inf__cpu_xq *xq, const 
 
 /* Tokens [t0, t0+T) (T <= R16_T, a constant after inlining) times the 16
  * rows of group g of a K layout (0 Q4_0, 1 Q4_K, 2 Q6_K, 3 Q8_0, 4 MLX8,
- * 5 MLX4, 6 Q5_K; a constant too); lanes of y outside m untouched.  y = f + e: the
+ * 5 MLX4, 6 Q5_K, 7 Q3_K; a constant too); lanes of y outside m untouched.  y = f + e: the
  * scaled integer sums and the offsets' share (c s, as in the other
- * kernels; Q6_K's offsets are in its sums). */
+ * kernels; Q6_K's and Q3_K's offsets are in their sums). */
 AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, int64_t t0, float *y,
                   int64_t ldy, int64_t g, __mmask16 m, const char *next, int64_t step) {
     const int64_t nb = w->cols / 32;
@@ -494,7 +578,22 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
     __m512 f[R16_T], e[R16_T];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) f[t] = e[t] = _mm512_setzero_ps();
-    if (K == 2) { /* Q6_K: a half super-block's four blocks, the quarters' shifts constant */
+    if (K == 7) { /* Q3_K: as Q6_K below */
+        const int64_t nsb = nb / 8;
+        for (int64_t b = 0; b < nb; b += 4) {
+            const uint8_t *vals = grp + Q3Q(nsb) + (b / 8) * 1536;
+            const int n = (int)((b / 4) % 2);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) {
+                if (next) inf__pf_share(next, step, b + q);
+                __m512 dlo, dhi;
+                q6_scales(grp, nsb, b + q, &dlo, &dhi);
+                __m512i W[8];
+                q3_w(vals, n, q, W);
+                block_tokens_q6(T, W, xq, nc, t0, b + q, dlo, dhi, f);
+            }
+        }
+    } else if (K == 2) { /* Q6_K: a half super-block's four blocks, the quarters' shifts constant */
         const int64_t nsb = nb / 8;
         for (int64_t b = 0; b < nb; b += 4) {
             const uint8_t *half = grp + Q6Q(nsb) + (b / 8) * 3072 + 1536 * ((b / 4) % 2);
@@ -508,7 +607,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
                 block_tokens_q6(T, W, xq, nc, t0, b + q, dlo, dhi, f);
             }
         }
-    } else if (K != 1 && K != 6) {
+    } else if (K == 0 || (K >= 3 && K <= 5)) {
         /* Q4_0 (K 0), Q8_0 (3), MLX8 (4), MLX4 (5): 8-bit values as they
          * are (u8: Q8_0's plus 128) in 8 parts, 4-bit ones in 4 parts of
          * low and high nibbles; Q's scales per block, MLX's per group */
@@ -553,7 +652,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
     default: r16_group(8, K, w, xq, nc, t, y, ldy, g, m, pf, step); break;             \
     }
 
-/* Rows [r0, r1) x the tokens of xq (nc: Q6_K's offsets of those tokens). */
+/* Rows [r0, r1) x the tokens of xq (nc: Q6_K's or Q3_K's offsets of those tokens). */
 static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
     const int64_t gb = group_bytes(w), ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, w->cols / 32);
@@ -577,6 +676,7 @@ static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const int32_t 
             case INF__W_Q4_K_R16: R16_CASES(1) break;
             case INF__W_Q5_K_R16: R16_CASES(6) break;
             case INF__W_Q6_K_R16: R16_CASES(2) break;
+            case INF__W_Q3_K_R16: R16_CASES(7) break;
             case INF__W_Q8_0_R16: R16_CASES(3) break;
             case INF__W_MLX8_R16: R16_CASES(4) break;
             default: R16_CASES(5) break;
@@ -585,13 +685,14 @@ static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const int32_t 
     }
 }
 
-/* Q6_K: -32 x the sum of each 16 columns' xq, tokens [0, xq->n). */
-static void q6_offsets(const inf__cpu_xq *xq, int32_t *nc) {
+/* Q6_K (z 32) and Q3_K (z 4): -z x the sum of each 16 columns' xq,
+ * tokens [0, xq->n). */
+static void q16_offsets(const inf__cpu_xq *xq, int32_t z, int32_t *nc) {
     const int64_t nh = xq->cols / 16;
     for (int64_t t = 0; t < xq->n; t++)
         for (int64_t h = 0; h < nh; h++) {
             const __m128i v = _mm_loadu_si128((const __m128i *)(xq->q + t * xq->ld + 16 * h));
-            nc[t * nh + h] = -32 * _mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(v));
+            nc[t * nh + h] = -z * _mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(v));
         }
 }
 
@@ -602,10 +703,11 @@ static void q6_offsets(const inf__cpu_xq *xq, int32_t *nc) {
 #endif
 void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
                          int64_t r1) {
-    if (w->fmt != INF__W_Q6_K_R16) {
+    if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q3_K_R16) {
         r16_rows(w, xq, NULL, y, ldy, r0, r1);
         return;
     }
+    const int32_t z = w->fmt == INF__W_Q6_K_R16 ? 32 : 4;
     /* Q6_K's offsets on the stack, on the heap for many tokens of long
      * rows, else (no memory) one token at a time: a token's always fit
      * (Q6_K_MAX_COLS) */
@@ -613,7 +715,7 @@ void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, 
     const int64_t nh = w->cols / 16;
     int32_t *nc = xq->n * nh <= Q6_K_MAX_COLS / 16 ? stack : malloc((size_t)(xq->n * nh) * sizeof *nc);
     if (nc) {
-        q6_offsets(xq, nc);
+        q16_offsets(xq, z, nc);
         r16_rows(w, xq, nc, y, ldy, r0, r1);
         if (nc != stack) free(nc);
         return;
@@ -625,7 +727,7 @@ void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, 
         one.q = xq->q + t * xq->ld;
         one.d = xq->d + t * nbt;
         one.s = xq->s + t * nbt;
-        q6_offsets(&one, stack);
+        q16_offsets(&one, z, stack);
         r16_rows(w, &one, stack, y + t * ldy, ldy, r0, r1);
     }
 }

@@ -60,9 +60,15 @@ AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
  * per block (as stored or interleaved). */
 static int is_r16(const inf__weight *w) {
     return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16 || w->fmt == INF__W_Q5_K_R16 || w->fmt == INF__W_Q6_K_R16 ||
+           w->fmt == INF__W_Q3_K_R16 ||
            w->fmt == INF__W_Q8_0_R16 || w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16;
 }
-static int is_q6(const inf__weight *w) { return w->fmt == INF__W_Q6_K || w->fmt == INF__W_Q6_K_R16; }
+/* Scales per 16 columns and w = d sc (q - z): Q6_K (z 32, stored or
+ * interleaved) and Q3_K (z 4, interleaved only). */
+static int is_q6(const inf__weight *w) {
+    return w->fmt == INF__W_Q6_K || w->fmt == INF__W_Q6_K_R16 || w->fmt == INF__W_Q3_K_R16;
+}
+static int32_t q16_zero(const inf__weight *w) { return w->fmt == INF__W_Q3_K_R16 ? 4 : 32; }
 
 /* Bytes from one row to the next: MLX its values only (the scales and
  * biases lie apart and are small). */
@@ -286,6 +292,7 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
     case INF__W_Q4_0_R16:
     case INF__W_Q4_K_R16:
     case INF__W_Q5_K_R16:
+    case INF__W_Q3_K_R16:
     case INF__W_Q6_K_R16:
     case INF__W_Q8_0_R16:
     case INF__W_MLX8_R16:
@@ -438,9 +445,9 @@ static void micro_any(int T, const panel *p, int64_t nb, const int8_t *xq, int64
     }
 }
 
-/* Q6_K: scales per 16 columns and w = d (q - 32): each half block's
- * integer sum minus 32 sum(xq) of the half (xs16, computed per token tile)
- * times d16 * dx; no offset term. */
+/* Q6_K and Q3_K: scales per 16 columns and w = d (q - z): each half
+ * block's integer sum started from -z sum(xq) of the half (xs16, computed
+ * per token tile) times d16 * dx; no offset term. */
 AI void micro16(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq, const float *dx,
                 int64_t ldd, const int32_t (*xs16)[2 * KB], float *y, int64_t ldy, __mmask16 m0,
                 __mmask16 m1, int first) {
@@ -453,7 +460,7 @@ AI void micro16(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq
     for (int64_t h = 0; h < 2 * nb; h++) {
         __m512i a[2][NR];
 #pragma GCC unroll 6
-        for (int t = 0; t < T; t++) a[0][t] = a[1][t] = _mm512_set1_epi32(-32 * xs16[t][h]);
+        for (int t = 0; t < T; t++) a[0][t] = a[1][t] = _mm512_set1_epi32(xs16[t][h]);
 #pragma GCC unroll 4
         for (int g = 0; g < 4; g++) {
             const __m512i w0 = _mm512_load_si512(&p->pan[4 * h + g][0]);
@@ -516,7 +523,7 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
                             const int8_t *q = xq->q + (t + tt) * xq->ld + 32 * b0 + 16 * h;
                             int32_t sum = 0;
                             for (int l = 0; l < 16; l++) sum += q[l];
-                            xs16[tt][h] = sum;
+                            xs16[tt][h] = -q16_zero(w) * sum;
                         }
                     micro16_any(T, p, nb, xq->q + t * xq->ld + 32 * b0, xq->ld, xq->d + t * nbt + b0, nbt,
                                 (const int32_t(*)[2 * KB])xs16, y + t * ldy + r, ldy, nr, b0 == 0);
