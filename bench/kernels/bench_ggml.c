@@ -2,7 +2,7 @@
  *
  *   bench_ggml [-r ROWS] [-c COLS] [-n TOKENS] [-k RUNS] [-m COPIES] [-s SETS] [-u] [-f TYPES]
  *
- * For Q8_0, Q4_0, Q3_K, Q4_K, Q5_K, Q6_K, MLX8, MLX4 (and BF16 beside them for scale): matmul of a
+ * For Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, MLX8, MLX4 (and BF16 beside them for scale): matmul of a
  * ROWS x COLS matrix (default 2048 x 2048) of random blocks with 1 token
  * and with TOKENS tokens (default 64) (TYPES: a comma list to pick), for each exact kernel set this
  * processor has (reference, avx2, avx512; SETS: a comma list to pick).
@@ -40,6 +40,7 @@ static const fmt FMTS[] = {
     {INF__W_BF16, "BF16", 1, 2, {-1, -1}},
     {INF__W_Q8_0, "Q8_0", 32, 34, {0, -1}},
     {INF__W_Q4_0, "Q4_0", 32, 18, {0, -1}},
+    {INF__W_Q2_K, "Q2_K", 256, 84, {80, 82}},
     {INF__W_Q3_K, "Q3_K", 256, 110, {108, -1}},
     {INF__W_Q4_K, "Q4_K", 256, 144, {0, 2}},
     {INF__W_Q5_K, "Q5_K", 256, 176, {0, 2}},

@@ -47,6 +47,7 @@ static const struct { const char *name; int64_t elems, bytes; } wfmts[INF__W_COU
     [INF__W_Q5_K_R16] = {"Q5_K_R16", 0, 0},
     [INF__W_Q6_K_R16] = {"Q6_K_R16", 0, 0},
     [INF__W_Q3_K_R16] = {"Q3_K_R16", 0, 0},
+    [INF__W_Q2_K_R16] = {"Q2_K_R16", 0, 0},
     [INF__W_Q8_0_R16] = {"Q8_0_R16", 0, 0},
     [INF__W_MLX8_R16] = {"MLX8_R16", 0, 0},
     [INF__W_MLX4_R16] = {"MLX4_R16", 0, 0},

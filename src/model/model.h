@@ -134,6 +134,16 @@ typedef enum inf__wfmt {
      * w = d * sc * (q - 4), q = the 2 low bits + 4 * the hmask bit, as for
      * Q3_K. */
     INF__W_Q3_K_R16,
+    /* Never in a file: Q2_K rows repacked at load 16 at a time, as
+     * INF__W_Q3_K_R16.  Row group g (nsb = cols/256 super-blocks) starts at
+     * data + g * inf__q2kr16_group_bytes(w): first the super-blocks' d[16]
+     * and dmin[16] (f16, index i: row i; 64 bytes each), then their scale
+     * bytes as stored (scale | min << 4; sub-block m of super-block s at
+     * s*256 + 16m), then their values, 1024 bytes per super-block: per
+     * half n (columns 128n ..) 8 parts of 64 bytes (bytes 4i .. 4i+3 of
+     * part k: row i's qs bytes 32n+4k ..).  Bytes as Q2_K's 84 per row and
+     * super-block; w = d * sc * q - dmin * mn as for Q2_K. */
+    INF__W_Q2_K_R16,
     /* Never in a file: Q8_0 rows repacked at load 16 at a time, as
      * INF__W_Q4_0_R16.  Row group g starts at data + g *
      * inf__q8r16_group_bytes(w): its cols/32 blocks' scales (16 f16 per
@@ -204,6 +214,12 @@ static inline int64_t inf__q5kr16_group_bytes(const inf__weight *w) {
  * super-block (Q3_K's 16 x 110 and 64 for the scales unpacked). */
 static inline int64_t inf__q3kr16_group_bytes(const inf__weight *w) {
     return w->cols / 256 * 1824;
+}
+
+/* Bytes per 16-row group of an INF__W_Q2_K_R16 matrix (above): Q2_K's
+ * 84 per row and super-block. */
+static inline int64_t inf__q2kr16_group_bytes(const inf__weight *w) {
+    return w->cols / 256 * 1344;
 }
 
 /* Bytes per 16-row group of an INF__W_Q6_K_R16 matrix (above). */

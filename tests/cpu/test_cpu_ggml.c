@@ -653,7 +653,7 @@ static void test_int8(void) {
  * read back bit for bit (dequant_row, dequant_range), q8_takes takes every
  * token count, and matmul_q8 on the repacked matrix at 1-64 tokens (the
  * 16-row kernel and the panel GEMM) within 1e-5 of sum |w x| of the
- * portable integer matmul on the stored one (Q6_K and Q3_K, which it does
+ * portable integer matmul on the stored one (Q6_K, Q3_K, Q2_K, which it does
  * not take: of the matrix's values times the rounded x, in double),
  * whatever the row split (5 and rows - 7:
  * inside groups). */
@@ -678,7 +678,7 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     fast->pack(&g.w, 16, rows, buf, &pw2);
     CHECK(pw.data == buf && pw.rows == rows && pw.cols == cols && pw.fmt != g.w.fmt &&
           (pw.fmt == INF__W_Q4_0_R16 || pw.fmt == INF__W_Q4_K_R16 || pw.fmt == INF__W_Q5_K_R16 || pw.fmt == INF__W_Q6_K_R16 ||
-           pw.fmt == INF__W_Q3_K_R16 ||
+           pw.fmt == INF__W_Q3_K_R16 || pw.fmt == INF__W_Q2_K_R16 ||
            pw.fmt == INF__W_Q8_0_R16));
     CHECK(memcmp(&pw, &pw2, sizeof pw) == 0);
     fast->pack(&g.w, 0, rows, one, &pw2);
@@ -716,7 +716,7 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
         taken &= fast->q8_takes(&pw, n);
         if (ref->q8_takes(&g.w, n)) {
             ref->matmul_q8(&g.w, &qr, yr, rows, 0, rows);
-        } else { /* Q6_K, Q3_K: the integer form's product in double, the matrix's values times
+        } else { /* Q6_K, Q3_K, Q2_K: the integer form's product in double, the matrix's values times
                     the rounded x (w = d sc (q - z) exactly) */
             for (int64_t t = 0; t < n; t++)
                 for (int64_t r = 0; r < rows; r++) {
@@ -754,6 +754,10 @@ int main(void) {
     test_r16(7, 67, 1024); /* Q4_K */
     test_r16(7, 48, 256);
     test_r16(7, 21, 2560);
+    test_r16(5, 67, 1024); /* Q2_K */
+    test_r16(5, 48, 256);
+    test_r16(5, 21, 2560);
+    test_r16(5, 18, 8192);
     test_r16(6, 67, 1024); /* Q3_K */
     test_r16(6, 48, 256);
     test_r16(6, 21, 2560);

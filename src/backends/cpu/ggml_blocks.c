@@ -80,7 +80,6 @@ static void dq_q2_k(const uint8_t *b, float *y) {
             }
 }
 
-/* Scale i (0..15) of a Q3_K block, 6 bits packed in 12 bytes, minus 32. */
 /* 256 values: hmask[32], qs[64] (low 2 bits), scales[12], f16 d;
  * w = d*(scale-32)*(q - (high bit clear ? 4 : 0)). */
 static void dq_q3_k(const uint8_t *b, float *y) {

@@ -54,7 +54,13 @@
  * values put together from a part of 2-bit fields (Q6_K's bit pairs'
  * order) and one of hmask bits, its sums started from -4 sum(xq).
  * Q3_K had no integer kernel at all (the exact f32 one, 773 us at 1
- * token); interleaved: 1 token 28 us, 4 tokens 54.
+ * token); interleaved: 1 token 28 us, 4 tokens 54.  Q2_K (scales and
+ * minimums per 16 columns, 4 bits each) keeps its bytes; its 2-bit values
+ * are Q3_K's fields without the hmask, its minimums' share is dmin mn
+ * times dx sum(xq) of the 16 columns, two FMAs per token and block.  It
+ * has no panel form: its prefill runs this kernel in passes of 8 tokens
+ * (bench_ggml 512 tokens ~200 GFLOP/s, the panels' Q3_K ~265-350).  Q2_K
+ * too had only the exact f32 kernel (1005 us at 1 token); interleaved 38.
  */
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_x86.h"
@@ -95,6 +101,16 @@
 /* Q3_K: d and scales as Q6_K's; values at Q3Q + 1536s (half n's qs part
  * k: + 512n + 64k; hmask part k: + 1024 + 64k) */
 #define Q3Q(nsb) ((nsb) * 288)
+/* Q2_K: d and dmin at 64s (dmin: + 32), scale bytes at Q2SC + 256s (+ 16m),
+ * values at Q2Q + 1024s (half n's part k: + 512n + 64k) */
+#define Q2SC(nsb) ((nsb) * 64)
+/* Per token and 16 columns: Q6_K's and Q3_K's integer offsets (i), Q2_K's
+ * dx times the sum of xq (f). */
+typedef union r16_off {
+    int32_t i;
+    float f;
+} r16_off;
+#define Q2Q(nsb) ((nsb) * 320)
 
 static int64_t group_bytes(const inf__weight *w) {
     switch (w->fmt) {
@@ -104,6 +120,7 @@ static int64_t group_bytes(const inf__weight *w) {
     case INF__W_Q8_0: case INF__W_Q8_0_R16: return inf__q8r16_group_bytes(w);
     case INF__W_MLX8: case INF__W_MLX4: case INF__W_MLX8_R16: case INF__W_MLX4_R16: return inf__mlxr16_group_bytes(w);
     case INF__W_Q3_K: case INF__W_Q3_K_R16: return inf__q3kr16_group_bytes(w);
+    case INF__W_Q2_K: case INF__W_Q2_K_R16: return inf__q2kr16_group_bytes(w);
     default: return inf__q6kr16_group_bytes(w);
     }
 }
@@ -121,6 +138,8 @@ int64_t inf__cpu_r16_pack_bytes(const inf__weight *w) {
         return (w->rows + 15) / 16 * inf__q6kr16_group_bytes(w);
     if (w->fmt == INF__W_Q3_K && w->cols % 256 == 0 && w->cols <= Q6_K_MAX_COLS)
         return (w->rows + 15) / 16 * inf__q3kr16_group_bytes(w);
+    if (w->fmt == INF__W_Q2_K && w->cols % 256 == 0 && w->cols <= Q6_K_MAX_COLS)
+        return (w->rows + 15) / 16 * inf__q2kr16_group_bytes(w);
     return 0;
 }
 
@@ -222,12 +241,27 @@ static void pack_q3_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp
     }
 }
 
+/* Q2_K (ggml's block: scales[16], qs[64], f16 d, f16 dmin). */
+static void pack_q2_k_row(const inf__weight *w, const uint8_t *src, uint8_t *grp, int i) {
+    const int64_t nsb = w->cols / 256;
+    static const uint8_t zero[84];
+    for (int64_t s = 0; s < nsb; s++) {
+        const uint8_t *b = src ? src + s * 84 : zero;
+        memcpy(grp + s * 64 + 2 * i, b + 80, 2);
+        memcpy(grp + s * 64 + 32 + 2 * i, b + 82, 2);
+        for (int m = 0; m < 16; m++) grp[Q2SC(nsb) + s * 256 + 16 * m + i] = b[m];
+        uint8_t *q = grp + Q2Q(nsb) + s * 1024;
+        for (int k = 0; k < 16; k++) memcpy(q + 64 * k + 4 * i, b + 16 + 4 * k, 4);
+    }
+}
+
 void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
     *out = *w;
     out->fmt = w->fmt == INF__W_Q4_K   ? INF__W_Q4_K_R16
                : w->fmt == INF__W_Q5_K ? INF__W_Q5_K_R16
                : w->fmt == INF__W_Q6_K ? INF__W_Q6_K_R16
                : w->fmt == INF__W_Q3_K ? INF__W_Q3_K_R16
+               : w->fmt == INF__W_Q2_K ? INF__W_Q2_K_R16
                : w->fmt == INF__W_Q8_0 ? INF__W_Q8_0_R16
                : w->fmt == INF__W_MLX8 ? INF__W_MLX8_R16
                : w->fmt == INF__W_MLX4 ? INF__W_MLX4_R16
@@ -248,6 +282,7 @@ void inf__cpu_r16_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, 
             if (w->fmt == INF__W_Q4_K || w->fmt == INF__W_Q5_K) pack_k_row(w, src, (uint8_t *)dst + g * gb, i);
             else if (w->fmt == INF__W_Q6_K) pack_q6_k_row(w, src, (uint8_t *)dst + g * gb, i);
             else if (w->fmt == INF__W_Q3_K) pack_q3_k_row(w, src, (uint8_t *)dst + g * gb, i);
+            else if (w->fmt == INF__W_Q2_K) pack_q2_k_row(w, src, (uint8_t *)dst + g * gb, i);
             else pack_q4_0_q8_0_row(w, src, (uint8_t *)dst + g * gb, i);
         }
 }
@@ -545,17 +580,55 @@ AI void block_tokens(int T, const __m512i W[8], const inf__cpu_xq *xq, int64_t t
     }
 }
 
+/* Q2_K block b, tokens [t0, t0+T): its two 16-column halves' integer sums
+ * (from 0) times d sc dx, less dmin mn times the halves' dx sum(xq) (xs,
+ * q16_offsets); the values as Q3_K's 2-bit fields. */
+AI void block_tokens_q2(int T, const uint8_t *grp, int64_t nsb, const uint8_t *vals, int n, int q,
+                        const inf__cpu_xq *xq, const r16_off *xs, int64_t t0, int64_t b, __m512 d, __m512 dmin,
+                        __m512 *f) {
+    const int64_t nb = xq->cols / 32;
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i W[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        const __m512i a = _mm512_loadu_si512((const void *)(vals + 512 * n + 64 * k));
+        W[k] = _mm512_and_si512(q ? _mm512_srli_epi16(a, (unsigned)(2 * q)) : a, m3);
+    }
+    const __m256i sm = _mm256_loadu_si256((const __m256i *)(grp + Q2SC(nsb) + 256 * (b / 8) + 32 * (b % 8)));
+    const __m512i sm32lo = _mm512_cvtepu8_epi32(_mm256_castsi256_si128(sm));
+    const __m512i sm32hi = _mm512_cvtepu8_epi32(_mm256_extracti128_si256(sm, 1));
+    const __m512 dlo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(sm32lo, _mm512_set1_epi32(15))));
+    const __m512 dhi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(sm32hi, _mm512_set1_epi32(15))));
+    const __m512 mlo = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(sm32lo, 4)));
+    const __m512 mhi = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(sm32hi, 4)));
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+        const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
+        __m512i a = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            a = _mm512_dpbusd_epi32(a, W[k], bcast4(xb + 4 * k));
+            a2 = _mm512_dpbusd_epi32(a2, W[k + 4], bcast4(xb + 16 + 4 * k));
+        }
+        const r16_off *s = xs + (t0 + t) * 2 * nb + 2 * b;
+        const __m512 v = _mm512_fmadd_ps(dhi, _mm512_cvtepi32_ps(a2), _mm512_mul_ps(dlo, _mm512_cvtepi32_ps(a)));
+        f[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(xq->d[(t0 + t) * nb + b]), f[t]);
+        f[t] = _mm512_fnmadd_ps(mlo, _mm512_set1_ps(s[0].f), f[t]);
+        f[t] = _mm512_fnmadd_ps(mhi, _mm512_set1_ps(s[1].f), f[t]);
+    }
+}
+
 /* Q6_K block b, tokens [t0, t0+T): the sums start from nc (-32 times the
  * sum of each 16-column half's xq) so that they are sum (q - 32) xq
  * exactly; f += dx (dlo sum_lo + dhi sum_hi). */
-AI void block_tokens_q6(int T, const __m512i W[8], const inf__cpu_xq *xq, const int32_t *nc, int64_t t0, int64_t b,
+AI void block_tokens_q6(int T, const __m512i W[8], const inf__cpu_xq *xq, const r16_off *nc, int64_t t0, int64_t b,
                         __m512 dlo, __m512 dhi, __m512 *f) {
     const int64_t nb = xq->cols / 32;
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) {
         const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
-        __m512i a = _mm512_set1_epi32(nc[(t0 + t) * 2 * nb + 2 * b]);
-        __m512i a2 = _mm512_set1_epi32(nc[(t0 + t) * 2 * nb + 2 * b + 1]);
+        __m512i a = _mm512_set1_epi32(nc[(t0 + t) * 2 * nb + 2 * b].i);
+        __m512i a2 = _mm512_set1_epi32(nc[(t0 + t) * 2 * nb + 2 * b + 1].i);
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             a = _mm512_dpbusd_epi32(a, W[k], bcast4(xb + 4 * k));
@@ -568,17 +641,33 @@ AI void block_tokens_q6(int T, const __m512i W[8], const inf__cpu_xq *xq, const 
 
 /* Tokens [t0, t0+T) (T <= R16_T, a constant after inlining) times the 16
  * rows of group g of a K layout (0 Q4_0, 1 Q4_K, 2 Q6_K, 3 Q8_0, 4 MLX8,
- * 5 MLX4, 6 Q5_K, 7 Q3_K; a constant too); lanes of y outside m untouched.  y = f + e: the
+ * 5 MLX4, 6 Q5_K, 7 Q3_K, 8 Q2_K; a constant too); lanes of y outside m untouched.  y = f + e: the
  * scaled integer sums and the offsets' share (c s, as in the other
  * kernels; Q6_K's and Q3_K's offsets are in their sums). */
-AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, int64_t t0, float *y,
+AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, const r16_off *nc, int64_t t0, float *y,
                   int64_t ldy, int64_t g, __mmask16 m, const char *next, int64_t step) {
     const int64_t nb = w->cols / 32;
     const uint8_t *grp = (const uint8_t *)w->data + g * group_bytes(w);
     __m512 f[R16_T], e[R16_T];
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) f[t] = e[t] = _mm512_setzero_ps();
-    if (K == 7) { /* Q3_K: as Q6_K below */
+    if (K == 8) { /* Q2_K */
+        const int64_t nsb = nb / 8;
+        __m512 d = _mm512_setzero_ps(), dmin = d;
+        for (int64_t b = 0; b < nb; b += 4) {
+            const uint8_t *vals = grp + Q2Q(nsb) + (b / 8) * 1024;
+            if (b % 8 == 0) {
+                d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + 64 * (b / 8))));
+                dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + 64 * (b / 8) + 32)));
+            }
+            const int n = (int)((b / 4) % 2);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) {
+                if (next) inf__pf_share(next, step, b + q);
+                block_tokens_q2(T, grp, nsb, vals, n, q, xq, nc, t0, b + q, d, dmin, f);
+            }
+        }
+    } else if (K == 7) { /* Q3_K: as Q6_K below */
         const int64_t nsb = nb / 8;
         for (int64_t b = 0; b < nb; b += 4) {
             const uint8_t *vals = grp + Q3Q(nsb) + (b / 8) * 1536;
@@ -652,8 +741,8 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
     default: r16_group(8, K, w, xq, nc, t, y, ldy, g, m, pf, step); break;             \
     }
 
-/* Rows [r0, r1) x the tokens of xq (nc: Q6_K's or Q3_K's offsets of those tokens). */
-static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
+/* Rows [r0, r1) x the tokens of xq (nc: Q6_K's or Q3_K's offsets of those tokens, Q2_K's dx sum(xq): q16_offsets). */
+static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const r16_off *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
     const int64_t gb = group_bytes(w), ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, w->cols / 32);
     const int64_t gend = (r1 + 15) / 16;
@@ -677,6 +766,7 @@ static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const int32_t 
             case INF__W_Q5_K_R16: R16_CASES(6) break;
             case INF__W_Q6_K_R16: R16_CASES(2) break;
             case INF__W_Q3_K_R16: R16_CASES(7) break;
+            case INF__W_Q2_K_R16: R16_CASES(8) break;
             case INF__W_Q8_0_R16: R16_CASES(3) break;
             case INF__W_MLX8_R16: R16_CASES(4) break;
             default: R16_CASES(5) break;
@@ -685,14 +775,16 @@ static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const int32_t 
     }
 }
 
-/* Q6_K (z 32) and Q3_K (z 4): -z x the sum of each 16 columns' xq,
- * tokens [0, xq->n). */
-static void q16_offsets(const inf__cpu_xq *xq, int32_t z, int32_t *nc) {
+/* Per token t < xq->n and 16 columns h: Q6_K (z 32) and Q3_K (z 4): -z
+ * times the sum of their xq; Q2_K (z 0): dx times it. */
+static void q16_offsets(const inf__cpu_xq *xq, int32_t z, r16_off *nc) {
     const int64_t nh = xq->cols / 16;
     for (int64_t t = 0; t < xq->n; t++)
         for (int64_t h = 0; h < nh; h++) {
             const __m128i v = _mm_loadu_si128((const __m128i *)(xq->q + t * xq->ld + 16 * h));
-            nc[t * nh + h] = -z * _mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(v));
+            const int32_t sum = _mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(v));
+            if (z) nc[t * nh + h].i = -z * sum;
+            else nc[t * nh + h].f = xq->d[t * (nh / 2) + h / 2] * (float)sum;
         }
 }
 
@@ -703,17 +795,18 @@ static void q16_offsets(const inf__cpu_xq *xq, int32_t z, int32_t *nc) {
 #endif
 void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
                          int64_t r1) {
-    if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q3_K_R16) {
+    if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q3_K_R16 && w->fmt != INF__W_Q2_K_R16) {
         r16_rows(w, xq, NULL, y, ldy, r0, r1);
         return;
     }
-    const int32_t z = w->fmt == INF__W_Q6_K_R16 ? 32 : 4;
+    /* Q6_K's and Q3_K's offsets, Q2_K's dx sum(xq) (per 16 columns) */
+    const int32_t z = w->fmt == INF__W_Q6_K_R16 ? 32 : w->fmt == INF__W_Q3_K_R16 ? 4 : 0;
     /* Q6_K's offsets on the stack, on the heap for many tokens of long
      * rows, else (no memory) one token at a time: a token's always fit
      * (Q6_K_MAX_COLS) */
-    int32_t stack[Q6_K_MAX_COLS / 16];
+    r16_off stack[Q6_K_MAX_COLS / 16];
     const int64_t nh = w->cols / 16;
-    int32_t *nc = xq->n * nh <= Q6_K_MAX_COLS / 16 ? stack : malloc((size_t)(xq->n * nh) * sizeof *nc);
+    r16_off *nc = xq->n * nh <= Q6_K_MAX_COLS / 16 ? stack : malloc((size_t)(xq->n * nh) * sizeof *nc);
     if (nc) {
         q16_offsets(xq, z, nc);
         r16_rows(w, xq, nc, y, ldy, r0, r1);

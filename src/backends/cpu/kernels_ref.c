@@ -151,6 +151,20 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         }
         return;
     }
+    case INF__W_Q2_K_R16: { /* 16 rows interleaved (model.h), ggml's arithmetic (dq_q2_k) */
+        const int64_t nsb = cols / 256, i = r % 16;
+        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q2kr16_group_bytes(w);
+        for (int64_t k = k0; k < k0 + nk; k++) {
+            const int64_t s = k / 256, kk = k % 256;
+            const int n = (int)(kk / 128), j = (int)(kk % 128 / 32), l = (int)(kk % 32);
+            const uint8_t sm = g[nsb * 64 + s * 256 + 16 * (kk / 16) + i];
+            const float dl = inf__f16_to_f32(inf__cpu_ggml_u16(g + 64 * s + 2 * i)) * (float)(sm & 0xF);
+            const float ml = inf__f16_to_f32(inf__cpu_ggml_u16(g + 64 * s + 32 + 2 * i)) * (float)(sm >> 4);
+            const uint8_t v = g[nsb * 320 + s * 1024 + 512 * n + 64 * (l / 4) + 4 * i + l % 4];
+            out[k - k0] = dl * (float)((v >> (2 * j)) & 3) - ml;
+        }
+        return;
+    }
     case INF__W_Q4_0_R16:
     case INF__W_Q8_0_R16:
     case INF__W_Q6_K_R16: { /* 16 rows interleaved (model.h): row r's blocks put back together */

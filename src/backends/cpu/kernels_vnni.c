@@ -60,7 +60,7 @@ AI __m512i q4_0_quad(__m512i first, const uint8_t *p) {
  * per block (as stored or interleaved). */
 static int is_r16(const inf__weight *w) {
     return w->fmt == INF__W_Q4_0_R16 || w->fmt == INF__W_Q4_K_R16 || w->fmt == INF__W_Q5_K_R16 || w->fmt == INF__W_Q6_K_R16 ||
-           w->fmt == INF__W_Q3_K_R16 ||
+           w->fmt == INF__W_Q3_K_R16 || w->fmt == INF__W_Q2_K_R16 ||
            w->fmt == INF__W_Q8_0_R16 || w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16;
 }
 /* Scales per 16 columns and w = d sc (q - z): Q6_K (z 32, stored or
@@ -1193,7 +1193,10 @@ static void vnni_matmul_q8(const inf__weight *w, const inf__cpu_xq *xq, float *y
     /* the interleaved layouts: their own kernel up to 16 tokens, then the
      * panels; without the panel's memory, their kernel too */
     if (is_r16(w)) {
-        if (xq->n <= T16_MAX || !gemm(w, xq, y, ldy, r0, r1)) inf__cpu_r16_matmul(w, xq, y, ldy, r0, r1);
+        /* Q2_K (scales and minimums per 16 columns) has no panel form:
+         * its kernel in passes of 8 tokens (prefill ~half the panels' rate) */
+        if (xq->n <= T16_MAX || w->fmt == INF__W_Q2_K_R16 || !gemm(w, xq, y, ldy, r0, r1))
+            inf__cpu_r16_matmul(w, xq, y, ldy, r0, r1);
         return;
     }
     if (xq->n >= Q8_GEMM_MIN && xq->n <= T16_MAX && !is_q6(w) && !is_r16(w) &&
