@@ -558,6 +558,17 @@ AI __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
+/* The two 16-column halves' integer sums of a block's values W (below)
+ * times a token's xq (xb: the block's 32), added to a and a2: two chains
+ * of 4 vpdpbusd. */
+AI void dot_halves(const __m512i W[8], const int8_t *xb, __m512i *a, __m512i *a2) {
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        *a = _mm512_dpbusd_epi32(*a, W[k], bcast4(xb + 4 * k));
+        *a2 = _mm512_dpbusd_epi32(*a2, W[k + 4], bcast4(xb + 16 + 4 * k));
+    }
+}
+
 /* One block of 32 columns (b) of 16 rows, its values in W[0..8) (W[k]:
  * columns 4k .. 4k+3, dword i: row i), scales dv and offsets cv, times
  * tokens [t0, t0+T): f += dv dx isum, e += cv s.  Two chains of vpdpbusd:
@@ -569,11 +580,7 @@ AI void block_tokens(int T, const __m512i W[8], const inf__cpu_xq *xq, int64_t t
     for (int t = 0; t < T; t++) {
         const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
         __m512i a = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            a = _mm512_dpbusd_epi32(a, W[k], bcast4(xb + 4 * k));
-            a2 = _mm512_dpbusd_epi32(a2, W[k + 4], bcast4(xb + 16 + 4 * k));
-        }
+        dot_halves(W, xb, &a, &a2);
         const float dx = xq->d[(t0 + t) * nb + b], sx = xq->s[(t0 + t) * nb + b];
         f[t] = _mm512_fmadd_ps(dv, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a, a2)), _mm512_set1_ps(dx)), f[t]);
         e[t] = _mm512_fmadd_ps(cv, _mm512_set1_ps(sx), e[t]);
@@ -605,11 +612,7 @@ AI void block_tokens_q2(int T, const uint8_t *grp, int64_t nsb, const uint8_t *v
     for (int t = 0; t < T; t++) {
         const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
         __m512i a = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            a = _mm512_dpbusd_epi32(a, W[k], bcast4(xb + 4 * k));
-            a2 = _mm512_dpbusd_epi32(a2, W[k + 4], bcast4(xb + 16 + 4 * k));
-        }
+        dot_halves(W, xb, &a, &a2);
         const r16_off *s = xs + (t0 + t) * 2 * nb + 2 * b;
         const __m512 v = _mm512_fmadd_ps(dhi, _mm512_cvtepi32_ps(a2), _mm512_mul_ps(dlo, _mm512_cvtepi32_ps(a)));
         f[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(xq->d[(t0 + t) * nb + b]), f[t]);
@@ -629,11 +632,7 @@ AI void block_tokens_q6(int T, const __m512i W[8], const inf__cpu_xq *xq, const 
         const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
         __m512i a = _mm512_set1_epi32(nc[(t0 + t) * 2 * nb + 2 * b].i);
         __m512i a2 = _mm512_set1_epi32(nc[(t0 + t) * 2 * nb + 2 * b + 1].i);
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            a = _mm512_dpbusd_epi32(a, W[k], bcast4(xb + 4 * k));
-            a2 = _mm512_dpbusd_epi32(a2, W[k + 4], bcast4(xb + 16 + 4 * k));
-        }
+        dot_halves(W, xb, &a, &a2);
         const __m512 v = _mm512_fmadd_ps(dhi, _mm512_cvtepi32_ps(a2), _mm512_mul_ps(dlo, _mm512_cvtepi32_ps(a)));
         f[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(xq->d[(t0 + t) * nb + b]), f[t]);
     }

@@ -137,31 +137,26 @@ void inf__cpu_dequant_range(const inf__weight *w, int64_t r, int64_t k0,
         }
         return;
     }
-    case INF__W_Q3_K_R16: { /* 16 rows interleaved (model.h), ggml's arithmetic (dq_q3_k) */
+    case INF__W_Q3_K_R16:
+    case INF__W_Q2_K_R16: { /* 16 rows interleaved (model.h), ggml's arithmetic (dq_q3_k, dq_q2_k) */
+        const int three = w->fmt == INF__W_Q3_K_R16;
         const int64_t nsb = cols / 256, i = r % 16;
-        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q3kr16_group_bytes(w);
+        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * (three ? inf__q3kr16_group_bytes(w) : inf__q2kr16_group_bytes(w));
         for (int64_t k = k0; k < k0 + nk; k++) {
             const int64_t s = k / 256, kk = k % 256;
             const int n = (int)(kk / 128), j = (int)(kk % 128 / 32), l = (int)(kk % 32);
-            const uint8_t *v = g + nsb * 288 + s * 1536 + 64 * (l / 4) + 4 * i + l % 4;
-            const float dl = inf__f16_to_f32(inf__cpu_ggml_u16(g + 32 * s + 2 * i)) *
-                             (float)(int8_t)g[nsb * 32 + s * 256 + 16 * (kk / 16) + i];
-            const int q = ((v[512 * n] >> (2 * j)) & 3) - ((v[1024] >> (4 * n + j)) & 1 ? 0 : 4);
-            out[k - k0] = dl * (float)q;
-        }
-        return;
-    }
-    case INF__W_Q2_K_R16: { /* 16 rows interleaved (model.h), ggml's arithmetic (dq_q2_k) */
-        const int64_t nsb = cols / 256, i = r % 16;
-        const uint8_t *g = (const uint8_t *)w->data + (r / 16) * inf__q2kr16_group_bytes(w);
-        for (int64_t k = k0; k < k0 + nk; k++) {
-            const int64_t s = k / 256, kk = k % 256;
-            const int n = (int)(kk / 128), j = (int)(kk % 128 / 32), l = (int)(kk % 32);
-            const uint8_t sm = g[nsb * 64 + s * 256 + 16 * (kk / 16) + i];
-            const float dl = inf__f16_to_f32(inf__cpu_ggml_u16(g + 64 * s + 2 * i)) * (float)(sm & 0xF);
-            const float ml = inf__f16_to_f32(inf__cpu_ggml_u16(g + 64 * s + 32 + 2 * i)) * (float)(sm >> 4);
-            const uint8_t v = g[nsb * 320 + s * 1024 + 512 * n + 64 * (l / 4) + 4 * i + l % 4];
-            out[k - k0] = dl * (float)((v >> (2 * j)) & 3) - ml;
+            /* this column's byte of qs (its bits 2j, 2j+1) and, Q3_K, of hmask */
+            const uint8_t *v = g + nsb * (three ? 288 : 320) + s * (three ? 1536 : 1024) + 512 * n + 64 * (l / 4) + 4 * i + l % 4;
+            const float d = inf__f16_to_f32(inf__cpu_ggml_u16(g + (three ? 32 : 64) * s + 2 * i));
+            const int q = (*v >> (2 * j)) & 3;
+            if (three) {
+                const float dl = d * (float)(int8_t)g[nsb * 32 + s * 256 + 16 * (kk / 16) + i];
+                out[k - k0] = dl * (float)(q - ((v[1024 - 512 * n] >> (4 * n + j)) & 1 ? 0 : 4));
+            } else {
+                const uint8_t sm = g[nsb * 64 + s * 256 + 16 * (kk / 16) + i];
+                const float ml = inf__f16_to_f32(inf__cpu_ggml_u16(g + 64 * s + 32 + 2 * i)) * (float)(sm >> 4);
+                out[k - k0] = d * (float)(sm & 0xF) * (float)q - ml;
+            }
         }
         return;
     }
