@@ -24,6 +24,15 @@
 
 /* ---- threaded matmul: up to 3 weights sharing one input ---------------- */
 
+/* Most chunks of one matmul job: mm_plan's chunks are at least 1/48 of
+ * the rows, plus one per weight where a chunk is cut at its end. */
+#define MM_MAX_CHUNKS 64
+
+typedef struct mm_chunk_rows {
+    int32_t j;      /* the weight */
+    int64_t r0, r1; /* its rows */
+} mm_chunk_rows;
+
 typedef struct mm_task {
     const inf__cpu_kernels *kern;
     const inf__cpu_xq *xq; /* non-NULL: x rounded (precision fast), matmul_q8 */
@@ -33,17 +42,51 @@ typedef struct mm_task {
     const inf__weight *w[3];
     float *y[3];
     int64_t ldy[3];
-    int64_t rows_per_chunk;
-    int64_t first_chunk[4]; /* chunk index where weight j starts; [nj] = total */
+    int64_t n_chunks;
+    mm_chunk_rows ch[MM_MAX_CHUNKS];
 } mm_task;
 
 static void mm_chunk(void *arg, int64_t chunk, int ith) {
     const mm_task *t = arg;
     (void)ith;
-    int64_t r0, r1;
-    const int j = inf__cpu_chunk_rows(t->first_chunk, t->w, t->rows_per_chunk, chunk, &r0, &r1);
-    if (t->xq) t->kern->matmul_q8(t->w[j], t->xq, t->y[j], t->ldy[j], r0, r1);
-    else t->kern->matmul_rows(t->w[j], t->x, t->ldx, t->n, t->y[j], t->ldy[j], r0, r1);
+    const mm_chunk_rows *c = &t->ch[chunk];
+    if (t->xq) t->kern->matmul_q8(t->w[c->j], t->xq, t->y[c->j], t->ldy[c->j], c->r0, c->r1);
+    else t->kern->matmul_rows(t->w[c->j], t->x, t->ldx, t->n, t->y[c->j], t->ldy[c->j], c->r0, c->r1);
+}
+
+/* The rows of t's weights (laid end to end, total rows) in chunks of
+ * whole g-row tiles, none crossing from one weight to the next, each at
+ * least 1/48 of the total (so at most 48 + 3 chunks).
+ * shrink (a few tokens): chunks that shrink as they go, each a 1/(2 nth)
+ * share of the rows left and at least 1/(32 nth) of the total.  The pool
+ * hands chunks out in index order, so the big ones go first and the last
+ * to be claimed is small: the thread that finishes first waits at most
+ * that long.  With 4 equal chunks per thread, decode's caller waited on
+ * the last one ~5% of its time (perf: inf__pool_run).
+ * Else (prefill): 4 equal chunks per thread; shrinking cost prefill 1-2%
+ * (each chunk streams all the tokens' x past its panels). */
+static void mm_plan(mm_task *t, int64_t total, int nth, int64_t g, int shrink) {
+    const int64_t share = total / ((shrink ? 32 : 4) * (int64_t)nth);
+    int64_t least = share > total / 48 ? share : total / 48;
+    least = (least + g - 1) / g * g;
+    if (least < g) least = g;
+    int64_t left = total, at = 0;
+    int j = 0;
+    t->n_chunks = 0;
+    while (left > 0) {
+        int64_t size = shrink ? (left / (2 * (int64_t)nth) + g - 1) / g * g : least;
+        if (size < least) size = least;
+        if (t->n_chunks + 3 >= MM_MAX_CHUNKS) size = left; /* never (the bound above): a guard, one chunk per weight left */
+        /* clip at the weight's end; the next chunk starts the next weight */
+        const int64_t r1 = at + size < t->w[j]->rows ? at + size : t->w[j]->rows;
+        t->ch[t->n_chunks++] = (mm_chunk_rows){j, at, r1};
+        left -= r1 - at;
+        at = r1;
+        if (at == t->w[j]->rows) {
+            j++;
+            at = 0;
+        }
+    }
 }
 
 /* Precision fast: x rows rounded to int8 blocks, a few tokens per chunk. */
@@ -67,7 +110,7 @@ static void quant_chunk(void *arg, int64_t chunk, int ith) {
 static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int64_t ldy,
                    int nj, const inf__weight *w0, float *y0, const inf__weight *w1,
                    float *y1, const inf__weight *w2, float *y2) {
-    mm_task t = {c->kern, NULL, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {0}};
+    mm_task t = {c->kern, NULL, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {{0, 0, 0}}};
     /* Precision fast: when the kernels take every weight of this call in
      * integer form, x is rounded once here for all row chunks. */
     int q8 = c->kern->q8_takes != NULL;
@@ -84,14 +127,11 @@ static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int6
         t.ldy[j] = ldy ? ldy : t.w[j]->rows;
         total += t.w[j]->rows;
     }
-    /* About 4 chunks per thread so a slow thread's share can be taken
-     * over; at least 16 rows to keep tiles whole and overhead low. */
-    int64_t per = total / ((int64_t)c->nth * 4);
-    per = per < 16 ? 16 : (per + 7) / 8 * 8;
-    t.rows_per_chunk = per;
-    for (int j = 0; j < nj; j++)
-        t.first_chunk[j + 1] = t.first_chunk[j] + (t.w[j]->rows + per - 1) / per;
-    inf__pool_run(c->pool, mm_chunk, &t, t.first_chunk[nj]);
+    /* whole tiles: 16 rows (several tokens: the int8 panels' 32), or the
+     * repacked layouts' groups and panels */
+    const int64_t tile = n > 16 ? 32 : 16;
+    mm_plan(&t, total, c->nth, c->kern->pack_rows > tile ? c->kern->pack_rows : tile, n <= 16);
+    inf__pool_run(c->pool, mm_chunk, &t, t.n_chunks);
 }
 
 /* ---- attention over the cache ------------------------------------------ */
