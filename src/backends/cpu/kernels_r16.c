@@ -57,10 +57,9 @@
  * token); interleaved: 1 token 28 us, 4 tokens 54.  Q2_K (scales and
  * minimums per 16 columns, 4 bits each) keeps its bytes; its 2-bit values
  * are Q3_K's fields without the hmask, its minimums' share is dmin mn
- * times dx sum(xq) of the 16 columns, two FMAs per token and block.  It
- * has no panel form: its prefill runs this kernel in passes of 8 tokens
- * (bench_ggml 512 tokens ~200 GFLOP/s, the panels' Q3_K ~265-350).  Q2_K
+ * times dx sum(xq) of the 16 columns, two FMAs per token and block.  Q2_K
  * too had only the exact f32 kernel (1005 us at 1 token); interleaved 38.
+ * Prefill's panels take it as Q6_K's with a minimum per 16 columns.
  */
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_x86.h"
@@ -318,6 +317,31 @@ AI void q3_w(const uint8_t *vals, int n, int q, __m512i W[8]) {
     }
 }
 
+/* Q2_K block b (half n = b/4 % 2, quarter q = b % 4 of its super-block;
+ * vals at its values) of 16 rows as u8 0..3: W[k] = columns 4k .. 4k+3. */
+AI void q2_w(const uint8_t *vals, int n, int q, __m512i W[8]) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        const __m512i a = _mm512_loadu_si512((const void *)(vals + 512 * n + 64 * k));
+        W[k] = _mm512_and_si512(q ? _mm512_srli_epi16(a, (unsigned)(2 * q)) : a, m3);
+    }
+}
+
+/* Q2_K block b's two halves' scales d sc and minimums dmin mn for 16
+ * rows (d, dmin: its super-block's). */
+AI void q2_scales(const uint8_t *grp, int64_t nsb, int64_t b, __m512 d, __m512 dmin, __m512 *dlo, __m512 *dhi,
+                  __m512 *mlo, __m512 *mhi) {
+    const __m256i sm = _mm256_loadu_si256((const __m256i *)(grp + Q2SC(nsb) + 256 * (b / 8) + 32 * (b % 8)));
+    const __m512i lo = _mm512_cvtepu8_epi32(_mm256_castsi256_si128(sm));
+    const __m512i hi = _mm512_cvtepu8_epi32(_mm256_extracti128_si256(sm, 1));
+    const __m512i m4 = _mm512_set1_epi32(15);
+    *dlo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(lo, m4)));
+    *dhi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(hi, m4)));
+    *mlo = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(lo, 4)));
+    *mhi = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(hi, 4)));
+}
+
 /* Q6_K block b's two scales (d sc of its 16-column halves) for 16 rows
  * (Q3_K's too: the same layout). */
 AI void q6_scales(const uint8_t *grp, int64_t nsb, int64_t b, __m512 *dlo, __m512 *dhi) {
@@ -437,6 +461,21 @@ void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb
             c[b] = cl[i];
             continue;
         }
+        if (w->fmt == INF__W_Q2_K_R16) { /* u = q (0..3); d[2b], d[2b+1], c[2b], c[2b+1]: its halves' */
+            const int64_t nsb = w->cols / 256;
+            const uint8_t *vals = grp + Q2Q(nsb) + (bb / 8) * 1024 + 512 * ((bb / 4) % 2) + 4 * i;
+            const int q = (int)(bb % 4);
+            for (int k = 0; k < 8; k++)
+                for (int l = 0; l < 4; l++) u[32 * b + 4 * k + l] = (uint8_t)((vals[64 * k + l] >> (2 * q)) & 3);
+            const float dv = _cvtsh_ss(inf__cpu_ggml_u16(grp + 64 * (bb / 8) + 2 * i));
+            const float mv = _cvtsh_ss(inf__cpu_ggml_u16(grp + 64 * (bb / 8) + 32 + 2 * i));
+            const uint8_t *sm = grp + Q2SC(nsb) + 256 * (bb / 8) + 32 * (bb % 8) + i;
+            d[2 * b] = dv * (float)(sm[0] & 15);
+            d[2 * b + 1] = dv * (float)(sm[16] & 15);
+            c[2 * b] = mv * (float)(sm[0] >> 4);
+            c[2 * b + 1] = mv * (float)(sm[16] >> 4);
+            continue;
+        }
         if (w->fmt == INF__W_Q3_K_R16) { /* u = q (0..7); d[2b], d[2b+1]: its halves' scales */
             const int64_t nsb = w->cols / 256;
             const uint8_t *vals = grp + Q3Q(nsb) + (bb / 8) * 1536 + 4 * i;
@@ -501,6 +540,26 @@ void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb,
             plain_w(plain_eight(w), plain_values(w, grp, bb), W);
             for (int k = 0; k < 8; k++) _mm512_store_si512(pan + (8 * b + k) * ldp, W[k]);
             plain_scales(w, grp, bb, &dv, &cv);
+        } else if (w->fmt == INF__W_Q2_K_R16) { /* d[2b], d[2b+1], c[2b], c[2b+1]: the halves' */
+            const int64_t nsb = nbt / 8;
+            const uint8_t *sb = grp + 64 * (bb / 8), *vals = grp + Q2Q(nsb) + (bb / 8) * 1024;
+            const int n = (int)((bb / 4) % 2);
+            __m512i W[8];
+            switch (bb % 4) {
+            case 0: q2_w(vals, n, 0, W); break;
+            case 1: q2_w(vals, n, 1, W); break;
+            case 2: q2_w(vals, n, 2, W); break;
+            default: q2_w(vals, n, 3, W); break;
+            }
+            for (int k = 0; k < 8; k++) _mm512_store_si512(pan + (8 * b + k) * ldp, W[k]);
+            __m512 mlo, mhi;
+            q2_scales(grp, nsb, bb, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sb)),
+                      _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32))), &dv, &cv, &mlo, &mhi);
+            _mm512_store_ps(d + 2 * b * ldd, dv);
+            _mm512_store_ps(d + (2 * b + 1) * ldd, cv);
+            _mm512_store_ps(c + 2 * b * ldd, mlo);
+            _mm512_store_ps(c + (2 * b + 1) * ldd, mhi);
+            continue;
         } else if (w->fmt == INF__W_Q3_K_R16) { /* as Q6_K below */
             const int64_t nsb = nbt / 8;
             const uint8_t *vals = grp + Q3Q(nsb) + (bb / 8) * 1536;
@@ -594,20 +653,10 @@ AI void block_tokens_q2(int T, const uint8_t *grp, int64_t nsb, const uint8_t *v
                         const inf__cpu_xq *xq, const r16_off *xs, int64_t t0, int64_t b, __m512 d, __m512 dmin,
                         __m512 *f) {
     const int64_t nb = xq->cols / 32;
-    const __m512i m3 = _mm512_set1_epi8(3);
     __m512i W[8];
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++) {
-        const __m512i a = _mm512_loadu_si512((const void *)(vals + 512 * n + 64 * k));
-        W[k] = _mm512_and_si512(q ? _mm512_srli_epi16(a, (unsigned)(2 * q)) : a, m3);
-    }
-    const __m256i sm = _mm256_loadu_si256((const __m256i *)(grp + Q2SC(nsb) + 256 * (b / 8) + 32 * (b % 8)));
-    const __m512i sm32lo = _mm512_cvtepu8_epi32(_mm256_castsi256_si128(sm));
-    const __m512i sm32hi = _mm512_cvtepu8_epi32(_mm256_extracti128_si256(sm, 1));
-    const __m512 dlo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(sm32lo, _mm512_set1_epi32(15))));
-    const __m512 dhi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(sm32hi, _mm512_set1_epi32(15))));
-    const __m512 mlo = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(sm32lo, 4)));
-    const __m512 mhi = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(sm32hi, 4)));
+    q2_w(vals, n, q, W);
+    __m512 dlo, dhi, mlo, mhi;
+    q2_scales(grp, nsb, b, d, dmin, &dlo, &dhi, &mlo, &mhi);
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) {
         const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;

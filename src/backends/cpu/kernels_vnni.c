@@ -64,11 +64,15 @@ static int is_r16(const inf__weight *w) {
            w->fmt == INF__W_Q8_0_R16 || w->fmt == INF__W_MLX8_R16 || w->fmt == INF__W_MLX4_R16;
 }
 /* Scales per 16 columns and w = d sc (q - z): Q6_K (z 32, stored or
- * interleaved) and Q3_K (z 4, interleaved only). */
+ * interleaved) and Q3_K (z 4, interleaved only); Q2_K (interleaved):
+ * w = d sc q - c, c = dmin mn per 16 columns too (z 0). */
 static int is_q6(const inf__weight *w) {
-    return w->fmt == INF__W_Q6_K || w->fmt == INF__W_Q6_K_R16 || w->fmt == INF__W_Q3_K_R16;
+    return w->fmt == INF__W_Q6_K || w->fmt == INF__W_Q6_K_R16 || w->fmt == INF__W_Q3_K_R16 ||
+           w->fmt == INF__W_Q2_K_R16;
 }
-static int32_t q16_zero(const inf__weight *w) { return w->fmt == INF__W_Q3_K_R16 ? 4 : 32; }
+static int32_t q16_zero(const inf__weight *w) {
+    return w->fmt == INF__W_Q3_K_R16 ? 4 : w->fmt == INF__W_Q2_K_R16 ? 0 : 32;
+}
 
 /* Bytes from one row to the next: MLX its values only (the scales and
  * biases lie apart and are small). */
@@ -293,6 +297,7 @@ static void decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint
     case INF__W_Q4_K_R16:
     case INF__W_Q5_K_R16:
     case INF__W_Q3_K_R16:
+    case INF__W_Q2_K_R16:
     case INF__W_Q6_K_R16:
     case INF__W_Q8_0_R16:
     case INF__W_MLX8_R16:
@@ -332,7 +337,7 @@ typedef struct panel {
     uint8_t rows[MR][KC] __attribute__((aligned(64))); /* decoded rows */
     uint32_t pan[KC / 4][MR] __attribute__((aligned(64)));
     float d[2 * KB][MR] __attribute__((aligned(64))); /* Q6_K: one per 16 columns */
-    float c[KB][MR] __attribute__((aligned(64)));
+    float c[2 * KB][MR] __attribute__((aligned(64))); /* Q2_K: one per 16 columns */
 } panel;
 
 /* The lines holding an MLX row's scales and biases from block b0's group
@@ -348,8 +353,9 @@ static void prefetch_sb(const inf__weight *w, int64_t r, int64_t b0) {
 
 /* Rows [r, r+nr) x blocks [b0, b0+nb) of w into p (rows past nr: 0). */
 static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb, panel *p) {
-    float dd[2 * KB], cc[KB];
+    float dd[2 * KB], cc[2 * KB];
     const int64_t nd = is_q6(w) ? 2 * nb : nb; /* scales per row */
+    const int64_t nc = w->fmt == INF__W_Q2_K_R16 ? 2 * nb : nb; /* offsets (Q6_K, Q3_K: none) */
     if (is_r16(w) && r % 16 == 0) {
         /* already 16 rows' dwords side by side: the whole group (rows past
          * nr are computed and never stored; past the matrix they are 0) */
@@ -360,7 +366,7 @@ static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb
             }
             for (int64_t g = 0; g < 8 * nb; g++) memset(&p->pan[g][h], 0, 64);
             for (int64_t b = 0; b < nd; b++) memset(&p->d[b][h], 0, 64);
-            for (int64_t b = 0; b < nb; b++) memset(&p->c[b][h], 0, 64);
+            for (int64_t b = 0; b < nc; b++) memset(&p->c[b][h], 0, 64);
         }
         return;
     }
@@ -368,11 +374,11 @@ static void pack(const inf__weight *w, int64_t r, int nr, int64_t b0, int64_t nb
         if (i < nr) {
             decode(w, r + i, b0, nb, p->rows[i], dd, cc);
             for (int64_t b = 0; b < nd; b++) p->d[b][i] = dd[b];
-            for (int64_t b = 0; b < nb && nd == nb; b++) p->c[b][i] = cc[b];
+            for (int64_t b = 0; b < nc && (nd == nb || nc == nd); b++) p->c[b][i] = cc[b];
         } else {
             memset(p->rows[i], 0, (size_t)nb * 32);
             for (int64_t b = 0; b < nd; b++) p->d[b][i] = 0;
-            for (int64_t b = 0; b < nb; b++) p->c[b][i] = 0;
+            for (int64_t b = 0; b < nc; b++) p->c[b][i] = 0;
         }
     }
     for (int h = 0; h < MR; h += 16)
@@ -446,11 +452,12 @@ static void micro_any(int T, const panel *p, int64_t nb, const int8_t *xq, int64
 }
 
 /* Q6_K and Q3_K: scales per 16 columns and w = d (q - z): each half
- * block's integer sum started from -z sum(xq) of the half (xs16, computed
- * per token tile) times d16 * dx; no offset term. */
-AI void micro16(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq, const float *dx,
-                int64_t ldd, const int32_t (*xs16)[2 * KB], float *y, int64_t ldy, __mmask16 m0,
-                __mmask16 m1, int first) {
+ * block's integer sum started from -z sum(xq) of the half (xs16: token
+ * t's at xs16[t * lds]) times d16 * dx; no offset term.  Q2_K (M): z 0, less
+ * the half's c times dx sum(xq) (ms16, as xs16). */
+AI void micro16(int T, int M, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq, const float *dx,
+                int64_t ldd, const int32_t *xs16, const float *ms16, int64_t lds, float *y, int64_t ldy,
+                __mmask16 m0, __mmask16 m1, int first) {
     __m512 f[2][NR];
 #pragma GCC unroll 6
     for (int t = 0; t < T; t++) {
@@ -460,7 +467,7 @@ AI void micro16(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq
     for (int64_t h = 0; h < 2 * nb; h++) {
         __m512i a[2][NR];
 #pragma GCC unroll 6
-        for (int t = 0; t < T; t++) a[0][t] = a[1][t] = _mm512_set1_epi32(xs16[t][h]);
+        for (int t = 0; t < T; t++) a[0][t] = a[1][t] = _mm512_set1_epi32(xs16[t * lds + h]);
 #pragma GCC unroll 4
         for (int g = 0; g < 4; g++) {
             const __m512i w0 = _mm512_load_si512(&p->pan[4 * h + g][0]);
@@ -480,6 +487,11 @@ AI void micro16(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq
             const __m512 sd = _mm512_set1_ps(dx[t * ldd + h / 2]);
             f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[0][t]), _mm512_mul_ps(d0, sd), f[0][t]);
             f[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[1][t]), _mm512_mul_ps(d1, sd), f[1][t]);
+            if (M) {
+                const __m512 sm = _mm512_set1_ps(ms16[t * lds + h]);
+                f[0][t] = _mm512_fnmadd_ps(_mm512_load_ps(p->c[h]), sm, f[0][t]);
+                f[1][t] = _mm512_fnmadd_ps(_mm512_load_ps(p->c[h] + 16), sm, f[1][t]);
+            }
         }
     }
 #pragma GCC unroll 6
@@ -490,12 +502,14 @@ AI void micro16(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq
 }
 
 static void micro16_any(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq,
-                        const float *dx, int64_t ldd, const int32_t (*xs16)[2 * KB], float *y,
-                        int64_t ldy, int nr, int first) {
+                        const float *dx, int64_t ldd, const int32_t *xs16, const float *ms16, int64_t lds,
+                        float *y, int64_t ldy, int nr, int first) {
     const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
     const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
-    switch (T) {
-#define CASE(TT) case TT: micro16(TT, p, nb, xq, ldq, dx, ldd, xs16, y, ldy, m0, m1, first); break;
+    switch (T + (ms16 ? 8 : 0)) {
+#define CASE(TT)                                                                                   \
+    case TT: micro16(TT, 0, p, nb, xq, ldq, dx, ldd, xs16, ms16, lds, y, ldy, m0, m1, first); break; \
+    case TT + 8: micro16(TT, 1, p, nb, xq, ldq, dx, ldd, xs16, ms16, lds, y, ldy, m0, m1, first); break;
     CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
 #undef CASE
     default: break;
@@ -509,6 +523,27 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
     panel *p = aligned_alloc(64, sizeof *p);
     if (!p) return 0;
     const int64_t nbt = w->cols / 32, n = xq->n;
+    /* scales per 16 columns: each token's -z sum(xq) per 16 columns (xs)
+     * and, Q2_K, dx sum(xq) (ms), once for all the panels */
+    int32_t *xs = NULL;
+    float *ms = NULL;
+    if (is_q6(w)) {
+        const int mins = w->fmt == INF__W_Q2_K_R16;
+        xs = malloc((size_t)(n * 2 * nbt) * sizeof *xs);
+        ms = mins ? malloc((size_t)(n * 2 * nbt) * sizeof *ms) : NULL;
+        if (!xs || (mins && !ms)) {
+            free(xs), free(ms), free(p);
+            return 0;
+        }
+        const int32_t z = q16_zero(w);
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t h = 0; h < 2 * nbt; h++) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(xq->q + t * xq->ld + 16 * h));
+                const int32_t sum = _mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(v));
+                xs[t * 2 * nbt + h] = -z * sum;
+                if (mins) ms[t * 2 * nbt + h] = xq->d[t * nbt + h / 2] * (float)sum;
+            }
+    }
     for (int64_t r = r0; r < r1; r += MR) {
         const int nr = r1 - r < MR ? (int)(r1 - r) : MR;
         for (int64_t b0 = 0; b0 < nbt; b0 += KB) {
@@ -517,16 +552,9 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
             for (int64_t t = 0; t < n; t += NR) {
                 const int T = n - t < NR ? (int)(n - t) : NR;
                 if (is_q6(w)) {
-                    int32_t xs16[NR][2 * KB];
-                    for (int tt = 0; tt < T; tt++)
-                        for (int64_t h = 0; h < 2 * nb; h++) {
-                            const int8_t *q = xq->q + (t + tt) * xq->ld + 32 * b0 + 16 * h;
-                            int32_t sum = 0;
-                            for (int l = 0; l < 16; l++) sum += q[l];
-                            xs16[tt][h] = -q16_zero(w) * sum;
-                        }
                     micro16_any(T, p, nb, xq->q + t * xq->ld + 32 * b0, xq->ld, xq->d + t * nbt + b0, nbt,
-                                (const int32_t(*)[2 * KB])xs16, y + t * ldy + r, ldy, nr, b0 == 0);
+                                xs + t * 2 * nbt + 2 * b0, ms ? ms + t * 2 * nbt + 2 * b0 : NULL, 2 * nbt,
+                                y + t * ldy + r, ldy, nr, b0 == 0);
                     continue;
                 }
                 micro_any(T, p, nb, xq->q + t * xq->ld + 32 * b0, xq->ld, xq->d + t * nbt + b0,
@@ -535,6 +563,8 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
         }
     }
     free(p);
+    free(xs);
+    free(ms);
     return 1;
 }
 
@@ -1193,10 +1223,7 @@ static void vnni_matmul_q8(const inf__weight *w, const inf__cpu_xq *xq, float *y
     /* the interleaved layouts: their own kernel up to 16 tokens, then the
      * panels; without the panel's memory, their kernel too */
     if (is_r16(w)) {
-        /* Q2_K (scales and minimums per 16 columns) has no panel form:
-         * its kernel in passes of 8 tokens (prefill ~half the panels' rate) */
-        if (xq->n <= T16_MAX || w->fmt == INF__W_Q2_K_R16 || !gemm(w, xq, y, ldy, r0, r1))
-            inf__cpu_r16_matmul(w, xq, y, ldy, r0, r1);
+        if (xq->n <= T16_MAX || !gemm(w, xq, y, ldy, r0, r1)) inf__cpu_r16_matmul(w, xq, y, ldy, r0, r1);
         return;
     }
     if (xq->n >= Q8_GEMM_MIN && xq->n <= T16_MAX && !is_q6(w) && !is_r16(w) &&
