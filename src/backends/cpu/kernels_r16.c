@@ -103,12 +103,7 @@
 /* Q2_K: d and dmin at 64s (dmin: + 32), scale bytes at Q2SC + 256s (+ 16m),
  * values at Q2Q + 1024s (half n's part k: + 512n + 64k) */
 #define Q2SC(nsb) ((nsb) * 64)
-/* Per token and 16 columns: Q6_K's and Q3_K's integer offsets (i), Q2_K's
- * dx times the sum of xq (f). */
-typedef union r16_off {
-    int32_t i;
-    float f;
-} r16_off;
+typedef inf__cpu_r16_off r16_off; /* kernels_x86.h: inf__cpu_r16_offsets */
 #define Q2Q(nsb) ((nsb) * 320)
 
 static int64_t group_bytes(const inf__weight *w) {
@@ -648,7 +643,7 @@ AI void block_tokens(int T, const __m512i W[8], const inf__cpu_xq *xq, int64_t t
 
 /* Q2_K block b, tokens [t0, t0+T): its two 16-column halves' integer sums
  * (from 0) times d sc dx, less dmin mn times the halves' dx sum(xq) (xs,
- * q16_offsets); the values as Q3_K's 2-bit fields. */
+ * inf__cpu_r16_offsets); the values as Q3_K's 2-bit fields. */
 AI void block_tokens_q2(int T, const uint8_t *grp, int64_t nsb, const uint8_t *vals, int n, int q,
                         const inf__cpu_xq *xq, const r16_off *xs, int64_t t0, int64_t b, __m512 d, __m512 dmin,
                         __m512 *f) {
@@ -789,7 +784,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, con
     default: r16_group(8, K, w, xq, nc, t, y, ldy, g, m, pf, step); break;             \
     }
 
-/* Rows [r0, r1) x the tokens of xq (nc: Q6_K's or Q3_K's offsets of those tokens, Q2_K's dx sum(xq): q16_offsets). */
+/* Rows [r0, r1) x the tokens of xq (nc: Q6_K's or Q3_K's offsets of those tokens, Q2_K's dx sum(xq): inf__cpu_r16_offsets). */
 static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const r16_off *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
     const int64_t gb = group_bytes(w), ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, w->cols / 32);
@@ -823,9 +818,8 @@ static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const r16_off 
     }
 }
 
-/* Per token t < xq->n and 16 columns h: Q6_K (z 32) and Q3_K (z 4): -z
- * times the sum of their xq; Q2_K (z 0): dx times it. */
-static void q16_offsets(const inf__cpu_xq *xq, int32_t z, r16_off *nc) {
+void inf__cpu_r16_offsets(const inf__weight *w, const inf__cpu_xq *xq, r16_off *nc) {
+    const int32_t z = w->fmt == INF__W_Q3_K_R16 ? 4 : w->fmt == INF__W_Q2_K_R16 ? 0 : 32;
     const int64_t nh = xq->cols / 16;
     for (int64_t t = 0; t < xq->n; t++)
         for (int64_t h = 0; h < nh; h++) {
@@ -847,8 +841,6 @@ void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, 
         r16_rows(w, xq, NULL, y, ldy, r0, r1);
         return;
     }
-    /* Q6_K's and Q3_K's offsets, Q2_K's dx sum(xq) (per 16 columns) */
-    const int32_t z = w->fmt == INF__W_Q6_K_R16 ? 32 : w->fmt == INF__W_Q3_K_R16 ? 4 : 0;
     /* Q6_K's offsets on the stack, on the heap for many tokens of long
      * rows, else (no memory) one token at a time: a token's always fit
      * (Q6_K_MAX_COLS) */
@@ -856,7 +848,7 @@ void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, 
     const int64_t nh = w->cols / 16;
     r16_off *nc = xq->n * nh <= Q6_K_MAX_COLS / 16 ? stack : malloc((size_t)(xq->n * nh) * sizeof *nc);
     if (nc) {
-        q16_offsets(xq, z, nc);
+        inf__cpu_r16_offsets(w, xq, nc);
         r16_rows(w, xq, nc, y, ldy, r0, r1);
         if (nc != stack) free(nc);
         return;
@@ -868,7 +860,7 @@ void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, 
         one.q = xq->q + t * xq->ld;
         one.d = xq->d + t * nbt;
         one.s = xq->s + t * nbt;
-        q16_offsets(&one, z, stack);
+        inf__cpu_r16_offsets(w, &one, stack);
         r16_rows(w, &one, stack, y + t * ldy, ldy, r0, r1);
     }
 }

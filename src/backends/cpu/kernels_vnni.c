@@ -70,9 +70,7 @@ static int is_q6(const inf__weight *w) {
     return w->fmt == INF__W_Q6_K || w->fmt == INF__W_Q6_K_R16 || w->fmt == INF__W_Q3_K_R16 ||
            w->fmt == INF__W_Q2_K_R16;
 }
-static int32_t q16_zero(const inf__weight *w) {
-    return w->fmt == INF__W_Q3_K_R16 ? 4 : w->fmt == INF__W_Q2_K_R16 ? 0 : 32;
-}
+
 
 /* Bytes from one row to the next: MLX its values only (the scales and
  * biases lie apart and are small). */
@@ -452,11 +450,11 @@ static void micro_any(int T, const panel *p, int64_t nb, const int8_t *xq, int64
 }
 
 /* Q6_K and Q3_K: scales per 16 columns and w = d (q - z): each half
- * block's integer sum started from -z sum(xq) of the half (xs16: token
- * t's at xs16[t * lds]) times d16 * dx; no offset term.  Q2_K (M): z 0, less
- * the half's c times dx sum(xq) (ms16, as xs16). */
+ * block's integer sum started from -z sum(xq) of the half (off[t * lds +
+ * h].i, inf__cpu_r16_offsets) times d16 * dx; no offset term.  Q2_K (M):
+ * sums from 0, less the half's c times dx sum(xq) (off[...].f). */
 AI void micro16(int T, int M, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq, const float *dx,
-                int64_t ldd, const int32_t *xs16, const float *ms16, int64_t lds, float *y, int64_t ldy,
+                int64_t ldd, const inf__cpu_r16_off *off, int64_t lds, float *y, int64_t ldy,
                 __mmask16 m0, __mmask16 m1, int first) {
     __m512 f[2][NR];
 #pragma GCC unroll 6
@@ -467,7 +465,7 @@ AI void micro16(int T, int M, const panel *p, int64_t nb, const int8_t *xq, int6
     for (int64_t h = 0; h < 2 * nb; h++) {
         __m512i a[2][NR];
 #pragma GCC unroll 6
-        for (int t = 0; t < T; t++) a[0][t] = a[1][t] = _mm512_set1_epi32(xs16[t * lds + h]);
+        for (int t = 0; t < T; t++) a[0][t] = a[1][t] = (M ? _mm512_setzero_si512() : _mm512_set1_epi32(off[t * lds + h].i));
 #pragma GCC unroll 4
         for (int g = 0; g < 4; g++) {
             const __m512i w0 = _mm512_load_si512(&p->pan[4 * h + g][0]);
@@ -488,7 +486,7 @@ AI void micro16(int T, int M, const panel *p, int64_t nb, const int8_t *xq, int6
             f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[0][t]), _mm512_mul_ps(d0, sd), f[0][t]);
             f[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[1][t]), _mm512_mul_ps(d1, sd), f[1][t]);
             if (M) {
-                const __m512 sm = _mm512_set1_ps(ms16[t * lds + h]);
+                const __m512 sm = _mm512_set1_ps(off[t * lds + h].f);
                 f[0][t] = _mm512_fnmadd_ps(_mm512_load_ps(p->c[h]), sm, f[0][t]);
                 f[1][t] = _mm512_fnmadd_ps(_mm512_load_ps(p->c[h] + 16), sm, f[1][t]);
             }
@@ -502,14 +500,14 @@ AI void micro16(int T, int M, const panel *p, int64_t nb, const int8_t *xq, int6
 }
 
 static void micro16_any(int T, const panel *p, int64_t nb, const int8_t *xq, int64_t ldq,
-                        const float *dx, int64_t ldd, const int32_t *xs16, const float *ms16, int64_t lds,
+                        const float *dx, int64_t ldd, const inf__cpu_r16_off *off, int64_t lds, int mins,
                         float *y, int64_t ldy, int nr, int first) {
     const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
     const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
-    switch (T + (ms16 ? 8 : 0)) {
+    switch (T + (mins ? 8 : 0)) {
 #define CASE(TT)                                                                                   \
-    case TT: micro16(TT, 0, p, nb, xq, ldq, dx, ldd, xs16, ms16, lds, y, ldy, m0, m1, first); break; \
-    case TT + 8: micro16(TT, 1, p, nb, xq, ldq, dx, ldd, xs16, ms16, lds, y, ldy, m0, m1, first); break;
+    case TT: micro16(TT, 0, p, nb, xq, ldq, dx, ldd, off, lds, y, ldy, m0, m1, first); break;         \
+    case TT + 8: micro16(TT, 1, p, nb, xq, ldq, dx, ldd, off, lds, y, ldy, m0, m1, first); break;
     CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
 #undef CASE
     default: break;
@@ -523,26 +521,15 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
     panel *p = aligned_alloc(64, sizeof *p);
     if (!p) return 0;
     const int64_t nbt = w->cols / 32, n = xq->n;
-    /* scales per 16 columns: each token's -z sum(xq) per 16 columns (xs)
-     * and, Q2_K, dx sum(xq) (ms), once for all the panels */
-    int32_t *xs = NULL;
-    float *ms = NULL;
+    /* scales per 16 columns: the tokens' offsets, once for all the panels */
+    inf__cpu_r16_off *off = NULL;
     if (is_q6(w)) {
-        const int mins = w->fmt == INF__W_Q2_K_R16;
-        xs = malloc((size_t)(n * 2 * nbt) * sizeof *xs);
-        ms = mins ? malloc((size_t)(n * 2 * nbt) * sizeof *ms) : NULL;
-        if (!xs || (mins && !ms)) {
-            free(xs), free(ms), free(p);
+        off = malloc((size_t)(n * 2 * nbt) * sizeof *off);
+        if (!off) {
+            free(p);
             return 0;
         }
-        const int32_t z = q16_zero(w);
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t h = 0; h < 2 * nbt; h++) {
-                const __m128i v = _mm_loadu_si128((const __m128i *)(xq->q + t * xq->ld + 16 * h));
-                const int32_t sum = _mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(v));
-                xs[t * 2 * nbt + h] = -z * sum;
-                if (mins) ms[t * 2 * nbt + h] = xq->d[t * nbt + h / 2] * (float)sum;
-            }
+        inf__cpu_r16_offsets(w, xq, off);
     }
     for (int64_t r = r0; r < r1; r += MR) {
         const int nr = r1 - r < MR ? (int)(r1 - r) : MR;
@@ -553,7 +540,7 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
                 const int T = n - t < NR ? (int)(n - t) : NR;
                 if (is_q6(w)) {
                     micro16_any(T, p, nb, xq->q + t * xq->ld + 32 * b0, xq->ld, xq->d + t * nbt + b0, nbt,
-                                xs + t * 2 * nbt + 2 * b0, ms ? ms + t * 2 * nbt + 2 * b0 : NULL, 2 * nbt,
+                                off + t * 2 * nbt + 2 * b0, 2 * nbt, w->fmt == INF__W_Q2_K_R16,
                                 y + t * ldy + r, ldy, nr, b0 == 0);
                     continue;
                 }
@@ -563,8 +550,7 @@ static int gemm(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t l
         }
     }
     free(p);
-    free(xs);
-    free(ms);
+    free(off);
     return 1;
 }
 

@@ -46,6 +46,17 @@ void inf__cpu_r16_decode(const inf__weight *w, int64_t r, int64_t b0, int64_t nb
 void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb, uint32_t *pan, int64_t ldp,
                         float *d, float *c, int64_t ldd);
 
+/* The formats with scales per 16 columns (Q6_K stored or interleaved,
+ * Q3_K_R16, Q2_K_R16): per token t < xq->n and 16 columns h, at
+ * off[t * cols/16 + h], Q6_K's and Q3_K's integer offset -z sum(xq) (z 32,
+ * 4: their sums start from it, so they are sum (q - z) xq) in .i, Q2_K's
+ * dx sum(xq) (its minimums' factor) in .f.  kernels_r16.c. */
+typedef union inf__cpu_r16_off {
+    int32_t i;
+    float f;
+} inf__cpu_r16_off;
+void inf__cpu_r16_offsets(const inf__weight *w, const inf__cpu_xq *xq, inf__cpu_r16_off *off);
+
 /* ggml block formats (kernels_ggml.c).  inf__cpu_ggml_is: Q8_0 .. Q6_K.
  * _decode: one token, rows [r0, r1), y[r] = W[r] . x; returns 0 (nothing
  * written) for a type or size it has no kernel for.  _tile: rows
