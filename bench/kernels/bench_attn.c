@@ -58,8 +58,8 @@ static void run_op(const case_ *c, int op) {
         for (int r = 0; r < c->nq; r++) c->k->softmax(c->s + r * c->lds, c->m);
         break;
     default:
-        if (c->f16) c->k->attn_values_f16(c->s, c->lds, c->nq, c->vh, c->hd, c->m, c->hd, c->o);
-        else c->k->attn_values(c->s, c->lds, c->nq, c->vf, c->hd, c->m, c->hd, c->o);
+        if (c->f16) c->k->attn_values_f16(c->s, c->lds, c->nq, c->vh, c->hd, c->m, c->hd, c->o, 0);
+        else c->k->attn_values(c->s, c->lds, c->nq, c->vf, c->hd, c->m, c->hd, c->o, 0);
         break;
     }
 }

@@ -220,10 +220,21 @@ static void test_attn(const inf__cpu_kernels *fast) {
         for (int h = 0; h < nq; h++)
             for (int j = 0; j < m; j++) ds = fmax(ds, fabs(s1[h * 40 + j] - s2[h * 40 + j]));
         /* Reuse the scores as weights, k as the values. */
-        inf__cpu_kernels_ref.attn_values(s1, 40, nq, k, ldk, m, hd, o1);
-        fast->attn_values(s1, 40, nq, k, ldk, m, hd, o2);
+        inf__cpu_kernels_ref.attn_values(s1, 40, nq, k, ldk, m, hd, o1, 0);
+        fast->attn_values(s1, 40, nq, k, ldk, m, hd, o2, 0);
         for (int i = 0; i < nq * hd; i++) dv = fmax(dv, fabs(o1[i] - o2[i]));
         CHECK_MSG(ds < 1e-5 && dv < 1e-5, "attention hd %d: scores %g values %g", hd, ds, dv);
+        /* add: the values in two calls (keys [0, h) then [h, m), the
+         * second adding to the first's sums) are the same sums. */
+        {
+            const int half = m / 2;
+            double da = 0;
+            fast->attn_values(s1, 40, nq, k, ldk, half, hd, o2, 0);
+            fast->attn_values(s1 + half, 40, nq, k + half * ldk, ldk, m - half, hd, o2, 1);
+            for (int i = 0; i < nq * hd; i++) da = fmax(da, fabs(o1[i] - o2[i]));
+            CHECK_MSG(da < 1e-5, "attention hd %d: values in two calls (add) differ by %g", hd, da);
+            fast->attn_values(s1, 40, nq, k, ldk, m, hd, o2, 0); /* as before, for the rows check */
+        }
         /* avx2: a row's result does not depend on the rows computed
          * beside it (the cpu backend blocks several tokens' queries
          * together): bit-identical to the row alone.  (avx512 switches to
@@ -233,7 +244,7 @@ static void test_attn(const inf__cpu_kernels *fast) {
             float one[40], oo[128];
             fast->attn_scores(q + h * hd, 1, k, ldk, m, hd, 0.3f, one, 40);
             for (int j = 0; j < m; j++) same &= one[j] == s2[h * 40 + j];
-            fast->attn_values(s1 + h * 40, 40, 1, k, ldk, m, hd, oo);
+            fast->attn_values(s1 + h * 40, 40, 1, k, ldk, m, hd, oo, 0);
             for (int i = 0; i < hd; i++) same &= oo[i] == o2[h * hd + i];
         }
         CHECK_MSG(same, "attention hd %d: %d rows together differ from one row alone", hd, nq);
@@ -249,6 +260,22 @@ static void test_attn(const inf__cpu_kernels *fast) {
         }
         free(q); free(k); free(s1); free(s2); free(o1); free(o2);
     }
+}
+
+/* avx512's softmax is avx2's sixteen lanes at a time with the same
+ * operations in the same order: equal bit for bit, at every length's
+ * tails (16-lane blocks, an 8-lane block, scalar rest). */
+static void test_softmax_same(const inf__cpu_kernels *avx2, const inf__cpu_kernels *avx512) {
+    if (!avx2 || !avx512) return;
+    int diff = 0;
+    for (int len = 1; len <= 300; len++) {
+        float a[300], b[300];
+        for (int j = 0; j < len; j++) a[j] = b[j] = (float)(urand() * 80 - 60);
+        avx2->softmax(a, len);
+        avx512->softmax(b, len);
+        diff += memcmp(a, b, (size_t)len * sizeof(float)) != 0;
+    }
+    CHECK_MSG(diff == 0, "softmax: avx512 differs from avx2 at %d of 300 lengths", diff);
 }
 
 typedef struct pool_arg { int hits[1000]; int bad_ith; int nth; } pool_arg;
@@ -350,9 +377,9 @@ static void test_attn_f16(const inf__cpu_kernels *k) {
                     mag = fmax(mag, fabs(s3[h * lds + j]));
                 }
             /* the scores as probabilities-like weights, kh/kf as values */
-            k->attn_values(s3, lds, nq, kf, ld, m, hd, o1);
-            k->attn_values_f16(s3, lds, nq, kh, ld, m, hd, o2);
-            inf__cpu_kernels_ref.attn_values(s3, lds, nq, kf, ld, m, hd, o3);
+            k->attn_values(s3, lds, nq, kf, ld, m, hd, o1, 0);
+            k->attn_values_f16(s3, lds, nq, kh, ld, m, hd, o2, 0);
+            inf__cpu_kernels_ref.attn_values(s3, lds, nq, kf, ld, m, hd, o3, 0);
             double dv = 0, dvr = 0;
             for (int i = 0; i < nq * hd; i++) {
                 same &= memcmp(&o1[i], &o2[i], 4) == 0;
@@ -790,6 +817,7 @@ int main(void) {
     const inf__cpu_kernels *avx2 = inf__cpu_kernels_avx2(), *avx512 = inf__cpu_kernels_avx512();
     run_all(avx2);
     if (avx512) run_all(avx512);
+    test_softmax_same(avx2, avx512);
     CHECK(inf__cpu_kernels_select("reference") == &inf__cpu_kernels_ref);
     CHECK(inf__cpu_kernels_select(NULL) == (avx512 ? avx512 : avx2 ? avx2 : &inf__cpu_kernels_ref));
     CHECK(inf__cpu_kernels_select("avx2") == (avx2 ? avx2 : &inf__cpu_kernels_ref));

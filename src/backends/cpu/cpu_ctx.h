@@ -91,10 +91,9 @@ typedef struct inf__cpu_ctx {
      * att_rows = att_qb * (n_heads / n_kv_heads) query rows that share every
      * key and value read (a block of one sequence's consecutive tokens). */
     int32_t att_qb, att_rows;
-    int64_t lds;            /* score row stride: n_ctx rounded up to whole blocks */
+    int64_t lds;            /* score buffer row capacity: n_ctx rounded up to whole blocks, padded */
     float *scores;          /* [nth, att_rows, lds] attention rows */
     float *att_q, *att_o;   /* [nth, att_rows, head_dim] gathered queries / outputs */
-    float *att_o2;          /* [nth, att_rows, head_dim] one block's values */
     /* Precision fast (kern->matmul_q8): a matmul input rounded to int8
      * blocks once for all row chunks; q [max_rows, ld], d/s [max_rows,
      * cols/32] (n, cols set per matmul).  Zero in exact contexts. */

@@ -171,8 +171,9 @@ static int32_t attn_lo(int32_t p, int32_t window) {
  * The keys and values are read KV block by KV block through the slot's
  * table.  Scores are computed for whole blocks (rows past hi are computed
  * and discarded), so a key's score takes the same kernel path whatever the
- * batch around it; values are summed per block (exact zeros past a row's
- * own position) and the blocks' sums added in order.  A position's output
+ * batch around it; the values of each block are added to the rows' sums
+ * in position order (exact zeros past a row's own position; the kernels
+ * start from the sums so far, add != 0).  A position's output
  * therefore depends only on the cache contents and the block size, not on
  * how the sequence was batched or which physical blocks hold it: the
  * prefix cache's reused-prefix logits equal fresh ones. */
@@ -182,11 +183,9 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
     const int32_t hd = d->head_dim, rep = d->n_heads / d->n_kv_heads, bt = c->bt;
     const int32_t window = d->layers[a->layer].sliding_window;
     const float cap = d->attn_logit_softcap;
-    const int64_t lds = c->lds;
-    float *sc = c->scores + (int64_t)ith * c->att_rows * lds; /* [nr, lds] */
+    float *sc = c->scores + (int64_t)ith * c->att_rows * c->lds; /* [nr, lds] */
     float *qb = c->att_q + (int64_t)ith * c->att_rows * hd;   /* [nr, hd] */
     float *ob = c->att_o + (int64_t)ith * c->att_rows * hd;   /* [nr, hd] */
-    float *ob2 = c->att_o2 + (int64_t)ith * c->att_rows * hd; /* [nr, hd] */
     int32_t lo = INT32_MAX, hi = 0;
     for (int64_t t = t0; t < t1; t++) {
         const int32_t l = attn_lo(a->pos[t], window);
@@ -199,6 +198,11 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
     const int32_t b0 = lo / bt, b1 = hi / bt, base = b0 * bt;
     const int32_t m = hi - base + 1;
     const int nr = (int)(t1 - t0) * rep;
+    /* Score rows as long as this block needs, not the context's c->lds:
+     * rows 16 KiB apart (4,096 positions) put each of the 64 rows' cache
+     * lines on its own page, and the values kernel, which reads a column
+     * of them per key, missed the L1 TLB.  Padded as c->lds is. */
+    const int64_t lds = ((int64_t)(b1 - b0 + 1) * bt + 15) / 16 * 16 + 16;
     const int32_t *tab = a->tables[a->slot[t0]];
     /* Element offsets of head g and of a block in the layer's pools (f32,
      * or f16 under precision fast: the _f16 kernels widen in registers). */
@@ -233,14 +237,11 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
     for (int32_t b = b0; b <= b1; b++) {
         const int32_t len = b < b1 ? bt : hi - b * bt + 1;
         const int64_t off = gofs + tab[b] * bofs;
-        float *out = b == b0 ? ob : ob2;
         if (b < b1) pf_run((const char *)Vp + (gofs + tab[b + 1] * bofs) * elem, b + 1 < b1 ? run : last);
         if (c->kv_f16)
-            c->kern->attn_values_f16(sc + (b - b0) * bt, lds, nr, (const uint16_t *)Vp + off, hd, len, hd, out);
+            c->kern->attn_values_f16(sc + (b - b0) * bt, lds, nr, (const uint16_t *)Vp + off, hd, len, hd, ob, b > b0);
         else
-            c->kern->attn_values(sc + (b - b0) * bt, lds, nr, (const float *)Vp + off, hd, len, hd, out);
-        if (b > b0)
-            for (int64_t i = 0; i < (int64_t)nr * hd; i++) ob[i] += ob2[i];
+            c->kern->attn_values(sc + (b - b0) * bt, lds, nr, (const float *)Vp + off, hd, len, hd, ob, b > b0);
     }
     for (int64_t t = t0; t < t1; t++)
         memcpy(c->att + t * c->ld_att + (int64_t)g * rep * hd, ob + (t - t0) * rep * hd,
@@ -253,8 +254,8 @@ static void attn_chunk(void *arg, int64_t chunk, int ith) {
     const int64_t units = a->n_blocks * nkv;
     const int64_t i0 = chunk * a->per, i1 = i0 + a->per < units ? i0 + a->per : units;
     for (int64_t u = i0; u < i1; u++) {
-        const int64_t b = u / nkv;
-        const int32_t g = (int32_t)(u % nkv);
+        const int64_t b = a->n_blocks - 1 - u % a->n_blocks;
+        const int32_t g = (int32_t)(u / a->n_blocks);
         const int64_t end = (b + 1) * qbn < a->n ? (b + 1) * qbn : a->n;
         /* Runs of one sequence: a batch may mix sequences within a block. */
         for (int64_t t0 = b * qbn, t1; t0 < end; t0 = t1) {
@@ -421,7 +422,9 @@ static void run_pass(inf__cpu_ctx *c, int64_t n, const int32_t *tok,
         run_stage(c, l, ST_QKV, n, pos, slot, tables);
 
         /* (token block, KV head) units in small chunks: causal rows differ in length,
-         * dynamic claiming evens the load. */
+         * dynamic claiming evens the load.  attn_chunk walks them head by head
+         * (a head's keys and values stay in L2 from one block to the next) and
+         * the longest blocks first, so the last chunks claimed are short. */
         attn_task at = {c, l, n, pos, slot, tables, (n + c->att_qb - 1) / c->att_qb, 0};
         const int64_t units = at.n_blocks * d->n_kv_heads;
         at.per = units / ((int64_t)c->nth * 8);

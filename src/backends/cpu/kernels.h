@@ -50,9 +50,12 @@ typedef struct inf__cpu_kernels {
                         int64_t m, int64_t hd, float scale, float *s,
                         int64_t lds);
     /* o_h[hd] = sum_j p[h*ldp + j] * v_j over m values, v_j = v + j*ldv,
-     * o_h = o + h*hd, for nq heads. */
+     * o_h = o + h*hd, for nq heads; add != 0: o_h += that sum instead,
+     * the sum formed from 0 as for add == 0 and then added (attention over
+     * several blocks of the cache adds each block's sums in order, without
+     * a second buffer and a pass over it). */
     void (*attn_values)(const float *p, int64_t ldp, int nq, const float *v,
-                        int64_t ldv, int64_t m, int64_t hd, float *o);
+                        int64_t ldv, int64_t m, int64_t hd, float *o, int add);
     /* In place: s[j] = exp(s[j] - max) / sum over m (m >= 1). */
     void (*softmax)(float *s, int64_t m);
     /* The "fast" precision's integer products (kernels_int8.h); NULL in the
@@ -84,7 +87,7 @@ typedef struct inf__cpu_kernels {
     void (*attn_scores_f16)(const float *q, int nq, const uint16_t *k, int64_t ldk,
                             int64_t m, int64_t hd, float scale, float *s, int64_t lds);
     void (*attn_values_f16)(const float *p, int64_t ldp, int nq, const uint16_t *v,
-                            int64_t ldv, int64_t m, int64_t hd, float *o);
+                            int64_t ldv, int64_t m, int64_t hd, float *o, int add);
     /* A layout of the set's own, made once at init (NULL in the sets
      * without one; cpu_backend.c: pack_weights).  pack_bytes(w): the bytes
      * of w repacked, 0 when the set reads w as stored.  pack: writes rows

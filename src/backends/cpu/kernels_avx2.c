@@ -673,7 +673,7 @@ TGT static void avx2_attn_scores_f16(const float *q, int nq, const uint16_t *k, 
  * column block, so a row's result does not depend on the rows beside it.
  * v: f32 or (f16) half values, element vd = the block's first column. */
 TGT AI void values_tile(int R, const float *p, int64_t ldp, const void *v, int64_t vd, int64_t ldv,
-                        int64_t m, float *od, int64_t hd, int f16) {
+                        int64_t m, float *od, int64_t hd, int f16, int add) {
     __m256 a[3][2], b[3][2];
 #pragma GCC unroll 3
     for (int r = 0; r < R; r++)
@@ -703,45 +703,53 @@ TGT AI void values_tile(int R, const float *p, int64_t ldp, const void *v, int64
     }
 #pragma GCC unroll 3
     for (int r = 0; r < R; r++) {
-        _mm256_storeu_ps(od + r * hd, _mm256_add_ps(a[r][0], b[r][0]));
-        _mm256_storeu_ps(od + r * hd + 8, _mm256_add_ps(a[r][1], b[r][1]));
+        __m256 s0 = _mm256_add_ps(a[r][0], b[r][0]), s1 = _mm256_add_ps(a[r][1], b[r][1]);
+        if (add) {
+            s0 = _mm256_add_ps(_mm256_loadu_ps(od + r * hd), s0);
+            s1 = _mm256_add_ps(_mm256_loadu_ps(od + r * hd + 8), s1);
+        }
+        _mm256_storeu_ps(od + r * hd, s0);
+        _mm256_storeu_ps(od + r * hd + 8, s1);
     }
 }
 
 TGT AI void values_kv(const float *p, int64_t ldp, int nq, const void *v, int64_t ldv, int64_t m,
-                      int64_t hd, float *o, int f16) {
+                      int64_t hd, float *o, int f16, int add) {
     if (hd % 16 != 0) { /* avx2_axpy's sums, values read through kv8/kv1 */
-        for (int h = 0; h < nq; h++) {
-            float *oh = o + h * hd;
-            memset(oh, 0, (size_t)hd * sizeof(float));
-            for (int64_t j = 0; j < m; j++) {
-                const __m256 av = _mm256_set1_ps(p[h * ldp + j]);
-                const float a = p[h * ldp + j];
-                int64_t i = 0;
-                for (; i + 8 <= hd; i += 8)
-                    _mm256_storeu_ps(oh + i, _mm256_fmadd_ps(av, kv8(v, j * ldv + i, f16), _mm256_loadu_ps(oh + i)));
-                for (; i < hd; i++) oh[i] += a * kv1(v, j * ldv + i, f16);
+        for (int h = 0; h < nq; h++)
+            for (int64_t c0 = 0; c0 < hd; c0 += 64) { /* the sums from 0, then added */
+                const int64_t nc = hd - c0 < 64 ? hd - c0 : 64;
+                float t[64] = {0};
+                for (int64_t j = 0; j < m; j++) {
+                    const __m256 av = _mm256_set1_ps(p[h * ldp + j]);
+                    const float a = p[h * ldp + j];
+                    int64_t i = 0;
+                    for (; i + 8 <= nc; i += 8)
+                        _mm256_storeu_ps(t + i, _mm256_fmadd_ps(av, kv8(v, j * ldv + c0 + i, f16), _mm256_loadu_ps(t + i)));
+                    for (; i < nc; i++) t[i] += a * kv1(v, j * ldv + c0 + i, f16);
+                }
+                float *oh = o + h * hd + c0;
+                for (int64_t i = 0; i < nc; i++) oh[i] = add ? oh[i] + t[i] : t[i];
             }
-        }
         return;
     }
     /* Column blocks outer: a block of all m values (m x 64 B) stays in
      * L1/L2 while every row group passes over it. */
     for (int64_t d = 0; d < hd; d += 16) {
         int h = 0;
-        for (; h + 3 <= nq; h += 3) values_tile(3, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16);
-        if (nq - h == 2) values_tile(2, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16);
-        else if (nq - h == 1) values_tile(1, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16);
+        for (; h + 3 <= nq; h += 3) values_tile(3, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16, add);
+        if (nq - h == 2) values_tile(2, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16, add);
+        else if (nq - h == 1) values_tile(1, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16, add);
     }
 }
 
 TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const float *v,
-                                 int64_t ldv, int64_t m, int64_t hd, float *o) {
-    values_kv(p, ldp, nq, v, ldv, m, hd, o, 0);
+                                 int64_t ldv, int64_t m, int64_t hd, float *o, int add) {
+    values_kv(p, ldp, nq, v, ldv, m, hd, o, 0, add);
 }
 TGT static void avx2_attn_values_f16(const float *p, int64_t ldp, int nq, const uint16_t *v,
-                                     int64_t ldv, int64_t m, int64_t hd, float *o) {
-    values_kv(p, ldp, nq, v, ldv, m, hd, o, 1);
+                                     int64_t ldv, int64_t m, int64_t hd, float *o, int add) {
+    values_kv(p, ldp, nq, v, ldv, m, hd, o, 1, add);
 }
 
 /* f32 -> f16 with F16C, round to nearest even (kv_round). */

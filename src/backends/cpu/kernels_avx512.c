@@ -15,6 +15,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdlib.h>
 
 #define TGT5 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
@@ -483,7 +484,7 @@ TGT5 static void avx512_attn_scores_f16(const float *q, int nq, const uint16_t *
  * output, each value vector loaded once for the R rows.  v: f32 or (f16)
  * half values, element vd = this column block's first, ldv in elements. */
 TGT5 AI void values512(int R, int DV, const float *p, int64_t ldp, const void *v, int64_t vd,
-                       int64_t ldv, int64_t m, float *o, int64_t hd, int f16) {
+                       int64_t ldv, int64_t m, float *o, int64_t hd, int f16, int add) {
     __m512 acc[12][8];
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
@@ -503,22 +504,29 @@ TGT5 AI void values512(int R, int DV, const float *p, int64_t ldp, const void *v
 #pragma GCC unroll 12
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-        for (int i = 0; i < DV; i++) _mm512_storeu_ps(o + r * hd + 16 * i, acc[r][i]);
+        for (int i = 0; i < DV; i++) {
+            float *od = o + r * hd + 16 * i;
+            _mm512_storeu_ps(od, add ? _mm512_add_ps(_mm512_loadu_ps(od), acc[r][i]) : acc[r][i]);
+        }
 }
 
-/* All nq rows for one column block of DV vectors, R = 24 / DV rows at a
- * time (24 accumulators), the remainder with the row count it needs. */
-#define V1(RR) values512(RR, DV, p + r * ldp, ldp, v, vd, ldv, m, o + r * hd, hd, f16)
+/* All nq rows for one column block of DV vectors, R rows at a time, the
+ * remainder with the row count it needs.  R x DV accumulators, DV value
+ * vectors and a broadcast must fit the 32 registers: 8 x 3 (33) spilled
+ * an accumulator to the stack in the loop over keys (perf annotate: a
+ * third of the kernel's samples on the spill's store), so 8 columns take
+ * 2 rows and 4 columns 6. */
+#define V1(RR) values512(RR, DV, p + r * ldp, ldp, v, vd, ldv, m, o + r * hd, hd, f16, add)
 #define VALUES_ROWS(NAME, DV_, R, TAIL)                                                       \
     TGT5 AI void NAME(const float *p, int64_t ldp, int nq, const void *v, int64_t vd,         \
-                      int64_t ldv, int64_t m, float *o, int64_t hd, int f16) {                \
+                      int64_t ldv, int64_t m, float *o, int64_t hd, int f16, int add) {       \
         enum { DV = DV_ };                                                                   \
         int r = 0;                                                                           \
         for (; r + R <= nq; r += R) V1(R);                                                   \
         switch (nq - r) { TAIL default: break; }                                             \
     }
 #define T(RR) case RR: V1(RR); break;
-VALUES_ROWS(values_rows_8, 8, 3, T(1) T(2))
+VALUES_ROWS(values_rows_8, 8, 2, T(1))
 VALUES_ROWS(values_rows_4, 4, 6, T(1) T(2) T(3) T(4) T(5))
 VALUES_ROWS(values_rows_2, 2, 12, T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T(10) T(11))
 #undef T
@@ -526,33 +534,36 @@ VALUES_ROWS(values_rows_2, 2, 12, T(1) T(2) T(3) T(4) T(5) T(6) T(7) T(8) T(9) T
 #undef V1
 
 /* Column blocks outer: all m values of a block stay in L1/L2 while the
- * row groups pass over them. */
+ * row groups pass over them.  Two rows (decode's KV group) read each value
+ * row in one pass of 128 columns; more rows take 64 columns at a time, 6
+ * rows per value vector loaded (bench_attn, 64 rows x 32-256 keys: 163-181
+ * GFLOP/s with 8 x 3 spilling -> 212-219). */
 TGT5 AI void values_kv512(const float *p, int64_t ldp, int nq, const void *v, int64_t ldv,
-                          int64_t m, int64_t hd, float *o, int f16) {
-    if (hd % 128 == 0)
-        for (int64_t d = 0; d < hd; d += 128) values_rows_8(p, ldp, nq, v, d, ldv, m, o + d, hd, f16);
+                          int64_t m, int64_t hd, float *o, int f16, int add) {
+    if (hd % 128 == 0 && nq <= 2)
+        for (int64_t d = 0; d < hd; d += 128) values_rows_8(p, ldp, nq, v, d, ldv, m, o + d, hd, f16, add);
     else if (hd % 64 == 0)
-        for (int64_t d = 0; d < hd; d += 64) values_rows_4(p, ldp, nq, v, d, ldv, m, o + d, hd, f16);
+        for (int64_t d = 0; d < hd; d += 64) values_rows_4(p, ldp, nq, v, d, ldv, m, o + d, hd, f16, add);
     else
-        for (int64_t d = 0; d < hd; d += 32) values_rows_2(p, ldp, nq, v, d, ldv, m, o + d, hd, f16);
+        for (int64_t d = 0; d < hd; d += 32) values_rows_2(p, ldp, nq, v, d, ldv, m, o + d, hd, f16, add);
 }
 
 TGT5 static void avx512_attn_values(const float *p, int64_t ldp, int nq, const float *v,
-                                    int64_t ldv, int64_t m, int64_t hd, float *o) {
+                                    int64_t ldv, int64_t m, int64_t hd, float *o, int add) {
     if (nq < 2 || hd % 32 != 0) {
-        avx2->attn_values(p, ldp, nq, v, ldv, m, hd, o);
+        avx2->attn_values(p, ldp, nq, v, ldv, m, hd, o, add);
         return;
     }
-    values_kv512(p, ldp, nq, v, ldv, m, hd, o, 0);
+    values_kv512(p, ldp, nq, v, ldv, m, hd, o, 0, add);
 }
 
 TGT5 static void avx512_attn_values_f16(const float *p, int64_t ldp, int nq, const uint16_t *v,
-                                        int64_t ldv, int64_t m, int64_t hd, float *o) {
+                                        int64_t ldv, int64_t m, int64_t hd, float *o, int add) {
     if (nq < 2 || hd % 32 != 0) {
-        avx2->attn_values_f16(p, ldp, nq, v, ldv, m, hd, o);
+        avx2->attn_values_f16(p, ldp, nq, v, ldv, m, hd, o, add);
         return;
     }
-    values_kv512(p, ldp, nq, v, ldv, m, hd, o, 1);
+    values_kv512(p, ldp, nq, v, ldv, m, hd, o, 1, add);
 }
 
 /* f32 -> f16 with AVX-512's vcvtps2ph, round to nearest even (kv_round). */
@@ -636,6 +647,67 @@ TGT5 static void avx512_act_mul(inf__act act, float *g, const float *u, int64_t 
 /* Precision fast's layers take it (kernels_q8.c); the exact set keeps libm. */
 void (*const inf__cpu_avx512_act_mul)(inf__act, float *, const float *, int64_t) = avx512_act_mul;
 
+/* ---- softmax -------------------------------------------------------------
+ *
+ * avx2_softmax sixteen lanes at a time: exp(x) for x <= 0 by the same
+ * steps, lane for lane (x = n ln2 + r, degree-6 Taylor polynomial, 2^n in
+ * the exponent bits), and the sum kept in avx2's 8 lanes, the low half of
+ * each 16 added before the high half: the same additions in the same order,
+ * so the results are avx2's bit for bit (the fast path's fidelity is
+ * measured on them) at ~half the instructions for the exponentials. */
+TGT5 AI __m512 exp_neg512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+TGT5 static void avx512_softmax(float *s, int64_t m) {
+    if (m < 16) {
+        avx2->softmax(s, m);
+        return;
+    }
+    int64_t j = 0;
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    for (; j + 16 <= m; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(s + j));
+    float mx = _mm512_reduce_max_ps(mv);
+    for (; j < m; j++) mx = s[j] > mx ? s[j] : mx;
+    const __m512 mxv = _mm512_set1_ps(mx);
+    __m256 sv = _mm256_setzero_ps();
+    for (j = 0; j + 16 <= m; j += 16) {
+        const __m512 e = exp_neg512(_mm512_sub_ps(_mm512_loadu_ps(s + j), mxv));
+        _mm512_storeu_ps(s + j, e);
+        sv = _mm256_add_ps(sv, _mm512_castps512_ps256(e));
+        sv = _mm256_add_ps(sv, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+    if (j + 8 <= m) {
+        const __m512 e = exp_neg512(_mm512_sub_ps(_mm512_zextps256_ps512(_mm256_loadu_ps(s + j)), mxv));
+        _mm256_storeu_ps(s + j, _mm512_castps512_ps256(e));
+        sv = _mm256_add_ps(sv, _mm512_castps512_ps256(e));
+        j += 8;
+    }
+    float sum = inf__hsum8(sv);
+    for (; j < m; j++) {
+        const float e = expf(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    const float inv = 1.0f / sum;
+    const __m512 iv = _mm512_set1_ps(inv);
+    for (j = 0; j + 16 <= m; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_loadu_ps(s + j), iv));
+    for (; j < m; j++) s[j] *= inv;
+}
+
 static inf__cpu_kernels avx512_set;
 
 const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *base) {
@@ -645,6 +717,7 @@ const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *base) {
     avx512_set.matmul_rows = avx512_matmul_rows;
     avx512_set.attn_scores = avx512_attn_scores;
     avx512_set.attn_values = avx512_attn_values;
+    avx512_set.softmax = avx512_softmax;
     avx512_set.kv_round = avx512_kv_round;
     avx512_set.attn_scores_f16 = avx512_attn_scores_f16;
     avx512_set.attn_values_f16 = avx512_attn_values_f16;

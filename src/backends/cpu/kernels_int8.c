@@ -80,8 +80,8 @@ static void ref_fast_scores(const float *q, int nq, const float *k, int64_t ldk,
     inf__cpu_kernels_ref.attn_scores(q, nq, k, ldk, m, hd, scale, s, lds);
 }
 static void ref_fast_values(const float *p, int64_t ldp, int nq, const float *v, int64_t ldv,
-                            int64_t m, int64_t hd, float *o) {
-    inf__cpu_kernels_ref.attn_values(p, ldp, nq, v, ldv, m, hd, o);
+                            int64_t m, int64_t hd, float *o, int add) {
+    inf__cpu_kernels_ref.attn_values(p, ldp, nq, v, ldv, m, hd, o, add);
 }
 static void ref_fast_softmax(float *s, int64_t m) { inf__cpu_kernels_ref.softmax(s, m); }
 static void ref_fast_kv_round(const float *x, uint16_t *y, int64_t n) {
@@ -92,8 +92,8 @@ static void ref_fast_scores_f16(const float *q, int nq, const uint16_t *k, int64
     inf__cpu_kernels_ref.attn_scores_f16(q, nq, k, ldk, m, hd, scale, s, lds);
 }
 static void ref_fast_values_f16(const float *p, int64_t ldp, int nq, const uint16_t *v, int64_t ldv,
-                                int64_t m, int64_t hd, float *o) {
-    inf__cpu_kernels_ref.attn_values_f16(p, ldp, nq, v, ldv, m, hd, o);
+                                int64_t m, int64_t hd, float *o, int add) {
+    inf__cpu_kernels_ref.attn_values_f16(p, ldp, nq, v, ldv, m, hd, o, add);
 }
 
 const inf__cpu_kernels inf__cpu_kernels_ref_fast = {

@@ -246,12 +246,15 @@ static void ref_attn_scores(const float *q, int nq, const float *k, int64_t ldk,
 }
 
 static void ref_attn_values(const float *p, int64_t ldp, int nq, const float *v,
-                            int64_t ldv, int64_t m, int64_t hd, float *o) {
-    for (int h = 0; h < nq; h++) {
-        float *oh = o + h * hd;
-        memset(oh, 0, (size_t)hd * sizeof(float));
-        for (int64_t j = 0; j < m; j++) ref_axpy(p[h * ldp + j], v + j * ldv, oh, hd);
-    }
+                            int64_t ldv, int64_t m, int64_t hd, float *o, int add) {
+    for (int h = 0; h < nq; h++)
+        for (int64_t c0 = 0; c0 < hd; c0 += 64) { /* the sums from 0, then added */
+            const int64_t nc = hd - c0 < 64 ? hd - c0 : 64;
+            float t[64] = {0};
+            for (int64_t j = 0; j < m; j++) ref_axpy(p[h * ldp + j], v + j * ldv + c0, t, nc);
+            float *oh = o + h * hd + c0;
+            for (int64_t i = 0; i < nc; i++) oh[i] = add ? oh[i] + t[i] : t[i];
+        }
 }
 
 static void ref_kv_round(const float *x, uint16_t *y, int64_t n) {
@@ -273,16 +276,19 @@ static void ref_attn_scores_f16(const float *q, int nq, const uint16_t *k, int64
 }
 
 static void ref_attn_values_f16(const float *p, int64_t ldp, int nq, const uint16_t *v,
-                                int64_t ldv, int64_t m, int64_t hd, float *o) {
-    for (int h = 0; h < nq; h++) {
-        float *oh = o + h * hd;
-        memset(oh, 0, (size_t)hd * sizeof(float));
-        for (int64_t j = 0; j < m; j++) {
-            const float a = p[h * ldp + j];
-            const uint16_t *vj = v + j * ldv;
-            for (int64_t i = 0; i < hd; i++) oh[i] += a * inf__f16_to_f32(vj[i]);
+                                int64_t ldv, int64_t m, int64_t hd, float *o, int add) {
+    for (int h = 0; h < nq; h++)
+        for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+            const int64_t nc = hd - c0 < 64 ? hd - c0 : 64;
+            float t[64] = {0};
+            for (int64_t j = 0; j < m; j++) {
+                const float a = p[h * ldp + j];
+                const uint16_t *vj = v + j * ldv + c0;
+                for (int64_t i = 0; i < nc; i++) t[i] += a * inf__f16_to_f32(vj[i]);
+            }
+            float *oh = o + h * hd + c0;
+            for (int64_t i = 0; i < nc; i++) oh[i] = add ? oh[i] + t[i] : t[i];
         }
-    }
 }
 
 static void ref_softmax(float *s, int64_t m) {
