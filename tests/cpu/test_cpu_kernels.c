@@ -727,6 +727,22 @@ static void test_bf16_packed(int64_t rows, int64_t cols) {
         bf->matmul_rows(&m.w, x, ldx, n, ys, ldy, 0, rows);
         bf->matmul_rows(&pw, x, ldx, n, yp, ldy, 0, mid);
         bf->matmul_rows(&pw, x, ldx, n, yp, ldy, mid, rows);
+        /* x converted once (xb_convert, two calls as the pool's chunks;
+         * capacity above n), then the two row ranges: bit for bit */
+        if (bf->xb_takes && bf->xb_takes(&pw, n)) {
+            const int64_t cap = n + 3;
+            uint32_t *xb = aligned_alloc(64, (size_t)(bf->xb_plane(cap, cols) * 4 + 63) / 64 * 64);
+            float *yx = calloc((size_t)(n * ldy), 4);
+            bf->xb_convert(x, ldx, 0, n / 2, cols, xb, cap);
+            bf->xb_convert(x, ldx, n / 2, n, cols, xb, cap);
+            bf->matmul_xb(&pw, xb, cap, n, yx, ldy, 0, mid);
+            bf->matmul_xb(&pw, xb, cap, n, yx, ldy, mid, rows);
+            CHECK_MSG(memcmp(yx, yp, (size_t)(n * ldy) * 4) == 0,
+                      "fast BF16 %lldx%lld, %lld tokens: matmul_xb differs from matmul_rows", (long long)rows,
+                      (long long)cols, (long long)n);
+            free(yx);
+            free(xb);
+        }
         for (int64_t t = 0; t < n; t++) {
             for (int64_t r = 0; r < rows; r++) {
                 if (n > 4) {

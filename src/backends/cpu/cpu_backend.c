@@ -125,7 +125,7 @@ static void cpu_free(void *ctx) {
     free(c->x); free(c->h); free(c->o); free(c->q); free(c->att);
     free(c->k); free(c->v); free(c->gate); free(c->up);
     free(c->cs); free(c->sn); free(c->scores); free(c->att_q); free(c->att_o);
-    free(c->xq.q); free(c->xq.d); free(c->xq.s);
+    free(c->xq.q); free(c->xq.d); free(c->xq.s); free(c->xb);
     free(c);
 }
 
@@ -488,6 +488,15 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
             c->xq.s = malloc((size_t)(R * (mc / 32 + 1)) * 4);
             ok = c->xq.q && c->xq.d && c->xq.s;
             c->scratch_bytes += R * (c->xq.ld + 8 * (mc / 32 + 1)); /* after the sum above, not under it */
+        }
+        if (ok && c->kern->xb_convert) { /* bf16 matmul inputs (fast) */
+            int64_t mc = H > qd ? H : qd;
+            mc = mc > I ? mc : I;
+            const int64_t bytes = c->kern->xb_plane(R, mc) * 4;
+            c->xb = aligned_alloc(64, (size_t)(bytes + 63) / 64 * 64);
+            c->xb_cap = R;
+            ok = c->xb != NULL;
+            c->scratch_bytes += bytes;
         }
         note_alloc(c);
     }

@@ -98,6 +98,11 @@ typedef struct inf__cpu_ctx {
      * blocks once for all row chunks; q [max_rows, ld], d/s [max_rows,
      * cols/32] (n, cols set per matmul).  Zero in exact contexts. */
     inf__cpu_xq xq;
+    /* Precision fast, BF16 weights (kern->xb_convert): a matmul input as
+     * bf16 pairs, converted once for all row chunks (kernels.h: xb_*), for
+     * up to xb_cap rows.  NULL in the sets without. */
+    uint32_t *xb;
+    int64_t xb_cap;
 
     int64_t kv_bytes, scratch_bytes, peak_bytes;
 } inf__cpu_ctx;

@@ -36,6 +36,8 @@ typedef struct mm_chunk_rows {
 typedef struct mm_task {
     const inf__cpu_kernels *kern;
     const inf__cpu_xq *xq; /* non-NULL: x rounded (precision fast), matmul_q8 */
+    const uint32_t *xb;    /* non-NULL: x as bf16 pairs (precision fast), matmul_xb */
+    int64_t xb_cap;
     const float *x;
     int64_t ldx, n;
     int nj;
@@ -51,6 +53,7 @@ static void mm_chunk(void *arg, int64_t chunk, int ith) {
     (void)ith;
     const mm_chunk_rows *c = &t->ch[chunk];
     if (t->xq) t->kern->matmul_q8(t->w[c->j], t->xq, t->y[c->j], t->ldy[c->j], c->r0, c->r1);
+    else if (t->xb) t->kern->matmul_xb(t->w[c->j], t->xb, t->xb_cap, t->n, t->y[c->j], t->ldy[c->j], c->r0, c->r1);
     else t->kern->matmul_rows(t->w[c->j], t->x, t->ldx, t->n, t->y[c->j], t->ldy[c->j], c->r0, c->r1);
 }
 
@@ -104,13 +107,28 @@ static void quant_chunk(void *arg, int64_t chunk, int ith) {
     t->kern->q8_quantize(t->x, t->ldx, t0, t1, t->xq);
 }
 
+/* Precision fast, BF16: x rows as bf16 pairs, a few tokens per chunk. */
+typedef struct xb_task {
+    const inf__cpu_kernels *kern;
+    const float *x;
+    int64_t ldx, n, per, cols, cap;
+    uint32_t *xb;
+} xb_task;
+
+static void xb_chunk(void *arg, int64_t chunk, int ith) {
+    const xb_task *t = arg;
+    (void)ith;
+    const int64_t t0 = chunk * t->per, t1 = t0 + t->per < t->n ? t0 + t->per : t->n;
+    t->kern->xb_convert(t->x, t->ldx, t0, t1, t->cols, t->xb, t->cap);
+}
+
 /* y_j[n, rows_j] = x[n, cols] W_j^T for up to 3 weights sharing the input
  * (q/k/v, gate/up): one pool job of row chunks, whole 8-row tiles each.
  * Row stride of every y_j: ldy, or rows_j when ldy is 0 (dense). */
 static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int64_t ldy,
                    int nj, const inf__weight *w0, float *y0, const inf__weight *w1,
                    float *y1, const inf__weight *w2, float *y2) {
-    mm_task t = {c->kern, NULL, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {{0, 0, 0}}};
+    mm_task t = {c->kern, NULL, NULL, 0, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {{0, 0, 0}}};
     /* Precision fast: when the kernels take every weight of this call in
      * integer form, x is rounded once here for all row chunks. */
     int q8 = c->kern->q8_takes != NULL;
@@ -121,6 +139,15 @@ static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int6
         quant_task qt = {c->kern, x, ldx, n, n > 8 ? (n + 2 * c->nth - 1) / (2 * c->nth) : n, &c->xq};
         inf__pool_run(c->pool, quant_chunk, &qt, (n + qt.per - 1) / qt.per);
         t.xq = &c->xq;
+    }
+    /* BF16 (fast): x converted to bf16 pairs once here, not in each chunk */
+    int xb = !q8 && c->xb != NULL && n <= c->xb_cap;
+    for (int j = 0; xb && j < nj; j++) xb = c->kern->xb_takes(t.w[j], n);
+    if (xb) {
+        xb_task bt = {c->kern, x, ldx, n, n > 8 ? (n + 2 * c->nth - 1) / (2 * c->nth) : n, w0->cols, c->xb_cap, c->xb};
+        inf__pool_run(c->pool, xb_chunk, &bt, (n + bt.per - 1) / bt.per);
+        t.xb = c->xb;
+        t.xb_cap = c->xb_cap;
     }
     int64_t total = 0;
     for (int j = 0; j < nj; j++) {

@@ -106,6 +106,20 @@ typedef struct inf__cpu_kernels {
      * exact sets).  Precision fast's AVX-512 SiLU rounds a double-precision
      * exp: libm's result but in very rare cases. */
     void (*act_mul)(inf__act act, float *g, const float *u, int64_t n);
+    /* Precision fast's BF16 products with x converted to bf16 pairs once
+     * per matmul for all its row chunks (as q8_quantize does for the
+     * integer forms; NULL in the sets without).  xb_takes(w, n): nonzero
+     * when matmul_xb takes w at n tokens.  xb_convert: rows [t0, t1) of x
+     * (cols columns) into xb, a buffer of xb_plane(rows, cols) dwords for
+     * at most rows tokens (the layout is the set's own); matmul_xb: as
+     * matmul_rows with x given by xb (converted for n tokens, rows its
+     * capacity), the same results bit for bit. */
+    int (*xb_takes)(const inf__weight *w, int64_t n);
+    int64_t (*xb_plane)(int64_t rows, int64_t cols);
+    void (*xb_convert)(const float *x, int64_t ldx, int64_t t0, int64_t t1, int64_t cols,
+                       uint32_t *xb, int64_t rows);
+    void (*matmul_xb)(const inf__weight *w, const uint32_t *xb, int64_t rows, int64_t n, float *y,
+                      int64_t ldy, int64_t r0, int64_t r1);
 } inf__cpu_kernels;
 
 

@@ -193,6 +193,11 @@ const inf__cpu_kernels *inf__cpu_amx_build(const inf__cpu_kernels *under) {
     amx_set.pack_bytes = NULL;
     amx_set.pack = NULL;
     amx_set.pack_rows = 0;
+    /* nor the beneath layer's bf16-pair inputs (they feed its own kernel) */
+    amx_set.xb_takes = NULL;
+    amx_set.xb_plane = NULL;
+    amx_set.xb_convert = NULL;
+    amx_set.matmul_xb = NULL;
     return &amx_set;
 }
 

@@ -815,6 +815,7 @@ const inf__cpu_kernels inf__cpu_avx2_set = {
     avx2_kv_round, avx2_attn_scores_f16, avx2_attn_values_f16,
     NULL, NULL, 0, /* weights read as stored */
     NULL,          /* ops.c's act_mul */
+    NULL, NULL, NULL, NULL, /* no bf16 matmul input */
 };
 
 #endif

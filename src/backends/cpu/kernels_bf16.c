@@ -158,14 +158,16 @@ static void r32_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, in
  * A repacked matrix's panel chunk is read where it lies, and rows [r0, r1)
  * need not be whole panels (a panel's other rows are computed and not
  * stored: the masks); a matrix as stored has each panel chunk packed
- * into scratch, panels starting at r0.  Returns 0 (nothing done) when the
- * scratch cannot be allocated. */
-TGTB static int mm_pairs(const inf__weight *w, const float *x, int64_t ldx, int64_t n, float *y,
-                         int64_t ldy, int64_t r0, int64_t r1) {
+ * into scratch, panels starting at r0.  x comes as f32 (converted here,
+ * for this call's rows only) or, pre != NULL, converted already for all
+ * the matmul's chunks (xb_convert's layout, cap tokens).  Returns 0
+ * (nothing done) when the scratch cannot be allocated. */
+TGTB static int mm_pairs(const inf__weight *w, const float *x, int64_t ldx, const uint32_t *pre, int64_t cap,
+                         int64_t n, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     const int r32 = w->fmt == INF__W_BF16_R32;
     uint32_t *pan = r32 ? NULL : aligned_alloc(64, (size_t)KP * MR * 4);
-    uint32_t *xb = aligned_alloc(64, (size_t)TB * LDXB * 4);
-    if ((!r32 && !pan) || !xb) {
+    uint32_t *xb = pre ? NULL : aligned_alloc(64, (size_t)TB * LDXB * 4);
+    if ((!r32 && !pan) || (!pre && !xb)) {
         free(pan);
         free(xb);
         return 0;
@@ -179,7 +181,9 @@ TGTB static int mm_pairs(const inf__weight *w, const float *x, int64_t ldx, int6
         const int64_t nt = n - t0 < tb ? n - t0 : tb;
         for (int64_t k0 = 0; k0 < cols; k0 += 2 * KP) {
             const int64_t kc = cols - k0 < 2 * KP ? cols - k0 : 2 * KP, np = (kc + 1) / 2;
-            convert_x(x + t0 * ldx, ldx, nt, k0, kc, xb);
+            const uint32_t *xs = xb;
+            if (pre) xs = pre + (k0 / (2 * KP)) * cap * LDXB + t0 * LDXB;
+            else convert_x(x + t0 * ldx, ldx, nt, k0, kc, xb);
             for (int64_t p = r32 ? r0 / MR * MR : r0; p < r1; p += MR) {
                 const int hi = r1 - p < MR ? (int)(r1 - p) : MR;
                 __mmask16 m0, m1;
@@ -189,7 +193,7 @@ TGTB static int mm_pairs(const inf__weight *w, const float *x, int64_t ldx, int6
                 else pack_pairs(w, p, hi, k0, kc, pan);
                 for (int64_t t = 0; t < nt; t += NR) {
                     const int T = nt - t < NR ? (int)(nt - t) : NR;
-                    micro_one(T, pc, np, xb + t * LDXB, y + (t0 + t) * ldy + p, ldy, m0, m1, k0 == 0);
+                    micro_one(T, pc, np, xs + t * LDXB, y + (t0 + t) * ldy + p, ldy, m0, m1, k0 == 0);
                 }
             }
         }
@@ -275,13 +279,36 @@ static void bf16_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, 
                              float *y, int64_t ldy, int64_t r0, int64_t r1) {
     if (w->fmt == INF__W_BF16_R32) {
         /* 5+ tokens: 4 at a time when the scratch cannot be allocated */
-        if (n > 4 && mm_pairs(w, x, ldx, n, y, ldy, r0, r1)) return;
+        if (n > 4 && mm_pairs(w, x, ldx, NULL, 0, n, y, ldy, r0, r1)) return;
         for (int64_t t = 0; t < n; t += 4)
             mv_r32(w, x + t * ldx, ldx, n - t < 4 ? n - t : 4, y + t * ldy, ldy, r0, r1);
         return;
     }
-    if (w->fmt == INF__W_BF16 && n > 4 && mm_pairs(w, x, ldx, n, y, ldy, r0, r1)) return;
+    if (w->fmt == INF__W_BF16 && n > 4 && mm_pairs(w, x, ldx, NULL, 0, n, y, ldy, r0, r1)) return;
     base->matmul_rows(w, x, ldx, n, y, ldy, r0, r1);
+}
+
+/* ---- x converted once per matmul (kernels.h: xb_*) ------------------------
+ *
+ * convert_x ran in every row chunk's call (4 per thread), each converting
+ * all n rows of x: 5.6% of a Qwen3-0.6B BF16 prefill's samples (mm_pairs'
+ * own, perf).  The layout is mm_pairs' scratch repeated: chunk c of 2 KP
+ * columns is a plane of cap rows of LDXB dwords, at c * cap * LDXB, so the
+ * micro-kernel reads it with the same constant stride. */
+static int xb_takes(const inf__weight *w, int64_t n) { return w->fmt == INF__W_BF16_R32 && n > 4; }
+
+static int64_t xb_plane(int64_t rows, int64_t cols) { return (cols + 2 * KP - 1) / (2 * KP) * rows * LDXB; }
+
+TGTB static void xb_convert(const float *x, int64_t ldx, int64_t t0, int64_t t1, int64_t cols, uint32_t *xb,
+                            int64_t cap) {
+    for (int64_t k0 = 0; k0 < cols; k0 += 2 * KP)
+        convert_x(x + t0 * ldx, ldx, t1 - t0, k0, cols - k0 < 2 * KP ? cols - k0 : 2 * KP,
+                  xb + (k0 / (2 * KP)) * cap * LDXB + t0 * LDXB);
+}
+
+static void matmul_xb(const inf__weight *w, const uint32_t *xb, int64_t cap, int64_t n, float *y, int64_t ldy,
+                      int64_t r0, int64_t r1) {
+    mm_pairs(w, NULL, 0, xb, cap, n, y, ldy, r0, r1); /* allocates nothing for a repacked matrix */
 }
 
 static inf__cpu_kernels bf16_set;
@@ -294,6 +321,10 @@ const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512) {
     bf16_set.pack_bytes = r32_bytes;
     bf16_set.pack = r32_pack;
     bf16_set.pack_rows = MR;
+    bf16_set.xb_takes = xb_takes;
+    bf16_set.xb_plane = xb_plane;
+    bf16_set.xb_convert = xb_convert;
+    bf16_set.matmul_xb = matmul_xb;
     return &bf16_set;
 }
 

@@ -102,4 +102,5 @@ const inf__cpu_kernels inf__cpu_kernels_ref_fast = {
     inf__cpu_q8_matmul_ref, ref_fast_kv_round, ref_fast_scores_f16, ref_fast_values_f16,
     NULL, NULL, 0, /* weights read as stored */
     NULL,          /* ops.c's act_mul */
+    NULL, NULL, NULL, NULL, /* no bf16 matmul input */
 };

@@ -328,4 +328,5 @@ const inf__cpu_kernels inf__cpu_kernels_ref = {
     ref_kv_round, ref_attn_scores_f16, ref_attn_values_f16,
     NULL, NULL, 0, /* weights read as stored */
     NULL,          /* ops.c's act_mul */
+    NULL, NULL, NULL, NULL, /* no bf16 matmul input */
 };
