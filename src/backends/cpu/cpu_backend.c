@@ -479,9 +479,10 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
         c->scratch_bytes = 4 * (R * (2 * H + c->ldh + qd + c->ld_att + 2 * kvd + 2 * c->ld_ffn +
                                      2 * c->half) +
                                 arows * (c->lds + 2 * (int64_t)d->head_dim));
-        if (ok && c->kern->matmul_q8) { /* rounded matmul inputs (fast) */
-            int64_t mc = H > qd ? H : qd;
-            mc = mc > I ? mc : I;
+        /* the widest matmul input: rounded inputs (fast) take its columns */
+        int64_t mc = H > qd ? H : qd;
+        mc = mc > I ? mc : I;
+        if (ok && c->kern->matmul_q8) { /* int8 blocks */
             c->xq.ld = (mc + 63) / 64 * 64;
             c->xq.q = malloc((size_t)(R * c->xq.ld));
             c->xq.d = malloc((size_t)(R * (mc / 32 + 1)) * 4);
@@ -489,9 +490,7 @@ static int cpu_init(const inf__model_desc *d, const inf__compute_params *p,
             ok = c->xq.q && c->xq.d && c->xq.s;
             c->scratch_bytes += R * (c->xq.ld + 8 * (mc / 32 + 1)); /* after the sum above, not under it */
         }
-        if (ok && c->kern->xb_convert) { /* bf16 matmul inputs (fast) */
-            int64_t mc = H > qd ? H : qd;
-            mc = mc > I ? mc : I;
+        if (ok && c->kern->xb_convert) { /* bf16 pairs */
             const int64_t bytes = c->kern->xb_plane(R, mc) * 4;
             c->xb = aligned_alloc(64, (size_t)(bytes + 63) / 64 * 64);
             c->xb_cap = R;

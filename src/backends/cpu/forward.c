@@ -92,34 +92,30 @@ static void mm_plan(mm_task *t, int64_t total, int nth, int64_t g, int shrink) {
     }
 }
 
-/* Precision fast: x rows rounded to int8 blocks, a few tokens per chunk. */
-typedef struct quant_task {
+/* Precision fast: a matmul input rounded once for all its row chunks, to
+ * int8 blocks (xq: q8_quantize) or to bf16 pairs (xb: xb_convert), a few
+ * tokens per pool chunk. */
+typedef struct round_task {
     const inf__cpu_kernels *kern;
     const float *x;
-    int64_t ldx, n, per;
+    int64_t ldx, n, per, cols;
     inf__cpu_xq *xq;
-} quant_task;
+    uint32_t *xb;
+    int64_t xb_cap;
+} round_task;
 
-static void quant_chunk(void *arg, int64_t chunk, int ith) {
-    const quant_task *t = arg;
+static void round_chunk(void *arg, int64_t chunk, int ith) {
+    const round_task *t = arg;
     (void)ith;
     const int64_t t0 = chunk * t->per, t1 = t0 + t->per < t->n ? t0 + t->per : t->n;
-    t->kern->q8_quantize(t->x, t->ldx, t0, t1, t->xq);
+    if (t->xq) t->kern->q8_quantize(t->x, t->ldx, t0, t1, t->xq);
+    else t->kern->xb_convert(t->x, t->ldx, t0, t1, t->cols, t->xb, t->xb_cap);
 }
 
-/* Precision fast, BF16: x rows as bf16 pairs, a few tokens per chunk. */
-typedef struct xb_task {
-    const inf__cpu_kernels *kern;
-    const float *x;
-    int64_t ldx, n, per, cols, cap;
-    uint32_t *xb;
-} xb_task;
-
-static void xb_chunk(void *arg, int64_t chunk, int ith) {
-    const xb_task *t = arg;
-    (void)ith;
-    const int64_t t0 = chunk * t->per, t1 = t0 + t->per < t->n ? t0 + t->per : t->n;
-    t->kern->xb_convert(t->x, t->ldx, t0, t1, t->cols, t->xb, t->cap);
+static void round_input(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int64_t cols,
+                        inf__cpu_xq *xq, uint32_t *xb) {
+    round_task rt = {c->kern, x, ldx, n, n > 8 ? (n + 2 * c->nth - 1) / (2 * c->nth) : n, cols, xq, xb, c->xb_cap};
+    inf__pool_run(c->pool, round_chunk, &rt, (n + rt.per - 1) / rt.per);
 }
 
 /* y_j[n, rows_j] = x[n, cols] W_j^T for up to 3 weights sharing the input
@@ -130,22 +126,19 @@ static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int6
                    float *y1, const inf__weight *w2, float *y2) {
     mm_task t = {c->kern, NULL, NULL, 0, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {{0, 0, 0}}};
     /* Precision fast: when the kernels take every weight of this call in
-     * integer form, x is rounded once here for all row chunks. */
+     * integer form (or, BF16, as bf16 pairs), x is rounded once here for
+     * all row chunks. */
     int q8 = c->kern->q8_takes != NULL;
     for (int j = 0; q8 && j < nj; j++) q8 = c->kern->q8_takes(t.w[j], n);
+    int xb = !q8 && c->xb != NULL;
+    for (int j = 0; xb && j < nj; j++) xb = c->kern->xb_takes(t.w[j], n);
     if (q8) {
         c->xq.n = n;
         c->xq.cols = w0->cols;
-        quant_task qt = {c->kern, x, ldx, n, n > 8 ? (n + 2 * c->nth - 1) / (2 * c->nth) : n, &c->xq};
-        inf__pool_run(c->pool, quant_chunk, &qt, (n + qt.per - 1) / qt.per);
+        round_input(c, x, ldx, n, w0->cols, &c->xq, NULL);
         t.xq = &c->xq;
-    }
-    /* BF16 (fast): x converted to bf16 pairs once here, not in each chunk */
-    int xb = !q8 && c->xb != NULL && n <= c->xb_cap;
-    for (int j = 0; xb && j < nj; j++) xb = c->kern->xb_takes(t.w[j], n);
-    if (xb) {
-        xb_task bt = {c->kern, x, ldx, n, n > 8 ? (n + 2 * c->nth - 1) / (2 * c->nth) : n, w0->cols, c->xb_cap, c->xb};
-        inf__pool_run(c->pool, xb_chunk, &bt, (n + bt.per - 1) / bt.per);
+    } else if (xb) {
+        round_input(c, x, ldx, n, w0->cols, NULL, c->xb);
         t.xb = c->xb;
         t.xb_cap = c->xb_cap;
     }
@@ -198,9 +191,9 @@ static int32_t attn_lo(int32_t p, int32_t window) {
  * The keys and values are read KV block by KV block through the slot's
  * table.  Scores are computed for whole blocks (rows past hi are computed
  * and discarded), so a key's score takes the same kernel path whatever the
- * batch around it; the values of each block are added to the rows' sums
- * in position order (exact zeros past a row's own position; the kernels
- * start from the sums so far, add != 0).  A position's output
+ * batch around it; the values are summed per block (exact zeros past a
+ * row's own position) and each block's sums added to the rows' outputs in
+ * order (the kernels' add).  A position's output
  * therefore depends only on the cache contents and the block size, not on
  * how the sequence was batched or which physical blocks hold it: the
  * prefix cache's reused-prefix logits equal fresh ones. */
@@ -225,10 +218,10 @@ static void attn_run(const attn_task *a, int64_t t0, int64_t t1, int32_t g, int 
     const int32_t b0 = lo / bt, b1 = hi / bt, base = b0 * bt;
     const int32_t m = hi - base + 1;
     const int nr = (int)(t1 - t0) * rep;
-    /* Score rows as long as this block needs, not the context's c->lds:
-     * rows 16 KiB apart (4,096 positions) put each of the 64 rows' cache
-     * lines on its own page, and the values kernel, which reads a column
-     * of them per key, missed the L1 TLB.  Padded as c->lds is. */
+    /* Score rows as long as this block needs, not the context's c->lds
+     * (16 KiB at 4,096 positions: each of the 64 rows on its own page,
+     * where the values kernel reads a column of them per key; ~1 point of
+     * a 512-token prefill's samples, perf).  Padded as c->lds is. */
     const int64_t lds = ((int64_t)(b1 - b0 + 1) * bt + 15) / 16 * 16 + 16;
     const int32_t *tab = a->tables[a->slot[t0]];
     /* Element offsets of head g and of a block in the layer's pools (f32,

@@ -11,8 +11,9 @@
  *
  * Layout: a panel of 32 rows x 256 column PAIRS is transposed so that
  * dword (kp, i) = row i's values 2kp and 2kp+1 (a 16 x 16 dword transpose
- * moves whole pairs), and x is converted to bf16 pairs once per token block
- * and column chunk; the micro-kernel broadcasts one pair of a token and
+ * moves whole pairs), and x is converted to bf16 pairs once per matmul
+ * (xb_convert, below; once per call where matmul_rows takes f32); the
+ * micro-kernel broadcasts one pair of a token and
  * accumulates 32 rows x 12 tokens in 24 zmm registers.
  */
 #include "backends/cpu/kernels.h"
@@ -291,8 +292,8 @@ static void bf16_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, 
 /* ---- x converted once per matmul (kernels.h: xb_*) ------------------------
  *
  * convert_x ran in every row chunk's call (4 per thread), each converting
- * all n rows of x: 5.6% of a Qwen3-0.6B BF16 prefill's samples (mm_pairs'
- * own, perf).  The layout is mm_pairs' scratch repeated: chunk c of 2 KP
+ * all n rows of x: ~7% of a Qwen3-0.6B BF16 prefill's samples (mm_pairs'
+ * own, perf after the load), 1.6% converted once.  The layout is mm_pairs' scratch repeated: chunk c of 2 KP
  * columns is a plane of cap rows of LDXB dwords, at c * cap * LDXB, so the
  * micro-kernel reads it with the same constant stride. */
 static int xb_takes(const inf__weight *w, int64_t n) { return w->fmt == INF__W_BF16_R32 && n > 4; }
