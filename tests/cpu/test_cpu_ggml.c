@@ -655,8 +655,8 @@ static void test_int8(void) {
  * 16-row kernel and the panel GEMM) within 1e-5 of sum |w x| of the
  * portable integer matmul on the stored one (Q6_K, Q3_K, Q2_K, which it does
  * not take: of the matrix's values times the rounded x, in double),
- * whatever the row split (5 and rows - 7:
- * inside groups). */
+ * whatever the row split (5 and rows - 7: inside groups), and up to 16
+ * tokens each token's outputs bit for bit those of the token alone. */
 static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     const inf__cpu_kernels *fast = inf__cpu_kernels_fast(), *ref = &inf__cpu_kernels_ref_fast;
     const fmt_info *fi = &FMTS[fi_index];
@@ -709,7 +709,7 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     float *ys = malloc((size_t)(nmax * rows) * 4);
     inf__cpu_xq qr = xq_make(ref, x, nmax, cols), qk = xq_make(fast, x, nmax, cols);
     double worst = 0;
-    int taken = 1, split_same = 1;
+    int taken = 1, split_same = 1, alone_same = 1;
     for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
         const int64_t n = toks[ti];
         qr.n = qk.n = n;
@@ -733,6 +733,17 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
         const double e = rel_err(&g, x, n, yk, yr, 0);
         if (e > worst) worst = e;
         split_same &= memcmp(yk, ys, (size_t)(n * rows) * 4) == 0;
+        /* up to 16 tokens the 16-row kernel takes them in passes of 8, 4,
+         * 3, 2, 1 (a copy of x per pass): each token's outputs as alone */
+        for (int64_t t = 0; n <= 16 && t < n; t++) {
+            inf__cpu_xq one = qk;
+            one.n = 1;
+            one.q = qk.q + t * qk.ld;
+            one.d = qk.d + t * (cols / 32);
+            one.s = qk.s + t * (cols / 32);
+            fast->matmul_q8(&pw, &one, ys, rows, 0, rows);
+            alone_same &= memcmp(ys, yk + t * rows, (size_t)rows * 4) == 0;
+        }
     }
     printf("  %s %s repacked %lldx%lld: 1-64 tokens within %.2e of the %s\n", fast->name, fi->name,
            (long long)rows, (long long)cols, worst,
@@ -740,6 +751,7 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     CHECK_MSG(taken, "%s repacked: q8_takes must take every token count", fi->name);
     CHECK_MSG(worst <= 1e-5, "%s repacked: rel err %g", fi->name, worst);
     CHECK_MSG(split_same, "%s repacked: the result depends on the row split", fi->name);
+    CHECK_MSG(alone_same, "%s repacked: a token's result at 2-16 tokens differs from its result alone", fi->name);
     xq_free(&qr);
     xq_free(&qk);
     free(x); free(yr); free(yk); free(ys); free(buf);
