@@ -27,6 +27,14 @@
 #   SAME_FILE=0             1: ours runs on llama-bench's GGUF file
 #   PRECISION=              ours: --precision exact|fast (empty: the
 #                           bench command's default, fast)
+#   OURS_PREFIX_CACHE=0     1: ours keeps its prefix cache on.  Off by
+#                           default since session 17: the prompts are
+#                           random ids, so it never hits, and with it on
+#                           every repetition's blocks stay cached and the
+#                           next one writes fresh, never-touched pages of
+#                           the KV pool (first-touch page faults: ~5% of a
+#                           512-token prefill's samples on the Zen 5 VM),
+#                           where llama-bench clears and reuses its cache
 #   LLAMA_QUANTIZE=.cache/llama.cpp/build/bin/llama-quantize  (K-quant
 #                           mixes, made from the row's BF16 file)
 #   LLAMA_PREFIX=           a wrapper for llama-bench, e.g. build-perf/noamx
@@ -56,6 +64,7 @@ GGUF_DIR=${GGUF_DIR:-.cache/bench-gguf}
 NICE=${NICE:-0}
 SAME_FILE=${SAME_FILE:-0}
 PRECISION=${PRECISION:-}
+OURS_PREFIX_CACHE=${OURS_PREFIX_CACHE:-0}
 LLAMA_QUANTIZE=${LLAMA_QUANTIZE:-.cache/llama.cpp/build/bin/llama-quantize}
 LLAMA_PREFIX=${LLAMA_PREFIX:-}
 LLAMA_EXTRA=${LLAMA_EXTRA:-}
@@ -139,8 +148,10 @@ llama() {
 ours() {
     local name=$1 shape=$2 type=$3; shift 3
     log "inference bench $name: $*"
-    # shellcheck disable=SC2046
-    run "$INFERENCE" bench $(ours_flags "$shape" "$type") --json "$@" \
+    local pc=--no-prefix-cache
+    [ "$OURS_PREFIX_CACHE" = 1 ] && pc=
+    # shellcheck disable=SC2046,SC2086
+    run "$INFERENCE" bench $(ours_flags "$shape" "$type") $pc --json "$@" \
         > "$OUT/$name-ours.json"
 }
 
