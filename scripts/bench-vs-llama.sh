@@ -155,9 +155,13 @@ ours() {
         > "$OUT/$name-ours.json"
 }
 
-phase_membw() {
+membw_build() {
     mkdir -p build-perf/membw
     cc -O3 -march=native -pthread scripts/bench/membw.c -o build-perf/membw/membw
+}
+
+phase_membw() {
+    membw_build
     for t in 1 2; do
         log "membw $t thread(s)"
         run build-perf/membw/membw "$t" 10 1024 > "$OUT/membw-t$t.json"
@@ -165,9 +169,16 @@ phase_membw() {
 }
 
 phase_main() {
+    # the bandwidth again between each row's two runs (NAME-membw.json):
+    # the once-per-run figure of phase membw read 37.7 to 71.3 GB/s on the
+    # same machine within an hour (sessions 16-17), so a row's decode is
+    # also put against the bandwidth of its own minute
+    [ -x build-perf/membw/membw ] || membw_build
     for row in $ROWS; do
         local shape=${row%%:*} type=${row##*:} name="main-${row/:/-}"
         llama "$name" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$THREADS"
+        log "membw $THREADS thread(s), row $row"
+        run build-perf/membw/membw "$THREADS" 10 1024 > "$OUT/$name-membw.json"
         ours "$name" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$THREADS"
     done
 }

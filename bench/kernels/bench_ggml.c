@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
         }
     }
     if (cols % 256 || rows <= 0 || ntok <= 0 || runs <= 0 || copies <= 0 || runs > 99) {
-        fprintf(stderr, "bench_ggml: COLS must be a multiple of 256; positive sizes\n");
+        fprintf(stderr, "bench_ggml: COLS must be a multiple of 256, sizes positive, RUNS at most 99\n");
         return 2;
     }
     float *x = malloc((size_t)(ntok * cols) * sizeof(float));

@@ -98,9 +98,9 @@ def main():
     p("| shape | llama.cpp / ours | weight MB (llama / ours) | prefill 512 llama.cpp | "
       "prefill 512 ours | ours/llama | decode 128 llama.cpp | decode 128 ours | "
       "ours/llama | bound @%g GB/s (ours) | %% of bound llama / ours | "
-      "%% of measured %s GB/s llama / ours | issue's llama.cpp pp / tg |"
+      "%% of measured %s GB/s llama / ours | row's own GB/s: ours %% of it | issue's llama.cpp pp / tg |"
       % (BOUND_GBPS, "%.1f" % mbw if mbw else "—"))
-    p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for f in sorted(glob.glob(os.path.join(d, "main-*-llama.json")),
                     key=lambda x: (("llama" in os.path.basename(x)[5:10]),
                                    list(ISSUE).index(key_of(x)) if key_of(x) in ISSUE else 99)):
@@ -111,7 +111,9 @@ def main():
         iss = ISSUE.get((shape, ttype))
         same = str((load(f.replace("-llama.json", "-ours.json")) or {}).get("model", {}).get(
             "path", "")).endswith(".gguf")
-        p("| %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |" % (
+        # the bandwidth measured between the row's two runs (phase main)
+        rbw = (load(f.replace("-llama.json", "-membw.json")) or {}).get("gbps_median")
+        p("| %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s | %s |" % (
             shape, ttype, "same file" if same else OURS_FMT.get(ttype, ttype),
             "%.0f" % (L["bytes"] / 1e6) if L.get("bytes") else "—",
             "%.0f" % (O["bytes"] / 1e6) if O.get("bytes") else "—",
@@ -120,6 +122,7 @@ def main():
             "%.1f" % bound if bound else "—",
             pct(L.get("tg"), L.get("bytes")), pct(O.get("tg"), O.get("bytes")),
             pct(L.get("tg"), L.get("bytes"), mbw), pct(O.get("tg"), O.get("bytes"), mbw),
+            "%.1f: %s" % (rbw, pct(O.get("tg"), O.get("bytes"), rbw)) if rbw else "—",
             "%g / %g" % iss if iss else "—"))
     p()
 
