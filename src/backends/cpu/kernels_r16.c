@@ -806,32 +806,57 @@ static int64_t pass_tokens(const inf__weight *w, int64_t rem) {
 /* Rows [r0, r1) x n tokens in passes (pass_tokens), each laid out as
  * r16_x from token t's place: xs->q + t cols, xs->d and xs->s + t nb,
  * xs->nc + 2 t nb (nb = cols / 32). */
+/* One group's passes over n tokens for one layout K (a constant): one
+ * function per layout, so that no function holds all nine layouts' five
+ * pass kernels inlined (clang's sanitizer build of the one function they
+ * made took over 10 minutes and 2.4 GB). */
+#define R16_GROUP_PASSES(NAME, K)                                                                      \
+    static __attribute__((noinline)) void NAME(const inf__weight *w, const r16_x *xs, int64_t n, float *y,  \
+                                               int64_t ldy, int64_t g, __mmask16 m, const char *next,     \
+                                               int64_t step) {                                            \
+        const int64_t nb = w->cols / 32;                                                                \
+        for (int64_t t = 0, T; t < n; t += T) {                                                         \
+            T = pass_tokens(w, n - t);                                                                  \
+            const r16_x x = {xs->q + t * w->cols, xs->d + t * nb, xs->s + t * nb,                       \
+                             xs->nc ? xs->nc + 2 * t * nb : NULL};                                      \
+            const char *pf = t == 0 ? next : NULL;                                                      \
+            R16_CASES(K)                                                                                \
+        }                                                                                               \
+    }
+R16_GROUP_PASSES(passes_q4_0, 0)
+R16_GROUP_PASSES(passes_q4_k, 1)
+R16_GROUP_PASSES(passes_q6_k, 2)
+R16_GROUP_PASSES(passes_q8_0, 3)
+R16_GROUP_PASSES(passes_mlx8, 4)
+R16_GROUP_PASSES(passes_mlx4, 5)
+R16_GROUP_PASSES(passes_q5_k, 6)
+R16_GROUP_PASSES(passes_q3_k, 7)
+R16_GROUP_PASSES(passes_q2_k, 8)
+#undef R16_GROUP_PASSES
+
+/* Rows [r0, r1) x n tokens in passes (pass_tokens), each laid out as
+ * r16_x from token t's place: xs->q + t cols, xs->d and xs->s + t nb,
+ * xs->nc + 2 t nb (nb = cols / 32). */
 static void r16_rows(const inf__weight *w, const r16_x *xs, int64_t n, float *y, int64_t ldy, int64_t r0,
                      int64_t r1) {
     const int64_t gb = group_bytes(w), nb = w->cols / 32, ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, nb);
+    void (*passes)(const inf__weight *, const r16_x *, int64_t, float *, int64_t, int64_t, __mmask16, const char *,
+                   int64_t) = w->fmt == INF__W_Q4_0_R16   ? passes_q4_0
+                              : w->fmt == INF__W_Q4_K_R16 ? passes_q4_k
+                              : w->fmt == INF__W_Q5_K_R16 ? passes_q5_k
+                              : w->fmt == INF__W_Q6_K_R16 ? passes_q6_k
+                              : w->fmt == INF__W_Q3_K_R16 ? passes_q3_k
+                              : w->fmt == INF__W_Q2_K_R16 ? passes_q2_k
+                              : w->fmt == INF__W_Q8_0_R16 ? passes_q8_0
+                              : w->fmt == INF__W_MLX8_R16 ? passes_mlx8
+                                                          : passes_mlx4;
     const int64_t gend = (r1 + 15) / 16;
     for (int64_t g = r0 / 16; g < gend; g++) {
         const int lo = r0 > 16 * g ? (int)(r0 - 16 * g) : 0, hi = r1 < 16 * g + 16 ? (int)(r1 - 16 * g) : 16;
         const __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
         /* the group(s) ahead, paced over the first pass of tokens (the
          * later passes find this group in the caches) */
-        const char *next = (const char *)w->data + g * gb + ahead;
-        for (int64_t t = 0, T; t < n; t += T) {
-            T = pass_tokens(w, n - t);
-            const r16_x x = {xs->q + t * w->cols, xs->d + t * nb, xs->s + t * nb, xs->nc ? xs->nc + 2 * t * nb : NULL};
-            const char *pf = t == 0 ? next : NULL;
-            switch (w->fmt) {
-            case INF__W_Q4_0_R16: R16_CASES(0) break;
-            case INF__W_Q4_K_R16: R16_CASES(1) break;
-            case INF__W_Q5_K_R16: R16_CASES(6) break;
-            case INF__W_Q6_K_R16: R16_CASES(2) break;
-            case INF__W_Q3_K_R16: R16_CASES(7) break;
-            case INF__W_Q2_K_R16: R16_CASES(8) break;
-            case INF__W_Q8_0_R16: R16_CASES(3) break;
-            case INF__W_MLX8_R16: R16_CASES(4) break;
-            default: R16_CASES(5) break;
-            }
-        }
+        passes(w, xs, n, y, ldy, g, m, (const char *)w->data + g * gb + ahead, step);
     }
 }
 
