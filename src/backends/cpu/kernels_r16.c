@@ -606,22 +606,6 @@ void inf__cpu_r16_panel(const inf__weight *w, int64_t r, int64_t b0, int64_t nb,
     }
 }
 
-/* One pass's tokens as the kernels below read them: block by block, the
- * pass's T tokens side by side (T: a constant where they are inlined), so
- * that token t of block b is a constant offset from the block's start.
- * Read in place from xq ([token][column]), each token's address was an
- * integer register of its own, which a pass of 8 tokens does not have:
- * GCC kept them on the stack and reloaded and added them per block and
- * token.  Copied (inf__cpu_r16_matmul), bench_ggml -n 16, 2048 x 1024,
- * CPU time: in cache Q4_0 131 -> 116 us, Q4_K 151 -> 134; from memory
- * (-m 64) Q4_0 147 -> 120, Q4_K 185 -> 151; 16-stream Qwen3-0.6B Q4_0
- * decode ~476 -> ~566 tok/s.  One token is xq's own layout. */
-typedef struct r16_x {
-    const int8_t *q;    /* token t of block b: its 32 values at q + 32 (T b + t) */
-    const float *d, *s; /* its dx and sum at + T b + t */
-    const r16_off *nc;  /* Q6_K, Q3_K: its halves' offsets at nc + 2 (T b + t) (Q2_K: dx sums) */
-} r16_x;
-
 AI __m512i bcast4(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -641,64 +625,69 @@ AI void dot_halves(const __m512i W[8], const int8_t *xb, __m512i *a, __m512i *a2
 
 /* One block of 32 columns (b) of 16 rows, its values in W[0..8) (W[k]:
  * columns 4k .. 4k+3, dword i: row i), scales dv and offsets cv, times
- * the pass's T tokens (x): f += dv dx isum, e += cv s.  Two chains of vpdpbusd:
+ * tokens [t0, t0+T): f += dv dx isum, e += cv s.  Two chains of vpdpbusd:
  * one token alone would wait on 8 dependent ones. */
-AI void block_tokens(int T, const __m512i W[8], const r16_x *x, int64_t b, __m512 dv, __m512 cv, __m512 *f,
-                     __m512 *e) {
+AI void block_tokens(int T, const __m512i W[8], const inf__cpu_xq *xq, int64_t t0, int64_t b, __m512 dv, __m512 cv,
+                     __m512 *f, __m512 *e) {
+    const int64_t nb = xq->cols / 32;
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) {
-        const int8_t *xb = x->q + 32 * (T * b + t);
+        const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
         __m512i a = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
         dot_halves(W, xb, &a, &a2);
-        const float dx = x->d[T * b + t], sx = x->s[T * b + t];
+        const float dx = xq->d[(t0 + t) * nb + b], sx = xq->s[(t0 + t) * nb + b];
         f[t] = _mm512_fmadd_ps(dv, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a, a2)), _mm512_set1_ps(dx)), f[t]);
         e[t] = _mm512_fmadd_ps(cv, _mm512_set1_ps(sx), e[t]);
     }
 }
 
-/* Q2_K block b, the pass's T tokens: its two 16-column halves' integer sums
+/* Q2_K block b, tokens [t0, t0+T): its two 16-column halves' integer sums
  * (from 0) times d sc dx, less dmin mn times the halves' dx sum(xq) (xs,
  * inf__cpu_r16_offsets); the values as Q3_K's 2-bit fields. */
-AI void block_tokens_q2(int T, const uint8_t *grp, int64_t nsb, const uint8_t *vals, int n, int q, const r16_x *x,
-                        int64_t b, __m512 d, __m512 dmin, __m512 *f) {
+AI void block_tokens_q2(int T, const uint8_t *grp, int64_t nsb, const uint8_t *vals, int n, int q,
+                        const inf__cpu_xq *xq, const r16_off *xs, int64_t t0, int64_t b, __m512 d, __m512 dmin,
+                        __m512 *f) {
+    const int64_t nb = xq->cols / 32;
     __m512i W[8];
     q2_w(vals, n, q, W);
     __m512 dlo, dhi, mlo, mhi;
     q2_scales(grp, nsb, b, d, dmin, &dlo, &dhi, &mlo, &mhi);
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) {
-        const int8_t *xb = x->q + 32 * (T * b + t);
+        const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
         __m512i a = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
         dot_halves(W, xb, &a, &a2);
-        const r16_off *s = x->nc + 2 * (T * b + t);
+        const r16_off *s = xs + (t0 + t) * 2 * nb + 2 * b;
         const __m512 v = _mm512_fmadd_ps(dhi, _mm512_cvtepi32_ps(a2), _mm512_mul_ps(dlo, _mm512_cvtepi32_ps(a)));
-        f[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(x->d[T * b + t]), f[t]);
+        f[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(xq->d[(t0 + t) * nb + b]), f[t]);
         f[t] = _mm512_fnmadd_ps(mlo, _mm512_set1_ps(s[0].f), f[t]);
         f[t] = _mm512_fnmadd_ps(mhi, _mm512_set1_ps(s[1].f), f[t]);
     }
 }
 
-/* Q6_K block b, the pass's T tokens: the sums start from nc (-32 times the
+/* Q6_K block b, tokens [t0, t0+T): the sums start from nc (-32 times the
  * sum of each 16-column half's xq) so that they are sum (q - 32) xq
  * exactly; f += dx (dlo sum_lo + dhi sum_hi). */
-AI void block_tokens_q6(int T, const __m512i W[8], const r16_x *x, int64_t b, __m512 dlo, __m512 dhi, __m512 *f) {
+AI void block_tokens_q6(int T, const __m512i W[8], const inf__cpu_xq *xq, const r16_off *nc, int64_t t0, int64_t b,
+                        __m512 dlo, __m512 dhi, __m512 *f) {
+    const int64_t nb = xq->cols / 32;
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) {
-        const int8_t *xb = x->q + 32 * (T * b + t);
-        __m512i a = _mm512_set1_epi32(x->nc[2 * (T * b + t)].i);
-        __m512i a2 = _mm512_set1_epi32(x->nc[2 * (T * b + t) + 1].i);
+        const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
+        __m512i a = _mm512_set1_epi32(nc[(t0 + t) * 2 * nb + 2 * b].i);
+        __m512i a2 = _mm512_set1_epi32(nc[(t0 + t) * 2 * nb + 2 * b + 1].i);
         dot_halves(W, xb, &a, &a2);
         const __m512 v = _mm512_fmadd_ps(dhi, _mm512_cvtepi32_ps(a2), _mm512_mul_ps(dlo, _mm512_cvtepi32_ps(a)));
-        f[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(x->d[T * b + t]), f[t]);
+        f[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(xq->d[(t0 + t) * nb + b]), f[t]);
     }
 }
 
-/* Tokens [t0, t0+T) (x: their pass; T <= R16_T, a constant after inlining) times the 16
+/* Tokens [t0, t0+T) (T <= R16_T, a constant after inlining) times the 16
  * rows of group g of a K layout (0 Q4_0, 1 Q4_K, 2 Q6_K, 3 Q8_0, 4 MLX8,
  * 5 MLX4, 6 Q5_K, 7 Q3_K, 8 Q2_K; a constant too); lanes of y outside m untouched.  y = f + e: the
  * scaled integer sums and the offsets' share (c s, as in the other
  * kernels; Q6_K's and Q3_K's offsets are in their sums). */
-AI void r16_group(int T, int K, const inf__weight *w, const r16_x *x, int64_t t0, float *y,
+AI void r16_group(int T, int K, const inf__weight *w, const inf__cpu_xq *xq, const r16_off *nc, int64_t t0, float *y,
                   int64_t ldy, int64_t g, __mmask16 m, const char *next, int64_t step) {
     const int64_t nb = w->cols / 32;
     const uint8_t *grp = (const uint8_t *)w->data + g * group_bytes(w);
@@ -718,7 +707,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const r16_x *x, int64_t t0
 #pragma GCC unroll 4
             for (int q = 0; q < 4; q++) {
                 if (next) inf__pf_share(next, step, b + q);
-                block_tokens_q2(T, grp, nsb, vals, n, q, x, b + q, d, dmin, f);
+                block_tokens_q2(T, grp, nsb, vals, n, q, xq, nc, t0, b + q, d, dmin, f);
             }
         }
     } else if (K == 7) { /* Q3_K: as Q6_K below */
@@ -733,7 +722,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const r16_x *x, int64_t t0
                 q6_scales(grp, nsb, b + q, &dlo, &dhi);
                 __m512i W[8];
                 q3_w(vals, n, q, W);
-                block_tokens_q6(T, W, x, b + q, dlo, dhi, f);
+                block_tokens_q6(T, W, xq, nc, t0, b + q, dlo, dhi, f);
             }
         }
     } else if (K == 2) { /* Q6_K: a half super-block's four blocks, the quarters' shifts constant */
@@ -747,7 +736,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const r16_x *x, int64_t t0
                 q6_scales(grp, nsb, b + q, &dlo, &dhi);
                 __m512i W[8];
                 q6_w(half, q, W);
-                block_tokens_q6(T, W, x, b + q, dlo, dhi, f);
+                block_tokens_q6(T, W, xq, nc, t0, b + q, dlo, dhi, f);
             }
         }
     } else if (K == 0 || (K >= 3 && K <= 5)) {
@@ -761,7 +750,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const r16_x *x, int64_t t0
             if ((b & (bpg - 1)) == 0) plain_scales(w, grp, b, &dv, &cv); /* MLX: once per group */
             __m512i W[8];
             plain_w(eight, plain_values(w, grp, b), W);
-            block_tokens(T, W, x, b, dv, cv, f, e);
+            block_tokens(T, W, xq, t0, b, dv, cv, f, e);
         }
     } else { /* Q4_K (K 1), Q5_K (6) */
         __m512 d16 = _mm512_setzero_ps(), nm16 = d16;
@@ -778,7 +767,7 @@ AI void r16_group(int T, int K, const inf__weight *w, const r16_x *x, int64_t t0
                 k_scales(sb, (int)(b % 8) + h, d16, nm16, &dv, &cv);
                 __m512i W[8];
                 k_w(K == 6, sb, (int)(b % 8) + h, W);
-                block_tokens(T, W, x, b + h, dv, cv, f, e);
+                block_tokens(T, W, xq, t0, b + h, dv, cv, f, e);
             }
         }
     }
@@ -788,75 +777,44 @@ AI void r16_group(int T, int K, const inf__weight *w, const r16_x *x, int64_t t0
 
 #define R16_CASES(K)                                                                    \
     switch (T) {                                                                        \
-    case 1: r16_group(1, K, w, &x, t, y, ldy, g, m, pf, step); break;              \
-    case 2: r16_group(2, K, w, &x, t, y, ldy, g, m, pf, step); break;              \
-    case 3: r16_group(3, K, w, &x, t, y, ldy, g, m, pf, step); break;              \
-    case 4: r16_group(4, K, w, &x, t, y, ldy, g, m, pf, step); break;              \
-    default: r16_group(8, K, w, &x, t, y, ldy, g, m, pf, step); break;             \
+    case 1: r16_group(1, K, w, xq, nc, t, y, ldy, g, m, pf, step); break;              \
+    case 2: r16_group(2, K, w, xq, nc, t, y, ldy, g, m, pf, step); break;              \
+    case 3: r16_group(3, K, w, xq, nc, t, y, ldy, g, m, pf, step); break;              \
+    case 4: r16_group(4, K, w, xq, nc, t, y, ldy, g, m, pf, step); break;              \
+    default: r16_group(8, K, w, xq, nc, t, y, ldy, g, m, pf, step); break;             \
     }
 
-/* Tokens in a pass from one with rem tokens left: 8, 4, 3, 2 or 1; Q4_K's
- * and Q5_K's at most 4 (16 tokens, bench_ggml in cache, minima of 3
- * alternated runs: 8 against 4: Q4_0 128 / 140 us, Q8_0 136 / 156, Q6_K
- * 183 / 205, Q4_K 162 / 152). */
-static int64_t pass_tokens(const inf__weight *w, int64_t rem) {
-    return rem >= 8 && w->fmt != INF__W_Q4_K_R16 && w->fmt != INF__W_Q5_K_R16 ? 8 : rem > 4 ? 4 : rem;
-}
-
-/* Rows [r0, r1) x n tokens in passes (pass_tokens), each laid out as
- * r16_x from token t's place: xs->q + t cols, xs->d and xs->s + t nb,
- * xs->nc + 2 t nb (nb = cols / 32). */
-/* One group's passes over n tokens for one layout K (a constant): one
- * function per layout, so that no function holds all nine layouts' five
- * pass kernels inlined (clang's sanitizer build of the one function they
- * made took over 10 minutes and 2.4 GB). */
-#define R16_GROUP_PASSES(NAME, K)                                                                      \
-    static __attribute__((noinline)) void NAME(const inf__weight *w, const r16_x *xs, int64_t n, float *y,  \
-                                               int64_t ldy, int64_t g, __mmask16 m, const char *next,     \
-                                               int64_t step) {                                            \
-        const int64_t nb = w->cols / 32;                                                                \
-        for (int64_t t = 0, T; t < n; t += T) {                                                         \
-            T = pass_tokens(w, n - t);                                                                  \
-            const r16_x x = {xs->q + t * w->cols, xs->d + t * nb, xs->s + t * nb,                       \
-                             xs->nc ? xs->nc + 2 * t * nb : NULL};                                      \
-            const char *pf = t == 0 ? next : NULL;                                                      \
-            R16_CASES(K)                                                                                \
-        }                                                                                               \
-    }
-R16_GROUP_PASSES(passes_q4_0, 0)
-R16_GROUP_PASSES(passes_q4_k, 1)
-R16_GROUP_PASSES(passes_q6_k, 2)
-R16_GROUP_PASSES(passes_q8_0, 3)
-R16_GROUP_PASSES(passes_mlx8, 4)
-R16_GROUP_PASSES(passes_mlx4, 5)
-R16_GROUP_PASSES(passes_q5_k, 6)
-R16_GROUP_PASSES(passes_q3_k, 7)
-R16_GROUP_PASSES(passes_q2_k, 8)
-#undef R16_GROUP_PASSES
-
-/* Rows [r0, r1) x n tokens in passes (pass_tokens), each laid out as
- * r16_x from token t's place: xs->q + t cols, xs->d and xs->s + t nb,
- * xs->nc + 2 t nb (nb = cols / 32). */
-static void r16_rows(const inf__weight *w, const r16_x *xs, int64_t n, float *y, int64_t ldy, int64_t r0,
-                     int64_t r1) {
-    const int64_t gb = group_bytes(w), nb = w->cols / 32, ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, nb);
-    void (*passes)(const inf__weight *, const r16_x *, int64_t, float *, int64_t, int64_t, __mmask16, const char *,
-                   int64_t) = w->fmt == INF__W_Q4_0_R16   ? passes_q4_0
-                              : w->fmt == INF__W_Q4_K_R16 ? passes_q4_k
-                              : w->fmt == INF__W_Q5_K_R16 ? passes_q5_k
-                              : w->fmt == INF__W_Q6_K_R16 ? passes_q6_k
-                              : w->fmt == INF__W_Q3_K_R16 ? passes_q3_k
-                              : w->fmt == INF__W_Q2_K_R16 ? passes_q2_k
-                              : w->fmt == INF__W_Q8_0_R16 ? passes_q8_0
-                              : w->fmt == INF__W_MLX8_R16 ? passes_mlx8
-                                                          : passes_mlx4;
+/* Rows [r0, r1) x the tokens of xq (nc: Q6_K's or Q3_K's offsets of those tokens, Q2_K's dx sum(xq): inf__cpu_r16_offsets). */
+static void r16_rows(const inf__weight *w, const inf__cpu_xq *xq, const r16_off *nc, float *y, int64_t ldy,
+                     int64_t r0, int64_t r1) {
+    const int64_t gb = group_bytes(w), ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, w->cols / 32);
     const int64_t gend = (r1 + 15) / 16;
     for (int64_t g = r0 / 16; g < gend; g++) {
         const int lo = r0 > 16 * g ? (int)(r0 - 16 * g) : 0, hi = r1 < 16 * g + 16 ? (int)(r1 - 16 * g) : 16;
         const __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
         /* the group(s) ahead, paced over the first pass of tokens (the
          * later passes find this group in the caches) */
-        passes(w, xs, n, y, ldy, g, m, (const char *)w->data + g * gb + ahead, step);
+        const char *next = (const char *)w->data + g * gb + ahead;
+        for (int64_t t = 0, T; t < xq->n; t += T) {
+            /* passes of 8, 4, 3, 2 or 1 tokens; Q4_K's of at most 4 (16
+             * tokens, bench_ggml in cache, minima of 3 alternated runs:
+             * 8 against 4: Q4_0 128 / 140 us, Q8_0 136 / 156, Q6_K 183 /
+             * 205, Q4_K 162 / 152) */
+            const int64_t rem = xq->n - t;
+            T = rem >= 8 && w->fmt != INF__W_Q4_K_R16 && w->fmt != INF__W_Q5_K_R16 ? 8 : rem > 4 ? 4 : rem;
+            const char *pf = t == 0 ? next : NULL;
+            switch (w->fmt) {
+            case INF__W_Q4_0_R16: R16_CASES(0) break;
+            case INF__W_Q4_K_R16: R16_CASES(1) break;
+            case INF__W_Q5_K_R16: R16_CASES(6) break;
+            case INF__W_Q6_K_R16: R16_CASES(2) break;
+            case INF__W_Q3_K_R16: R16_CASES(7) break;
+            case INF__W_Q2_K_R16: R16_CASES(8) break;
+            case INF__W_Q8_0_R16: R16_CASES(3) break;
+            case INF__W_MLX8_R16: R16_CASES(4) break;
+            default: R16_CASES(5) break;
+            }
+        }
     }
 }
 
@@ -872,66 +830,38 @@ void inf__cpu_r16_offsets(const inf__weight *w, const inf__cpu_xq *xq, r16_off *
         }
 }
 
-/* GCC cannot see that inf__cpu_r16_offsets writes the offsets r16_rows reads */
+/* GCC cannot see that q6_offsets writes the offsets r16_rows reads */
 #if !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 void inf__cpu_r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
                          int64_t r1) {
-    const int offsets = w->fmt == INF__W_Q6_K_R16 || w->fmt == INF__W_Q3_K_R16 || w->fmt == INF__W_Q2_K_R16;
-    const int64_t nb = w->cols / 32, n = xq->n;
-    r16_off one_off[Q6_K_MAX_COLS / 16]; /* one token's offsets (Q6_K_MAX_COLS) */
-    /* Several tokens: xq's values, scales and sums (and the offsets) in the
-     * passes' layout (r16_x), copied by each thread for its own rows: 16
-     * tokens of 1024 columns are 16 KB, against the 2-3 MB of weights a
-     * 1024-column matmul's share of rows reads. */
-    const size_t qb = (size_t)(n * w->cols), fb = (size_t)(n * nb) * sizeof(float);
-    uint8_t *buf = n > 1 ? malloc(qb + 2 * fb + (offsets ? (size_t)(2 * n * nb) * sizeof(r16_off) : 0)) : NULL;
-    if (buf) {
-        int8_t *q = (int8_t *)buf;
-        float *d = (float *)(buf + qb), *s = (float *)(buf + qb + fb);
-        r16_off *nc = offsets ? (r16_off *)(buf + qb + 2 * fb) : NULL;
-        for (int64_t t0 = 0, T; t0 < n; t0 += T) {
-            T = pass_tokens(w, n - t0);
-            for (int64_t t = 0; t < T; t++) {
-                const int64_t tt = t0 + t;
-                if (offsets) {
-                    inf__cpu_xq one = *xq;
-                    one.n = 1;
-                    one.q = xq->q + tt * xq->ld;
-                    one.d = xq->d + tt * nb;
-                    inf__cpu_r16_offsets(w, &one, one_off);
-                }
-                for (int64_t b = 0; b < nb; b++) {
-                    const int64_t i = t0 * nb + T * b + t; /* token t of block b in the pass's layout */
-                    memcpy(q + 32 * i, xq->q + tt * xq->ld + 32 * b, 32);
-                    d[i] = xq->d[tt * nb + b];
-                    s[i] = xq->s[tt * nb + b];
-                    if (offsets) {
-                        nc[2 * i] = one_off[2 * b];
-                        nc[2 * i + 1] = one_off[2 * b + 1];
-                    }
-                }
-            }
-        }
-        const r16_x xs = {q, d, s, nc};
-        r16_rows(w, &xs, n, y, ldy, r0, r1);
-        free(buf);
+    if (w->fmt != INF__W_Q6_K_R16 && w->fmt != INF__W_Q3_K_R16 && w->fmt != INF__W_Q2_K_R16) {
+        r16_rows(w, xq, NULL, y, ldy, r0, r1);
         return;
     }
-    /* One token (or no memory for the copy): one at a time, in xq's own
-     * layout; each token's sums are the same whatever the pass. */
-    for (int64_t t = 0; t < n; t++) {
-        const r16_x xs = {xq->q + t * xq->ld, xq->d + t * nb, xq->s + t * nb, offsets ? one_off : NULL};
-        if (offsets) {
-            inf__cpu_xq one = *xq;
-            one.n = 1;
-            one.q = (int8_t *)xs.q;
-            one.d = (float *)xs.d;
-            inf__cpu_r16_offsets(w, &one, one_off);
-        }
-        r16_rows(w, &xs, 1, y + t * ldy, ldy, r0, r1);
+    /* Q6_K's offsets on the stack, on the heap for many tokens of long
+     * rows, else (no memory) one token at a time: a token's always fit
+     * (Q6_K_MAX_COLS) */
+    r16_off stack[Q6_K_MAX_COLS / 16];
+    const int64_t nh = w->cols / 16;
+    r16_off *nc = xq->n * nh <= Q6_K_MAX_COLS / 16 ? stack : malloc((size_t)(xq->n * nh) * sizeof *nc);
+    if (nc) {
+        inf__cpu_r16_offsets(w, xq, nc);
+        r16_rows(w, xq, nc, y, ldy, r0, r1);
+        if (nc != stack) free(nc);
+        return;
+    }
+    for (int64_t t = 0; t < xq->n; t++) {
+        const int64_t nbt = w->cols / 32;
+        inf__cpu_xq one = *xq;
+        one.n = 1;
+        one.q = xq->q + t * xq->ld;
+        one.d = xq->d + t * nbt;
+        one.s = xq->s + t * nbt;
+        inf__cpu_r16_offsets(w, &one, stack);
+        r16_rows(w, &one, stack, y + t * ldy, ldy, r0, r1);
     }
 }
 #if !defined(__clang__)
