@@ -106,11 +106,11 @@ def main():
                                    list(ISSUE).index(key_of(x)) if key_of(x) in ISSUE else 99)):
         shape, ttype = key_of(f)
         L = llama_tests(load(f))
-        O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
+        oj = load(f.replace("-llama.json", "-ours.json"))
+        O = ours_tests(oj)
         bound = BOUND_GBPS * 1e9 / O["bytes"] if O.get("bytes") else None
         iss = ISSUE.get((shape, ttype))
-        same = str((load(f.replace("-llama.json", "-ours.json")) or {}).get("model", {}).get(
-            "path", "")).endswith(".gguf")
+        same = str((oj or {}).get("model", {}).get("path", "")).endswith(".gguf")
         # the bandwidth measured between the row's two runs (phase main)
         rbw = (load(f.replace("-llama.json", "-membw.json")) or {}).get("gbps_median")
         p("| %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s | %s |" % (

@@ -734,7 +734,7 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
         if (e > worst) worst = e;
         split_same &= memcmp(yk, ys, (size_t)(n * rows) * 4) == 0;
         /* up to 16 tokens the 16-row kernel takes them in passes of 8, 4,
-         * 3, 2, 1 (a copy of x per pass): each token's outputs as alone */
+         * 3, 2, 1: each token's outputs as alone, whatever its pass */
         for (int64_t t = 0; n <= 16 && t < n; t++) {
             inf__cpu_xq one = qk;
             one.n = 1;

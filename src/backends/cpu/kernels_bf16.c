@@ -293,9 +293,10 @@ static void bf16_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, 
  *
  * convert_x ran in every row chunk's call (4 per thread), each converting
  * all n rows of x: ~7% of a Qwen3-0.6B BF16 prefill's samples (mm_pairs'
- * own, perf after the load), 1.6% converted once.  The layout is mm_pairs' scratch repeated: chunk c of 2 KP
- * columns is a plane of cap rows of LDXB dwords, at c * cap * LDXB, so the
- * micro-kernel reads it with the same constant stride. */
+ * own, perf after the load), 1.6% converted once.  The layout is
+ * mm_pairs' scratch repeated: chunk c of 2 KP columns is a plane of cap
+ * rows of LDXB dwords, at c * cap * LDXB, so the micro-kernel reads it
+ * with the same constant stride. */
 static int xb_takes(const inf__weight *w, int64_t n) { return w->fmt == INF__W_BF16_R32 && n > 4; }
 
 static int64_t xb_plane(int64_t rows, int64_t cols) { return (cols + 2 * KP - 1) / (2 * KP) * rows * LDXB; }
