@@ -1,0 +1,253 @@
+/*
+ * Precision fast's integer products for ggml blocks on AVX2 without VNNI
+ * (kernels_int8.h: the integer form; the avx2-fast set, kernels_q8.c, hands
+ * these out).  Before this, an AVX2-only processor (Zen 3 and older, Intel
+ * before Ice Lake) ran every GGUF matrix through the exact f32 kernels:
+ * each 4-bit value widened to f32 and multiplied with an FMA, 8 products
+ * per instruction, which cannot keep up with memory on 2 cores (Qwen3-0.6B
+ * Q4_0 decode, Zen 3, 2 threads: 39.7 tok/s against llama.cpp's 51.8).
+ * Here x is rounded to int8 per block of 32 (inf__cpu_q8_quantize, the
+ * vector form below) and each block is 32 u8 x s8 products summed by
+ * _mm256_maddubs_epi16 into int16 pairs and _mm256_madd_epi16 into 8 int32
+ * lanes, as llama.cpp's AVX2 dot products do.
+ *
+ * Per format, with P the block's integer sum and dx, s the block's x scale
+ * and exact f32 sum (kernels_int8.h: w = d u + c):
+ *   Q4_0: u = the nibble (0..15), c = -8 d:
+ *         d (dx P + k), k = -8 s
+ *   Q8_0: the stored signed q (u = q + 128 would overflow maddubs' int16
+ *         pairs: 2 x 255 x 127), P = sum q xq through |q| . sign(xq, q):
+ *         d (dx P + k), k = 128 (dx sum(xq) - s)
+ *   Q4_K: sub-block j of a super-block, d_j = d sc_j, c_j = -dmin m_j:
+ *         d_j dx P + c_j s  (the c s terms 8 sub-blocks at a time)
+ * k is the token's, per block, the same for every row: computed once per
+ * call and added into lane 0 of the block's lanes.  Every term is the
+ * portable integer matmul's (inf__cpu_q8_matmul_ref) in another order of
+ * summation.  Each row's operations are the same whichever group of rows
+ * it is computed in, so the result does not depend on the row split.
+ *
+ * Rows go 4 at a time (one x block loaded for 4 rows, 4 accumulator
+ * chains); several tokens are passes over the same 4 rows, whose blocks
+ * the first pass left in L1.  Private to the cpu backend.
+ */
+#include "backends/cpu/kernels_x86.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <string.h>
+
+/* The whole file, kernels_int8.h's inline helpers included, is compiled
+ * for AVX2 (kernels_select.c builds the set that calls it only where the
+ * processor has it); GCC takes a target pragma, clang an attribute. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+#define INF__Q8_F16(h) _cvtsh_ss(h)
+#include "backends/cpu/kernels_int8.h"
+
+#define TGT
+#define AI static inline __attribute__((always_inline))
+
+#define GG_MAX_TOKENS 16 /* more tokens (prefill) take the exact panel GEMM */
+#define GG_MAX_COLS 16384
+#define GG_R 4 /* rows per group */
+
+/* Rounds x rows [t0, t1) into xq as inf__cpu_q8_quantize does, bit for bit
+ * in q and d (x * (127 / amax) rounded to nearest even in the current
+ * rounding mode, as nearbyintf; amax / 127); s, the block's f32 sum, in
+ * another order (8 lanes). */
+TGT void inf__cpu_q8_gg_quantize(const float *x, int64_t ldx, int64_t t0, int64_t t1, inf__cpu_xq *xq) {
+    const int64_t nb = xq->cols / 32;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    for (int64_t t = t0; t < t1; t++) {
+        const float *xr = x + t * ldx;
+        int8_t *q = xq->q + t * xq->ld;
+        for (int64_t b = 0; b < nb; b++) {
+            __m256 v[4], mx = _mm256_setzero_ps(), s = _mm256_setzero_ps();
+            for (int j = 0; j < 4; j++) {
+                v[j] = _mm256_loadu_ps(xr + 32 * b + 8 * j);
+                mx = _mm256_max_ps(mx, _mm256_and_ps(v[j], absmask));
+                s = _mm256_add_ps(s, v[j]);
+            }
+            __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            h = _mm_max_ss(h, _mm_movehdup_ps(h));
+            const float amax = _mm_cvtss_f32(h);
+            const __m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+            __m256i iv[4];
+            for (int j = 0; j < 4; j++) {
+                __m256 r = _mm256_round_ps(_mm256_mul_ps(v[j], id), _MM_FROUND_CUR_DIRECTION);
+                r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+                iv[j] = _mm256_cvtps_epi32(r);
+            }
+            /* int32 -> int8 in order: the packs interleave 128-bit lanes,
+             * the permute puts them back */
+            const __m256i p16a = _mm256_packs_epi32(iv[0], iv[1]), p16b = _mm256_packs_epi32(iv[2], iv[3]);
+            const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+            _mm256_storeu_si256((__m256i *)(q + 32 * b),
+                                _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            xq->d[t * nb + b] = amax / 127.0f;
+            xq->s[t * nb + b] = inf__hsum8(s);
+        }
+    }
+}
+
+/* 1 when inf__cpu_q8_gg_matmul takes w at n tokens. */
+int inf__cpu_q8_gg_takes(const inf__weight *w, int64_t n) {
+    if (n < 1 || n > GG_MAX_TOKENS || w->cols % 32 || w->cols > GG_MAX_COLS) return 0;
+    return w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q8_0 || (w->fmt == INF__W_Q4_K && w->cols % 256 == 0);
+}
+
+TGT AI __m256i ones16(void) { return _mm256_set1_epi16(1); }
+
+/* 32 products u8 u times s8 xv as f32 lanes (int32 sums of 4). */
+TGT AI __m256 dot_u8(__m256i u, __m256i xv) {
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones16()));
+}
+
+/* The same for signed s8 v: |v| . sign(xv, v). */
+TGT AI __m256 dot_s8(__m256i v, __m256i xv) {
+    return dot_u8(_mm256_abs_epi8(v), _mm256_sign_epi8(xv, v));
+}
+
+/* Q4_0 block's 16 bytes as 32 nibbles in column order: low nibbles are
+ * columns 0-15, high ones 16-31. */
+TGT AI __m256i q4_0_u(const uint8_t *qs) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(15);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+}
+
+TGT AI __m256 f16_bcast(const uint8_t *p) {
+    return _mm256_cvtph_ps(_mm_set1_epi16((short)inf__cpu_ggml_u16(p)));
+}
+
+/* k of block b into lane 0, zero elsewhere. */
+TGT AI __m256 lane0(const float *k) { return _mm256_zextps128_ps256(_mm_load_ss(k)); }
+
+/* Q4_0 (K 0) or Q8_0 (K 1) rows [r, r+R) times token t: y[r+i] = sum over
+ * blocks of d (dx P + k). */
+TGT AI void rows_q40_q80(int K, int R, const inf__weight *w, const inf__cpu_xq *xq, const float *kt, int64_t t,
+                         float *y, int64_t r, const char *next, int64_t step) {
+    const int64_t nb = w->cols / 32, bb = K == 0 ? 18 : 34;
+    const uint8_t *row = (const uint8_t *)w->data + r * nb * bb;
+    const int8_t *xr = xq->q + t * xq->ld;
+    const float *dx = xq->d + t * nb;
+    __m256 acc[GG_R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if (next) inf__pf_share(next, step, b);
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + 32 * b));
+        const __m256 dxv = _mm256_broadcast_ss(dx + b), kv = lane0(kt + b);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const uint8_t *blk = row + (i * nb + b) * bb;
+            const __m256 p = K == 0 ? dot_u8(q4_0_u(blk + 2), xv)
+                                    : dot_s8(_mm256_loadu_si256((const __m256i *)(blk + 2)), xv);
+            acc[i] = _mm256_fmadd_ps(f16_bcast(blk), _mm256_fmadd_ps(p, dxv, kv), acc[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) y[r + i] = inf__hsum8(acc[i]);
+}
+
+/* Q4_K rows [r, r+R) times token t. */
+TGT AI void rows_q4k(int R, const inf__weight *w, const inf__cpu_xq *xq, int64_t t, float *y, int64_t r,
+                     const char *next, int64_t step) {
+    const int64_t nsb = w->cols / 256, nb = w->cols / 32;
+    const uint8_t *row = (const uint8_t *)w->data + r * nsb * 144;
+    const int8_t *xr = xq->q + t * xq->ld;
+    const float *dx = xq->d + t * nb, *sx = xq->s + t * nb;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[GG_R], accm[GG_R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) acc[i] = accm[i] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < nsb; k++) {
+        if (next) inf__pf_share(next, step, k);
+        const __m256 dxv = _mm256_loadu_ps(dx + 8 * k), sv = _mm256_loadu_ps(sx + 8 * k);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const uint8_t *blk = row + (i * nsb + k) * 144;
+            float dj[8] __attribute__((aligned(32))), cj[8] __attribute__((aligned(32)));
+            for (int j = 0; j < 8; j++) inf__cpu_q8_kscale(blk, j, &dj[j], &cj[j]);
+            accm[i] = _mm256_fmadd_ps(_mm256_load_ps(cj), sv, accm[i]);
+            _mm256_store_ps(dj, _mm256_mul_ps(_mm256_load_ps(dj), dxv)); /* d_j dx_j */
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * p));
+                const __m256i xlo = _mm256_loadu_si256((const __m256i *)(xr + 256 * k + 64 * p));
+                const __m256i xhi = _mm256_loadu_si256((const __m256i *)(xr + 256 * k + 64 * p + 32));
+                acc[i] = _mm256_fmadd_ps(dot_u8(_mm256_and_si256(v, m4), xlo), _mm256_broadcast_ss(dj + 2 * p), acc[i]);
+                acc[i] = _mm256_fmadd_ps(dot_u8(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xhi),
+                                         _mm256_broadcast_ss(dj + 2 * p + 1), acc[i]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) y[r + i] = inf__hsum8(_mm256_add_ps(acc[i], accm[i]));
+}
+
+/* Rows [r0, r1) of one format (K: 0 Q4_0, 1 Q8_0, 2 Q4_K) times the n
+ * tokens of xq; kt: the per-block k of each token (Q4_0, Q8_0). */
+TGT AI void gg_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const float *kt, float *y, int64_t ldy,
+                    int64_t r0, int64_t r1) {
+    const int64_t nb = w->cols / 32;
+    const int64_t rb = K == 2 ? w->cols / 256 * 144 : nb * (K == 0 ? 18 : 34); /* bytes per row */
+    const int64_t steps = K == 2 ? w->cols / 256 : nb;
+    const int64_t ahead = inf__pf_ahead(GG_R * rb), step = inf__pf_step(GG_R * rb, steps);
+    int64_t r = r0;
+    for (; r + GG_R <= r1; r += GG_R) {
+        /* the group of rows ahead, paced over the first token's pass */
+        const char *next = r + GG_R + ahead / rb <= w->rows ? (const char *)w->data + r * rb + ahead : NULL;
+        for (int64_t t = 0; t < xq->n; t++) {
+            const char *pf = t == 0 ? next : NULL;
+            if (K == 2) rows_q4k(GG_R, w, xq, t, y + t * ldy, r, pf, step);
+            else rows_q40_q80(K, GG_R, w, xq, kt + t * nb, t, y + t * ldy, r, pf, step);
+        }
+    }
+    for (; r < r1; r++)
+        for (int64_t t = 0; t < xq->n; t++) {
+            if (K == 2) rows_q4k(1, w, xq, t, y + t * ldy, r, NULL, 0);
+            else rows_q40_q80(K, 1, w, xq, kt + t * nb, t, y + t * ldy, r, NULL, 0);
+        }
+}
+
+/* As matmul_q8 (kernels.h) for inf__cpu_q8_gg_takes's matrices. */
+TGT void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
+                               int64_t r1) {
+    if (w->fmt == INF__W_Q4_K) {
+        gg_rows(2, w, xq, NULL, y, ldy, r0, r1);
+        return;
+    }
+    /* k per token and block: 16 tokens x 512 blocks at most (32 KiB) */
+    const int64_t nb = w->cols / 32;
+    float kt[GG_MAX_TOKENS * (GG_MAX_COLS / 32)];
+    for (int64_t t = 0; t < xq->n; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            const float s = xq->s[t * nb + b];
+            if (w->fmt == INF__W_Q4_0) {
+                kt[t * nb + b] = -8.0f * s;
+            } else {
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->q + t * xq->ld + 32 * b));
+                /* sum(xq): maddubs with 1s (|sums| <= 32 x 127) */
+                const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), xv), ones16());
+                __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+                h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+                h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+                kt[t * nb + b] = 128.0f * (xq->d[t * nb + b] * (float)_mm_cvtsi128_si32(h) - s);
+            }
+        }
+    if (w->fmt == INF__W_Q4_0) gg_rows(0, w, xq, kt, y, ldy, r0, r1);
+    else gg_rows(1, w, xq, kt, y, ldy, r0, r1);
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
