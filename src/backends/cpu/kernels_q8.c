@@ -219,6 +219,17 @@ static void q8_matmul_rows(const inf__weight *w, const float *x, int64_t ldx, in
     else q8_matvec(w, &o, y, r0, r1);
 }
 
+static int64_t q8_pack_bytes(const inf__weight *w) {
+    const int64_t b = inf__cpu_q8_gg_pack_bytes(w);
+    if (b > 0) return b;
+    return base->pack_bytes ? base->pack_bytes(w) : 0;
+}
+
+static void q8_pack(const inf__weight *w, int64_t r0, int64_t r1, void *dst, inf__weight *out) {
+    if (inf__cpu_q8_gg_pack_bytes(w) > 0) inf__cpu_r16_pack(w, r0, r1, dst, out);
+    else base->pack(w, r0, r1, dst, out);
+}
+
 static inf__cpu_kernels q8_set;
 
 const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact) {
@@ -230,6 +241,11 @@ const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact) {
     q8_set.q8_takes = inf__cpu_q8_gg_takes;
     q8_set.q8_quantize = inf__cpu_q8_gg_quantize;
     q8_set.matmul_q8 = inf__cpu_q8_gg_matmul;
+    /* Q4_0 repacked 16 rows at a time at load (kernels.h: pack); the set
+     * beneath packs the rest (BF16's panels on AVX-512 BF16) */
+    q8_set.pack_bytes = q8_pack_bytes;
+    q8_set.pack = q8_pack;
+    q8_set.pack_rows = exact->pack_rows > 16 ? exact->pack_rows : 16;
     if (strncmp(exact->name, "avx512", 6) == 0) q8_set.act_mul = inf__cpu_avx512_act_mul;
     return &q8_set;
 }

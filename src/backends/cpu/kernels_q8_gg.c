@@ -98,6 +98,7 @@ TGT void inf__cpu_q8_gg_quantize(const float *x, int64_t ldx, int64_t t0, int64_
 
 /* 1 when inf__cpu_q8_gg_matmul takes w at n tokens. */
 int inf__cpu_q8_gg_takes(const inf__weight *w, int64_t n) {
+    if (w->fmt == INF__W_Q4_0_R16) return 1; /* only these kernels read it */
     if (n < 1 || n > GG_MAX_TOKENS || w->cols % 32 || w->cols > GG_MAX_COLS) return 0;
     return w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q8_0 || (w->fmt == INF__W_Q4_K && w->cols % 256 == 0);
 }
@@ -216,9 +217,107 @@ TGT AI void gg_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const fl
         }
 }
 
+/* ---- Q4_0 rows interleaved 16 at a time (INF__W_Q4_0_R16) ------------------
+ *
+ * Row-major, each block costs its row ~13 operations for 32 products (the
+ * nibbles unpacked, maddubs, madd, a conversion, the f16 scale, two FMAs)
+ * and the kernel stays below memory speed on 2 cores (1 thread reached
+ * half of 2 threads' rate).  Interleaved (model.h, kernels_r16.c), a
+ * 32-byte load holds 4 columns of 8 rows (dword i: row i) and the token's
+ * 4 int8 are broadcast to every lane, so one maddubs advances 8 rows by 4
+ * columns; the 8 int16 pair sums of a block stay below 2^15 (16 products
+ * of at most 15 x 127), so they are added as int16 and widened once per
+ * block; the 8 rows' scales are one vector and the sums come out in y's
+ * order.  Per 8 rows and block: 4 loads, 12 operations to unpack, then
+ * per token 8 maddubs, 7 adds, a madd, a conversion and 2 FMAs.  The
+ * AVX-512 kernel's 16 rows are two halves of 8 here; tokens go 2 at a
+ * time, the unpacked values kept in registers for both. */
+
+TGT AI __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* Half h (rows 8h .. 8h+7) of group g times tokens [t0, t0+T): lanes of
+ * rows outside [r0, r1) are not stored. */
+TGT AI void r16_half(int T, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g, int h,
+                     int64_t t0, int64_t r0, int64_t r1, const char *next, int64_t step) {
+    const int64_t nb = w->cols / 32;
+    const uint8_t *grp = (const uint8_t *)w->data + g * inf__q4r16_group_bytes(w);
+    const uint8_t *vals = grp + nb * 32 + 32 * h;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[2];
+#pragma GCC unroll 2
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if (next) inf__pf_share(next, step, b);
+        __m256i lo[4], hi[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(vals + 256 * b + 64 * k));
+            lo[k] = _mm256_and_si256(v, m4);
+            hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * b + 16 * h)));
+#pragma GCC unroll 2
+        for (int t = 0; t < T; t++) {
+            const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
+            __m256i s16 = _mm256_maddubs_epi16(lo[0], bcast4(xb));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], bcast4(xb + 16)));
+#pragma GCC unroll 3
+            for (int k = 1; k < 4; k++) {
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[k], bcast4(xb + 4 * k)));
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[k], bcast4(xb + 16 + 4 * k)));
+            }
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones16()));
+            const int64_t i = (t0 + t) * nb + b;
+            acc[t] = _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i),
+                                                         _mm256_set1_ps(-8.0f * xq->s[i])),
+                                     acc[t]);
+        }
+    }
+    const int64_t row0 = 16 * g + 8 * h;
+#pragma GCC unroll 2
+    for (int t = 0; t < T; t++) {
+        float *yt = y + (t0 + t) * ldy;
+        if (row0 >= r0 && row0 + 8 <= r1) {
+            _mm256_storeu_ps(yt + row0, acc[t]);
+        } else {
+            float l[8];
+            _mm256_storeu_ps(l, acc[t]);
+            for (int i = 0; i < 8; i++)
+                if (row0 + i >= r0 && row0 + i < r1) yt[row0 + i] = l[i];
+        }
+    }
+}
+
+static void r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
+                       int64_t r1) {
+    const int64_t gb = inf__q4r16_group_bytes(w), ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, w->cols / 32);
+    for (int64_t g = r0 / 16; 16 * g < r1; g++) {
+        const char *next = (const char *)w->data + g * gb + ahead;
+        for (int h = 0; h < 2; h++) {
+            if (16 * g + 8 * h + 8 <= r0 || 16 * g + 8 * h >= r1) continue;
+            /* the group ahead, paced over the first half's first pass */
+            int64_t t = 0;
+            for (; t + 2 <= xq->n; t += 2) r16_half(2, w, xq, y, ldy, g, h, t, r0, r1, h == 0 && t == 0 ? next : NULL, step);
+            if (t < xq->n) r16_half(1, w, xq, y, ldy, g, h, t, r0, r1, h == 0 && t == 0 ? next : NULL, step);
+        }
+    }
+}
+
+int64_t inf__cpu_q8_gg_pack_bytes(const inf__weight *w) {
+    return w->fmt == INF__W_Q4_0 ? inf__cpu_r16_pack_bytes(w) : 0;
+}
+
 /* As matmul_q8 (kernels.h) for inf__cpu_q8_gg_takes's matrices. */
 TGT void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
                                int64_t r1) {
+    if (w->fmt == INF__W_Q4_0_R16) {
+        r16_matmul(w, xq, y, ldy, r0, r1);
+        return;
+    }
     if (w->fmt == INF__W_Q4_K) {
         gg_rows(2, w, xq, NULL, y, ldy, r0, r1);
         return;

@@ -26,10 +26,13 @@ extern void (*const inf__cpu_avx512_act_mul)(inf__act act, float *g, const float
 const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact);     /* kernels_q8.c */
 /* precision fast's integer products for ggml Q4_0, Q8_0 and Q4_K on AVX2
  * (kernels_q8_gg.c; the avx2-fast set's q8 hooks, kernels.h): _takes
- * (1-16 tokens), _quantize (inf__cpu_q8_quantize's results, vectorised),
+ * (1-16 tokens; INF__W_Q4_0_R16 at any count), _quantize (inf__cpu_q8_quantize's results, vectorised),
  * _matmul. */
 int inf__cpu_q8_gg_takes(const inf__weight *w, int64_t n);
 void inf__cpu_q8_gg_quantize(const float *x, int64_t ldx, int64_t t0, int64_t t1, inf__cpu_xq *xq);
+/* the bytes of w's 16-row interleaved form where these kernels read it
+ * (Q4_0: INF__W_Q4_0_R16, made by inf__cpu_r16_pack), else 0 */
+int64_t inf__cpu_q8_gg_pack_bytes(const inf__weight *w);
 void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
                            int64_t r1);
 const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512);  /* kernels_bf16.c */
