@@ -35,7 +35,8 @@ typedef struct mm_chunk_rows {
 
 typedef struct mm_task {
     const inf__cpu_kernels *kern;
-    const inf__cpu_xq *xq; /* non-NULL: x rounded (precision fast), matmul_q8 */
+    const inf__cpu_xq *xq; /* non-NULL: x rounded (precision fast), matmul_q8 for the weights in q8 */
+    int q8;                /* bit j: q8_takes took weight j */
     const uint32_t *xb;    /* non-NULL: x as bf16 pairs (precision fast), matmul_xb */
     int64_t xb_cap;
     const float *x;
@@ -52,7 +53,7 @@ static void mm_chunk(void *arg, int64_t chunk, int ith) {
     const mm_task *t = arg;
     (void)ith;
     const mm_chunk_rows *c = &t->ch[chunk];
-    if (t->xq) t->kern->matmul_q8(t->w[c->j], t->xq, t->y[c->j], t->ldy[c->j], c->r0, c->r1);
+    if (t->xq && (t->q8 >> c->j & 1)) t->kern->matmul_q8(t->w[c->j], t->xq, t->y[c->j], t->ldy[c->j], c->r0, c->r1);
     else if (t->xb) t->kern->matmul_xb(t->w[c->j], t->xb, t->xb_cap, t->n, t->y[c->j], t->ldy[c->j], c->r0, c->r1);
     else t->kern->matmul_rows(t->w[c->j], t->x, t->ldx, t->n, t->y[c->j], t->ldy[c->j], c->r0, c->r1);
 }
@@ -124,12 +125,15 @@ static void round_input(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n,
 static void matmul(inf__cpu_ctx *c, const float *x, int64_t ldx, int64_t n, int64_t ldy,
                    int nj, const inf__weight *w0, float *y0, const inf__weight *w1,
                    float *y1, const inf__weight *w2, float *y2) {
-    mm_task t = {c->kern, NULL, NULL, 0, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {{0, 0, 0}}};
-    /* Precision fast: when the kernels take every weight of this call in
-     * integer form (or, BF16, as bf16 pairs), x is rounded once here for
-     * all row chunks. */
-    int q8 = c->kern->q8_takes != NULL;
-    for (int j = 0; q8 && j < nj; j++) q8 = c->kern->q8_takes(t.w[j], n);
+    mm_task t = {c->kern, NULL, 0, NULL, 0, x, ldx, n, nj, {w0, w1, w2}, {y0, y1, y2}, {0, 0, 0}, 0, {{0, 0, 0}}};
+    /* Precision fast: when the kernels take a weight of this call in
+     * integer form, x is rounded once here for all row chunks, and the
+     * weights they do not take read x as it is (a Q4_K_M file's v or down
+     * projection in Q6_K beside Q4_K ones: a repacked layout has no other
+     * reader); when they take every weight as bf16 pairs (BF16), x is
+     * converted once. */
+    for (int j = 0; c->kern->q8_takes && j < nj; j++) t.q8 |= c->kern->q8_takes(t.w[j], n) << j;
+    const int q8 = t.q8 != 0;
     int xb = !q8 && c->xb != NULL;
     for (int j = 0; xb && j < nj; j++) xb = c->kern->xb_takes(t.w[j], n);
     if (q8) {

@@ -237,7 +237,7 @@ const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact) {
     q8_set = *exact;
     q8_set.name = strncmp(exact->name, "avx512", 6) == 0 ? "avx512-fast" : "avx2-fast";
     q8_set.matmul_rows = q8_matmul_rows;
-    /* ggml Q4_0, Q8_0, Q4_K at 1-16 tokens: int8 products (kernels_q8_gg.c) */
+    /* ggml Q4_0 and Q4_K: int8 products (kernels_q8_gg.c) */
     q8_set.q8_takes = inf__cpu_q8_gg_takes;
     q8_set.q8_quantize = inf__cpu_q8_gg_quantize;
     q8_set.matmul_q8 = inf__cpu_q8_gg_matmul;

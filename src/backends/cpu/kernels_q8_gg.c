@@ -13,22 +13,26 @@
  *
  * Per format, with P the block's integer sum and dx, s the block's x scale
  * and exact f32 sum (kernels_int8.h: w = d u + c):
- *   Q4_0: u = the nibble (0..15), c = -8 d:
- *         d (dx P + k), k = -8 s
- *   Q8_0: the stored signed q (u = q + 128 would overflow maddubs' int16
- *         pairs: 2 x 255 x 127), P = sum q xq through |q| . sign(xq, q):
- *         d (dx P + k), k = 128 (dx sum(xq) - s)
+ *   Q4_0: u = the nibble (0..15), c = -8 d:  d (dx P - 8 s)
  *   Q4_K: sub-block j of a super-block, d_j = d sc_j, c_j = -dmin m_j:
- *         d_j dx P + c_j s  (the c s terms 8 sub-blocks at a time)
- * k is the token's, per block, the same for every row: computed once per
- * call and added into lane 0 of the block's lanes.  Every term is the
- * portable integer matmul's (inf__cpu_q8_matmul_ref) in another order of
- * summation.  Each row's operations are the same whichever group of rows
- * it is computed in, so the result does not depend on the row split.
+ *         d_j dx P + c_j s  (the c s terms apart)
+ * Every term is the portable integer matmul's (inf__cpu_q8_matmul_ref) in
+ * another order of summation.  Each row's operations are the same whichever
+ * group of rows it is computed in, so the result does not depend on the
+ * row split.
  *
- * Rows go 4 at a time (one x block loaded for 4 rows, 4 accumulator
- * chains); several tokens are passes over the same 4 rows, whose blocks
- * the first pass left in L1.  Private to the cpu backend.
+ * Q8_0 stays on the exact kernels: it decodes at the memory's speed there
+ * already (Zen 3, Qwen3-0.6B Q8_0, 2 threads: 35-38 tok/s, ~24 GB/s of
+ * ~26), and its integer form cost time (u = q + 128 overflows maddubs'
+ * int16 pairs, 2 x 255 x 127, so each 32 products need |q| . sign(xq, q)
+ * and a widening: 29-35 tok/s, rows as stored or interleaved).
+ *
+ * The matrices are repacked 16 rows at a time at load (r16_rows below);
+ * the row kernels (gg_rows) read them as stored where the packed copy
+ * could not be made.  Those go 4 rows at a time (one x block loaded for 4
+ * rows, 4 accumulator chains); several tokens are passes over the same 4
+ * rows, whose blocks the first pass left in L1.  Private to the cpu
+ * backend.
  */
 #include "backends/cpu/kernels_x86.h"
 
@@ -47,12 +51,12 @@
 #endif
 #define INF__Q8_F16(h) _cvtsh_ss(h)
 #include "backends/cpu/kernels_int8.h"
+#include "backends/cpu/r16_layout.h"
 
 #define TGT
 #define AI static inline __attribute__((always_inline))
 
-#define GG_MAX_TOKENS 16 /* more tokens (prefill) take the exact panel GEMM */
-#define GG_MAX_COLS 16384
+#define GG_MAX_TOKENS 16 /* as stored, more tokens (prefill) take the exact panel GEMM */
 #define GG_R 4 /* rows per group */
 
 /* Rounds x rows [t0, t1) into xq as inf__cpu_q8_quantize does, bit for bit
@@ -96,11 +100,14 @@ TGT void inf__cpu_q8_gg_quantize(const float *x, int64_t ldx, int64_t t0, int64_
     }
 }
 
+/* The 16-row interleaved layouts these kernels read (r16_rows). */
+static int is_r16(inf__wfmt f) { return f == INF__W_Q4_0_R16 || f == INF__W_Q4_K_R16; }
+
 /* 1 when inf__cpu_q8_gg_matmul takes w at n tokens. */
 int inf__cpu_q8_gg_takes(const inf__weight *w, int64_t n) {
-    if (w->fmt == INF__W_Q4_0_R16) return 1; /* only these kernels read it */
-    if (n < 1 || n > GG_MAX_TOKENS || w->cols % 32 || w->cols > GG_MAX_COLS) return 0;
-    return w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q8_0 || (w->fmt == INF__W_Q4_K && w->cols % 256 == 0);
+    if (is_r16(w->fmt)) return 1; /* only these kernels read them */
+    if (n < 1 || n > GG_MAX_TOKENS || w->cols % 32) return 0;
+    return w->fmt == INF__W_Q4_0 || (w->fmt == INF__W_Q4_K && w->cols % 256 == 0);
 }
 
 TGT AI __m256i ones16(void) { return _mm256_set1_epi16(1); }
@@ -108,11 +115,6 @@ TGT AI __m256i ones16(void) { return _mm256_set1_epi16(1); }
 /* 32 products u8 u times s8 xv as f32 lanes (int32 sums of 4). */
 TGT AI __m256 dot_u8(__m256i u, __m256i xv) {
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones16()));
-}
-
-/* The same for signed s8 v: |v| . sign(xv, v). */
-TGT AI __m256 dot_s8(__m256i v, __m256i xv) {
-    return dot_u8(_mm256_abs_epi8(v), _mm256_sign_epi8(xv, v));
 }
 
 /* Q4_0 block's 16 bytes as 32 nibbles in column order: low nibbles are
@@ -126,30 +128,26 @@ TGT AI __m256 f16_bcast(const uint8_t *p) {
     return _mm256_cvtph_ps(_mm_set1_epi16((short)inf__cpu_ggml_u16(p)));
 }
 
-/* k of block b into lane 0, zero elsewhere. */
-TGT AI __m256 lane0(const float *k) { return _mm256_zextps128_ps256(_mm_load_ss(k)); }
-
-/* Q4_0 (K 0) or Q8_0 (K 1) rows [r, r+R) times token t: y[r+i] = sum over
- * blocks of d (dx P + k). */
-TGT AI void rows_q40_q80(int K, int R, const inf__weight *w, const inf__cpu_xq *xq, const float *kt, int64_t t,
-                         float *y, int64_t r, const char *next, int64_t step) {
-    const int64_t nb = w->cols / 32, bb = K == 0 ? 18 : 34;
-    const uint8_t *row = (const uint8_t *)w->data + r * nb * bb;
+/* Q4_0 rows [r, r+R) times token t: y[r+i] = sum over blocks of d (dx P -
+ * 8 s). */
+TGT AI void rows_q40(int R, const inf__weight *w, const inf__cpu_xq *xq, int64_t t, float *y, int64_t r,
+                     const char *next, int64_t step) {
+    const int64_t nb = w->cols / 32;
+    const uint8_t *row = (const uint8_t *)w->data + r * nb * 18;
     const int8_t *xr = xq->q + t * xq->ld;
-    const float *dx = xq->d + t * nb;
+    const float *dx = xq->d + t * nb, *sx = xq->s + t * nb;
     __m256 acc[GG_R];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         if (next) inf__pf_share(next, step, b);
         const __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + 32 * b));
-        const __m256 dxv = _mm256_broadcast_ss(dx + b), kv = lane0(kt + b);
+        /* -8 s into lane 0 only: the lanes are summed at the end */
+        const __m256 dxv = _mm256_broadcast_ss(dx + b), kv = _mm256_zextps128_ps256(_mm_set_ss(-8.0f * sx[b]));
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
-            const uint8_t *blk = row + (i * nb + b) * bb;
-            const __m256 p = K == 0 ? dot_u8(q4_0_u(blk + 2), xv)
-                                    : dot_s8(_mm256_loadu_si256((const __m256i *)(blk + 2)), xv);
-            acc[i] = _mm256_fmadd_ps(f16_bcast(blk), _mm256_fmadd_ps(p, dxv, kv), acc[i]);
+            const uint8_t *blk = row + (i * nb + b) * 18;
+            acc[i] = _mm256_fmadd_ps(f16_bcast(blk), _mm256_fmadd_ps(dot_u8(q4_0_u(blk + 2), xv), dxv, kv), acc[i]);
         }
     }
 #pragma GCC unroll 4
@@ -192,12 +190,12 @@ TGT AI void rows_q4k(int R, const inf__weight *w, const inf__cpu_xq *xq, int64_t
     for (int i = 0; i < R; i++) y[r + i] = inf__hsum8(_mm256_add_ps(acc[i], accm[i]));
 }
 
-/* Rows [r0, r1) of one format (K: 0 Q4_0, 1 Q8_0, 2 Q4_K) times the n
- * tokens of xq; kt: the per-block k of each token (Q4_0, Q8_0). */
-TGT AI void gg_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const float *kt, float *y, int64_t ldy,
-                    int64_t r0, int64_t r1) {
+/* Rows [r0, r1) of Q4_0 (K 0) or Q4_K (K 2) as stored times the n
+ * tokens of xq. */
+TGT AI void gg_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
+                    int64_t r1) {
     const int64_t nb = w->cols / 32;
-    const int64_t rb = K == 2 ? w->cols / 256 * 144 : nb * (K == 0 ? 18 : 34); /* bytes per row */
+    const int64_t rb = K == 2 ? w->cols / 256 * 144 : nb * 18; /* bytes per row */
     const int64_t steps = K == 2 ? w->cols / 256 : nb;
     const int64_t ahead = inf__pf_ahead(GG_R * rb), step = inf__pf_step(GG_R * rb, steps);
     int64_t r = r0;
@@ -207,13 +205,13 @@ TGT AI void gg_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const fl
         for (int64_t t = 0; t < xq->n; t++) {
             const char *pf = t == 0 ? next : NULL;
             if (K == 2) rows_q4k(GG_R, w, xq, t, y + t * ldy, r, pf, step);
-            else rows_q40_q80(K, GG_R, w, xq, kt + t * nb, t, y + t * ldy, r, pf, step);
+            else rows_q40(GG_R, w, xq, t, y + t * ldy, r, pf, step);
         }
     }
     for (; r < r1; r++)
         for (int64_t t = 0; t < xq->n; t++) {
             if (K == 2) rows_q4k(1, w, xq, t, y + t * ldy, r, NULL, 0);
-            else rows_q40_q80(K, 1, w, xq, kt + t * nb, t, y + t * ldy, r, NULL, 0);
+            else rows_q40(1, w, xq, t, y + t * ldy, r, NULL, 0);
         }
 }
 
@@ -239,12 +237,25 @@ TGT AI __m256i bcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-/* Half h (rows 8h .. 8h+7) of group g times tokens [t0, t0+T): lanes of
- * rows outside [r0, r1) are not stored. */
+/* The stores of half h's 8 rows (row0 .. row0+7) of token t: lanes of
+ * rows outside [r0, r1) untouched. */
+TGT AI void store_half(float *yt, int64_t row0, int64_t r0, int64_t r1, __m256 v) {
+    if (row0 >= r0 && row0 + 8 <= r1) {
+        _mm256_storeu_ps(yt + row0, v);
+        return;
+    }
+    float l[8];
+    _mm256_storeu_ps(l, v);
+    for (int i = 0; i < 8; i++)
+        if (row0 + i >= r0 && row0 + i < r1) yt[row0 + i] = l[i];
+}
+
+/* Q4_0_R16: half h (rows 8h .. 8h+7) of group g times tokens [t0, t0+T):
+ * y = sum over blocks of d (dx P - 8 s). */
 TGT AI void r16_half(int T, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g, int h,
                      int64_t t0, int64_t r0, int64_t r1, const char *next, int64_t step) {
     const int64_t nb = w->cols / 32;
-    const uint8_t *grp = (const uint8_t *)w->data + g * inf__q4r16_group_bytes(w);
+    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
     const uint8_t *vals = grp + nb * 32 + 32 * h;
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256 acc[2];
@@ -252,6 +263,7 @@ TGT AI void r16_half(int T, const inf__weight *w, const inf__cpu_xq *xq, float *
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         if (next) inf__pf_share(next, step, b);
+        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * b + 16 * h)));
         __m256i lo[4], hi[4];
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
@@ -259,7 +271,6 @@ TGT AI void r16_half(int T, const inf__weight *w, const inf__cpu_xq *xq, float *
             lo[k] = _mm256_and_si256(v, m4);
             hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         }
-        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * b + 16 * h)));
 #pragma GCC unroll 2
         for (int t = 0; t < T; t++) {
             const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
@@ -272,76 +283,109 @@ TGT AI void r16_half(int T, const inf__weight *w, const inf__cpu_xq *xq, float *
             }
             const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones16()));
             const int64_t i = (t0 + t) * nb + b;
-            acc[t] = _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i),
-                                                         _mm256_set1_ps(-8.0f * xq->s[i])),
+            acc[t] = _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i), _mm256_set1_ps(-8.0f * xq->s[i])),
                                      acc[t]);
         }
     }
-    const int64_t row0 = 16 * g + 8 * h;
 #pragma GCC unroll 2
-    for (int t = 0; t < T; t++) {
-        float *yt = y + (t0 + t) * ldy;
-        if (row0 >= r0 && row0 + 8 <= r1) {
-            _mm256_storeu_ps(yt + row0, acc[t]);
-        } else {
-            float l[8];
-            _mm256_storeu_ps(l, acc[t]);
-            for (int i = 0; i < 8; i++)
-                if (row0 + i >= r0 && row0 + i < r1) yt[row0 + i] = l[i];
-        }
-    }
+    for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, acc[t]);
 }
 
-static void r16_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
-                       int64_t r1) {
-    const int64_t gb = inf__q4r16_group_bytes(w), ahead = inf__pf_ahead(gb), step = inf__pf_step(gb, w->cols / 32);
+/* 8 u8 at p as f32 lanes. */
+TGT AI __m256 u8x8(const uint8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+/* Q4_K_R16: half h of group g times tokens [t0, t0+T).  Sub-blocks 2p and
+ * 2p+1 are the low and high nibbles of pair p's 8 parts; a sub-block's 8
+ * maddubs stay in int16 as Q4_0's.  y = sum d sc dx P - dmin mn s (the
+ * second sum apart, subtracted at the end). */
+TGT AI void r16_half_q4k(int T, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g,
+                         int h, int64_t t0, int64_t r0, int64_t r1, const char *next, int64_t step) {
+    const int64_t nsb = w->cols / 256, nb = w->cols / 32;
+    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[2], accm[2];
+#pragma GCC unroll 2
+    for (int t = 0; t < T; t++) acc[t] = accm[t] = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *blk = grp + sb * KSB;
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16 * h)));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 32 + 16 * h)));
+        for (int p = 0; p < 4; p++) {
+            if (next) inf__pf_share(next, step, 4 * sb + p);
+            __m256i slo[2], shi[2];
+#pragma GCC unroll 2
+            for (int t = 0; t < T; t++) slo[t] = shi[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + KQ + 512 * p + 64 * k + 32 * h));
+                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+#pragma GCC unroll 2
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xs = xq->q + (t0 + t) * xq->ld + 256 * sb + 64 * p;
+                    slo[t] = _mm256_add_epi16(slo[t], _mm256_maddubs_epi16(lo, bcast4(xs + 4 * k)));
+                    shi[t] = _mm256_add_epi16(shi[t], _mm256_maddubs_epi16(hi, bcast4(xs + 32 + 4 * k)));
+                }
+            }
+#pragma GCC unroll 2
+            for (int e = 0; e < 2; e++) {
+                const int j = 2 * p + e;
+                const __m256 dj = _mm256_mul_ps(d, u8x8(blk + KSC + 32 * j + 8 * h));
+                const __m256 mj = _mm256_mul_ps(dmin, u8x8(blk + KSC + 32 * j + 16 + 8 * h));
+#pragma GCC unroll 2
+                for (int t = 0; t < T; t++) {
+                    const int64_t i = (t0 + t) * nb + 8 * sb + j;
+                    const __m256 pj = _mm256_cvtepi32_ps(_mm256_madd_epi16(e ? shi[t] : slo[t], ones16()));
+                    acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(pj, _mm256_broadcast_ss(xq->d + i)), dj, acc[t]);
+                    accm[t] = _mm256_fmadd_ps(mj, _mm256_broadcast_ss(xq->s + i), accm[t]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, _mm256_sub_ps(acc[t], accm[t]));
+}
+
+/* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 2 Q4_K) times xq's tokens, 2
+ * at a time. */
+TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
+                     int64_t r1) {
+    const int64_t gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
+    const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : w->cols / 32);
     for (int64_t g = r0 / 16; 16 * g < r1; g++) {
         const char *next = (const char *)w->data + g * gb + ahead;
         for (int h = 0; h < 2; h++) {
             if (16 * g + 8 * h + 8 <= r0 || 16 * g + 8 * h >= r1) continue;
-            /* the group ahead, paced over the first half's first pass */
-            int64_t t = 0;
-            for (; t + 2 <= xq->n; t += 2) r16_half(2, w, xq, y, ldy, g, h, t, r0, r1, h == 0 && t == 0 ? next : NULL, step);
-            if (t < xq->n) r16_half(1, w, xq, y, ldy, g, h, t, r0, r1, h == 0 && t == 0 ? next : NULL, step);
+            /* the group ahead, paced over the first pass */
+            for (int64_t t = 0; t < xq->n; t += 2) {
+                const char *pf = t == 0 && (h == 0 || 16 * g + 8 <= r0) ? next : NULL; /* the first half run */
+                if (K == 2) {
+                    if (t + 2 <= xq->n) r16_half_q4k(2, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
+                    else r16_half_q4k(1, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
+                } else if (t + 2 <= xq->n) {
+                    r16_half(2, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
+                } else {
+                    r16_half(1, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
+                }
+            }
         }
     }
 }
 
 int64_t inf__cpu_q8_gg_pack_bytes(const inf__weight *w) {
-    return w->fmt == INF__W_Q4_0 ? inf__cpu_r16_pack_bytes(w) : 0;
+    return w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K ? inf__cpu_r16_pack_bytes(w) : 0;
 }
 
 /* As matmul_q8 (kernels.h) for inf__cpu_q8_gg_takes's matrices. */
 TGT void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
                                int64_t r1) {
-    if (w->fmt == INF__W_Q4_0_R16) {
-        r16_matmul(w, xq, y, ldy, r0, r1);
-        return;
+    switch (w->fmt) {
+    case INF__W_Q4_0_R16: r16_rows(0, w, xq, y, ldy, r0, r1); break;
+    case INF__W_Q4_K_R16: r16_rows(2, w, xq, y, ldy, r0, r1); break;
+    case INF__W_Q4_0: gg_rows(0, w, xq, y, ldy, r0, r1); break;
+    default: gg_rows(2, w, xq, y, ldy, r0, r1); break;
     }
-    if (w->fmt == INF__W_Q4_K) {
-        gg_rows(2, w, xq, NULL, y, ldy, r0, r1);
-        return;
-    }
-    /* k per token and block: 16 tokens x 512 blocks at most (32 KiB) */
-    const int64_t nb = w->cols / 32;
-    float kt[GG_MAX_TOKENS * (GG_MAX_COLS / 32)];
-    for (int64_t t = 0; t < xq->n; t++)
-        for (int64_t b = 0; b < nb; b++) {
-            const float s = xq->s[t * nb + b];
-            if (w->fmt == INF__W_Q4_0) {
-                kt[t * nb + b] = -8.0f * s;
-            } else {
-                const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->q + t * xq->ld + 32 * b));
-                /* sum(xq): maddubs with 1s (|sums| <= 32 x 127) */
-                const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), xv), ones16());
-                __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
-                h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-                h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-                kt[t * nb + b] = 128.0f * (xq->d[t * nb + b] * (float)_mm_cvtsi128_si32(h) - s);
-            }
-        }
-    if (w->fmt == INF__W_Q4_0) gg_rows(0, w, xq, kt, y, ldy, r0, r1);
-    else gg_rows(1, w, xq, kt, y, ldy, r0, r1);
 }
 
 #if defined(__clang__)

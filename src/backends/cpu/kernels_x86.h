@@ -24,7 +24,7 @@ const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *avx2);  /*
 /* precision fast's act_mul on AVX-512 (kernels_avx512.c; kernels.h) */
 extern void (*const inf__cpu_avx512_act_mul)(inf__act act, float *g, const float *u, int64_t n);
 const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact);     /* kernels_q8.c */
-/* precision fast's integer products for ggml Q4_0, Q8_0 and Q4_K on AVX2
+/* precision fast's integer products for ggml Q4_0 and Q4_K on AVX2
  * (kernels_q8_gg.c; the avx2-fast set's q8 hooks, kernels.h): _takes
  * (1-16 tokens; INF__W_Q4_0_R16 at any count), _quantize (inf__cpu_q8_quantize's results, vectorised),
  * _matmul. */
