@@ -38,6 +38,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The whole file, kernels_int8.h's inline helpers included, is compiled
@@ -101,7 +102,7 @@ TGT void inf__cpu_q8_gg_quantize(const float *x, int64_t ldx, int64_t t0, int64_
 }
 
 /* The 16-row interleaved layouts these kernels read (r16_rows). */
-static int is_r16(inf__wfmt f) { return f == INF__W_Q4_0_R16 || f == INF__W_Q4_K_R16; }
+static int is_r16(inf__wfmt f) { return f == INF__W_Q4_0_R16 || f == INF__W_Q4_K_R16 || f == INF__W_Q6_K_R16; }
 
 /* 1 when inf__cpu_q8_gg_matmul takes w at n tokens. */
 int inf__cpu_q8_gg_takes(const inf__weight *w, int64_t n) {
@@ -229,7 +230,12 @@ TGT AI void gg_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, float *y
  * order.  Per 8 rows and block: 4 loads, 12 operations to unpack, then
  * per token 8 maddubs, 7 adds, a madd, a conversion and 2 FMAs.  The
  * AVX-512 kernel's 16 rows are two halves of 8 here; tokens go 2 at a
- * time, the unpacked values kept in registers for both. */
+ * time, the unpacked values kept in registers for both (4 at a time made
+ * prefill no faster: Qwen3-0.6B Q4_0 pp512 136 against 153 tok/s, Q6_K
+ * 107 / 106).  Prefill of these files comes through here too (only these
+ * kernels read the layouts): against the exact f32 panels before, Q4_0
+ * ~117 -> ~153 tok/s, Q6_K ~127 -> ~106 (its decode ~26 -> ~32), Q4_K_M
+ * ~136 -> ~126 (Zen 3, 2 threads; llama.cpp 132, 75, 110). */
 
 TGT AI __m256i bcast4(const int8_t *p) {
     int32_t v;
@@ -347,10 +353,65 @@ TGT AI void r16_half_q4k(int T, const inf__weight *w, const inf__cpu_xq *xq, flo
     for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, _mm256_sub_ps(acc[t], accm[t]));
 }
 
-/* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 2 Q4_K) times xq's tokens, 2
- * at a time. */
-TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
-                     int64_t r1) {
+/* Q6_K_R16: half h of group g times tokens [t0, t0+T).  Block b's values
+ * (u8 0..63) are put together from a ql part (low or high nibbles) and a qh
+ * part (a bit pair), as the AVX-512 kernel does (kernels_r16.c: q6_w);
+ * each 16 columns' sum is 4 maddubs, two pairs added in int16 (4 products
+ * of at most 63 x 127) and widened, started from nc, -32 times the
+ * columns' sum(xq), so that it is sum (q - 32) xq exactly.  y = sum dx (d
+ * sc_lo sum_lo + d sc_hi sum_hi). */
+TGT AI void r16_half_q6k(int T, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y,
+                         int64_t ldy, int64_t g, int h, int64_t t0, int64_t r0, int64_t r1, const char *next,
+                         int64_t step) {
+    const int64_t nsb = w->cols / 256, nb = w->cols / 32, nh = w->cols / 16;
+    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    __m256 acc[2];
+#pragma GCC unroll 2
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if (next) inf__pf_share(next, step, b);
+        const int64_t sb = b / 8;
+        const int n = (int)((b % 8) / 4), q = (int)(b % 4);
+        const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n + 32 * h;
+        const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
+        const __m256 dlo = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc))));
+        const __m256 dhi =
+            _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 16)))));
+        __m256i W[8];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(half + 64 * ((q & 1) * 8 + k)));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(half + 1024 + 64 * k));
+            const __m256i lo = _mm256_and_si256(q >= 2 ? _mm256_srli_epi16(a, 4) : a, m4);
+            const __m256i hi = _mm256_and_si256(q ? _mm256_srli_epi16(hb, 2 * q) : hb, m2);
+            W[k] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+        }
+#pragma GCC unroll 2
+        for (int t = 0; t < T; t++) {
+            const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
+            __m256i part[4];
+#pragma GCC unroll 4
+            for (int e = 0; e < 4; e++)
+                part[e] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(W[2 * e], bcast4(xb + 8 * e)),
+                                                             _mm256_maddubs_epi16(W[2 * e + 1], bcast4(xb + 8 * e + 4))),
+                                            ones16());
+            const int32_t *o = nc + (t0 + t) * nh + 2 * b;
+            const __m256i slo = _mm256_add_epi32(_mm256_add_epi32(part[0], part[1]), _mm256_set1_epi32(o[0]));
+            const __m256i shi = _mm256_add_epi32(_mm256_add_epi32(part[2], part[3]), _mm256_set1_epi32(o[1]));
+            const __m256 v = _mm256_fmadd_ps(dhi, _mm256_cvtepi32_ps(shi), _mm256_mul_ps(dlo, _mm256_cvtepi32_ps(slo)));
+            acc[t] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(xq->d + (t0 + t) * nb + b), acc[t]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, acc[t]);
+}
+
+/* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 2 Q4_K, 3 Q6_K: nc, its
+ * offsets) times xq's tokens, 2 at a time. */
+TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
+                     int64_t r0, int64_t r1) {
     const int64_t gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
     const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : w->cols / 32);
     for (int64_t g = r0 / 16; 16 * g < r1; g++) {
@@ -360,7 +421,10 @@ TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, float *
             /* the group ahead, paced over the first pass */
             for (int64_t t = 0; t < xq->n; t += 2) {
                 const char *pf = t == 0 && (h == 0 || 16 * g + 8 <= r0) ? next : NULL; /* the first half run */
-                if (K == 2) {
+                if (K == 3) {
+                    if (t + 2 <= xq->n) r16_half_q6k(2, w, xq, nc, y, ldy, g, h, t, r0, r1, pf, step);
+                    else r16_half_q6k(1, w, xq, nc, y, ldy, g, h, t, r0, r1, pf, step);
+                } else if (K == 2) {
                     if (t + 2 <= xq->n) r16_half_q4k(2, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
                     else r16_half_q4k(1, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
                 } else if (t + 2 <= xq->n) {
@@ -374,15 +438,52 @@ TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, float *
 }
 
 int64_t inf__cpu_q8_gg_pack_bytes(const inf__weight *w) {
-    return w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K ? inf__cpu_r16_pack_bytes(w) : 0;
+    return w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K || w->fmt == INF__W_Q6_K ? inf__cpu_r16_pack_bytes(w) : 0;
+}
+
+/* Q6_K_R16: the tokens' offsets (-32 sum(xq) per 16 columns) on the stack
+ * for up to 16 tokens of 4,096 columns, else on the heap, else (no memory)
+ * as many tokens at a time as the stack holds: at least one, since the
+ * packer takes rows of at most Q6_K_MAX_COLS = 16 STACK columns
+ * (r16_layout.h). */
+static void q6k_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    enum { STACK = Q6_K_MAX_COLS / 16 };
+    const int64_t nh = w->cols / 16, nb = w->cols / 32;
+    int32_t stack[STACK];
+    int64_t per = xq->n; /* tokens per call of r16_rows */
+    int32_t *nc = xq->n * nh <= STACK ? stack : malloc((size_t)(xq->n * nh) * sizeof *nc);
+    if (!nc) {
+        nc = stack;
+        per = STACK / nh;
+    }
+    for (int64_t t0 = 0; t0 < xq->n; t0 += per) {
+        inf__cpu_xq part = *xq;
+        part.n = xq->n - t0 < per ? xq->n - t0 : per;
+        part.q = xq->q + t0 * xq->ld;
+        part.d = xq->d + t0 * nb;
+        part.s = xq->s + t0 * nb;
+        for (int64_t t = 0; t < part.n; t++)
+            for (int64_t c = 0; c < nh; c++) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(part.q + t * part.ld + 16 * c));
+                const __m128i s = _mm_madd_epi16(_mm_maddubs_epi16(_mm_set1_epi8(1), v), _mm_set1_epi16(1));
+                const __m128i s2 = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+                nc[t * nh + c] = -32 * _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1)));
+            }
+        r16_rows(3, w, &part, nc, y + t0 * ldy, ldy, r0, r1);
+    }
+    if (nc != stack) free(nc);
 }
 
 /* As matmul_q8 (kernels.h) for inf__cpu_q8_gg_takes's matrices. */
 TGT void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
                                int64_t r1) {
+    if (w->fmt == INF__W_Q6_K_R16) {
+        q6k_matmul(w, xq, y, ldy, r0, r1);
+        return;
+    }
     switch (w->fmt) {
-    case INF__W_Q4_0_R16: r16_rows(0, w, xq, y, ldy, r0, r1); break;
-    case INF__W_Q4_K_R16: r16_rows(2, w, xq, y, ldy, r0, r1); break;
+    case INF__W_Q4_0_R16: r16_rows(0, w, xq, NULL, y, ldy, r0, r1); break;
+    case INF__W_Q4_K_R16: r16_rows(2, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_Q4_0: gg_rows(0, w, xq, y, ldy, r0, r1); break;
     default: gg_rows(2, w, xq, y, ldy, r0, r1); break;
     }
