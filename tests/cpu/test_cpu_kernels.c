@@ -889,20 +889,23 @@ int main(void) {
     test_bf16_packed(70, 544);  /* a 32-column tail chunk */
     test_bf16_packed(33, 16384);
     test_bf16_packed(20, 100);  /* cols % 32: read as stored */
-    /* the VNNI layer of the fast set repacks MLX (kernels_r16.c) */
+    /* the VNNI layer of the fast set repacks MLX (kernels_r16.c); without
+     * it, the AVX2 layer repacks MLX4 (kernels_q8_gg.c) */
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     const int mlx8_packs = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+    const int mlx4_packs = mlx8_packs || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                                          __builtin_cpu_supports("f16c"));
 #else
-    const int mlx8_packs = 0;
+    const int mlx8_packs = 0, mlx4_packs = 0;
 #endif
     test_mlx_r16(INF__W_MLX8, 37, 1024, 64, INF__DT_BF16, mlx8_packs);
     test_mlx_r16(INF__W_MLX8, 21, 544, 32, INF__DT_F16, mlx8_packs);  /* a 32-column tail chunk */
     test_mlx_r16(INF__W_MLX8, 23, 1536, 512, INF__DT_F32, mlx8_packs);
     test_mlx_r16(INF__W_MLX8, 20, 1152, 96, INF__DT_BF16, 0);          /* group 96: as stored */
-    test_mlx_r16(INF__W_MLX4, 37, 1024, 64, INF__DT_BF16, mlx8_packs);
-    test_mlx_r16(INF__W_MLX4, 21, 544, 32, INF__DT_F16, mlx8_packs);
-    test_mlx_r16(INF__W_MLX4, 48, 2048, 128, INF__DT_F32, mlx8_packs);
+    test_mlx_r16(INF__W_MLX4, 37, 1024, 64, INF__DT_BF16, mlx4_packs);
+    test_mlx_r16(INF__W_MLX4, 21, 544, 32, INF__DT_F16, mlx4_packs);
+    test_mlx_r16(INF__W_MLX4, 48, 2048, 128, INF__DT_F32, mlx4_packs);
     test_mlx_r16(INF__W_MLX4, 20, 1152, 96, INF__DT_F16, 0);
     test_act_mul();
     test_pool();

@@ -102,7 +102,9 @@ TGT void inf__cpu_q8_gg_quantize(const float *x, int64_t ldx, int64_t t0, int64_
 }
 
 /* The 16-row interleaved layouts these kernels read (r16_rows). */
-static int is_r16(inf__wfmt f) { return f == INF__W_Q4_0_R16 || f == INF__W_Q4_K_R16 || f == INF__W_Q6_K_R16; }
+static int is_r16(inf__wfmt f) {
+    return f == INF__W_Q4_0_R16 || f == INF__W_MLX4_R16 || f == INF__W_Q4_K_R16 || f == INF__W_Q6_K_R16;
+}
 
 /* 1 when inf__cpu_q8_gg_matmul takes w at n tokens. */
 int inf__cpu_q8_gg_takes(const inf__weight *w, int64_t n) {
@@ -256,20 +258,31 @@ TGT AI void store_half(float *yt, int64_t row0, int64_t r0, int64_t r1, __m256 v
         if (row0 + i >= r0 && row0 + i < r1) yt[row0 + i] = l[i];
 }
 
-/* Q4_0_R16: half h (rows 8h .. 8h+7) of group g times tokens [t0, t0+T):
- * y = sum over blocks of d (dx P - 8 s). */
-TGT AI void r16_half(int T, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g, int h,
-                     int64_t t0, int64_t r0, int64_t r1, const char *next, int64_t step) {
-    const int64_t nb = w->cols / 32;
+/* Q4_0_R16 (M 0) or MLX4_R16 (M 1): half h (rows 8h .. 8h+7) of group g
+ * times tokens [t0, t0+T): Q4_0 y = sum over blocks of d (dx P - 8 s);
+ * MLX4 (the same nibbles, a scale and a bias per group of columns, stored
+ * as the file has them) y = sum scale dx P + sum bias s, the second sum
+ * apart. */
+TGT AI void r16_half(int M, int T, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g,
+                     int h, int64_t t0, int64_t r0, int64_t r1, const char *next, int64_t step) {
+    const int64_t nb = w->cols / 32, bpg = M ? w->group / 32 : 1;
+    const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2; /* MLX: bytes per scale */
     const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
-    const uint8_t *vals = grp + nb * 32 + 32 * h;
+    const uint8_t *vals = grp + (M ? nb / bpg * 32 * sbs : nb * 32) + 32 * h;
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc[2];
+    __m256 acc[2], accb[2];
 #pragma GCC unroll 2
-    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (int t = 0; t < T; t++) acc[t] = accb[t] = _mm256_setzero_ps();
+    __m256 dv = _mm256_setzero_ps(), cv = dv;
     for (int64_t b = 0; b < nb; b++) {
         if (next) inf__pf_share(next, step, b);
-        const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * b + 16 * h)));
+        if (!M) {
+            dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * b + 16 * h)));
+        } else if (b % bpg == 0) { /* the group's 16 scales, then 16 biases */
+            const uint8_t *sb = grp + b / bpg * 32 * sbs;
+            dv = inf__load_sb8(sb, w->sb_dtype, 8 * h);
+            cv = inf__load_sb8(sb, w->sb_dtype, 16 + 8 * h);
+        }
         __m256i lo[4], hi[4];
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
@@ -289,12 +302,18 @@ TGT AI void r16_half(int T, const inf__weight *w, const inf__cpu_xq *xq, float *
             }
             const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones16()));
             const int64_t i = (t0 + t) * nb + b;
-            acc[t] = _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i), _mm256_set1_ps(-8.0f * xq->s[i])),
-                                     acc[t]);
+            if (M) {
+                acc[t] = _mm256_fmadd_ps(dv, _mm256_mul_ps(p, _mm256_broadcast_ss(xq->d + i)), acc[t]);
+                accb[t] = _mm256_fmadd_ps(cv, _mm256_broadcast_ss(xq->s + i), accb[t]);
+            } else {
+                acc[t] = _mm256_fmadd_ps(
+                    dv, _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i), _mm256_set1_ps(-8.0f * xq->s[i])), acc[t]);
+            }
         }
     }
 #pragma GCC unroll 2
-    for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, acc[t]);
+    for (int t = 0; t < T; t++)
+        store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, M ? _mm256_add_ps(acc[t], accb[t]) : acc[t]);
 }
 
 /* 8 u8 at p as f32 lanes. */
@@ -369,10 +388,13 @@ TGT AI void r16_half_q6k(int T, const inf__weight *w, const inf__cpu_xq *xq, con
     __m256 acc[2];
 #pragma GCC unroll 2
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
+    for (int64_t b4 = 0; b4 < nb; b4 += 4)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) { /* a quarter of a half super-block: its shifts constant */
+        const int64_t b = b4 + q;
         if (next) inf__pf_share(next, step, b);
         const int64_t sb = b / 8;
-        const int n = (int)((b % 8) / 4), q = (int)(b % 4);
+        const int n = (int)((b % 8) / 4);
         const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n + 32 * h;
         const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
@@ -408,8 +430,8 @@ TGT AI void r16_half_q6k(int T, const inf__weight *w, const inf__cpu_xq *xq, con
     for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, acc[t]);
 }
 
-/* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 2 Q4_K, 3 Q6_K: nc, its
- * offsets) times xq's tokens, 2 at a time. */
+/* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
+ * its offsets) times xq's tokens, 2 at a time. */
 TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
     const int64_t gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
@@ -428,9 +450,9 @@ TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
                     if (t + 2 <= xq->n) r16_half_q4k(2, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
                     else r16_half_q4k(1, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
                 } else if (t + 2 <= xq->n) {
-                    r16_half(2, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
+                    r16_half(K, 2, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
                 } else {
-                    r16_half(1, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
+                    r16_half(K, 1, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
                 }
             }
         }
@@ -438,7 +460,8 @@ TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
 }
 
 int64_t inf__cpu_q8_gg_pack_bytes(const inf__weight *w) {
-    return w->fmt == INF__W_Q4_0 || w->fmt == INF__W_Q4_K || w->fmt == INF__W_Q6_K ? inf__cpu_r16_pack_bytes(w) : 0;
+    const inf__wfmt f = w->fmt;
+    return f == INF__W_Q4_0 || f == INF__W_MLX4 || f == INF__W_Q4_K || f == INF__W_Q6_K ? inf__cpu_r16_pack_bytes(w) : 0;
 }
 
 /* Q6_K_R16: the tokens' offsets (-32 sum(xq) per 16 columns) on the stack
@@ -483,6 +506,7 @@ TGT void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, floa
     }
     switch (w->fmt) {
     case INF__W_Q4_0_R16: r16_rows(0, w, xq, NULL, y, ldy, r0, r1); break;
+    case INF__W_MLX4_R16: r16_rows(1, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_Q4_K_R16: r16_rows(2, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_Q4_0: gg_rows(0, w, xq, y, ldy, r0, r1); break;
     default: gg_rows(2, w, xq, y, ldy, r0, r1); break;
