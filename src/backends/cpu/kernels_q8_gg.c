@@ -316,6 +316,73 @@ TGT AI void r16_half(int M, int T, const inf__weight *w, const inf__cpu_xq *xq, 
         store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, M ? _mm256_add_ps(acc[t], accb[t]) : acc[t]);
 }
 
+/* r16_half for many tokens (3 .. GG_MANY): each block unpacked once for
+ * all of them, its 8 parts kept in registers while the tokens pass; the
+ * tokens' f32 sums live on the stack (a load and a store per token and
+ * block: AVX2's 16 registers hold the parts and one token's work).  With
+ * 2 tokens per unpacking, the 16-stream batch and prefill spent most of
+ * their time unpacking the same block again.  The same operations per
+ * output as r16_half, so a token's outputs are the same bits whatever the
+ * pass. */
+#define GG_MANY 16
+TGT AI void r16_half_many(int M, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g,
+                          int h, int64_t t0, int64_t T, int64_t r0, int64_t r1, const char *next, int64_t step) {
+    const int64_t nb = w->cols / 32, bpg = M ? w->group / 32 : 1;
+    const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
+    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
+    const uint8_t *vals = grp + (M ? nb / bpg * 32 * sbs : nb * 32) + 32 * h;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    float acc[GG_MANY][8] __attribute__((aligned(32))), accb[GG_MANY][8] __attribute__((aligned(32)));
+    for (int64_t t = 0; t < T; t++) {
+        _mm256_store_ps(acc[t], _mm256_setzero_ps());
+        _mm256_store_ps(accb[t], _mm256_setzero_ps());
+    }
+    __m256 dv = _mm256_setzero_ps(), cv = dv;
+    for (int64_t b = 0; b < nb; b++) {
+        if (next) inf__pf_share(next, step, b);
+        if (!M) {
+            dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * b + 16 * h)));
+        } else if (b % bpg == 0) {
+            const uint8_t *sb = grp + b / bpg * 32 * sbs;
+            dv = inf__load_sb8(sb, w->sb_dtype, 8 * h);
+            cv = inf__load_sb8(sb, w->sb_dtype, 16 + 8 * h);
+        }
+        __m256i lo[4], hi[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(vals + 256 * b + 64 * k));
+            lo[k] = _mm256_and_si256(v, m4);
+            hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        for (int64_t t = 0; t < T; t++) {
+            const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
+            __m256i s16 = _mm256_maddubs_epi16(lo[0], bcast4(xb));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], bcast4(xb + 16)));
+#pragma GCC unroll 3
+            for (int k = 1; k < 4; k++) {
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[k], bcast4(xb + 4 * k)));
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[k], bcast4(xb + 16 + 4 * k)));
+            }
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones16()));
+            const int64_t i = (t0 + t) * nb + b;
+            if (M) {
+                _mm256_store_ps(acc[t], _mm256_fmadd_ps(dv, _mm256_mul_ps(p, _mm256_broadcast_ss(xq->d + i)),
+                                                        _mm256_load_ps(acc[t])));
+                _mm256_store_ps(accb[t], _mm256_fmadd_ps(cv, _mm256_broadcast_ss(xq->s + i), _mm256_load_ps(accb[t])));
+            } else {
+                _mm256_store_ps(acc[t], _mm256_fmadd_ps(dv,
+                                                        _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i),
+                                                                        _mm256_set1_ps(-8.0f * xq->s[i])),
+                                                        _mm256_load_ps(acc[t])));
+            }
+        }
+    }
+    for (int64_t t = 0; t < T; t++) {
+        const __m256 a = _mm256_load_ps(acc[t]);
+        store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, M ? _mm256_add_ps(a, _mm256_load_ps(accb[t])) : a);
+    }
+}
+
 /* 8 u8 at p as f32 lanes. */
 TGT AI __m256 u8x8(const uint8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
@@ -441,6 +508,14 @@ TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
         for (int h = 0; h < 2; h++) {
             if (16 * g + 8 * h + 8 <= r0 || 16 * g + 8 * h >= r1) continue;
             /* the group ahead, paced over the first pass */
+            if (K <= 1 && xq->n > 2) { /* Q4_0, MLX4: many tokens per unpacking */
+                for (int64_t t = 0; t < xq->n; t += GG_MANY) {
+                    const char *pf = t == 0 && (h == 0 || 16 * g + 8 <= r0) ? next : NULL;
+                    r16_half_many(K, w, xq, y, ldy, g, h, t, xq->n - t < GG_MANY ? xq->n - t : GG_MANY, r0, r1, pf,
+                                  step);
+                }
+                continue;
+            }
             for (int64_t t = 0; t < xq->n; t += 2) {
                 const char *pf = t == 0 && (h == 0 || 16 * g + 8 <= r0) ? next : NULL; /* the first half run */
                 if (K == 3) {
