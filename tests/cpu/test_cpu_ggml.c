@@ -21,6 +21,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_int8.h"
+#include "backends/cpu/kernels_x86.h"
 #include "backends/cpu/ops.h"
 #include "testutil.h"
 
@@ -657,8 +658,8 @@ static void test_int8(void) {
  * not take: of the matrix's values times the rounded x, in double),
  * whatever the row split (5 and rows - 7: inside groups), and up to 16
  * tokens each token's outputs bit for bit those of the token alone. */
-static void test_r16(int fi_index, int64_t rows, int64_t cols) {
-    const inf__cpu_kernels *fast = inf__cpu_kernels_fast(), *ref = &inf__cpu_kernels_ref_fast;
+static void test_r16_set(const inf__cpu_kernels *fast, int fi_index, int64_t rows, int64_t cols) {
+    const inf__cpu_kernels *ref = &inf__cpu_kernels_ref_fast;
     const fmt_info *fi = &FMTS[fi_index];
     gmat g = make_gmat(fi, rows, cols);
     const int64_t bytes = fast->pack_bytes ? fast->pack_bytes(&g.w) : 0;
@@ -756,6 +757,34 @@ static void test_r16(int fi_index, int64_t rows, int64_t cols) {
     xq_free(&qk);
     free(x); free(yr); free(yk); free(ys); free(buf);
     gmat_free(&g);
+}
+
+/* The AVX2 int8 kernels (kernels_q8_gg.c) as a set of their own: the fast
+ * set hands them out only where the processor has no AVX-512 VNNI, so on
+ * a VNNI machine they are tested here directly (on an AVX2-only one,
+ * twice). */
+#if defined(__x86_64__) && defined(__GNUC__)
+static inf__cpu_kernels avx2_int8;
+static const inf__cpu_kernels *avx2_int8_set(void) {
+    if (!inf__cpu_kernels_avx2()) return NULL; /* AVX2, FMA, F16C and the OS's YMM state */
+    avx2_int8 = *inf__cpu_kernels_fast();
+    avx2_int8.name = "avx2 int8 (kernels_q8_gg.c)";
+    avx2_int8.q8_takes = inf__cpu_q8_gg_takes;
+    avx2_int8.q8_quantize = inf__cpu_q8_gg_quantize;
+    avx2_int8.matmul_q8 = inf__cpu_q8_gg_matmul;
+    avx2_int8.pack_bytes = inf__cpu_q8_gg_pack_bytes;
+    avx2_int8.pack = inf__cpu_r16_pack;
+    avx2_int8.pack_rows = 16;
+    return &avx2_int8;
+}
+#else
+static const inf__cpu_kernels *avx2_int8_set(void) { return NULL; }
+#endif
+
+static void test_r16(int fi_index, int64_t rows, int64_t cols) {
+    test_r16_set(inf__cpu_kernels_fast(), fi_index, rows, cols);
+    const inf__cpu_kernels *a = avx2_int8_set();
+    if (a) test_r16_set(a, fi_index, rows, cols);
 }
 
 int main(void) {

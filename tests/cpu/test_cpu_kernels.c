@@ -894,8 +894,7 @@ int main(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     const int mlx8_packs = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
-    const int mlx4_packs = mlx8_packs || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                                          __builtin_cpu_supports("f16c"));
+    const int mlx4_packs = mlx8_packs || inf__cpu_kernels_avx2() != NULL;
 #else
     const int mlx8_packs = 0, mlx4_packs = 0;
 #endif
