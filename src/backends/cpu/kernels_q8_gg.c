@@ -258,58 +258,86 @@ TGT AI void store_half(float *yt, int64_t row0, int64_t r0, int64_t r1, __m256 v
         if (row0 + i >= r0 && row0 + i < r1) yt[row0 + i] = l[i];
 }
 
-/* Q4_0_R16 (M 0) or MLX4_R16 (M 1): half h (rows 8h .. 8h+7) of group g
- * times tokens [t0, t0+T): Q4_0 y = sum over blocks of d (dx P - 8 s);
- * MLX4 (the same nibbles, a scale and a bias per group of columns, stored
- * as the file has them) y = sum scale dx P + sum bias s, the second sum
- * apart. */
+/* The pieces of the Q4_0_R16 (M 0) and MLX4_R16 (M 1) kernels below, half
+ * h (rows 8h .. 8h+7) of a group at grp.  Q4_0: y = sum over blocks of d
+ * (dx P - 8 s); MLX4 (the same nibbles, a scale and a bias per group of
+ * columns, stored as the file has them): y = sum scale dx P + sum bias s,
+ * the second sum apart (accb). */
+typedef struct q4r {
+    int M;
+    int64_t nb, bpg, sbs; /* blocks; MLX: blocks per group, bytes per scale */
+    const uint8_t *grp, *vals;
+    inf__dtype dt;
+    int h;
+} q4r;
+
+TGT AI q4r q4r_of(int M, const inf__weight *w, int64_t g, int h) {
+    q4r q = {M, w->cols / 32, M ? w->group / 32 : 1, w->sb_dtype == INF__DT_F32 ? 4 : 2, NULL, NULL, w->sb_dtype, h};
+    q.grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
+    q.vals = q.grp + (M ? q.nb / q.bpg * 32 * q.sbs : q.nb * 32) + 32 * h;
+    return q;
+}
+
+/* Block b's 8 rows' scale (dv) and, MLX at a group's first block, bias. */
+TGT AI void q4r_scales(const q4r *q, int64_t b, __m256 *dv, __m256 *cv) {
+    if (!q->M) {
+        *dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(q->grp + 32 * b + 16 * q->h)));
+    } else if (b % q->bpg == 0) { /* the group's 16 scales, then 16 biases */
+        const uint8_t *sb = q->grp + b / q->bpg * 32 * q->sbs;
+        *dv = inf__load_sb8(sb, q->dt, 8 * q->h);
+        *cv = inf__load_sb8(sb, q->dt, 16 + 8 * q->h);
+    }
+}
+
+/* Block b's 4 parts: low nibbles (columns 4k ..) and high (16 + 4k ..). */
+TGT AI void q4r_unpack(const q4r *q, int64_t b, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(q->vals + 256 * b + 64 * k));
+        lo[k] = _mm256_and_si256(v, m4);
+        hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+}
+
+/* Token t's block b (i = t nb + b) added to its sums. */
+TGT AI void q4r_token(const q4r *q, const __m256i lo[4], const __m256i hi[4], const inf__cpu_xq *xq, int64_t t,
+                      int64_t b, __m256 dv, __m256 cv, __m256 *acc, __m256 *accb) {
+    const int8_t *xb = xq->q + t * xq->ld + 32 * b;
+    __m256i s16 = _mm256_maddubs_epi16(lo[0], bcast4(xb));
+    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], bcast4(xb + 16)));
+#pragma GCC unroll 3
+    for (int k = 1; k < 4; k++) {
+        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[k], bcast4(xb + 4 * k)));
+        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[k], bcast4(xb + 16 + 4 * k)));
+    }
+    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones16()));
+    const int64_t i = t * q->nb + b;
+    if (q->M) {
+        *acc = _mm256_fmadd_ps(dv, _mm256_mul_ps(p, _mm256_broadcast_ss(xq->d + i)), *acc);
+        *accb = _mm256_fmadd_ps(cv, _mm256_broadcast_ss(xq->s + i), *accb);
+    } else {
+        *acc = _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i), _mm256_set1_ps(-8.0f * xq->s[i])),
+                               *acc);
+    }
+}
+
+/* Half h of group g times tokens [t0, t0+T), T 1 or 2: the sums in
+ * registers. */
 TGT AI void r16_half(int M, int T, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g,
                      int h, int64_t t0, int64_t r0, int64_t r1, const char *next, int64_t step) {
-    const int64_t nb = w->cols / 32, bpg = M ? w->group / 32 : 1;
-    const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2; /* MLX: bytes per scale */
-    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
-    const uint8_t *vals = grp + (M ? nb / bpg * 32 * sbs : nb * 32) + 32 * h;
-    const __m256i m4 = _mm256_set1_epi8(15);
+    const q4r q = q4r_of(M, w, g, h);
     __m256 acc[2], accb[2];
 #pragma GCC unroll 2
     for (int t = 0; t < T; t++) acc[t] = accb[t] = _mm256_setzero_ps();
     __m256 dv = _mm256_setzero_ps(), cv = dv;
-    for (int64_t b = 0; b < nb; b++) {
+    for (int64_t b = 0; b < q.nb; b++) {
         if (next) inf__pf_share(next, step, b);
-        if (!M) {
-            dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * b + 16 * h)));
-        } else if (b % bpg == 0) { /* the group's 16 scales, then 16 biases */
-            const uint8_t *sb = grp + b / bpg * 32 * sbs;
-            dv = inf__load_sb8(sb, w->sb_dtype, 8 * h);
-            cv = inf__load_sb8(sb, w->sb_dtype, 16 + 8 * h);
-        }
+        q4r_scales(&q, b, &dv, &cv);
         __m256i lo[4], hi[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(vals + 256 * b + 64 * k));
-            lo[k] = _mm256_and_si256(v, m4);
-            hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
+        q4r_unpack(&q, b, lo, hi);
 #pragma GCC unroll 2
-        for (int t = 0; t < T; t++) {
-            const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
-            __m256i s16 = _mm256_maddubs_epi16(lo[0], bcast4(xb));
-            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], bcast4(xb + 16)));
-#pragma GCC unroll 3
-            for (int k = 1; k < 4; k++) {
-                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[k], bcast4(xb + 4 * k)));
-                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[k], bcast4(xb + 16 + 4 * k)));
-            }
-            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones16()));
-            const int64_t i = (t0 + t) * nb + b;
-            if (M) {
-                acc[t] = _mm256_fmadd_ps(dv, _mm256_mul_ps(p, _mm256_broadcast_ss(xq->d + i)), acc[t]);
-                accb[t] = _mm256_fmadd_ps(cv, _mm256_broadcast_ss(xq->s + i), accb[t]);
-            } else {
-                acc[t] = _mm256_fmadd_ps(
-                    dv, _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i), _mm256_set1_ps(-8.0f * xq->s[i])), acc[t]);
-            }
-        }
+        for (int t = 0; t < T; t++) q4r_token(&q, lo, hi, xq, t0 + t, b, dv, cv, &acc[t], &accb[t]);
     }
 #pragma GCC unroll 2
     for (int t = 0; t < T; t++)
@@ -322,59 +350,26 @@ TGT AI void r16_half(int M, int T, const inf__weight *w, const inf__cpu_xq *xq, 
  * block: AVX2's 16 registers hold the parts and one token's work).  With
  * 2 tokens per unpacking, the 16-stream batch and prefill spent most of
  * their time unpacking the same block again.  The same operations per
- * output as r16_half, so a token's outputs are the same bits whatever the
- * pass. */
+ * output as r16_half (q4r_token), so a token's outputs are the same bits
+ * whatever the pass. */
 #define GG_MANY 16
 TGT AI void r16_half_many(int M, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g,
                           int h, int64_t t0, int64_t T, int64_t r0, int64_t r1, const char *next, int64_t step) {
-    const int64_t nb = w->cols / 32, bpg = M ? w->group / 32 : 1;
-    const int64_t sbs = w->sb_dtype == INF__DT_F32 ? 4 : 2;
-    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
-    const uint8_t *vals = grp + (M ? nb / bpg * 32 * sbs : nb * 32) + 32 * h;
-    const __m256i m4 = _mm256_set1_epi8(15);
+    const q4r q = q4r_of(M, w, g, h);
     float acc[GG_MANY][8] __attribute__((aligned(32))), accb[GG_MANY][8] __attribute__((aligned(32)));
-    for (int64_t t = 0; t < T; t++) {
-        _mm256_store_ps(acc[t], _mm256_setzero_ps());
-        _mm256_store_ps(accb[t], _mm256_setzero_ps());
-    }
+    for (int64_t t = 0; t < T; t++) _mm256_store_ps(acc[t], _mm256_setzero_ps());
+    for (int64_t t = 0; M && t < T; t++) _mm256_store_ps(accb[t], _mm256_setzero_ps());
     __m256 dv = _mm256_setzero_ps(), cv = dv;
-    for (int64_t b = 0; b < nb; b++) {
+    for (int64_t b = 0; b < q.nb; b++) {
         if (next) inf__pf_share(next, step, b);
-        if (!M) {
-            dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * b + 16 * h)));
-        } else if (b % bpg == 0) {
-            const uint8_t *sb = grp + b / bpg * 32 * sbs;
-            dv = inf__load_sb8(sb, w->sb_dtype, 8 * h);
-            cv = inf__load_sb8(sb, w->sb_dtype, 16 + 8 * h);
-        }
+        q4r_scales(&q, b, &dv, &cv);
         __m256i lo[4], hi[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(vals + 256 * b + 64 * k));
-            lo[k] = _mm256_and_si256(v, m4);
-            hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
+        q4r_unpack(&q, b, lo, hi);
         for (int64_t t = 0; t < T; t++) {
-            const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
-            __m256i s16 = _mm256_maddubs_epi16(lo[0], bcast4(xb));
-            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], bcast4(xb + 16)));
-#pragma GCC unroll 3
-            for (int k = 1; k < 4; k++) {
-                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[k], bcast4(xb + 4 * k)));
-                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[k], bcast4(xb + 16 + 4 * k)));
-            }
-            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones16()));
-            const int64_t i = (t0 + t) * nb + b;
-            if (M) {
-                _mm256_store_ps(acc[t], _mm256_fmadd_ps(dv, _mm256_mul_ps(p, _mm256_broadcast_ss(xq->d + i)),
-                                                        _mm256_load_ps(acc[t])));
-                _mm256_store_ps(accb[t], _mm256_fmadd_ps(cv, _mm256_broadcast_ss(xq->s + i), _mm256_load_ps(accb[t])));
-            } else {
-                _mm256_store_ps(acc[t], _mm256_fmadd_ps(dv,
-                                                        _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i),
-                                                                        _mm256_set1_ps(-8.0f * xq->s[i])),
-                                                        _mm256_load_ps(acc[t])));
-            }
+            __m256 a = _mm256_load_ps(acc[t]), ab = M ? _mm256_load_ps(accb[t]) : _mm256_setzero_ps();
+            q4r_token(&q, lo, hi, xq, t0 + t, b, dv, cv, &a, &ab);
+            _mm256_store_ps(acc[t], a);
+            if (M) _mm256_store_ps(accb[t], ab);
         }
     }
     for (int64_t t = 0; t < T; t++) {
