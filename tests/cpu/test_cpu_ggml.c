@@ -652,7 +652,7 @@ static void test_int8(void) {
  * byte of the layout written (two packs over different fillings agree,
  * the second in two calls), the last group's missing rows zero, every row
  * read back bit for bit (dequant_row, dequant_range), q8_takes takes every
- * token count, and matmul_q8 on the repacked matrix at 1-64 tokens (the
+ * token count, and matmul_q8 on the repacked matrix at 1-67 tokens (the
  * 16-row kernel and the panel GEMM) within 1e-5 of sum |w x| of the
  * portable integer matmul on the stored one (Q6_K, Q3_K, Q2_K, which it does
  * not take: of the matrix's values times the rounded x, in double),
@@ -702,8 +702,8 @@ static void test_r16_set(const inf__cpu_kernels *fast, int fi_index, int64_t row
     CHECK_MSG(same, "%s repacked: dequant_row differs from the stored rows", fi->name);
     CHECK_MSG(pad_zero, "%s repacked: the missing rows are not zero", fi->name);
     free(a); free(b);
-    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 13, 16, 17, 64};
-    const int64_t nmax = 64;
+    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 13, 16, 17, 64, 67}; /* 67: past a 64-token tile */
+    const int64_t nmax = 67;
     float *x = malloc((size_t)(nmax * cols) * sizeof(float));
     for (int64_t j = 0; j < nmax * cols; j++) x[j] = (float)(urand() * 2 - 1) * (j % 7 == 0 ? 4 : 1);
     float *yr = malloc((size_t)(nmax * rows) * 4), *yk = malloc((size_t)(nmax * rows) * 4);
@@ -746,7 +746,7 @@ static void test_r16_set(const inf__cpu_kernels *fast, int fi_index, int64_t row
             alone_same &= memcmp(ys, yk + t * rows, (size_t)rows * 4) == 0;
         }
     }
-    printf("  %s %s repacked %lldx%lld: 1-64 tokens within %.2e of the %s\n", fast->name, fi->name,
+    printf("  %s %s repacked %lldx%lld: 1-67 tokens within %.2e of the %s\n", fast->name, fi->name,
            (long long)rows, (long long)cols, worst,
            ref->q8_takes(&g.w, 1) ? "portable integer matmul" : "integer form in double");
     CHECK_MSG(taken, "%s repacked: q8_takes must take every token count", fi->name);

@@ -344,40 +344,6 @@ TGT AI void r16_half(int M, int T, const inf__weight *w, const inf__cpu_xq *xq, 
         store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, M ? _mm256_add_ps(acc[t], accb[t]) : acc[t]);
 }
 
-/* r16_half for many tokens (3 .. GG_MANY): each block unpacked once for
- * all of them, its 8 parts kept in registers while the tokens pass; the
- * tokens' f32 sums live on the stack (a load and a store per token and
- * block: AVX2's 16 registers hold the parts and one token's work).  With
- * 2 tokens per unpacking, the 16-stream batch and prefill spent most of
- * their time unpacking the same block again.  The same operations per
- * output as r16_half (q4r_token), so a token's outputs are the same bits
- * whatever the pass. */
-#define GG_MANY 16
-TGT AI void r16_half_many(int M, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g,
-                          int h, int64_t t0, int64_t T, int64_t r0, int64_t r1, const char *next, int64_t step) {
-    const q4r q = q4r_of(M, w, g, h);
-    float acc[GG_MANY][8] __attribute__((aligned(32))), accb[GG_MANY][8] __attribute__((aligned(32)));
-    for (int64_t t = 0; t < T; t++) _mm256_store_ps(acc[t], _mm256_setzero_ps());
-    for (int64_t t = 0; M && t < T; t++) _mm256_store_ps(accb[t], _mm256_setzero_ps());
-    __m256 dv = _mm256_setzero_ps(), cv = dv;
-    for (int64_t b = 0; b < q.nb; b++) {
-        if (next) inf__pf_share(next, step, b);
-        q4r_scales(&q, b, &dv, &cv);
-        __m256i lo[4], hi[4];
-        q4r_unpack(&q, b, lo, hi);
-        for (int64_t t = 0; t < T; t++) {
-            __m256 a = _mm256_load_ps(acc[t]), ab = M ? _mm256_load_ps(accb[t]) : _mm256_setzero_ps();
-            q4r_token(&q, lo, hi, xq, t0 + t, b, dv, cv, &a, &ab);
-            _mm256_store_ps(acc[t], a);
-            if (M) _mm256_store_ps(accb[t], ab);
-        }
-    }
-    for (int64_t t = 0; t < T; t++) {
-        const __m256 a = _mm256_load_ps(acc[t]);
-        store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, M ? _mm256_add_ps(a, _mm256_load_ps(accb[t])) : a);
-    }
-}
-
 /* 8 u8 at p as f32 lanes. */
 TGT AI __m256 u8x8(const uint8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
@@ -492,10 +458,178 @@ TGT AI void r16_half_q6k(int T, const inf__weight *w, const inf__cpu_xq *xq, con
     for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, acc[t]);
 }
 
+/* ---- Many tokens: each block unpacked once to int8, then 2 tokens x 16 rows
+ *
+ * Prefill and batched decode are bound by arithmetic, not memory, and
+ * without VNNI each 32 products cost a maddubs and an int16 add; what
+ * matters is what else each maddubs costs.  Reading the nibbles per token
+ * pass (r16_half: 8 rows, the token's 4 int8 broadcast for each maddubs)
+ * spent a broadcast, part of an unpacking and a share of the f32 finish
+ * per maddubs, ~20 billion int8 products per second of a core's ~48
+ * (Zen 3, Q4_0 at 16 tokens, bench_ggml).  Here a chunk of GM_KC blocks
+ * of a 16-row group is unpacked once into u8 (gm_chunk: 4 KiB, in L1),
+ * with each block's 16 row scales (and biases) as f32, whatever the
+ * format: part j of block b holds columns 4j .. 4j+3, row i's at dword i
+ * of its half.  Then tokens go 2 at a time over the chunk: one load of a
+ * part serves 2 tokens, one broadcast of a token's 4 int8 serves both
+ * halves, and 4 int16 sums and 4 f32 sums stay in registers.  The f32
+ * operations per block and output are r16_half's, in the same order, so
+ * a token's outputs are the same bits in either kernel; the bias terms
+ * (MLX4's bias, Q4_K's minimums) are summed in a pass of their own, again
+ * in r16_half's order. */
+#define GM_KC 8  /* blocks per chunk */
+#define GM_TT 64 /* tokens per tile: their sums on the stack */
+
+typedef struct gm_chunk {
+    uint8_t u[GM_KC][2][8][32] __attribute__((aligned(32))); /* block, half, part */
+    float dv[GM_KC][16] __attribute__((aligned(32)));        /* scale per block and row */
+    float cv[GM_KC][16] __attribute__((aligned(32)));        /* MLX4 bias, Q4_K dmin m_j */
+} gm_chunk;
+
+/* Blocks [b0, b0+nbk) of group g (K 0 Q4_0, 1 MLX4, 2 Q4_K: b0 a multiple
+ * of 8) into c; the group ahead fetched at the pace of the first pass. */
+TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
+                      int64_t step) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    if (K == 2) {
+        const uint8_t *blk = (const uint8_t *)w->data + g * inf__r16_group_bytes(w) + b0 / 8 * KSB;
+        for (int h = 0; h < 2; h++) {
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16 * h)));
+            const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 32 + 16 * h)));
+            for (int j = 0; j < 8; j++) {
+                _mm256_store_ps(c->dv[j] + 8 * h, _mm256_mul_ps(d, u8x8(blk + KSC + 32 * j + 8 * h)));
+                _mm256_store_ps(c->cv[j] + 8 * h, _mm256_mul_ps(dmin, u8x8(blk + KSC + 32 * j + 16 + 8 * h)));
+            }
+        }
+        for (int p = 0; p < 4; p++) {
+            if (next) inf__pf_share(next, step, b0 / 2 + p);
+            for (int h = 0; h < 2; h++)
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + KQ + 512 * p + 64 * k + 32 * h));
+                    _mm256_store_si256((__m256i *)c->u[2 * p][h][k], _mm256_and_si256(v, m4));
+                    _mm256_store_si256((__m256i *)c->u[2 * p + 1][h][k], _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+                }
+        }
+        return;
+    }
+    for (int h = 0; h < 2; h++) {
+        const q4r q = q4r_of(K, w, g, h);
+        __m256 dv = _mm256_setzero_ps(), cv = dv;
+        if (K && b0 % q.bpg) q4r_scales(&q, b0 - b0 % q.bpg, &dv, &cv); /* a group begun in the last chunk */
+        for (int i = 0; i < nbk; i++) {
+            const int64_t b = b0 + i;
+            if (next && h == 0) inf__pf_share(next, step, b);
+            q4r_scales(&q, b, &dv, &cv);
+            _mm256_store_ps(c->dv[i] + 8 * h, dv);
+            _mm256_store_ps(c->cv[i] + 8 * h, cv);
+            __m256i lo[4], hi[4];
+            q4r_unpack(&q, b, lo, hi);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                _mm256_store_si256((__m256i *)c->u[i][h][k], lo[k]);
+                _mm256_store_si256((__m256i *)c->u[i][h][4 + k], hi[k]);
+            }
+        }
+    }
+}
+
+/* Tokens [t, t+T) (T 1 or 2) times the chunk's nbk blocks from b0, added to
+ * acc (16 f32 per token). */
+TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
+                      float (*acc)[16]) {
+    const int64_t nb = xq->cols / 32;
+    __m256 a[2][2];
+#pragma GCC unroll 2
+    for (int e = 0; e < T; e++)
+        for (int h = 0; h < 2; h++) a[e][h] = _mm256_load_ps(acc[e] + 8 * h);
+    for (int i = 0; i < nbk; i++) {
+        const int64_t b = b0 + i;
+        __m256i s[2][2];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i w0 = _mm256_load_si256((const __m256i *)c->u[i][0][j]);
+            const __m256i w1 = _mm256_load_si256((const __m256i *)c->u[i][1][j]);
+#pragma GCC unroll 2
+            for (int e = 0; e < T; e++) {
+                const __m256i xv = bcast4(xq->q + (t + e) * xq->ld + 32 * b + 4 * j);
+                const __m256i p0 = _mm256_maddubs_epi16(w0, xv), p1 = _mm256_maddubs_epi16(w1, xv);
+                s[e][0] = j ? _mm256_add_epi16(s[e][0], p0) : p0;
+                s[e][1] = j ? _mm256_add_epi16(s[e][1], p1) : p1;
+                /* the sums kept in order: GCC would otherwise compute
+                 * all 32 products first, to add them as a tree, and
+                 * spill them (3x slower) */
+                __asm__("" : "+x"(s[e][0]), "+x"(s[e][1]));
+            }
+        }
+#pragma GCC unroll 2
+        for (int e = 0; e < T; e++) {
+            const int64_t x = (t + e) * nb + b;
+            const __m256 dx = _mm256_broadcast_ss(xq->d + x);
+            const __m256 k8 = _mm256_set1_ps(-8.0f * xq->s[x]);
+            for (int h = 0; h < 2; h++) {
+                const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s[e][h], ones16()));
+                const __m256 dv = _mm256_load_ps(c->dv[i] + 8 * h);
+                a[e][h] = K ? _mm256_fmadd_ps(dv, _mm256_mul_ps(p, dx), a[e][h])
+                            : _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, dx, k8), a[e][h]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int e = 0; e < T; e++)
+        for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
+}
+
+/* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K) times xq's
+ * tokens, 3 or more of them. */
+TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
+                     int64_t r1) {
+    const int64_t nb = w->cols / 32, gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
+    const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : nb);
+    gm_chunk c;
+    float acc[GM_TT][16] __attribute__((aligned(32))), accb[GM_TT][16] __attribute__((aligned(32)));
+    for (int64_t g = r0 / 16; 16 * g < r1; g++) {
+        const char *next = (const char *)w->data + g * gb + ahead;
+        for (int64_t t0 = 0; t0 < xq->n; t0 += GM_TT) {
+            const int64_t nt = xq->n - t0 < GM_TT ? xq->n - t0 : GM_TT;
+            memset(acc, 0, (size_t)nt * sizeof acc[0]);
+            if (K) memset(accb, 0, (size_t)nt * sizeof accb[0]);
+            for (int64_t b0 = 0; b0 < nb; b0 += GM_KC) {
+                const int nbk = (int)(nb - b0 < GM_KC ? nb - b0 : GM_KC);
+                gm_unpack(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
+                int64_t t = 0;
+                for (; t + 2 <= nt; t += 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
+                if (t < nt) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
+                for (t = 0; K && t < nt; t++) /* the bias terms, as r16_half sums them */
+                    for (int h = 0; h < 2; h++) {
+                        __m256 ab = _mm256_load_ps(accb[t] + 8 * h);
+                        for (int i = 0; i < nbk; i++)
+                            ab = _mm256_fmadd_ps(_mm256_load_ps(c.cv[i] + 8 * h),
+                                                 _mm256_broadcast_ss(xq->s + (t0 + t) * nb + b0 + i), ab);
+                        _mm256_store_ps(accb[t] + 8 * h, ab);
+                    }
+            }
+            for (int64_t t = 0; t < nt; t++)
+                for (int h = 0; h < 2; h++) {
+                    const __m256 a = _mm256_load_ps(acc[t] + 8 * h);
+                    const __m256 v = K == 0 ? a
+                                   : K == 1 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
+                                            : _mm256_sub_ps(a, _mm256_load_ps(accb[t] + 8 * h));
+                    if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
+                        store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, v);
+                }
+        }
+    }
+}
+
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
  * its offsets) times xq's tokens, 2 at a time. */
 TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
+    if (K <= 2 && xq->n > 2) {
+        r16_gemm(K, w, xq, y, ldy, r0, r1);
+        return;
+    }
     const int64_t gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
     const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : w->cols / 32);
     for (int64_t g = r0 / 16; 16 * g < r1; g++) {
@@ -503,14 +637,6 @@ TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
         for (int h = 0; h < 2; h++) {
             if (16 * g + 8 * h + 8 <= r0 || 16 * g + 8 * h >= r1) continue;
             /* the group ahead, paced over the first pass */
-            if (K <= 1 && xq->n > 2) { /* Q4_0, MLX4: many tokens per unpacking */
-                for (int64_t t = 0; t < xq->n; t += GG_MANY) {
-                    const char *pf = t == 0 && (h == 0 || 16 * g + 8 <= r0) ? next : NULL;
-                    r16_half_many(K, w, xq, y, ldy, g, h, t, xq->n - t < GG_MANY ? xq->n - t : GG_MANY, r0, r1, pf,
-                                  step);
-                }
-                continue;
-            }
             for (int64_t t = 0; t < xq->n; t += 2) {
                 const char *pf = t == 0 && (h == 0 || 16 * g + 8 <= r0) ? next : NULL; /* the first half run */
                 if (K == 3) {
