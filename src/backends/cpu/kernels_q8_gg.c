@@ -421,6 +421,60 @@ TGT AI void r16_half_q4k(int T, const inf__weight *w, const inf__cpu_xq *xq, flo
     for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, _mm256_sub_ps(acc[t], accm[t]));
 }
 
+/* Q4_K_R16: group g (both halves) times token t, as r16_group does for
+ * Q4_0: each broadcast serves both halves.  One token only: with two, the
+ * 8 int16 sums and 8 f32 sums would not leave registers for the rest
+ * (r16_half_q4k serves two tokens half by half).  Same f32 operations
+ * per output as r16_half_q4k, same bits. */
+TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g, int64_t t,
+                          int64_t r0, int64_t r1, const char *next, int64_t step) {
+    const int64_t nsb = w->cols / 256, nb = w->cols / 32;
+    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[2], accm[2];
+    acc[0] = acc[1] = accm[0] = accm[1] = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *blk = grp + sb * KSB;
+        for (int p = 0; p < 4; p++) {
+            if (next) inf__pf_share(next, step, 4 * sb + p);
+            const int8_t *xs = xq->q + t * xq->ld + 256 * sb + 64 * p;
+            __m256i slo[2], shi[2];
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(blk + KQ + 512 * p + 64 * k));
+                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(blk + KQ + 512 * p + 64 * k + 32));
+                const __m256i xl = bcast4(xs + 4 * k), xh = bcast4(xs + 32 + 4 * k);
+                const __m256i a0 = _mm256_maddubs_epi16(_mm256_and_si256(v0, m4), xl);
+                const __m256i b0 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), xh);
+                const __m256i a1 = _mm256_maddubs_epi16(_mm256_and_si256(v1, m4), xl);
+                const __m256i b1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), xh);
+                slo[0] = k ? _mm256_add_epi16(slo[0], a0) : a0;
+                shi[0] = k ? _mm256_add_epi16(shi[0], b0) : b0;
+                slo[1] = k ? _mm256_add_epi16(slo[1], a1) : a1;
+                shi[1] = k ? _mm256_add_epi16(shi[1], b1) : b1;
+                __asm__("" : "+x"(slo[0]), "+x"(shi[0]), "+x"(slo[1]), "+x"(shi[1])); /* as gm_tokens */
+            }
+#pragma GCC unroll 2
+            for (int e = 0; e < 2; e++) {
+                const int j = 2 * p + e;
+                const int64_t i = t * nb + 8 * sb + j;
+                for (int h = 0; h < 2; h++) {
+                    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16 * h)));
+                    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 32 + 16 * h)));
+                    const __m256 dj = _mm256_mul_ps(d, u8x8(blk + KSC + 32 * j + 8 * h));
+                    const __m256 mj = _mm256_mul_ps(dmin, u8x8(blk + KSC + 32 * j + 16 + 8 * h));
+                    const __m256 pj = _mm256_cvtepi32_ps(_mm256_madd_epi16(e ? shi[h] : slo[h], ones16()));
+                    acc[h] = _mm256_fmadd_ps(_mm256_mul_ps(pj, _mm256_broadcast_ss(xq->d + i)), dj, acc[h]);
+                    accm[h] = _mm256_fmadd_ps(mj, _mm256_broadcast_ss(xq->s + i), accm[h]);
+                }
+            }
+        }
+    }
+    for (int h = 0; h < 2; h++)
+        if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
+            store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, _mm256_sub_ps(acc[h], accm[h]));
+}
+
 /* Q6_K_R16: half h of group g times tokens [t0, t0+T).  Block b's values
  * (u8 0..63) are put together from a ql part (low or high nibbles) and a qh
  * part (a bit pair), as the AVX-512 kernel does (kernels_r16.c: q6_w);
@@ -512,6 +566,35 @@ typedef struct gm_chunk {
 TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
                       int64_t step) {
     const __m256i m4 = _mm256_set1_epi8(15);
+    if (K == 3) { /* Q6_K: as r16_half_q6k puts the values together; dv, cv the scales of columns 0-15, 16-31 */
+        const int64_t nsb = w->cols / 256;
+        const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
+        const __m256i m2 = _mm256_set1_epi8(3);
+        for (int i = 0; i < nbk; i++) {
+            const int64_t b = b0 + i, sb = b / 8;
+            const int q = (int)(b % 4), n = (int)((b % 8) / 4);
+            if (next) inf__pf_share(next, step, b);
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n + 32 * h;
+                const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
+                const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
+                _mm256_store_ps(c->dv[i] + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                                                       _mm_loadl_epi64((const __m128i *)sc)))));
+                _mm256_store_ps(c->cv[i] + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                                                       _mm_loadl_epi64((const __m128i *)(sc + 16))))));
+                const __m128i slo = _mm_cvtsi32_si128(q >= 2 ? 4 : 0), shi = _mm_cvtsi32_si128(2 * q);
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) {
+                    const __m256i a = _mm256_loadu_si256((const __m256i *)(half + 64 * ((q & 1) * 8 + k)));
+                    const __m256i hb = _mm256_loadu_si256((const __m256i *)(half + 1024 + 64 * k));
+                    const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(a, slo), m4);
+                    const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hb, shi), m2);
+                    _mm256_store_si256((__m256i *)c->u[i][h][k], _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)));
+                }
+            }
+        }
+        return;
+    }
     if (K == 2) {
         const uint8_t *blk = (const uint8_t *)w->data + g * inf__r16_group_bytes(w) + b0 / 8 * KSB;
         for (int h = 0; h < 2; h++) {
@@ -601,10 +684,55 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
         for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
 }
 
-/* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K) times xq's
- * tokens, 3 or more of them. */
-TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
-                     int64_t r1) {
+/* Q6_K: token t times the chunk's nbk blocks from b0 (nc: the tokens'
+ * offsets, -32 sum(xq) per 16 columns), added to acc.  Values up to 63:
+ * two maddubs (4 products of at most 63 x 127) are added in int16 and
+ * widened, as r16_half_q6k does, with the same f32 operations per output.
+ * One token at a time: the 4 int32 sums of two tokens, their f32 sums and
+ * the parts would not fit in registers, and the loads from the chunk (L1)
+ * are not what bounds it. */
+TGT AI void gm_token_q6k(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, const int32_t *nc, int64_t t,
+                         float *acc) {
+    const int64_t nb = xq->cols / 32, nh = xq->cols / 16;
+    __m256 a[2] = {_mm256_load_ps(acc), _mm256_load_ps(acc + 8)};
+    for (int i = 0; i < nbk; i++) {
+        const int64_t b = b0 + i;
+        const int8_t *xb = xq->q + t * xq->ld + 32 * b;
+        __m256i sl[2], sh[2];
+#pragma GCC unroll 4
+        for (int e = 0; e < 4; e++) {
+            const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m256i wa = _mm256_load_si256((const __m256i *)c->u[i][h][2 * e]);
+                const __m256i wb = _mm256_load_si256((const __m256i *)c->u[i][h][2 * e + 1]);
+                const __m256i p = _mm256_madd_epi16(
+                    _mm256_add_epi16(_mm256_maddubs_epi16(wa, xa), _mm256_maddubs_epi16(wb, xc)), ones16());
+                if (e == 0) sl[h] = p;
+                else if (e == 1) sl[h] = _mm256_add_epi32(sl[h], p);
+                else if (e == 2) sh[h] = p;
+                else sh[h] = _mm256_add_epi32(sh[h], p);
+            }
+        }
+        const int32_t *o = nc + t * nh + 2 * b;
+        const __m256 dx = _mm256_broadcast_ss(xq->d + t * nb + b);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m256i slo = _mm256_add_epi32(sl[h], _mm256_set1_epi32(o[0]));
+            const __m256i shi = _mm256_add_epi32(sh[h], _mm256_set1_epi32(o[1]));
+            const __m256 v = _mm256_fmadd_ps(_mm256_load_ps(c->cv[i] + 8 * h), _mm256_cvtepi32_ps(shi),
+                                             _mm256_mul_ps(_mm256_load_ps(c->dv[i] + 8 * h), _mm256_cvtepi32_ps(slo)));
+            a[h] = _mm256_fmadd_ps(v, dx, a[h]);
+        }
+    }
+    _mm256_store_ps(acc, a[0]);
+    _mm256_store_ps(acc + 8, a[1]);
+}
+
+/* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
+ * its offsets) times xq's tokens, 3 or more of them. */
+TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
+                     int64_t r0, int64_t r1) {
     const int64_t nb = w->cols / 32, gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
     const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : nb);
     gm_chunk c;
@@ -614,14 +742,18 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, float *
         for (int64_t t0 = 0; t0 < xq->n; t0 += GM_TT) {
             const int64_t nt = xq->n - t0 < GM_TT ? xq->n - t0 : GM_TT;
             memset(acc, 0, (size_t)nt * sizeof acc[0]);
-            if (K) memset(accb, 0, (size_t)nt * sizeof accb[0]);
+            if (K == 1 || K == 2) memset(accb, 0, (size_t)nt * sizeof accb[0]);
             for (int64_t b0 = 0; b0 < nb; b0 += GM_KC) {
                 const int nbk = (int)(nb - b0 < GM_KC ? nb - b0 : GM_KC);
                 gm_unpack(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
                 int64_t t = 0;
-                for (; t + 2 <= nt; t += 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
-                if (t < nt) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
-                for (t = 0; K && t < nt; t++) /* the bias terms, as r16_half sums them */
+                if (K == 3) {
+                    for (; t < nt; t++) gm_token_q6k(&c, nbk, b0, xq, nc, t0 + t, acc[t]);
+                } else {
+                    for (; t + 2 <= nt; t += 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
+                    if (t < nt) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
+                }
+                for (t = 0; (K == 1 || K == 2) && t < nt; t++) /* the bias terms, as r16_half sums them */
                     for (int h = 0; h < 2; h++) {
                         __m256 ab = _mm256_load_ps(accb[t] + 8 * h);
                         for (int i = 0; i < nbk; i++)
@@ -633,7 +765,7 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, float *
             for (int64_t t = 0; t < nt; t++)
                 for (int h = 0; h < 2; h++) {
                     const __m256 a = _mm256_load_ps(acc[t] + 8 * h);
-                    const __m256 v = K == 0 ? a
+                    const __m256 v = K == 0 || K == 3 ? a
                                    : K == 1 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
                                             : _mm256_sub_ps(a, _mm256_load_ps(accb[t] + 8 * h));
                     if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
@@ -643,12 +775,73 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, float *
     }
 }
 
+/* Q6_K_R16: group g (both halves) times token t, the values put together
+ * as they come (r16_half_q6k's steps) and each broadcast serving both
+ * halves; same f32 operations per output as r16_half_q6k, same bits. */
+TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
+                          int64_t g, int64_t t, int64_t r0, int64_t r1, const char *next, int64_t step) {
+    const int64_t nsb = w->cols / 256, nb = w->cols / 32, nh = w->cols / 16;
+    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b4 = 0; b4 < nb; b4 += 4)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) { /* a quarter of a half super-block: its shifts constant */
+        const int64_t b = b4 + q, sb = b / 8;
+        if (next) inf__pf_share(next, step, b);
+        const int n = (int)((b % 8) / 4);
+        const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n;
+        const int8_t *xb = xq->q + t * xq->ld + 32 * b;
+        __m256i sl[2], sh[2];
+#pragma GCC unroll 4
+        for (int e = 0; e < 4; e++) {
+            const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m256i W[2];
+#pragma GCC unroll 2
+                for (int u = 0; u < 2; u++) {
+                    const int k = 2 * e + u;
+                    const __m256i a = _mm256_loadu_si256((const __m256i *)(half + 32 * h + 64 * ((q & 1) * 8 + k)));
+                    const __m256i hb = _mm256_loadu_si256((const __m256i *)(half + 32 * h + 1024 + 64 * k));
+                    const __m256i lo = _mm256_and_si256(q >= 2 ? _mm256_srli_epi16(a, 4) : a, m4);
+                    const __m256i hi = _mm256_and_si256(q ? _mm256_srli_epi16(hb, 2 * q) : hb, m2);
+                    W[u] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+                }
+                const __m256i p = _mm256_madd_epi16(
+                    _mm256_add_epi16(_mm256_maddubs_epi16(W[0], xa), _mm256_maddubs_epi16(W[1], xc)), ones16());
+                if (e == 0) sl[h] = p;
+                else if (e == 1) sl[h] = _mm256_add_epi32(sl[h], p);
+                else if (e == 2) sh[h] = p;
+                else sh[h] = _mm256_add_epi32(sh[h], p);
+            }
+        }
+        const int32_t *o = nc + t * nh + 2 * b;
+        const __m256 dx = _mm256_broadcast_ss(xq->d + t * nb + b);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
+            const __m256 dlo =
+                _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc))));
+            const __m256 dhi = _mm256_mul_ps(
+                d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 16)))));
+            const __m256i slo = _mm256_add_epi32(sl[h], _mm256_set1_epi32(o[0]));
+            const __m256i shi = _mm256_add_epi32(sh[h], _mm256_set1_epi32(o[1]));
+            const __m256 v = _mm256_fmadd_ps(dhi, _mm256_cvtepi32_ps(shi), _mm256_mul_ps(dlo, _mm256_cvtepi32_ps(slo)));
+            acc[h] = _mm256_fmadd_ps(v, dx, acc[h]);
+        }
+    }
+    for (int h = 0; h < 2; h++)
+        if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1) store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, acc[h]);
+}
+
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
  * its offsets) times xq's tokens, 2 at a time. */
 TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
-    if (K <= 2 && xq->n > 2) {
-        r16_gemm(K, w, xq, y, ldy, r0, r1);
+    if (xq->n > 2) {
+        r16_gemm(K, w, xq, nc, y, ldy, r0, r1);
         return;
     }
     const int64_t gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
@@ -658,6 +851,14 @@ TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
         if (K <= 1) { /* Q4_0, MLX4: both halves at once; the group ahead over the first pass */
             if (xq->n == 2) r16_group(K, 2, w, xq, y, ldy, g, 0, r0, r1, next, step);
             else r16_group(K, 1, w, xq, y, ldy, g, 0, r0, r1, next, step);
+            continue;
+        }
+        if (K == 2 && xq->n == 1) {
+            r16_group_q4k(w, xq, y, ldy, g, 0, r0, r1, next, step);
+            continue;
+        }
+        if (K == 3 && xq->n == 1) {
+            r16_group_q6k(w, xq, nc, y, ldy, g, 0, r0, r1, next, step);
             continue;
         }
         for (int h = 0; h < 2; h++) {
