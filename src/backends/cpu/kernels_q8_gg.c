@@ -218,26 +218,30 @@ TGT AI void gg_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, float *y
         }
 }
 
-/* ---- Q4_0 rows interleaved 16 at a time (INF__W_Q4_0_R16) ------------------
+/* ---- Rows interleaved 16 at a time (INF__W_*_R16), one or two tokens -------
  *
  * Row-major, each block costs its row ~13 operations for 32 products (the
  * nibbles unpacked, maddubs, madd, a conversion, the f16 scale, two FMAs)
  * and the kernel stays below memory speed on 2 cores (1 thread reached
  * half of 2 threads' rate).  Interleaved (model.h, kernels_r16.c), a
- * 32-byte load holds 4 columns of 8 rows (dword i: row i) and the token's
- * 4 int8 are broadcast to every lane, so one maddubs advances 8 rows by 4
- * columns; the 8 int16 pair sums of a block stay below 2^15 (16 products
- * of at most 15 x 127), so they are added as int16 and widened once per
- * block; the 8 rows' scales are one vector and the sums come out in y's
- * order.  Per 8 rows and block: 4 loads, 12 operations to unpack, then
- * per token 8 maddubs, 7 adds, a madd, a conversion and 2 FMAs.  The
- * AVX-512 kernel's 16 rows are two halves of 8 here; tokens go 2 at a
- * time, the unpacked values kept in registers for both (4 at a time made
- * prefill no faster: Qwen3-0.6B Q4_0 pp512 136 against 153 tok/s, Q6_K
- * 107 / 106).  Prefill of these files comes through here too (only these
- * kernels read the layouts): against the exact f32 panels before, Q4_0
- * ~117 -> ~153 tok/s, Q6_K ~127 -> ~106 (its decode ~26 -> ~32), Q4_K_M
- * ~136 -> ~126 (Zen 3, 2 threads; llama.cpp 132, 75, 110). */
+ * 32-byte load holds 4 columns of 8 rows (dword i: row i; a group's 16
+ * rows are two halves of 8) and the token's 4 int8 are broadcast to every
+ * lane, so one maddubs advances 8 rows by 4 columns, and each broadcast
+ * serves both halves.  Q4_0's and Q4_K's 8 int16 pair sums of a block
+ * stay below 2^15 (16 products of at most 15 x 127), so they are added as
+ * int16 and widened once per block; the 8 rows' scales are one vector and
+ * the sums come out in y's order.  Per 16 rows and Q4_0 block: 8 loads,
+ * 24 operations to unpack, then per token 8 broadcasts, 16 maddubs, 14
+ * adds, 2 madds, 2 conversions and 4 FMAs.
+ *
+ * GCC reassociates the int16 sums (integer addition is associative): it
+ * computed all of a block's products first, to add them as a tree, and
+ * spilled them to the stack; an empty asm on the sums after each addition
+ * keeps them in order (the gemm tile ran 3x faster, llvm-mca's znver3
+ * model agreeing).  Half by half with the broadcasts made twice, the
+ * one-token loop took ~19 cycles per 8 rows and block (llvm-mca); both
+ * halves at once, Qwen3-0.6B Q4_0 decode went from 52-56 to 63-72 tok/s
+ * (Zen 3, 2 threads).  Three tokens or more take the tiles below (r16_gemm). */
 
 TGT AI __m256i bcast4(const int8_t *p) {
     int32_t v;
@@ -315,13 +319,9 @@ TGT AI void q4r_finish(const q4r *q, __m256i s16, const inf__cpu_xq *xq, int64_t
     }
 }
 
-/* Group g (both halves) times tokens [t0, t0+T), T 1 or 2: the sums in
- * registers.  Each 32-byte load is unpacked as it comes (low nibbles,
- * high nibbles) and each broadcast of a token's 4 int8 serves both
- * halves: per block 8 loads, 24 operations to unpack, 8 broadcasts per
- * token and 16 maddubs and 16 int16 adds per token (half by half, the
- * broadcasts were made twice and the decode loop was 19 cycles per 8
- * rows and block on Zen 3, llvm-mca; 28 for 16 rows here). */
+/* Q4_0_R16 (M 0), MLX4_R16 (M 1): group g (both halves) times tokens [t0,
+ * t0+T), T 1 or 2, the sums in registers; each 32-byte load unpacked as it
+ * comes (low nibbles, high nibbles). */
 TGT AI void r16_group(int M, int T, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g,
                       int64_t t0, int64_t r0, int64_t r1, const char *next, int64_t step) {
     const q4r q[2] = {q4r_of(M, w, g, 0), q4r_of(M, w, g, 1)};
@@ -370,62 +370,11 @@ TGT AI __m256 u8x8(const uint8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
 
-/* Q4_K_R16: half h of group g times tokens [t0, t0+T).  Sub-blocks 2p and
- * 2p+1 are the low and high nibbles of pair p's 8 parts; a sub-block's 8
- * maddubs stay in int16 as Q4_0's.  y = sum d sc dx P - dmin mn s (the
- * second sum apart, subtracted at the end). */
-TGT AI void r16_half_q4k(int T, const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g,
-                         int h, int64_t t0, int64_t r0, int64_t r1, const char *next, int64_t step) {
-    const int64_t nsb = w->cols / 256, nb = w->cols / 32;
-    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
-    const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc[2], accm[2];
-#pragma GCC unroll 2
-    for (int t = 0; t < T; t++) acc[t] = accm[t] = _mm256_setzero_ps();
-    for (int64_t sb = 0; sb < nsb; sb++) {
-        const uint8_t *blk = grp + sb * KSB;
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16 * h)));
-        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 32 + 16 * h)));
-        for (int p = 0; p < 4; p++) {
-            if (next) inf__pf_share(next, step, 4 * sb + p);
-            __m256i slo[2], shi[2];
-#pragma GCC unroll 2
-            for (int t = 0; t < T; t++) slo[t] = shi[t] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + KQ + 512 * p + 64 * k + 32 * h));
-                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-#pragma GCC unroll 2
-                for (int t = 0; t < T; t++) {
-                    const int8_t *xs = xq->q + (t0 + t) * xq->ld + 256 * sb + 64 * p;
-                    slo[t] = _mm256_add_epi16(slo[t], _mm256_maddubs_epi16(lo, bcast4(xs + 4 * k)));
-                    shi[t] = _mm256_add_epi16(shi[t], _mm256_maddubs_epi16(hi, bcast4(xs + 32 + 4 * k)));
-                }
-            }
-#pragma GCC unroll 2
-            for (int e = 0; e < 2; e++) {
-                const int j = 2 * p + e;
-                const __m256 dj = _mm256_mul_ps(d, u8x8(blk + KSC + 32 * j + 8 * h));
-                const __m256 mj = _mm256_mul_ps(dmin, u8x8(blk + KSC + 32 * j + 16 + 8 * h));
-#pragma GCC unroll 2
-                for (int t = 0; t < T; t++) {
-                    const int64_t i = (t0 + t) * nb + 8 * sb + j;
-                    const __m256 pj = _mm256_cvtepi32_ps(_mm256_madd_epi16(e ? shi[t] : slo[t], ones16()));
-                    acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(pj, _mm256_broadcast_ss(xq->d + i)), dj, acc[t]);
-                    accm[t] = _mm256_fmadd_ps(mj, _mm256_broadcast_ss(xq->s + i), accm[t]);
-                }
-            }
-        }
-    }
-#pragma GCC unroll 2
-    for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, _mm256_sub_ps(acc[t], accm[t]));
-}
-
-/* Q4_K_R16: group g (both halves) times token t, as r16_group does for
- * Q4_0: each broadcast serves both halves.  One token only: with two, the
- * 8 int16 sums and 8 f32 sums would not leave registers for the rest
- * (r16_half_q4k serves two tokens half by half).  Same f32 operations
- * per output as r16_half_q4k, same bits. */
+/* Q4_K_R16: group g (both halves) times token t.  Sub-blocks 2p and 2p+1
+ * are the low and high nibbles of pair p's 8 parts; y = sum d sc dx P -
+ * dmin mn s (the second sum apart, subtracted at the end).  One token
+ * only: with two, the 8 int16 sums and 8 f32 sums would not leave
+ * registers for the rest (two tokens take r16_gemm). */
 TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g, int64_t t,
                           int64_t r0, int64_t r1, const char *next, int64_t step) {
     const int64_t nsb = w->cols / 256, nb = w->cols / 32;
@@ -475,83 +424,90 @@ TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y,
             store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, _mm256_sub_ps(acc[h], accm[h]));
 }
 
-/* Q6_K_R16: half h of group g times tokens [t0, t0+T).  Block b's values
- * (u8 0..63) are put together from a ql part (low or high nibbles) and a qh
+/* Q6_K_R16: group g (both halves) times token t.  Block b's values (u8
+ * 0..63) are put together from a ql part (low or high nibbles) and a qh
  * part (a bit pair), as the AVX-512 kernel does (kernels_r16.c: q6_w);
  * each 16 columns' sum is 4 maddubs, two pairs added in int16 (4 products
- * of at most 63 x 127) and widened, started from nc, -32 times the
+ * of at most 63 x 127) and widened, plus the offset nc, -32 times the
  * columns' sum(xq), so that it is sum (q - 32) xq exactly.  y = sum dx (d
- * sc_lo sum_lo + d sc_hi sum_hi). */
-TGT AI void r16_half_q6k(int T, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y,
-                         int64_t ldy, int64_t g, int h, int64_t t0, int64_t r0, int64_t r1, const char *next,
-                         int64_t step) {
+ * sc_lo sum_lo + d sc_hi sum_hi).  A half super-block's four quarters are
+ * unrolled (their shifts constant). */
+TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
+                          int64_t g, int64_t t, int64_t r0, int64_t r1, const char *next, int64_t step) {
     const int64_t nsb = w->cols / 256, nb = w->cols / 32, nh = w->cols / 16;
     const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
     const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
-    __m256 acc[2];
-#pragma GCC unroll 2
-    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b4 = 0; b4 < nb; b4 += 4)
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) { /* a quarter of a half super-block: its shifts constant */
-        const int64_t b = b4 + q;
+        const int64_t b = b4 + q, sb = b / 8;
         if (next) inf__pf_share(next, step, b);
-        const int64_t sb = b / 8;
         const int n = (int)((b % 8) / 4);
-        const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n + 32 * h;
-        const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
-        const __m256 dlo = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc))));
-        const __m256 dhi =
-            _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 16)))));
-        __m256i W[8];
-#pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(half + 64 * ((q & 1) * 8 + k)));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)(half + 1024 + 64 * k));
-            const __m256i lo = _mm256_and_si256(q >= 2 ? _mm256_srli_epi16(a, 4) : a, m4);
-            const __m256i hi = _mm256_and_si256(q ? _mm256_srli_epi16(hb, 2 * q) : hb, m2);
-            W[k] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-        }
-#pragma GCC unroll 2
-        for (int t = 0; t < T; t++) {
-            const int8_t *xb = xq->q + (t0 + t) * xq->ld + 32 * b;
-            __m256i part[4];
+        const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n;
+        const int8_t *xb = xq->q + t * xq->ld + 32 * b;
+        __m256i sl[2], sh[2];
 #pragma GCC unroll 4
-            for (int e = 0; e < 4; e++)
-                part[e] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(W[2 * e], bcast4(xb + 8 * e)),
-                                                             _mm256_maddubs_epi16(W[2 * e + 1], bcast4(xb + 8 * e + 4))),
-                                            ones16());
-            const int32_t *o = nc + (t0 + t) * nh + 2 * b;
-            const __m256i slo = _mm256_add_epi32(_mm256_add_epi32(part[0], part[1]), _mm256_set1_epi32(o[0]));
-            const __m256i shi = _mm256_add_epi32(_mm256_add_epi32(part[2], part[3]), _mm256_set1_epi32(o[1]));
+        for (int e = 0; e < 4; e++) {
+            const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m256i W[2];
+#pragma GCC unroll 2
+                for (int u = 0; u < 2; u++) {
+                    const int k = 2 * e + u;
+                    const __m256i a = _mm256_loadu_si256((const __m256i *)(half + 32 * h + 64 * ((q & 1) * 8 + k)));
+                    const __m256i hb = _mm256_loadu_si256((const __m256i *)(half + 32 * h + 1024 + 64 * k));
+                    const __m256i lo = _mm256_and_si256(q >= 2 ? _mm256_srli_epi16(a, 4) : a, m4);
+                    const __m256i hi = _mm256_and_si256(q ? _mm256_srli_epi16(hb, 2 * q) : hb, m2);
+                    W[u] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+                }
+                const __m256i p = _mm256_madd_epi16(
+                    _mm256_add_epi16(_mm256_maddubs_epi16(W[0], xa), _mm256_maddubs_epi16(W[1], xc)), ones16());
+                if (e == 0) sl[h] = p;
+                else if (e == 1) sl[h] = _mm256_add_epi32(sl[h], p);
+                else if (e == 2) sh[h] = p;
+                else sh[h] = _mm256_add_epi32(sh[h], p);
+            }
+        }
+        const int32_t *o = nc + t * nh + 2 * b;
+        const __m256 dx = _mm256_broadcast_ss(xq->d + t * nb + b);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
+            const __m256 dlo =
+                _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc))));
+            const __m256 dhi = _mm256_mul_ps(
+                d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 16)))));
+            const __m256i slo = _mm256_add_epi32(sl[h], _mm256_set1_epi32(o[0]));
+            const __m256i shi = _mm256_add_epi32(sh[h], _mm256_set1_epi32(o[1]));
             const __m256 v = _mm256_fmadd_ps(dhi, _mm256_cvtepi32_ps(shi), _mm256_mul_ps(dlo, _mm256_cvtepi32_ps(slo)));
-            acc[t] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(xq->d + (t0 + t) * nb + b), acc[t]);
+            acc[h] = _mm256_fmadd_ps(v, dx, acc[h]);
         }
     }
-#pragma GCC unroll 2
-    for (int t = 0; t < T; t++) store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, acc[t]);
+    for (int h = 0; h < 2; h++)
+        if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1) store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, acc[h]);
 }
 
-/* ---- Many tokens: each block unpacked once to int8, then 2 tokens x 16 rows
+/* ---- Many tokens: each block unpacked once to u8, then 2 tokens x 16 rows
  *
  * Prefill and batched decode are bound by arithmetic, not memory, and
- * without VNNI each 32 products cost a maddubs and an int16 add; what
- * matters is what else each maddubs costs.  Reading the nibbles per token
- * pass (r16_half: 8 rows, the token's 4 int8 broadcast for each maddubs)
- * spent a broadcast, part of an unpacking and a share of the f32 finish
- * per maddubs, ~20 billion int8 products per second of a core's ~48
- * (Zen 3, Q4_0 at 16 tokens, bench_ggml).  Here a chunk of GM_KC blocks
- * of a 16-row group is unpacked once into u8 (gm_chunk: 4 KiB, in L1),
- * with each block's 16 row scales (and biases) as f32, whatever the
- * format: part j of block b holds columns 4j .. 4j+3, row i's at dword i
- * of its half.  Then tokens go 2 at a time over the chunk: one load of a
- * part serves 2 tokens, one broadcast of a token's 4 int8 serves both
- * halves, and 4 int16 sums and 4 f32 sums stay in registers.  The f32
- * operations per block and output are r16_half's, in the same order, so
- * a token's outputs are the same bits in either kernel; the bias terms
- * (MLX4's bias, Q4_K's minimums) are summed in a pass of their own, again
- * in r16_half's order. */
+ * without VNNI each 32 products cost a maddubs and an int16 add (a loop of
+ * nothing else reaches ~125-145 billion products per second on one Zen 3
+ * core); what matters is what else each maddubs costs.  Unpacking the
+ * nibbles again for every pair of tokens, 8 rows at a time, ran at ~37
+ * billion (Q4_0, 16 tokens, bench_ggml).  Here a chunk of GM_KC blocks of
+ * a 16-row group is unpacked once into u8 (gm_chunk: 5 KiB, in L1), with
+ * each block's 16 row scales (and biases) as f32, whatever the format:
+ * part j of block b holds columns 4j .. 4j+3, row i's at dword i of its
+ * half.  Then tokens go 2 at a time over the chunk: one load of a part
+ * serves 2 tokens, one broadcast of a token's 4 int8 serves both halves,
+ * and 4 int16 sums and 4 f32 sums stay in registers (~57-72 billion at 64
+ * tokens).  The f32 operations per block and output are r16_group's, in
+ * the same order, so a token's outputs are the same bits whichever kernel
+ * computes them; the bias terms (MLX4's bias, Q4_K's minimums) are summed
+ * in a pass of their own, again in r16_group's order. */
 #define GM_KC 8  /* blocks per chunk */
 #define GM_TT 64 /* tokens per tile: their sums on the stack */
 
@@ -566,7 +522,7 @@ typedef struct gm_chunk {
 TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
                       int64_t step) {
     const __m256i m4 = _mm256_set1_epi8(15);
-    if (K == 3) { /* Q6_K: as r16_half_q6k puts the values together; dv, cv the scales of columns 0-15, 16-31 */
+    if (K == 3) { /* Q6_K: as r16_group_q6k puts the values together; dv, cv the scales of columns 0-15, 16-31 */
         const int64_t nsb = w->cols / 256;
         const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
         const __m256i m2 = _mm256_set1_epi8(3);
@@ -687,7 +643,7 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
 /* Q6_K: token t times the chunk's nbk blocks from b0 (nc: the tokens'
  * offsets, -32 sum(xq) per 16 columns), added to acc.  Values up to 63:
  * two maddubs (4 products of at most 63 x 127) are added in int16 and
- * widened, as r16_half_q6k does, with the same f32 operations per output.
+ * widened, as r16_group_q6k does, with the same f32 operations per output.
  * One token at a time: the 4 int32 sums of two tokens, their f32 sums and
  * the parts would not fit in registers, and the loads from the chunk (L1)
  * are not what bounds it. */
@@ -753,7 +709,7 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
                     for (; t + 2 <= nt; t += 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
                     if (t < nt) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
                 }
-                for (t = 0; (K == 1 || K == 2) && t < nt; t++) /* the bias terms, as r16_half sums them */
+                for (t = 0; (K == 1 || K == 2) && t < nt; t++) /* the bias terms, as r16_group sums them */
                     for (int h = 0; h < 2; h++) {
                         __m256 ab = _mm256_load_ps(accb[t] + 8 * h);
                         for (int i = 0; i < nbk; i++)
@@ -775,106 +731,23 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
     }
 }
 
-/* Q6_K_R16: group g (both halves) times token t, the values put together
- * as they come (r16_half_q6k's steps) and each broadcast serving both
- * halves; same f32 operations per output as r16_half_q6k, same bits. */
-TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
-                          int64_t g, int64_t t, int64_t r0, int64_t r1, const char *next, int64_t step) {
-    const int64_t nsb = w->cols / 256, nb = w->cols / 32, nh = w->cols / 16;
-    const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
-    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int64_t b4 = 0; b4 < nb; b4 += 4)
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) { /* a quarter of a half super-block: its shifts constant */
-        const int64_t b = b4 + q, sb = b / 8;
-        if (next) inf__pf_share(next, step, b);
-        const int n = (int)((b % 8) / 4);
-        const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n;
-        const int8_t *xb = xq->q + t * xq->ld + 32 * b;
-        __m256i sl[2], sh[2];
-#pragma GCC unroll 4
-        for (int e = 0; e < 4; e++) {
-            const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                __m256i W[2];
-#pragma GCC unroll 2
-                for (int u = 0; u < 2; u++) {
-                    const int k = 2 * e + u;
-                    const __m256i a = _mm256_loadu_si256((const __m256i *)(half + 32 * h + 64 * ((q & 1) * 8 + k)));
-                    const __m256i hb = _mm256_loadu_si256((const __m256i *)(half + 32 * h + 1024 + 64 * k));
-                    const __m256i lo = _mm256_and_si256(q >= 2 ? _mm256_srli_epi16(a, 4) : a, m4);
-                    const __m256i hi = _mm256_and_si256(q ? _mm256_srli_epi16(hb, 2 * q) : hb, m2);
-                    W[u] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-                }
-                const __m256i p = _mm256_madd_epi16(
-                    _mm256_add_epi16(_mm256_maddubs_epi16(W[0], xa), _mm256_maddubs_epi16(W[1], xc)), ones16());
-                if (e == 0) sl[h] = p;
-                else if (e == 1) sl[h] = _mm256_add_epi32(sl[h], p);
-                else if (e == 2) sh[h] = p;
-                else sh[h] = _mm256_add_epi32(sh[h], p);
-            }
-        }
-        const int32_t *o = nc + t * nh + 2 * b;
-        const __m256 dx = _mm256_broadcast_ss(xq->d + t * nb + b);
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
-            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
-            const __m256 dlo =
-                _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc))));
-            const __m256 dhi = _mm256_mul_ps(
-                d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 16)))));
-            const __m256i slo = _mm256_add_epi32(sl[h], _mm256_set1_epi32(o[0]));
-            const __m256i shi = _mm256_add_epi32(sh[h], _mm256_set1_epi32(o[1]));
-            const __m256 v = _mm256_fmadd_ps(dhi, _mm256_cvtepi32_ps(shi), _mm256_mul_ps(dlo, _mm256_cvtepi32_ps(slo)));
-            acc[h] = _mm256_fmadd_ps(v, dx, acc[h]);
-        }
-    }
-    for (int h = 0; h < 2; h++)
-        if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1) store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, acc[h]);
-}
-
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
- * its offsets) times xq's tokens, 2 at a time. */
+ * its offsets) times xq's tokens: one token (two for Q4_0, MLX4) group by
+ * group, more through the tiles. */
 TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
-    if (xq->n > 2) {
+    if (xq->n > 2 || (K >= 2 && xq->n == 2)) { /* Q4_K, Q6_K: r16_group_q4k/q6k take one token */
         r16_gemm(K, w, xq, nc, y, ldy, r0, r1);
         return;
     }
     const int64_t gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
     const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : w->cols / 32);
     for (int64_t g = r0 / 16; 16 * g < r1; g++) {
-        const char *next = (const char *)w->data + g * gb + ahead;
-        if (K <= 1) { /* Q4_0, MLX4: both halves at once; the group ahead over the first pass */
-            if (xq->n == 2) r16_group(K, 2, w, xq, y, ldy, g, 0, r0, r1, next, step);
-            else r16_group(K, 1, w, xq, y, ldy, g, 0, r0, r1, next, step);
-            continue;
-        }
-        if (K == 2 && xq->n == 1) {
-            r16_group_q4k(w, xq, y, ldy, g, 0, r0, r1, next, step);
-            continue;
-        }
-        if (K == 3 && xq->n == 1) {
-            r16_group_q6k(w, xq, nc, y, ldy, g, 0, r0, r1, next, step);
-            continue;
-        }
-        for (int h = 0; h < 2; h++) {
-            if (16 * g + 8 * h + 8 <= r0 || 16 * g + 8 * h >= r1) continue;
-            /* the group ahead, paced over the first pass */
-            for (int64_t t = 0; t < xq->n; t += 2) {
-                const char *pf = t == 0 && (h == 0 || 16 * g + 8 <= r0) ? next : NULL; /* the first half run */
-                if (K == 3) {
-                    if (t + 2 <= xq->n) r16_half_q6k(2, w, xq, nc, y, ldy, g, h, t, r0, r1, pf, step);
-                    else r16_half_q6k(1, w, xq, nc, y, ldy, g, h, t, r0, r1, pf, step);
-                } else if (K == 2) {
-                    if (t + 2 <= xq->n) r16_half_q4k(2, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
-                    else r16_half_q4k(1, w, xq, y, ldy, g, h, t, r0, r1, pf, step);
-                }
-            }
-        }
+        const char *next = (const char *)w->data + g * gb + ahead; /* the group ahead, over the pass */
+        if (K <= 1 && xq->n == 2) r16_group(K, 2, w, xq, y, ldy, g, 0, r0, r1, next, step);
+        else if (K <= 1) r16_group(K, 1, w, xq, y, ldy, g, 0, r0, r1, next, step);
+        else if (K == 2) r16_group_q4k(w, xq, y, ldy, g, 0, r0, r1, next, step);
+        else r16_group_q6k(w, xq, nc, y, ldy, g, 0, r0, r1, next, step);
     }
 }
 
