@@ -424,6 +424,36 @@ TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y,
             store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, _mm256_sub_ps(acc[h], accm[h]));
 }
 
+/* Q6_K: one 32-byte part of values (u8 0..63) from its ql part (low
+ * nibbles for quarters 0-1, high for 2-3) and its qh part (bit pair q). */
+TGT AI __m256i q6_w(const uint8_t *ql, const uint8_t *qh, int q) {
+    const __m256i a = _mm256_loadu_si256((const __m256i *)ql), hb = _mm256_loadu_si256((const __m256i *)qh);
+    const __m256i lo = _mm256_and_si256(q >= 2 ? _mm256_srli_epi16(a, 4) : a, _mm256_set1_epi8(15));
+    const __m256i hi = _mm256_and_si256(q ? _mm256_srli_epi16(hb, 2 * q) : hb, _mm256_set1_epi8(3));
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+}
+
+/* Q6_K: parts 2e and 2e+1 (values wa, wb) times the token's 8 int8 (xa,
+ * xc), widened, into the sums of columns 0-15 (e 0, 1: sl) or 16-31 (e 2,
+ * 3: sh). */
+TGT AI void q6_pair(int e, __m256i wa, __m256i wb, __m256i xa, __m256i xc, __m256i *sl, __m256i *sh) {
+    const __m256i p =
+        _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(wa, xa), _mm256_maddubs_epi16(wb, xc)), ones16());
+    if (e == 0) *sl = p;
+    else if (e == 1) *sl = _mm256_add_epi32(*sl, p);
+    else if (e == 2) *sh = p;
+    else *sh = _mm256_add_epi32(*sh, p);
+}
+
+/* Q6_K: a block's two sums (plus the offsets o[0], o[1]) scaled by the
+ * rows' dlo, dhi and the token's dx, added to acc. */
+TGT AI __m256 q6_finish(__m256i sl, __m256i sh, const int32_t *o, __m256 dlo, __m256 dhi, __m256 dx, __m256 acc) {
+    const __m256i slo = _mm256_add_epi32(sl, _mm256_set1_epi32(o[0]));
+    const __m256i shi = _mm256_add_epi32(sh, _mm256_set1_epi32(o[1]));
+    const __m256 v = _mm256_fmadd_ps(dhi, _mm256_cvtepi32_ps(shi), _mm256_mul_ps(dlo, _mm256_cvtepi32_ps(slo)));
+    return _mm256_fmadd_ps(v, dx, acc);
+}
+
 /* Q6_K_R16: group g (both halves) times token t.  Block b's values (u8
  * 0..63) are put together from a ql part (low or high nibbles) and a qh
  * part (a bit pair), as the AVX-512 kernel does (kernels_r16.c: q6_w);
@@ -436,7 +466,6 @@ TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int
                           int64_t g, int64_t t, int64_t r0, int64_t r1, const char *next, int64_t step) {
     const int64_t nsb = w->cols / 256, nb = w->cols / 32, nh = w->cols / 16;
     const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b4 = 0; b4 < nb; b4 += 4)
 #pragma GCC unroll 4
@@ -452,22 +481,8 @@ TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int
             const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
-                __m256i W[2];
-#pragma GCC unroll 2
-                for (int u = 0; u < 2; u++) {
-                    const int k = 2 * e + u;
-                    const __m256i a = _mm256_loadu_si256((const __m256i *)(half + 32 * h + 64 * ((q & 1) * 8 + k)));
-                    const __m256i hb = _mm256_loadu_si256((const __m256i *)(half + 32 * h + 1024 + 64 * k));
-                    const __m256i lo = _mm256_and_si256(q >= 2 ? _mm256_srli_epi16(a, 4) : a, m4);
-                    const __m256i hi = _mm256_and_si256(q ? _mm256_srli_epi16(hb, 2 * q) : hb, m2);
-                    W[u] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-                }
-                const __m256i p = _mm256_madd_epi16(
-                    _mm256_add_epi16(_mm256_maddubs_epi16(W[0], xa), _mm256_maddubs_epi16(W[1], xc)), ones16());
-                if (e == 0) sl[h] = p;
-                else if (e == 1) sl[h] = _mm256_add_epi32(sl[h], p);
-                else if (e == 2) sh[h] = p;
-                else sh[h] = _mm256_add_epi32(sh[h], p);
+                const uint8_t *ql = half + 32 * h + 64 * ((q & 1) * 8 + 2 * e), *qh = half + 32 * h + 1024 + 128 * e;
+                q6_pair(e, q6_w(ql, qh, q), q6_w(ql + 64, qh + 64, q), xa, xc, &sl[h], &sh[h]);
             }
         }
         const int32_t *o = nc + t * nh + 2 * b;
@@ -480,10 +495,7 @@ TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int
                 _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc))));
             const __m256 dhi = _mm256_mul_ps(
                 d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 16)))));
-            const __m256i slo = _mm256_add_epi32(sl[h], _mm256_set1_epi32(o[0]));
-            const __m256i shi = _mm256_add_epi32(sh[h], _mm256_set1_epi32(o[1]));
-            const __m256 v = _mm256_fmadd_ps(dhi, _mm256_cvtepi32_ps(shi), _mm256_mul_ps(dlo, _mm256_cvtepi32_ps(slo)));
-            acc[h] = _mm256_fmadd_ps(v, dx, acc[h]);
+            acc[h] = q6_finish(sl[h], sh[h], o, dlo, dhi, dx, acc[h]);
         }
     }
     for (int h = 0; h < 2; h++)
@@ -525,7 +537,6 @@ TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nb
     if (K == 3) { /* Q6_K: as r16_group_q6k puts the values together; dv, cv the scales of columns 0-15, 16-31 */
         const int64_t nsb = w->cols / 256;
         const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
-        const __m256i m2 = _mm256_set1_epi8(3);
         for (int i = 0; i < nbk; i++) {
             const int64_t b = b0 + i, sb = b / 8;
             const int q = (int)(b % 4), n = (int)((b % 8) / 4);
@@ -538,15 +549,9 @@ TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nb
                                                                        _mm_loadl_epi64((const __m128i *)sc)))));
                 _mm256_store_ps(c->cv[i] + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
                                                                        _mm_loadl_epi64((const __m128i *)(sc + 16))))));
-                const __m128i slo = _mm_cvtsi32_si128(q >= 2 ? 4 : 0), shi = _mm_cvtsi32_si128(2 * q);
-#pragma GCC unroll 8
-                for (int k = 0; k < 8; k++) {
-                    const __m256i a = _mm256_loadu_si256((const __m256i *)(half + 64 * ((q & 1) * 8 + k)));
-                    const __m256i hb = _mm256_loadu_si256((const __m256i *)(half + 1024 + 64 * k));
-                    const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(a, slo), m4);
-                    const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hb, shi), m2);
-                    _mm256_store_si256((__m256i *)c->u[i][h][k], _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)));
-                }
+                for (int k = 0; k < 8; k++)
+                    _mm256_store_si256((__m256i *)c->u[i][h][k],
+                                       q6_w(half + 64 * ((q & 1) * 8 + k), half + 1024 + 64 * k, q));
             }
         }
         return;
@@ -659,27 +664,15 @@ TGT AI void gm_token_q6k(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_
         for (int e = 0; e < 4; e++) {
             const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
 #pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                const __m256i wa = _mm256_load_si256((const __m256i *)c->u[i][h][2 * e]);
-                const __m256i wb = _mm256_load_si256((const __m256i *)c->u[i][h][2 * e + 1]);
-                const __m256i p = _mm256_madd_epi16(
-                    _mm256_add_epi16(_mm256_maddubs_epi16(wa, xa), _mm256_maddubs_epi16(wb, xc)), ones16());
-                if (e == 0) sl[h] = p;
-                else if (e == 1) sl[h] = _mm256_add_epi32(sl[h], p);
-                else if (e == 2) sh[h] = p;
-                else sh[h] = _mm256_add_epi32(sh[h], p);
-            }
+            for (int h = 0; h < 2; h++)
+                q6_pair(e, _mm256_load_si256((const __m256i *)c->u[i][h][2 * e]),
+                        _mm256_load_si256((const __m256i *)c->u[i][h][2 * e + 1]), xa, xc, &sl[h], &sh[h]);
         }
         const int32_t *o = nc + t * nh + 2 * b;
         const __m256 dx = _mm256_broadcast_ss(xq->d + t * nb + b);
 #pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            const __m256i slo = _mm256_add_epi32(sl[h], _mm256_set1_epi32(o[0]));
-            const __m256i shi = _mm256_add_epi32(sh[h], _mm256_set1_epi32(o[1]));
-            const __m256 v = _mm256_fmadd_ps(_mm256_load_ps(c->cv[i] + 8 * h), _mm256_cvtepi32_ps(shi),
-                                             _mm256_mul_ps(_mm256_load_ps(c->dv[i] + 8 * h), _mm256_cvtepi32_ps(slo)));
-            a[h] = _mm256_fmadd_ps(v, dx, a[h]);
-        }
+        for (int h = 0; h < 2; h++)
+            a[h] = q6_finish(sl[h], sh[h], o, _mm256_load_ps(c->dv[i] + 8 * h), _mm256_load_ps(c->cv[i] + 8 * h), dx, a[h]);
     }
     _mm256_store_ps(acc, a[0]);
     _mm256_store_ps(acc + 8, a[1]);
