@@ -246,7 +246,23 @@ phase_batch() { # aggregate throughput of B concurrent streams (ours only)
     done
 }
 
+# What ran the numbers: the sessions' machines changed kind (Zen 5 with
+# AVX-512, then Zen 3 without), and llama-bench records only "AMD EPYC"
+# (its JSON has llama.cpp's commit, build_commit).
+machine() {
+    {
+        grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: */cpu: /'
+        printf 'family %s, model %s, %s logical cpus\n' \
+            "$(grep -m1 '^cpu family' /proc/cpuinfo | sed 's/^[^:]*: *//')" \
+            "$(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | sed 's/^[^:]*: *//')" "$(nproc)"
+        printf 'flags: %s\n' "$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' |
+            grep -E '^(avx2|fma|f16c|avx512f|avx512_vnni|avx512_bf16|avx_vnni|amx_bf16|amx_int8)$' | tr '\n' ' ')"
+        printf 'libinference: %s\n' "$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (modified)')"
+    } > "$OUT/machine.txt"
+}
+
 prereqs
+machine
 PHASES=${*:-membw main threads1 depth batch}
 for p in $PHASES; do
     log "phase $p"

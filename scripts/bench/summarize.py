@@ -82,6 +82,10 @@ def pct(tg, nbytes, gbps=BOUND_GBPS):
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "bench/results"
     p = print
+    mf = os.path.join(d, "machine.txt")  # bench-vs-llama.sh's record of the machine
+    if os.path.exists(mf):
+        with open(mf) as f:
+            p("Machine: " + "; ".join(l.strip() for l in f if l.strip()) + "\n")
     bw = {t: load(os.path.join(d, "membw-t%d.json" % t)) for t in (1, 2)}
     if any(bw.values()):
         p("Memory read bandwidth (scripts/bench/membw.c, streaming sum over 1 GiB, "

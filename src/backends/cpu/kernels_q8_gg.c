@@ -237,11 +237,13 @@ TGT AI void gg_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, float *y
  * GCC reassociates the int16 sums (integer addition is associative): it
  * computed all of a block's products first, to add them as a tree, and
  * spilled them to the stack; an empty asm on the sums after each addition
- * keeps them in order (the gemm tile ran 3x faster, llvm-mca's znver3
- * model agreeing).  Half by half with the broadcasts made twice, the
- * one-token loop took ~19 cycles per 8 rows and block (llvm-mca); both
- * halves at once, Qwen3-0.6B Q4_0 decode went from 52-56 to 63-72 tok/s
- * (Zen 3, 2 threads).  Three tokens or more take the tiles below (r16_gemm). */
+ * keeps them in order (the tile's loop below: 52 -> 30 cycles per block
+ * and pair of tokens in llvm-mca's znver3 model, 46 stack accesses -> 0;
+ * ~1.5x faster measured).  Half by half, with the broadcasts made twice,
+ * the one-token loop took ~19 cycles per 8 rows and block (llvm-mca);
+ * both halves at once it takes ~20 per 16 rows, and Qwen3-0.6B Q4_0
+ * decode went from 52-56 to 63-72 tok/s (Zen 3, 2 threads).  Three
+ * tokens or more take the tiles below (r16_gemm). */
 
 TGT AI __m256i bcast4(const int8_t *p) {
     int32_t v;
@@ -623,7 +625,7 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
                 s[e][1] = j ? _mm256_add_epi16(s[e][1], p1) : p1;
                 /* the sums kept in order: GCC would otherwise compute
                  * all 32 products first, to add them as a tree, and
-                 * spill them (3x slower) */
+                 * spill them (above) */
                 __asm__("" : "+x"(s[e][0]), "+x"(s[e][1]));
             }
         }
