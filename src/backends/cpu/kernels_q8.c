@@ -19,7 +19,6 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 
 #include <immintrin.h>
-#include <math.h>
 #include <string.h>
 
 #define TGT __attribute__((target("avx2,fma,f16c")))
@@ -61,31 +60,8 @@ TGT static void quantise_x(const float *x, int64_t cols, int64_t G, int q4, q8x 
     int32_t isum[Q8_MAX_COLS / 32];
     int8_t tmp[32];
     for (int64_t b = 0; b < nb; b++) {
-        const float *xb = x + 32 * b;
-        __m256 mx = _mm256_setzero_ps();
-        const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-        for (int j = 0; j < 32; j += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(xb + j), absmask));
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_movehdup_ps(h));
-        const float amax = _mm_cvtss_f32(h);
-        const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        const float d = inf__q8_block32(x + 32 * b, tmp, &isum[b]);
         o->d[b] = d;
-        /* lrintf(x id) clamped to +-127, 8 at a time (as
-         * inf__cpu_q8_gg_quantize: the current rounding mode, nearest even;
-         * done per row chunk, the scalar loop was a tenth of MLX8 decode) */
-        const __m256 idv = _mm256_set1_ps(id), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
-        __m256i iv[4];
-        for (int j = 0; j < 4; j++) {
-            __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(xb + 8 * j), idv), _MM_FROUND_CUR_DIRECTION);
-            iv[j] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(r, lo), hi));
-        }
-        const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(iv[0], iv[1]), _mm256_packs_epi32(iv[2], iv[3]));
-        _mm256_storeu_si256((__m256i *)tmp, _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-        const __m256i s4 = _mm256_add_epi32(_mm256_add_epi32(iv[0], iv[1]), _mm256_add_epi32(iv[2], iv[3]));
-        const __m128i s2 = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
-        const __m128i s1 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0x4e));
-        isum[b] = _mm_cvtsi128_si32(_mm_add_epi32(s1, _mm_shuffle_epi32(s1, 0xb1)));
         if (q4) {
             /* block b = 2c + h covers j-lanes [16h, 16h+16) of chunk c */
             const int64_t c = b / 2, hb = b % 2;

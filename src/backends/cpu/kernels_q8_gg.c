@@ -61,41 +61,17 @@
 #define GG_R 4 /* rows per group */
 
 /* Rounds x rows [t0, t1) into xq as inf__cpu_q8_quantize does, bit for bit
- * in q and d (x * (127 / amax) rounded to nearest even in the current
- * rounding mode, as nearbyintf; amax / 127); s, the block's f32 sum, in
- * another order (8 lanes). */
+ * in q and d (inf__q8_block32); s, the block's f32 sum, in another order
+ * (8 lanes). */
 TGT void inf__cpu_q8_gg_quantize(const float *x, int64_t ldx, int64_t t0, int64_t t1, inf__cpu_xq *xq) {
     const int64_t nb = xq->cols / 32;
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
     for (int64_t t = t0; t < t1; t++) {
         const float *xr = x + t * ldx;
-        int8_t *q = xq->q + t * xq->ld;
         for (int64_t b = 0; b < nb; b++) {
-            __m256 v[4], mx = _mm256_setzero_ps(), s = _mm256_setzero_ps();
-            for (int j = 0; j < 4; j++) {
-                v[j] = _mm256_loadu_ps(xr + 32 * b + 8 * j);
-                mx = _mm256_max_ps(mx, _mm256_and_ps(v[j], absmask));
-                s = _mm256_add_ps(s, v[j]);
-            }
-            __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            h = _mm_max_ss(h, _mm_movehdup_ps(h));
-            const float amax = _mm_cvtss_f32(h);
-            const __m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
-            __m256i iv[4];
-            for (int j = 0; j < 4; j++) {
-                __m256 r = _mm256_round_ps(_mm256_mul_ps(v[j], id), _MM_FROUND_CUR_DIRECTION);
-                r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
-                iv[j] = _mm256_cvtps_epi32(r);
-            }
-            /* int32 -> int8 in order: the packs interleave 128-bit lanes,
-             * the permute puts them back */
-            const __m256i p16a = _mm256_packs_epi32(iv[0], iv[1]), p16b = _mm256_packs_epi32(iv[2], iv[3]);
-            const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-            _mm256_storeu_si256((__m256i *)(q + 32 * b),
-                                _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-            xq->d[t * nb + b] = amax / 127.0f;
+            int32_t isum;
+            xq->d[t * nb + b] = inf__q8_block32(xr + 32 * b, xq->q + t * xq->ld + 32 * b, &isum);
+            __m256 s = _mm256_setzero_ps();
+            for (int j = 0; j < 4; j++) s = _mm256_add_ps(s, _mm256_loadu_ps(xr + 32 * b + 8 * j));
             xq->s[t * nb + b] = inf__hsum8(s);
         }
     }

@@ -99,6 +99,39 @@ INF__X86_AVX2 float inf__load_sb(const void *p, inf__dtype dt, int64_t i) {
     return inf__bf16_to_f32(h);
 }
 
+/* One block of 32 values of x rounded to int8 as inf__cpu_q8_quantize
+ * does, bit for bit: q[j] = x[j] * (127 / amax) rounded in the current
+ * rounding mode (nearest even, as lrintf), clamped to +-127; returns d =
+ * amax / 127 and sets *isum to the sum of the 32 q. */
+INF__X86_AVX2 float inf__q8_block32(const float *x, int8_t *q, int32_t *isum) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4], mx = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_loadu_ps(x + 8 * j);
+        mx = _mm256_max_ps(mx, _mm256_and_ps(v[j], absmask));
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    const __m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+    const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    __m256i iv[4];
+    for (int j = 0; j < 4; j++) {
+        const __m256 r = _mm256_round_ps(_mm256_mul_ps(v[j], id), _MM_FROUND_CUR_DIRECTION);
+        iv[j] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(r, lo), hi));
+    }
+    /* int32 -> int8 in order: the packs interleave 128-bit lanes, the
+     * permute puts them back */
+    const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(iv[0], iv[1]), _mm256_packs_epi32(iv[2], iv[3]));
+    _mm256_storeu_si256((__m256i *)q, _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    const __m256i s4 = _mm256_add_epi32(_mm256_add_epi32(iv[0], iv[1]), _mm256_add_epi32(iv[2], iv[3]));
+    const __m128i s2 = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+    const __m128i s1 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0x4e));
+    *isum = _mm_cvtsi128_si32(_mm_add_epi32(s1, _mm_shuffle_epi32(s1, 0xb1)));
+    return amax / 127.0f;
+}
+
 /* Elements i..i+7 of such an array as f32. */
 INF__X86_AVX2 __m256 inf__load_sb8(const void *p, inf__dtype dt, int64_t i) {
     if (dt == INF__DT_F32) return _mm256_loadu_ps((const float *)p + i);
