@@ -282,19 +282,13 @@ TGT AI void q4r_unpack(const q4r *q, int64_t b, __m256i lo[4], __m256i hi[4]) {
     }
 }
 
-/* Token t's block b (i = t nb + b) added to its sums, from the block's
- * int16 pair sums s16 (8 rows). */
-TGT AI void q4r_finish(const q4r *q, __m256i s16, const inf__cpu_xq *xq, int64_t t, int64_t b, __m256 dv, __m256 cv,
-                       __m256 *acc, __m256 *accb) {
+/* A block's int16 pair sums s16 (8 rows) scaled and added to acc: Q4_0
+ * (M 0) dv (dx P - 8 s) with k8 = -8 s, MLX4 and Q4_K (M 1) dv (dx P),
+ * their bias terms apart.  The one formula of the group kernels and the
+ * tiles, so that both give a token the same bits. */
+TGT AI __m256 q4r_scaled(int M, __m256i s16, __m256 dv, __m256 dx, __m256 k8, __m256 acc) {
     const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones16()));
-    const int64_t i = t * q->nb + b;
-    if (q->M) {
-        *acc = _mm256_fmadd_ps(dv, _mm256_mul_ps(p, _mm256_broadcast_ss(xq->d + i)), *acc);
-        *accb = _mm256_fmadd_ps(cv, _mm256_broadcast_ss(xq->s + i), *accb);
-    } else {
-        *acc = _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, _mm256_broadcast_ss(xq->d + i), _mm256_set1_ps(-8.0f * xq->s[i])),
-                               *acc);
-    }
+    return M ? _mm256_fmadd_ps(dv, _mm256_mul_ps(p, dx), acc) : _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, dx, k8), acc);
 }
 
 /* Q4_0_R16 (M 0), MLX4_R16 (M 1): group g (both halves) times tokens [t0,
@@ -332,8 +326,15 @@ TGT AI void r16_group(int M, int T, const inf__weight *w, const inf__cpu_xq *xq,
             }
         }
 #pragma GCC unroll 2
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < 2; h++) q4r_finish(&q[h], s[t][h], xq, t0 + t, b, dv[h], cv[h], &acc[t][h], &accb[t][h]);
+        for (int t = 0; t < T; t++) { /* the token's scale and sum once for both halves */
+            const int64_t i = (t0 + t) * q[0].nb + b;
+            const __m256 dx = _mm256_broadcast_ss(xq->d + i), sv = _mm256_broadcast_ss(xq->s + i);
+            const __m256 k8 = _mm256_set1_ps(-8.0f * xq->s[i]);
+            for (int h = 0; h < 2; h++) {
+                acc[t][h] = q4r_scaled(M, s[t][h], dv[h], dx, k8, acc[t][h]);
+                if (M) accb[t][h] = _mm256_fmadd_ps(cv[h], sv, accb[t][h]);
+            }
+        }
     }
 #pragma GCC unroll 2
     for (int t = 0; t < T; t++)
@@ -610,12 +611,7 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
             const int64_t x = (t + e) * nb + b;
             const __m256 dx = _mm256_broadcast_ss(xq->d + x);
             const __m256 k8 = _mm256_set1_ps(-8.0f * xq->s[x]);
-            for (int h = 0; h < 2; h++) {
-                const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s[e][h], ones16()));
-                const __m256 dv = _mm256_load_ps(c->dv[i] + 8 * h);
-                a[e][h] = K ? _mm256_fmadd_ps(dv, _mm256_mul_ps(p, dx), a[e][h])
-                            : _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, dx, k8), a[e][h]);
-            }
+            for (int h = 0; h < 2; h++) a[e][h] = q4r_scaled(K != 0, s[e][h], _mm256_load_ps(c->dv[i] + 8 * h), dx, k8, a[e][h]);
         }
     }
 #pragma GCC unroll 2
