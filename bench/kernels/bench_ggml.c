@@ -94,6 +94,10 @@ static int cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* x's row stride: padded as the forward pass pads its activations
+ * (cpu_backend.c: rows exactly 4 KiB apart share L1 sets). */
+#define LDX(cols) ((cols) + 16)
+
 /* One product as the forward pass runs it: with the fast set's integer
  * kernels x is rounded first (timed too). */
 static void run_mm(const inf__cpu_kernels *k, const inf__weight *w, const float *x, int64_t n,
@@ -101,10 +105,10 @@ static void run_mm(const inf__cpu_kernels *k, const inf__weight *w, const float 
     if (k->q8_takes && k->q8_takes(w, n)) {
         xq->n = n;
         xq->cols = w->cols;
-        k->q8_quantize(x, w->cols, 0, n, xq);
+        k->q8_quantize(x, LDX(w->cols), 0, n, xq);
         k->matmul_q8(w, xq, y, w->rows, 0, w->rows);
     } else {
-        k->matmul_rows(w, x, w->cols, n, y, w->rows, 0, w->rows);
+        k->matmul_rows(w, x, LDX(w->cols), n, y, w->rows, 0, w->rows);
     }
 }
 
@@ -132,9 +136,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_ggml: COLS must be a multiple of 256, sizes positive, RUNS at most 99\n");
         return 2;
     }
-    float *x = malloc((size_t)(ntok * cols) * sizeof(float));
+    float *x = malloc((size_t)(ntok * LDX(cols)) * sizeof(float));
     float *y = malloc((size_t)(ntok * rows) * sizeof(float));
-    for (int64_t i = 0; i < ntok * cols; i++) x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+    for (int64_t i = 0; i < ntok * LDX(cols); i++) x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
     printf("matrix %lld x %lld, %d cop%s, median of %d, 1 thread (CPU time)\n", (long long)rows,
            (long long)cols, copies, copies == 1 ? "y" : "ies", runs);
     printf("%-10s %-5s %6s %10s %8s %10s %8s\n", "set", "type", "tokens", "us/call", "GB/s", "tok/s",
