@@ -481,7 +481,7 @@ TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int
         if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1) store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, acc[h]);
 }
 
-/* ---- Many tokens: each block unpacked once to u8, then 2 tokens x 16 rows
+/* ---- Many tokens: each block unpacked once to u8, then 3 tokens x 16 rows
  *
  * Prefill and batched decode are bound by arithmetic, not memory, and
  * without VNNI each 32 products cost a maddubs and an int16 add (a loop of
@@ -492,10 +492,10 @@ TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int
  * a 16-row group is unpacked once into u8 (gm_chunk: 5 KiB, in L1), with
  * each block's 16 row scales (and biases) as f32, whatever the format:
  * part j of block b holds columns 4j .. 4j+3, row i's at dword i of its
- * half.  Then tokens go 2 at a time over the chunk: one load of a part
- * serves 2 tokens, one broadcast of a token's 4 int8 serves both halves,
- * and 4 int16 sums and 4 f32 sums stay in registers (~57-72 billion at 64
- * tokens).  The f32 operations per block and output are r16_group's, in
+ * half.  Then tokens go 3 at a time over the chunk: one load of a part
+ * serves 3 tokens, one broadcast of a token's 4 int8 serves both halves,
+ * and 6 int16 sums and 6 f32 sums stay in registers (~57-72 billion at 64
+ * tokens 2 at a time, ~8% more 3 at a time, session 20).  The f32 operations per block and output are r16_group's, in
  * the same order, so a token's outputs are the same bits whichever kernel
  * computes them; the bias terms (MLX4's bias, Q4_K's minimums) are summed
  * in a pass of their own, again in r16_group's order. */
@@ -578,23 +578,29 @@ TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nb
     }
 }
 
-/* Tokens [t, t+T) (T 1 or 2) times the chunk's nbk blocks from b0, added to
- * acc (16 f32 per token). */
+/* Tokens [t, t+T) (T 1 to 3) times the chunk's nbk blocks from b0, added
+ * to acc (16 f32 per token).  Three tokens per pass: each part's two loads
+ * serve 6 maddubs instead of 4 (the loads, not the maddubs, bound this
+ * loop on Zen 3: a loop of 12 FMAs with one vector load each runs at half
+ * the rate of the FMAs alone); 6 int16 sums, 6 f32 sums, the two parts
+ * and the broadcast fill 15 of the 16 registers (one f32 sum goes to the
+ * stack once per block).  Q6_K's tile two tokens at a time (8 int32 sums)
+ * spilled and ran ~15% slower than one (gm_token_q6k). */
 TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
                       float (*acc)[16]) {
     const int64_t nb = xq->cols / 32;
-    __m256 a[2][2];
-#pragma GCC unroll 2
+    __m256 a[3][2];
+#pragma GCC unroll 3
     for (int e = 0; e < T; e++)
         for (int h = 0; h < 2; h++) a[e][h] = _mm256_load_ps(acc[e] + 8 * h);
     for (int i = 0; i < nbk; i++) {
         const int64_t b = b0 + i;
-        __m256i s[2][2];
+        __m256i s[3][2];
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             const __m256i w0 = _mm256_load_si256((const __m256i *)c->u[i][0][j]);
             const __m256i w1 = _mm256_load_si256((const __m256i *)c->u[i][1][j]);
-#pragma GCC unroll 2
+#pragma GCC unroll 3
             for (int e = 0; e < T; e++) {
                 const __m256i xv = bcast4(xq->q + (t + e) * xq->ld + 32 * b + 4 * j);
                 const __m256i p0 = _mm256_maddubs_epi16(w0, xv), p1 = _mm256_maddubs_epi16(w1, xv);
@@ -606,7 +612,7 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
                 __asm__("" : "+x"(s[e][0]), "+x"(s[e][1]));
             }
         }
-#pragma GCC unroll 2
+#pragma GCC unroll 3
         for (int e = 0; e < T; e++) {
             const int64_t x = (t + e) * nb + b;
             const __m256 dx = _mm256_broadcast_ss(xq->d + x);
@@ -614,7 +620,7 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
             for (int h = 0; h < 2; h++) a[e][h] = q4r_scaled(K != 0, s[e][h], _mm256_load_ps(c->dv[i] + 8 * h), dx, k8, a[e][h]);
         }
     }
-#pragma GCC unroll 2
+#pragma GCC unroll 3
     for (int e = 0; e < T; e++)
         for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
 }
@@ -707,8 +713,9 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
                 if (K == 3) {
                     for (; t < nt; t++) gm_token_q6k(&c, nbk, b0, xq, nc, t0 + t, acc[t]);
                 } else {
-                    for (; t + 2 <= nt; t += 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
-                    if (t < nt) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
+                    for (; t + 3 <= nt; t += 3) gm_tokens(K, 3, &c, nbk, b0, xq, t0 + t, acc + t);
+                    if (nt - t == 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
+                    else if (nt - t == 1) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
                 }
                 if (K == 1 || K == 2) gm_bias(&c, nbk, b0, xq, t0, nt, accb);
             }
