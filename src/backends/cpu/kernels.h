@@ -103,8 +103,9 @@ typedef struct inf__cpu_kernels {
     int64_t pack_rows;
     /* g[i] = act(g[i]) * u[i] over n (ops.h: inf__cpu_act_mul), in a set's
      * own way; NULL: inf__cpu_act_mul itself (libm's expf and tanhf, the
-     * exact sets).  Precision fast's AVX-512 SiLU rounds a double-precision
-     * exp: libm's result but in very rare cases. */
+     * exact sets).  Precision fast's SiLU (AVX-512 and AVX2, the same
+     * floats) rounds a double-precision exp: libm's result but in very
+     * rare cases. */
     void (*act_mul)(inf__act act, float *g, const float *u, int64_t n);
     /* Precision fast's BF16 products with x converted to bf16 pairs once
      * per matmul for all its row chunks (as q8_quantize does for the

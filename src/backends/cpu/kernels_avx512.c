@@ -618,9 +618,7 @@ TGT5 static __m512d exp512d(__m512d x) {
     __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(6.93147180369123816490e-01), x);
     r = _mm512_fnmadd_pd(n, _mm512_set1_pd(1.90821492927058770002e-10), r);
     __m512d p = _mm512_set1_pd(1.0 / 39916800.0); /* 1/11! */
-    static const double inv_fact[] = {1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0,
-                                      1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
-    for (int i = 0; i < 11; i++) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(inv_fact[i]));
+    for (int i = 0; i < 11; i++) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(inf__exp_taylor[i]));
     return _mm512_scalef_pd(p, n);
 }
 

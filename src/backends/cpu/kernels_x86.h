@@ -21,8 +21,14 @@
  * on), before any of them is handed out. */
 extern const inf__cpu_kernels inf__cpu_avx2_set;                              /* kernels_avx2.c */
 const inf__cpu_kernels *inf__cpu_avx512_build(const inf__cpu_kernels *avx2);  /* kernels_avx512.c */
-/* precision fast's act_mul on AVX-512 (kernels_avx512.c; kernels.h) */
+/* precision fast's act_mul on AVX-512 (kernels_avx512.c) and AVX2
+ * (kernels_q8.c); kernels.h */
 extern void (*const inf__cpu_avx512_act_mul)(inf__act act, float *g, const float *u, int64_t n);
+extern void (*const inf__cpu_avx2_act_mul)(inf__act act, float *g, const float *u, int64_t n);
+/* Their exp(r)'s Taylor coefficients 1/10! .. 1/0!, Horner's order after
+ * 1/11! (kernels_avx512.c: exp512d) */
+static const double inf__exp_taylor[11] = {1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0,
+                                           1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
 const inf__cpu_kernels *inf__cpu_q8_build(const inf__cpu_kernels *exact);     /* kernels_q8.c */
 /* precision fast's integer products for ggml Q4_0 and Q4_K on AVX2
  * (kernels_q8_gg.c; the avx2-fast set's q8 hooks, kernels.h): _takes
