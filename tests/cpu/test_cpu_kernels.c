@@ -341,16 +341,18 @@ static void test_f16_round(const inf__cpu_kernels *k) {
  * reference's) on f16-representable keys and values: the same sums up to
  * accumulation order; with the same code path (every set here widens in
  * registers and keeps the f32 kernels' order) bit for bit.  Strided rows
- * (ld > hd), partial blocks (m 37, 5) and a full one (32), the head sizes
- * of test_attn, 1-32 query rows (avx512 takes 8+ rows as GEMM tiles). */
+ * (ld > hd), partial blocks (m 37, 5) and a full one (32), and 517
+ * values (avx2 converts f16 values in chunks of 256 for 4+ rows, carrying
+ * the sums across chunks: 256 + 256 + 5, an odd tail), the head sizes of
+ * test_attn, 1-32 query rows (avx512 takes 8+ rows as GEMM tiles). */
 static void test_attn_f16(const inf__cpu_kernels *k) {
     const int hds[] = {32, 64, 128, 48, 24, 20, 128, 64, 96, 128};
     const int nqs[] = {3, 1, 2, 5, 8, 32, 32, 13, 9, 1};
-    const int ms[] = {37, 32, 5};
+    const int ms[] = {37, 32, 5, 517};
     double worst_ref = 0;
     for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
         for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
-            const int hd = hds[hi], nq = nqs[hi], m = ms[mi], ld = hd * 2 + 8, lds = 40;
+            const int hd = hds[hi], nq = nqs[hi], m = ms[mi], ld = hd * 2 + 8, lds = m > 37 ? m + 3 : 40;
             float *q = malloc((size_t)nq * hd * 4), *kf = malloc((size_t)m * ld * 4);
             uint16_t *kh = malloc((size_t)m * ld * 2);
             float *s1 = malloc((size_t)nq * lds * 4), *s2 = malloc((size_t)nq * lds * 4);

@@ -703,18 +703,30 @@ TGT static void avx2_attn_scores_f16(const float *q, int nq, const uint16_t *k, 
     scores_kv(q, nq, k, ldk, m, hd, scale, s, lds, 1);
 }
 
-/* R query rows x 16 output columns over all m values: each pair of value
+/* R query rows x 16 output columns over m values: each pair of value
  * vectors is loaded once for the R rows; even and odd values go to separate
  * accumulators (a, b) that are added at the end.  Every output is the same
  * sum (even j in order, odd j in order, then a + b) whatever R and the
  * column block, so a row's result does not depend on the rows beside it.
- * v: f32 or (f16) half values, element vd = the block's first column. */
+ * v: f32 or (f16) half values, element vd = the block's first column.
+ * The m values can be one chunk of a longer sum: st (not NULL) holds the
+ * R x 2 x 2 partial sums between chunks, begun at zero where first, and
+ * only the last chunk (the only one with an odd m) writes od; the chain
+ * is the same as in one call. */
 TGT AI void values_tile(int R, const float *p, int64_t ldp, const void *v, int64_t vd, int64_t ldv,
-                        int64_t m, float *od, int64_t hd, int f16, int add) {
+                        int64_t m, float *st, int first, int last, float *od, int64_t hd, int f16, int add) {
     __m256 a[3][2], b[3][2];
 #pragma GCC unroll 3
-    for (int r = 0; r < R; r++)
-        a[r][0] = a[r][1] = b[r][0] = b[r][1] = _mm256_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        if (first) {
+            a[r][0] = a[r][1] = b[r][0] = b[r][1] = _mm256_setzero_ps();
+        } else {
+            a[r][0] = _mm256_loadu_ps(st + 32 * r);
+            a[r][1] = _mm256_loadu_ps(st + 32 * r + 8);
+            b[r][0] = _mm256_loadu_ps(st + 32 * r + 16);
+            b[r][1] = _mm256_loadu_ps(st + 32 * r + 24);
+        }
+    }
     int64_t j = 0;
     for (; j + 2 <= m; j += 2, vd += 2 * ldv) {
         const __m256 v00 = kv8(v, vd, f16), v01 = kv8(v, vd + 8, f16);
@@ -738,6 +750,16 @@ TGT AI void values_tile(int R, const float *p, int64_t ldp, const void *v, int64
             a[r][1] = _mm256_fmadd_ps(p0, v01, a[r][1]);
         }
     }
+    if (!last) {
+#pragma GCC unroll 3
+        for (int r = 0; r < R; r++) {
+            _mm256_storeu_ps(st + 32 * r, a[r][0]);
+            _mm256_storeu_ps(st + 32 * r + 8, a[r][1]);
+            _mm256_storeu_ps(st + 32 * r + 16, b[r][0]);
+            _mm256_storeu_ps(st + 32 * r + 24, b[r][1]);
+        }
+        return;
+    }
 #pragma GCC unroll 3
     for (int r = 0; r < R; r++) {
         __m256 s0 = _mm256_add_ps(a[r][0], b[r][0]), s1 = _mm256_add_ps(a[r][1], b[r][1]);
@@ -748,6 +770,43 @@ TGT AI void values_tile(int R, const float *p, int64_t ldp, const void *v, int64
         _mm256_storeu_ps(od + r * hd, s0);
         _mm256_storeu_ps(od + r * hd + 8, s1);
     }
+}
+
+/* The rows' tiles (3, then 2 or 1) over one column block: values from v
+ * at element vd (ldv apart), m of them, sums in st between chunks. */
+TGT AI void values_rows(const float *p, int64_t ldp, int nq, const void *v, int64_t vd, int64_t ldv, int64_t m,
+                        float *st, int first, int last, float *od, int64_t hd, int f16, int add) {
+    int h = 0;
+    for (; h + 3 <= nq; h += 3)
+        values_tile(3, p + h * ldp, ldp, v, vd, ldv, m, st ? st + 32 * h : NULL, first, last, od + h * hd, hd, f16, add);
+    if (nq - h == 2)
+        values_tile(2, p + h * ldp, ldp, v, vd, ldv, m, st ? st + 32 * h : NULL, first, last, od + h * hd, hd, f16, add);
+    else if (nq - h == 1)
+        values_tile(1, p + h * ldp, ldp, v, vd, ldv, m, st ? st + 32 * h : NULL, first, last, od + h * hd, hd, f16, add);
+}
+
+/* f16 values, 4 or more rows: each chunk of VCH values of a column block
+ * converted to f32 once (vf, 16 KiB) for all the rows, which otherwise
+ * convert every value vector once per 3 rows; the sums carried across
+ * chunks in st, the same chain as unchunked (values_tile), so the same
+ * bits as the rows alone.  Up to VQ rows (the cpu backend's blocks have at
+ * most 64). */
+#define VCH 256
+#define VQ 96
+
+TGT AI void values_chunked(const float *p, int64_t ldp, int nq, const uint16_t *v, int64_t ldv, int64_t m,
+                           int64_t hd, float *o, int add) {
+    float vf[VCH * 16] __attribute__((aligned(32)));
+    float st[VQ * 32];
+    for (int64_t d = 0; d < hd; d += 16)
+        for (int64_t j0 = 0; j0 < m; j0 += VCH) {
+            const int64_t jn = m - j0 < VCH ? m - j0 : VCH;
+            for (int64_t j = 0; j < jn; j++) {
+                _mm256_store_ps(vf + 16 * j, kv8(v, (j0 + j) * ldv + d, 1));
+                _mm256_store_ps(vf + 16 * j + 8, kv8(v, (j0 + j) * ldv + d + 8, 1));
+            }
+            values_rows(p + j0, ldp, nq, vf, 0, 16, jn, st, j0 == 0, j0 + jn == m, o + d, hd, 0, add);
+        }
 }
 
 TGT AI void values_kv(const float *p, int64_t ldp, int nq, const void *v, int64_t ldv, int64_t m,
@@ -770,14 +829,13 @@ TGT AI void values_kv(const float *p, int64_t ldp, int nq, const void *v, int64_
             }
         return;
     }
+    if (f16 && nq >= 4 && nq <= VQ) {
+        values_chunked(p, ldp, nq, v, ldv, m, hd, o, add);
+        return;
+    }
     /* Column blocks outer: a block of all m values (m x 64 B) stays in
      * L1/L2 while every row group passes over it. */
-    for (int64_t d = 0; d < hd; d += 16) {
-        int h = 0;
-        for (; h + 3 <= nq; h += 3) values_tile(3, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16, add);
-        if (nq - h == 2) values_tile(2, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16, add);
-        else if (nq - h == 1) values_tile(1, p + h * ldp, ldp, v, d, ldv, m, o + h * hd + d, hd, f16, add);
-    }
+    for (int64_t d = 0; d < hd; d += 16) values_rows(p, ldp, nq, v, d, ldv, m, NULL, 1, 1, o + d, hd, f16, add);
 }
 
 TGT static void avx2_attn_values(const float *p, int64_t ldp, int nq, const float *v,
