@@ -829,7 +829,7 @@ TGT AI void values_kv(const float *p, int64_t ldp, int nq, const void *v, int64_
             }
         return;
     }
-    if (f16 && nq >= 4 && nq <= VQ) {
+    if (f16 && nq >= 4 && nq <= VQ && m > 0) { /* m 0: values_rows writes the zero sums */
         values_chunked(p, ldp, nq, v, ldv, m, hd, o, add);
         return;
     }
