@@ -3,8 +3,9 @@
 # llama-bench on the same model shapes (issue 5's "Must show" table).
 #
 # For each row (model shape x format) it runs llama-bench on a GGUF file of
-# random weights, then `inference bench` ALTERNATELY, row by row, so that
-# the load of this shared machine falls on both alike.  With SAME_FILE=1
+# random weights and `inference bench` ALTERNATELY, repetition by
+# repetition (ALTERNATE below), so that the load of this shared machine
+# falls on both alike.  With SAME_FILE=1
 # (issue 20) ours reads the very same GGUF file (formats BF16 F16 Q8_0 Q4_0
 # and llama-quantize's mixes Q4_K_M Q6_K ...); without it, `--dummy`
 # weights of the same shape and bits per weight (MLX for Q8_0/Q4_0).  Raw JSON goes
@@ -16,6 +17,11 @@
 #   (default: membw main threads1 depth batch, in order)
 # Environment:
 #   REPS=5 THREADS=2        repetitions and threads of the main table
+#   ALTERNATE=1             main, threads1 and depth run each program -r 1,
+#                           REPS times in turn (llama ours ours llama ...:
+#                           a drifting load falls on both alike), joined by
+#                           scripts/bench/merge_reps.py (the single runs in
+#                           $OUT/reps); 0: each program's -r REPS at once
 #   DEPTH_REPS=3            repetitions of the context-depth phase
 #   ROWS="qwen3-0.6b:BF16 ..." which rows of the main table (see ROWS below)
 #   OUT=bench/results       where the JSON goes
@@ -57,6 +63,7 @@ cd "$ROOT"
 REPS=${REPS:-5}
 THREADS=${THREADS:-2}
 DEPTH_REPS=${DEPTH_REPS:-3}   # each repetition prefills the 2000-token context
+ALTERNATE=${ALTERNATE:-1}
 OUT=${OUT:-bench/results}
 INFERENCE=${INFERENCE:-build-perf/tools/inference/inference}
 LLAMA_BENCH=${LLAMA_BENCH:-.cache/llama.cpp/build/bin/llama-bench}
@@ -155,6 +162,36 @@ ours() {
         > "$OUT/$name-ours.json"
 }
 
+# side_by_side NAME SHAPE TYPE REPS "LLAMA ARGS" "OURS ARGS": the row's two
+# programs, REPS repetitions each, into NAME-{llama,ours}.json.  Session
+# 20's table ran each program's five repetitions in one go and the ratios
+# moved 20-40% between runs on the busy VM; taking turns per repetition
+# (ABBA order) puts the same minutes under both.
+side_by_side() {
+    local name=$1 shape=$2 type=$3 reps=$4 la=$5 oa=$6 i
+    if [ "$ALTERNATE" != 1 ]; then
+        # shellcheck disable=SC2086
+        llama "$name" "$shape" "$type" $la -r "$reps"
+        # shellcheck disable=SC2086
+        ours "$name" "$shape" "$type" $oa -r "$reps"
+        return
+    fi
+    for i in $(seq "$reps"); do
+        if [ $((i % 2)) = 1 ]; then
+            # shellcheck disable=SC2086
+            llama "$name.rep$i" "$shape" "$type" $la -r 1
+            # shellcheck disable=SC2086
+            ours "$name.rep$i" "$shape" "$type" $oa -r 1
+        else
+            # shellcheck disable=SC2086
+            ours "$name.rep$i" "$shape" "$type" $oa -r 1
+            # shellcheck disable=SC2086
+            llama "$name.rep$i" "$shape" "$type" $la -r 1
+        fi
+    done
+    "$PY" scripts/bench/merge_reps.py "$OUT" "$name" "$reps"
+}
+
 membw_build() {
     mkdir -p build-perf/membw
     cc -O3 -march=native -pthread scripts/bench/membw.c -o build-perf/membw/membw
@@ -176,10 +213,10 @@ phase_main() {
     [ -x build-perf/membw/membw ] || membw_build
     for row in $ROWS; do
         local shape=${row%%:*} type=${row##*:} name="main-${row/:/-}"
-        llama "$name" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$THREADS"
         log "membw $THREADS thread(s), row $row"
         run build-perf/membw/membw "$THREADS" 10 1024 > "$OUT/$name-membw.json"
-        ours "$name" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$THREADS"
+        side_by_side "$name" "$shape" "$type" "$REPS" "-p 512 -n 128 -t $THREADS" \
+            "-p 512 -n 128 -t $THREADS"
     done
 }
 
@@ -194,17 +231,16 @@ phase_exact() { # ours with --precision exact on every row (the fast one is main
 phase_threads1() {
     for row in $THREADS1_ROWS; do
         local shape=${row%%:*} type=${row##*:}
-        llama "t1-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t 1
-        ours "t1-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t 1
+        side_by_side "t1-$shape-$type" "$shape" "$type" "$REPS" "-p 512 -n 128 -t 1" \
+            "-p 512 -n 128 -t 1"
     done
 }
 
 phase_depth() { # decode speed after a context of 100 vs 2000 tokens
     local shape=${ONE_SHAPE%%:*} type=${ONE_SHAPE##*:}
     for d in 100 2000; do
-        llama "depth$d-$shape-$type" "$shape" "$type" -p 0 -n 128 -d "$d" -r "$DEPTH_REPS" -t "$THREADS"
-        ours "depth$d-$shape-$type" "$shape" "$type" -p 16 -n 128 -d "$d" -r "$DEPTH_REPS" \
-            -t "$THREADS" --ctx 4096
+        side_by_side "depth$d-$shape-$type" "$shape" "$type" "$DEPTH_REPS" \
+            "-p 0 -n 128 -d $d -t $THREADS" "-p 16 -n 128 -d $d -t $THREADS --ctx 4096"
     done
 }
 

@@ -34,6 +34,14 @@ def load(path):
         return None
 
 
+def result_files(d, pattern):
+    """The result files in d matching pattern, sorted; not the one-repetition
+    files of an alternated run that merge_reps.py has not joined yet (an
+    interrupted run leaves them beside the merged ones)."""
+    return sorted(f for f in glob.glob(os.path.join(d, pattern))
+                  if ".rep" not in os.path.basename(f))
+
+
 def s3(v):
     return (statistics.median(v), min(v), max(v)) if v else None
 
@@ -105,7 +113,7 @@ def main():
       "%% of measured %s GB/s llama / ours | row's own GB/s: ours %% of it | issue's llama.cpp pp / tg |"
       % (BOUND_GBPS, "%.1f" % mbw if mbw else "—"))
     p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for f in sorted(glob.glob(os.path.join(d, "main-*-llama.json")),
+    for f in sorted(result_files(d, "main-*-llama.json"),
                     key=lambda x: (("llama" in os.path.basename(x)[5:10]),
                                    list(ISSUE).index(key_of(x)) if key_of(x) in ISSUE else 99)):
         shape, ttype = key_of(f)
@@ -131,7 +139,7 @@ def main():
     p()
 
     opt = []
-    for f in sorted(glob.glob(os.path.join(d, "exact-*-ours.json"))):
+    for f in result_files(d, "exact-*-ours.json"):
         base = os.path.basename(f)[len("exact-"):-len("-ours.json")]
         X = ours_tests(load(f))
         L = llama_tests(load(os.path.join(d, "main-%s-llama.json" % base)))
@@ -149,17 +157,17 @@ def main():
         p()
 
     extra = []
-    for f in sorted(glob.glob(os.path.join(d, "t1-*-llama.json"))):
+    for f in result_files(d, "t1-*-llama.json"):
         L = llama_tests(load(f))
         O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
         extra.append(("1 thread, %s" % os.path.basename(f)[3:-11], L, O))
     for dep in (100, 2000):
-        for f in sorted(glob.glob(os.path.join(d, "depth%d-*-llama.json" % dep))):
+        for f in result_files(d, "depth%d-*-llama.json" % dep):
             L = llama_tests(load(f))
             O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
             extra.append(("decode after %d tokens, %s" % (
                 dep, os.path.basename(f)[len("depth%d-" % dep):-11]), L, O))
-    for f in sorted(glob.glob(os.path.join(d, "poll0-*-llama.json"))):
+    for f in result_files(d, "poll0-*-llama.json"):
         L = llama_tests(load(f))
         O = ours_tests(load(f.replace("-llama.json", "-ours.json")))
         extra.append(("decode, llama-bench --poll 0 (no busy-wait), %s" % os.path.basename(f)[6:-11], L, O))
@@ -177,7 +185,7 @@ def main():
 
     # mlx phase: MLX safetensors (--dummy, same shape and bits) vs the GGUF
     # file of equal bits, both ours.
-    mlx = sorted(glob.glob(os.path.join(d, "mlx-t*-ours.json")))
+    mlx = result_files(d, "mlx-t*-ours.json")
     if mlx:
         p("| threads, shape | MLX format / GGUF type | prefill 512 MLX | prefill 512 GGUF | MLX/GGUF | "
           "decode 128 MLX | decode 128 GGUF | MLX/GGUF |")
@@ -196,7 +204,7 @@ def main():
 
     # depthbefore phase: one repetition per file, alternated before/after.
     runs = {}
-    for f in glob.glob(os.path.join(d, "*-d2000-t*-ours.json")):
+    for f in result_files(d, "*-d2000-t*-ours.json"):
         base = os.path.basename(f)[:-len("-ours.json")]
         which, _, t, i, rest = base.split("-", 4)
         O = ours_tests(load(f))
@@ -212,7 +220,7 @@ def main():
 
     rows = []
     for b in (1, 4, 16):
-        for f in glob.glob(os.path.join(d, "batch%d-*-ours.json" % b)):
+        for f in result_files(d, "batch%d-*-ours.json" % b):
             O = ours_tests(load(f))
             j = load(f) or {}
             r = (j.get("results") or [{}])[0]
