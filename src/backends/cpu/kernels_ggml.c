@@ -502,6 +502,8 @@ TGT void inf__cpu_ggml_avx2_tile(const inf__weight *w, int64_t r, int nr, int64_
             continue;
         }
         const uint8_t *p = inf__cpu_ggml_block(w, r + i, k0 / be);
+        if (r + i + nr < w->rows) /* the next row tile's piece (kernels_x86.h) */
+            inf__pf_tile_row(inf__cpu_ggml_block(w, r + i + nr, k0 / be), kc / be * inf__cpu_ggml_block_bytes(w->fmt));
         switch (w->fmt) {
         case INF__W_Q8_0: tile_q8_0(p, kc / be, dst); break;
         case INF__W_Q4_0: tile_q4_0(p, kc / be, dst); break;
