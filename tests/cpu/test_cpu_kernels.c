@@ -507,7 +507,8 @@ static void test_q8_mlx_tokens(inf__wfmt fmt, int64_t rows, int64_t cols, int gr
     const inf__cpu_kernels *fast = inf__cpu_kernels_fast();
     if (!fast->q8_takes) return;
     mat m = make_mat(fmt, rows, cols, group, sb);
-    enum { NMAX = 17 };
+    enum { NMAX = 67 }; /* 1-17, then across avx2-fast's 64-token tile */
+    static const int64_t more[] = {31, 64, 65, 67};
     float *x = malloc((size_t)(NMAX * cols) * 4);
     for (int64_t i = 0; i < NMAX * cols; i++) x[i] = (float)((urand() * 2 - 1) * ((i / 32) % 3 == 0 ? 4.0 : 1.0));
     inf__cpu_xq q = {NMAX, cols, cols, malloc((size_t)(NMAX * cols)), malloc((size_t)(NMAX * cols / 32) * 4),
@@ -515,18 +516,24 @@ static void test_q8_mlx_tokens(inf__wfmt fmt, int64_t rows, int64_t cols, int gr
     inf__cpu_q8_quantize(x, cols, 0, NMAX, &q);
     float *yr = malloc((size_t)(NMAX * rows) * 4), *yk = malloc((size_t)(NMAX * rows) * 4);
     float *ys = malloc((size_t)(NMAX * rows) * 4);
+    float *yn = malloc((size_t)(NMAX * rows) * 4);
+    q.n = NMAX;
+    const int all_n = fast->q8_takes(&m.w, NMAX);
+    if (all_n) fast->matmul_q8(&m.w, &q, yn, rows, 0, rows);
     double worst = 0;
-    int split_same = 1, taken = 0;
-    for (int64_t n = 1; n <= NMAX; n++) {
+    int split_same = 1, taken = 0, same_tokens = 1;
+    for (int64_t i = 0; i < 17 + (int64_t)(sizeof more / sizeof more[0]); i++) {
+        const int64_t n = i < 17 ? i + 1 : more[i - 17];
         q.n = n;
         if (!fast->q8_takes(&m.w, n)) continue;
-        taken++;
+        taken += n <= 17;
         inf__cpu_q8_matmul_ref(&m.w, &q, yr, rows, 0, rows);
         fast->matmul_q8(&m.w, &q, yk, rows, 0, rows);
         fast->matmul_q8(&m.w, &q, ys, rows, 0, 3);
         fast->matmul_q8(&m.w, &q, ys, rows, 3, 20);
         fast->matmul_q8(&m.w, &q, ys, rows, 20, rows);
         split_same &= memcmp(yk, ys, (size_t)(n * rows) * 4) == 0;
+        same_tokens &= all_n && memcmp(yk, yn, (size_t)(n * rows) * 4) == 0;
         for (int64_t t = 0; t < n; t++)
             for (int64_t r = 0; r < rows; r++) {
                 double mag = 0;
@@ -534,18 +541,27 @@ static void test_q8_mlx_tokens(inf__wfmt fmt, int64_t rows, int64_t cols, int gr
                 worst = fmax(worst, fabs(yk[t * rows + r] - yr[t * rows + r]) / fmax(mag, 1));
             }
     }
-    printf("  fast %-5s %3lldx%-5lld group %-3d matmul_q8 at 1-17 tokens (%d taken) vs the portable one: %.2e (rel)\n",
-           fmt_name(fmt), (long long)rows, (long long)cols, group, taken, worst);
+    printf("  fast %-5s %3lldx%-5lld group %-3d matmul_q8 at 1-17, 31, 64-67 tokens (%d of 1-17 taken) vs the "
+           "portable one: %.2e (rel)\n", fmt_name(fmt), (long long)rows, (long long)cols, group, taken, worst);
     /* the AVX-512 VNNI set takes MLX at every count; avx2-fast's integer
-     * hooks take ggml formats only (its MLX decode is matmul_rows) */
-    if (taken == 0 && !__builtin_cpu_supports("avx512vnni")) {
+     * hooks take stored MLX8 from 3 tokens (kernels_q8_gg.c: fewer take
+     * its matmul_rows) and stored MLX4 not at all (it runs repacked) */
+    const int avx2_mlx8 = fmt == INF__W_MLX8 && !__builtin_cpu_supports("avx512vnni");
+    if (taken == 0 && !__builtin_cpu_supports("avx512vnni") && fmt != INF__W_MLX8) {
+        free(yn);
         free(q.q); free(q.d); free(q.s); free(x); free(yr); free(yk); free(ys);
         mat_free(&m);
         return;
     }
-    CHECK_MSG(taken >= 16, "fast %s: matmul_q8 took only %d of 17 token counts", fmt_name(fmt), taken);
+    CHECK_MSG(taken >= (avx2_mlx8 ? 15 : 16), "fast %s: matmul_q8 took only %d of 17 token counts", fmt_name(fmt),
+              taken);
     CHECK_MSG(worst <= 1e-5, "fast %s matmul_q8 off the portable integer matmul by %g", fmt_name(fmt), worst);
     CHECK_MSG(split_same, "fast %s matmul_q8: result depends on the row split", fmt_name(fmt));
+    /* avx2-fast's MLX8 tile: a token's outputs the same bits whatever the
+     * token count (tokens go 2 at a time and 1, 64 per tile) */
+    if (avx2_mlx8)
+        CHECK_MSG(same_tokens, "fast %s matmul_q8: a token's outputs depend on the token count", fmt_name(fmt));
+    free(yn);
     free(q.q); free(q.d); free(q.s); free(x); free(yr); free(yk); free(ys);
     mat_free(&m);
 }

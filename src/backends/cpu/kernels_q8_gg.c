@@ -25,7 +25,10 @@
  * already (Zen 3, Qwen3-0.6B Q8_0, 2 threads: 35-38 tok/s, ~24 GB/s of
  * ~26), and its integer form cost time (u = q + 128 overflows maddubs'
  * int16 pairs, 2 x 255 x 127, so each 32 products need |q| . sign(xq, q)
- * and a widening: 29-35 tok/s, rows as stored or interleaved).
+ * and a widening: 29-35 tok/s, rows as stored or interleaved).  Prefill
+ * is arithmetic-bound, not memory-bound, and there MLX8 (as stored, 3 or
+ * more tokens) takes that integer form, 16 rows at a time through the
+ * tiles below (gm_tokens_s8): ~1.4x the exact f32 tile's rate.
  *
  * The matrices are repacked 16 rows at a time at load (r16_rows below);
  * the row kernels (gg_rows) read them as stored where the packed copy
@@ -85,6 +88,8 @@ static int is_r16(inf__wfmt f) {
 /* 1 when inf__cpu_q8_gg_matmul takes w at n tokens. */
 int inf__cpu_q8_gg_takes(const inf__weight *w, int64_t n) {
     if (is_r16(w->fmt)) return 1; /* only these kernels read them */
+    if (w->fmt == INF__W_MLX8) /* 3+ tokens (gm_tokens_s8); fewer: kernels_q8.c's rows, the exact set's */
+        return n >= 3 && w->group >= 32 && w->group % 32 == 0 && w->cols % w->group == 0;
     if (n < 1 || n > GG_MAX_TOKENS || w->cols % 32) return 0;
     return w->fmt == INF__W_Q4_0 || (w->fmt == INF__W_Q4_K && w->cols % 256 == 0);
 }
@@ -658,8 +663,155 @@ TGT AI void gm_token_q6k(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_
     _mm256_store_ps(acc + 8, a[1]);
 }
 
-/* The bias terms of tokens [t0, t0+nt) over the chunk (MLX4's bias, Q4_K's
- * minimums: cv times the blocks' exact sums s), added to accb, each
+/* ---- MLX8 as stored, 3 or more tokens: int8 products by sign ------------
+ *
+ * MLX8's values q are u8 (0..255), with a scale and a bias per group of
+ * columns, and maddubs multiplies u8 by s8: 2 x 255 x 127 overflows its
+ * int16 pairs.  So the value is taken as q' = q - 128 (s8) and multiplied
+ * as |q'| times xq with q''s sign (sign_epi8), as llama.cpp's AVX2 Q8_0
+ * dot product does: pairs at most 2 x 128 x 127, each maddubs widened to
+ * int32 by a madd.  The 128 comes back as 128 times the block's sum of
+ * xq (gm_xsum: 8 blocks per few vector operations, per token and chunk),
+ * so each block's integer sum is the portable integer matmul's, sum q xq,
+ * exactly, and the f32 terms are its terms, scale dx P + bias s (the
+ * bias with the exact sum s of x's block, gm_bias).  Taking the 128 into
+ * the bias instead, (bias + 128 scale) s, would save that sum but put
+ * the result ~1e-3 of sum |w x| off the portable matmul's (the offset
+ * times the exact sum of x, not the rounded one).  The chunk holds q' transposed into
+ * gm_chunk's layout (part j of a half: dword i = row i's columns 4j ..
+ * 4j+3), 8 rows by 8 dwords at a time.  Before this, MLX8 prefill on AVX2
+ * took the exact f32 tile (dequantised rows times f32 x). */
+
+/* v[k] = dword k of rows 0..7 of v (lane i: row i): an 8 x 8 transpose. */
+TGT AI void transpose8_epi32(__m256i v[8]) {
+    __m256i t[8], u[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* rows 2i, 2i+1 interleaved: dwords 0 1 | 4 5, 2 3 | 6 7 */
+        t[2 * i] = _mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) { /* rows 4i .. 4i+3: dword k | dword k+4 */
+        u[4 * i] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+        v[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+    }
+}
+
+/* MLX8 rows [16g, 16g+16) (rows past the matrix: zero values, scale and
+ * bias), blocks [b0, b0+nbk) into c: q' transposed, dv and cv each
+ * block's group's scales and biases. */
+TGT AI void gm_unpack_mlx8(const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
+                           int64_t step) {
+    const int64_t cols = w->cols, bpg = w->group / 32, gpr = cols / w->group;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int h = 0; h < 2; h++) {
+        const int64_t row0 = 16 * g + 8 * h;
+        const uint8_t *rp[8];
+        for (int k = 0; k < 8; k++) rp[k] = row0 + k < w->rows ? (const uint8_t *)w->data + (row0 + k) * cols : NULL;
+        __m256 dv = _mm256_setzero_ps(), cv = dv;
+        for (int i = 0; i < nbk; i++) {
+            const int64_t b = b0 + i;
+            if (next && h == 0) inf__pf_share(next, step, b);
+            if (i == 0 || b % bpg == 0) {
+                float sf[8], cf[8];
+                for (int k = 0; k < 8; k++) {
+                    const int64_t at = (row0 + k) * gpr + b / bpg;
+                    const float sc = rp[k] ? inf__load_sb(w->scales, w->sb_dtype, at) : 0.0f;
+                    sf[k] = sc;
+                    cf[k] = rp[k] ? inf__load_sb(w->biases, w->sb_dtype, at) : 0.0f;
+                }
+                dv = _mm256_loadu_ps(sf);
+                cv = _mm256_loadu_ps(cf);
+            }
+            _mm256_store_ps(c->dv[i] + 8 * h, dv);
+            _mm256_store_ps(c->cv[i] + 8 * h, cv);
+            __m256i v[8];
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++)
+                v[k] = rp[k] ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(rp[k] + 32 * b)), flip)
+                             : _mm256_setzero_si256();
+            transpose8_epi32(v);
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)c->u[i][h][k], v[k]);
+        }
+    }
+}
+
+/* xs[e][i] = 128 times the sum of token t+e's xq over block b0+i, for
+ * nt tokens and the chunk's nbk blocks (int32: at most 128 x 32 x 127). */
+TGT AI void gm_xsum(const inf__cpu_xq *xq, int64_t t, int64_t nt, int64_t b0, int nbk, int32_t (*xs)[GM_KC]) {
+    const __m256i one8 = _mm256_set1_epi8(1), one16 = ones16();
+    for (int64_t e = 0; e < nt; e++) {
+        const int8_t *xb = xq->q + (t + e) * xq->ld + 32 * b0;
+        __m256i v[GM_KC];
+        for (int i = 0; i < GM_KC; i++) /* 8 lanes of 4 values' sums each */
+            v[i] = i < nbk ? _mm256_madd_epi16(_mm256_maddubs_epi16(one8, _mm256_loadu_si256((const __m256i *)(xb + 32 * i))), one16)
+                           : _mm256_setzero_si256();
+        /* lane i of the result: block i's 8 sums added (hadd pairs, then the halves) */
+        const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+        const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+        const __m256i q0 = _mm256_hadd_epi32(h01, h23), q1 = _mm256_hadd_epi32(h45, h67);
+        /* q0: blocks 0 1 2 3 (low half's sums) | 0 1 2 3 (high half's); q1 the same for 4-7 */
+        const __m256i lo = _mm256_permute2x128_si256(q0, q1, 0x20), hi = _mm256_permute2x128_si256(q0, q1, 0x31);
+        _mm256_storeu_si256((__m256i *)xs[e], _mm256_slli_epi32(_mm256_add_epi32(lo, hi), 7));
+    }
+}
+
+/* Tokens [t, t+T) (T 1 or 2) times an MLX8 chunk (gm_unpack_mlx8; xs:
+ * gm_xsum of the T tokens), added to acc; the bias terms apart (gm_bias).
+ * Each block's operations per output are the same for either T.  Two
+ * tokens: 4 int32 sums, 4 f32 sums, the two parts, their absolute values,
+ * the broadcast and the ones fill the 16 registers. */
+TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
+                         const int32_t (*xs)[GM_KC], float (*acc)[16]) {
+    const int64_t nb = xq->cols / 32;
+    const __m256i one = ones16();
+    __m256 a[2][2];
+#pragma GCC unroll 2
+    for (int e = 0; e < T; e++)
+        for (int h = 0; h < 2; h++) a[e][h] = _mm256_load_ps(acc[e] + 8 * h);
+    for (int i = 0; i < nbk; i++) {
+        const int64_t b = b0 + i;
+        __m256i s[2][2];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i w0 = _mm256_load_si256((const __m256i *)c->u[i][0][j]);
+            const __m256i w1 = _mm256_load_si256((const __m256i *)c->u[i][1][j]);
+            const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
+#pragma GCC unroll 2
+            for (int e = 0; e < T; e++) {
+                const __m256i xv = bcast4(xq->q + (t + e) * xq->ld + 32 * b + 4 * j);
+                const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(xv, w0)), one);
+                const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(xv, w1)), one);
+                s[e][0] = j ? _mm256_add_epi32(s[e][0], p0) : p0;
+                s[e][1] = j ? _mm256_add_epi32(s[e][1], p1) : p1;
+                __asm__("" : "+x"(s[e][0]), "+x"(s[e][1])); /* as gm_tokens */
+            }
+        }
+#pragma GCC unroll 2
+        for (int e = 0; e < T; e++) {
+            const __m256 dx = _mm256_broadcast_ss(xq->d + (t + e) * nb + b);
+            const __m256i off = _mm256_set1_epi32(xs[e][i]); /* q = q' + 128 */
+            for (int h = 0; h < 2; h++)
+                a[e][h] = _mm256_fmadd_ps(_mm256_load_ps(c->dv[i] + 8 * h), /* q4r_scaled's MLX form */
+                                          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[e][h], off)), dx),
+                                          a[e][h]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int e = 0; e < T; e++)
+        for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
+}
+
+/* The bias terms of tokens [t0, t0+nt) over the chunk (MLX4's and MLX8's
+ * biases, Q4_K's minimums: cv times the blocks' exact sums s), added to accb, each
  * output's FMAs in r16_group's order.  Four tokens and both halves at a
  * time, 8 independent chains: one chain at a time, each 8 dependent FMAs,
  * was ~13% of an MLX4 prefill's matmul samples (their latency, not their
@@ -693,37 +845,45 @@ TGT AI void gm_bias(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *x
 }
 
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
- * its offsets) times xq's tokens, 3 or more of them. */
+ * its offsets) or of MLX8 as stored (K 4) times xq's tokens, 3 or more
+ * of them. */
 TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
-    const int64_t nb = w->cols / 32, gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
+    /* MLX8's 16 rows are 16 x cols bytes in a row as well */
+    const int64_t nb = w->cols / 32, gb = K == 4 ? 16 * w->cols : inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
     const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : nb);
     gm_chunk c;
     float acc[GM_TT][16] __attribute__((aligned(32))), accb[GM_TT][16] __attribute__((aligned(32)));
+    int32_t xs[GM_TT][GM_KC]; /* MLX8: gm_xsum */
     for (int64_t g = r0 / 16; 16 * g < r1; g++) {
         const char *next = (const char *)w->data + g * gb + ahead;
         for (int64_t t0 = 0; t0 < xq->n; t0 += GM_TT) {
             const int64_t nt = xq->n - t0 < GM_TT ? xq->n - t0 : GM_TT;
             memset(acc, 0, (size_t)nt * sizeof acc[0]);
-            if (K == 1 || K == 2) memset(accb, 0, (size_t)nt * sizeof accb[0]);
+            if (K == 1 || K == 2 || K == 4) memset(accb, 0, (size_t)nt * sizeof accb[0]);
             for (int64_t b0 = 0; b0 < nb; b0 += GM_KC) {
                 const int nbk = (int)(nb - b0 < GM_KC ? nb - b0 : GM_KC);
-                gm_unpack(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
+                if (K == 4) gm_unpack_mlx8(w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
+                else gm_unpack(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
                 int64_t t = 0;
                 if (K == 3) {
                     for (; t < nt; t++) gm_token_q6k(&c, nbk, b0, xq, nc, t0 + t, acc[t]);
+                } else if (K == 4) {
+                    gm_xsum(xq, t0, nt, b0, nbk, xs);
+                    for (; t + 2 <= nt; t += 2) gm_tokens_s8(2, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
+                    if (t < nt) gm_tokens_s8(1, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
                 } else {
                     for (; t + 3 <= nt; t += 3) gm_tokens(K, 3, &c, nbk, b0, xq, t0 + t, acc + t);
                     if (nt - t == 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
                     else if (nt - t == 1) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
                 }
-                if (K == 1 || K == 2) gm_bias(&c, nbk, b0, xq, t0, nt, accb);
+                if (K == 1 || K == 2 || K == 4) gm_bias(&c, nbk, b0, xq, t0, nt, accb);
             }
             for (int64_t t = 0; t < nt; t++)
                 for (int h = 0; h < 2; h++) {
                     const __m256 a = _mm256_load_ps(acc[t] + 8 * h);
                     const __m256 v = K == 0 || K == 3 ? a
-                                   : K == 1 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
+                                   : K == 1 || K == 4 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
                                             : _mm256_sub_ps(a, _mm256_load_ps(accb[t] + 8 * h));
                     if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
                         store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, v);
@@ -801,6 +961,7 @@ TGT void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, floa
     case INF__W_Q4_0_R16: r16_rows(0, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_MLX4_R16: r16_rows(1, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_Q4_K_R16: r16_rows(2, w, xq, NULL, y, ldy, r0, r1); break;
+    case INF__W_MLX8: r16_gemm(4, w, xq, NULL, y, ldy, r0, r1); break; /* 3+ tokens (takes) */
     case INF__W_Q4_0: gg_rows(0, w, xq, y, ldy, r0, r1); break;
     default: gg_rows(2, w, xq, y, ldy, r0, r1); break;
     }
