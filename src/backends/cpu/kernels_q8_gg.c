@@ -21,14 +21,15 @@
  * group of rows it is computed in, so the result does not depend on the
  * row split.
  *
- * Q8_0 stays on the exact kernels: it decodes at the memory's speed there
- * already (Zen 3, Qwen3-0.6B Q8_0, 2 threads: 35-38 tok/s, ~24 GB/s of
- * ~26), and its integer form cost time (u = q + 128 overflows maddubs'
- * int16 pairs, 2 x 255 x 127, so each 32 products need |q| . sign(xq, q)
- * and a widening: 29-35 tok/s, rows as stored or interleaved).  Prefill
- * is arithmetic-bound, not memory-bound, and there MLX8 (as stored, 3 or
- * more tokens) takes that integer form, 16 rows at a time through the
- * tiles below (gm_tokens_s8): ~1.4x the exact f32 tile's rate.
+ * Q8_0 decodes (1 or 2 tokens) on the exact kernels: at the memory's
+ * speed there already (Zen 3, Qwen3-0.6B Q8_0, 2 threads: 35-38 tok/s,
+ * ~24 GB/s of ~26), and its integer form cost time (u = q + 128 overflows
+ * maddubs' int16 pairs, 2 x 255 x 127, so each 32 products need |q| .
+ * sign(xq, q) and a widening: 29-35 tok/s, rows as stored or
+ * interleaved).  Prefill is arithmetic-bound, not memory-bound, and there
+ * Q8_0 and MLX8 (as stored, 3 or more tokens) take that integer form, 16
+ * rows at a time through the tiles below (gm_tokens_s8): ~1.4x the exact
+ * f32 tile's rate.
  *
  * The matrices are repacked 16 rows at a time at load (r16_rows below);
  * the row kernels (gg_rows) read them as stored where the packed copy
@@ -90,6 +91,8 @@ int inf__cpu_q8_gg_takes(const inf__weight *w, int64_t n) {
     if (is_r16(w->fmt)) return 1; /* only these kernels read them */
     if (w->fmt == INF__W_MLX8) /* 3+ tokens (gm_tokens_s8); fewer: kernels_q8.c's rows, the exact set's */
         return n >= 3 && w->group >= 32 && w->group % 32 == 0 && w->cols % w->group == 0;
+    if (w->fmt == INF__W_Q8_0) /* 3+ tokens (gm_tokens_s8); fewer: the exact set's, at memory speed */
+        return n >= 3 && w->cols % 32 == 0;
     if (n < 1 || n > GG_MAX_TOKENS || w->cols % 32) return 0;
     return w->fmt == INF__W_Q4_0 || (w->fmt == INF__W_Q4_K && w->cols % 256 == 0);
 }
@@ -704,17 +707,21 @@ TGT AI void transpose8_epi32(__m256i v[8]) {
     }
 }
 
-/* MLX8 rows [16g, 16g+16) (rows past the matrix: zero values, scale and
- * bias), blocks [b0, b0+nbk) into c: q' transposed, dv and cv each
- * block's group's scales and biases. */
-TGT AI void gm_unpack_mlx8(const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
-                           int64_t step) {
-    const int64_t cols = w->cols, bpg = w->group / 32, gpr = cols / w->group;
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
+/* Rows [16g, 16g+16) of MLX8 (K 4) or Q8_0 (K 5), as stored (rows past
+ * the matrix: zero values, scales and biases), blocks [b0, b0+nbk) into
+ * c, the values as s8 transposed: MLX8's q' = q - 128 with dv, cv each
+ * block's group's scales and biases; Q8_0's q itself with its blocks'
+ * scales d and -128 d (the portable matmul's terms, kernels_int8.h: u = q
+ * + 128, so that gm_xsum's 128 sum(xq) is added to P as for MLX8). */
+TGT AI void gm_unpack_s8(int K, const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
+                         int64_t step) {
+    const int64_t cols = w->cols, bpg = K == 4 ? w->group / 32 : 1, gpr = K == 4 ? cols / w->group : 0;
+    const int64_t rb = K == 4 ? cols : cols / 32 * 34; /* bytes per row */
+    const __m256i flip = _mm256_set1_epi8(K == 4 ? (char)0x80 : 0);
     for (int h = 0; h < 2; h++) {
         const int64_t row0 = 16 * g + 8 * h;
         const uint8_t *rp[8];
-        for (int k = 0; k < 8; k++) rp[k] = row0 + k < w->rows ? (const uint8_t *)w->data + (row0 + k) * cols : NULL;
+        for (int k = 0; k < 8; k++) rp[k] = row0 + k < w->rows ? (const uint8_t *)w->data + (row0 + k) * rb : NULL;
         __m256 dv = _mm256_setzero_ps(), cv = dv;
         for (int i = 0; i < nbk; i++) {
             const int64_t b = b0 + i;
@@ -722,10 +729,16 @@ TGT AI void gm_unpack_mlx8(const inf__weight *w, int64_t g, int64_t b0, int nbk,
             if (i == 0 || b % bpg == 0) {
                 float sf[8], cf[8];
                 for (int k = 0; k < 8; k++) {
-                    const int64_t at = (row0 + k) * gpr + b / bpg;
-                    const float sc = rp[k] ? inf__load_sb(w->scales, w->sb_dtype, at) : 0.0f;
-                    sf[k] = sc;
-                    cf[k] = rp[k] ? inf__load_sb(w->biases, w->sb_dtype, at) : 0.0f;
+                    if (!rp[k]) {
+                        sf[k] = cf[k] = 0.0f;
+                    } else if (K == 4) {
+                        const int64_t at = (row0 + k) * gpr + b / bpg;
+                        sf[k] = inf__load_sb(w->scales, w->sb_dtype, at);
+                        cf[k] = inf__load_sb(w->biases, w->sb_dtype, at);
+                    } else {
+                        sf[k] = INF__Q8_F16(inf__cpu_ggml_u16(rp[k] + 34 * b));
+                        cf[k] = -128.0f * sf[k];
+                    }
                 }
                 dv = _mm256_loadu_ps(sf);
                 cv = _mm256_loadu_ps(cf);
@@ -735,7 +748,8 @@ TGT AI void gm_unpack_mlx8(const inf__weight *w, int64_t g, int64_t b0, int nbk,
             __m256i v[8];
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++)
-                v[k] = rp[k] ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(rp[k] + 32 * b)), flip)
+                v[k] = rp[k] ? _mm256_xor_si256(
+                                   _mm256_loadu_si256((const __m256i *)(rp[k] + (K == 4 ? 32 * b : 34 * b + 2))), flip)
                              : _mm256_setzero_si256();
             transpose8_epi32(v);
 #pragma GCC unroll 8
@@ -764,7 +778,7 @@ TGT AI void gm_xsum(const inf__cpu_xq *xq, int64_t t, int64_t nt, int64_t b0, in
     }
 }
 
-/* Tokens [t, t+T) (T 1 or 2) times an MLX8 chunk (gm_unpack_mlx8; xs:
+/* Tokens [t, t+T) (T 1 or 2) times an MLX8 or Q8_0 chunk (gm_unpack_s8; xs:
  * gm_xsum of the T tokens), added to acc; the bias terms apart (gm_bias).
  * Each block's operations per output are the same for either T.  Two
  * tokens: 4 int32 sums, 4 f32 sums, the two parts, their absolute values,
@@ -845,12 +859,13 @@ TGT AI void gm_bias(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *x
 }
 
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
- * its offsets) or of MLX8 as stored (K 4) times xq's tokens, 3 or more
- * of them. */
+ * its offsets) or of MLX8 (K 4) or Q8_0 (K 5) as stored times xq's tokens,
+ * 3 or more of them. */
 TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
-    /* MLX8's 16 rows are 16 x cols bytes in a row as well */
-    const int64_t nb = w->cols / 32, gb = K == 4 ? 16 * w->cols : inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
+    /* MLX8's and Q8_0's 16 rows are 16 rows' bytes in a row as well */
+    const int64_t nb = w->cols / 32;
+    const int64_t gb = K == 4 ? 16 * w->cols : K == 5 ? 16 * nb * 34 : inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
     const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : nb);
     gm_chunk c;
     float acc[GM_TT][16] __attribute__((aligned(32))), accb[GM_TT][16] __attribute__((aligned(32)));
@@ -860,15 +875,15 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
         for (int64_t t0 = 0; t0 < xq->n; t0 += GM_TT) {
             const int64_t nt = xq->n - t0 < GM_TT ? xq->n - t0 : GM_TT;
             memset(acc, 0, (size_t)nt * sizeof acc[0]);
-            if (K == 1 || K == 2 || K == 4) memset(accb, 0, (size_t)nt * sizeof accb[0]);
+            if (K == 1 || K == 2 || K >= 4) memset(accb, 0, (size_t)nt * sizeof accb[0]);
             for (int64_t b0 = 0; b0 < nb; b0 += GM_KC) {
                 const int nbk = (int)(nb - b0 < GM_KC ? nb - b0 : GM_KC);
-                if (K == 4) gm_unpack_mlx8(w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
+                if (K >= 4) gm_unpack_s8(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
                 else gm_unpack(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
                 int64_t t = 0;
                 if (K == 3) {
                     for (; t < nt; t++) gm_token_q6k(&c, nbk, b0, xq, nc, t0 + t, acc[t]);
-                } else if (K == 4) {
+                } else if (K >= 4) {
                     gm_xsum(xq, t0, nt, b0, nbk, xs);
                     for (; t + 2 <= nt; t += 2) gm_tokens_s8(2, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
                     if (t < nt) gm_tokens_s8(1, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
@@ -877,13 +892,13 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
                     if (nt - t == 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
                     else if (nt - t == 1) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
                 }
-                if (K == 1 || K == 2 || K == 4) gm_bias(&c, nbk, b0, xq, t0, nt, accb);
+                if (K == 1 || K == 2 || K >= 4) gm_bias(&c, nbk, b0, xq, t0, nt, accb);
             }
             for (int64_t t = 0; t < nt; t++)
                 for (int h = 0; h < 2; h++) {
                     const __m256 a = _mm256_load_ps(acc[t] + 8 * h);
                     const __m256 v = K == 0 || K == 3 ? a
-                                   : K == 1 || K == 4 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
+                                   : K == 1 || K >= 4 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
                                             : _mm256_sub_ps(a, _mm256_load_ps(accb[t] + 8 * h));
                     if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
                         store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, v);
@@ -962,6 +977,7 @@ TGT void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, floa
     case INF__W_MLX4_R16: r16_rows(1, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_Q4_K_R16: r16_rows(2, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_MLX8: r16_gemm(4, w, xq, NULL, y, ldy, r0, r1); break; /* 3+ tokens (takes) */
+    case INF__W_Q8_0: r16_gemm(5, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_Q4_0: gg_rows(0, w, xq, y, ldy, r0, r1); break;
     default: gg_rows(2, w, xq, y, ldy, r0, r1); break;
     }
