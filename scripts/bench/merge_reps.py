@@ -40,6 +40,7 @@ def load(path):
 
 def merge_llama(runs):
     out = None
+    key = lambda x: (x.get("n_prompt"), x.get("n_gen"), x.get("n_depth"))
     for run in runs:
         if not isinstance(run, list):
             fail("llama-bench output is not a list of tests")
@@ -49,7 +50,6 @@ def merge_llama(runs):
         if len(run) != len(out):
             fail("llama-bench runs differ in their tests")
         for t, r in zip(out, run):
-            key = lambda x: (x.get("n_prompt"), x.get("n_gen"), x.get("n_depth"))
             if key(t) != key(r):
                 fail("llama-bench runs differ in their tests")
             t["samples_ts"] = t.get("samples_ts", []) + r.get("samples_ts", [])
@@ -66,7 +66,6 @@ def merge_llama(runs):
 def merge_ours(runs):
     out = dict(runs[0])
     out["repetitions"] = len(runs)
-    out["alternated_runs"] = len(runs)
     results = []
     for i, first in enumerate(runs[0].get("results") or []):
         r = dict(first)

@@ -375,15 +375,13 @@ TGT AI void dequant_tile(int fmt, const inf__weight *w, int64_t r, int nr,
             for (; k + 8 <= kc; k += 8) _mm256_store_ps(dst + k, load_dense(fmt, w->data, base + k));
             for (; k < kc; k++) dst[k] = load_dense1(fmt, w->data, base + k);
         } else {
-            const int64_t G = w->group, gpr = cols / G;
-            const uint32_t *q = (const uint32_t *)w->data + (r + i) * (cols * (fmt == F_Q4 ? 4 : 8) / 32);
+            const int64_t G = w->group, gpr = cols / G, bits = fmt == F_Q4 ? 4 : 8, words = cols * bits / 32;
+            const uint32_t *q = (const uint32_t *)w->data + (r + i) * words;
             /* kc, k0 and G are multiples of 8; the group index advances
              * by counting, not dividing, per vector. */
             int64_t g = k0 / G, gend = (g + 1) * G - k0;
             if (r + i + nr < w->rows) /* the next tile's row i, this piece */
-                inf__pf_tile_row((const uint8_t *)(q + nr * (cols * (fmt == F_Q4 ? 4 : 8) / 32)) +
-                                     k0 * (fmt == F_Q4 ? 4 : 8) / 8,
-                                 kc * (fmt == F_Q4 ? 4 : 8) / 8);
+                inf__pf_tile_row((const uint8_t *)(q + nr * words) + k0 * bits / 8, kc * bits / 8);
             __m256 sv = _mm256_set1_ps(inf__load_sb(w->scales, w->sb_dtype, (r + i) * gpr + g));
             __m256 bv = _mm256_set1_ps(inf__load_sb(w->biases, w->sb_dtype, (r + i) * gpr + g));
             for (; k < kc; k += 8) {

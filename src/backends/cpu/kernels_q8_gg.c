@@ -666,7 +666,7 @@ TGT AI void gm_token_q6k(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_
     _mm256_store_ps(acc + 8, a[1]);
 }
 
-/* ---- MLX8 as stored, 3 or more tokens: int8 products by sign ------------
+/* ---- MLX8 and Q8_0 as stored, 3 or more tokens: int8 products by sign ---
  *
  * MLX8's values q are u8 (0..255), with a scale and a bias per group of
  * columns, and maddubs multiplies u8 by s8: 2 x 255 x 127 overflows its
@@ -680,10 +680,15 @@ TGT AI void gm_token_q6k(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_
  * bias with the exact sum s of x's block, gm_bias).  Taking the 128 into
  * the bias instead, (bias + 128 scale) s, would save that sum but put
  * the result ~1e-3 of sum |w x| off the portable matmul's (the offset
- * times the exact sum of x, not the rounded one).  The chunk holds q' transposed into
- * gm_chunk's layout (part j of a half: dword i = row i's columns 4j ..
- * 4j+3), 8 rows by 8 dwords at a time.  Before this, MLX8 prefill on AVX2
- * took the exact f32 tile (dequantised rows times f32 x). */
+ * times the exact sum of x, not the rounded one).  Q8_0's values are s8
+ * already and go in as they are, with the portable matmul's terms for
+ * them (u = q + 128, c = -128 d: the same sum and bias passes).  The
+ * chunk holds the s8 values transposed into gm_chunk's layout (part j of
+ * a half: dword i = row i's columns 4j .. 4j+3), 8 rows by 8 dwords at a
+ * time.  Before this, both took the exact f32 tile at every token count.
+ * gm_xsum runs for each 16-row group again (~5% of the tile's work): a
+ * token tile's sums for every block, kept instead, would need up to
+ * 64 x cols / 32 int32 on a worker's stack. */
 
 /* v[k] = dword k of rows 0..7 of v (lane i: row i): an 8 x 8 transpose. */
 TGT AI void transpose8_epi32(__m256i v[8]) {
@@ -765,9 +770,10 @@ TGT AI void gm_xsum(const inf__cpu_xq *xq, int64_t t, int64_t nt, int64_t b0, in
     for (int64_t e = 0; e < nt; e++) {
         const int8_t *xb = xq->q + (t + e) * xq->ld + 32 * b0;
         __m256i v[GM_KC];
-        for (int i = 0; i < GM_KC; i++) /* 8 lanes of 4 values' sums each */
-            v[i] = i < nbk ? _mm256_madd_epi16(_mm256_maddubs_epi16(one8, _mm256_loadu_si256((const __m256i *)(xb + 32 * i))), one16)
-                           : _mm256_setzero_si256();
+        for (int i = 0; i < GM_KC; i++) { /* 8 lanes of 4 values' sums each */
+            const __m256i xv = i < nbk ? _mm256_loadu_si256((const __m256i *)(xb + 32 * i)) : _mm256_setzero_si256();
+            v[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(one8, xv), one16);
+        }
         /* lane i of the result: block i's 8 sums added (hadd pairs, then the halves) */
         const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
         const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
