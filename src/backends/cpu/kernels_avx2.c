@@ -9,9 +9,10 @@
  * one 256-bit load feeds 64 weights.  Two to four tokens of a dense matrix
  * (batched decode) convert each weight vector once in registers for all
  * of them; 2-4 tokens (INF__CPU_MLX_FEW_MAX) of an MLX matrix unpack and
- * scale each 8 quantised values once for all of them (mlx_few).  More tokens (prefill) dequantise
+ * scale each 8 quantised values once for all of them (mlx_few).  More tokens dequantise
  * a 4-row x 512-column weight tile into L1 once per block of up to 96
- * tokens and run a 4-row x 3-token f32 register tile over it.
+ * tokens and run a 4-row x 3-token f32 register tile over it; from
+ * INF__CPU_GEMM_MIN_TOKENS (prefill) the packed GEMM of kernels_avx2_gemm.c.
  */
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/kernels_x86.h"
@@ -459,6 +460,7 @@ TGT AI void matmul_fmt(int fmt, const inf__weight *w, const float *x,
     }
     if (n <= MLX_FEW_MAX && (fmt == F_Q4 || fmt == F_Q8) && mlx_few(fmt, w, x, ldx, n, y, ldy, r0, r1))
         return;
+    if (n >= INF__CPU_GEMM_MIN_TOKENS && inf__cpu_avx2_gemm(w, x, ldx, n, y, ldy, r0, r1)) return;
     float tile[4 * KC] __attribute__((aligned(64)));
     const int64_t cols = w->cols;
     for (int64_t t0 = 0; t0 < n; t0 += TB) {

@@ -41,6 +41,15 @@ void inf__cpu_q8_gg_quantize(const float *x, int64_t ldx, int64_t t0, int64_t t1
 int64_t inf__cpu_q8_gg_pack_bytes(const inf__weight *w);
 void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0,
                            int64_t r1);
+/* The avx2 set's exact GEMM for INF__CPU_GEMM_MIN_TOKENS or more tokens
+ * (kernels_avx2_gemm.c): as matmul_rows (kernels.h) for any layout
+ * inf__cpu_avx2_dequant_tile converts; returns 0 (nothing written) when
+ * its scratch (~270 KiB) cannot be allocated.  Below that count the
+ * 4-row x 3-token tile of kernels_avx2.c is faster: a panel is packed for
+ * too few tokens. */
+#define INF__CPU_GEMM_MIN_TOKENS 48
+int inf__cpu_avx2_gemm(const inf__weight *w, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
+                       int64_t r0, int64_t r1);
 const inf__cpu_kernels *inf__cpu_bf16_build(const inf__cpu_kernels *avx512);  /* kernels_bf16.c */
 const inf__cpu_kernels *inf__cpu_vnni_build(const inf__cpu_kernels *under);   /* kernels_vnni.c */
 const inf__cpu_kernels *inf__cpu_amx_build(const inf__cpu_kernels *under);    /* kernels_amx.c */
@@ -226,6 +235,30 @@ static inline __attribute__((always_inline)) void inf__mlx_prefetch_sb(const inf
     for (int64_t o = 0; o < R * gpr * sbs; o += 64) {
         _mm_prefetch(sn + o, _MM_HINT_T0);
         _mm_prefetch(bn + o, _MM_HINT_T0);
+    }
+}
+
+/* 8 rows of 8 32-bit lanes (r[i] = row i) -> r[j] = column j: the avx2
+ * GEMM's weight panels. */
+INF__X86_AVX2 void inf__transpose8(__m256 r[8]) {
+    __m256 a[8], b[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        a[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* b[4q + c], 128-bit lane L: column 4L + c of rows 4q..4q+3 */
+#pragma GCC unroll 2
+    for (int q = 0; q < 2; q++) {
+        b[4 * q] = _mm256_shuffle_ps(a[4 * q], a[4 * q + 2], 0x44);
+        b[4 * q + 1] = _mm256_shuffle_ps(a[4 * q], a[4 * q + 2], 0xEE);
+        b[4 * q + 2] = _mm256_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0x44);
+        b[4 * q + 3] = _mm256_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(b[c], b[4 + c], 0x20);
+        r[4 + c] = _mm256_permute2f128_ps(b[c], b[4 + c], 0x31);
     }
 }
 

@@ -1,0 +1,176 @@
+/*
+ * The AVX2 set's exact f32 GEMM for many tokens (prefill): packed weight
+ * panels and a 16-row x 6-token register tile.  Private to the cpu
+ * backend; kernels_avx2.c's matmul calls it from INF__CPU_GEMM_MIN_TOKENS
+ * tokens (kernels_x86.h), any weight layout inf__cpu_avx2_dequant_tile
+ * converts (dense, MLX, ggml blocks).
+ *
+ * Why not kernels_avx2.c's 4-row x 3-token tile (dot products over a
+ * dequantised 4 x 512 tile, each output's 8 lanes summed at the end of a
+ * chunk): on Zen 3 that tile ran the BF16 GEMM at 45-55 GFLOP/s a core
+ * where OpenBLAS's sgemm reached 67-77 on the same shape (3072 x 1024, 512
+ * tokens, one thread, this machine), and its loop, alone in L1, at ~60
+ * against ~80 for this tile's loop.  Here a panel of 16 weight rows x KCP
+ * columns is dequantised and transposed to pan[k][16]; each k step loads
+ * the panel's two vectors, broadcasts 6 x values and issues 12 FMAs, and a
+ * register holds 8 consecutive outputs of one token, stored straight into
+ * y[t][r..r+8).  The x values are packed too (xb[k][6] per 6 tokens: the
+ * broadcasts read one sequential stream instead of six rows).
+ *
+ * Loop order (as BLIS): token block (<= TBP) > column chunk (KCP) > group
+ * of PG panels (PG x 16 KiB, L2) > 6 tokens (their packed x, 6 KiB, L1) >
+ * panel.  The panel group is small on purpose: with 8 panels, as the
+ * AVX-512 GEMM takes, the 6-token loop walks y's rows 128 apart and the
+ * stores stall (measured: 3 panels 57-69 GFLOP/s, 12 panels ~53, the whole
+ * row range in one pass ~45).
+ *
+ * Each output is one FMA chain over k in index order, continued across
+ * column chunks (the chain starts from the partial sum in y), so the result
+ * does not depend on the thread split or on the token block.
+ */
+#include "backends/cpu/kernels_x86.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TGT __attribute__((target("avx2,fma,f16c")))
+#define AI static inline __attribute__((always_inline))
+
+#define MR 16   /* rows per panel (2 ymm) */
+#define NR 6    /* tokens per micro tile */
+#define KCP 256 /* columns per panel: 16 x 256 x 4 B = 16 KiB */
+#define TBP 192 /* tokens per block: their packed x, 192 x 256 x 4 B, stays in L2 */
+#define PG 3    /* panels per group (above) */
+
+/* Rows [r, r+nr) (nr <= MR) x columns [k0, k0+kc) of w into pan[k][MR]
+ * for k < roundup(kc, 8); rows nr..MR-1 and the padding columns are 0.
+ * tmp: MR x INF__CPU_KC floats of scratch (64-byte aligned). */
+TGT static void pack_panel(const inf__weight *w, int64_t r, int nr, int64_t k0, int64_t kc, float *tmp,
+                           float *pan) {
+    for (int i = 0; i < nr; i += 4) /* 4 rows at a time: the tile's prefetch of the rows after */
+        inf__cpu_avx2_dequant_tile(w, r + i, nr - i < 4 ? nr - i : 4, k0, kc, tmp + (int64_t)i * INF__CPU_KC);
+    const int64_t kc8 = (kc + 7) & ~(int64_t)7;
+    for (int i = 0; i < nr; i++)
+        for (int64_t k = kc; k < kc8; k++) tmp[(int64_t)i * INF__CPU_KC + k] = 0.0f;
+    for (int h = 0; h < MR; h += 8)
+        for (int64_t k = 0; k < kc8; k += 8) {
+            __m256 v[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                v[i] = h + i < nr ? _mm256_load_ps(tmp + (int64_t)(h + i) * INF__CPU_KC + k) : _mm256_setzero_ps();
+            inf__transpose8(v);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) _mm256_store_ps(pan + (k + j) * MR + h, v[j]);
+        }
+}
+
+/* Tokens [t, t+nt) x columns [k0, k0+kc) of x into xb: per 6 tokens a
+ * block [k][6] (tokens past nt: 0). */
+TGT static void pack_x(const float *x, int64_t ldx, int64_t nt, int64_t k0, int64_t kc, float *xb) {
+    for (int64_t p = 0; p < nt; p += NR) {
+        float *dst = xb + p * kc;
+        for (int e = 0; e < NR; e++) {
+            if (p + e < nt) {
+                const float *src = x + (p + e) * ldx + k0;
+                for (int64_t k = 0; k < kc; k++) dst[k * NR + e] = src[k];
+            } else {
+                for (int64_t k = 0; k < kc; k++) dst[k * NR + e] = 0.0f;
+            }
+        }
+    }
+}
+
+/* y[t*ldy + i] (+)= sum_k pan[k][i] * xb[k][t] for i < nr (the rest
+ * masked off), t < T. */
+TGT AI void micro(int T, const float *pan, int64_t kc, const float *xb, float *y, int64_t ldy, __m256i m0,
+                  __m256i m1, int full, int first) {
+    __m256 acc[NR][2];
+#pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        if (first) {
+            acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+        } else if (full) {
+            acc[t][0] = _mm256_loadu_ps(y + t * ldy);
+            acc[t][1] = _mm256_loadu_ps(y + t * ldy + 8);
+        } else {
+            acc[t][0] = _mm256_maskload_ps(y + t * ldy, m0);
+            acc[t][1] = _mm256_maskload_ps(y + t * ldy + 8, m1);
+        }
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        const __m256 w0 = _mm256_load_ps(pan + k * MR), w1 = _mm256_load_ps(pan + k * MR + 8);
+#pragma GCC unroll 6
+        for (int t = 0; t < T; t++) {
+            const __m256 b = _mm256_broadcast_ss(xb + k * NR + t);
+            acc[t][0] = _mm256_fmadd_ps(w0, b, acc[t][0]);
+            acc[t][1] = _mm256_fmadd_ps(w1, b, acc[t][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        if (full) {
+            _mm256_storeu_ps(y + t * ldy, acc[t][0]);
+            _mm256_storeu_ps(y + t * ldy + 8, acc[t][1]);
+        } else {
+            _mm256_maskstore_ps(y + t * ldy, m0, acc[t][0]);
+            _mm256_maskstore_ps(y + t * ldy + 8, m1, acc[t][1]);
+        }
+    }
+}
+
+/* One micro tile of T <= NR tokens and nr <= MR rows (a switch to the
+ * fixed-T bodies; full rows without masks). */
+TGT static void micro_one(int T, const float *pan, int64_t kc, const float *xb, float *y, int64_t ldy, int nr,
+                          int first) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
+    if (nr == MR && T == NR) {
+        micro(NR, pan, kc, xb, y, ldy, m0, m1, 1, first);
+        return;
+    }
+    switch (T) {
+#define CASE(TT) case TT: micro(TT, pan, kc, xb, y, ldy, m0, m1, 0, first); break;
+    CASE(6) CASE(5) CASE(4) CASE(3) CASE(2) CASE(1)
+#undef CASE
+    default: break;
+    }
+}
+
+TGT int inf__cpu_avx2_gemm(const inf__weight *w, const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy,
+                           int64_t r0, int64_t r1) {
+    /* scratch: the panel group, the packed x block, the dequantised rows */
+    const size_t npan = (size_t)PG * KCP * MR, nxb = (size_t)(TBP + NR) * KCP, ntmp = (size_t)MR * INF__CPU_KC;
+    float *buf = aligned_alloc(64, (npan + nxb + ntmp) * sizeof(float));
+    if (!buf) return 0;
+    float *pans = buf, *xb = buf + npan, *tmp = xb + nxb;
+    const int64_t cols = w->cols;
+    /* Equal token blocks of at most TBP. */
+    const int64_t nblk = (n + TBP - 1) / TBP, tb = (n + nblk - 1) / nblk;
+    for (int64_t t0 = 0; t0 < n; t0 += tb) {
+        const int64_t nt = n - t0 < tb ? n - t0 : tb;
+        for (int64_t k0 = 0; k0 < cols; k0 += KCP) {
+            const int64_t kc = cols - k0 < KCP ? cols - k0 : KCP;
+            pack_x(x + t0 * ldx, ldx, nt, k0, kc, xb);
+            for (int64_t rg = r0; rg < r1; rg += (int64_t)PG * MR) {
+                int np = 0;
+                for (int64_t r = rg; r < r1 && np < PG; r += MR, np++)
+                    pack_panel(w, r, r1 - r < MR ? (int)(r1 - r) : MR, k0, kc, tmp, pans + (int64_t)np * KCP * MR);
+                for (int64_t p = 0; p < nt; p += NR) {
+                    const int T = nt - p < NR ? (int)(nt - p) : NR;
+                    for (int i = 0; i < np; i++) {
+                        const int64_t r = rg + (int64_t)i * MR;
+                        micro_one(T, pans + (int64_t)i * KCP * MR, kc, xb + p * kc, y + (t0 + p) * ldy + r, ldy,
+                                  r1 - r < MR ? (int)(r1 - r) : MR, k0 == 0);
+                    }
+                }
+            }
+        }
+    }
+    free(buf);
+    return 1;
+}
+
+#endif
