@@ -11,7 +11,9 @@
  * where OpenBLAS's sgemm reached 67-77 on the same shape (3072 x 1024, 512
  * tokens, one thread, this machine), and its loop, alone in L1, at ~60
  * against ~80 for this tile's loop.  Here a panel of 16 weight rows x KCP
- * columns is dequantised and transposed to pan[k][16]; each k step loads
+ * columns is dequantised and transposed to pan[k][16] (dense rows straight
+ * from the matrix, 8 x 8 at a time; the others through
+ * inf__cpu_avx2_dequant_tile's rows); each k step loads
  * the panel's two vectors, broadcasts 6 x values and issues 12 FMAs, and a
  * register holds 8 consecutive outputs of one token, stored straight into
  * y[t][r..r+8).  The x values are packed too (xb[k][6] per 6 tokens: the
@@ -44,11 +46,56 @@
 #define TBP 192 /* tokens per block: their packed x, 192 x 256 x 4 B, stays in L2 */
 #define PG 3    /* panels per group (above) */
 
+/* 8 weights of a dense row (F32, F16, BF16) from element i, the first n
+ * of them (n < 8: the rest 0). */
+TGT AI __m256 dense8(inf__wfmt fmt, const void *data, int64_t i, int n) {
+    if (n < 8) {
+        float v[8] = {0};
+        for (int j = 0; j < n; j++)
+            v[j] = fmt == INF__W_F32   ? ((const float *)data)[i + j]
+                 : fmt == INF__W_F16 ? _cvtsh_ss(((const uint16_t *)data)[i + j])
+                                     : inf__bf16_to_f32(((const uint16_t *)data)[i + j]);
+        return _mm256_loadu_ps(v);
+    }
+    if (fmt == INF__W_F32) return _mm256_loadu_ps((const float *)data + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)data + i));
+    if (fmt == INF__W_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* Dense weights: converted and transposed straight from the matrix, 8
+ * rows x 8 columns at a time, the next panel's rows fetched meanwhile. */
+TGT AI void pack_dense(inf__wfmt fmt, const inf__weight *w, int64_t r, int nr, int64_t k0, int64_t kc, float *pan) {
+    const int64_t cols = w->cols, es = fmt == INF__W_F32 ? 4 : 2;
+    const int ahead = r + MR + MR <= w->rows; /* the next panel's rows, this chunk */
+    for (int h = 0; h < MR; h += 8)
+        for (int64_t k = 0; k < kc; k += 8) {
+            const int n = kc - k < 8 ? (int)(kc - k) : 8;
+            __m256 v[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) {
+                const int64_t at = (r + h + i) * cols + k0 + k;
+                if (ahead && (k * es) % 64 == 0) _mm_prefetch((const char *)w->data + (at + MR * cols) * es, _MM_HINT_T0);
+                v[i] = h + i < nr ? dense8(fmt, w->data, at, n) : _mm256_setzero_ps();
+            }
+            inf__transpose8(v);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) _mm256_store_ps(pan + (k + j) * MR + h, v[j]);
+        }
+}
+
 /* Rows [r, r+nr) (nr <= MR) x columns [k0, k0+kc) of w into pan[k][MR]
  * for k < roundup(kc, 8); rows nr..MR-1 and the padding columns are 0.
- * tmp: MR x INF__CPU_KC floats of scratch (64-byte aligned). */
+ * tmp: MR x INF__CPU_KC floats of scratch (64-byte aligned), for the
+ * quantised layouts (inf__cpu_avx2_dequant_tile's rows, then transposed). */
 TGT static void pack_panel(const inf__weight *w, int64_t r, int nr, int64_t k0, int64_t kc, float *tmp,
                            float *pan) {
+    switch (w->fmt) {
+    case INF__W_F32: pack_dense(INF__W_F32, w, r, nr, k0, kc, pan); return;
+    case INF__W_F16: pack_dense(INF__W_F16, w, r, nr, k0, kc, pan); return;
+    case INF__W_BF16: pack_dense(INF__W_BF16, w, r, nr, k0, kc, pan); return;
+    default: break;
+    }
     for (int i = 0; i < nr; i += 4) /* 4 rows at a time: the tile's prefetch of the rows after */
         inf__cpu_avx2_dequant_tile(w, r + i, nr - i < 4 ? nr - i : 4, k0, kc, tmp + (int64_t)i * INF__CPU_KC);
     const int64_t kc8 = (kc + 7) & ~(int64_t)7;
