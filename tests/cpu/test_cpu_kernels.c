@@ -114,17 +114,17 @@ static void test_format(inf__wfmt fmt, int64_t rows, int64_t cols, int group, in
                         const inf__cpu_kernels *fast) {
     mat m = make_mat(fmt, rows, cols, group, sb);
     /* up to 13: the few-token kernels and the avx2 3-token tile; 48 and
-     * more: the packed GEMMs (INF__CPU_GEMM_MIN_TOKENS), 200 in two token
+     * more: the packed GEMMs (INF__CPU_GEMM_MIN_TOKENS), 300 in two token
      * blocks */
-    const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 48, 61, 200};
+    const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 48, 61, 300};
     const int64_t ldx = cols + 3, ldy = rows + 5;
     double worst_ref = 0, worst_fast = 0, worst_fast_rel = 0;
     int same_split = 1, same_count = 1;
-    float *y61 = NULL, *x200 = malloc((size_t)(200 * ldx) * 4); /* the tokens of every n: x200's first n */
-    for (int64_t i = 0; i < 200 * ldx; i++) x200[i] = (float)(urand() * 2 - 1);
+    float *y61 = NULL, *xall = malloc((size_t)(300 * ldx) * 4); /* the tokens of every n: xall's first n */
+    for (int64_t i = 0; i < 300 * ldx; i++) xall[i] = (float)(urand() * 2 - 1);
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
         const int64_t n = ns[ni];
-        const float *x = x200;
+        const float *x = xall;
         float *yr = calloc((size_t)(n * ldy), 4), *yf = calloc((size_t)(n * ldy), 4);
         /* Two row ranges, as two threads would split them. */
         int64_t mid = rows / 3;
@@ -138,9 +138,9 @@ static void test_format(inf__wfmt fmt, int64_t rows, int64_t cols, int group, in
             fast->matmul_rows(&m.w, x, ldx, n, y1, ldy, 0, rows);
             same_split &= memcmp(y1, yf, (size_t)(n * ldy) * 4) == 0;
             free(y1);
-            /* and a token's outputs the same at 61 and 200 tokens */
+            /* and a token's outputs the same at 61 and 300 tokens */
             if (n == 61) y61 = yf;
-            if (n == 200 && y61) same_count &= memcmp(y61, yf, (size_t)(61 * ldy) * 4) == 0;
+            if (n == 300 && y61) same_count &= memcmp(y61, yf, (size_t)(61 * ldy) * 4) == 0;
         }
         for (int64_t t = 0; t < n; t++)
             for (int64_t r = 0; r < rows; r++) {
@@ -165,9 +165,9 @@ static void test_format(inf__wfmt fmt, int64_t rows, int64_t cols, int group, in
         free(yr);
         if (yf != y61) free(yf);
     }
-    free(y61); free(x200);
+    free(y61); free(xall);
     CHECK_MSG(same_split, "%s: the outputs depend on the row split", fmt_name(fmt));
-    CHECK_MSG(same_count, "%s: a token's outputs differ between 61 and 200 tokens", fmt_name(fmt));
+    CHECK_MSG(same_count, "%s: a token's outputs differ between 61 and 300 tokens", fmt_name(fmt));
     printf("  %-5s %3lldx%-4lld group %-3d sb %-4s  ref vs exact: %.2e (rel)  fast vs ref: %.2e (abs) %.2e (rel)\n",
            fmt_name(fmt), (long long)rows, (long long)cols, group,
            fmt == INF__W_MLX4 || fmt == INF__W_MLX8 ? (sb == INF__DT_F32 ? "F32" : sb == INF__DT_F16 ? "F16" : "BF16") : "-", worst_ref, worst_fast,
