@@ -28,7 +28,7 @@
  * sign(xq, q) and a widening: 29-35 tok/s, rows as stored or
  * interleaved).  Prefill is arithmetic-bound, not memory-bound, and there
  * Q8_0 and MLX8 (as stored, 3 or more tokens) take that integer form, 16
- * rows at a time through the tiles below (gm_tokens_s8): ~1.4x the exact
+ * rows at a time through kernels_q8_tile.c's tiles (gm_tokens_s8): ~1.4x the exact
  * f32 tile's rate.
  *
  * The matrices are repacked 16 rows at a time at load (r16_rows below);
@@ -57,9 +57,7 @@
 #define INF__Q8_F16(h) _cvtsh_ss(h)
 #include "backends/cpu/kernels_int8.h"
 #include "backends/cpu/r16_layout.h"
-
-#define TGT
-#define AI static inline __attribute__((always_inline))
+#include "backends/cpu/kernels_q8_avx2.h"
 
 #define GG_MAX_TOKENS 16 /* as stored, more tokens (prefill) take the exact panel GEMM */
 #define GG_R 4 /* rows per group */
@@ -96,8 +94,6 @@ int inf__cpu_q8_gg_takes(const inf__weight *w, int64_t n) {
     if (n < 1 || n > GG_MAX_TOKENS || w->cols % 32) return 0;
     return w->fmt == INF__W_Q4_0 || (w->fmt == INF__W_Q4_K && w->cols % 256 == 0);
 }
-
-TGT AI __m256i ones16(void) { return _mm256_set1_epi16(1); }
 
 /* 32 products u8 u times s8 xv as f32 lanes (int32 sums of 4). */
 TGT AI __m256 dot_u8(__m256i u, __m256i xv) {
@@ -221,83 +217,13 @@ TGT AI void gg_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, float *y
  * GCC reassociates the int16 sums (integer addition is associative): it
  * computed all of a block's products first, to add them as a tree, and
  * spilled them to the stack; an empty asm on the sums after each addition
- * keeps them in order (the tile's loop below: 52 -> 30 cycles per block
+ * keeps them in order (kernels_q8_tile.c's gm_tokens: 52 -> 30 cycles per block
  * and pair of tokens in llvm-mca's znver3 model, 46 stack accesses -> 0;
  * ~1.5x faster measured).  Half by half, with the broadcasts made twice,
  * the one-token loop took ~19 cycles per 8 rows and block (llvm-mca);
  * both halves at once it takes ~20 per 16 rows, and Qwen3-0.6B Q4_0
  * decode went from 52-56 to 63-72 tok/s (Zen 3, 2 threads).  Three
- * tokens or more take the tiles below (r16_gemm). */
-
-TGT AI __m256i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-/* The stores of half h's 8 rows (row0 .. row0+7) of token t: lanes of
- * rows outside [r0, r1) untouched. */
-TGT AI void store_half(float *yt, int64_t row0, int64_t r0, int64_t r1, __m256 v) {
-    if (row0 >= r0 && row0 + 8 <= r1) {
-        _mm256_storeu_ps(yt + row0, v);
-        return;
-    }
-    float l[8];
-    _mm256_storeu_ps(l, v);
-    for (int i = 0; i < 8; i++)
-        if (row0 + i >= r0 && row0 + i < r1) yt[row0 + i] = l[i];
-}
-
-/* The pieces of the Q4_0_R16 (M 0) and MLX4_R16 (M 1) kernels below, half
- * h (rows 8h .. 8h+7) of a group at grp.  Q4_0: y = sum over blocks of d
- * (dx P - 8 s); MLX4 (the same nibbles, a scale and a bias per group of
- * columns, stored as the file has them): y = sum scale dx P + sum bias s,
- * the second sum apart (accb). */
-typedef struct q4r {
-    int M;
-    int64_t nb, bpg, sbs; /* blocks; MLX: blocks per group, bytes per scale */
-    const uint8_t *grp, *vals;
-    inf__dtype dt;
-    int h;
-} q4r;
-
-TGT AI q4r q4r_of(int M, const inf__weight *w, int64_t g, int h) {
-    q4r q = {M, w->cols / 32, M ? w->group / 32 : 1, w->sb_dtype == INF__DT_F32 ? 4 : 2, NULL, NULL, w->sb_dtype, h};
-    q.grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
-    q.vals = q.grp + (M ? q.nb / q.bpg * 32 * q.sbs : q.nb * 32) + 32 * h;
-    return q;
-}
-
-/* Block b's 8 rows' scale (dv) and, MLX at a group's first block, bias. */
-TGT AI void q4r_scales(const q4r *q, int64_t b, __m256 *dv, __m256 *cv) {
-    if (!q->M) {
-        *dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(q->grp + 32 * b + 16 * q->h)));
-    } else if (b % q->bpg == 0) { /* the group's 16 scales, then 16 biases */
-        const uint8_t *sb = q->grp + b / q->bpg * 32 * q->sbs;
-        *dv = inf__load_sb8(sb, q->dt, 8 * q->h);
-        *cv = inf__load_sb8(sb, q->dt, 16 + 8 * q->h);
-    }
-}
-
-/* Block b's 4 parts: low nibbles (columns 4k ..) and high (16 + 4k ..). */
-TGT AI void q4r_unpack(const q4r *q, int64_t b, __m256i lo[4], __m256i hi[4]) {
-    const __m256i m4 = _mm256_set1_epi8(15);
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; k++) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(q->vals + 256 * b + 64 * k));
-        lo[k] = _mm256_and_si256(v, m4);
-        hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-    }
-}
-
-/* A block's int16 pair sums s16 (8 rows) scaled and added to acc: Q4_0
- * (M 0) dv (dx P - 8 s) with k8 = -8 s, MLX4 and Q4_K (M 1) dv (dx P),
- * their bias terms apart.  The one formula of the group kernels and the
- * tiles, so that both give a token the same bits. */
-TGT AI __m256 q4r_scaled(int M, __m256i s16, __m256 dv, __m256 dx, __m256 k8, __m256 acc) {
-    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones16()));
-    return M ? _mm256_fmadd_ps(dv, _mm256_mul_ps(p, dx), acc) : _mm256_fmadd_ps(dv, _mm256_fmadd_ps(p, dx, k8), acc);
-}
+ * tokens or more take the tiles (kernels_q8_tile.c). */
 
 /* Q4_0_R16 (M 0), MLX4_R16 (M 1): group g (both halves) times tokens [t0,
  * t0+T), T 1 or 2, the sums in registers; each 32-byte load unpacked as it
@@ -330,7 +256,7 @@ TGT AI void r16_group(int M, int T, const inf__weight *w, const inf__cpu_xq *xq,
                 const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(lo1, xl), _mm256_maddubs_epi16(hi1, xh));
                 s[t][0] = k ? _mm256_add_epi16(s[t][0], p0) : p0;
                 s[t][1] = k ? _mm256_add_epi16(s[t][1], p1) : p1;
-                __asm__("" : "+x"(s[t][0]), "+x"(s[t][1])); /* as gm_tokens */
+                __asm__("" : "+x"(s[t][0]), "+x"(s[t][1])); /* as kernels_q8_tile.c's gm_tokens */
             }
         }
 #pragma GCC unroll 2
@@ -352,16 +278,11 @@ TGT AI void r16_group(int M, int T, const inf__weight *w, const inf__cpu_xq *xq,
                            M ? _mm256_add_ps(acc[t][h], accb[t][h]) : acc[t][h]);
 }
 
-/* 8 u8 at p as f32 lanes. */
-TGT AI __m256 u8x8(const uint8_t *p) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
-}
-
 /* Q4_K_R16: group g (both halves) times token t.  Sub-blocks 2p and 2p+1
  * are the low and high nibbles of pair p's 8 parts; y = sum d sc dx P -
  * dmin mn s (the second sum apart, subtracted at the end).  One token
  * only: with two, the 8 int16 sums and 8 f32 sums would not leave
- * registers for the rest (two tokens take r16_gemm). */
+ * registers for the rest (two tokens take the tiles). */
 TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g, int64_t t,
                           int64_t r0, int64_t r1, const char *next, int64_t step) {
     const int64_t nsb = w->cols / 256, nb = w->cols / 32;
@@ -388,7 +309,7 @@ TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y,
                 shi[0] = k ? _mm256_add_epi16(shi[0], b0) : b0;
                 slo[1] = k ? _mm256_add_epi16(slo[1], a1) : a1;
                 shi[1] = k ? _mm256_add_epi16(shi[1], b1) : b1;
-                __asm__("" : "+x"(slo[0]), "+x"(shi[0]), "+x"(slo[1]), "+x"(shi[1])); /* as gm_tokens */
+                __asm__("" : "+x"(slo[0]), "+x"(shi[0]), "+x"(slo[1]), "+x"(shi[1])); /* as kernels_q8_tile.c's gm_tokens */
             }
 #pragma GCC unroll 2
             for (int e = 0; e < 2; e++) {
@@ -409,36 +330,6 @@ TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y,
     for (int h = 0; h < 2; h++)
         if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
             store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, _mm256_sub_ps(acc[h], accm[h]));
-}
-
-/* Q6_K: one 32-byte part of values (u8 0..63) from its ql part (low
- * nibbles for quarters 0-1, high for 2-3) and its qh part (bit pair q). */
-TGT AI __m256i q6_w(const uint8_t *ql, const uint8_t *qh, int q) {
-    const __m256i a = _mm256_loadu_si256((const __m256i *)ql), hb = _mm256_loadu_si256((const __m256i *)qh);
-    const __m256i lo = _mm256_and_si256(q >= 2 ? _mm256_srli_epi16(a, 4) : a, _mm256_set1_epi8(15));
-    const __m256i hi = _mm256_and_si256(q ? _mm256_srli_epi16(hb, 2 * q) : hb, _mm256_set1_epi8(3));
-    return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-}
-
-/* Q6_K: parts 2e and 2e+1 (values wa, wb) times the token's 8 int8 (xa,
- * xc), widened, into the sums of columns 0-15 (e 0, 1: sl) or 16-31 (e 2,
- * 3: sh). */
-TGT AI void q6_pair(int e, __m256i wa, __m256i wb, __m256i xa, __m256i xc, __m256i *sl, __m256i *sh) {
-    const __m256i p =
-        _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(wa, xa), _mm256_maddubs_epi16(wb, xc)), ones16());
-    if (e == 0) *sl = p;
-    else if (e == 1) *sl = _mm256_add_epi32(*sl, p);
-    else if (e == 2) *sh = p;
-    else *sh = _mm256_add_epi32(*sh, p);
-}
-
-/* Q6_K: a block's two sums (plus the offsets o[0], o[1]) scaled by the
- * rows' dlo, dhi and the token's dx, added to acc. */
-TGT AI __m256 q6_finish(__m256i sl, __m256i sh, const int32_t *o, __m256 dlo, __m256 dhi, __m256 dx, __m256 acc) {
-    const __m256i slo = _mm256_add_epi32(sl, _mm256_set1_epi32(o[0]));
-    const __m256i shi = _mm256_add_epi32(sh, _mm256_set1_epi32(o[1]));
-    const __m256 v = _mm256_fmadd_ps(dhi, _mm256_cvtepi32_ps(shi), _mm256_mul_ps(dlo, _mm256_cvtepi32_ps(slo)));
-    return _mm256_fmadd_ps(v, dx, acc);
 }
 
 /* Q6_K_R16: group g (both halves) times token t.  Block b's values (u8
@@ -489,437 +380,13 @@ TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int
         if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1) store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, acc[h]);
 }
 
-/* ---- Many tokens: each block unpacked once to u8, then 3 tokens x 16 rows
- *
- * Prefill and batched decode are bound by arithmetic, not memory, and
- * without VNNI each 32 products cost a maddubs and an int16 add (a loop of
- * nothing else reaches ~125-145 billion products per second on one Zen 3
- * core); what matters is what else each maddubs costs.  Unpacking the
- * nibbles again for every pair of tokens, 8 rows at a time, ran at ~37
- * billion (Q4_0, 16 tokens, bench_ggml).  Here a chunk of GM_KC blocks of
- * a 16-row group is unpacked once into u8 (gm_chunk: 5 KiB, in L1), with
- * each block's 16 row scales (and biases) as f32, whatever the format:
- * part j of block b holds columns 4j .. 4j+3, row i's at dword i of its
- * half.  Then tokens go 3 at a time over the chunk: one load of a part
- * serves 3 tokens, one broadcast of a token's 4 int8 serves both halves,
- * and 6 int16 sums and 6 f32 sums stay in registers (~57-72 billion at 64
- * tokens 2 at a time, ~8% more 3 at a time, session 20).  The f32 operations per block and output are r16_group's, in
- * the same order, so a token's outputs are the same bits whichever kernel
- * computes them; the bias terms (MLX4's bias, Q4_K's minimums) are summed
- * in a pass of their own, again in r16_group's order. */
-#define GM_KC 8  /* blocks per chunk */
-#define GM_TT 64 /* tokens per tile: their sums on the stack */
-
-typedef struct gm_chunk {
-    uint8_t u[GM_KC][2][8][32] __attribute__((aligned(32))); /* block, half, part */
-    float dv[GM_KC][16] __attribute__((aligned(32)));        /* scale per block and row */
-    float cv[GM_KC][16] __attribute__((aligned(32)));        /* MLX4 bias, Q4_K dmin m_j */
-} gm_chunk;
-
-/* Blocks [b0, b0+nbk) of group g (K 0 Q4_0, 1 MLX4, 2 Q4_K: b0 a multiple
- * of 8) into c; the group ahead fetched at the pace of the first pass. */
-TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
-                      int64_t step) {
-    const __m256i m4 = _mm256_set1_epi8(15);
-    if (K == 3) { /* Q6_K: as r16_group_q6k puts the values together; dv, cv the scales of columns 0-15, 16-31 */
-        const int64_t nsb = w->cols / 256;
-        const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
-        for (int i = 0; i < nbk; i++) {
-            const int64_t b = b0 + i, sb = b / 8;
-            const int q = (int)(b % 4), n = (int)((b % 8) / 4);
-            if (next) inf__pf_share(next, step, b);
-            for (int h = 0; h < 2; h++) {
-                const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n + 32 * h;
-                const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
-                const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
-                _mm256_store_ps(c->dv[i] + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
-                                                                       _mm_loadl_epi64((const __m128i *)sc)))));
-                _mm256_store_ps(c->cv[i] + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
-                                                                       _mm_loadl_epi64((const __m128i *)(sc + 16))))));
-                for (int k = 0; k < 8; k++)
-                    _mm256_store_si256((__m256i *)c->u[i][h][k],
-                                       q6_w(half + 64 * ((q & 1) * 8 + k), half + 1024 + 64 * k, q));
-            }
-        }
-        return;
-    }
-    if (K == 2) {
-        const uint8_t *blk = (const uint8_t *)w->data + g * inf__r16_group_bytes(w) + b0 / 8 * KSB;
-        for (int h = 0; h < 2; h++) {
-            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16 * h)));
-            const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 32 + 16 * h)));
-            for (int j = 0; j < 8; j++) {
-                _mm256_store_ps(c->dv[j] + 8 * h, _mm256_mul_ps(d, u8x8(blk + KSC + 32 * j + 8 * h)));
-                _mm256_store_ps(c->cv[j] + 8 * h, _mm256_mul_ps(dmin, u8x8(blk + KSC + 32 * j + 16 + 8 * h)));
-            }
-        }
-        for (int p = 0; p < 4; p++) {
-            if (next) inf__pf_share(next, step, b0 / 2 + p);
-            for (int h = 0; h < 2; h++)
-#pragma GCC unroll 8
-                for (int k = 0; k < 8; k++) {
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + KQ + 512 * p + 64 * k + 32 * h));
-                    _mm256_store_si256((__m256i *)c->u[2 * p][h][k], _mm256_and_si256(v, m4));
-                    _mm256_store_si256((__m256i *)c->u[2 * p + 1][h][k], _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-                }
-        }
-        return;
-    }
-    for (int h = 0; h < 2; h++) {
-        const q4r q = q4r_of(K, w, g, h);
-        __m256 dv = _mm256_setzero_ps(), cv = dv;
-        if (K && b0 % q.bpg) q4r_scales(&q, b0 - b0 % q.bpg, &dv, &cv); /* a group begun in the last chunk */
-        for (int i = 0; i < nbk; i++) {
-            const int64_t b = b0 + i;
-            if (next && h == 0) inf__pf_share(next, step, b);
-            q4r_scales(&q, b, &dv, &cv);
-            _mm256_store_ps(c->dv[i] + 8 * h, dv);
-            _mm256_store_ps(c->cv[i] + 8 * h, cv);
-            __m256i lo[4], hi[4];
-            q4r_unpack(&q, b, lo, hi);
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                _mm256_store_si256((__m256i *)c->u[i][h][k], lo[k]);
-                _mm256_store_si256((__m256i *)c->u[i][h][4 + k], hi[k]);
-            }
-        }
-    }
-}
-
-/* Tokens [t, t+T) (T 1 to 3) times the chunk's nbk blocks from b0, added
- * to acc (16 f32 per token).  Three tokens per pass: each part's two loads
- * serve 6 maddubs instead of 4 (the loads, not the maddubs, bound this
- * loop on Zen 3: a loop of 12 FMAs with one vector load each runs at half
- * the rate of the FMAs alone); 6 int16 sums, 6 f32 sums, the two parts
- * and the broadcast fill 15 of the 16 registers (one f32 sum goes to the
- * stack once per block).  Q6_K's tile two tokens at a time (8 int32 sums)
- * spilled and ran ~15% slower than one (gm_token_q6k). */
-TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
-                      float (*acc)[16]) {
-    const int64_t nb = xq->cols / 32;
-    __m256 a[3][2];
-#pragma GCC unroll 3
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) a[e][h] = _mm256_load_ps(acc[e] + 8 * h);
-    for (int i = 0; i < nbk; i++) {
-        const int64_t b = b0 + i;
-        __m256i s[3][2];
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            const __m256i w0 = _mm256_load_si256((const __m256i *)c->u[i][0][j]);
-            const __m256i w1 = _mm256_load_si256((const __m256i *)c->u[i][1][j]);
-#pragma GCC unroll 3
-            for (int e = 0; e < T; e++) {
-                const __m256i xv = bcast4(xq->q + (t + e) * xq->ld + 32 * b + 4 * j);
-                const __m256i p0 = _mm256_maddubs_epi16(w0, xv), p1 = _mm256_maddubs_epi16(w1, xv);
-                s[e][0] = j ? _mm256_add_epi16(s[e][0], p0) : p0;
-                s[e][1] = j ? _mm256_add_epi16(s[e][1], p1) : p1;
-                /* the sums kept in order: GCC would otherwise compute
-                 * all 32 products first, to add them as a tree, and
-                 * spill them (above) */
-                __asm__("" : "+x"(s[e][0]), "+x"(s[e][1]));
-            }
-        }
-#pragma GCC unroll 3
-        for (int e = 0; e < T; e++) {
-            const int64_t x = (t + e) * nb + b;
-            const __m256 dx = _mm256_broadcast_ss(xq->d + x);
-            const __m256 k8 = _mm256_set1_ps(-8.0f * xq->s[x]);
-            for (int h = 0; h < 2; h++) a[e][h] = q4r_scaled(K != 0, s[e][h], _mm256_load_ps(c->dv[i] + 8 * h), dx, k8, a[e][h]);
-        }
-    }
-#pragma GCC unroll 3
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
-}
-
-/* Q6_K: token t times the chunk's nbk blocks from b0 (nc: the tokens'
- * offsets, -32 sum(xq) per 16 columns), added to acc.  Values up to 63:
- * two maddubs (4 products of at most 63 x 127) are added in int16 and
- * widened, as r16_group_q6k does, with the same f32 operations per output.
- * One token at a time: the 4 int32 sums of two tokens, their f32 sums and
- * the parts would not fit in registers, and the loads from the chunk (L1)
- * are not what bounds it. */
-TGT AI void gm_token_q6k(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, const int32_t *nc, int64_t t,
-                         float *acc) {
-    const int64_t nb = xq->cols / 32, nh = xq->cols / 16;
-    __m256 a[2] = {_mm256_load_ps(acc), _mm256_load_ps(acc + 8)};
-    for (int i = 0; i < nbk; i++) {
-        const int64_t b = b0 + i;
-        const int8_t *xb = xq->q + t * xq->ld + 32 * b;
-        __m256i sl[2], sh[2];
-#pragma GCC unroll 4
-        for (int e = 0; e < 4; e++) {
-            const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++)
-                q6_pair(e, _mm256_load_si256((const __m256i *)c->u[i][h][2 * e]),
-                        _mm256_load_si256((const __m256i *)c->u[i][h][2 * e + 1]), xa, xc, &sl[h], &sh[h]);
-        }
-        const int32_t *o = nc + t * nh + 2 * b;
-        const __m256 dx = _mm256_broadcast_ss(xq->d + t * nb + b);
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++)
-            a[h] = q6_finish(sl[h], sh[h], o, _mm256_load_ps(c->dv[i] + 8 * h), _mm256_load_ps(c->cv[i] + 8 * h), dx, a[h]);
-    }
-    _mm256_store_ps(acc, a[0]);
-    _mm256_store_ps(acc + 8, a[1]);
-}
-
-/* ---- MLX8 and Q8_0 as stored, 3 or more tokens: int8 products by sign ---
- *
- * MLX8's values q are u8 (0..255), with a scale and a bias per group of
- * columns, and maddubs multiplies u8 by s8: 2 x 255 x 127 overflows its
- * int16 pairs.  So the value is taken as q' = q - 128 (s8) and multiplied
- * as |q'| times xq with q''s sign (sign_epi8), as llama.cpp's AVX2 Q8_0
- * dot product does: pairs at most 2 x 128 x 127, each maddubs widened to
- * int32 by a madd.  The 128 comes back as 128 times the block's sum of
- * xq (gm_xsum: 8 blocks per few vector operations, per token and chunk),
- * so each block's integer sum is the portable integer matmul's, sum q xq,
- * exactly, and the f32 terms are its terms, scale dx P + bias s (the
- * bias with the exact sum s of x's block, gm_bias).  Taking the 128 into
- * the bias instead, (bias + 128 scale) s, would save that sum but put
- * the result ~1e-3 of sum |w x| off the portable matmul's (the offset
- * times the exact sum of x, not the rounded one).  Q8_0's values are s8
- * already and go in as they are, with the portable matmul's terms for
- * them (u = q + 128, c = -128 d: the same sum and bias passes).  The
- * chunk holds the s8 values transposed into gm_chunk's layout (part j of
- * a half: dword i = row i's columns 4j .. 4j+3), 8 rows by 8 dwords at a
- * time.  Before this, both took the exact f32 tile at every token count.
- * gm_xsum runs for each 16-row group again (~5% of the tile's work): a
- * token tile's sums for every block, kept instead, would need up to
- * 64 x cols / 32 int32 on a worker's stack. */
-
-/* v[k] = dword k of rows 0..7 of v (lane i: row i): an 8 x 8 transpose. */
-TGT AI void transpose8_epi32(__m256i v[8]) {
-    __m256i t[8], u[8];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) { /* rows 2i, 2i+1 interleaved: dwords 0 1 | 4 5, 2 3 | 6 7 */
-        t[2 * i] = _mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
-    }
-#pragma GCC unroll 2
-    for (int i = 0; i < 2; i++) { /* rows 4i .. 4i+3: dword k | dword k+4 */
-        u[4 * i] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; k++) {
-        v[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
-        v[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
-    }
-}
-
-/* Rows [16g, 16g+16) of MLX8 (K 4) or Q8_0 (K 5), as stored (rows past
- * the matrix: zero values, scales and biases), blocks [b0, b0+nbk) into
- * c, the values as s8 transposed: MLX8's q' = q - 128 with dv, cv each
- * block's group's scales and biases; Q8_0's q itself with its blocks'
- * scales d and -128 d (the portable matmul's terms, kernels_int8.h: u = q
- * + 128, so that gm_xsum's 128 sum(xq) is added to P as for MLX8). */
-TGT AI void gm_unpack_s8(int K, const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
-                         int64_t step) {
-    const int64_t cols = w->cols, bpg = K == 4 ? w->group / 32 : 1, gpr = K == 4 ? cols / w->group : 0;
-    const int64_t rb = K == 4 ? cols : cols / 32 * 34; /* bytes per row */
-    const __m256i flip = _mm256_set1_epi8(K == 4 ? (char)0x80 : 0);
-    for (int h = 0; h < 2; h++) {
-        const int64_t row0 = 16 * g + 8 * h;
-        const uint8_t *rp[8];
-        for (int k = 0; k < 8; k++) rp[k] = row0 + k < w->rows ? (const uint8_t *)w->data + (row0 + k) * rb : NULL;
-        __m256 dv = _mm256_setzero_ps(), cv = dv;
-        for (int i = 0; i < nbk; i++) {
-            const int64_t b = b0 + i;
-            if (next && h == 0) inf__pf_share(next, step, b);
-            if (i == 0 || b % bpg == 0) {
-                float sf[8], cf[8];
-                for (int k = 0; k < 8; k++) {
-                    if (!rp[k]) {
-                        sf[k] = cf[k] = 0.0f;
-                    } else if (K == 4) {
-                        const int64_t at = (row0 + k) * gpr + b / bpg;
-                        sf[k] = inf__load_sb(w->scales, w->sb_dtype, at);
-                        cf[k] = inf__load_sb(w->biases, w->sb_dtype, at);
-                    } else {
-                        sf[k] = INF__Q8_F16(inf__cpu_ggml_u16(rp[k] + 34 * b));
-                        cf[k] = -128.0f * sf[k];
-                    }
-                }
-                dv = _mm256_loadu_ps(sf);
-                cv = _mm256_loadu_ps(cf);
-            }
-            _mm256_store_ps(c->dv[i] + 8 * h, dv);
-            _mm256_store_ps(c->cv[i] + 8 * h, cv);
-            __m256i v[8];
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++)
-                v[k] = rp[k] ? _mm256_xor_si256(
-                                   _mm256_loadu_si256((const __m256i *)(rp[k] + (K == 4 ? 32 * b : 34 * b + 2))), flip)
-                             : _mm256_setzero_si256();
-            transpose8_epi32(v);
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)c->u[i][h][k], v[k]);
-        }
-    }
-}
-
-/* xs[e][i] = 128 times the sum of token t+e's xq over block b0+i, for
- * nt tokens and the chunk's nbk blocks (int32: at most 128 x 32 x 127). */
-TGT AI void gm_xsum(const inf__cpu_xq *xq, int64_t t, int64_t nt, int64_t b0, int nbk, int32_t (*xs)[GM_KC]) {
-    const __m256i one8 = _mm256_set1_epi8(1), one16 = ones16();
-    for (int64_t e = 0; e < nt; e++) {
-        const int8_t *xb = xq->q + (t + e) * xq->ld + 32 * b0;
-        __m256i v[GM_KC];
-        for (int i = 0; i < GM_KC; i++) { /* 8 lanes of 4 values' sums each */
-            const __m256i xv = i < nbk ? _mm256_loadu_si256((const __m256i *)(xb + 32 * i)) : _mm256_setzero_si256();
-            v[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(one8, xv), one16);
-        }
-        /* lane i of the result: block i's 8 sums added (hadd pairs, then the halves) */
-        const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
-        const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
-        const __m256i q0 = _mm256_hadd_epi32(h01, h23), q1 = _mm256_hadd_epi32(h45, h67);
-        /* q0: blocks 0 1 2 3 (low half's sums) | 0 1 2 3 (high half's); q1 the same for 4-7 */
-        const __m256i lo = _mm256_permute2x128_si256(q0, q1, 0x20), hi = _mm256_permute2x128_si256(q0, q1, 0x31);
-        _mm256_storeu_si256((__m256i *)xs[e], _mm256_slli_epi32(_mm256_add_epi32(lo, hi), 7));
-    }
-}
-
-/* Tokens [t, t+T) (T 1 or 2) times an MLX8 or Q8_0 chunk (gm_unpack_s8; xs:
- * gm_xsum of the T tokens), added to acc; the bias terms apart (gm_bias).
- * Each block's operations per output are the same for either T.  Two
- * tokens: 4 int32 sums, 4 f32 sums, the two parts, their absolute values,
- * the broadcast and the ones fill the 16 registers. */
-TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
-                         const int32_t (*xs)[GM_KC], float (*acc)[16]) {
-    const int64_t nb = xq->cols / 32;
-    const __m256i one = ones16();
-    __m256 a[2][2];
-#pragma GCC unroll 2
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) a[e][h] = _mm256_load_ps(acc[e] + 8 * h);
-    for (int i = 0; i < nbk; i++) {
-        const int64_t b = b0 + i;
-        __m256i s[2][2];
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            const __m256i w0 = _mm256_load_si256((const __m256i *)c->u[i][0][j]);
-            const __m256i w1 = _mm256_load_si256((const __m256i *)c->u[i][1][j]);
-            const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
-#pragma GCC unroll 2
-            for (int e = 0; e < T; e++) {
-                const __m256i xv = bcast4(xq->q + (t + e) * xq->ld + 32 * b + 4 * j);
-                const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(xv, w0)), one);
-                const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(xv, w1)), one);
-                s[e][0] = j ? _mm256_add_epi32(s[e][0], p0) : p0;
-                s[e][1] = j ? _mm256_add_epi32(s[e][1], p1) : p1;
-                __asm__("" : "+x"(s[e][0]), "+x"(s[e][1])); /* as gm_tokens */
-            }
-        }
-#pragma GCC unroll 2
-        for (int e = 0; e < T; e++) {
-            const __m256 dx = _mm256_broadcast_ss(xq->d + (t + e) * nb + b);
-            const __m256i off = _mm256_set1_epi32(xs[e][i]); /* q = q' + 128 */
-            for (int h = 0; h < 2; h++)
-                a[e][h] = _mm256_fmadd_ps(_mm256_load_ps(c->dv[i] + 8 * h), /* q4r_scaled's MLX form */
-                                          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[e][h], off)), dx),
-                                          a[e][h]);
-        }
-    }
-#pragma GCC unroll 2
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
-}
-
-/* The bias terms of tokens [t0, t0+nt) over the chunk (MLX4's and MLX8's
- * biases, Q4_K's minimums: cv times the blocks' exact sums s), added to accb, each
- * output's FMAs in r16_group's order.  Four tokens and both halves at a
- * time, 8 independent chains: one chain at a time, each 8 dependent FMAs,
- * was ~13% of an MLX4 prefill's matmul samples (their latency, not their
- * count); 4 chains at a time ~9%. */
-TGT AI void gm_bias_tokens(int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
-                            float (*accb)[16]) {
-    const int64_t nb = xq->cols / 32;
-    __m256 ab[4][2];
-#pragma GCC unroll 4
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) ab[e][h] = _mm256_load_ps(accb[e] + 8 * h);
-    for (int i = 0; i < nbk; i++) {
-        const __m256 c0 = _mm256_load_ps(c->cv[i]), c1 = _mm256_load_ps(c->cv[i] + 8);
-#pragma GCC unroll 4
-        for (int e = 0; e < T; e++) {
-            const __m256 sv = _mm256_broadcast_ss(xq->s + (t + e) * nb + b0 + i);
-            ab[e][0] = _mm256_fmadd_ps(c0, sv, ab[e][0]);
-            ab[e][1] = _mm256_fmadd_ps(c1, sv, ab[e][1]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) _mm256_store_ps(accb[e] + 8 * h, ab[e][h]);
-}
-
-TGT AI void gm_bias(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t0, int64_t nt,
-                    float (*accb)[16]) {
-    int64_t t = 0;
-    for (; t + 4 <= nt; t += 4) gm_bias_tokens(4, c, nbk, b0, xq, t0 + t, accb + t);
-    for (; t < nt; t++) gm_bias_tokens(1, c, nbk, b0, xq, t0 + t, accb + t);
-}
-
-/* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
- * its offsets) or of MLX8 (K 4) or Q8_0 (K 5) as stored times xq's tokens,
- * 3 or more of them. */
-TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
-                     int64_t r0, int64_t r1) {
-    /* MLX8's and Q8_0's 16 rows are 16 rows' bytes in a row as well */
-    const int64_t nb = w->cols / 32;
-    const int64_t gb = K == 4 ? 16 * w->cols : K == 5 ? 16 * nb * 34 : inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
-    const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : nb);
-    gm_chunk c;
-    float acc[GM_TT][16] __attribute__((aligned(32))), accb[GM_TT][16] __attribute__((aligned(32)));
-    int32_t xs[GM_TT][GM_KC]; /* MLX8: gm_xsum */
-    for (int64_t g = r0 / 16; 16 * g < r1; g++) {
-        const char *next = (const char *)w->data + g * gb + ahead;
-        for (int64_t t0 = 0; t0 < xq->n; t0 += GM_TT) {
-            const int64_t nt = xq->n - t0 < GM_TT ? xq->n - t0 : GM_TT;
-            memset(acc, 0, (size_t)nt * sizeof acc[0]);
-            if (K == 1 || K == 2 || K >= 4) memset(accb, 0, (size_t)nt * sizeof accb[0]);
-            for (int64_t b0 = 0; b0 < nb; b0 += GM_KC) {
-                const int nbk = (int)(nb - b0 < GM_KC ? nb - b0 : GM_KC);
-                if (K >= 4) gm_unpack_s8(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
-                else gm_unpack(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
-                int64_t t = 0;
-                if (K == 3) {
-                    for (; t < nt; t++) gm_token_q6k(&c, nbk, b0, xq, nc, t0 + t, acc[t]);
-                } else if (K >= 4) {
-                    gm_xsum(xq, t0, nt, b0, nbk, xs);
-                    for (; t + 2 <= nt; t += 2) gm_tokens_s8(2, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
-                    if (t < nt) gm_tokens_s8(1, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
-                } else {
-                    for (; t + 3 <= nt; t += 3) gm_tokens(K, 3, &c, nbk, b0, xq, t0 + t, acc + t);
-                    if (nt - t == 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
-                    else if (nt - t == 1) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
-                }
-                if (K == 1 || K == 2 || K >= 4) gm_bias(&c, nbk, b0, xq, t0, nt, accb);
-            }
-            for (int64_t t = 0; t < nt; t++)
-                for (int h = 0; h < 2; h++) {
-                    const __m256 a = _mm256_load_ps(acc[t] + 8 * h);
-                    const __m256 v = K == 0 || K == 3 ? a
-                                   : K == 1 || K >= 4 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
-                                            : _mm256_sub_ps(a, _mm256_load_ps(accb[t] + 8 * h));
-                    if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
-                        store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, v);
-                }
-        }
-    }
-}
-
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
  * its offsets) times xq's tokens: one token (two for Q4_0, MLX4) group by
  * group, more through the tiles. */
 TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
     if (xq->n > 2 || (K >= 2 && xq->n == 2)) { /* Q4_K, Q6_K: r16_group_q4k/q6k take one token */
-        r16_gemm(K, w, xq, nc, y, ldy, r0, r1);
+        inf__cpu_q8_tile_gemm(K, w, xq, nc, y, ldy, r0, r1);
         return;
     }
     const int64_t gb = inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
@@ -982,8 +449,8 @@ TGT void inf__cpu_q8_gg_matmul(const inf__weight *w, const inf__cpu_xq *xq, floa
     case INF__W_Q4_0_R16: r16_rows(0, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_MLX4_R16: r16_rows(1, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_Q4_K_R16: r16_rows(2, w, xq, NULL, y, ldy, r0, r1); break;
-    case INF__W_MLX8: r16_gemm(4, w, xq, NULL, y, ldy, r0, r1); break; /* 3+ tokens (takes) */
-    case INF__W_Q8_0: r16_gemm(5, w, xq, NULL, y, ldy, r0, r1); break;
+    case INF__W_MLX8: inf__cpu_q8_tile_gemm(4, w, xq, NULL, y, ldy, r0, r1); break; /* 3+ tokens (takes) */
+    case INF__W_Q8_0: inf__cpu_q8_tile_gemm(5, w, xq, NULL, y, ldy, r0, r1); break;
     case INF__W_Q4_0: gg_rows(0, w, xq, y, ldy, r0, r1); break;
     default: gg_rows(2, w, xq, y, ldy, r0, r1); break;
     }
