@@ -313,28 +313,32 @@ TGT AI void gm_xsum(const inf__cpu_xq *xq, int64_t t, int64_t nt, int64_t b0, in
     }
 }
 
-/* Tokens [t, t+T) (T 1 or 2) times an MLX8 or Q8_0 chunk (gm_unpack_s8; xs:
- * gm_xsum of the T tokens), added to acc; the bias terms apart (gm_bias).
- * Each block's operations per output are the same for either T.  Two
- * tokens: 4 int32 sums, 4 f32 sums, the two parts, their absolute values,
- * the broadcast and the ones fill the 16 registers. */
+/* Tokens [t, t+T) (T 1 to 3) times an MLX8 or Q8_0 chunk (gm_unpack_s8;
+ * xs: gm_xsum of the T tokens), added to acc; the bias terms apart
+ * (gm_bias).  Each block's operations per output are the same for any T.
+ * Three tokens per pass: each part's load and absolute value serve 6
+ * maddubs instead of 4; the 6 int32 sums, the parts, their absolute
+ * values, the broadcast and the ones fill the registers, so the 6 f32
+ * sums stay in acc (a load and a store per block, as gm_tokens keeps
+ * one).  With fewer tokens they stay in registers. */
 TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
                          const int32_t (*xs)[GM_KC], float (*acc)[16]) {
     const int64_t nb = xq->cols / 32;
     const __m256i one = ones16();
-    __m256 a[2][2];
-#pragma GCC unroll 2
+    const int inreg = T < 3;
+    __m256 a[3][2];
+#pragma GCC unroll 3
     for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) a[e][h] = _mm256_load_ps(acc[e] + 8 * h);
+        for (int h = 0; h < 2; h++) a[e][h] = inreg ? _mm256_load_ps(acc[e] + 8 * h) : _mm256_setzero_ps();
     for (int i = 0; i < nbk; i++) {
         const int64_t b = b0 + i;
-        __m256i s[2][2];
+        __m256i s[3][2];
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             const __m256i w0 = _mm256_load_si256((const __m256i *)c->u[i][0][j]);
             const __m256i w1 = _mm256_load_si256((const __m256i *)c->u[i][1][j]);
             const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
-#pragma GCC unroll 2
+#pragma GCC unroll 3
             for (int e = 0; e < T; e++) {
                 const __m256i xv = bcast4(xq->q + (t + e) * xq->ld + 32 * b + 4 * j);
                 const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(xv, w0)), one);
@@ -344,19 +348,24 @@ TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const in
                 __asm__("" : "+x"(s[e][0]), "+x"(s[e][1])); /* as gm_tokens */
             }
         }
-#pragma GCC unroll 2
+#pragma GCC unroll 3
         for (int e = 0; e < T; e++) {
             const __m256 dx = _mm256_broadcast_ss(xq->d + (t + e) * nb + b);
             const __m256i off = _mm256_set1_epi32(xs[e][i]); /* q = q' + 128 */
-            for (int h = 0; h < 2; h++)
-                a[e][h] = _mm256_fmadd_ps(_mm256_load_ps(c->dv[i] + 8 * h), /* q4r_scaled's MLX form */
-                                          _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[e][h], off)), dx),
-                                          a[e][h]);
+            for (int h = 0; h < 2; h++) {
+                const __m256 prev = inreg ? a[e][h] : _mm256_load_ps(acc[e] + 8 * h);
+                const __m256 r = _mm256_fmadd_ps(_mm256_load_ps(c->dv[i] + 8 * h), /* q4r_scaled's MLX form */
+                                                 _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[e][h], off)), dx),
+                                                 prev);
+                if (inreg) a[e][h] = r;
+                else _mm256_store_ps(acc[e] + 8 * h, r);
+            }
         }
     }
+    if (inreg)
 #pragma GCC unroll 2
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
+        for (int e = 0; e < T; e++)
+            for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
 }
 
 /* The bias terms of tokens [t0, t0+nt) over the chunk (MLX4's and MLX8's
@@ -420,8 +429,9 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
                     for (; t < nt; t++) gm_token_q6k(&c, nbk, b0, xq, nc, t0 + t, acc[t]);
                 } else if (K >= 4) {
                     gm_xsum(xq, t0, nt, b0, nbk, xs);
-                    for (; t + 2 <= nt; t += 2) gm_tokens_s8(2, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
-                    if (t < nt) gm_tokens_s8(1, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
+                    for (; t + 3 <= nt; t += 3) gm_tokens_s8(3, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
+                    if (nt - t == 2) gm_tokens_s8(2, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
+                    else if (nt - t == 1) gm_tokens_s8(1, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
                 } else {
                     for (; t + 3 <= nt; t += 3) gm_tokens(K, 3, &c, nbk, b0, xq, t0 + t, acc + t);
                     if (nt - t == 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
