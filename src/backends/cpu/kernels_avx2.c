@@ -27,21 +27,10 @@
 
 enum { F_F32, F_F16, F_BF16, F_Q4, F_Q8, F_GG /* ggml blocks */ };
 
-/* 8 dense weights starting at element index i of the matrix. */
-TGT AI __m256 load_dense(int fmt, const void *data, int64_t i) {
-    if (fmt == F_F32) return _mm256_loadu_ps((const float *)data + i);
-    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)data + i));
-    if (fmt == F_F16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-/* One dense weight as f32 (for the cols % 8 tail). */
-TGT AI float load_dense1(int fmt, const void *data, int64_t i) {
-    if (fmt == F_F32) return ((const float *)data)[i];
-    uint16_t h = ((const uint16_t *)data)[i];
-    if (fmt == F_F16) return _cvtsh_ss(h);
-    return inf__bf16_to_f32(h);
-}
+/* The dense formats' kernels_x86.h conversions (fmt: F_F32, F_F16, F_BF16). */
+TGT AI inf__wfmt dense_wfmt(int fmt) { return fmt == F_F32 ? INF__W_F32 : fmt == F_F16 ? INF__W_F16 : INF__W_BF16; }
+TGT AI __m256 load_dense(int fmt, const void *data, int64_t i) { return inf__dense8(dense_wfmt(fmt), data, i); }
+TGT AI float load_dense1(int fmt, const void *data, int64_t i) { return inf__dense1(dense_wfmt(fmt), data, i); }
 
 /* 8 quantised values (as f32, before scale/bias) of a row whose packed
  * words start at q, from element k (k % 8 == 0). */

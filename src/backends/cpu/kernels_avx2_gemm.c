@@ -47,21 +47,21 @@
 #define TBP 256 /* tokens per block: their packed x, 256 x 256 x 4 B, stays in L2 (512 KiB on Zen 3) */
 #define PG 3    /* panels per group (above) */
 
-/* 8 weights of a dense row (F32, F16, BF16) from element i, the first n
- * of them (n < 8: the rest 0). */
+/* 8 weights of a dense row from element i, the first n of them (n < 8:
+ * the rest 0). */
 TGT AI __m256 dense8(inf__wfmt fmt, const void *data, int64_t i, int n) {
-    if (n < 8) {
-        float v[8] = {0};
-        for (int j = 0; j < n; j++)
-            v[j] = fmt == INF__W_F32   ? ((const float *)data)[i + j]
-                 : fmt == INF__W_F16 ? _cvtsh_ss(((const uint16_t *)data)[i + j])
-                                     : inf__bf16_to_f32(((const uint16_t *)data)[i + j]);
-        return _mm256_loadu_ps(v);
-    }
-    if (fmt == INF__W_F32) return _mm256_loadu_ps((const float *)data + i);
-    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)data + i));
-    if (fmt == INF__W_F16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    if (n == 8) return inf__dense8(fmt, data, i);
+    float v[8] = {0};
+    for (int j = 0; j < n; j++) v[j] = inf__dense1(fmt, data, i + j);
+    return _mm256_loadu_ps(v);
+}
+
+/* 8 rows x 8 columns (v[i] = row i's columns k..k+7) into the panel's
+ * rows k..k+7, lanes h..h+7. */
+TGT AI void panel_put(__m256 v[8], float *pan, int64_t k, int h) {
+    inf__transpose8(v);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) _mm256_store_ps(pan + (k + j) * MR + h, v[j]);
 }
 
 /* Dense weights: converted and transposed straight from the matrix, 8
@@ -79,9 +79,7 @@ TGT AI void pack_dense(inf__wfmt fmt, const inf__weight *w, int64_t r, int nr, i
                 if (ahead && (k * es) % 64 == 0) _mm_prefetch((const char *)w->data + (at + MR * cols) * es, _MM_HINT_T0);
                 v[i] = h + i < nr ? dense8(fmt, w->data, at, n) : _mm256_setzero_ps();
             }
-            inf__transpose8(v);
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) _mm256_store_ps(pan + (k + j) * MR + h, v[j]);
+            panel_put(v, pan, k, h);
         }
 }
 
@@ -108,9 +106,7 @@ TGT static void pack_panel(const inf__weight *w, int64_t r, int nr, int64_t k0, 
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++)
                 v[i] = h + i < nr ? _mm256_load_ps(tmp + (int64_t)(h + i) * INF__CPU_KC + k) : _mm256_setzero_ps();
-            inf__transpose8(v);
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) _mm256_store_ps(pan + (k + j) * MR + h, v[j]);
+            panel_put(v, pan, k, h);
         }
 }
 

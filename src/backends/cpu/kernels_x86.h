@@ -238,6 +238,20 @@ static inline __attribute__((always_inline)) void inf__mlx_prefetch_sb(const inf
     }
 }
 
+/* 8 weights of a dense matrix (F32, F16, BF16) from element i, and one:
+ * the avx2 set's decode, tile and GEMM conversions. */
+INF__X86_AVX2 __m256 inf__dense8(inf__wfmt fmt, const void *data, int64_t i) {
+    if (fmt == INF__W_F32) return _mm256_loadu_ps((const float *)data + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)data + i));
+    if (fmt == INF__W_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+INF__X86_AVX2 float inf__dense1(inf__wfmt fmt, const void *data, int64_t i) {
+    if (fmt == INF__W_F32) return ((const float *)data)[i];
+    const uint16_t h = ((const uint16_t *)data)[i];
+    return fmt == INF__W_F16 ? _cvtsh_ss(h) : inf__bf16_to_f32(h);
+}
+
 /* 8 rows of 8 32-bit lanes (r[i] = row i) -> r[j] = column j: the avx2
  * GEMM's weight panels. */
 INF__X86_AVX2 void inf__transpose8(__m256 r[8]) {
