@@ -214,21 +214,24 @@ TGT AI void gm_token_q6k(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_
  * as |q'| times xq with q''s sign (sign_epi8), as llama.cpp's AVX2 Q8_0
  * dot product does: pairs at most 2 x 128 x 127, each maddubs widened to
  * int32 by a madd.  The 128 comes back as 128 times the block's sum of
- * xq (gm_xsum: 8 blocks per few vector operations, per token and chunk),
- * so each block's integer sum is the portable integer matmul's, sum q xq,
- * exactly, and the f32 terms are its terms, scale dx P + bias s (the
- * bias with the exact sum s of x's block, gm_bias).  Taking the 128 into
+ * xq (gm_xsum: 8 blocks per few vector operations), so each block's
+ * integer sum is the portable integer matmul's, sum q xq, exactly, and
+ * the f32 terms are its terms, scale dx P + bias s (the bias with the
+ * exact sum s of x's block, added to the output's sum with the block's
+ * other term: the two nearly cancel for Q8_0).  Taking the 128 into
  * the bias instead, (bias + 128 scale) s, would save that sum but put
  * the result ~1e-3 of sum |w x| off the portable matmul's (the offset
  * times the exact sum of x, not the rounded one).  Q8_0's values are s8
  * already and go in as they are, with the portable matmul's terms for
- * them (u = q + 128, c = -128 d: the same sum and bias passes).  The
+ * them (u = q + 128, c = -128 d: the same sums and terms).  The
  * chunk holds the s8 values transposed into gm_chunk's layout (part j of
  * a half: dword i = row i's columns 4j .. 4j+3), 8 rows by 8 dwords at a
  * time.  Before this, both took the exact f32 tile at every token count.
- * gm_xsum runs for each 16-row group again (~5% of the tile's work): a
- * token tile's sums for every block, kept instead, would need up to
- * 64 x cols / 32 int32 on a worker's stack. */
+ * The sums of xq are made once per call for every token and block (on
+ * the heap: n x cols / 32 int32); made for each 16-row group again they
+ * were ~8% of a 256-token Q8_0 product's samples, and the bias terms in a
+ * pass of their own (gm_bias, as MLX4's) ~5%: without both, bench_ggml
+ * Q8_0 3072 x 1024 x 512 tokens, 14 alternated runs, ~8% faster. */
 
 /* v[k] = dword k of rows 0..7 of v (lane i: row i): the f32 8 x 8
  * transpose (kernels_x86.h) on the bits, which its shuffles only move. */
@@ -292,9 +295,10 @@ TGT AI void gm_unpack_s8(int K, const inf__weight *w, int64_t g, int64_t b0, int
     }
 }
 
-/* xs[e][i] = 128 times the sum of token t+e's xq over block b0+i, for
- * nt tokens and the chunk's nbk blocks (int32: at most 128 x 32 x 127). */
-TGT AI void gm_xsum(const inf__cpu_xq *xq, int64_t t, int64_t nt, int64_t b0, int nbk, int32_t (*xs)[GM_KC]) {
+/* xs[e * ldxs + i] = 128 times the sum of token t+e's xq over block b0+i,
+ * for nt tokens and blocks i < nbk (<= GM_KC; up to GM_KC are written:
+ * past nbk, 0); int32: at most 128 x 32 x 127. */
+TGT AI void gm_xsum(const inf__cpu_xq *xq, int64_t t, int64_t nt, int64_t b0, int nbk, int32_t *xs, int64_t ldxs) {
     const __m256i one8 = _mm256_set1_epi8(1), one16 = ones16();
     for (int64_t e = 0; e < nt; e++) {
         const int8_t *xb = xq->q + (t + e) * xq->ld + 32 * b0;
@@ -309,20 +313,21 @@ TGT AI void gm_xsum(const inf__cpu_xq *xq, int64_t t, int64_t nt, int64_t b0, in
         const __m256i q0 = _mm256_hadd_epi32(h01, h23), q1 = _mm256_hadd_epi32(h45, h67);
         /* q0: blocks 0 1 2 3 (low half's sums) | 0 1 2 3 (high half's); q1 the same for 4-7 */
         const __m256i lo = _mm256_permute2x128_si256(q0, q1, 0x20), hi = _mm256_permute2x128_si256(q0, q1, 0x31);
-        _mm256_storeu_si256((__m256i *)xs[e], _mm256_slli_epi32(_mm256_add_epi32(lo, hi), 7));
+        _mm256_storeu_si256((__m256i *)(xs + e * ldxs), _mm256_slli_epi32(_mm256_add_epi32(lo, hi), 7));
     }
 }
 
 /* Tokens [t, t+T) (T 1 to 3) times an MLX8 or Q8_0 chunk (gm_unpack_s8;
- * xs: gm_xsum of the T tokens), added to acc; the bias terms apart
- * (gm_bias).  Each block's operations per output are the same for any T.
- * Three tokens per pass: each part's load and absolute value serve 6
- * maddubs instead of 4; the 6 int32 sums, the parts, their absolute
- * values, the broadcast and the ones fill the registers, so the 6 f32
- * sums stay in acc (a load and a store per block, as gm_tokens keeps
- * one).  With fewer tokens they stay in registers. */
+ * xs[e * ldxs + i]: gm_xsum of token t+e and block b0+i), added to acc,
+ * each block's bias term with it: acc = (scale dx P + acc) + bias s.  Each
+ * block's operations per output are the same for any T.  Three tokens per
+ * pass: each part's load and absolute value serve 6 maddubs instead of 4;
+ * the 6 int32 sums, the parts, their absolute values, the broadcast and
+ * the ones fill the registers, so the 6 f32 sums stay in acc (a load and
+ * a store per block, as gm_tokens keeps one).  With fewer tokens they stay
+ * in registers. */
 TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
-                         const int32_t (*xs)[GM_KC], float (*acc)[16]) {
+                         const int32_t *xs, int64_t ldxs, float (*acc)[16]) {
     const int64_t nb = xq->cols / 32;
     const __m256i one = ones16();
     const int inreg = T < 3;
@@ -351,12 +356,13 @@ TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const in
 #pragma GCC unroll 3
         for (int e = 0; e < T; e++) {
             const __m256 dx = _mm256_broadcast_ss(xq->d + (t + e) * nb + b);
-            const __m256i off = _mm256_set1_epi32(xs[e][i]); /* q = q' + 128 */
+            const __m256 sv = _mm256_broadcast_ss(xq->s + (t + e) * nb + b);
+            const __m256i off = _mm256_set1_epi32(xs[e * ldxs + i]); /* q = q' + 128 */
             for (int h = 0; h < 2; h++) {
                 const __m256 prev = inreg ? a[e][h] : _mm256_load_ps(acc[e] + 8 * h);
-                const __m256 r = _mm256_fmadd_ps(_mm256_load_ps(c->dv[i] + 8 * h), /* q4r_scaled's MLX form */
-                                                 _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[e][h], off)), dx),
-                                                 prev);
+                const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[e][h], off)), dx);
+                const __m256 r = _mm256_fmadd_ps(_mm256_load_ps(c->cv[i] + 8 * h), sv,
+                                                 _mm256_fmadd_ps(_mm256_load_ps(c->dv[i] + 8 * h), p, prev));
                 if (inreg) a[e][h] = r;
                 else _mm256_store_ps(acc[e] + 8 * h, r);
             }
@@ -368,8 +374,8 @@ TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const in
             for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
 }
 
-/* The bias terms of tokens [t0, t0+nt) over the chunk (MLX4's and MLX8's
- * biases, Q4_K's minimums: cv times the blocks' exact sums s), added to accb, each
+/* The bias terms of tokens [t0, t0+nt) over the chunk (MLX4's biases,
+ * Q4_K's minimums: cv times the blocks' exact sums s), added to accb, each
  * output's FMAs in r16_group's order.  Four tokens and both halves at a
  * time, 8 independent chains: one chain at a time, each 8 dependent FMAs,
  * was ~13% of an MLX4 prefill's matmul samples (their latency, not their
@@ -413,13 +419,23 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
     const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : nb);
     gm_chunk c;
     float acc[GM_TT][16] __attribute__((aligned(32))), accb[GM_TT][16] __attribute__((aligned(32)));
-    int32_t xs[GM_TT][GM_KC]; /* MLX8: gm_xsum */
+    /* MLX8, Q8_0: gm_xsum of every token and block, once for the call (8
+     * entries of slack: gm_xsum writes a chunk's 8 whole), else (no
+     * memory) of the token tile and chunk, for each group again */
+    int32_t xs1[GM_TT * GM_KC], *xsa = NULL;
+    if (K >= 4) {
+        xsa = malloc((size_t)(xq->n * nb + GM_KC) * sizeof *xsa);
+        if (xsa)
+            for (int64_t t = 0; t < xq->n; t++)
+                for (int64_t b0 = 0; b0 < nb; b0 += GM_KC)
+                    gm_xsum(xq, t, 1, b0, (int)(nb - b0 < GM_KC ? nb - b0 : GM_KC), xsa + t * nb + b0, nb);
+    }
     for (int64_t g = r0 / 16; 16 * g < r1; g++) {
         const char *next = (const char *)w->data + g * gb + ahead;
         for (int64_t t0 = 0; t0 < xq->n; t0 += GM_TT) {
             const int64_t nt = xq->n - t0 < GM_TT ? xq->n - t0 : GM_TT;
             memset(acc, 0, (size_t)nt * sizeof acc[0]);
-            if (K == 1 || K == 2 || K >= 4) memset(accb, 0, (size_t)nt * sizeof accb[0]);
+            if (K == 1 || K == 2) memset(accb, 0, (size_t)nt * sizeof accb[0]);
             for (int64_t b0 = 0; b0 < nb; b0 += GM_KC) {
                 const int nbk = (int)(nb - b0 < GM_KC ? nb - b0 : GM_KC);
                 if (K >= 4) gm_unpack_s8(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
@@ -428,28 +444,32 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
                 if (K == 3) {
                     for (; t < nt; t++) gm_token_q6k(&c, nbk, b0, xq, nc, t0 + t, acc[t]);
                 } else if (K >= 4) {
-                    gm_xsum(xq, t0, nt, b0, nbk, xs);
-                    for (; t + 3 <= nt; t += 3) gm_tokens_s8(3, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
-                    if (nt - t == 2) gm_tokens_s8(2, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
-                    else if (nt - t == 1) gm_tokens_s8(1, &c, nbk, b0, xq, t0 + t, xs + t, acc + t);
+                    const int32_t *xs = xs1;
+                    int64_t ldxs = GM_KC;
+                    if (xsa) xs = xsa + t0 * nb + b0, ldxs = nb;
+                    else gm_xsum(xq, t0, nt, b0, nbk, xs1, GM_KC);
+                    for (; t + 3 <= nt; t += 3) gm_tokens_s8(3, &c, nbk, b0, xq, t0 + t, xs + t * ldxs, ldxs, acc + t);
+                    if (nt - t == 2) gm_tokens_s8(2, &c, nbk, b0, xq, t0 + t, xs + t * ldxs, ldxs, acc + t);
+                    else if (nt - t == 1) gm_tokens_s8(1, &c, nbk, b0, xq, t0 + t, xs + t * ldxs, ldxs, acc + t);
                 } else {
                     for (; t + 3 <= nt; t += 3) gm_tokens(K, 3, &c, nbk, b0, xq, t0 + t, acc + t);
                     if (nt - t == 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
                     else if (nt - t == 1) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
                 }
-                if (K == 1 || K == 2 || K >= 4) gm_bias(&c, nbk, b0, xq, t0, nt, accb);
+                if (K == 1 || K == 2) gm_bias(&c, nbk, b0, xq, t0, nt, accb);
             }
             for (int64_t t = 0; t < nt; t++)
                 for (int h = 0; h < 2; h++) {
                     const __m256 a = _mm256_load_ps(acc[t] + 8 * h);
-                    const __m256 v = K == 0 || K == 3 ? a
-                                   : K == 1 || K >= 4 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
+                    const __m256 v = K == 0 || K == 3 || K >= 4 ? a
+                                   : K == 1 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
                                             : _mm256_sub_ps(a, _mm256_load_ps(accb[t] + 8 * h));
                     if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
                         store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, v);
                 }
         }
     }
+    free(xsa);
 }
 
 /* One function per format, each with its tile specialised for it, as the
