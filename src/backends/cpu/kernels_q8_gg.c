@@ -234,10 +234,10 @@ TGT AI void r16_group(int M, int T, const inf__weight *w, const inf__cpu_xq *xq,
                       int64_t t0, int64_t r0, int64_t r1, const char *next, int64_t step) {
     const q4r q[2] = {q4r_of(M, w, g, 0), q4r_of(M, w, g, 1)};
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc[2][2], accb[2][2], dv[2], cv[2];
+    __m256 acc[2][2], dv[2], cv[2];
 #pragma GCC unroll 2
     for (int t = 0; t < T; t++)
-        for (int h = 0; h < 2; h++) acc[t][h] = accb[t][h] = _mm256_setzero_ps();
+        for (int h = 0; h < 2; h++) acc[t][h] = _mm256_setzero_ps();
     dv[0] = dv[1] = cv[0] = cv[1] = _mm256_setzero_ps();
     for (int64_t b = 0; b < q[0].nb; b++) {
         if (next) inf__pf_share(next, step, b);
@@ -268,7 +268,7 @@ TGT AI void r16_group(int M, int T, const inf__weight *w, const inf__cpu_xq *xq,
             const __m256 k8 = _mm256_set1_ps(-8.0f * xq->s[i]);
             for (int h = 0; h < 2; h++) {
                 acc[t][h] = q4r_scaled(M, s[t][h], dv[h], dx, k8, acc[t][h]);
-                if (M) accb[t][h] = _mm256_fmadd_ps(cv[h], sv, accb[t][h]);
+                if (M) acc[t][h] = q4r_bias(0, cv[h], sv, acc[t][h]);
             }
         }
     }
@@ -276,13 +276,12 @@ TGT AI void r16_group(int M, int T, const inf__weight *w, const inf__cpu_xq *xq,
     for (int t = 0; t < T; t++)
         for (int h = 0; h < 2; h++)
             if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
-                store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1,
-                           M ? _mm256_add_ps(acc[t][h], accb[t][h]) : acc[t][h]);
+                store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, acc[t][h]);
 }
 
 /* Q4_K_R16: group g (both halves) times token t.  Sub-blocks 2p and 2p+1
- * are the low and high nibbles of pair p's 8 parts; y = sum d sc dx P -
- * dmin mn s (the second sum apart, subtracted at the end).  One token
+ * are the low and high nibbles of pair p's 8 parts; y = sum (d sc dx P -
+ * dmin mn s), each sub-block's terms in that order (q4r_bias).  One token
  * only: with two, the 8 int16 sums and 8 f32 sums would not leave
  * registers for the rest (two tokens take the tiles). */
 TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t g, int64_t t,
@@ -290,8 +289,8 @@ TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y,
     const int64_t nsb = w->cols / 256, nb = w->cols / 32;
     const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc[2], accm[2];
-    acc[0] = acc[1] = accm[0] = accm[1] = _mm256_setzero_ps();
+    __m256 acc[2];
+    acc[0] = acc[1] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         const uint8_t *blk = grp + sb * KSB;
         for (int p = 0; p < 4; p++) {
@@ -324,14 +323,14 @@ TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y,
                     const __m256 mj = _mm256_mul_ps(dmin, u8x8(blk + KSC + 32 * j + 16 + 8 * h));
                     const __m256 pj = _mm256_cvtepi32_ps(_mm256_madd_epi16(e ? shi[h] : slo[h], ones16()));
                     acc[h] = _mm256_fmadd_ps(_mm256_mul_ps(pj, _mm256_broadcast_ss(xq->d + i)), dj, acc[h]);
-                    accm[h] = _mm256_fmadd_ps(mj, _mm256_broadcast_ss(xq->s + i), accm[h]);
+                    acc[h] = q4r_bias(1, mj, _mm256_broadcast_ss(xq->s + i), acc[h]);
                 }
             }
         }
     }
     for (int h = 0; h < 2; h++)
         if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
-            store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, _mm256_sub_ps(acc[h], accm[h]));
+            store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, acc[h]);
 }
 
 /* Q6_K_R16: group g (both halves) times token t.  Block b's values (u8

@@ -43,10 +43,11 @@
  * half.  Then tokens go 3 at a time over the chunk: one load of a part
  * serves 3 tokens, one broadcast of a token's 4 int8 serves both halves,
  * and 6 int16 sums and 6 f32 sums stay in registers (~57-72 billion at 64
- * tokens 2 at a time, ~8% more 3 at a time, session 20).  The f32 operations per block and output are r16_group's, in
- * the same order, so a token's outputs are the same bits whichever kernel
- * computes them; the bias terms (MLX4's bias, Q4_K's minimums) are summed
- * in a pass of their own, again in r16_group's order. */
+ * tokens 2 at a time, ~8% more 3 at a time, session 20).  The f32
+ * operations per block and output are r16_group's (and
+ * r16_group_q4k's), in the same order, the bias terms (MLX4's bias,
+ * Q4_K's minimums) included (q4r_bias), so a token's outputs are the same
+ * bits whichever kernel computes them. */
 #define GM_KC 8  /* blocks per chunk */
 /* Tokens per tile, their f32 sums on the stack (2 x 8 KiB); each chunk is
  * unpacked once per tile.  bench_ggml 3072 x 1024 x 512 tokens, 6
@@ -168,9 +169,12 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
 #pragma GCC unroll 3
         for (int e = 0; e < T; e++) {
             const int64_t x = (t + e) * nb + b;
-            const __m256 dx = _mm256_broadcast_ss(xq->d + x);
+            const __m256 dx = _mm256_broadcast_ss(xq->d + x), sv = _mm256_broadcast_ss(xq->s + x);
             const __m256 k8 = _mm256_set1_ps(-8.0f * xq->s[x]);
-            for (int h = 0; h < 2; h++) a[e][h] = q4r_scaled(K != 0, s[e][h], _mm256_load_ps(c->dv[i] + 8 * h), dx, k8, a[e][h]);
+            for (int h = 0; h < 2; h++) {
+                a[e][h] = q4r_scaled(K != 0, s[e][h], _mm256_load_ps(c->dv[i] + 8 * h), dx, k8, a[e][h]);
+                if (K) a[e][h] = q4r_bias(K == 2, _mm256_load_ps(c->cv[i] + 8 * h), sv, a[e][h]);
+            }
         }
     }
 #pragma GCC unroll 3
@@ -235,8 +239,9 @@ TGT AI void gm_token_q6k(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_
  * The sums of xq are made once per call for every token and block (on
  * the heap: n x cols / 32 int32); made for each 16-row group again they
  * were ~8% of a 256-token Q8_0 product's samples, and the bias terms in a
- * pass of their own (gm_bias, as MLX4's) ~5%: without both, bench_ggml
- * Q8_0 3072 x 1024 x 512 tokens, 14 alternated runs, ~8% faster. */
+ * pass of their own (as MLX4's and Q4_K's were then) ~5%: without both,
+ * bench_ggml Q8_0 3072 x 1024 x 512 tokens, 14 alternated runs, ~8%
+ * faster. */
 
 /* v[k] = dword k of rows 0..7 of v (lane i: row i): the f32 8 x 8
  * transpose (kernels_x86.h) on the bits, which its shuffles only move. */
@@ -366,8 +371,8 @@ TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const in
             for (int h = 0; h < 2; h++) {
                 const __m256 prev = inreg ? a[e][h] : _mm256_load_ps(acc[e] + 8 * h);
                 const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[e][h], off)), dx);
-                const __m256 r = _mm256_fmadd_ps(_mm256_load_ps(c->cv[i] + 8 * h), sv,
-                                                 _mm256_fmadd_ps(_mm256_load_ps(c->dv[i] + 8 * h), p, prev));
+                const __m256 r = q4r_bias(0, _mm256_load_ps(c->cv[i] + 8 * h), sv,
+                                          _mm256_fmadd_ps(_mm256_load_ps(c->dv[i] + 8 * h), p, prev));
                 if (inreg) a[e][h] = r;
                 else _mm256_store_ps(acc[e] + 8 * h, r);
             }
@@ -377,40 +382,6 @@ TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const in
 #pragma GCC unroll 2
         for (int e = 0; e < T; e++)
             for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
-}
-
-/* The bias terms of tokens [t0, t0+nt) over the chunk (MLX4's biases,
- * Q4_K's minimums: cv times the blocks' exact sums s), added to accb, each
- * output's FMAs in r16_group's order.  Four tokens and both halves at a
- * time, 8 independent chains: one chain at a time, each 8 dependent FMAs,
- * was ~13% of an MLX4 prefill's matmul samples (their latency, not their
- * count); 4 chains at a time ~9%. */
-TGT AI void gm_bias_tokens(int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
-                            float (*accb)[16]) {
-    const int64_t nb = xq->cols / 32;
-    __m256 ab[4][2];
-#pragma GCC unroll 4
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) ab[e][h] = _mm256_load_ps(accb[e] + 8 * h);
-    for (int i = 0; i < nbk; i++) {
-        const __m256 c0 = _mm256_load_ps(c->cv[i]), c1 = _mm256_load_ps(c->cv[i] + 8);
-#pragma GCC unroll 4
-        for (int e = 0; e < T; e++) {
-            const __m256 sv = _mm256_broadcast_ss(xq->s + (t + e) * nb + b0 + i);
-            ab[e][0] = _mm256_fmadd_ps(c0, sv, ab[e][0]);
-            ab[e][1] = _mm256_fmadd_ps(c1, sv, ab[e][1]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) _mm256_store_ps(accb[e] + 8 * h, ab[e][h]);
-}
-
-TGT AI void gm_bias(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t0, int64_t nt,
-                    float (*accb)[16]) {
-    int64_t t = 0;
-    for (; t + 4 <= nt; t += 4) gm_bias_tokens(4, c, nbk, b0, xq, t0 + t, accb + t);
-    for (; t < nt; t++) gm_bias_tokens(1, c, nbk, b0, xq, t0 + t, accb + t);
 }
 
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
@@ -423,7 +394,7 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
     const int64_t gb = K == 4 ? 16 * w->cols : K == 5 ? 16 * nb * 34 : inf__r16_group_bytes(w), ahead = inf__pf_ahead(gb);
     const int64_t step = inf__pf_step(gb, K == 2 ? w->cols / 64 : nb);
     gm_chunk c;
-    float acc[GM_TT][16] __attribute__((aligned(32))), accb[GM_TT][16] __attribute__((aligned(32)));
+    float acc[GM_TT][16] __attribute__((aligned(32)));
     /* MLX8, Q8_0: gm_xsum of every token and block, once for the call (8
      * entries of slack: gm_xsum writes a chunk's 8 whole), else (no
      * memory) of the token tile and chunk, for each group again */
@@ -440,7 +411,6 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
         for (int64_t t0 = 0; t0 < xq->n; t0 += GM_TT) {
             const int64_t nt = xq->n - t0 < GM_TT ? xq->n - t0 : GM_TT;
             memset(acc, 0, (size_t)nt * sizeof acc[0]);
-            if (K == 1 || K == 2) memset(accb, 0, (size_t)nt * sizeof accb[0]);
             for (int64_t b0 = 0; b0 < nb; b0 += GM_KC) {
                 const int nbk = (int)(nb - b0 < GM_KC ? nb - b0 : GM_KC);
                 if (K >= 4) gm_unpack_s8(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
@@ -461,17 +431,11 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
                     if (nt - t == 2) gm_tokens(K, 2, &c, nbk, b0, xq, t0 + t, acc + t);
                     else if (nt - t == 1) gm_tokens(K, 1, &c, nbk, b0, xq, t0 + t, acc + t);
                 }
-                if (K == 1 || K == 2) gm_bias(&c, nbk, b0, xq, t0, nt, accb);
             }
             for (int64_t t = 0; t < nt; t++)
-                for (int h = 0; h < 2; h++) {
-                    const __m256 a = _mm256_load_ps(acc[t] + 8 * h);
-                    const __m256 v = K == 0 || K == 3 || K >= 4 ? a
-                                   : K == 1 ? _mm256_add_ps(a, _mm256_load_ps(accb[t] + 8 * h))
-                                            : _mm256_sub_ps(a, _mm256_load_ps(accb[t] + 8 * h));
+                for (int h = 0; h < 2; h++)
                     if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1)
-                        store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, v);
-                }
+                        store_half(y + (t0 + t) * ldy, 16 * g + 8 * h, r0, r1, _mm256_load_ps(acc[t] + 8 * h));
         }
     }
     free(xsa);
