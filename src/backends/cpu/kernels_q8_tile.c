@@ -49,7 +49,7 @@
  * Q4_K's minimums) included (q4r_bias), so a token's outputs are the same
  * bits whichever kernel computes them. */
 #define GM_KC 8  /* blocks per chunk */
-/* Tokens per tile, their f32 sums on the stack (2 x 8 KiB); each chunk is
+/* Tokens per tile, their f32 sums on the stack (8 KiB); each chunk is
  * unpacked once per tile.  bench_ggml 3072 x 1024 x 512 tokens, 6
  * alternated runs: 128 against 64, medians Q4_0 +18%, Q8_0 +11%, MLX8 +3%;
  * 256 no faster than 128.  Qwen3-0.6B prefill 512 (2 threads, 5 alternated
