@@ -204,13 +204,15 @@ static int load(const char *path, inf_model **m) {
 }
 
 /* Open + the logits of three ids: the safetensors (or GGUF) reader, the
- * model mapping, the cpu backend and one forward pass.  The tiny models
- * have no tokenizer, so they are opened with the engine's
- * INF__ENGINE_NO_TOKENIZER_OK, as the golden tests open them. */
-static int load_logits(const char *path) {
+ * model mapping, the cpu backend and one forward pass, under precision
+ * (INF_PRECISION_*).  The tiny models have no tokenizer, so they are
+ * opened with the engine's INF__ENGINE_NO_TOKENIZER_OK, as the golden
+ * tests open them. */
+static int load_logits(const char *path, int32_t precision) {
     inf_load_options lo;
     inf_load_options_default(&lo);
     lo.n_threads = 1;
+    lo.precision = precision;
     const inf_model_ops *ops = NULL;
     void *model = NULL;
     char *err = NULL;
@@ -231,8 +233,12 @@ static int load_logits(const char *path) {
     free(err);
     return rc;
 }
-static int op_tiny_logits(void) { return load_logits(tiny_dir); }
-static int op_gguf_logits(void) { return load_logits(gguf_path); }
+static int op_tiny_logits(void) { return load_logits(tiny_dir, INF_PRECISION_EXACT); }
+static int op_gguf_logits(void) { return load_logits(gguf_path, INF_PRECISION_EXACT); }
+/* Q8_0 under fast: three tokens take the int8 kernels (on AVX2, the tile
+ * whose per-call sums of x fall back to per-group sums without memory:
+ * an absorbed failure must give the clean run's logits bit for bit). */
+static int op_gguf_logits_fast(void) { return load_logits(gguf_path, INF_PRECISION_FAST); }
 
 /* The bundled model: load (config, tokenizer, template, weights), generate
  * three tokens, one chat turn of two tokens. */
@@ -476,6 +482,7 @@ int main(int argc, char **argv) {
         {"tokenizer", op_tokenizer, NULL},
         {"tiny_logits", op_tiny_logits, NULL},
         {"gguf_logits", op_gguf_logits, &gguf_path},
+        {"gguf_logits_fast", op_gguf_logits_fast, &gguf_path},
         {"brown_generate", op_brown_generate, NULL},
         {"brown_batch", op_brown_batch, NULL},
     };
