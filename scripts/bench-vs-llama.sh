@@ -17,7 +17,7 @@
 #   (default: membw main threads1 depth batch, in order)
 # Environment:
 #   REPS=5 THREADS=2        repetitions and threads of the main table
-#   ALTERNATE=1             main, threads1 and depth run each program -r 1,
+#   ALTERNATE=1             main, threads1, depth and mlx run each program -r 1,
 #                           REPS times in turn (llama ours ours llama ...:
 #                           a drifting load falls on both alike), joined by
 #                           scripts/bench/merge_reps.py (the single runs in
@@ -245,11 +245,29 @@ phase_depth() { # decode speed after a context of 100 vs 2000 tokens
 }
 
 phase_mlx() { # issue 20: MLX 4/8-bit safetensors vs the GGUF file of equal bits (ours both)
-    local shape=${ONE_SHAPE%%:*}
+    # In turn, repetition by repetition, as side_by_side does (ALTERNATE):
+    # session 23's MLX8 row, each model's five repetitions in one go, read
+    # 0.77x where three alternated rounds read 0.99-1.02x.
+    local shape=${ONE_SHAPE%%:*} t type i m g
     for t in $MLX_THREADS; do
         for type in Q8_0 Q4_0; do
-            SAME_FILE=0 ours "mlx-t$t-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$t"
-            SAME_FILE=1 ours "gguf-t$t-$shape-$type" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$t"
+            m="mlx-t$t-$shape-$type" g="gguf-t$t-$shape-$type"
+            if [ "$ALTERNATE" != 1 ]; then
+                SAME_FILE=0 ours "$m" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$t"
+                SAME_FILE=1 ours "$g" "$shape" "$type" -p 512 -n 128 -r "$REPS" -t "$t"
+                continue
+            fi
+            for i in $(seq "$REPS"); do
+                if [ $((i % 2)) = 1 ]; then
+                    SAME_FILE=0 ours "$m.rep$i" "$shape" "$type" -p 512 -n 128 -r 1 -t "$t"
+                    SAME_FILE=1 ours "$g.rep$i" "$shape" "$type" -p 512 -n 128 -r 1 -t "$t"
+                else
+                    SAME_FILE=1 ours "$g.rep$i" "$shape" "$type" -p 512 -n 128 -r 1 -t "$t"
+                    SAME_FILE=0 ours "$m.rep$i" "$shape" "$type" -p 512 -n 128 -r 1 -t "$t"
+                fi
+            done
+            "$PY" scripts/bench/merge_reps.py "$OUT" "$m" "$REPS" ours
+            "$PY" scripts/bench/merge_reps.py "$OUT" "$g" "$REPS" ours
         done
     done
 }

@@ -14,7 +14,9 @@ scripts/bench/summarize.py reads, as if each program had run -r REPS:
                (with -r 1 a run's median is its one value), the values kept
                in "samples" in run order; load_seconds is the median.
 
-Usage: merge_reps.py OUT_DIR NAME REPS
+Usage: merge_reps.py OUT_DIR NAME REPS [PROGRAM...]
+PROGRAM is llama or ours (default: both); the mlx phase, ours against ours
+(an MLX model and a GGUF file in turn), merges only ours.
 The per-run files are moved to OUT_DIR/reps/ (kept: the raw record).
 A missing or unreadable run file is an error: a merged row must have all
 its repetitions, or it would silently report fewer than it claims.
@@ -91,11 +93,14 @@ def merge_ours(runs):
 
 
 def main():
-    if len(sys.argv) != 4:
-        fail("usage: merge_reps.py OUT_DIR NAME REPS")
+    merges = {"llama": merge_llama, "ours": merge_ours}
+    if len(sys.argv) < 4 or any(p not in merges for p in sys.argv[4:]):
+        fail("usage: merge_reps.py OUT_DIR NAME REPS [llama|ours ...]")
     d, name, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    progs = sys.argv[4:] or ["llama", "ours"]
     os.makedirs(os.path.join(d, "reps"), exist_ok=True)
-    for prog, merge in (("llama", merge_llama), ("ours", merge_ours)):
+    for prog in progs:
+        merge = merges[prog]
         paths = [os.path.join(d, "%s.rep%d-%s.json" % (name, i, prog))
                  for i in range(1, reps + 1)]
         merged = merge([load(p) for p in paths])
