@@ -96,14 +96,23 @@ def main():
     merges = {"llama": merge_llama, "ours": merge_ours}
     if len(sys.argv) < 4 or any(p not in merges for p in sys.argv[4:]):
         fail("usage: merge_reps.py OUT_DIR NAME REPS [llama|ours ...]")
-    d, name, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    d, name = sys.argv[1], sys.argv[2]
+    try:
+        reps = int(sys.argv[3])
+    except ValueError:
+        reps = 0
+    if reps < 1:
+        fail("REPS must be a whole number of at least 1, not %r" % sys.argv[3])
     progs = sys.argv[4:] or ["llama", "ours"]
-    os.makedirs(os.path.join(d, "reps"), exist_ok=True)
+    # Every program's runs read and merged before anything is written or
+    # moved: a missing run leaves the directory as it was.
+    done = []
     for prog in progs:
-        merge = merges[prog]
         paths = [os.path.join(d, "%s.rep%d-%s.json" % (name, i, prog))
                  for i in range(1, reps + 1)]
-        merged = merge([load(p) for p in paths])
+        done.append((prog, paths, merges[prog]([load(p) for p in paths])))
+    os.makedirs(os.path.join(d, "reps"), exist_ok=True)
+    for prog, paths, merged in done:
         tmp = os.path.join(d, ".%s-%s.json.tmp" % (name, prog))
         with open(tmp, "w") as f:
             json.dump(merged, f, indent=1)
