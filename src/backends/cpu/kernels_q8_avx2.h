@@ -4,7 +4,7 @@
  * (kernels_q8_tile.c): the token's 4 int8 broadcast, the stores of 8 rows'
  * outputs, the Q4_0/MLX4 interleaved group's scales, nibbles and scaling
  * (one formula for both files, so that a token gets the same bits from
- * either) and Q6_K's value and pair sums.  Private to those two files: it
+ * either) and Q6_K's values, scaled sums and f32 terms.  Private to those two files: it
  * is included after their target pragma (AVX2, FMA, F16C) and
  * kernels_int8.h, r16_layout.h, which its inline functions compile under
  * and use.
@@ -113,30 +113,52 @@ TGT AI __m256i q6_w(const uint8_t *ql, const uint8_t *qh, int q) {
     return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
 }
 
-/* Q6_K: parts 2e and 2e+1 (values wa, wb) times the token's 8 int8 (xa,
- * xc), widened, into the sums of columns 0-15 (e 0, 1: sl) or 16-31 (e 2,
- * 3: sh). */
-TGT AI void q6_pair(int e, __m256i wa, __m256i wb, __m256i xa, __m256i xc, __m256i *sl, __m256i *sh) {
-    const __m256i p =
-        _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(wa, xa), _mm256_maddubs_epi16(wb, xc)), ones16());
-    if (e == 0) *sl = p;
-    else if (e == 1) *sl = _mm256_add_epi32(*sl, p);
-    else if (e == 2) *sh = p;
-    else *sh = _mm256_add_epi32(*sh, p);
+/* Q6_K's scales in the integer sums.  A block of 32 columns has two
+ * sub-blocks of 16 (lo, hi) with an int8 scale per row each; each 16
+ * columns' products are summed in int16 pairs (two maddubs of values up to
+ * 63 times xq: at most 4 x 63 x 127) and widened by a madd with the rows'
+ * scales instead of ones, so that a block's two sums and both scales make
+ * one int32 per row, S = sc_lo P_lo + sc_hi P_hi, exactly (at most 2 x 128
+ * x 16 x 63 x 127, with the offset below ~5e7).  The offset of q - 32 comes
+ * the same way: nc, the token's sums of xq over the two sub-blocks as an
+ * int16 pair, times the rows' (sc_lo, sc_hi) pairs, times 32.  One
+ * conversion and two f32 operations per block and 8 rows instead of two
+ * conversions and four, and a single int32 sum per row and token, so that
+ * the tile can take three tokens at a time in registers (gm_tokens_q6k). */
+
+/* 8 rows' int8 scales at p as int16 pairs (s, s): row i's madd scale. */
+TGT AI __m256i q6_sc16(const uint8_t *p) {
+    const __m128i v = _mm_loadl_epi64((const __m128i *)p);
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
 }
 
-/* Q6_K: a block's two sums (plus the offsets o[0], o[1]) scaled by the
- * rows' dlo, dhi and the token's dx, added to acc. */
-TGT AI __m256 q6_finish(__m256i sl, __m256i sh, const int32_t *o, __m256 dlo, __m256 dhi, __m256 dx, __m256 acc) {
-    const __m256i slo = _mm256_add_epi32(sl, _mm256_set1_epi32(o[0]));
-    const __m256i shi = _mm256_add_epi32(sh, _mm256_set1_epi32(o[1]));
-    const __m256 v = _mm256_fmadd_ps(dhi, _mm256_cvtepi32_ps(shi), _mm256_mul_ps(dlo, _mm256_cvtepi32_ps(slo)));
-    return _mm256_fmadd_ps(v, dx, acc);
+/* 8 rows' lo and hi scales as int16 pairs (lo, hi): the offset's madd. */
+TGT AI __m256i q6_scpair(const uint8_t *lo, const uint8_t *hi) {
+    return _mm256_cvtepi8_epi16(
+        _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)lo), _mm_loadl_epi64((const __m128i *)hi)));
+}
+
+/* Parts 2e and 2e+1 (values wa, wb) times the token's 8 int8 (xa, xc),
+ * summed in int16 and widened with the rows' scales sc16 (q6_sc16 of the
+ * sub-block: lo for e 0, 1, hi for e 2, 3). */
+TGT AI __m256i q6_part(__m256i wa, __m256i wb, __m256i xa, __m256i xc, __m256i sc16) {
+    return _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(wa, xa), _mm256_maddubs_epi16(wb, xc)), sc16);
+}
+
+/* A block's sum S (its four q6_part added) with the offset of q - 32
+ * (scpair: q6_scpair; ncp: the token's xq sums of the block's two halves,
+ * int16 pair) scaled by the rows' d and the token's dx, added to acc:
+ * d dx (S - 32 (sc_lo X_lo + sc_hi X_hi)) = d dx sum_k sc_k (q_k - 32) xq_k. */
+TGT AI __m256 q6_done(__m256i S, __m256i scpair, int32_t ncp, __m256 d, __m256 dx, __m256 acc) {
+    const __m256i off = _mm256_madd_epi16(scpair, _mm256_set1_epi32(ncp));
+    const __m256i T = _mm256_sub_epi32(S, _mm256_slli_epi32(off, 5));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(T), _mm256_mul_ps(d, dx), acc);
 }
 
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
- * its offsets) or of MLX8 (K 4) or Q8_0 (K 5) as stored times xq's tokens,
- * 3 or more of them, through the tiles of kernels_q8_tile.c. */
+ * its tokens' sums of xq, q6k_matmul) or of MLX8 (K 4) or Q8_0 (K 5) as
+ * stored times xq's tokens, 3 or more of them, through the tiles of
+ * kernels_q8_tile.c. */
 void inf__cpu_q8_tile_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y,
                            int64_t ldy, int64_t r0, int64_t r1);
 

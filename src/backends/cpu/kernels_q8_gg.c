@@ -16,6 +16,10 @@
  *   Q4_0: u = the nibble (0..15), c = -8 d:  d (dx P - 8 s)
  *   Q4_K: sub-block j of a super-block, d_j = d sc_j, c_j = -dmin m_j:
  *         d_j dx P + c_j s  (the c s terms apart)
+ *   Q6_K: u = the 6-bit value (0..63), sub-blocks of 16 with int8 scales
+ *         sc: d dx sum_k sc_k (P_k - 32 X_k), X_k the sub-block's sum of
+ *         xq, the sum over the block's two sub-blocks in int32, exact
+ *         (kernels_q8_avx2.h: q6_part, q6_done)
  * Every term is the portable integer matmul's (inf__cpu_q8_matmul_ref) in
  * another order of summation.  Each row's operations are the same whichever
  * group of rows it is computed in, so the result does not depend on the
@@ -336,14 +340,14 @@ TGT AI void r16_group_q4k(const inf__weight *w, const inf__cpu_xq *xq, float *y,
 /* Q6_K_R16: group g (both halves) times token t.  Block b's values (u8
  * 0..63) are put together from a ql part (low or high nibbles) and a qh
  * part (a bit pair), as the AVX-512 kernel does (kernels_r16.c: q6_w);
- * each 16 columns' sum is 4 maddubs, two pairs added in int16 (4 products
- * of at most 63 x 127) and widened, plus the offset nc, -32 times the
- * columns' sum(xq), so that it is sum (q - 32) xq exactly.  y = sum dx (d
- * sc_lo sum_lo + d sc_hi sum_hi).  A half super-block's four quarters are
+ * each 16 columns' products go through two maddubs added in int16 and a
+ * madd with the rows' scales (kernels_q8_avx2.h: q6_part), the block's
+ * offset and f32 terms through q6_done (nc: the tokens' int16 pairs of
+ * sums of xq, q6k_matmul).  A half super-block's four quarters are
  * unrolled (their shifts constant). */
 TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                           int64_t g, int64_t t, int64_t r0, int64_t r1, const char *next, int64_t step) {
-    const int64_t nsb = w->cols / 256, nb = w->cols / 32, nh = w->cols / 16;
+    const int64_t nsb = w->cols / 256, nb = w->cols / 32;
     const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b4 = 0; b4 < nb; b4 += 4)
@@ -353,28 +357,29 @@ TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int
         if (next) inf__pf_share(next, step, b);
         const int n = (int)((b % 8) / 4);
         const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n;
+        const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8);
         const int8_t *xb = xq->q + t * xq->ld + 32 * b;
-        __m256i sl[2], sh[2];
+        __m256i S[2], s16[2][2];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            s16[h][0] = q6_sc16(sc + 8 * h);
+            s16[h][1] = q6_sc16(sc + 16 + 8 * h);
+        }
 #pragma GCC unroll 4
         for (int e = 0; e < 4; e++) {
             const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 const uint8_t *ql = half + 32 * h + 64 * ((q & 1) * 8 + 2 * e), *qh = half + 32 * h + 1024 + 128 * e;
-                q6_pair(e, q6_w(ql, qh, q), q6_w(ql + 64, qh + 64, q), xa, xc, &sl[h], &sh[h]);
+                const __m256i p = q6_part(q6_w(ql, qh, q), q6_w(ql + 64, qh + 64, q), xa, xc, s16[h][e >> 1]);
+                S[h] = e ? _mm256_add_epi32(S[h], p) : p;
             }
         }
-        const int32_t *o = nc + t * nh + 2 * b;
         const __m256 dx = _mm256_broadcast_ss(xq->d + t * nb + b);
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
             const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
-            const __m256 dlo =
-                _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)sc))));
-            const __m256 dhi = _mm256_mul_ps(
-                d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(sc + 16)))));
-            acc[h] = q6_finish(sl[h], sh[h], o, dlo, dhi, dx, acc[h]);
+            acc[h] = q6_done(S[h], q6_scpair(sc + 8 * h, sc + 16 + 8 * h), nc[t * nb + b], d, dx, acc[h]);
         }
     }
     for (int h = 0; h < 2; h++)
@@ -382,8 +387,8 @@ TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int
 }
 
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
- * its offsets) times xq's tokens: one token (two for Q4_0, MLX4) group by
- * group, more through the tiles. */
+ * its tokens' sums of xq, q6k_matmul) times xq's tokens: one token (two
+ * for Q4_0, MLX4) group by group, more through the tiles. */
 TGT AI void r16_rows(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
     if (xq->n > 2 || (K >= 2 && xq->n == 2)) { /* Q4_K, Q6_K: r16_group_q4k/q6k take one token */
@@ -406,20 +411,21 @@ int64_t inf__cpu_q8_gg_pack_bytes(const inf__weight *w) {
     return f == INF__W_Q4_0 || f == INF__W_MLX4 || f == INF__W_Q4_K || f == INF__W_Q6_K ? inf__cpu_r16_pack_bytes(w) : 0;
 }
 
-/* Q6_K_R16: the tokens' offsets (-32 sum(xq) per 16 columns) on the stack
- * for up to 16 tokens of 4,096 columns, else on the heap, else (no memory)
- * as many tokens at a time as the stack holds: at least one, since the
- * packer takes rows of at most Q6_K_MAX_COLS = 16 STACK columns
- * (r16_layout.h). */
+/* Q6_K_R16: each token's sums of xq over the two halves of each block (16
+ * columns each, at most 16 x 127: int16), packed as a pair (low half in
+ * the low 16 bits) for q6_done's madd, on the stack for up to 16 tokens
+ * of 4,096 columns, else on the heap, else (no memory) as many tokens at a
+ * time as the stack holds: at least one, since the packer takes rows of
+ * at most Q6_K_MAX_COLS = 32 STACK columns (r16_layout.h). */
 static void q6k_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    enum { STACK = Q6_K_MAX_COLS / 16 };
-    const int64_t nh = w->cols / 16, nb = w->cols / 32;
+    enum { STACK = Q6_K_MAX_COLS / 32 };
+    const int64_t nb = w->cols / 32;
     int32_t stack[STACK];
     int64_t per = xq->n; /* tokens per call of r16_rows */
-    int32_t *nc = xq->n * nh <= STACK ? stack : malloc((size_t)(xq->n * nh) * sizeof *nc);
+    int32_t *nc = xq->n * nb <= STACK ? stack : malloc((size_t)(xq->n * nb) * sizeof *nc);
     if (!nc) {
         nc = stack;
-        per = STACK / nh;
+        per = STACK / nb;
     }
     for (int64_t t0 = 0; t0 < xq->n; t0 += per) {
         inf__cpu_xq part = *xq;
@@ -428,11 +434,16 @@ static void q6k_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, in
         part.d = xq->d + t0 * nb;
         part.s = xq->s + t0 * nb;
         for (int64_t t = 0; t < part.n; t++)
-            for (int64_t c = 0; c < nh; c++) {
-                const __m128i v = _mm_loadu_si128((const __m128i *)(part.q + t * part.ld + 16 * c));
-                const __m128i s = _mm_madd_epi16(_mm_maddubs_epi16(_mm_set1_epi8(1), v), _mm_set1_epi16(1));
-                const __m128i s2 = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-                nc[t * nh + c] = -32 * _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1)));
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t half[2];
+                for (int c = 0; c < 2; c++) {
+                    const __m128i v = _mm_loadu_si128((const __m128i *)(part.q + t * part.ld + 32 * b + 16 * c));
+                    const __m128i s = _mm_madd_epi16(_mm_maddubs_epi16(_mm_set1_epi8(1), v), _mm_set1_epi16(1));
+                    const __m128i s2 = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+                    half[c] = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1)));
+                }
+                const int32_t lo = half[0], hi = half[1];
+                nc[t * nb + b] = (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xffffu));
             }
         r16_rows(3, w, &part, nc, y + t0 * ldy, ldy, r0, r1);
     }

@@ -60,6 +60,7 @@ typedef struct gm_chunk {
     uint8_t u[GM_KC][2][8][32] __attribute__((aligned(32))); /* block, half, part */
     float dv[GM_KC][16] __attribute__((aligned(32)));        /* scale per block and row */
     float cv[GM_KC][16] __attribute__((aligned(32)));        /* MLX4 bias, Q4_K dmin m_j */
+    __m256i s16[GM_KC][2][3]; /* Q6_K: half's q6_sc16 of lo, of hi, q6_scpair */
 } gm_chunk;
 
 /* Blocks [b0, b0+nbk) of group g (K 0 Q4_0, 1 MLX4, 2 Q4_K: b0 a multiple
@@ -67,7 +68,7 @@ typedef struct gm_chunk {
 TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
                       int64_t step) {
     const __m256i m4 = _mm256_set1_epi8(15);
-    if (K == 3) { /* Q6_K: as r16_group_q6k puts the values together; dv, cv the scales of columns 0-15, 16-31 */
+    if (K == 3) { /* Q6_K: as r16_group_q6k puts the values together; dv the rows' d, s16 their scales */
         const int64_t nsb = w->cols / 256;
         const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
         for (int i = 0; i < nbk; i++) {
@@ -77,11 +78,11 @@ TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nb
             for (int h = 0; h < 2; h++) {
                 const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n + 32 * h;
                 const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
-                const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
-                _mm256_store_ps(c->dv[i] + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
-                                                                       _mm_loadl_epi64((const __m128i *)sc)))));
-                _mm256_store_ps(c->cv[i] + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
-                                                                       _mm_loadl_epi64((const __m128i *)(sc + 16))))));
+                _mm256_store_ps(c->dv[i] + 8 * h,
+                                _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h))));
+                c->s16[i][h][0] = q6_sc16(sc);
+                c->s16[i][h][1] = q6_sc16(sc + 16);
+                c->s16[i][h][2] = q6_scpair(sc, sc + 16);
                 for (int k = 0; k < 8; k++)
                     _mm256_store_si256((__m256i *)c->u[i][h][k],
                                        q6_w(half + 64 * ((q & 1) * 8 + k), half + 1024 + 64 * k, q));
@@ -138,8 +139,8 @@ TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nb
  * loop on Zen 3: a loop of 12 FMAs with one vector load each runs at half
  * the rate of the FMAs alone); 6 int16 sums, 6 f32 sums, the two parts
  * and the broadcast fill 15 of the 16 registers (one f32 sum goes to the
- * stack once per block).  Q6_K's tile two tokens at a time (8 int32 sums)
- * spilled and ran ~15% slower than one (gm_token_q6k). */
+ * stack once per block).  Q6_K's tile takes three tokens as well since its
+ * scales go inside the integer sums (gm_tokens_q6k). */
 TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, int64_t t,
                       float (*acc)[16]) {
     const int64_t nb = xq->cols / 32;
@@ -182,37 +183,58 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
         for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
 }
 
-/* Q6_K: token t times the chunk's nbk blocks from b0 (nc: the tokens'
- * offsets, -32 sum(xq) per 16 columns), added to acc.  Values up to 63:
- * two maddubs (4 products of at most 63 x 127) are added in int16 and
- * widened, as r16_group_q6k does, with the same f32 operations per output.
- * One token at a time: the 4 int32 sums of two tokens, their f32 sums and
- * the parts would not fit in registers, and the loads from the chunk (L1)
- * are not what bounds it. */
-TGT AI void gm_token_q6k(const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, const int32_t *nc, int64_t t,
-                         float *acc) {
-    const int64_t nb = xq->cols / 32, nh = xq->cols / 16;
-    __m256 a[2] = {_mm256_load_ps(acc), _mm256_load_ps(acc + 8)};
+/* Q6_K: tokens [t, t+T) (T 1 to 3) times the chunk's nbk blocks from b0
+ * (nc: the tokens' int16 pairs of sums of xq, q6k_matmul), added to acc,
+ * with r16_group_q6k's operations per block and output (q6_part, q6_done).
+ * The rows' scales inside the integer sums leave one int32 sum per token
+ * and half: three tokens' six sums, the four parts of a quarter and the
+ * two broadcasts fill the registers, so the f32 sums stay in acc (a load
+ * and a store per block, as gm_tokens_s8); with fewer tokens they stay in
+ * registers.  One token at a time, each part loaded again for each token,
+ * it ran ~1.5x slower per product than the Q4_K tile. */
+TGT AI void gm_tokens_q6k(int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, const int32_t *nc,
+                          int64_t t, float (*acc)[16]) {
+    const int64_t nb = xq->cols / 32;
+    const int inreg = T < 3;
+    __m256 a[3][2];
+#pragma GCC unroll 3
+    for (int e = 0; e < T; e++)
+        for (int h = 0; h < 2; h++) a[e][h] = inreg ? _mm256_load_ps(acc[e] + 8 * h) : _mm256_setzero_ps();
     for (int i = 0; i < nbk; i++) {
         const int64_t b = b0 + i;
-        const int8_t *xb = xq->q + t * xq->ld + 32 * b;
-        __m256i sl[2], sh[2];
+        __m256i S[3][2];
 #pragma GCC unroll 4
-        for (int e = 0; e < 4; e++) {
-            const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++)
-                q6_pair(e, _mm256_load_si256((const __m256i *)c->u[i][h][2 * e]),
-                        _mm256_load_si256((const __m256i *)c->u[i][h][2 * e + 1]), xa, xc, &sl[h], &sh[h]);
+        for (int j = 0; j < 4; j++) {
+            const __m256i wa0 = _mm256_load_si256((const __m256i *)c->u[i][0][2 * j]);
+            const __m256i wb0 = _mm256_load_si256((const __m256i *)c->u[i][0][2 * j + 1]);
+            const __m256i wa1 = _mm256_load_si256((const __m256i *)c->u[i][1][2 * j]);
+            const __m256i wb1 = _mm256_load_si256((const __m256i *)c->u[i][1][2 * j + 1]);
+#pragma GCC unroll 3
+            for (int e = 0; e < T; e++) {
+                const int8_t *xb = xq->q + (t + e) * xq->ld + 32 * b + 8 * j;
+                const __m256i xa = bcast4(xb), xc = bcast4(xb + 4);
+                const __m256i p0 = q6_part(wa0, wb0, xa, xc, c->s16[i][0][j >> 1]);
+                const __m256i p1 = q6_part(wa1, wb1, xa, xc, c->s16[i][1][j >> 1]);
+                S[e][0] = j ? _mm256_add_epi32(S[e][0], p0) : p0;
+                S[e][1] = j ? _mm256_add_epi32(S[e][1], p1) : p1;
+            }
         }
-        const int32_t *o = nc + t * nh + 2 * b;
-        const __m256 dx = _mm256_broadcast_ss(xq->d + t * nb + b);
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++)
-            a[h] = q6_finish(sl[h], sh[h], o, _mm256_load_ps(c->dv[i] + 8 * h), _mm256_load_ps(c->cv[i] + 8 * h), dx, a[h]);
+#pragma GCC unroll 3
+        for (int e = 0; e < T; e++) {
+            const __m256 dx = _mm256_broadcast_ss(xq->d + (t + e) * nb + b);
+            const int32_t ncp = nc[(t + e) * nb + b];
+            for (int h = 0; h < 2; h++) {
+                const __m256 prev = inreg ? a[e][h] : _mm256_load_ps(acc[e] + 8 * h);
+                const __m256 r = q6_done(S[e][h], c->s16[i][h][2], ncp, _mm256_load_ps(c->dv[i] + 8 * h), dx, prev);
+                if (inreg) a[e][h] = r;
+                else _mm256_store_ps(acc[e] + 8 * h, r);
+            }
+        }
     }
-    _mm256_store_ps(acc, a[0]);
-    _mm256_store_ps(acc + 8, a[1]);
+    if (inreg)
+#pragma GCC unroll 2
+        for (int e = 0; e < T; e++)
+            for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
 }
 
 /* ---- MLX8 and Q8_0 as stored, 3 or more tokens: int8 products by sign ---
@@ -385,8 +407,8 @@ TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const in
 }
 
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
- * its offsets) or of MLX8 (K 4) or Q8_0 (K 5) as stored times xq's tokens,
- * 3 or more of them. */
+ * its tokens' sums of xq, q6k_matmul) or of MLX8 (K 4) or Q8_0 (K 5) as
+ * stored times xq's tokens, 3 or more of them. */
 TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const int32_t *nc, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
     /* MLX8's and Q8_0's 16 rows are 16 rows' bytes in a row as well */
@@ -417,7 +439,9 @@ TGT AI void r16_gemm(int K, const inf__weight *w, const inf__cpu_xq *xq, const i
                 else gm_unpack(K, w, g, b0, nbk, &c, t0 == 0 ? next : NULL, step);
                 int64_t t = 0;
                 if (K == 3) {
-                    for (; t < nt; t++) gm_token_q6k(&c, nbk, b0, xq, nc, t0 + t, acc[t]);
+                    for (; t + 3 <= nt; t += 3) gm_tokens_q6k(3, &c, nbk, b0, xq, nc, t0 + t, acc + t);
+                    if (nt - t == 2) gm_tokens_q6k(2, &c, nbk, b0, xq, nc, t0 + t, acc + t);
+                    else if (nt - t == 1) gm_tokens_q6k(1, &c, nbk, b0, xq, nc, t0 + t, acc + t);
                 } else if (K >= 4) {
                     const int32_t *xs = xs1;
                     int64_t ldxs = GM_KC;
