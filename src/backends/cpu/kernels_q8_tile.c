@@ -183,6 +183,32 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
         for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
 }
 
+/* The f32 sums of a pass of T tokens (two halves each): with T < 3 in
+ * registers (a), loaded from acc before the blocks and stored after; with
+ * 3 tokens the int32 sums fill the registers, and each block's result goes
+ * to acc (a load and a store per block, as gm_tokens keeps one). */
+TGT AI void sums_begin(int T, __m256 (*a)[2], float (*acc)[16]) {
+#pragma GCC unroll 3
+    for (int e = 0; e < T; e++)
+        for (int h = 0; h < 2; h++) a[e][h] = T < 3 ? _mm256_load_ps(acc[e] + 8 * h) : _mm256_setzero_ps();
+}
+
+TGT AI __m256 sum_prev(int T, __m256 (*a)[2], float (*acc)[16], int e, int h) {
+    return T < 3 ? a[e][h] : _mm256_load_ps(acc[e] + 8 * h);
+}
+
+TGT AI void sum_next(int T, __m256 (*a)[2], float (*acc)[16], int e, int h, __m256 r) {
+    if (T < 3) a[e][h] = r;
+    else _mm256_store_ps(acc[e] + 8 * h, r);
+}
+
+TGT AI void sums_end(int T, __m256 (*a)[2], float (*acc)[16]) {
+    if (T < 3)
+#pragma GCC unroll 2
+        for (int e = 0; e < T; e++)
+            for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
+}
+
 /* Q6_K: tokens [t, t+T) (T 1 to 3) times the chunk's nbk blocks from b0
  * (nc: the tokens' int16 pairs of sums of xq, q6k_matmul), added to acc,
  * with r16_group_q6k's operations per block and output (q6_part, q6_done).
@@ -195,11 +221,8 @@ TGT AI void gm_tokens(int K, int T, const gm_chunk *c, int nbk, int64_t b0, cons
 TGT AI void gm_tokens_q6k(int T, const gm_chunk *c, int nbk, int64_t b0, const inf__cpu_xq *xq, const int32_t *nc,
                           int64_t t, float (*acc)[16]) {
     const int64_t nb = xq->cols / 32;
-    const int inreg = T < 3;
     __m256 a[3][2];
-#pragma GCC unroll 3
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) a[e][h] = inreg ? _mm256_load_ps(acc[e] + 8 * h) : _mm256_setzero_ps();
+    sums_begin(T, a, acc);
     for (int i = 0; i < nbk; i++) {
         const int64_t b = b0 + i;
         __m256i S[3][2];
@@ -224,17 +247,13 @@ TGT AI void gm_tokens_q6k(int T, const gm_chunk *c, int nbk, int64_t b0, const i
             const __m256 dx = _mm256_broadcast_ss(xq->d + (t + e) * nb + b);
             const int32_t ncp = nc[(t + e) * nb + b];
             for (int h = 0; h < 2; h++) {
-                const __m256 prev = inreg ? a[e][h] : _mm256_load_ps(acc[e] + 8 * h);
+                const __m256 prev = sum_prev(T, a, acc, e, h);
                 const __m256 r = q6_done(S[e][h], c->s16[i][h][2], ncp, _mm256_load_ps(c->dv[i] + 8 * h), dx, prev);
-                if (inreg) a[e][h] = r;
-                else _mm256_store_ps(acc[e] + 8 * h, r);
+                sum_next(T, a, acc, e, h, r);
             }
         }
     }
-    if (inreg)
-#pragma GCC unroll 2
-        for (int e = 0; e < T; e++)
-            for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
+    sums_end(T, a, acc);
 }
 
 /* ---- MLX8 and Q8_0 as stored, 3 or more tokens: int8 products by sign ---
@@ -362,11 +381,8 @@ TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const in
                          const int32_t *xs, int64_t ldxs, float (*acc)[16]) {
     const int64_t nb = xq->cols / 32;
     const __m256i one = ones16();
-    const int inreg = T < 3;
     __m256 a[3][2];
-#pragma GCC unroll 3
-    for (int e = 0; e < T; e++)
-        for (int h = 0; h < 2; h++) a[e][h] = inreg ? _mm256_load_ps(acc[e] + 8 * h) : _mm256_setzero_ps();
+    sums_begin(T, a, acc);
     for (int i = 0; i < nbk; i++) {
         const int64_t b = b0 + i;
         __m256i s[3][2];
@@ -391,19 +407,15 @@ TGT AI void gm_tokens_s8(int T, const gm_chunk *c, int nbk, int64_t b0, const in
             const __m256 sv = _mm256_broadcast_ss(xq->s + (t + e) * nb + b);
             const __m256i off = _mm256_set1_epi32(xs[e * ldxs + i]); /* q = q' + 128 */
             for (int h = 0; h < 2; h++) {
-                const __m256 prev = inreg ? a[e][h] : _mm256_load_ps(acc[e] + 8 * h);
+                const __m256 prev = sum_prev(T, a, acc, e, h);
                 const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s[e][h], off)), dx);
                 const __m256 r = q4r_bias(0, _mm256_load_ps(c->cv[i] + 8 * h), sv,
                                           _mm256_fmadd_ps(_mm256_load_ps(c->dv[i] + 8 * h), p, prev));
-                if (inreg) a[e][h] = r;
-                else _mm256_store_ps(acc[e] + 8 * h, r);
+                sum_next(T, a, acc, e, h, r);
             }
         }
     }
-    if (inreg)
-#pragma GCC unroll 2
-        for (int e = 0; e < T; e++)
-            for (int h = 0; h < 2; h++) _mm256_store_ps(acc[e] + 8 * h, a[e][h]);
+    sums_end(T, a, acc);
 }
 
 /* Rows [r0, r1) of an R16 matrix (K 0 Q4_0, 1 MLX4, 2 Q4_K, 3 Q6_K: nc,
