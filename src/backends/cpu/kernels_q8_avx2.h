@@ -4,8 +4,9 @@
  * (kernels_q8_tile.c): the token's 4 int8 broadcast, the stores of 8 rows'
  * outputs, the Q4_0/MLX4 interleaved group's scales, nibbles and scaling
  * (one formula for both files, so that a token gets the same bits from
- * either) and Q6_K's values, scaled sums and f32 terms.  Private to those two files: it
- * is included after their target pragma (AVX2, FMA, F16C) and
+ * either) and Q6_K's values, scales, scaled sums and f32 terms.  Private
+ * to those two files: it is included after their target pragma (AVX2, FMA,
+ * F16C) and
  * kernels_int8.h, r16_layout.h, which its inline functions compile under
  * and use.
  */
@@ -136,6 +137,21 @@ TGT AI __m256i q6_sc16(const uint8_t *p) {
 TGT AI __m256i q6_scpair(const uint8_t *lo, const uint8_t *hi) {
     return _mm256_cvtepi8_epi16(
         _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)lo), _mm_loadl_epi64((const __m128i *)hi)));
+}
+
+/* Block b's scales for rows 8h..8h+7 of a Q6_K_R16 group (r16_layout.h):
+ * q6_sc16 of its lo and hi sub-blocks, their q6_scpair, and the rows' d;
+ * read the same way by the row kernel and the tile's unpacking. */
+typedef struct q6s {
+    __m256i lo, hi, pair;
+    __m256 d;
+} q6s;
+
+TGT AI q6s q6_scales(const uint8_t *grp, int64_t nsb, int64_t b, int h) {
+    const uint8_t *sc = grp + Q6SC(nsb) + 256 * (b / 8) + 32 * (b % 8) + 8 * h;
+    const q6s s = {q6_sc16(sc), q6_sc16(sc + 16), q6_scpair(sc, sc + 16),
+                   _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * (b / 8) + 16 * h)))};
+    return s;
 }
 
 /* Parts 2e and 2e+1 (values wa, wb) times the token's 8 int8 (xa, xc),

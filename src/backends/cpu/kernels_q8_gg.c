@@ -357,30 +357,22 @@ TGT AI void r16_group_q6k(const inf__weight *w, const inf__cpu_xq *xq, const int
         if (next) inf__pf_share(next, step, b);
         const int n = (int)((b % 8) / 4);
         const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n;
-        const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8);
         const int8_t *xb = xq->q + t * xq->ld + 32 * b;
-        __m256i S[2], s16[2][2];
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            s16[h][0] = q6_sc16(sc + 8 * h);
-            s16[h][1] = q6_sc16(sc + 16 + 8 * h);
-        }
+        const q6s s[2] = {q6_scales(grp, nsb, b, 0), q6_scales(grp, nsb, b, 1)};
+        __m256i S[2];
 #pragma GCC unroll 4
         for (int e = 0; e < 4; e++) {
             const __m256i xa = bcast4(xb + 8 * e), xc = bcast4(xb + 8 * e + 4);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 const uint8_t *ql = half + 32 * h + 64 * ((q & 1) * 8 + 2 * e), *qh = half + 32 * h + 1024 + 128 * e;
-                const __m256i p = q6_part(q6_w(ql, qh, q), q6_w(ql + 64, qh + 64, q), xa, xc, s16[h][e >> 1]);
+                const __m256i p = q6_part(q6_w(ql, qh, q), q6_w(ql + 64, qh + 64, q), xa, xc, e < 2 ? s[h].lo : s[h].hi);
                 S[h] = e ? _mm256_add_epi32(S[h], p) : p;
             }
         }
         const __m256 dx = _mm256_broadcast_ss(xq->d + t * nb + b);
 #pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h)));
-            acc[h] = q6_done(S[h], q6_scpair(sc + 8 * h, sc + 16 + 8 * h), nc[t * nb + b], d, dx, acc[h]);
-        }
+        for (int h = 0; h < 2; h++) acc[h] = q6_done(S[h], s[h].pair, nc[t * nb + b], s[h].d, dx, acc[h]);
     }
     for (int h = 0; h < 2; h++)
         if (16 * g + 8 * h + 8 > r0 && 16 * g + 8 * h < r1) store_half(y + t * ldy, 16 * g + 8 * h, r0, r1, acc[h]);
@@ -435,15 +427,14 @@ static void q6k_matmul(const inf__weight *w, const inf__cpu_xq *xq, float *y, in
         part.s = xq->s + t0 * nb;
         for (int64_t t = 0; t < part.n; t++)
             for (int64_t b = 0; b < nb; b++) {
-                int32_t half[2];
+                uint32_t half[2]; /* the sums of columns 0-15 and 16-31 */
                 for (int c = 0; c < 2; c++) {
                     const __m128i v = _mm_loadu_si128((const __m128i *)(part.q + t * part.ld + 32 * b + 16 * c));
                     const __m128i s = _mm_madd_epi16(_mm_maddubs_epi16(_mm_set1_epi8(1), v), _mm_set1_epi16(1));
                     const __m128i s2 = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-                    half[c] = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1)));
+                    half[c] = (uint32_t)_mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1)));
                 }
-                const int32_t lo = half[0], hi = half[1];
-                nc[t * nb + b] = (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xffffu));
+                nc[t * nb + b] = (int32_t)(half[1] << 16 | (half[0] & 0xffffu));
             }
         r16_rows(3, w, &part, nc, y + t0 * ldy, ldy, r0, r1);
     }

@@ -60,7 +60,7 @@ typedef struct gm_chunk {
     uint8_t u[GM_KC][2][8][32] __attribute__((aligned(32))); /* block, half, part */
     float dv[GM_KC][16] __attribute__((aligned(32)));        /* scale per block and row */
     float cv[GM_KC][16] __attribute__((aligned(32)));        /* MLX4 bias, Q4_K dmin m_j */
-    __m256i s16[GM_KC][2][3]; /* Q6_K: half's q6_sc16 of lo, of hi, q6_scpair */
+    q6s q6[GM_KC][2];                                        /* Q6_K: each half's scales and d */
 } gm_chunk;
 
 /* Blocks [b0, b0+nbk) of group g (K 0 Q4_0, 1 MLX4, 2 Q4_K: b0 a multiple
@@ -68,7 +68,7 @@ typedef struct gm_chunk {
 TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nbk, gm_chunk *c, const char *next,
                       int64_t step) {
     const __m256i m4 = _mm256_set1_epi8(15);
-    if (K == 3) { /* Q6_K: as r16_group_q6k puts the values together; dv the rows' d, s16 their scales */
+    if (K == 3) { /* Q6_K: as r16_group_q6k puts the values and scales together */
         const int64_t nsb = w->cols / 256;
         const uint8_t *grp = (const uint8_t *)w->data + g * inf__r16_group_bytes(w);
         for (int i = 0; i < nbk; i++) {
@@ -77,12 +77,7 @@ TGT AI void gm_unpack(int K, const inf__weight *w, int64_t g, int64_t b0, int nb
             if (next) inf__pf_share(next, step, b);
             for (int h = 0; h < 2; h++) {
                 const uint8_t *half = grp + Q6Q(nsb) + 3072 * sb + 1536 * n + 32 * h;
-                const uint8_t *sc = grp + Q6SC(nsb) + 256 * sb + 32 * (b % 8) + 8 * h;
-                _mm256_store_ps(c->dv[i] + 8 * h,
-                                _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + 32 * sb + 16 * h))));
-                c->s16[i][h][0] = q6_sc16(sc);
-                c->s16[i][h][1] = q6_sc16(sc + 16);
-                c->s16[i][h][2] = q6_scpair(sc, sc + 16);
+                c->q6[i][h] = q6_scales(grp, nsb, b, h);
                 for (int k = 0; k < 8; k++)
                     _mm256_store_si256((__m256i *)c->u[i][h][k],
                                        q6_w(half + 64 * ((q & 1) * 8 + k), half + 1024 + 64 * k, q));
@@ -236,8 +231,8 @@ TGT AI void gm_tokens_q6k(int T, const gm_chunk *c, int nbk, int64_t b0, const i
             for (int e = 0; e < T; e++) {
                 const int8_t *xb = xq->q + (t + e) * xq->ld + 32 * b + 8 * j;
                 const __m256i xa = bcast4(xb), xc = bcast4(xb + 4);
-                const __m256i p0 = q6_part(wa0, wb0, xa, xc, c->s16[i][0][j >> 1]);
-                const __m256i p1 = q6_part(wa1, wb1, xa, xc, c->s16[i][1][j >> 1]);
+                const __m256i p0 = q6_part(wa0, wb0, xa, xc, j < 2 ? c->q6[i][0].lo : c->q6[i][0].hi);
+                const __m256i p1 = q6_part(wa1, wb1, xa, xc, j < 2 ? c->q6[i][1].lo : c->q6[i][1].hi);
                 S[e][0] = j ? _mm256_add_epi32(S[e][0], p0) : p0;
                 S[e][1] = j ? _mm256_add_epi32(S[e][1], p1) : p1;
             }
@@ -248,7 +243,7 @@ TGT AI void gm_tokens_q6k(int T, const gm_chunk *c, int nbk, int64_t b0, const i
             const int32_t ncp = nc[(t + e) * nb + b];
             for (int h = 0; h < 2; h++) {
                 const __m256 prev = sum_prev(T, a, acc, e, h);
-                const __m256 r = q6_done(S[e][h], c->s16[i][h][2], ncp, _mm256_load_ps(c->dv[i] + 8 * h), dx, prev);
+                const __m256 r = q6_done(S[e][h], c->q6[i][h].pair, ncp, c->q6[i][h].d, dx, prev);
                 sum_next(T, a, acc, e, h, r);
             }
         }
